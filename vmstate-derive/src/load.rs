@@ -1,0 +1,145 @@
+//! The `load` method: version checks, pre_load, the fields present in the stream's
+//! version, subsections in any order, post_load.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::model::{Container, Field, FieldKind};
+
+pub fn load_fn(c: &Container) -> TokenStream {
+    let name = &c.name;
+    let fields = c.fields.iter().map(load_field);
+    let pre_load = c.hooks.pre_load.map(|p| {
+        let check = quote_spanned! {p.span()=>
+            let __hook: fn(&mut Self) -> ::vmstate_runtime::__private::Result<(), _> = #p;
+        };
+        quote! {
+            #check
+            ::vmstate_runtime::__private::hook("pre_load", __hook(self))?;
+        }
+    });
+    let post_load = c.hooks.post_load.map(|p| {
+        let check = quote_spanned! {p.span()=>
+            let __hook: fn(&mut Self, u32) -> ::vmstate_runtime::__private::Result<(), _> = #p;
+        };
+        quote! {
+            #check
+            ::vmstate_runtime::__private::hook("post_load", __hook(self, __version))
+                .map_err(|__e| __e.with_offset(__r.position()))?;
+        }
+    });
+    let matchers = c.subsections.iter().map(|s| {
+        let ident = s.ident;
+        let ty = s.ty;
+        quote! {
+            if __h.is::<#ty>() {
+                ::vmstate_runtime::__private::load_subsection(&mut self.#ident, &__h, __r)?;
+                continue;
+            }
+        }
+    });
+    quote! {
+        #[inline]
+        fn load<__B: ::vmstate_runtime::__private::Buf>(
+            &mut self,
+            __r: &mut ::vmstate_runtime::wire::Reader<__B>,
+            __version: u32,
+        ) -> ::vmstate_runtime::Result<()> {
+            let __result: ::vmstate_runtime::Result<()> = (|| {
+                ::vmstate_runtime::__private::load_prologue(
+                    <Self as ::vmstate_runtime::VmState>::DESCRIPTION,
+                    __version,
+                )
+                .map_err(|__e| __e.with_offset(__r.position()))?;
+                #pre_load
+                #( #fields )*
+                // Subsections: any subset, any order; a header with our prefix that
+                // names none of ours is an error (QEMU: -ENOENT).
+                while let ::core::option::Option::Some(__h) =
+                    ::vmstate_runtime::__private::next_subsection(#name, __r)?
+                {
+                    #( #matchers )*
+                    return ::vmstate_runtime::__private::Result::Err(__h.unknown());
+                }
+                #post_load
+                ::vmstate_runtime::__private::Result::Ok(())
+            })();
+            __result.map_err(|__e| __e.in_vmsd(#name))
+        }
+    }
+}
+
+fn load_field(f: &Field) -> TokenStream {
+    let ident = f.ident;
+    let name = ident.to_string();
+    let ty = f.ty;
+    let read = match &f.kind {
+        FieldKind::Skip => return quote! {},
+        FieldKind::Plain | FieldKind::Buffer => quote_spanned! {ty.span()=>
+            <#ty as ::vmstate_runtime::VmStateField>::load_field(&mut self.#ident, __r)
+        },
+        FieldKind::Equal => quote! {
+            ::vmstate_runtime::__private::load_equal(&self.#ident, __r)
+        },
+        FieldKind::PositiveLe => quote! {
+            ::vmstate_runtime::__private::load_positive_le(&mut self.#ident, __r)
+        },
+        FieldKind::VarVec { len, max, .. } => quote! {
+            ::vmstate_runtime::__private::load_varray_vec(&mut self.#ident, self.#len as i64, #max, __r)
+        },
+        FieldKind::VarArray { len, max, n, .. } => {
+            let max = match max {
+                Some(m) => quote!(#m),
+                None => quote!((#n) as usize),
+            };
+            quote! {
+                ::vmstate_runtime::__private::load_varray_array(&mut self.#ident, self.#len as i64, #max, __r)
+            }
+        }
+        FieldKind::Bitmap { len, max } => quote! {
+            ::vmstate_runtime::__private::load_bitmap(&mut self.#ident, self.#len as i64, #max, __r)
+        },
+        FieldKind::List { max, .. } => quote! {
+            ::vmstate_runtime::__private::load_list(&mut self.#ident, #max, __r)
+        },
+        FieldKind::Unused(n) => quote! { __r.skip(#n) },
+        FieldKind::Timer => quote! {
+            ::vmstate_runtime::__private::load_timer(&mut self.#ident, __r)
+        },
+        FieldKind::WithTmp(tmp) => quote_spanned! {tmp.span()=>
+            ::vmstate_runtime::__private::load_tmp::<#tmp, Self, __B>(self, __r)
+        },
+    };
+    let validate = f.validate.map(|v| {
+        let check = quote_spanned! {v.span()=>
+            let __validate: fn(&Self, u32) -> bool = #v;
+        };
+        let path = quote!(#v).to_string().replace(' ', "");
+        quote! {
+            #check
+            if !__validate(self, __version) {
+                return ::vmstate_runtime::__private::Result::Err(
+                    ::vmstate_runtime::__private::validation_failed(#path, __r.position())
+                        .in_field(#name, __r.position()),
+                );
+            }
+        }
+    });
+    let stmt = quote! {
+        #read.map_err(|__e| __e.in_field(#name, __r.position()))?;
+        #validate
+    };
+    match (f.test, f.since) {
+        (Some(test), _) => {
+            let check = quote_spanned! {test.span()=>
+                let __test: fn(&Self, u32) -> bool = #test;
+            };
+            quote! {{ #check if __test(self, __version) { #stmt } }}
+        }
+        (None, 0) => stmt,
+        (None, since) => quote! {
+            if __version >= #since { #stmt }
+        },
+    }
+}

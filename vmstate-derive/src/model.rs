@@ -1,0 +1,95 @@
+//! The checked model of a derive input. Code generation reads only this, never the
+//! raw attributes, so every rule lives in one place (`check.rs`).
+
+use syn::{Expr, Ident, Path, Type};
+
+/// A struct deriving `VmState`.
+pub struct Container<'a> {
+    pub ident: &'a Ident,
+    pub generics: &'a syn::Generics,
+    pub name: String,
+    pub version: u32,
+    pub minimum_version: u32,
+    pub priority: Ident,
+    pub hooks: Hooks<'a>,
+    /// Wire-order fields (everything that is not a subsection).
+    pub fields: Vec<Field<'a>>,
+    /// Subsection fields in declaration order (the order they are written).
+    pub subsections: Vec<Subsection<'a>>,
+}
+
+/// The four hooks.
+#[derive(Default)]
+pub struct Hooks<'a> {
+    pub pre_save: Option<&'a Path>,
+    pub post_save: Option<&'a Path>,
+    pub pre_load: Option<&'a Path>,
+    pub post_load: Option<&'a Path>,
+}
+
+/// One body field.
+pub struct Field<'a> {
+    pub ident: &'a Ident,
+    pub ty: &'a Type,
+    pub kind: FieldKind<'a>,
+    /// First version with this field on the wire.
+    pub since: u32,
+    /// Presence test (overrides `since`, as in QEMU).
+    pub test: Option<&'a Path>,
+    /// Check run after the field loads.
+    pub validate: Option<&'a Path>,
+}
+
+/// How a field travels.
+pub enum FieldKind<'a> {
+    /// Through its `VmStateField` impl (scalars, arrays, nested structs, boxes, enums).
+    Plain,
+    /// A `[u8; N]` described as one opaque buffer.
+    Buffer,
+    /// A `Vec<elem>` whose count is the earlier field `len`.
+    VarVec {
+        elem: &'a Type,
+        len: &'a Ident,
+        max: usize,
+        buffer: bool,
+    },
+    /// The first `len` elements of a `[elem; n]`.
+    VarArray {
+        elem: &'a Type,
+        n: &'a Expr,
+        len: &'a Ident,
+        max: Option<usize>,
+        buffer: bool,
+    },
+    /// A `Vec<u64>` bitmap of `len` bits.
+    Bitmap { len: &'a Ident, max: usize },
+    /// A `Vec<elem>` travelling as a QTAILQ/QLIST.
+    List { elem: &'a Type, max: usize },
+    /// N padding bytes.
+    Unused(usize),
+    /// `Option<u64>` timer.
+    Timer,
+    /// Must equal the destination's value.
+    Equal,
+    /// 0 <= incoming <= current.
+    PositiveLe,
+    /// `WithTmp<T>` temporary view.
+    WithTmp(&'a Type),
+    /// Not migrated.
+    Skip,
+}
+
+/// A subsection field.
+pub struct Subsection<'a> {
+    pub ident: &'a Ident,
+    pub ty: &'a Type,
+    pub needed: Option<&'a Path>,
+}
+
+/// A unit-variant enum with an integer representation.
+pub struct ReprEnum<'a> {
+    pub ident: &'a Ident,
+    pub generics: &'a syn::Generics,
+    pub repr: Ident,
+    pub variants: Vec<&'a Ident>,
+}

@@ -1,0 +1,119 @@
+//! The `save` method: pre_save, fields at the current version, needed subsections,
+//! post_save (which also runs when a field fails, as in QEMU).
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::model::{Container, Field, FieldKind};
+
+pub fn save_fn(c: &Container) -> TokenStream {
+    let name = &c.name;
+    let version = c.version;
+    let fields = c.fields.iter().map(save_field);
+    let subsections = c.subsections.iter().map(|s| {
+        let ident = s.ident;
+        let save = quote! {
+            ::vmstate_runtime::__private::save_subsection(&self.#ident, __w)?;
+        };
+        match s.needed {
+            Some(path) => {
+                let check = quote_spanned! {path.span()=>
+                    let __needed: fn(&Self) -> bool = #path;
+                };
+                quote! {{ #check if __needed(self) { #save } }}
+            }
+            None => save,
+        }
+    });
+    let pre_save = c.hooks.pre_save.map(|p| {
+        let check = quote_spanned! {p.span()=>
+            let __hook: fn(&Self) -> ::vmstate_runtime::__private::Result<(), _> = #p;
+        };
+        quote! {
+            #check
+            ::vmstate_runtime::__private::hook("pre_save", __hook(self)).map_err(|__e| __e.in_vmsd(#name))?;
+        }
+    });
+    let body = quote! {
+        #( #fields )*
+        #( #subsections )*
+        ::vmstate_runtime::__private::Result::Ok(())
+    };
+    let body = match c.hooks.post_save {
+        None => quote! {
+            let __result: ::vmstate_runtime::Result<()> = (|| { #body })();
+            __result.map_err(|__e| __e.in_vmsd(#name))
+        },
+        Some(p) => {
+            let check = quote_spanned! {p.span()=>
+                let __post: fn(&Self) -> ::vmstate_runtime::__private::Result<(), _> = #p;
+            };
+            quote! {
+                let __result: ::vmstate_runtime::Result<()> = (|| { #body })();
+                #check
+                let __post_result = ::vmstate_runtime::__private::hook("post_save", __post(self));
+                __result.and(__post_result).map_err(|__e| __e.in_vmsd(#name))
+            }
+        }
+    };
+    quote! {
+        #[inline]
+        fn save<__B: ::vmstate_runtime::__private::BufMut>(
+            &self,
+            __w: &mut ::vmstate_runtime::wire::Writer<__B>,
+        ) -> ::vmstate_runtime::Result<()> {
+            #[allow(unused)]
+            const __VERSION: u32 = #version;
+            #pre_save
+            #body
+        }
+    }
+}
+
+fn save_field(f: &Field) -> TokenStream {
+    let ident = f.ident;
+    let name = ident.to_string();
+    let ty = f.ty;
+    let write = match &f.kind {
+        FieldKind::Skip => return quote! {},
+        FieldKind::Plain | FieldKind::Buffer | FieldKind::Equal | FieldKind::PositiveLe => {
+            quote_spanned! {ty.span()=>
+                <#ty as ::vmstate_runtime::VmStateField>::save_field(&self.#ident, __w)
+            }
+        }
+        FieldKind::VarVec { len, .. } => quote! {
+            ::vmstate_runtime::__private::save_varray_vec(&self.#ident, self.#len as i64, __w)
+        },
+        FieldKind::VarArray { len, .. } => quote! {
+            ::vmstate_runtime::__private::save_varray_array(&self.#ident, self.#len as i64, __w)
+        },
+        FieldKind::Bitmap { len, .. } => quote! {
+            ::vmstate_runtime::__private::save_bitmap(&self.#ident, self.#len as i64, __w)
+        },
+        FieldKind::List { .. } => quote! {
+            ::vmstate_runtime::__private::save_list(&self.#ident, __w)
+        },
+        FieldKind::Unused(n) => quote! { __w.write_zeros(#n) },
+        FieldKind::Timer => quote! {
+            ::vmstate_runtime::__private::save_timer(&self.#ident, __w)
+        },
+        FieldKind::WithTmp(tmp) => quote_spanned! {tmp.span()=>
+            ::vmstate_runtime::__private::save_tmp::<#tmp, Self, __B>(self, __w)
+        },
+    };
+    let stmt = quote! {
+        #write.map_err(|__e| __e.in_field(#name, __w.position()))?;
+    };
+    match f.test {
+        // On save the version is the current one, so `since` never excludes a field
+        // (checked at compile time); only a test can.
+        Some(test) => {
+            let check = quote_spanned! {test.span()=>
+                let __test: fn(&Self, u32) -> bool = #test;
+            };
+            quote! {{ #check if __test(self, __VERSION) { #stmt } }}
+        }
+        None => stmt,
+    }
+}

@@ -1,0 +1,427 @@
+//! The one error type of the runtime.
+//!
+//! An [`Error`] is a [`ErrorKind`] (what went wrong and why) plus where it went
+//! wrong: the byte offset in the input (or output) and the path of
+//! VMState descriptions, fields, array indices and subsections that were being
+//! processed. The path is built while the error travels up the call chain, the
+//! way QEMU prefixes `Error**` messages, but typed: every layer of generated
+//! code adds its own segment, so the final message reads
+//! `pckbd/extended_state.obsrc: stream ended ... (offset 23)`.
+//!
+//! Building the path allocates, but only on the error path; the hot paths never
+//! touch it.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// A boxed error from user code (hooks), kept as the `source()` of an [`Error`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// One step of an error's location path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathSegment {
+    /// A VMState description (a type's `name`), entered for a top-level or nested body.
+    Vmsd(&'static str),
+    /// A subsection, by its full name (e.g. `pckbd/extended_state`).
+    Subsection(Cow<'static, str>),
+    /// A named field of the current description.
+    Field(&'static str),
+    /// An element of an array, vector or list.
+    Index(usize),
+}
+
+/// What went wrong, independent of where.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input ended before a value could be read.
+    #[error("stream ended: needed {needed} more byte(s), only {available} left")]
+    Truncated {
+        /// Bytes the read needed.
+        needed: usize,
+        /// Bytes that were left.
+        available: usize,
+    },
+    /// The output buffer has no room left (only for fixed-size `BufMut`s).
+    #[error("output full: needed {needed} byte(s), only {available} left")]
+    OutputFull {
+        /// Bytes the write needed.
+        needed: usize,
+        /// Room that was left.
+        available: usize,
+    },
+    /// A count read from the stream is negative or above its bound.
+    #[error("count {count} is out of range (allowed 0..={max})")]
+    CountOutOfRange {
+        /// The count as read (sign-extended for signed count fields).
+        count: i64,
+        /// The largest allowed count (the `max` attribute or the array length).
+        max: u64,
+    },
+    /// On save, a count field disagrees with the length of the data it counts.
+    #[error("count field says {count} but the data holds {actual} element(s)")]
+    CountMismatch {
+        /// Value of the count field.
+        count: i64,
+        /// Actual number of elements.
+        actual: usize,
+    },
+    /// A `bool` byte other than 0 or 1.
+    #[error("invalid bool byte {0:#04x} (expected 0x00 or 0x01)")]
+    InvalidBool(u8),
+    /// An enum discriminant that names no variant.
+    #[error("invalid value {value} for enum {enum_name}")]
+    InvalidEnum {
+        /// Name of the Rust enum.
+        enum_name: &'static str,
+        /// The value read.
+        value: i64,
+    },
+    /// The stream's version is newer than this type understands.
+    #[error("incoming version {version} is too new (this side supports up to {max})")]
+    VersionTooNew {
+        /// Version in the stream.
+        version: u32,
+        /// Our current version.
+        max: u32,
+    },
+    /// The stream's version is older than this type still accepts.
+    #[error("incoming version {version} is too old (minimum accepted is {min})")]
+    VersionTooOld {
+        /// Version in the stream.
+        version: u32,
+        /// Our minimum version.
+        min: u32,
+    },
+    /// A subsection whose name has our prefix but that we do not know.
+    #[error("unknown subsection '{name}'")]
+    UnknownSubsection {
+        /// Its name as found in the stream (lossy UTF-8).
+        name: String,
+    },
+    /// An `equal` field whose incoming value differs from ours.
+    #[error("value mismatch: stream has {found}, this side requires {expected}")]
+    NotEqual {
+        /// Our value.
+        expected: i128,
+        /// The stream's value.
+        found: i128,
+    },
+    /// A `positive_le` field outside `0..=current`.
+    #[error("value {found} is not within 0..={limit}")]
+    NotPositiveLe {
+        /// The stream's value.
+        found: i32,
+        /// Our current value (the upper bound).
+        limit: i32,
+    },
+    /// A `validate` check returned false.
+    #[error("validation '{check}' failed")]
+    ValidationFailed {
+        /// The check's path as written in the attribute.
+        check: &'static str,
+    },
+    /// A null-pointer placeholder byte other than 0x30.
+    #[error("expected null-pointer marker 0x30, found {0:#04x}")]
+    BadNullMarker(u8),
+    /// A list (QTAILQ/QLIST) element marker other than 0x00/0x01.
+    #[error("expected list marker 0x00 or 0x01, found {0:#04x}")]
+    BadListMarker(u8),
+    /// A list had more elements than its bound.
+    #[error("list has more than {max} element(s)")]
+    ListTooLong {
+        /// The bound.
+        max: usize,
+    },
+    /// Bytes were left over after a complete body was loaded.
+    #[error("{0} trailing byte(s) after the end of the body")]
+    TrailingBytes(usize),
+    /// A user hook (pre_save, post_load, ...) failed.
+    #[error("{hook} hook failed: {source}")]
+    Hook {
+        /// Which hook.
+        hook: &'static str,
+        /// The hook's own error.
+        #[source]
+        source: BoxError,
+    },
+    /// A with_tmp conversion or other device-level consistency check failed.
+    #[error("{0}")]
+    Invalid(Cow<'static, str>),
+    /// An I/O error from a transport.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The runtime's error: what went wrong ([`ErrorKind`]), the byte offset, and the
+/// path of descriptions/fields being processed.
+///
+/// ```
+/// use vmstate_runtime::{from_bytes, Error, VmState};
+///
+/// #[derive(VmState, Default, Debug)]
+/// #[vmstate(name = "dev", version = 1)]
+/// struct Dev { a: u32 }
+///
+/// let err: Error = from_bytes::<Dev>(&[0, 0], 1).unwrap_err();
+/// assert_eq!(err.path_string(), "dev.a");
+/// assert_eq!(err.offset(), Some(0));
+/// assert!(err.to_string().contains("stream ended"));
+/// ```
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    offset: Option<u64>,
+    /// Innermost segment last while building; displayed outermost first.
+    path: Vec<PathSegment>,
+}
+
+impl Error {
+    /// Creates an error of the given kind with no location yet.
+    #[cold]
+    pub fn new(kind: ErrorKind) -> Self {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                offset: None,
+                path: Vec::new(),
+            }),
+        }
+    }
+
+    /// Creates an error of the given kind at a byte offset.
+    #[cold]
+    pub fn at(kind: ErrorKind, offset: u64) -> Self {
+        Error::new(kind).with_offset(offset)
+    }
+
+    /// Creates an [`ErrorKind::Invalid`] error with a message.
+    #[cold]
+    pub fn invalid(msg: impl Into<Cow<'static, str>>) -> Self {
+        Error::new(ErrorKind::Invalid(msg.into()))
+    }
+
+    /// Wraps a hook's error.
+    #[cold]
+    pub fn hook(hook: &'static str, source: impl Into<BoxError>) -> Self {
+        Error::new(ErrorKind::Hook {
+            hook,
+            source: source.into(),
+        })
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.inner.kind
+    }
+
+    /// The byte offset (from the start of the reader or writer) where it went wrong.
+    pub fn offset(&self) -> Option<u64> {
+        self.inner.offset
+    }
+
+    /// The location path, outermost first.
+    pub fn path(&self) -> impl Iterator<Item = &PathSegment> {
+        self.inner.path.iter().rev()
+    }
+
+    /// Sets the offset if none is recorded yet (the innermost offset wins).
+    #[cold]
+    pub fn with_offset(mut self, offset: u64) -> Self {
+        if self.inner.offset.is_none() {
+            self.inner.offset = Some(offset);
+        }
+        self
+    }
+
+    /// Adds an outer path segment.
+    #[cold]
+    pub fn within(mut self, segment: PathSegment) -> Self {
+        self.inner.path.push(segment);
+        self
+    }
+
+    /// Adds an outer field segment and fills in the offset if missing.
+    #[cold]
+    pub fn in_field(self, field: &'static str, offset: u64) -> Self {
+        self.with_offset(offset).within(PathSegment::Field(field))
+    }
+
+    /// Adds an outer VMState-description segment.
+    #[cold]
+    pub fn in_vmsd(self, name: &'static str) -> Self {
+        self.within(PathSegment::Vmsd(name))
+    }
+
+    /// Adds an outer array-index segment.
+    #[cold]
+    pub fn in_index(self, index: usize) -> Self {
+        self.within(PathSegment::Index(index))
+    }
+
+    /// Renders the path the way QEMU names things: `pckbd/extended_state.obsrc`,
+    /// `ps2kbd.parent_obj.queue[3]`.
+    ///
+    /// A nested struct's own description name is not repeated after the field that
+    /// holds it; a subsection whose name extends the enclosing description's name
+    /// shows only the extension (`pckbd` + `pckbd/extended_state` → `pckbd/extended_state`);
+    /// below a nested struct field it is shown in full (`pckbd.kbd/pckbd_outport.outport`).
+    pub fn path_string(&self) -> String {
+        let mut out = String::new();
+        let mut current_vmsd: &str = "";
+        for seg in self.path() {
+            match seg {
+                PathSegment::Vmsd(name) => {
+                    if out.is_empty() {
+                        out.push_str(name);
+                    }
+                    current_vmsd = name;
+                }
+                PathSegment::Subsection(name) => {
+                    match name.strip_prefix(current_vmsd) {
+                        // The enclosing description's name was just printed: extend it.
+                        Some(rest) if !current_vmsd.is_empty() && out.ends_with(current_vmsd) => {
+                            out.push_str(rest)
+                        }
+                        _ => {
+                            if !out.is_empty() {
+                                out.push('/');
+                            }
+                            out.push_str(name);
+                        }
+                    }
+                    // Fields of the subsection follow; its own Vmsd segment (same name)
+                    // must not reset the rendering.
+                }
+                PathSegment::Field(name) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(name);
+                }
+                PathSegment::Index(i) => {
+                    out.push('[');
+                    out.push_str(&i.to_string());
+                    out.push(']');
+                }
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = self.path_string();
+        if !path.is_empty() {
+            write!(f, "{path}: ")?;
+        }
+        write!(f, "{}", self.inner.kind)?;
+        if let Some(off) = self.inner.offset {
+            write!(f, " (at byte offset {off})")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.inner.kind)
+            .field("offset", &self.inner.offset)
+            .field("path", &self.path_string())
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.inner.kind)
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Error::new(kind)
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::new(ErrorKind::Io(e))
+    }
+}
+
+impl From<&'static str> for Error {
+    fn from(msg: &'static str) -> Self {
+        Error::invalid(msg)
+    }
+}
+
+impl From<String> for Error {
+    fn from(msg: String) -> Self {
+        Error::invalid(msg)
+    }
+}
+
+impl From<std::convert::Infallible> for Error {
+    fn from(e: std::convert::Infallible) -> Self {
+        match e {}
+    }
+}
+
+/// Shorthand for `Result<T, vmstate_runtime::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_renders_like_qemu_names() {
+        let e = Error::at(
+            ErrorKind::Truncated {
+                needed: 4,
+                available: 1,
+            },
+            23,
+        )
+        .in_field("obsrc", 99)
+        .in_vmsd("pckbd/extended_state")
+        .within(PathSegment::Subsection("pckbd/extended_state".into()))
+        .in_vmsd("pckbd");
+        assert_eq!(e.path_string(), "pckbd/extended_state.obsrc");
+        assert_eq!(e.offset(), Some(23));
+        assert_eq!(
+            e.to_string(),
+            "pckbd/extended_state.obsrc: stream ended: needed 4 more byte(s), only 1 left (at byte offset 23)"
+        );
+    }
+
+    #[test]
+    fn nested_struct_and_index() {
+        let e = Error::new(ErrorKind::InvalidBool(2))
+            .in_index(3)
+            .in_field("data", 7)
+            .in_vmsd("PS2 Common State")
+            .in_field("parent_obj", 0)
+            .in_vmsd("ps2kbd");
+        assert_eq!(e.path_string(), "ps2kbd.parent_obj.data[3]");
+        assert_eq!(e.offset(), Some(7));
+    }
+
+    #[test]
+    fn legacy_prefix_subsection() {
+        let e = Error::new(ErrorKind::InvalidBool(2))
+            .in_field("outport", 5)
+            .in_vmsd("pckbd_outport")
+            .within(PathSegment::Subsection("pckbd_outport".into()))
+            .in_vmsd("pckbd")
+            .in_field("kbd", 0)
+            .in_vmsd("pckbd");
+        assert_eq!(e.path_string(), "pckbd.kbd/pckbd_outport.outport");
+    }
+}

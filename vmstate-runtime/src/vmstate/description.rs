@@ -1,0 +1,257 @@
+//! Static, `const`-constructible descriptions of VMState types.
+//!
+//! The derive emits one [`VmStateDescription`] per type. It is the single source of
+//! truth from which wire-format documentation, QEMU-style `-dump-vmstate` JSON and
+//! the vmdesc trailer are produced; save and load code is generated from the same
+//! attribute set, so the two cannot drift apart.
+
+use crate::priority::MigrationPriority;
+
+/// The static description of a VMState type (QEMU's `VMStateDescription`).
+#[derive(Debug, Clone, Copy)]
+pub struct VmStateDescription {
+    /// The vmsd name (section idstr for top-level devices, prefix for subsections).
+    pub name: &'static str,
+    /// Current version: what `save` writes.
+    pub version_id: u32,
+    /// Oldest version `load` accepts.
+    pub minimum_version_id: u32,
+    /// Section ordering priority.
+    pub priority: MigrationPriority,
+    /// Fields in wire order (including `skip`ped fields, marked as such).
+    pub fields: &'static [FieldDescription],
+    /// Subsections in the order they are written.
+    pub subsections: &'static [SubsectionDescription],
+    /// Which hooks the type declares.
+    pub hooks: Hooks,
+}
+
+/// Which hooks a type declares (QEMU's pre_save/post_save/pre_load/post_load).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hooks {
+    /// `pre_save` is set.
+    pub pre_save: bool,
+    /// `post_save` is set.
+    pub post_save: bool,
+    /// `pre_load` is set.
+    pub pre_load: bool,
+    /// `post_load` is set.
+    pub post_load: bool,
+}
+
+/// How a field's elements are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldLayout {
+    /// One element.
+    Single,
+    /// A fixed number of elements, back to back (VMS_ARRAY).
+    Array {
+        /// Element count.
+        len: usize,
+    },
+    /// A count read from an earlier field (VMS_VARRAY_* / VMS_VBUFFER).
+    VarArray {
+        /// Name of the count field.
+        count_field: &'static str,
+        /// Bound enforced on load.
+        max: usize,
+    },
+    /// A bitmap whose bit count comes from an earlier field (be64 words).
+    Bitmap {
+        /// Name of the field holding the number of bits.
+        bits_field: &'static str,
+        /// Bound on the number of bits.
+        max_bits: usize,
+    },
+    /// A QTAILQ/QLIST-style list: per element 0x01 + body, then 0x00.
+    List {
+        /// Bound on the element count enforced on load.
+        max: usize,
+    },
+    /// Bytes with no meaning: zeros written, skipped on load (VMSTATE_UNUSED).
+    Unused {
+        /// Number of bytes.
+        size: usize,
+    },
+    /// A temporary migration view of the parent (VMSTATE_WITH_TMP).
+    Tmp,
+    /// Not on the wire (`#[vmstate(skip)]`).
+    Skipped,
+}
+
+/// The wire type of a field's element, as its Rust type reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldType {
+    /// QEMU's VMStateInfo name for the element (`"uint8"`, `"int32"`, `"bool"`,
+    /// `"struct"`, `"buffer"`, ...).
+    pub info: &'static str,
+    /// Wire size of one element when it is fixed (`None` for variable-size bodies).
+    pub size: Option<usize>,
+    /// For fixed arrays, the total element count (nested arrays are flattened).
+    pub array_len: Option<usize>,
+    /// For nested structs, their description.
+    pub nested: Option<&'static VmStateDescription>,
+}
+
+impl FieldType {
+    /// A scalar of the given QEMU info name and size.
+    pub const fn scalar(info: &'static str, size: usize) -> Self {
+        FieldType {
+            info,
+            size: Some(size),
+            array_len: None,
+            nested: None,
+        }
+    }
+
+    /// The same element type, with a different info name (e.g. `"uint32 equal"`).
+    pub const fn with_info(self, info: &'static str) -> Self {
+        FieldType { info, ..self }
+    }
+}
+
+/// The description of one field.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldDescription {
+    /// The Rust field name (also the QEMU field name).
+    pub name: &'static str,
+    /// Element wire type.
+    pub ty: FieldType,
+    /// Layout of the elements.
+    pub layout: FieldLayout,
+    /// First version in which the field is on the wire (`since`, QEMU `_V`).
+    pub version_id: u32,
+    /// Presence decided by a `test` function instead of the version (QEMU `_TEST`).
+    pub has_test: bool,
+    /// A `validate` check runs after this field is loaded.
+    pub has_validate: bool,
+}
+
+impl FieldDescription {
+    /// Whether the field is written at all (not skipped).
+    pub const fn is_on_wire(&self) -> bool {
+        !matches!(self.layout, FieldLayout::Skipped)
+    }
+
+    /// The field's wire size when it is fixed and independent of the value.
+    pub const fn fixed_wire_size(&self) -> Option<usize> {
+        match (self.layout, self.ty.size) {
+            (FieldLayout::Skipped, _) | (FieldLayout::Tmp, _) => Some(0),
+            (FieldLayout::Unused { size }, _) => Some(size),
+            (FieldLayout::Single, Some(s)) => Some(s),
+            (FieldLayout::Array { len }, Some(s)) => Some(s * len),
+            _ => None,
+        }
+    }
+}
+
+/// A subsection of a description.
+#[derive(Debug, Clone, Copy)]
+pub struct SubsectionDescription {
+    /// The Rust field holding the subsection's state.
+    pub field: &'static str,
+    /// The subsection type's own description (its `name` is the wire name).
+    pub description: &'static VmStateDescription,
+}
+
+impl VmStateDescription {
+    /// Looks a field up by name.
+    pub fn field(&self, name: &str) -> Option<&FieldDescription> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Wire size of the body when every field is fixed-size and there are no
+    /// subsections, tests or version-dependent fields (what QEMU would call
+    /// "compressible").
+    pub const fn fixed_body_size(&self) -> Option<usize> {
+        if !self.subsections.is_empty() {
+            return None;
+        }
+        let mut total = 0;
+        let mut i = 0;
+        while i < self.fields.len() {
+            let f = &self.fields[i];
+            if f.has_test {
+                return None;
+            }
+            match f.fixed_wire_size() {
+                Some(s) => total += s,
+                None => return None,
+            }
+            i += 1;
+        }
+        Some(total)
+    }
+
+    /// Renders a human-readable wire layout table (what the examples print).
+    ///
+    /// ```
+    /// use vmstate_runtime::VmState;
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "timer", version = 2)]
+    /// struct T { count: u32, #[vmstate(since = 2)] mode: u8 }
+    ///
+    /// let table = T::DESCRIPTION.layout_table();
+    /// assert!(table.contains("count"));
+    /// assert!(table.contains("since 2"));
+    /// ```
+    pub fn layout_table(&self) -> String {
+        let mut out = String::new();
+        self.write_layout(&mut out, 0);
+        out
+    }
+
+    fn write_layout(&self, out: &mut String, depth: usize) {
+        use std::fmt::Write;
+        let pad = "  ".repeat(depth);
+        let _ = writeln!(
+            out,
+            "{pad}\"{}\" version {} (minimum {}), priority {:?}",
+            self.name, self.version_id, self.minimum_version_id, self.priority
+        );
+        for f in self.fields {
+            let size = match f.fixed_wire_size() {
+                Some(s) => format!("{s} B"),
+                None => "variable".to_string(),
+            };
+            let layout = match f.layout {
+                FieldLayout::Single => String::new(),
+                FieldLayout::Array { len } => format!(" [{len}]"),
+                FieldLayout::VarArray { count_field, max } => {
+                    format!(" [{count_field}, max {max}]")
+                }
+                FieldLayout::Bitmap {
+                    bits_field,
+                    max_bits,
+                } => format!(" bitmap[{bits_field} bits, max {max_bits}]"),
+                FieldLayout::List { max } => format!(" list(max {max})"),
+                FieldLayout::Unused { size } => format!(" unused({size})"),
+                FieldLayout::Tmp => " with_tmp".to_string(),
+                FieldLayout::Skipped => " (not migrated)".to_string(),
+            };
+            let mut cond = String::new();
+            if f.version_id > 0 {
+                let _ = write!(cond, " since {}", f.version_id);
+            }
+            if f.has_test {
+                cond.push_str(" if test");
+            }
+            if f.has_validate {
+                cond.push_str(" +validate");
+            }
+            let _ = writeln!(
+                out,
+                "{pad}  {:<24} {:<14}{layout} {size}{cond}",
+                f.name, f.ty.info
+            );
+            if let (Some(nested), true) = (f.ty.nested, f.is_on_wire()) {
+                nested.write_layout(out, depth + 2);
+            }
+        }
+        for s in self.subsections {
+            let _ = writeln!(out, "{pad}  subsection (field {}):", s.field);
+            s.description.write_layout(out, depth + 2);
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Field kinds that are not plain values: temporary migration views
+//! (QEMU's `VMSTATE_WITH_TMP`).
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use super::VmState;
+use crate::error::Result;
+
+/// A temporary migration view of a parent type `P` (QEMU's `VMSTATE_WITH_TMP`).
+///
+/// The view is built from the parent before saving (and before loading, so fields
+/// absent from an older stream keep the parent's values), written or loaded inline
+/// at its position in the parent's field order, and after loading converted back
+/// into the parent.
+///
+/// ```
+/// use vmstate_runtime::{to_bytes, from_bytes, VmState, VmStateTmp, WithTmp, Error};
+///
+/// /// On the wire the device keeps a 16-bit "ticks" value; in memory it keeps nanoseconds.
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "dev/tmp")]
+/// struct Ticks { ticks: u16 }
+///
+/// impl VmStateTmp<Dev> for Ticks {
+///     fn from_parent(dev: &Dev) -> Result<Self, Error> {
+///         Ok(Ticks { ticks: (dev.ns / 1000) as u16 })
+///     }
+///     fn into_parent(self, dev: &mut Dev) -> Result<(), Error> {
+///         dev.ns = u64::from(self.ticks) * 1000;
+///         Ok(())
+///     }
+/// }
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "dev")]
+/// struct Dev {
+///     #[vmstate(skip)]
+///     ns: u64,
+///     #[vmstate(with_tmp)]
+///     ticks: WithTmp<Ticks>,
+/// }
+///
+/// let bytes = to_bytes(&Dev { ns: 5000, ..Default::default() }).unwrap();
+/// assert_eq!(bytes, [0, 5]);
+/// assert_eq!(from_bytes::<Dev>(&bytes, 0).unwrap().ns, 5000);
+/// ```
+pub trait VmStateTmp<P>: VmState + Sized {
+    /// Builds the view from the parent (QEMU: the tmp vmsd's pre_save / pre_load).
+    fn from_parent(parent: &P) -> Result<Self>;
+    /// Applies a loaded view to the parent (QEMU: the tmp vmsd's post_load).
+    fn into_parent(self, parent: &mut P) -> Result<()>;
+}
+
+/// Marks the position of a [`VmStateTmp`] view in a struct's field order. It holds
+/// no data (zero-sized); annotate the field with `#[vmstate(with_tmp)]`.
+pub struct WithTmp<T>(PhantomData<fn() -> T>);
+
+impl<T> WithTmp<T> {
+    /// The marker.
+    pub const fn new() -> Self {
+        WithTmp(PhantomData)
+    }
+}
+
+impl<T> Default for WithTmp<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Clone for WithTmp<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for WithTmp<T> {}
+
+impl<T> PartialEq for WithTmp<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for WithTmp<T> {}
+
+impl<T> fmt::Debug for WithTmp<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WithTmp<{}>", std::any::type_name::<T>())
+    }
+}

@@ -1,0 +1,213 @@
+//! Big-endian writes over any [`bytes::BufMut`], that fail instead of panicking
+//! when a fixed-size output is full.
+
+use bytes::BufMut;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A big-endian writer over a [`BufMut`] that knows its byte offset.
+///
+/// Growable buffers (`Vec<u8>`, `BytesMut`) never run out of room; a fixed
+/// buffer (`&mut [u8]`) returns [`ErrorKind::OutputFull`] instead of the panic
+/// `BufMut` would raise.
+///
+/// ```
+/// use vmstate_runtime::wire::Writer;
+///
+/// let mut w = Writer::new(Vec::new());
+/// w.write_u16(0x1234).unwrap();
+/// w.write_u32(1).unwrap();
+/// assert_eq!(w.into_inner(), [0x12, 0x34, 0, 0, 0, 1]);
+///
+/// let mut small = [0u8; 2];
+/// let mut w = Writer::new(&mut small[..]);
+/// assert!(w.write_u32(1).is_err());
+/// ```
+#[derive(Debug)]
+pub struct Writer<B> {
+    buf: B,
+    pos: u64,
+}
+
+impl<B: BufMut> Writer<B> {
+    /// A writer at offset 0.
+    pub fn new(buf: B) -> Self {
+        Writer { buf, pos: 0 }
+    }
+
+    /// A writer whose offsets start at `base`.
+    pub fn with_base_offset(buf: B, base: u64) -> Self {
+        Writer { buf, pos: base }
+    }
+
+    /// Byte offset of the next write.
+    #[inline]
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// The underlying buffer.
+    pub fn into_inner(self) -> B {
+        self.buf
+    }
+
+    /// A shared reference to the underlying buffer.
+    pub fn get_ref(&self) -> &B {
+        &self.buf
+    }
+
+    /// A mutable reference to the underlying buffer. Bytes written through it are
+    /// not counted in [`position`](Self::position).
+    pub fn get_mut(&mut self) -> &mut B {
+        &mut self.buf
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn full(&self, needed: usize) -> Error {
+        Error::at(
+            ErrorKind::OutputFull {
+                needed,
+                available: self.buf.remaining_mut(),
+            },
+            self.pos,
+        )
+    }
+
+    /// Fails unless `n` bytes of room remain.
+    #[inline(always)]
+    pub fn reserve(&self, n: usize) -> Result<()> {
+        if self.buf.remaining_mut() < n {
+            return Err(self.full(n));
+        }
+        Ok(())
+    }
+
+    /// Writes one byte.
+    #[inline(always)]
+    pub fn write_u8(&mut self, v: u8) -> Result<()> {
+        self.reserve(1)?;
+        self.pos += 1;
+        self.buf.put_u8(v);
+        Ok(())
+    }
+
+    /// Writes a be16.
+    #[inline(always)]
+    pub fn write_u16(&mut self, v: u16) -> Result<()> {
+        self.reserve(2)?;
+        self.pos += 2;
+        self.buf.put_u16(v);
+        Ok(())
+    }
+
+    /// Writes a be32.
+    #[inline(always)]
+    pub fn write_u32(&mut self, v: u32) -> Result<()> {
+        self.reserve(4)?;
+        self.pos += 4;
+        self.buf.put_u32(v);
+        Ok(())
+    }
+
+    /// Writes a be64.
+    #[inline(always)]
+    pub fn write_u64(&mut self, v: u64) -> Result<()> {
+        self.reserve(8)?;
+        self.pos += 8;
+        self.buf.put_u64(v);
+        Ok(())
+    }
+
+    /// Writes one signed byte.
+    #[inline(always)]
+    pub fn write_i8(&mut self, v: i8) -> Result<()> {
+        self.write_u8(v as u8)
+    }
+
+    /// Writes a signed be16.
+    #[inline(always)]
+    pub fn write_i16(&mut self, v: i16) -> Result<()> {
+        self.write_u16(v as u16)
+    }
+
+    /// Writes a signed be32.
+    #[inline(always)]
+    pub fn write_i32(&mut self, v: i32) -> Result<()> {
+        self.write_u32(v as u32)
+    }
+
+    /// Writes a signed be64.
+    #[inline(always)]
+    pub fn write_i64(&mut self, v: i64) -> Result<()> {
+        self.write_u64(v as u64)
+    }
+
+    /// Writes a byte slice in one bulk copy.
+    #[inline]
+    pub fn write_bytes(&mut self, src: &[u8]) -> Result<()> {
+        self.reserve(src.len())?;
+        self.pos += src.len() as u64;
+        self.buf.put_slice(src);
+        Ok(())
+    }
+
+    /// Writes `n` zero bytes.
+    #[inline]
+    pub fn write_zeros(&mut self, n: usize) -> Result<()> {
+        self.reserve(n)?;
+        self.pos += n as u64;
+        self.buf.put_bytes(0, n);
+        Ok(())
+    }
+
+    /// Writes a counted string: one length byte, then the bytes (no NUL).
+    /// Fails for names longer than 255 bytes.
+    pub fn write_counted_bytes(&mut self, s: &[u8]) -> Result<()> {
+        let len = u8::try_from(s.len()).map_err(|_| {
+            Error::invalid(format!(
+                "name of {} bytes does not fit a one-byte length",
+                s.len()
+            ))
+            .with_offset(self.pos)
+        })?;
+        self.write_u8(len)?;
+        self.write_bytes(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_big_endian_and_counts() {
+        let mut w = Writer::new(Vec::new());
+        w.write_u8(1).unwrap();
+        w.write_i16(-2).unwrap();
+        w.write_u64(3).unwrap();
+        w.write_zeros(2).unwrap();
+        w.write_counted_bytes(b"ram").unwrap();
+        assert_eq!(w.position(), 17);
+        assert_eq!(
+            w.into_inner(),
+            [1, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 3, b'r', b'a', b'm']
+        );
+    }
+
+    #[test]
+    fn fixed_buffer_reports_full() {
+        let mut out = [0u8; 5];
+        let mut w = Writer::new(&mut out[..]);
+        w.write_u32(7).unwrap();
+        let e = w.write_u16(1).unwrap_err();
+        assert_eq!(e.offset(), Some(4));
+        assert!(matches!(e.kind(), ErrorKind::OutputFull { needed: 2, .. }));
+    }
+
+    #[test]
+    fn long_names_rejected() {
+        let mut w = Writer::new(Vec::new());
+        assert!(w.write_counted_bytes(&[b'x'; 256]).is_err());
+    }
+}
