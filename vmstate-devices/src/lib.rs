@@ -1,5 +1,11 @@
 //! Device models whose state migrates with vmstate-rs.
 //!
-//! The PC keyboard controller, guest RAM and virtio models land here as their
-//! issues are completed.
+//! * [`pckbd`]: the PC keyboard controller (i8042) with its PS/2 keyboard and
+//!   mouse, wire-compatible with QEMU 7.2's `pckbd`, `ps2kbd` and `ps2mouse`
+//!   sections.
+//!
+//! Guest RAM and virtio models land here as their issues are completed.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod pckbd;
