@@ -42,6 +42,9 @@ pub fn expand(e: &ReprEnum) -> TokenStream {
             }
 
             #[inline]
+            // The discriminant constants keep the variants' names; matching on them
+            // must not warn in the user's crate.
+            #[allow(non_upper_case_globals)]
             fn load_field<__B: ::vmstate_runtime::__private::Buf>(
                 &mut self,
                 __r: &mut ::vmstate_runtime::wire::Reader<__B>,

@@ -16,7 +16,8 @@ pub fn load_fn(c: &Container) -> TokenStream {
         };
         quote! {
             #check
-            ::vmstate_runtime::__private::hook("pre_load", __hook(self))?;
+            ::vmstate_runtime::__private::hook("pre_load", __hook(self))
+                .map_err(|__e| __e.with_offset(__r.position()))?;
         }
     });
     let post_load = c.hooks.post_load.map(|p| {

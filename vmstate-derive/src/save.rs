@@ -32,7 +32,8 @@ pub fn save_fn(c: &Container) -> TokenStream {
         };
         quote! {
             #check
-            ::vmstate_runtime::__private::hook("pre_save", __hook(self)).map_err(|__e| __e.in_vmsd(#name))?;
+            ::vmstate_runtime::__private::hook("pre_save", __hook(self))
+                .map_err(|__e| __e.with_offset(__w.position()).in_vmsd(#name))?;
         }
     });
     let body = quote! {
@@ -52,7 +53,8 @@ pub fn save_fn(c: &Container) -> TokenStream {
             quote! {
                 let __result: ::vmstate_runtime::Result<()> = (|| { #body })();
                 #check
-                let __post_result = ::vmstate_runtime::__private::hook("post_save", __post(self));
+                let __post_result = ::vmstate_runtime::__private::hook("post_save", __post(self))
+                    .map_err(|__e| __e.with_offset(__w.position()));
                 __result.and(__post_result).map_err(|__e| __e.in_vmsd(#name))
             }
         }

@@ -272,18 +272,22 @@ impl Error {
     pub fn path_string(&self) -> String {
         let mut out = String::new();
         let mut current_vmsd: &str = "";
+        // Whether `out` ends with the full name of `current_vmsd` (not with a field
+        // name that merely happens to end with the same characters).
+        let mut vmsd_name_last = false;
         for seg in self.path() {
             match seg {
                 PathSegment::Vmsd(name) => {
                     if out.is_empty() {
                         out.push_str(name);
+                        vmsd_name_last = true;
                     }
                     current_vmsd = name;
                 }
                 PathSegment::Subsection(name) => {
                     match name.strip_prefix(current_vmsd) {
                         // The enclosing description's name was just printed: extend it.
-                        Some(rest) if !current_vmsd.is_empty() && out.ends_with(current_vmsd) => {
+                        Some(rest) if !current_vmsd.is_empty() && vmsd_name_last => {
                             out.push_str(rest)
                         }
                         _ => {
@@ -295,14 +299,17 @@ impl Error {
                     }
                     // Fields of the subsection follow; its own Vmsd segment (same name)
                     // must not reset the rendering.
+                    vmsd_name_last = true;
                 }
                 PathSegment::Field(name) => {
                     if !out.is_empty() {
                         out.push('.');
                     }
                     out.push_str(name);
+                    vmsd_name_last = false;
                 }
                 PathSegment::Index(i) => {
+                    vmsd_name_last = false;
                     out.push('[');
                     out.push_str(&i.to_string());
                     out.push(']');

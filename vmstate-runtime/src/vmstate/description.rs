@@ -136,7 +136,9 @@ impl FieldDescription {
     /// The field's wire size when it is fixed and independent of the value.
     pub const fn fixed_wire_size(&self) -> Option<usize> {
         match (self.layout, self.ty.size) {
-            (FieldLayout::Skipped, _) | (FieldLayout::Tmp, _) => Some(0),
+            (FieldLayout::Skipped, _) => Some(0),
+            // The temporary's own fields are written inline.
+            (FieldLayout::Tmp, s) => s,
             (FieldLayout::Unused { size }, _) => Some(size),
             (FieldLayout::Single, Some(s)) => Some(s),
             (FieldLayout::Array { len }, Some(s)) => Some(s * len),

@@ -177,7 +177,11 @@ impl<T: VmStateField> VmStateField for Box<T> {
 /// state decides what to expect: a `None` slot requires the marker, a `Some` slot
 /// loads the pointee's body.
 impl<T: VmStateField> VmStateField for Option<Box<T>> {
-    const FIELD_TYPE: FieldType = T::FIELD_TYPE;
+    // Not fixed-size: a NULL slot is one marker byte, whatever T's size.
+    const FIELD_TYPE: FieldType = FieldType {
+        size: None,
+        ..T::FIELD_TYPE
+    };
 
     #[inline]
     fn save_field<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()> {

@@ -158,15 +158,26 @@ impl<B: Buf> Reader<B> {
     }
 
     /// Copies up to `dst.len()` upcoming bytes into `dst` without consuming them;
-    /// returns how many were available. Works across non-contiguous buffers.
+    /// returns how many were available. Works across non-contiguous buffers whose
+    /// `Buf::chunks_vectored` returns all their chunks (as `bytes`' own types do).
     pub fn peek_into(&self, dst: &mut [u8]) -> usize {
         let chunk = self.buf.chunk();
         if chunk.len() >= dst.len() {
             dst.copy_from_slice(&chunk[..dst.len()]);
             return dst.len();
         }
-        let mut slices = [std::io::IoSlice::new(&[]); 16];
-        let n = self.buf.chunks_vectored(&mut slices);
+        // Every non-empty chunk holds at least one byte, so `dst.len()` slices always
+        // suffice (a fixed 16 would miss bytes of a header split into many chunks).
+        const ON_STACK: usize = 2 + MAX_NAME_LEN;
+        let mut stack = [std::io::IoSlice::new(&[]); ON_STACK];
+        let mut heap = Vec::new();
+        let slices = if dst.len() <= ON_STACK {
+            &mut stack[..dst.len()]
+        } else {
+            heap.resize(dst.len(), std::io::IoSlice::new(&[]));
+            &mut heap[..]
+        };
+        let n = self.buf.chunks_vectored(slices);
         let mut copied = 0;
         for s in &slices[..n] {
             let take = s.len().min(dst.len() - copied);
