@@ -367,3 +367,7 @@ impl I8042 {
         &mut self.mouse
     }
 }
+
+#[cfg(test)]
+#[path = "i8042_tests.rs"]
+mod tests;
