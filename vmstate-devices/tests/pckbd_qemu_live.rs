@@ -196,6 +196,15 @@ fn stimulus() -> Vec<Io> {
         Out(0x64, 0xd0),
         In(0x60),
         Out(0x64, 0xdd),
+        Out(0x64, 0xa9),
+        In(0x60),
+        Out(0x64, 0xdf),
+        Out(0x64, 0xd1),
+        Out(0x60, 0xdd),
+        Out(0x64, 0xd0),
+        In(0x60),
+        Out(0x64, 0xff),
+        Out(0x64, 0xf1),
         // Keyboard: reset, LEDs, scancode sets (translated replies), id.
         Out(0x60, 0xff),
         In(0x60),
@@ -213,7 +222,9 @@ fn stimulus() -> Vec<Io> {
         Out(0x60, 0xf2),
         In(0x60),
     ];
-    // Mouse: Explorer knock, settings, status, remote poll, wrap echo.
+    // Mouse (its interface disabled first: writing to it re-enables it):
+    // Explorer knock, settings, status, remote poll, wrap echo.
+    s.push(Out(0x64, 0xa7));
     for b in [
         0xf3, 200, 0xf3, 200, 0xf3, 80, 0xf2, 0xe8, 3, 0xe7, 0xf0, 0xe9, 0xeb, 0xee, 0x42, 0xec,
         0xf4,
@@ -241,6 +252,7 @@ fn stimulus() -> Vec<Io> {
         Out(0x60, 0xee),
         In(0x60),
         Out(0x60, 0xf3),
+        Out(0x64, 0xa7),
         Out(0x64, 0x60),
     ]);
     s

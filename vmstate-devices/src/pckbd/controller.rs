@@ -12,6 +12,17 @@ use super::regs::{mode, obsrc, outport, pending, status};
 use super::wire_tmp::WireTmp;
 
 /// An interrupt output: its level and how many times it went from low to high.
+///
+/// ```
+/// use vmstate_devices::pckbd::I8042;
+/// let mut ctl = I8042::default();
+/// ctl.write_port(0x64, 0xd3); // write the mouse output buffer ...
+/// ctl.write_port(0x60, 0x42);
+/// assert!(ctl.irq_mouse().level); // ... raises IRQ 12
+/// ctl.read_port(0x60);
+/// assert!(!ctl.irq_mouse().level);
+/// assert_eq!(ctl.irq_mouse().rising_edges, 1);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IrqLine {
     /// Current level.
@@ -23,7 +34,7 @@ pub struct IrqLine {
 impl IrqLine {
     fn set(&mut self, level: bool) {
         if level && !self.level {
-            self.rising_edges += 1;
+            self.rising_edges = self.rising_edges.saturating_add(1);
         }
         self.level = level;
     }

@@ -8,6 +8,14 @@ use super::ps2::{Axis, KeyCode, MouseButton, Ps2Keyboard, Ps2Mouse};
 use super::regs::{command, mode, obsrc, outport, status, DATA_PORT, STATUS_PORT};
 
 /// Device properties (QEMU `-device i8042,...`).
+///
+/// ```
+/// use vmstate_devices::pckbd::{I8042, I8042Config};
+/// // The i8042 of a pc-i440fx-6.0 (or older) machine type.
+/// let old = I8042::new(I8042Config { extended_state: false, kbd_throttle: false });
+/// assert_eq!(vmstate_runtime::to_bytes(&old)?, [0x00, 0x18, 0x03, 0x00]);
+/// # Ok::<(), vmstate_runtime::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct I8042Config {
     /// Migrate the output-buffer state ("pckbd/extended_state"); QEMU's default is
@@ -29,6 +37,14 @@ impl Default for I8042Config {
 }
 
 /// Something the controller asked of the machine.
+///
+/// ```
+/// use vmstate_devices::pckbd::{I8042, I8042Event};
+/// let mut ctl = I8042::default();
+/// ctl.write_port(0x64, 0xdd); // gate A20 off
+/// ctl.write_port(0x64, 0xfe); // pulse the reset line
+/// assert_eq!(ctl.take_events(), [I8042Event::A20(false), I8042Event::SystemReset]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum I8042Event {
     /// The guest pulsed the reset line (0xfe, 0xf0..=0xfe with bit 0 clear, or an
@@ -210,6 +226,16 @@ impl I8042 {
 
     /// A data byte (port 0x60 write): the argument of a pending controller
     /// command, or else a byte for the keyboard.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::I8042;
+    /// let mut ctl = I8042::default();
+    /// ctl.write_data(0xf2); // to the keyboard: identify
+    /// assert_eq!([ctl.read_data(), ctl.read_data(), ctl.read_data()], [0xfa, 0xab, 0x83]);
+    /// ctl.write_command(0xd4); // next data byte to the mouse
+    /// ctl.write_data(0xf2);
+    /// assert_eq!([ctl.read_data(), ctl.read_data()], [0xfa, 0x00]);
+    /// ```
     pub fn write_data(&mut self, val: u8) {
         let kbd = &mut self.kbd;
         match kbd.write_cmd {
@@ -264,6 +290,17 @@ impl I8042 {
 
     /// Advances the device clock to `now_ns` and fires the keyboard throttle
     /// timer if it has expired.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{I8042, I8042Config, KeyCode};
+    /// let mut ctl = I8042::new(I8042Config { extended_state: true, kbd_throttle: true });
+    /// ctl.key_event(KeyCode::A, true);
+    /// ctl.key_event(KeyCode::A, false);
+    /// assert_eq!(ctl.read_port(0x60), 0x1c);
+    /// assert_eq!(ctl.read_port(0x64) & 1, 0); // next byte held back for 1 ms
+    /// ctl.advance_time(1_000_000);
+    /// assert_eq!(ctl.read_port(0x64) & 1, 1);
+    /// ```
     pub fn advance_time(&mut self, now_ns: u64) {
         self.now_ns = self.now_ns.max(now_ns);
         if let Some(deadline) = self.kbd.throttle_deadline {
@@ -288,6 +325,16 @@ impl I8042 {
 /// controller sees their interrupts.
 impl I8042 {
     /// A key press or release.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{I8042, KeyCode};
+    /// let mut ctl = I8042::default();
+    /// ctl.write_command(0x60);
+    /// ctl.write_data(0x43); // interrupts on, translation to set 1
+    /// ctl.key_event(KeyCode::Esc, true);
+    /// ctl.key_event(KeyCode::Esc, false);
+    /// assert_eq!([ctl.read_data(), ctl.read_data()], [0x01, 0x81]);
+    /// ```
     pub fn key_event(&mut self, key: KeyCode, down: bool) {
         let kbd = &mut self.kbd;
         self.keyboard

@@ -107,6 +107,18 @@ impl Ps2Keyboard {
     /// A byte from the host (QEMU `ps2_write_keyboard`): a command, or the
     /// argument of the pending one. Unread replies to earlier commands are
     /// discarded first.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::Ps2Keyboard;
+    /// let mut kbd = Ps2Keyboard::default();
+    /// let mut irq = false;
+    /// kbd.write(0xed, &mut |l| irq = l); // set LEDs ...
+    /// kbd.write(0x04, &mut |l| irq = l); // ... caps lock
+    /// assert!(irq);
+    /// assert_eq!(kbd.ledstate(), 4);
+    /// assert_eq!(kbd.read(&mut |l| irq = l), 0xfa);
+    /// assert!(!irq);
+    /// ```
     pub fn write(&mut self, val: u8, irq: &mut dyn FnMut(bool)) {
         let q = &mut self.parent_obj;
         q.drop_replies();
@@ -203,6 +215,16 @@ impl Ps2Keyboard {
     /// Queues one scancode byte of the current set, translating set 2 to set 1
     /// when the controller asks for it (QEMU `ps2_put_keycode`). The data is
     /// dropped when the queue is full.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::Ps2Keyboard;
+    /// let mut kbd = Ps2Keyboard::default();
+    /// kbd.set_translation(true);
+    /// for b in [0x1c, 0xf0, 0x1c] {
+    ///     kbd.put_keycode(b, &mut |_| {});
+    /// }
+    /// assert_eq!(kbd.common().queued(), [0x1e, 0x9e]);
+    /// ```
     pub fn put_keycode(&mut self, code: u8, irq: &mut dyn FnMut(bool)) {
         if self.translate == 0 {
             self.parent_obj.push(&[code], irq);

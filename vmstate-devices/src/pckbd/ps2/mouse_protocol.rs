@@ -135,6 +135,15 @@ impl Ps2Mouse {
     }
 
     /// A byte from the host (QEMU `ps2_write_mouse`).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::Ps2Mouse;
+    /// let mut mouse = Ps2Mouse::default();
+    /// for b in [0xe8, 0x03, 0xe9] {
+    ///     mouse.write(b, &mut |_| {}); // resolution 3, then status request
+    /// }
+    /// assert_eq!(mouse.common().queued(), [0xfa, 0xfa, 0xfa, 0x00, 0x03, 0x00]);
+    /// ```
     pub fn write(&mut self, val: u8, irq: &mut dyn FnMut(bool)) {
         let pending = self.parent_obj.write_cmd();
         if pending == i32::from(command::SET_SAMPLE) {
@@ -312,6 +321,14 @@ impl Ps2Mouse {
     }
 
     /// A button or wheel event from the host (recorded only while enabled).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{ps2::MouseButton, Ps2Mouse};
+    /// let mut mouse = Ps2Mouse::default();
+    /// mouse.write(0xf4, &mut |_| {});
+    /// mouse.button(MouseButton::Left, true);
+    /// assert_eq!(mouse.buttons(), 0x01);
+    /// ```
     pub fn button(&mut self, button: MouseButton, down: bool) {
         if !self.enabled() {
             return;
