@@ -47,17 +47,194 @@ pub struct VariantAttrs {
 }
 
 /// `len = field` inside `varray(...)`, `vbuffer(...)` and `bitmap(...)`.
-#[derive(FromMeta)]
+///
+/// Parsed by hand so that every mistake inside the parentheses is reported at its
+/// own tokens. Parsing never fails: mistakes are kept in `errors` and reported by
+/// `check.rs` with everything else (a missing `len` too, since check knows the key).
 pub struct LenAttr {
-    pub len: syn::Ident,
+    pub len: Option<syn::Ident>,
+    pub errors: Vec<syn::Error>,
 }
 
-/// `subsection(needed = path)`.
-#[derive(FromMeta, Default)]
-#[darling(default)]
+impl FromMeta for LenAttr {
+    fn from_meta(item: &syn::Meta) -> darling::Result<Self> {
+        let key = path_name(item.path());
+        let mut acc = Vec::new();
+        let list = match item {
+            syn::Meta::Path(_) => {
+                return Ok(LenAttr {
+                    len: None,
+                    errors: acc,
+                })
+            }
+            syn::Meta::NameValue(nv) => {
+                let value = &nv.value;
+                acc.push(syn::Error::new_spanned(
+                    nv,
+                    format!(
+                        "write `{key}(len = {})`: the count field goes inside the parentheses",
+                        quote::quote!(#value)
+                    ),
+                ));
+                return Ok(LenAttr {
+                    len: field_name(value),
+                    errors: acc,
+                });
+            }
+            syn::Meta::List(list) => list,
+        };
+        let mut len = None;
+        let items = match darling::ast::NestedMeta::parse_meta_list(list.tokens.clone()) {
+            Ok(items) => items,
+            Err(e) => {
+                acc.push(e);
+                Vec::new()
+            }
+        };
+        for nested in items {
+            match nested {
+                darling::ast::NestedMeta::Meta(syn::Meta::NameValue(nv))
+                    if nv.path.is_ident("len") =>
+                {
+                    if len.is_some() {
+                        acc.push(syn::Error::new_spanned(
+                            &nv,
+                            format!("`len` is given twice in `{key}(..)`; keep one"),
+                        ));
+                    }
+                    match field_name(&nv.value) {
+                        Some(ident) => len = Some(ident),
+                        None => acc.push(syn::Error::new_spanned(
+                            &nv.value,
+                            format!(
+                                "`len` takes the name of an earlier field holding the count, \
+                                 e.g. `{key}(len = num_entries)`"
+                            ),
+                        )),
+                    }
+                }
+                other => acc.push(unknown_nested(&key, &other, &["len"])),
+            }
+        }
+        Ok(LenAttr { len, errors: acc })
+    }
+}
+
+/// `subsection(needed = path)`, or just `subsection` (always sent). Like
+/// [`LenAttr`], parsing never fails; mistakes are kept in `errors`.
+#[derive(Default)]
 pub struct SubsectionAttr {
     /// `fn(&Self) -> bool`; without it the subsection is always sent.
     pub needed: Option<syn::Path>,
+    pub errors: Vec<syn::Error>,
+}
+
+impl FromMeta for SubsectionAttr {
+    fn from_meta(item: &syn::Meta) -> darling::Result<Self> {
+        let mut acc = Vec::new();
+        let list = match item {
+            syn::Meta::Path(_) => return Ok(Self::default()),
+            syn::Meta::NameValue(nv) => {
+                let value = &nv.value;
+                acc.push(syn::Error::new_spanned(
+                    nv,
+                    format!(
+                        "write `subsection(needed = {})` (or just `subsection` to always send it)",
+                        quote::quote!(#value)
+                    ),
+                ));
+                return Ok(SubsectionAttr {
+                    needed: None,
+                    errors: acc,
+                });
+            }
+            syn::Meta::List(list) => list,
+        };
+        let mut needed = None;
+        let items = match darling::ast::NestedMeta::parse_meta_list(list.tokens.clone()) {
+            Ok(items) => items,
+            Err(e) => {
+                acc.push(e);
+                Vec::new()
+            }
+        };
+        for nested in items {
+            match nested {
+                darling::ast::NestedMeta::Meta(syn::Meta::NameValue(nv))
+                    if nv.path.is_ident("needed") =>
+                {
+                    if needed.is_some() {
+                        acc.push(syn::Error::new_spanned(
+                            &nv,
+                            "`needed` is given twice in `subsection(..)`; keep one",
+                        ));
+                    }
+                    match &nv.value {
+                        syn::Expr::Path(p) if p.qself.is_none() => needed = Some(p.path.clone()),
+                        syn::Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Str(s),
+                            ..
+                        }) => match s.parse() {
+                            Ok(p) => needed = Some(p),
+                            Err(e) => acc.push(e),
+                        },
+                        other => acc.push(syn::Error::new_spanned(
+                            other,
+                            "`needed` takes the path of a `fn(&Self) -> bool`, \
+                             e.g. `subsection(needed = tsr_needed)`",
+                        )),
+                    }
+                }
+                other => acc.push(unknown_nested("subsection", &other, &["needed"])),
+            }
+        }
+        Ok(SubsectionAttr {
+            needed,
+            errors: acc,
+        })
+    }
+}
+
+fn path_name(path: &syn::Path) -> String {
+    path.get_ident()
+        .map_or_else(|| quote::quote!(#path).to_string(), |i| i.to_string())
+}
+
+/// `count` or `"count"` as a field name.
+fn field_name(value: &syn::Expr) -> Option<syn::Ident> {
+    match value {
+        syn::Expr::Path(p) if p.qself.is_none() => p.path.get_ident().cloned(),
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// An item inside `key(...)` that is not one of `expected`.
+fn unknown_nested(key: &str, item: &darling::ast::NestedMeta, expected: &[&str]) -> syn::Error {
+    let usage = expected
+        .iter()
+        .map(|e| format!("`{e} = ..`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match item {
+        darling::ast::NestedMeta::Meta(m) => {
+            let name = path_name(m.path());
+            let hint = match crate::diag::closest(&name, expected.iter().copied()) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None => format!("it takes {usage}"),
+            };
+            syn::Error::new_spanned(
+                m.path(),
+                format!("unknown key `{name}` in `{key}(..)`; {hint}"),
+            )
+        }
+        darling::ast::NestedMeta::Lit(l) => {
+            syn::Error::new_spanned(l, format!("`{key}(..)` takes {usage}"))
+        }
+    }
 }
 
 /// `#[vmstate(...)]` on a field.

@@ -1,13 +1,14 @@
 //! Semantic checks: turns parsed attributes into the checked [`model`](crate::model),
-//! reporting every problem found (not just the first), each at the span of the
-//! attribute or type that causes it.
+//! reporting every problem found (not just the first), each at the attribute or
+//! type that causes it (`since = 3` as a whole, the field's type, the `len` field
+//! name inside `varray(..)`), never at the `#[derive]`.
 
 use darling::ast::Data;
-use darling::Error;
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use syn::spanned::Spanned;
 
 use crate::attr::{ContainerAttrs, FieldAttrs, LenAttr};
+use crate::diag::{self, error, error_at, type_string, AttrKeys, Errors, Keys};
 use crate::model::{Container, Field, FieldKind, Hooks, ReprEnum, Subsection};
 use crate::types;
 
@@ -32,25 +33,47 @@ const SUPPORTED: &str = "supported field types: bool, u8, u16, u32, u64, i8, i16
 [T; N], Vec<T> with `varray`/`vbuffer`/`list`, Box<T>, Option<Box<T>>, \
 nested types deriving VmState, and enums deriving VmState with an integer #[repr]";
 
-pub fn check(input: &ContainerAttrs) -> darling::Result<Checked<'_>> {
+/// Checks the parsed input. `errors` holds what the syntactic pre-pass found; the
+/// result is an error if it or any check here found something.
+pub fn check<'a>(
+    input: &'a ContainerAttrs,
+    keys: &AttrKeys,
+    errors: Errors,
+) -> Result<Checked<'a>, Errors> {
     match &input.data {
-        Data::Enum(variants) => check_enum(input, variants),
-        Data::Struct(fields) => check_struct(input, &fields.fields),
+        Data::Enum(variants) => check_enum(input, &keys.container, variants, errors),
+        Data::Struct(fields) => check_struct(input, keys, &fields.fields, errors),
+    }
+}
+
+/// The tokens of `key ...` in an attribute, or (should the key not be found) the
+/// span darling recorded for its value.
+fn at(keys: &Keys, key: &str, fallback: Span) -> TokenStream {
+    match keys.get(key) {
+        Some(tokens) => tokens.clone(),
+        None => {
+            let mut t = TokenStream::new();
+            t.extend([proc_macro2::TokenTree::Ident(proc_macro2::Ident::new(
+                "x", fallback,
+            ))]);
+            t
+        }
     }
 }
 
 fn check_enum<'a>(
     input: &'a ContainerAttrs,
+    keys: &Keys,
     variants: &'a [crate::attr::VariantAttrs],
-) -> darling::Result<Checked<'a>> {
-    let mut acc = Error::accumulator();
+    mut acc: Errors,
+) -> Result<Checked<'a>, Errors> {
     for (key, present) in [
+        ("name", input.name.as_ref().map(|v| v.span())),
         ("version", input.version.as_ref().map(|v| v.span())),
         (
             "minimum_version",
             input.minimum_version.as_ref().map(|v| v.span()),
         ),
-        ("name", input.name.as_ref().map(|v| v.span())),
         ("priority", input.priority.as_ref().map(|v| v.span())),
         ("pre_save", input.pre_save.as_ref().map(|v| v.span())),
         ("post_save", input.post_save.as_ref().map(|v| v.span())),
@@ -58,12 +81,13 @@ fn check_enum<'a>(
         ("post_load", input.post_load.as_ref().map(|v| v.span())),
     ] {
         if let Some(span) = present {
-            acc.push(
-                Error::custom(format!(
-                    "`{key}` has no meaning on an enum: an enum is a field type, encoded as its #[repr] integer"
-                ))
-                .with_span(&span),
-            );
+            acc.push(error(
+                at(keys, key, span),
+                format!(
+                    "`{key}` has no meaning on an enum: an enum deriving VmState is a field type, \
+                     encoded as its #[repr] integer (put `{key}` on the struct that contains it)"
+                ),
+            ));
         }
     }
     let mut repr = None;
@@ -81,28 +105,31 @@ fn check_enum<'a>(
         });
     }
     let Some(repr) = repr else {
-        acc.push(
-            Error::custom(
-                "an enum deriving VmState needs an integer representation: add #[repr(u8)] \
+        acc.push(error(
+            &input.ident,
+            format!(
+                "enum `{}` needs an integer representation to derive VmState: add #[repr(u8)] \
                  (or u16, u32, u64, i8, i16, i32, i64); its discriminant is what goes on the wire",
-            )
-            .with_span(&input.ident),
-        );
-        acc.finish()?;
-        unreachable!("accumulator holds an error");
+                input.ident
+            ),
+        ));
+        return Err(acc);
     };
     if variants.is_empty() {
-        acc.push(
-            Error::custom("an enum deriving VmState needs at least one variant")
-                .with_span(&input.ident),
-        );
+        // rustc itself rejects `#[repr(u8)]` on an enum without variants (E0084);
+        // nothing to add, but no impl either (it could not match on `self`).
+        return Err(acc);
     }
-    acc.finish_with(Checked::Enum(ReprEnum {
-        ident: &input.ident,
-        generics: &input.generics,
-        repr,
-        variants: variants.iter().map(|v| &v.ident).collect(),
-    }))
+    if acc.is_empty() {
+        Ok(Checked::Enum(ReprEnum {
+            ident: &input.ident,
+            generics: &input.generics,
+            repr,
+            variants: variants.iter().map(|v| &v.ident).collect(),
+        }))
+    } else {
+        Err(acc)
+    }
 }
 
 /// Keys that pick how a field travels; at most one per field.
@@ -154,21 +181,32 @@ fn modifier_keys(f: &FieldAttrs) -> Vec<(&'static str, Span)> {
 
 fn check_struct<'a>(
     input: &'a ContainerAttrs,
+    keys: &AttrKeys,
     fields: &'a [FieldAttrs],
-) -> darling::Result<Checked<'a>> {
-    let mut acc = Error::accumulator();
-
+    mut acc: Errors,
+) -> Result<Checked<'a>, Errors> {
+    let ckeys = &keys.container;
     let version = input.version.as_ref().map_or(0, |v| **v);
     let minimum_version = input.minimum_version.as_ref().map_or(version, |v| **v);
+    // With an unknown container key (`verison = 3`?), `version` may not be what the
+    // user meant: comparisons against it would only add follow-up errors.
+    let version_known = !ckeys.had_unknown();
     if let Some(min) = &input.minimum_version {
-        if **min > version {
-            acc.push(
-                Error::custom(format!(
-                    "`minimum_version = {}` is above `version = {version}`: no stream could ever load",
+        if **min > version && version_known {
+            let version_note = if input.version.is_none() {
+                " (`version` is not given and defaults to 0)"
+            } else {
+                ""
+            };
+            acc.push(error(
+                at(ckeys, "minimum_version", min.span()),
+                format!(
+                    "`minimum_version = {}` is above `version = {version}`{version_note}: no stream \
+                     could ever be loaded; `minimum_version` is the oldest version `load` accepts \
+                     and must be at most `version`",
                     **min
-                ))
-                .with_span(&min.span()),
-            );
+                ),
+            ));
         }
     }
     let name = input
@@ -177,93 +215,126 @@ fn check_struct<'a>(
         .map_or_else(|| input.ident.to_string(), |n| (**n).clone());
     if let Some(n) = &input.name {
         if n.is_empty() || n.len() > 255 {
-            acc.push(
-                Error::custom(
-                    "`name` must be 1 to 255 bytes long (it travels as a counted string)",
-                )
-                .with_span(&n.span()),
-            );
+            acc.push(error(
+                at(ckeys, "name", n.span()),
+                format!(
+                    "`name` must be 1 to 255 bytes long (it travels as a counted string); \
+                     this one is {} bytes",
+                    n.len()
+                ),
+            ));
         }
     }
     let priority = match &input.priority {
         Some(p) if !PRIORITIES.contains(&p.to_string().as_str()) => {
-            acc.push(
-                Error::custom(format!(
-                    "unknown priority `{p}`; expected one of: {}",
+            let hint = diag::closest(&p.to_string(), PRIORITIES.iter().copied())
+                .map(|c| format!("did you mean `{c}`? "))
+                .unwrap_or_default();
+            acc.push(error(
+                p,
+                format!(
+                    "unknown priority `{p}`; {hint}expected a `MigrationPriority` variant: {}",
                     PRIORITIES.join(", ")
-                ))
-                .with_span(p),
-            );
+                ),
+            ));
             syn::Ident::new("Default", p.span())
         }
         Some(p) => p.clone(),
         None => syn::Ident::new("Default", Span::call_site()),
     };
 
+    let no_keys = Keys::default();
     let mut out_fields = Vec::new();
     let mut subsections = Vec::new();
     for (index, f) in fields.iter().enumerate() {
         let Some(ident) = f.ident.as_ref() else {
-            continue; // named structs only (darling enforces it)
+            continue; // named structs only (checked before darling runs)
         };
+        let fkeys = keys.fields.get(index).unwrap_or(&no_keys);
+        // Mistakes inside `varray(..)`, `subsection(..)`... (kept by the parser so
+        // that the checks below still run).
+        for nested in [&f.varray, &f.vbuffer, &f.bitmap]
+            .into_iter()
+            .flatten()
+            .flat_map(|l| &l.errors)
+            .chain(f.subsection.iter().flat_map(|s| &s.errors))
+        {
+            acc.push(nested.clone());
+        }
         let kinds = kind_keys(f);
         for extra in kinds.iter().skip(1) {
-            acc.push(
-                Error::custom(format!(
-                    "`{}` cannot be combined with `{}` on field `{ident}`",
+            acc.push(error(
+                at(fkeys, extra.0, extra.1),
+                format!(
+                    "`{}` cannot be combined with `{}` on field `{ident}`: each decides how the \
+                     field travels; keep one",
                     extra.0, kinds[0].0
-                ))
-                .with_span(&extra.1),
-            );
+                ),
+            ));
         }
         let kind_key = kinds.first().map(|k| k.0);
         let modifiers = modifier_keys(f);
-        if matches!(kind_key, Some("skip") | Some("subsection")) {
-            let why = if kind_key == Some("skip") {
-                "a skipped field is never on the wire"
-            } else {
-                "a subsection's presence is decided by `needed`"
-            };
+        if let Some(kind @ ("skip" | "subsection")) = kind_key {
             for (m, span) in &modifiers {
-                acc.push(
-                    Error::custom(format!(
-                        "`{m}` cannot be combined with `{}` on field `{ident}`: {why}",
-                        kind_key.unwrap_or_default()
-                    ))
-                    .with_span(span),
-                );
+                let why = match (kind, *m) {
+                    ("skip", _) => "a skipped field is never on the wire".to_string(),
+                    (_, "since" | "test") => {
+                        "a subsection is sent when its `needed` function says so; \
+                         decide there (`subsection(needed = path)`)"
+                            .to_string()
+                    }
+                    (_, "max") => "a subsection has no count to bound".to_string(),
+                    _ => "put the check in the subsection type's own hooks".to_string(),
+                };
+                acc.push(error(
+                    at(fkeys, m, *span),
+                    format!("`{m}` cannot be combined with `{kind}` on field `{ident}`: {why}"),
+                ));
             }
         }
         if let (Some(since), Some(test)) = (&f.since, &f.test) {
-            let _ = since;
-            acc.push(
-                Error::custom(format!(
-                    "`test` and `since` on field `{ident}`: a test decides presence on its own \
-                     and the version would be ignored (as in QEMU); keep one"
-                ))
-                .with_span(&test.span()),
-            );
+            if !matches!(kind_key, Some("skip" | "subsection")) {
+                let test = quote::quote!(#test).to_string().replace(' ', "");
+                acc.push(error(
+                    at(fkeys, "since", since.span()),
+                    format!(
+                        "`since` and `test` on field `{ident}`: with a test, the test alone decides \
+                         whether the field is on the wire and `since` would be ignored (as in \
+                         QEMU); check the version inside `{test}` and remove `since`"
+                    ),
+                ));
+            }
         }
         if let Some(since) = &f.since {
-            if **since > version {
-                acc.push(
-                    Error::custom(format!(
-                        "`since = {}` on field `{ident}` is above the container's `version = {version}`; \
-                         bump `version` when adding a field",
+            if **since > version
+                && version_known
+                && kind_key != Some("skip")
+                && kind_key != Some("subsection")
+            {
+                acc.push(error(
+                    at(fkeys, "since", since.span()),
+                    format!(
+                        "`since = {}` on field `{ident}` is above the struct's `version = {version}`: \
+                         the field would never be saved; bump `version` when adding a field",
                         **since
-                    ))
-                    .with_span(&since.span()),
-                );
+                    ),
+                ));
             }
         }
         let max = f.max.as_ref().map(|m| **m);
-        if f.max.is_some() && !matches!(kind_key, Some("varray" | "vbuffer" | "bitmap" | "list")) {
-            acc.push(
-                Error::custom(format!(
-                    "`max` on field `{ident}` has nothing to bound: it applies to `varray`, `vbuffer`, `bitmap` and `list`"
-                ))
-                .with_span(&f.max.as_ref().map(|m| m.span()).unwrap_or_else(Span::call_site)),
-            );
+        if let Some(m) = &f.max {
+            if !matches!(
+                kind_key,
+                Some("varray" | "vbuffer" | "bitmap" | "list" | "skip" | "subsection")
+            ) {
+                acc.push(error(
+                    at(fkeys, "max", m.span()),
+                    format!(
+                        "`max` on field `{ident}` has nothing to bound: it limits the count read \
+                         from the stream for `varray`, `vbuffer`, `bitmap` and `list`"
+                    ),
+                ));
+            }
         }
 
         if let Some(sub) = &f.subsection {
@@ -284,60 +355,62 @@ fn check_struct<'a>(
                     acc.push(type_error(
                         ident,
                         ty,
-                        "`with_tmp` needs a field of type `WithTmp<T>` (T: VmStateTmp<Self>)",
+                        &format!(
+                            "`with_tmp` needs the marker type `WithTmp<T>` (T: VmStateTmp<Self>); \
+                             declare the field as `WithTmp<{}>`",
+                            type_string(ty)
+                        ),
                     ));
                     FieldKind::Skip
                 }
             },
             Some("unused") => FieldKind::Unused(f.unused.as_ref().map_or(0, |u| **u)),
-            Some("varray") | Some("vbuffer") => {
-                let buffer = kind_key == Some("vbuffer");
+            Some(key @ ("varray" | "vbuffer")) => {
+                let buffer = key == "vbuffer";
                 let len_attr = if buffer { &f.vbuffer } else { &f.varray };
                 let len_attr = len_attr.as_ref().expect("kind key present");
-                check_len_field(
-                    &mut acc,
-                    fields,
-                    index,
-                    ident,
-                    len_attr,
-                    kind_key.unwrap_or_default(),
-                );
-                let key = kind_key.unwrap_or_default();
+                let Some(len) = len_count(&mut acc, fkeys, key, len_attr) else {
+                    continue;
+                };
+                check_len_field(&mut acc, fields, index, ident, len, key);
+                let elem_error = |acc: &mut Errors| {
+                    acc.push(type_error(
+                        ident,
+                        ty,
+                        "`vbuffer` is a byte buffer and needs `Vec<u8>` or `[u8; N]`; for other \
+                         element types use `varray(len = ..)`",
+                    ));
+                };
                 if let Some(elem) = types::vec_elem(ty) {
                     if buffer && !types::is_u8(elem) {
-                        acc.push(type_error(
-                            ident,
-                            ty,
-                            "`vbuffer` needs `Vec<u8>` or `[u8; N]`",
-                        ));
+                        elem_error(&mut acc);
                     }
                     let max = max.unwrap_or_else(|| {
-                        acc.push(
-                            Error::custom(format!(
-                                "`{key}` on the Vec field `{ident}` needs `max = N`: the count comes from the stream and must be bounded before anything is allocated"
-                            ))
-                            .with_span(&len_attr.span()),
-                        );
+                        acc.push(error(
+                            at(fkeys, key, len_attr.span()),
+                            format!(
+                                "`{key}` on the Vec field `{ident}` needs `max = N`: the count \
+                                 comes from the stream and must be bounded before anything is \
+                                 allocated; add e.g. `{key}(len = {}), max = 256`",
+                                len
+                            ),
+                        ));
                         0
                     });
                     FieldKind::VarVec {
                         elem,
-                        len: &len_attr.len,
+                        len,
                         max,
                         buffer,
                     }
                 } else if let Some((elem, n)) = types::array_parts(ty) {
                     if buffer && !types::is_u8(elem) {
-                        acc.push(type_error(
-                            ident,
-                            ty,
-                            "`vbuffer` needs `Vec<u8>` or `[u8; N]`",
-                        ));
+                        elem_error(&mut acc);
                     }
                     FieldKind::VarArray {
                         elem,
                         n,
-                        len: &len_attr.len,
+                        len,
                         max,
                         buffer,
                     }
@@ -345,40 +418,51 @@ fn check_struct<'a>(
                     acc.push(type_error(
                         ident,
                         ty,
-                        &format!("`{key}` needs a `Vec<T>` or an array `[T; N]`"),
+                        &format!(
+                            "`{key}` needs a `Vec<T>` or an array `[T; N]` to hold the elements \
+                             its count field `{}` announces",
+                            len
+                        ),
                     ));
                     FieldKind::Skip
                 }
             }
             Some("bitmap") => {
                 let len_attr = f.bitmap.as_ref().expect("kind key present");
-                check_len_field(&mut acc, fields, index, ident, len_attr, "bitmap");
+                let Some(len) = len_count(&mut acc, fkeys, "bitmap", len_attr) else {
+                    continue;
+                };
+                check_len_field(&mut acc, fields, index, ident, len, "bitmap");
                 if !types::vec_elem(ty).is_some_and(types::is_u64) {
                     acc.push(type_error(
                         ident,
                         ty,
-                        "`bitmap` needs a `Vec<u64>` (64 bits per word)",
+                        "`bitmap` needs a `Vec<u64>` (64 bits per word, as QEMU's bitmaps)",
                     ));
                 }
                 let max = max.unwrap_or_else(|| {
-                    acc.push(
-                        Error::custom(format!("`bitmap` on field `{ident}` needs `max = N` (the largest number of bits)"))
-                            .with_span(&len_attr.span()),
-                    );
+                    acc.push(error(
+                        at(fkeys, "bitmap", len_attr.span()),
+                        format!(
+                            "`bitmap` on field `{ident}` needs `max = N`, the largest number of \
+                             bits the stream may announce; add e.g. `bitmap(len = {}), max = 4096`",
+                            len
+                        ),
+                    ));
                     0
                 });
-                FieldKind::Bitmap {
-                    len: &len_attr.len,
-                    max,
-                }
+                FieldKind::Bitmap { len, max }
             }
             Some("list") => match types::vec_elem(ty) {
                 Some(elem) => {
                     let max = max.unwrap_or_else(|| {
-                        acc.push(
-                            Error::custom(format!("`list` on field `{ident}` needs `max = N` (the largest number of elements)"))
-                                .with_span(&f.list.span()),
-                        );
+                        acc.push(error(
+                            at(fkeys, "list", f.list.span()),
+                            format!(
+                                "`list` on field `{ident}` needs `max = N`, the largest number of \
+                                 elements the stream may hold; add e.g. `list, max = 64`"
+                            ),
+                        ));
                         0
                     });
                     FieldKind::List { elem, max }
@@ -397,7 +481,8 @@ fn check_struct<'a>(
                     acc.push(type_error(
                         ident,
                         ty,
-                        "`equal` needs an integer field (u8..u64, i8..i64)",
+                        "`equal` compares integers and needs one of u8, u16, u32, u64, i8, i16, \
+                         i32, i64",
                     ));
                 }
                 FieldKind::Equal
@@ -407,7 +492,8 @@ fn check_struct<'a>(
                     acc.push(type_error(
                         ident,
                         ty,
-                        "`positive_le` needs an `i32` field (QEMU INT32_POSITIVE_LE)",
+                        "`positive_le` needs an `i32` field (QEMU's VMSTATE_INT32_POSITIVE_LE \
+                         checks 0 <= incoming <= current)",
                     ));
                 }
                 FieldKind::PositiveLe
@@ -417,36 +503,45 @@ fn check_struct<'a>(
                     acc.push(type_error(
                         ident,
                         ty,
-                        "`timer` needs an `Option<u64>` field (expiry in ns; None = not armed)",
+                        "`timer` needs an `Option<u64>` field: the expiry in ns, `None` when the \
+                         timer is not armed",
                     ));
                 }
                 FieldKind::Timer
             }
             Some("buffer") => {
                 if !types::array_parts(ty).is_some_and(|(e, _)| types::is_u8(e)) {
-                    acc.push(type_error(ident, ty, "`buffer` needs a `[u8; N]` field"));
-                }
-                FieldKind::Buffer
-            }
-            _ => {
-                if let Some(reason) = types::unsupported_reason(ty) {
-                    acc.push(type_error(ident, ty, reason));
-                } else if types::vec_elem(ty).is_some() {
                     acc.push(type_error(
                         ident,
                         ty,
-                        "a `Vec` needs to say how its length travels: `varray(len = field)`, \
-                         `vbuffer(len = field)` or `list`, with `max = N`",
+                        "`buffer` describes a byte array and needs a `[u8; N]` field",
+                    ));
+                }
+                FieldKind::Buffer
+            }
+            // An unknown key was removed from this field (`skp`? `varay`?): what the
+            // plain type supports is beside the point.
+            _ if fkeys.had_unknown() => FieldKind::Skip,
+            _ => {
+                if let Some(reason) = types::unsupported_reason(ty) {
+                    acc.push(unsupported_type_error(ident, ty, reason));
+                } else if types::vec_elem(ty).is_some() {
+                    acc.push(unsupported_type_error(
+                        ident,
+                        ty,
+                        "a `Vec` needs to say how its length travels: add \
+                         `varray(len = count_field), max = N`, `vbuffer(len = count_field), max = N` \
+                         or `list, max = N`",
                     ));
                 } else if types::option_inner(ty).is_some()
                     && types::simple_name(types::option_inner(ty).expect("checked")).as_deref()
                         != Some("Box")
                 {
-                    acc.push(type_error(
+                    acc.push(unsupported_type_error(
                         ident,
                         ty,
-                        "`Option<T>` is only supported as `Option<Box<T>>` (array of pointers) \
-                         or as `Option<u64>` with `timer`",
+                        "`Option<T>` is only supported as `Option<Box<T>>` (an element of an array \
+                         of pointers) or as `Option<u64>` with `timer`",
                     ));
                 } else if types::is_unit(ty) && f.validate.is_none() {
                     acc.push(type_error(
@@ -472,7 +567,10 @@ fn check_struct<'a>(
         });
     }
 
-    acc.finish_with(Checked::Struct(Container {
+    if !acc.is_empty() {
+        return Err(acc);
+    }
+    Ok(Checked::Struct(Container {
         ident: &input.ident,
         generics: &input.generics,
         name,
@@ -490,101 +588,109 @@ fn check_struct<'a>(
     }))
 }
 
-fn type_error(ident: &syn::Ident, ty: &syn::Type, reason: &str) -> Error {
-    let ty_str = quote::quote!(#ty).to_string().replace(' ', "");
-    Error::custom(format!(
-        "field `{ident}` has type `{ty_str}`: {reason}\n({SUPPORTED})"
-    ))
-    .with_span(ty)
+/// The count field named by `varray(len = ..)` and friends; reports a missing `len`.
+fn len_count<'a>(
+    acc: &mut Errors,
+    fkeys: &Keys,
+    key: &str,
+    len_attr: &'a darling::util::SpannedValue<LenAttr>,
+) -> Option<&'a syn::Ident> {
+    // With a mistake inside the parentheses (`length = n`?) that is already reported.
+    if len_attr.len.is_none() && len_attr.errors.is_empty() {
+        acc.push(error(
+            at(fkeys, key, len_attr.span()),
+            format!(
+                "`{key}` needs the name of the earlier field that holds the count: \
+                 `{key}(len = count_field)`"
+            ),
+        ));
+    }
+    len_attr.len.as_ref()
+}
+
+/// A field whose type does not fit its attribute.
+fn type_error(ident: &syn::Ident, ty: &syn::Type, reason: &str) -> syn::Error {
+    error(
+        ty,
+        format!("field `{ident}` has type `{}`: {reason}", type_string(ty)),
+    )
+}
+
+/// A field whose type can never be migrated: also lists what can.
+fn unsupported_type_error(ident: &syn::Ident, ty: &syn::Type, reason: &str) -> syn::Error {
+    error(
+        ty,
+        format!(
+            "unsupported type `{}` for field `{ident}`: {reason}\n\
+             note: {SUPPORTED}",
+            type_string(ty)
+        ),
+    )
 }
 
 /// The count field of a varray/vbuffer/bitmap must exist, come earlier, be on the
 /// wire, and have a count type.
 fn check_len_field(
-    acc: &mut darling::error::Accumulator,
+    acc: &mut Errors,
     fields: &[FieldAttrs],
     index: usize,
     ident: &syn::Ident,
-    len_attr: &darling::util::SpannedValue<LenAttr>,
+    len: &syn::Ident,
     key: &str,
 ) {
-    let len = &len_attr.len;
+    let what = format!("`{key}(len = {len})` on field `{ident}`");
     let pos = fields
         .iter()
         .position(|f| f.ident.as_ref().is_some_and(|i| i == len));
     match pos {
         None => {
-            let hint = fields
+            let names: Vec<String> = fields[..index]
                 .iter()
                 .filter_map(|f| f.ident.as_ref())
                 .map(|i| i.to_string())
-                .filter(|c| strsim_close(c, &len.to_string()))
+                .collect();
+            let hint = diag::closest(&len.to_string(), names.iter().map(String::as_str))
                 .map(|c| format!("; did you mean `{c}`?"))
-                .next()
-                .unwrap_or_default();
-            acc.push(
-                Error::custom(format!(
-                    "`{key}(len = {len})` on field `{ident}`: there is no field named `{len}`{hint}"
-                ))
-                .with_span(len),
-            );
+                .unwrap_or_else(|| {
+                    " (the count must be an earlier field of this struct)".to_string()
+                });
+            acc.push(error_at(
+                len.span(),
+                format!("{what}: there is no field named `{len}`{hint}"),
+            ));
         }
-        Some(p) if p >= index => acc.push(
-            Error::custom(format!(
-                "`{key}(len = {len})` on field `{ident}`: the count field `{len}` must come before `{ident}` \
-                 (the loader reads the count first)"
-            ))
-            .with_span(len),
-        ),
+        Some(p) if p >= index => acc.push(error_at(
+            len.span(),
+            format!(
+                "{what}: the count field `{len}` must come before `{ident}`: the loader reads \
+                 the count first; move `{len}` above `{ident}`"
+            ),
+        )),
         Some(p) => {
             let f = &fields[p];
             if f.skip.is_present() || f.subsection.is_some() {
-                acc.push(
-                    Error::custom(format!(
-                        "`{key}(len = {len})` on field `{ident}`: the count field `{len}` is not on the wire"
-                    ))
-                    .with_span(len),
-                );
+                acc.push(error_at(
+                    len.span(),
+                    format!(
+                        "{what}: the count field `{len}` is not on the wire (it is {}), so the \
+                         loader could not know the count",
+                        if f.skip.is_present() {
+                            "`skip`"
+                        } else {
+                            "a subsection"
+                        }
+                    ),
+                ));
             } else if !types::is_count_type(&f.ty) {
-                let ty = &f.ty;
-                let ty_str = quote::quote!(#ty).to_string().replace(' ', "");
-                acc.push(
-                    Error::custom(format!(
-                        "`{key}(len = {len})` on field `{ident}`: the count field `{len}` has type `{ty_str}`; \
-                         a count must be u8, u16, u32 or i32"
-                    ))
-                    .with_span(len),
-                );
+                acc.push(error_at(
+                    len.span(),
+                    format!(
+                        "{what}: the count field `{len}` has type `{}`; a count must be u8, u16, \
+                         u32 or i32 (QEMU's VARRAY_UINT8/UINT16/UINT32/INT32)",
+                        type_string(&f.ty)
+                    ),
+                ));
             }
         }
-    }
-}
-
-/// A cheap "looks like a typo" test: same length ±1 and at most two differing chars.
-fn strsim_close(a: &str, b: &str) -> bool {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if a.len().abs_diff(b.len()) > 1 {
-        return false;
-    }
-    // Levenshtein distance, bounded.
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()] <= 2
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn typo_distance() {
-        assert!(super::strsim_close("queue_len", "queu_len"));
-        assert!(!super::strsim_close("queue_len", "status"));
     }
 }

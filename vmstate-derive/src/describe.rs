@@ -4,7 +4,8 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
+
+use crate::diag::user_span;
 
 use crate::model::{Container, Field, FieldKind};
 
@@ -16,11 +17,11 @@ pub fn description(c: &Container) -> TokenStream {
     let fields = c.fields.iter().map(field_description);
     let subsections = c.subsections.iter().map(|s| {
         let field = s.ident.to_string();
-        let ty = s.ty;
+        let description = description_of(s.ty);
         quote! {
             ::vmstate_runtime::SubsectionDescription {
                 field: #field,
-                description: <#ty as ::vmstate_runtime::VmState>::DESCRIPTION,
+                description: #description,
             }
         }
     });
@@ -55,7 +56,7 @@ fn field_description(f: &Field) -> TokenStream {
     let since = f.since;
     let has_test = f.test.is_some();
     let has_validate = f.validate.is_some();
-    let ft = |t: &syn::Type| quote!(<#t as ::vmstate_runtime::VmStateField>::FIELD_TYPE);
+    let ft = field_type_of;
     let (field_type, layout) = match &f.kind {
         FieldKind::Plain => {
             let t = ft(ty);
@@ -141,17 +142,20 @@ fn field_description(f: &Field) -> TokenStream {
                 quote!(::vmstate_runtime::FieldLayout::Bitmap { bits_field: #bits_field, max_bits: #max }),
             )
         }
-        FieldKind::List { elem, max } => (
-            quote! {
-                ::vmstate_runtime::FieldType {
-                    info: "qtailq",
-                    size: ::core::option::Option::None,
-                    array_len: ::core::option::Option::None,
-                    nested: ::core::option::Option::Some(<#elem as ::vmstate_runtime::VmState>::DESCRIPTION),
-                }
-            },
-            quote!(::vmstate_runtime::FieldLayout::List { max: #max }),
-        ),
+        FieldKind::List { elem, max } => {
+            let elem_desc = description_of(elem);
+            (
+                quote! {
+                    ::vmstate_runtime::FieldType {
+                        info: "qtailq",
+                        size: ::core::option::Option::None,
+                        array_len: ::core::option::Option::None,
+                        nested: ::core::option::Option::Some(#elem_desc),
+                    }
+                },
+                quote!(::vmstate_runtime::FieldLayout::List { max: #max }),
+            )
+        }
         FieldKind::Unused(n) => (
             quote!(::vmstate_runtime::FieldType::scalar("unused_buffer", #n)),
             quote!(::vmstate_runtime::FieldLayout::Unused { size: #n }),
@@ -160,17 +164,20 @@ fn field_description(f: &Field) -> TokenStream {
             quote!(::vmstate_runtime::FieldType::scalar("timer", 8)),
             quote!(::vmstate_runtime::FieldLayout::Single),
         ),
-        FieldKind::WithTmp(tmp) => (
-            quote! {
-                ::vmstate_runtime::FieldType {
-                    info: "tmp",
-                    size: <#tmp as ::vmstate_runtime::VmState>::DESCRIPTION.fixed_body_size(),
-                    array_len: ::core::option::Option::None,
-                    nested: ::core::option::Option::Some(<#tmp as ::vmstate_runtime::VmState>::DESCRIPTION),
-                }
-            },
-            quote!(::vmstate_runtime::FieldLayout::Tmp),
-        ),
+        FieldKind::WithTmp(tmp) => {
+            let tmp_desc = description_of(tmp);
+            (
+                quote! {
+                    ::vmstate_runtime::FieldType {
+                        info: "tmp",
+                        size: #tmp_desc.fixed_body_size(),
+                        array_len: ::core::option::Option::None,
+                        nested: ::core::option::Option::Some(#tmp_desc),
+                    }
+                },
+                quote!(::vmstate_runtime::FieldLayout::Tmp),
+            )
+        }
         FieldKind::Skip => (
             quote!(::vmstate_runtime::FieldType::scalar("skipped", 0)),
             quote!(::vmstate_runtime::FieldLayout::Skipped),
@@ -189,58 +196,45 @@ fn field_description(f: &Field) -> TokenStream {
 }
 
 /// Compile-time checks emitted next to the impl. Each is spanned at the offending
-/// field so the error points at the user's code, not at generated code.
+/// type so the error points at the user's code, not at generated code. The trait
+/// checks use exactly the expressions the description uses (`<T as VmStateField>
+/// ::FIELD_TYPE`, `<T as VmState>::DESCRIPTION`), so rustc reports one error per
+/// offending type instead of one per use.
 pub fn static_checks(c: &Container) -> TokenStream {
     let ident = c.ident;
     let (impl_generics, ty_generics, where_clause) = c.generics.split_for_impl();
-    let mut checks = Vec::new();
-    for f in &c.fields {
-        let ty = f.ty;
-        let check = match &f.kind {
-            FieldKind::Plain | FieldKind::Buffer => Some(quote_spanned! {ty.span()=>
-                ::vmstate_runtime::__private::assert_field::<#ty>();
-            }),
-            FieldKind::VarVec { elem, .. } | FieldKind::VarArray { elem, .. } => {
-                Some(quote_spanned! {elem.span()=>
-                    ::vmstate_runtime::__private::assert_field::<#elem>();
-                })
-            }
-            FieldKind::List { elem, .. } => Some(quote_spanned! {elem.span()=>
-                ::vmstate_runtime::__private::assert_subsection::<#elem>();
-            }),
-            _ => None,
-        };
-        checks.extend(check);
-    }
+    let mut checks = vec![type_checks(c)];
     let parent = &c.name;
+    let fallback = crate::FALLBACK_NAME;
     for (i, s) in c.subsections.iter().enumerate() {
         let ty = s.ty;
-        checks.push(quote_spanned! {ty.span()=>
-            ::vmstate_runtime::__private::assert_subsection::<#ty>();
-        });
+        let desc = description_of(ty);
         let field = s.ident.to_string();
         let prefix_msg = format!(
             "subsection `{field}`: its vmsd name must start with the parent's name \"{parent}\" \
-             (QEMU's loader only recognises subsections carrying the parent's prefix)"
+             (QEMU's loader only recognises subsections carrying the parent's prefix); \
+             name it e.g. \"{parent}/{field}\""
         );
-        checks.push(quote_spanned! {ty.span()=>
+        // A type whose own derive failed has the fallback name: already reported.
+        checks.push(quote_spanned! {user_span(ty)=>
             const _: () = ::core::assert!(
-                ::vmstate_runtime::__private::str_starts_with(
-                    <#ty as ::vmstate_runtime::VmState>::DESCRIPTION.name, #parent),
+                ::vmstate_runtime::__private::str_eq(#desc.name, #fallback)
+                    || ::vmstate_runtime::__private::str_starts_with(#desc.name, #parent),
                 #prefix_msg
             );
         });
         for earlier in &c.subsections[..i] {
-            let ety = earlier.ty;
+            let edesc = description_of(earlier.ty);
             let msg = format!(
-                "duplicate subsection name: `{field}` and `{}` have the same vmsd name",
+                "duplicate subsection name: the types of `{field}` and `{}` have the same vmsd \
+                 name, so the loader could not tell them apart; give each its own \
+                 #[vmstate(name = ..)]",
                 earlier.ident
             );
-            checks.push(quote_spanned! {ty.span()=>
+            checks.push(quote_spanned! {user_span(ty)=>
                 const _: () = ::core::assert!(
-                    !::vmstate_runtime::__private::str_eq(
-                        <#ty as ::vmstate_runtime::VmState>::DESCRIPTION.name,
-                        <#ety as ::vmstate_runtime::VmState>::DESCRIPTION.name),
+                    !::vmstate_runtime::__private::str_eq(#desc.name, #edesc.name)
+                        || ::vmstate_runtime::__private::str_eq(#desc.name, #fallback),
                     #msg
                 );
             });
@@ -255,4 +249,50 @@ pub fn static_checks(c: &Container) -> TokenStream {
             }
         }
     }
+}
+
+/// Statements that name every trait the field and subsection types must implement,
+/// each spanned at the user's type: `let _ = <T as VmStateField>::FIELD_TYPE;`.
+///
+/// They are emitted at the start of `save` and `load` as well as in the static
+/// checks. rustc reports an unsatisfied bound once per function body and span, so
+/// with these first, the later uses in the same body (helper calls whose bounds would
+/// add "required by a bound in `save_list`" and the like) add no further errors,
+/// and the same error in different bodies is identical and shown once.
+pub fn type_checks(c: &Container) -> TokenStream {
+    let mut checks = Vec::new();
+    for f in &c.fields {
+        let check = match &f.kind {
+            FieldKind::Plain | FieldKind::Buffer | FieldKind::Equal => Some(field_type_of(f.ty)),
+            FieldKind::VarVec {
+                elem,
+                buffer: false,
+                ..
+            }
+            | FieldKind::VarArray {
+                elem,
+                buffer: false,
+                ..
+            } => Some(field_type_of(elem)),
+            FieldKind::List { elem, .. } => Some(description_of(elem)),
+            FieldKind::WithTmp(tmp) => Some(quote_spanned! {user_span(tmp)=>
+                <#tmp as ::vmstate_runtime::VmStateTmp<Self>>::from_parent
+            }),
+            _ => None,
+        };
+        checks.extend(check);
+    }
+    checks.extend(c.subsections.iter().map(|s| description_of(s.ty)));
+    quote! { #( let _ = #checks; )* }
+}
+
+/// `<ty as VmStateField>::FIELD_TYPE`, spanned at `ty`. Every use of a field type's
+/// encoding goes through this one expression so a missing impl is reported once.
+pub fn field_type_of(ty: &syn::Type) -> TokenStream {
+    quote_spanned! {user_span(ty)=> <#ty as ::vmstate_runtime::VmStateField>::FIELD_TYPE }
+}
+
+/// `<ty as VmState>::DESCRIPTION`, spanned at `ty`.
+pub fn description_of(ty: &syn::Type) -> TokenStream {
+    quote_spanned! {user_span(ty)=> <#ty as ::vmstate_runtime::VmState>::DESCRIPTION }
 }

@@ -42,7 +42,7 @@
 //! |---|---|---|
 //! | `since = N` | `_V(.., N)` | on the wire only for versions >= N |
 //! | `test = path` | `_TEST` | `fn(&Self, u32) -> bool` decides presence |
-//! | `subsection(needed = path)` | subsections | a field whose type has its own description; sent when `fn(&Self) -> bool` says so |
+//! | `subsection(needed = path)` | subsections | a field whose type has its own description; sent when `fn(&Self) -> bool` says so (plain `subsection`: always sent) |
 //! | `with_tmp` | `VMSTATE_WITH_TMP` | a `WithTmp<T>` marker, `T: VmStateTmp<Self>` |
 //! | `skip` | — | not migrated |
 //! | `unused = N` | `VMSTATE_UNUSED` | N zero bytes / N bytes skipped |
@@ -60,12 +60,15 @@
 //! On an enum with `#[repr(u8)]` (or another integer type) the derive makes the
 //! enum a field type encoded as its discriminant; unknown values fail to load.
 //!
-//! Misuse is a compile error at the offending attribute; all errors of one derive
-//! are reported together.
+//! Misuse is a compile error at the offending attribute, key or field type (never
+//! at the `#[derive]`); all errors of one derive are reported together, and a type
+//! whose derive failed still gets stand-in impls so its uses add no further errors.
+//! `ui-tests/tests/ui/fail/` shows every diagnostic.
 
 mod attr;
 mod check;
 mod describe;
+mod diag;
 mod enum_repr;
 mod load;
 mod model;
@@ -85,14 +88,28 @@ pub fn derive_vmstate(input: TokenStream) -> TokenStream {
 }
 
 fn expand(input: &syn::DeriveInput) -> proc_macro2::TokenStream {
-    let attrs = match attr::ContainerAttrs::from_derive_input(input) {
+    // Shape, unknown and duplicate keys first (precise spans, all reported), then
+    // darling on the input with the bad keys removed, then the semantic checks.
+    let diag::Prepared {
+        input: cleaned,
+        keys,
+        mut errors,
+        shape_ok,
+    } = diag::prepare(input);
+    if !shape_ok {
+        return with_fallback(input, errors);
+    }
+    let attrs = match attr::ContainerAttrs::from_derive_input(&cleaned) {
         Ok(a) => a,
-        Err(e) => return with_fallback(input, e),
+        Err(e) => {
+            errors.push_darling(e);
+            return with_fallback(input, errors);
+        }
     };
-    match check::check(&attrs) {
+    match check::check(&attrs, &keys, errors) {
         Ok(check::Checked::Struct(c)) => expand_struct(&c),
         Ok(check::Checked::Enum(e)) => enum_repr::expand(&e),
-        Err(e) => with_fallback(input, e),
+        Err(errors) => with_fallback(input, errors),
     }
 }
 
@@ -143,10 +160,18 @@ fn expand_struct(c: &model::Container) -> proc_macro2::TokenStream {
     }
 }
 
+/// The vmsd name of the stand-in impl emitted after an error. The static checks of a
+/// parent (subsection prefix, duplicate names) accept it, so a type that failed to
+/// derive does not cause errors in the types that use it.
+pub(crate) const FALLBACK_NAME: &str = "\0vmstate-derive: invalid";
+
 /// On error: the errors, plus a stub impl so uses of the type elsewhere do not add a
 /// cascade of "VmState is not implemented" errors.
-fn with_fallback(input: &syn::DeriveInput, e: darling::Error) -> proc_macro2::TokenStream {
-    let errors = e.write_errors();
+fn with_fallback(input: &syn::DeriveInput, errors: diag::Errors) -> proc_macro2::TokenStream {
+    let errors = errors
+        .into_error()
+        .map(|e| e.to_compile_error())
+        .unwrap_or_default();
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     if matches!(input.data, syn::Data::Enum(_)) {
@@ -159,7 +184,7 @@ fn with_fallback(input: &syn::DeriveInput, e: darling::Error) -> proc_macro2::To
             }
         };
     }
-    let name = ident.to_string();
+    let name = FALLBACK_NAME;
     quote! {
         #errors
         impl #impl_generics ::vmstate_runtime::VmState for #ident #ty_generics #where_clause {

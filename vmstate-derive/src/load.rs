@@ -3,7 +3,8 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
+
+use crate::diag::user_span;
 
 use crate::model::{Container, Field, FieldKind};
 
@@ -11,7 +12,7 @@ pub fn load_fn(c: &Container) -> TokenStream {
     let name = &c.name;
     let fields = c.fields.iter().map(load_field);
     let pre_load = c.hooks.pre_load.map(|p| {
-        let check = quote_spanned! {p.span()=>
+        let check = quote_spanned! {user_span(p)=>
             let __hook: fn(&mut Self) -> ::vmstate_runtime::__private::Result<(), _> = #p;
         };
         quote! {
@@ -21,7 +22,7 @@ pub fn load_fn(c: &Container) -> TokenStream {
         }
     });
     let post_load = c.hooks.post_load.map(|p| {
-        let check = quote_spanned! {p.span()=>
+        let check = quote_spanned! {user_span(p)=>
             let __hook: fn(&mut Self, u32) -> ::vmstate_runtime::__private::Result<(), _> = #p;
         };
         quote! {
@@ -33,13 +34,14 @@ pub fn load_fn(c: &Container) -> TokenStream {
     let matchers = c.subsections.iter().map(|s| {
         let ident = s.ident;
         let ty = s.ty;
-        quote! {
+        quote_spanned! {user_span(ty)=>
             if __h.is::<#ty>() {
-                ::vmstate_runtime::__private::load_subsection(&mut self.#ident, &__h, __r)?;
+                ::vmstate_runtime::__private::load_subsection::<#ty, __B>(&mut self.#ident, &__h, __r)?;
                 continue;
             }
         }
     });
+    let type_checks = crate::describe::type_checks(c);
     quote! {
         #[inline]
         fn load<__B: ::vmstate_runtime::__private::Buf>(
@@ -47,6 +49,7 @@ pub fn load_fn(c: &Container) -> TokenStream {
             __r: &mut ::vmstate_runtime::wire::Reader<__B>,
             __version: u32,
         ) -> ::vmstate_runtime::Result<()> {
+            #type_checks
             let __result: ::vmstate_runtime::Result<()> = (|| {
                 ::vmstate_runtime::__private::load_prologue(
                     <Self as ::vmstate_runtime::VmState>::DESCRIPTION,
@@ -77,43 +80,45 @@ fn load_field(f: &Field) -> TokenStream {
     let ty = f.ty;
     let read = match &f.kind {
         FieldKind::Skip => return quote! {},
-        FieldKind::Plain | FieldKind::Buffer => quote_spanned! {ty.span()=>
+        FieldKind::Plain | FieldKind::Buffer => quote_spanned! {user_span(ty)=>
             <#ty as ::vmstate_runtime::VmStateField>::load_field(&mut self.#ident, __r)
         },
-        FieldKind::Equal => quote! {
+        FieldKind::Equal => quote_spanned! {user_span(ty)=>
             ::vmstate_runtime::__private::load_equal(&self.#ident, __r)
         },
         FieldKind::PositiveLe => quote! {
             ::vmstate_runtime::__private::load_positive_le(&mut self.#ident, __r)
         },
-        FieldKind::VarVec { len, max, .. } => quote! {
-            ::vmstate_runtime::__private::load_varray_vec(&mut self.#ident, self.#len as i64, #max, __r)
+        FieldKind::VarVec { len, max, elem, .. } => quote_spanned! {user_span(elem)=>
+            ::vmstate_runtime::__private::load_varray_vec::<#elem, __B>(&mut self.#ident, self.#len as i64, #max, __r)
         },
-        FieldKind::VarArray { len, max, n, .. } => {
+        FieldKind::VarArray {
+            len, max, n, elem, ..
+        } => {
             let max = match max {
                 Some(m) => quote!(#m),
                 None => quote!((#n) as usize),
             };
-            quote! {
-                ::vmstate_runtime::__private::load_varray_array(&mut self.#ident, self.#len as i64, #max, __r)
+            quote_spanned! {user_span(elem)=>
+                ::vmstate_runtime::__private::load_varray_array::<#elem, __B>(&mut self.#ident, self.#len as i64, #max, __r)
             }
         }
         FieldKind::Bitmap { len, max } => quote! {
             ::vmstate_runtime::__private::load_bitmap(&mut self.#ident, self.#len as i64, #max, __r)
         },
-        FieldKind::List { max, .. } => quote! {
-            ::vmstate_runtime::__private::load_list(&mut self.#ident, #max, __r)
+        FieldKind::List { max, elem } => quote_spanned! {user_span(elem)=>
+            ::vmstate_runtime::__private::load_list::<#elem, __B>(&mut self.#ident, #max, __r)
         },
         FieldKind::Unused(n) => quote! { __r.skip(#n) },
         FieldKind::Timer => quote! {
             ::vmstate_runtime::__private::load_timer(&mut self.#ident, __r)
         },
-        FieldKind::WithTmp(tmp) => quote_spanned! {tmp.span()=>
+        FieldKind::WithTmp(tmp) => quote_spanned! {user_span(tmp)=>
             ::vmstate_runtime::__private::load_tmp::<#tmp, Self, __B>(self, __r)
         },
     };
     let validate = f.validate.map(|v| {
-        let check = quote_spanned! {v.span()=>
+        let check = quote_spanned! {user_span(v)=>
             let __validate: fn(&Self, u32) -> bool = #v;
         };
         let path = quote!(#v).to_string().replace(' ', "");
@@ -133,7 +138,7 @@ fn load_field(f: &Field) -> TokenStream {
     };
     match (f.test, f.since) {
         (Some(test), _) => {
-            let check = quote_spanned! {test.span()=>
+            let check = quote_spanned! {user_span(test)=>
                 let __test: fn(&Self, u32) -> bool = #test;
             };
             quote! {{ #check if __test(self, __version) { #stmt } }}

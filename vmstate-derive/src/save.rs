@@ -3,7 +3,8 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
+
+use crate::diag::user_span;
 
 use crate::model::{Container, Field, FieldKind};
 
@@ -13,12 +14,13 @@ pub fn save_fn(c: &Container) -> TokenStream {
     let fields = c.fields.iter().map(save_field);
     let subsections = c.subsections.iter().map(|s| {
         let ident = s.ident;
-        let save = quote! {
-            ::vmstate_runtime::__private::save_subsection(&self.#ident, __w)?;
+        let ty = s.ty;
+        let save = quote_spanned! {user_span(ty)=>
+            ::vmstate_runtime::__private::save_subsection::<#ty, __B>(&self.#ident, __w)?;
         };
         match s.needed {
             Some(path) => {
-                let check = quote_spanned! {path.span()=>
+                let check = quote_spanned! {user_span(path)=>
                     let __needed: fn(&Self) -> bool = #path;
                 };
                 quote! {{ #check if __needed(self) { #save } }}
@@ -27,7 +29,7 @@ pub fn save_fn(c: &Container) -> TokenStream {
         }
     });
     let pre_save = c.hooks.pre_save.map(|p| {
-        let check = quote_spanned! {p.span()=>
+        let check = quote_spanned! {user_span(p)=>
             let __hook: fn(&Self) -> ::vmstate_runtime::__private::Result<(), _> = #p;
         };
         quote! {
@@ -47,7 +49,7 @@ pub fn save_fn(c: &Container) -> TokenStream {
             __result.map_err(|__e| __e.in_vmsd(#name))
         },
         Some(p) => {
-            let check = quote_spanned! {p.span()=>
+            let check = quote_spanned! {user_span(p)=>
                 let __post: fn(&Self) -> ::vmstate_runtime::__private::Result<(), _> = #p;
             };
             quote! {
@@ -59,12 +61,14 @@ pub fn save_fn(c: &Container) -> TokenStream {
             }
         }
     };
+    let type_checks = crate::describe::type_checks(c);
     quote! {
         #[inline]
         fn save<__B: ::vmstate_runtime::__private::BufMut>(
             &self,
             __w: &mut ::vmstate_runtime::wire::Writer<__B>,
         ) -> ::vmstate_runtime::Result<()> {
+            #type_checks
             #[allow(unused)]
             const __VERSION: u32 = #version;
             #pre_save
@@ -80,27 +84,27 @@ fn save_field(f: &Field) -> TokenStream {
     let write = match &f.kind {
         FieldKind::Skip => return quote! {},
         FieldKind::Plain | FieldKind::Buffer | FieldKind::Equal | FieldKind::PositiveLe => {
-            quote_spanned! {ty.span()=>
+            quote_spanned! {user_span(ty)=>
                 <#ty as ::vmstate_runtime::VmStateField>::save_field(&self.#ident, __w)
             }
         }
-        FieldKind::VarVec { len, .. } => quote! {
-            ::vmstate_runtime::__private::save_varray_vec(&self.#ident, self.#len as i64, __w)
+        FieldKind::VarVec { len, elem, .. } => quote_spanned! {user_span(elem)=>
+            ::vmstate_runtime::__private::save_varray_vec::<#elem, __B>(&self.#ident, self.#len as i64, __w)
         },
-        FieldKind::VarArray { len, .. } => quote! {
-            ::vmstate_runtime::__private::save_varray_array(&self.#ident, self.#len as i64, __w)
+        FieldKind::VarArray { len, elem, .. } => quote_spanned! {user_span(elem)=>
+            ::vmstate_runtime::__private::save_varray_array::<#elem, __B>(&self.#ident, self.#len as i64, __w)
         },
         FieldKind::Bitmap { len, .. } => quote! {
             ::vmstate_runtime::__private::save_bitmap(&self.#ident, self.#len as i64, __w)
         },
-        FieldKind::List { .. } => quote! {
-            ::vmstate_runtime::__private::save_list(&self.#ident, __w)
+        FieldKind::List { elem, .. } => quote_spanned! {user_span(elem)=>
+            ::vmstate_runtime::__private::save_list::<#elem, __B>(&self.#ident, __w)
         },
         FieldKind::Unused(n) => quote! { __w.write_zeros(#n) },
         FieldKind::Timer => quote! {
             ::vmstate_runtime::__private::save_timer(&self.#ident, __w)
         },
-        FieldKind::WithTmp(tmp) => quote_spanned! {tmp.span()=>
+        FieldKind::WithTmp(tmp) => quote_spanned! {user_span(tmp)=>
             ::vmstate_runtime::__private::save_tmp::<#tmp, Self, __B>(self, __w)
         },
     };
@@ -111,7 +115,7 @@ fn save_field(f: &Field) -> TokenStream {
         // On save the version is the current one, so `since` never excludes a field
         // (checked at compile time); only a test can.
         Some(test) => {
-            let check = quote_spanned! {test.span()=>
+            let check = quote_spanned! {user_span(test)=>
                 let __test: fn(&Self, u32) -> bool = #test;
             };
             quote! {{ #check if __test(self, __VERSION) { #stmt } }}

@@ -98,7 +98,11 @@ pub fn is_unit(ty: &Type) -> bool {
 /// A reason a type can never be a VMState field, for types we can recognise.
 pub fn unsupported_reason(ty: &Type) -> Option<&'static str> {
     match ty {
-        Type::Reference(_) => return Some("references cannot be loaded into"),
+        Type::Reference(_) => {
+            return Some(
+                "a reference cannot be loaded into; store the value itself (or a `Box<T>`)",
+            )
+        }
         Type::Ptr(_) => return Some("raw pointers have no wire encoding"),
         Type::Slice(_) => return Some("unsized slices have no fixed length on the wire"),
         Type::Tuple(t) if !t.elems.is_empty() => {

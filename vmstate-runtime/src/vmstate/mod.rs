@@ -41,6 +41,12 @@ use crate::wire::{Reader, Writer};
 /// // A version-1 stream has no `enabled`: it keeps its default.
 /// assert_eq!(from_bytes::<Counter>(&[0, 0, 0, 7], 1).unwrap(), Counter { value: 7, enabled: false });
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `VmState`",
+    label = "`{Self}` has no VMState description",
+    note = "add #[derive(VmState)] to `{Self}`; a subsection or `list` element type needs its own \
+            description, named after its parent, e.g. #[vmstate(name = \"parent/child\")]"
+)]
 pub trait VmState {
     /// The static description (name, versions, priority, fields, subsections).
     const DESCRIPTION: &'static VmStateDescription;
@@ -63,7 +69,7 @@ pub trait VmState {
 /// current version.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a supported VMState field type",
-    label = "this field's type has no VMState wire encoding",
+    label = "no VMState encoding for `{Self}`; if it is your own struct or enum, add #[derive(VmState)] to it",
     note = "supported: bool, u8..u64, i8..i64, [T; N], Vec<T> (with `varray`/`vbuffer`/`list`), \
             Box<T>, Option<Box<T>> (array of pointers), types deriving VmState, \
             and enums deriving VmState with #[repr(u8/u16/u32/u64/i8/i16/i32/i64)]"
