@@ -206,8 +206,25 @@ pub fn static_checks(c: &Container) -> TokenStream {
     let mut checks = vec![type_checks(c)];
     let parent = &c.name;
     let fallback = crate::FALLBACK_NAME;
+    // The name checks are `const _` items, evaluated eagerly; such items cannot
+    // use the struct's generic parameters (E0401), so a subsection whose type
+    // mentions them is not checked here.
+    let generic_params: Vec<String> = c
+        .generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            syn::GenericParam::Type(t) => Some(t.ident.to_string()),
+            syn::GenericParam::Const(k) => Some(k.ident.to_string()),
+            syn::GenericParam::Lifetime(_) => None,
+        })
+        .collect();
+    let checkable = |ty: &syn::Type| !mentions_any(quote!(#ty), &generic_params);
     for (i, s) in c.subsections.iter().enumerate() {
         let ty = s.ty;
+        if !checkable(ty) {
+            continue;
+        }
         let desc = description_of(ty);
         let field = s.ident.to_string();
         let prefix_msg = format!(
@@ -223,7 +240,7 @@ pub fn static_checks(c: &Container) -> TokenStream {
                 #prefix_msg
             );
         });
-        for earlier in &c.subsections[..i] {
+        for earlier in c.subsections[..i].iter().filter(|e| checkable(e.ty)) {
             let edesc = description_of(earlier.ty);
             let msg = format!(
                 "duplicate subsection name: the types of `{field}` and `{}` have the same vmsd \
@@ -284,6 +301,15 @@ pub fn type_checks(c: &Container) -> TokenStream {
     }
     checks.extend(c.subsections.iter().map(|s| description_of(s.ty)));
     quote! { #( let _ = #checks; )* }
+}
+
+/// Whether `tokens` contain one of `names` as an identifier (or `Self`).
+fn mentions_any(tokens: TokenStream, names: &[String]) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        proc_macro2::TokenTree::Ident(i) => i == "Self" || names.iter().any(|n| i == n),
+        proc_macro2::TokenTree::Group(g) => mentions_any(g.stream(), names),
+        _ => false,
+    })
 }
 
 /// `<ty as VmStateField>::FIELD_TYPE`, spanned at `ty`. Every use of a field type's

@@ -334,7 +334,8 @@ fn value_kind(key: &str) -> ValueKind {
             ValueKind::Flag
         }
         "version" | "minimum_version" | "since" => ValueKind::Int(u32::MAX.into()),
-        "unused" | "max" => ValueKind::Int(u32::MAX.into()),
+        // `usize` in the attribute receiver (darling accepted any usize before).
+        "unused" | "max" => ValueKind::Int(usize::MAX as u64),
         "name" => ValueKind::Str,
         "test" | "validate" | "pre_save" | "post_save" | "pre_load" | "post_load" => {
             ValueKind::Path

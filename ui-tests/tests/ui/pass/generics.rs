@@ -1,5 +1,6 @@
 //! A generic struct: the bounds it needs are written by the user, and the derive
-//! keeps them (and its where clause) on the impls.
+//! keeps them (and its where clause) on the impls. Also a subsection whose type
+//! depends on the struct's type parameter.
 use vmstate_runtime::{from_bytes, to_bytes, VmState, VmStateField};
 
 #[derive(VmState, Default, Debug, PartialEq)]
@@ -20,6 +21,20 @@ where
 struct Soc {
     bank16: RegBank<u16, 2>,
     bank64: RegBank<u64, 1>,
+}
+
+#[derive(VmState, Default, Debug, PartialEq)]
+#[vmstate(name = "timer/extra")]
+struct Extra<T: VmStateField + Default> {
+    reload: T,
+}
+
+#[derive(VmState, Default, Debug, PartialEq)]
+#[vmstate(name = "timer", version = 1)]
+struct Timer<T: VmStateField + Default> {
+    count: T,
+    #[vmstate(subsection)]
+    extra: Extra<T>,
 }
 
 fn main() {
@@ -44,6 +59,13 @@ fn main() {
         5, 0, 0, 0, 0, 0, 0, 0, 6, 0,
     ]);
     assert_eq!(from_bytes::<Soc>(&bytes, 1).unwrap(), soc);
+    let timer = Timer {
+        count: 7u32,
+        extra: Extra { reload: 9 },
+    };
+    let bytes = to_bytes(&timer).unwrap();
+    assert_eq!(&bytes[..4], [0, 0, 0, 7]);
+    assert_eq!(from_bytes::<Timer<u32>>(&bytes, 1).unwrap(), timer);
     assert_eq!(
         RegBank::<u32, 4>::DESCRIPTION
             .field("regs")
