@@ -276,4 +276,7 @@ pub struct FieldAttrs {
     pub buffer: Flag,
     /// `fn(&Self, version_id: u32) -> bool` run after this field loads (VMSTATE_VALIDATE).
     pub validate: Option<syn::Path>,
+    /// The field's name in descriptions and errors when it differs from the Rust
+    /// name (QEMU names such as `queue.rptr`).
+    pub rename: Option<String>,
 }

@@ -559,6 +559,7 @@ fn check_struct<'a>(
         };
         out_fields.push(Field {
             ident,
+            wire_name: f.rename.clone().unwrap_or_else(|| ident.to_string()),
             ty,
             kind,
             since: f.since.as_ref().map_or(0, |s| **s),

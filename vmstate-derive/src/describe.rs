@@ -51,7 +51,7 @@ pub fn description(c: &Container) -> TokenStream {
 }
 
 fn field_description(f: &Field) -> TokenStream {
-    let name = f.ident.to_string();
+    let name = &f.wire_name;
     let ty = f.ty;
     let since = f.since;
     let has_test = f.test.is_some();

@@ -45,6 +45,7 @@ pub const FIELD_KEYS: &[&str] = &[
     "timer",
     "buffer",
     "validate",
+    "rename",
 ];
 
 /// Collects errors; each keeps its own (possibly multi-token) span.
@@ -336,7 +337,7 @@ fn value_kind(key: &str) -> ValueKind {
         "version" | "minimum_version" | "since" => ValueKind::Int(u32::MAX.into()),
         // `usize` in the attribute receiver (darling accepted any usize before).
         "unused" | "max" => ValueKind::Int(usize::MAX as u64),
-        "name" => ValueKind::Str,
+        "name" | "rename" => ValueKind::Str,
         "test" | "validate" | "pre_save" | "post_save" | "pre_load" | "post_load" => {
             ValueKind::Path
         }

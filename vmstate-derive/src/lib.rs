@@ -56,6 +56,7 @@
 //! | `timer` | `VMSTATE_TIMER` | `Option<u64>` expiry in ns, all ones = not armed |
 //! | `buffer` | `VMSTATE_BUFFER` | describe a `[u8; N]` as one opaque buffer |
 //! | `validate = path` | `VMSTATE_VALIDATE` | `fn(&Self, u32) -> bool` checked after this field loads |
+//! | `rename = "a.b"` | — | the field's name in descriptions, vmdesc and errors (QEMU member paths such as `queue.rptr`) |
 //!
 //! On an enum with `#[repr(u8)]` (or another integer type) the derive makes the
 //! enum a field type encoded as its discriminant; unknown values fail to load.
@@ -117,7 +118,8 @@ fn expand_struct(c: &model::Container) -> proc_macro2::TokenStream {
     let ident = c.ident;
     let (impl_generics, ty_generics, where_clause) = c.generics.split_for_impl();
     let description = describe::description(c);
-    let save = save::save_fn(c);
+    let save = save::save_fn(c, save::Mode::Save);
+    let save_described = save::save_fn(c, save::Mode::Described);
     let load = load::load_fn(c);
     let checks = describe::static_checks(c);
     quote! {
@@ -125,6 +127,7 @@ fn expand_struct(c: &model::Container) -> proc_macro2::TokenStream {
             impl #impl_generics ::vmstate_runtime::VmState for #ident #ty_generics #where_clause {
                 #description
                 #save
+                #save_described
                 #load
             }
 
@@ -144,6 +147,14 @@ fn expand_struct(c: &model::Container) -> proc_macro2::TokenStream {
                     __w: &mut ::vmstate_runtime::wire::Writer<__B>,
                 ) -> ::vmstate_runtime::Result<()> {
                     ::vmstate_runtime::__private::save_struct(self, __w)
+                }
+
+                fn save_field_described<__B: ::vmstate_runtime::__private::BufMut>(
+                    &self,
+                    __w: &mut ::vmstate_runtime::wire::Writer<__B>,
+                    __sink: &mut dyn ::vmstate_runtime::vmstate::DescribeSink,
+                ) -> ::vmstate_runtime::Result<()> {
+                    <Self as ::vmstate_runtime::VmState>::save_described(self, __w, __sink)
                 }
 
                 #[inline]

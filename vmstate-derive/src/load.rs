@@ -10,7 +10,7 @@ use crate::model::{Container, Field, FieldKind};
 
 pub fn load_fn(c: &Container) -> TokenStream {
     let name = &c.name;
-    let fields = c.fields.iter().map(load_field);
+    let fields = load_fields(&c.fields);
     let pre_load = c.hooks.pre_load.map(|p| {
         let check = quote_spanned! {user_span(p)=>
             let __hook: fn(&mut Self) -> ::vmstate_runtime::__private::Result<(), _> = #p;
@@ -31,14 +31,15 @@ pub fn load_fn(c: &Container) -> TokenStream {
                 .map_err(|__e| __e.with_offset(__r.position()))?;
         }
     });
-    let matchers = c.subsections.iter().map(|s| {
+    let sub_names = c.subsections.iter().map(|s| {
+        let ty = s.ty;
+        quote!(<#ty as ::vmstate_runtime::VmState>::DESCRIPTION.name)
+    });
+    let matchers = c.subsections.iter().enumerate().map(|(i, s)| {
         let ident = s.ident;
         let ty = s.ty;
         quote_spanned! {user_span(ty)=>
-            if __h.is::<#ty>() {
-                ::vmstate_runtime::__private::load_subsection::<#ty, __B>(&mut self.#ident, &__h, __r)?;
-                continue;
-            }
+            #i => ::vmstate_runtime::__private::load_subsection::<#ty, __B>(&mut self.#ident, __h, __r)?,
         }
     });
     let type_checks = crate::describe::type_checks(c);
@@ -57,14 +58,19 @@ pub fn load_fn(c: &Container) -> TokenStream {
                 )
                 .map_err(|__e| __e.with_offset(__r.position()))?;
                 #pre_load
-                #( #fields )*
+                #fields
                 // Subsections: any subset, any order; a header with our prefix that
                 // names none of ours is an error (QEMU: -ENOENT).
+                let __subsections: &[&'static str] = &[ #( #sub_names ),* ];
                 while let ::core::option::Option::Some(__h) =
-                    ::vmstate_runtime::__private::next_subsection(#name, __r)?
+                    ::vmstate_runtime::__private::next_subsection(#name, __subsections, __r)?
                 {
-                    #( #matchers )*
-                    return ::vmstate_runtime::__private::Result::Err(__h.unknown());
+                    match __h.index {
+                        #( #matchers )*
+                        _ => return ::vmstate_runtime::__private::Result::Err(
+                            ::vmstate_runtime::Error::invalid("subsection index out of range"),
+                        ),
+                    }
                 }
                 #post_load
                 ::vmstate_runtime::__private::Result::Ok(())
@@ -76,7 +82,7 @@ pub fn load_fn(c: &Container) -> TokenStream {
 
 fn load_field(f: &Field) -> TokenStream {
     let ident = f.ident;
-    let name = ident.to_string();
+    let name = &f.wire_name;
     let ty = f.ty;
     let read = match &f.kind {
         FieldKind::Skip => return quote! {},
@@ -147,5 +153,62 @@ fn load_field(f: &Field) -> TokenStream {
         (None, since) => quote! {
             if __version >= #since { #stmt }
         },
+    }
+}
+
+/// All field statements, with runs of two or more plain fields decoded from one
+/// contiguous slice (one bounds check for the run). The per-field code stays as the
+/// fallback for input split across buffers and for precise error reports.
+fn load_fields(fields: &[Field]) -> TokenStream {
+    let mut out = TokenStream::new();
+    let mut i = 0;
+    while i < fields.len() {
+        let mut end = i;
+        while end < fields.len() && fields[end].is_plain() {
+            end += 1;
+        }
+        if end - i >= 2 {
+            out.extend(load_run(&fields[i..end]));
+            i = end;
+        } else {
+            out.extend(load_field(&fields[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+fn load_run(run: &[Field]) -> TokenStream {
+    let sizes: Vec<TokenStream> = run
+        .iter()
+        .map(|f| {
+            let ty = f.ty;
+            quote!(<#ty as ::vmstate_runtime::PlainField>::WIRE_SIZE)
+        })
+        .collect();
+    let decodes = run.iter().zip(&sizes).map(|(f, size)| {
+        let ident = f.ident;
+        let ty = f.ty;
+        quote! {
+            __ok &= <#ty as ::vmstate_runtime::PlainField>::decode_into(
+                &mut self.#ident, &__b[__o..__o + #size]);
+            __o += #size;
+        }
+    });
+    let fallback = run.iter().map(load_field);
+    quote! {
+        {
+            let __n: usize = 0 #( + #sizes )*;
+            let __fast = __r.consume_contiguous_if(__n, |__b| {
+                let mut __ok = true;
+                let mut __o = 0usize;
+                #( #decodes )*
+                let _ = __o;
+                __ok
+            });
+            if !__fast {
+                #( #fallback )*
+            }
+        }
     }
 }

@@ -30,6 +30,8 @@ pub struct Hooks<'a> {
 /// One body field.
 pub struct Field<'a> {
     pub ident: &'a Ident,
+    /// The name in descriptions, vmdesc and errors (`rename`, else the ident).
+    pub wire_name: String,
     pub ty: &'a Type,
     pub kind: FieldKind<'a>,
     /// First version with this field on the wire.
@@ -38,6 +40,18 @@ pub struct Field<'a> {
     pub test: Option<&'a Path>,
     /// Check run after the field loads.
     pub validate: Option<&'a Path>,
+}
+
+impl Field<'_> {
+    /// Whether the field can join a run of plain fields, saved and loaded with one
+    /// bounds check: an integer, bool or array of them, always on the wire.
+    pub fn is_plain(&self) -> bool {
+        matches!(self.kind, FieldKind::Plain | FieldKind::Buffer)
+            && self.since == 0
+            && self.test.is_none()
+            && self.validate.is_none()
+            && crate::types::is_plain_type(self.ty)
+    }
 }
 
 /// How a field travels.

@@ -8,15 +8,36 @@ use crate::diag::user_span;
 
 use crate::model::{Container, Field, FieldKind};
 
-pub fn save_fn(c: &Container) -> TokenStream {
+/// Which method is generated: `save`, or `save_described` (the same bytes, with
+/// every field's size and nested body reported to a `DescribeSink`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Save,
+    Described,
+}
+
+pub fn save_fn(c: &Container, mode: Mode) -> TokenStream {
     let name = &c.name;
     let version = c.version;
-    let fields = c.fields.iter().map(save_field);
+    let fields = match mode {
+        Mode::Save => save_fields(&c.fields),
+        Mode::Described => c
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| save_field_described(f, i))
+            .collect(),
+    };
     let subsections = c.subsections.iter().map(|s| {
         let ident = s.ident;
         let ty = s.ty;
-        let save = quote_spanned! {user_span(ty)=>
-            ::vmstate_runtime::__private::save_subsection::<#ty, __B>(&self.#ident, __w)?;
+        let save = match mode {
+            Mode::Save => quote_spanned! {user_span(ty)=>
+                ::vmstate_runtime::__private::save_subsection::<#ty, __B>(&self.#ident, __w)?;
+            },
+            Mode::Described => quote_spanned! {user_span(ty)=>
+                ::vmstate_runtime::__private::save_subsection_described::<#ty, __B>(&self.#ident, __w, __sink)?;
+            },
         };
         match s.needed {
             Some(path) => {
@@ -39,7 +60,7 @@ pub fn save_fn(c: &Container) -> TokenStream {
         }
     });
     let body = quote! {
-        #( #fields )*
+        #fields
         #( #subsections )*
         ::vmstate_runtime::__private::Result::Ok(())
     };
@@ -61,28 +82,96 @@ pub fn save_fn(c: &Container) -> TokenStream {
             }
         }
     };
+    // The same checks open both methods: a missing trait impl is then reported
+    // once (rustc merges identical diagnostics), not once per method.
     let type_checks = crate::describe::type_checks(c);
-    quote! {
-        #[inline]
-        fn save<__B: ::vmstate_runtime::__private::BufMut>(
-            &self,
-            __w: &mut ::vmstate_runtime::wire::Writer<__B>,
-        ) -> ::vmstate_runtime::Result<()> {
-            #type_checks
-            #[allow(unused)]
-            const __VERSION: u32 = #version;
-            #pre_save
-            #body
+    match mode {
+        Mode::Save => {
+            quote! {
+                #[inline]
+                fn save<__B: ::vmstate_runtime::__private::BufMut>(
+                    &self,
+                    __w: &mut ::vmstate_runtime::wire::Writer<__B>,
+                ) -> ::vmstate_runtime::Result<()> {
+                    #type_checks
+                    #[allow(unused)]
+                    const __VERSION: u32 = #version;
+                    #pre_save
+                    #body
+                }
+            }
         }
+        Mode::Described => quote! {
+            fn save_described<__B: ::vmstate_runtime::__private::BufMut>(
+                &self,
+                __w: &mut ::vmstate_runtime::wire::Writer<__B>,
+                __sink: &mut dyn ::vmstate_runtime::vmstate::DescribeSink,
+            ) -> ::vmstate_runtime::Result<()> {
+                #type_checks
+                #[allow(unused)]
+                const __VERSION: u32 = #version;
+                #pre_save
+                __sink.begin_vmsd(<Self as ::vmstate_runtime::VmState>::DESCRIPTION);
+                let __described: ::vmstate_runtime::Result<()> = (|| { #body })();
+                __sink.end_vmsd();
+                __described
+            }
+        },
     }
 }
 
+/// One field in `save_described`: the same bytes as `save`, between the sink's
+/// begin_field/end_field, with nested struct bodies reported too. A field a test
+/// leaves out is not described (as in QEMU).
+fn save_field_described(f: &Field, index: usize) -> TokenStream {
+    let Some(stmt) = write_stmt(f, Mode::Described) else {
+        return quote! {};
+    };
+    let described = quote! {
+        {
+            let __start = __w.position();
+            let __field = &<Self as ::vmstate_runtime::VmState>::DESCRIPTION.fields[#index];
+            ::vmstate_runtime::__private::begin_described_field(__sink, __field);
+            #stmt
+            __sink.end_field(__w.position() - __start);
+        }
+    };
+    with_test(f, described)
+}
+
 fn save_field(f: &Field) -> TokenStream {
+    match write_stmt(f, Mode::Save) {
+        Some(stmt) => with_test(f, stmt),
+        None => quote! {},
+    }
+}
+
+/// On save the version is the current one, so `since` never excludes a field
+/// (checked at compile time); only a test can.
+fn with_test(f: &Field, stmt: TokenStream) -> TokenStream {
+    match f.test {
+        Some(test) => {
+            let check = quote_spanned! {user_span(test)=>
+                let __test: fn(&Self, u32) -> bool = #test;
+            };
+            quote! {{ #check if __test(self, __VERSION) { #stmt } }}
+        }
+        None => stmt,
+    }
+}
+
+/// The statement writing one field (`None` for skipped fields).
+fn write_stmt(f: &Field, mode: Mode) -> Option<TokenStream> {
     let ident = f.ident;
-    let name = ident.to_string();
+    let name = &f.wire_name;
     let ty = f.ty;
     let write = match &f.kind {
-        FieldKind::Skip => return quote! {},
+        FieldKind::Skip => return None,
+        FieldKind::Plain | FieldKind::Buffer if mode == Mode::Described => {
+            quote_spanned! {user_span(ty)=>
+                <#ty as ::vmstate_runtime::VmStateField>::save_field_described(&self.#ident, __w, __sink)
+            }
+        }
         FieldKind::Plain | FieldKind::Buffer | FieldKind::Equal | FieldKind::PositiveLe => {
             quote_spanned! {user_span(ty)=>
                 <#ty as ::vmstate_runtime::VmStateField>::save_field(&self.#ident, __w)
@@ -108,18 +197,56 @@ fn save_field(f: &Field) -> TokenStream {
             ::vmstate_runtime::__private::save_tmp::<#tmp, Self, __B>(self, __w)
         },
     };
-    let stmt = quote! {
+    Some(quote! {
         #write.map_err(|__e| __e.in_field(#name, __w.position()))?;
-    };
-    match f.test {
-        // On save the version is the current one, so `since` never excludes a field
-        // (checked at compile time); only a test can.
-        Some(test) => {
-            let check = quote_spanned! {user_span(test)=>
-                let __test: fn(&Self, u32) -> bool = #test;
-            };
-            quote! {{ #check if __test(self, __VERSION) { #stmt } }}
+    })
+}
+
+/// All field statements, with runs of two or more plain fields written after one
+/// room check (instead of one per field).
+fn save_fields(fields: &[Field]) -> TokenStream {
+    let mut out = TokenStream::new();
+    let mut i = 0;
+    while i < fields.len() {
+        let mut end = i;
+        while end < fields.len() && fields[end].is_plain() {
+            end += 1;
         }
-        None => stmt,
+        if end - i >= 2 {
+            out.extend(save_run(&fields[i..end]));
+            i = end;
+        } else {
+            out.extend(save_field(&fields[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+fn save_run(run: &[Field]) -> TokenStream {
+    let sizes = run.iter().map(|f| {
+        let ty = f.ty;
+        quote!(<#ty as ::vmstate_runtime::PlainField>::WIRE_SIZE)
+    });
+    let puts = run.iter().map(|f| {
+        let ident = f.ident;
+        let ty = f.ty;
+        quote! {
+            <#ty as ::vmstate_runtime::PlainField>::put_plain(&self.#ident, __buf);
+        }
+    });
+    // Without room for the whole run (a full fixed-size buffer), the per-field
+    // code runs instead and reports exactly which field did not fit.
+    let fallback = run.iter().map(save_field);
+    quote! {
+        {
+            let __n: usize = 0 #( + #sizes )*;
+            if __w.has_room(__n) {
+                let __buf = __w.get_mut();
+                #( #puts )*
+            } else {
+                #( #fallback )*
+            }
+        }
     }
 }

@@ -75,6 +75,17 @@ pub fn is_count_type(ty: &Type) -> bool {
     ) && last_segment(ty).is_some_and(|s| s.arguments.is_empty())
 }
 
+/// Integers, bools and (nested) arrays of them: fixed-size values with no
+/// version-dependent content, decodable straight from a byte slice.
+pub fn is_plain_type(ty: &Type) -> bool {
+    if let Some((elem, _)) = array_parts(ty) {
+        return is_plain_type(elem);
+    }
+    is_integer(ty)
+        || (simple_name(ty).as_deref() == Some("bool")
+            && last_segment(ty).is_some_and(|s| s.arguments.is_empty()))
+}
+
 /// Whether the type is `u8`.
 pub fn is_u8(ty: &Type) -> bool {
     simple_name(ty).as_deref() == Some("u8")

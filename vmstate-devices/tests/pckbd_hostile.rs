@@ -218,7 +218,7 @@ fn truncated_bodies_fail_with_location() {
     }
     let e = from_bytes::<Ps2Keyboard>(&kbd[..100], 3).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::Truncated { .. }), "{e}");
-    assert_eq!(e.path_string(), "ps2kbd.parent_obj.data");
+    assert_eq!(e.path_string(), "ps2kbd.parent_obj.queue.data");
     assert_eq!(e.offset(), Some(16));
     // Cut inside a subsection header: not recognised, so the rest is trailing.
     let e = from_bytes::<Ps2Keyboard>(&kbd[..300], 3).unwrap_err();

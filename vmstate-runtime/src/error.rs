@@ -148,6 +148,40 @@ pub enum ErrorKind {
     /// A with_tmp conversion or other device-level consistency check failed.
     #[error("{0}")]
     Invalid(Cow<'static, str>),
+    /// A command number the loader does not know (QEMU: "MIG_CMD 0x%x unknown").
+    #[error("unknown command {cmd:#x} (payload length {len})")]
+    UnknownCommand {
+        /// The command number.
+        cmd: u16,
+        /// Its payload length.
+        len: u16,
+    },
+    /// A command whose payload length is not its fixed length.
+    #[error("{name}: payload length {len}, expected {expected}")]
+    BadCommandLength {
+        /// The command's name.
+        name: &'static str,
+        /// Length received.
+        len: usize,
+        /// Length required.
+        expected: usize,
+    },
+    /// A command whose payload does not parse.
+    #[error("malformed {name}: {reason}")]
+    MalformedCommand {
+        /// The command's name.
+        name: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A return-path message the source would reject.
+    #[error("bad return-path message type {ty}: {reason}")]
+    BadReturnPathMessage {
+        /// Its type number.
+        ty: u16,
+        /// What is wrong.
+        reason: String,
+    },
     /// An I/O error from a transport.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -175,6 +209,8 @@ pub struct Error {
 struct Inner {
     kind: ErrorKind,
     offset: Option<u64>,
+    /// The stream section being processed, e.g. `section 'pckbd' instance 0 (id 25)`.
+    section: Option<String>,
     /// Innermost segment last while building; displayed outermost first.
     path: Vec<PathSegment>,
 }
@@ -187,6 +223,7 @@ impl Error {
             inner: Box::new(Inner {
                 kind,
                 offset: None,
+                section: None,
                 path: Vec::new(),
             }),
         }
@@ -235,6 +272,21 @@ impl Error {
             self.inner.offset = Some(offset);
         }
         self
+    }
+
+    /// Names the stream section the error happened in (the outermost context; the
+    /// first one set wins).
+    #[cold]
+    pub fn in_section(mut self, section: impl Into<String>) -> Self {
+        if self.inner.section.is_none() {
+            self.inner.section = Some(section.into());
+        }
+        self
+    }
+
+    /// The stream section the error happened in, if it happened inside one.
+    pub fn section(&self) -> Option<&str> {
+        self.inner.section.as_deref()
     }
 
     /// Adds an outer path segment.
@@ -322,6 +374,9 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(section) = &self.inner.section {
+            write!(f, "{section}: ")?;
+        }
         let path = self.path_string();
         if !path.is_empty() {
             write!(f, "{path}: ")?;
@@ -339,6 +394,7 @@ impl fmt::Debug for Error {
         f.debug_struct("Error")
             .field("kind", &self.inner.kind)
             .field("offset", &self.inner.offset)
+            .field("section", &self.inner.section)
             .field("path", &self.path_string())
             .finish()
     }

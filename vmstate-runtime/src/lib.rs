@@ -35,7 +35,9 @@ extern crate self as vmstate_runtime;
 
 mod codec;
 pub mod error;
+pub mod migration;
 mod priority;
+pub mod savevm;
 pub mod vmstate;
 pub mod wire;
 
@@ -43,8 +45,8 @@ pub use codec::{from_bytes, to_bytes};
 pub use error::{Error, ErrorKind, PathSegment, Result};
 pub use priority::MigrationPriority;
 pub use vmstate::{
-    check_version, FieldDescription, FieldLayout, FieldType, Hooks, SubsectionDescription, VmState,
-    VmStateDescription, VmStateField, VmStateTmp, WithTmp,
+    check_version, FieldDescription, FieldLayout, FieldType, Hooks, PlainField,
+    SubsectionDescription, VmState, VmStateDescription, VmStateField, VmStateTmp, WithTmp,
 };
 /// `#[derive(VmState)]`: see the [`vmstate_derive`] crate for the attribute reference.
 pub use vmstate_derive::VmState;

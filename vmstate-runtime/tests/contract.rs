@@ -78,14 +78,29 @@ fn issue_example_roundtrips_with_exact_bytes() {
     expected.extend_from_slice(&[0, 0, 0, 1, 0xcd]);
     assert_eq!(bytes, expected);
     let back: Kbd = from_bytes(&bytes, 3).unwrap();
-    assert_eq!(back, Kbd { irq: IrqLine::default(), ..k });
+    assert_eq!(
+        back,
+        Kbd {
+            irq: IrqLine::default(),
+            ..k
+        }
+    );
 }
 
 #[test]
 fn post_load_error_carries_hook_and_path() {
     let bytes = [0u8, 0xff, 0, 0, 0, 0, 0];
     let e = from_bytes::<Kbd>(&bytes, 3).unwrap_err();
-    assert!(matches!(e.kind(), ErrorKind::Hook { hook: "post_load", .. }), "{e}");
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::Hook {
+                hook: "post_load",
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert_eq!(e.path_string(), "pckbd");
     assert!(e.to_string().contains("status 0xff is impossible"), "{e}");
 }
@@ -93,5 +108,57 @@ fn post_load_error_carries_hook_and_path() {
 #[test]
 fn too_old_version_is_rejected() {
     let e = from_bytes::<Kbd>(&[0, 0, 0, 0, 0, 0], 2).unwrap_err();
-    assert!(matches!(e.kind(), ErrorKind::VersionTooOld { version: 2, min: 3 }));
+    assert!(matches!(
+        e.kind(),
+        ErrorKind::VersionTooOld { version: 2, min: 3 }
+    ));
+}
+
+/// Feeds the reader one byte per refill, as a slow socket would.
+struct Trickle {
+    data: Vec<u8>,
+    at: usize,
+}
+
+impl vmstate_runtime::wire::Refill<bytes::BytesMut> for Trickle {
+    fn refill(&mut self, buf: &mut bytes::BytesMut, _min: usize) -> std::io::Result<usize> {
+        if self.at == self.data.len() {
+            return Ok(0);
+        }
+        buf.extend_from_slice(&self.data[self.at..self.at + 1]);
+        self.at += 1;
+        Ok(1)
+    }
+}
+
+#[test]
+fn streaming_reader_refills_through_fields_runs_and_subsections() {
+    let k = Kbd {
+        write_cmd: 0xd4,
+        status: 0x1c,
+        mode: 0x47,
+        extra: 9,
+        queue_len: 3,
+        queue: vec![1, 2, 3],
+        outport: Outport { outport: 0x01 },
+        irq: IrqLine::default(),
+    };
+    let mut bytes = to_bytes(&k).unwrap();
+    bytes.push(0x7e); // what follows a body in a stream (a section footer)
+    let mut r = vmstate_runtime::wire::Reader::with_refill(
+        bytes::BytesMut::new(),
+        100,
+        Box::new(Trickle {
+            data: bytes.clone(),
+            at: 0,
+        }),
+    );
+    let mut back = Kbd::default();
+    back.load(&mut r, 3).unwrap();
+    assert_eq!(back, k);
+    assert_eq!(r.position(), 100 + bytes.len() as u64 - 1);
+    assert_eq!(r.read_u8().unwrap(), 0x7e);
+    // At the end of the source, a read fails with the stream offset.
+    let e = r.read_u32().unwrap_err();
+    assert_eq!(e.offset(), Some(100 + bytes.len() as u64));
 }

@@ -32,10 +32,10 @@ impl VmStateField for bool {
     }
 }
 
-/// Integers: big-endian, with bulk conversions for slices (one bounds check and a
-/// straight-line byte swap instead of a call per element).
+/// Integers: big-endian, with bulk conversions for slices (one bounds check, then a
+/// straight-line byte swap over the contiguous input instead of a call per element).
 macro_rules! int_field {
-    ($($ty:ty => $info:literal, $read:ident, $write:ident;)*) => {$(
+    ($($ty:ty => $info:literal, $read:ident, $write:ident, $put:ident;)*) => {$(
         impl VmStateField for $ty {
             const FIELD_TYPE: FieldType = FieldType::scalar($info, std::mem::size_of::<$ty>());
 
@@ -53,14 +53,11 @@ macro_rules! int_field {
             #[inline]
             fn save_slice<B: BufMut>(items: &[Self], w: &mut Writer<B>) -> Result<()> {
                 const SIZE: usize = std::mem::size_of::<$ty>();
-                w.reserve(items.len() * SIZE)?;
-                // Convert through a stack buffer so the BufMut sees few large writes.
-                let mut tmp = [0u8; 512];
-                for chunk in items.chunks(512 / SIZE) {
-                    for (dst, v) in tmp.chunks_exact_mut(SIZE).zip(chunk) {
-                        dst.copy_from_slice(&v.to_be_bytes());
-                    }
-                    w.write_bytes(&tmp[..chunk.len() * SIZE])?;
+                let total = items.len() * SIZE;
+                w.reserve(total)?;
+                let buf = w.get_mut();
+                for v in items {
+                    buf.$put(*v);
                 }
                 Ok(())
             }
@@ -70,12 +67,17 @@ macro_rules! int_field {
                 const SIZE: usize = std::mem::size_of::<$ty>();
                 let total = items.len() * SIZE;
                 r.require(total)?;
-                let mut tmp = [0u8; 512];
-                for chunk in items.chunks_mut(512 / SIZE) {
-                    let n = chunk.len() * SIZE;
-                    r.read_bytes(&mut tmp[..n])?;
-                    for (v, src) in chunk.iter_mut().zip(tmp.chunks_exact(SIZE)) {
-                        *v = <$ty>::from_be_bytes(src.try_into().expect("chunk size"));
+                let contiguous = r.with_contiguous(total, |bytes| {
+                    for (v, src) in items.iter_mut().zip(bytes.chunks_exact(SIZE)) {
+                        let mut be = [0u8; SIZE];
+                        be.copy_from_slice(src);
+                        *v = <$ty>::from_be_bytes(be);
+                    }
+                });
+                if contiguous.is_none() {
+                    // Input split across chunks: element by element (still bounds-checked once).
+                    for v in items.iter_mut() {
+                        *v = r.$read()?;
                     }
                 }
                 Ok(())
@@ -85,12 +87,12 @@ macro_rules! int_field {
 }
 
 int_field! {
-    u16 => "uint16", read_u16, write_u16;
-    u32 => "uint32", read_u32, write_u32;
-    u64 => "uint64", read_u64, write_u64;
-    i16 => "int16", read_i16, write_i16;
-    i32 => "int32", read_i32, write_i32;
-    i64 => "int64", read_i64, write_i64;
+    u16 => "uint16", read_u16, write_u16, put_u16;
+    u32 => "uint32", read_u32, write_u32, put_u32;
+    u64 => "uint64", read_u64, write_u64, put_u64;
+    i16 => "int16", read_i16, write_i16, put_i16;
+    i32 => "int32", read_i32, write_i32, put_i32;
+    i64 => "int64", read_i64, write_i64, put_i64;
 }
 
 impl VmStateField for u8 {
@@ -169,6 +171,15 @@ impl<T: VmStateField> VmStateField for Box<T> {
     #[inline]
     fn load_field<B: Buf>(&mut self, r: &mut Reader<B>) -> Result<()> {
         (**self).load_field(r)
+    }
+
+    #[inline]
+    fn save_field_described<B: BufMut>(
+        &self,
+        w: &mut Writer<B>,
+        sink: &mut dyn super::DescribeSink,
+    ) -> Result<()> {
+        (**self).save_field_described(w, sink)
     }
 }
 

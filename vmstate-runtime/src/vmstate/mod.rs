@@ -1,14 +1,20 @@
 //! The VMState engine: the [`VmState`] and [`VmStateField`] traits, field
 //! encodings for standard types, subsections and version handling.
 
+mod describe_sink;
 mod description;
 mod field;
 pub(crate) mod helpers;
+mod plain;
 mod special;
 
+pub use describe_sink::{
+    DescribeRecorder, DescribeSink, DescribedField, DescribedVmsd, NoDescribe,
+};
 pub use description::{
     FieldDescription, FieldLayout, FieldType, Hooks, SubsectionDescription, VmStateDescription,
 };
+pub use plain::PlainField;
 pub use special::{VmStateTmp, WithTmp};
 
 use bytes::{Buf, BufMut};
@@ -59,6 +65,21 @@ pub trait VmState {
     /// hook, fields present in that version, subsections present in the stream,
     /// post_load hook. Fields absent from the stream keep their current values.
     fn load<B: Buf>(&mut self, r: &mut Reader<B>, version_id: u32) -> Result<()>;
+
+    /// Like [`save`](VmState::save), and reports the layout written (fields,
+    /// sizes, nested bodies, subsections) to `sink`; this is what the vmdesc
+    /// trailer is made from. The derive implements it; the default records only
+    /// the body as a whole.
+    fn save_described<B: BufMut>(
+        &self,
+        w: &mut Writer<B>,
+        sink: &mut dyn DescribeSink,
+    ) -> Result<()> {
+        sink.begin_vmsd(Self::DESCRIPTION);
+        let r = self.save(w);
+        sink.end_vmsd();
+        r
+    }
 }
 
 /// A type that can be one field of a VMState body: integers, `bool`, arrays,
@@ -83,6 +104,17 @@ pub trait VmStateField {
 
     /// Loads the value in place.
     fn load_field<B: Buf>(&mut self, r: &mut Reader<B>) -> Result<()>;
+
+    /// Writes the value and reports nested bodies to `sink` (nested structs
+    /// override this; plain values have nothing to add).
+    #[inline]
+    fn save_field_described<B: BufMut>(
+        &self,
+        w: &mut Writer<B>,
+        _sink: &mut dyn DescribeSink,
+    ) -> Result<()> {
+        self.save_field(w)
+    }
 
     /// Writes a run of values. Plain integers override this with one bulk copy.
     #[inline]
@@ -121,6 +153,7 @@ pub trait VmStateField {
 /// assert!(check_version(D::DESCRIPTION, 4).is_err());
 /// assert!(check_version(D::DESCRIPTION, 1).is_err());
 /// ```
+#[inline]
 pub fn check_version(desc: &VmStateDescription, version_id: u32) -> Result<()> {
     if version_id > desc.version_id {
         return Err(ErrorKind::VersionTooNew {

@@ -6,5 +6,5 @@
 mod reader;
 mod writer;
 
-pub use reader::{CountedName, Reader, MAX_NAME_LEN};
+pub use reader::{CountedName, Reader, Refill, MAX_NAME_LEN};
 pub use writer::Writer;

@@ -23,33 +23,102 @@ pub const MAX_NAME_LEN: usize = 255;
 /// let err = r.read_u16().unwrap_err();
 /// assert_eq!(err.offset(), Some(2));
 /// ```
-#[derive(Debug)]
 pub struct Reader<B> {
     buf: B,
-    pos: u64,
+    /// `base + start_remaining - remaining()` is the position, computed on demand so
+    /// reads do not carry a counter update (see `Writer`). A refill adds to
+    /// `start_remaining` what it appends.
+    base: u64,
+    start_remaining: usize,
+    /// Where more bytes come from when the buffer runs short (a stream transport);
+    /// consulted only on the slow path.
+    refill: Option<Box<dyn Refill<B>>>,
+}
+
+/// A source of more input for a [`Reader`] over a growable buffer (e.g. a socket
+/// feeding a `BytesMut`). Only called when a read finds too few bytes buffered.
+pub trait Refill<B>: Send {
+    /// Appends at least `min` bytes to `buf` if the source still has them (it may
+    /// append more); returns how many were appended, 0 at the end of the input.
+    fn refill(&mut self, buf: &mut B, min: usize) -> std::io::Result<usize>;
+}
+
+impl<B> std::fmt::Debug for Reader<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("base", &self.base)
+            .field("refillable", &self.refill.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<B: Buf> Reader<B> {
     /// A reader at offset 0.
     pub fn new(buf: B) -> Self {
-        Reader { buf, pos: 0 }
+        Self::with_base_offset(buf, 0)
     }
 
     /// A reader whose offsets start at `base` (e.g. the section's stream offset).
     pub fn with_base_offset(buf: B, base: u64) -> Self {
-        Reader { buf, pos: base }
+        let start_remaining = buf.remaining();
+        Reader {
+            buf,
+            base,
+            start_remaining,
+            refill: None,
+        }
+    }
+
+    /// A reader that pulls more input from `refill` whenever the buffer runs short.
+    pub fn with_refill(buf: B, base: u64, refill: Box<dyn Refill<B>>) -> Self {
+        let mut r = Self::with_base_offset(buf, base);
+        r.refill = Some(refill);
+        r
+    }
+
+    /// Tries to make `n` bytes available, refilling if the reader has a source;
+    /// returns whether they are. Never fails: an I/O error just means "not available"
+    /// here and is reported by the read that needs the bytes.
+    #[inline]
+    pub fn ensure(&mut self, n: usize) -> bool {
+        self.buf.remaining() >= n || (self.refill.is_some() && self.fill(n).is_ok())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn fill(&mut self, n: usize) -> Result<()> {
+        while self.buf.remaining() < n {
+            if self.refill.is_none() {
+                return Err(self.truncated(n));
+            }
+            let want = n - self.buf.remaining();
+            let at = self.position();
+            let refill = self.refill.as_mut().expect("checked above");
+            match refill.refill(&mut self.buf, want) {
+                Ok(0) => return Err(self.truncated(n)),
+                Ok(k) => self.start_remaining += k,
+                Err(e) => return Err(Error::at(ErrorKind::Io(e), at)),
+            }
+        }
+        Ok(())
     }
 
     /// Byte offset of the next read.
     #[inline]
     pub fn position(&self) -> u64 {
-        self.pos
+        self.base + (self.start_remaining - self.buf.remaining()) as u64
     }
 
     /// Bytes left in the underlying buffer.
     #[inline]
     pub fn remaining(&self) -> usize {
         self.buf.remaining()
+    }
+
+    /// The contiguous bytes at the read position (may be fewer than `remaining()`).
+    #[inline]
+    pub fn chunk(&self) -> &[u8] {
+        self.buf.chunk()
     }
 
     /// The underlying buffer.
@@ -65,20 +134,21 @@ impl<B: Buf> Reader<B> {
     #[cold]
     #[inline(never)]
     fn truncated(&self, needed: usize) -> Error {
+        // (Refillable readers only report this once the source is exhausted.)
         Error::at(
             ErrorKind::Truncated {
                 needed,
                 available: self.buf.remaining(),
             },
-            self.pos,
+            self.position(),
         )
     }
 
-    /// Fails unless `n` bytes remain.
+    /// Fails unless `n` bytes remain (after refilling, for a refillable reader).
     #[inline(always)]
-    pub fn require(&self, n: usize) -> Result<()> {
+    pub fn require(&mut self, n: usize) -> Result<()> {
         if self.buf.remaining() < n {
-            return Err(self.truncated(n));
+            return self.fill(n);
         }
         Ok(())
     }
@@ -86,32 +156,63 @@ impl<B: Buf> Reader<B> {
     /// Reads one byte.
     #[inline(always)]
     pub fn read_u8(&mut self) -> Result<u8> {
-        self.require(1)?;
-        self.pos += 1;
-        Ok(self.buf.get_u8())
+        match self.buf.chunk().first() {
+            Some(&b) => {
+                self.buf.advance(1);
+                Ok(b)
+            }
+            None => {
+                self.fill(1)?;
+                Ok(self.buf.get_u8())
+            }
+        }
     }
 
     /// Reads a be16.
     #[inline(always)]
     pub fn read_u16(&mut self) -> Result<u16> {
+        // Straight from the contiguous chunk when it holds the value (the common
+        // case); across chunk boundaries through the bounds-checked slow path.
+        let chunk = self.buf.chunk();
+        if chunk.len() >= 2 {
+            let mut be = [0u8; 2];
+            be.copy_from_slice(&chunk[..2]);
+            self.buf.advance(2);
+            return Ok(u16::from_be_bytes(be));
+        }
         self.require(2)?;
-        self.pos += 2;
         Ok(self.buf.get_u16())
     }
 
     /// Reads a be32.
     #[inline(always)]
     pub fn read_u32(&mut self) -> Result<u32> {
+        // Straight from the contiguous chunk when it holds the value (the common
+        // case); across chunk boundaries through the bounds-checked slow path.
+        let chunk = self.buf.chunk();
+        if chunk.len() >= 4 {
+            let mut be = [0u8; 4];
+            be.copy_from_slice(&chunk[..4]);
+            self.buf.advance(4);
+            return Ok(u32::from_be_bytes(be));
+        }
         self.require(4)?;
-        self.pos += 4;
         Ok(self.buf.get_u32())
     }
 
     /// Reads a be64.
     #[inline(always)]
     pub fn read_u64(&mut self) -> Result<u64> {
+        // Straight from the contiguous chunk when it holds the value (the common
+        // case); across chunk boundaries through the bounds-checked slow path.
+        let chunk = self.buf.chunk();
+        if chunk.len() >= 8 {
+            let mut be = [0u8; 8];
+            be.copy_from_slice(&chunk[..8]);
+            self.buf.advance(8);
+            return Ok(u64::from_be_bytes(be));
+        }
         self.require(8)?;
-        self.pos += 8;
         Ok(self.buf.get_u64())
     }
 
@@ -143,7 +244,6 @@ impl<B: Buf> Reader<B> {
     #[inline]
     pub fn read_bytes(&mut self, dst: &mut [u8]) -> Result<()> {
         self.require(dst.len())?;
-        self.pos += dst.len() as u64;
         self.buf.copy_to_slice(dst);
         Ok(())
     }
@@ -152,9 +252,34 @@ impl<B: Buf> Reader<B> {
     #[inline]
     pub fn skip(&mut self, n: usize) -> Result<()> {
         self.require(n)?;
-        self.pos += n as u64;
         self.buf.advance(n);
         Ok(())
+    }
+
+    /// Runs `f` over the next `n` bytes and consumes them, when they are contiguous
+    /// in the underlying buffer; returns `None` (consuming nothing) otherwise or
+    /// when fewer than `n` bytes remain.
+    #[inline]
+    pub fn with_contiguous<R>(&mut self, n: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let chunk = self.buf.chunk();
+        if chunk.len() < n {
+            return None;
+        }
+        let out = f(&chunk[..n]);
+        self.buf.advance(n);
+        Some(out)
+    }
+
+    /// Like [`with_contiguous`](Self::with_contiguous), but `f` decides whether the
+    /// bytes are consumed: they are only when it returns true.
+    #[inline(always)]
+    pub fn consume_contiguous_if(&mut self, n: usize, f: impl FnOnce(&[u8]) -> bool) -> bool {
+        let chunk = self.buf.chunk();
+        if chunk.len() < n || !f(&chunk[..n]) {
+            return false;
+        }
+        self.buf.advance(n);
+        true
     }
 
     /// Copies up to `dst.len()` upcoming bytes into `dst` without consuming them;
@@ -190,13 +315,18 @@ impl<B: Buf> Reader<B> {
         copied
     }
 
-    /// Peeks at one byte without consuming it.
+    /// Peeks at one byte without consuming it (refilling if needed).
     #[inline]
-    pub fn peek_u8(&self) -> Option<u8> {
-        self.buf.chunk().first().copied().or_else(|| {
-            let mut b = [0u8; 1];
-            (self.peek_into(&mut b) == 1).then_some(b[0])
-        })
+    pub fn peek_u8(&mut self) -> Option<u8> {
+        // `Buf` promises a non-empty chunk whenever bytes remain.
+        if let Some(&b) = self.buf.chunk().first() {
+            return Some(b);
+        }
+        if self.ensure(1) {
+            self.buf.chunk().first().copied()
+        } else {
+            None
+        }
     }
 
     /// Reads `n` bytes and returns them as an owned vector, after checking that
@@ -286,7 +416,7 @@ mod tests {
     fn peek_across_chunks() {
         let a = &[1u8, 2][..];
         let b = &[3u8, 4, 5][..];
-        let r = Reader::new(a.chain(b));
+        let mut r = Reader::new(a.chain(b));
         let mut dst = [0u8; 4];
         assert_eq!(r.peek_into(&mut dst), 4);
         assert_eq!(dst, [1, 2, 3, 4]);

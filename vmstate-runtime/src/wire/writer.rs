@@ -26,24 +26,33 @@ use crate::error::{Error, ErrorKind, Result};
 #[derive(Debug)]
 pub struct Writer<B> {
     buf: B,
-    pos: u64,
+    /// `base + start_remaining - remaining_mut()` is the position. Computing it on
+    /// demand (errors, descriptions) keeps a counter update off every write, which
+    /// would otherwise be a store-to-load dependency chain through memory.
+    base: u64,
+    start_remaining: usize,
 }
 
 impl<B: BufMut> Writer<B> {
     /// A writer at offset 0.
     pub fn new(buf: B) -> Self {
-        Writer { buf, pos: 0 }
+        Self::with_base_offset(buf, 0)
     }
 
     /// A writer whose offsets start at `base`.
     pub fn with_base_offset(buf: B, base: u64) -> Self {
-        Writer { buf, pos: base }
+        let start_remaining = buf.remaining_mut();
+        Writer {
+            buf,
+            base,
+            start_remaining,
+        }
     }
 
     /// Byte offset of the next write.
     #[inline]
     pub fn position(&self) -> u64 {
-        self.pos
+        self.base + (self.start_remaining - self.buf.remaining_mut()) as u64
     }
 
     /// The underlying buffer.
@@ -56,8 +65,8 @@ impl<B: BufMut> Writer<B> {
         &self.buf
     }
 
-    /// A mutable reference to the underlying buffer. Bytes written through it are
-    /// not counted in [`position`](Self::position).
+    /// A mutable reference to the underlying buffer. Bytes written through it count
+    /// in [`position`](Self::position) like any others.
     pub fn get_mut(&mut self) -> &mut B {
         &mut self.buf
     }
@@ -70,8 +79,14 @@ impl<B: BufMut> Writer<B> {
                 needed,
                 available: self.buf.remaining_mut(),
             },
-            self.pos,
+            self.position(),
         )
+    }
+
+    /// Whether `n` bytes of room remain.
+    #[inline(always)]
+    pub fn has_room(&self, n: usize) -> bool {
+        self.buf.remaining_mut() >= n
     }
 
     /// Fails unless `n` bytes of room remain.
@@ -87,7 +102,6 @@ impl<B: BufMut> Writer<B> {
     #[inline(always)]
     pub fn write_u8(&mut self, v: u8) -> Result<()> {
         self.reserve(1)?;
-        self.pos += 1;
         self.buf.put_u8(v);
         Ok(())
     }
@@ -96,7 +110,6 @@ impl<B: BufMut> Writer<B> {
     #[inline(always)]
     pub fn write_u16(&mut self, v: u16) -> Result<()> {
         self.reserve(2)?;
-        self.pos += 2;
         self.buf.put_u16(v);
         Ok(())
     }
@@ -105,7 +118,6 @@ impl<B: BufMut> Writer<B> {
     #[inline(always)]
     pub fn write_u32(&mut self, v: u32) -> Result<()> {
         self.reserve(4)?;
-        self.pos += 4;
         self.buf.put_u32(v);
         Ok(())
     }
@@ -114,7 +126,6 @@ impl<B: BufMut> Writer<B> {
     #[inline(always)]
     pub fn write_u64(&mut self, v: u64) -> Result<()> {
         self.reserve(8)?;
-        self.pos += 8;
         self.buf.put_u64(v);
         Ok(())
     }
@@ -147,7 +158,6 @@ impl<B: BufMut> Writer<B> {
     #[inline]
     pub fn write_bytes(&mut self, src: &[u8]) -> Result<()> {
         self.reserve(src.len())?;
-        self.pos += src.len() as u64;
         self.buf.put_slice(src);
         Ok(())
     }
@@ -156,7 +166,6 @@ impl<B: BufMut> Writer<B> {
     #[inline]
     pub fn write_zeros(&mut self, n: usize) -> Result<()> {
         self.reserve(n)?;
-        self.pos += n as u64;
         self.buf.put_bytes(0, n);
         Ok(())
     }
@@ -169,7 +178,7 @@ impl<B: BufMut> Writer<B> {
                 "name of {} bytes does not fit a one-byte length",
                 s.len()
             ))
-            .with_offset(self.pos)
+            .with_offset(self.position())
         })?;
         self.write_u8(len)?;
         self.write_bytes(s)

@@ -81,6 +81,7 @@ pub(crate) struct NeedHighBit {
 #[derive(VmState, Clone, Debug, PartialEq, Eq)]
 #[vmstate(name = "ps2kbd/command_reply_queue")]
 pub(crate) struct CommandReplyQueue {
+    #[vmstate(rename = "parent_obj.queue.cwptr")]
     cwptr: WireTmp<i32>,
 }
 

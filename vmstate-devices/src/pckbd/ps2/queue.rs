@@ -46,13 +46,16 @@ pub struct Ps2Common {
     /// Command waiting for its argument byte, or -1 (QEMU `write_cmd`).
     write_cmd: i32,
     /// Read index (QEMU `queue.rptr`).
+    #[vmstate(rename = "queue.rptr")]
     rptr: i32,
     /// Write index for device data (QEMU `queue.wptr`).
+    #[vmstate(rename = "queue.wptr")]
     wptr: i32,
     /// Queued bytes, command replies included (QEMU `queue.count`).
+    #[vmstate(rename = "queue.count")]
     count: i32,
     /// The ring (QEMU `queue.data`).
-    #[vmstate(buffer)]
+    #[vmstate(buffer, rename = "queue.data")]
     data: [u8; BUFFER_SIZE],
     /// End of the command-reply block, or -1 (QEMU `queue.cwptr`; only the keyboard
     /// migrates it, in its "command_reply_queue" subsection).

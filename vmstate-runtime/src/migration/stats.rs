@@ -1,0 +1,56 @@
+//! Live statistics, like QMP `query-migrate`: a snapshot can be taken at any time
+//! from another thread (to draw a progress bar).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::status::MigrationStatus;
+
+/// A `query-migrate` snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MigrationStats {
+    /// Current status.
+    pub status: MigrationStatus,
+    /// Time since the start (or total time once finished).
+    pub total_time: Duration,
+    /// Time spent in setup.
+    pub setup_time: Duration,
+    /// How long the VM was stopped (once known).
+    pub downtime: Option<Duration>,
+    /// Expected downtime from the current bandwidth and remaining bytes.
+    pub expected_downtime: Option<Duration>,
+    /// Bytes put on the wire.
+    pub transferred: u64,
+    /// Bytes still to send (last pending figure).
+    pub remaining: u64,
+    /// transferred + remaining.
+    pub total: u64,
+    /// Last measured bandwidth, bytes per second.
+    pub throughput_bps: f64,
+    /// Rate at which data is being dirtied, bytes per second (last window).
+    pub dirty_rate_bps: f64,
+    /// Number of dirty-log syncs (pending_exact calls).
+    pub dirty_sync_count: u64,
+    /// Iteration rounds done.
+    pub iterations: u64,
+    /// The error, when failed.
+    pub error: Option<String>,
+}
+
+/// Shared live statistics: the driver updates, anyone can snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct StatsHandle(Arc<Mutex<MigrationStats>>);
+
+impl StatsHandle {
+    /// A copy of the current figures.
+    pub fn snapshot(&self) -> MigrationStats {
+        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Updates the figures.
+    pub(crate) fn update(&self, f: impl FnOnce(&mut MigrationStats)) {
+        if let Ok(mut s) = self.0.lock() {
+            f(&mut s);
+        }
+    }
+}

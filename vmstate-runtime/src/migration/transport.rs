@@ -1,0 +1,550 @@
+//! Transports with QEMU-style URIs: `tcp:host:port`, `unix:path`, `file:path`,
+//! `exec:cmd`, plus an in-memory pipe for tests. Each yields a byte stream and, for
+//! bidirectional transports, the reverse direction for the return path.
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+use crate::error::{Error, Result};
+
+/// A parsed migration URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MigrationUri {
+    /// `tcp:host:port`.
+    Tcp(String),
+    /// `unix:path`.
+    Unix(PathBuf),
+    /// `file:path` (one direction only, no return path).
+    File(PathBuf),
+    /// `exec:cmd`: a shell command whose stdin (outgoing) or stdout (incoming) is
+    /// the stream.
+    Exec(String),
+}
+
+impl std::str::FromStr for MigrationUri {
+    type Err = Error;
+
+    /// ```
+    /// use vmstate_runtime::migration::MigrationUri;
+    /// let u: MigrationUri = "tcp:127.0.0.1:4444".parse().unwrap();
+    /// assert_eq!(u, MigrationUri::Tcp("127.0.0.1:4444".into()));
+    /// assert!("ftp:x".parse::<MigrationUri>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self> {
+        let (scheme, rest) = s
+            .split_once(':')
+            .ok_or_else(|| Error::invalid(format!("migration URI '{s}' has no scheme")))?;
+        if rest.is_empty() {
+            return Err(Error::invalid(format!("migration URI '{s}' has no target")));
+        }
+        Ok(match scheme {
+            "tcp" => {
+                if !rest.contains(':') {
+                    return Err(Error::invalid(format!("tcp URI '{s}' needs host:port")));
+                }
+                MigrationUri::Tcp(rest.to_string())
+            }
+            "unix" => MigrationUri::Unix(rest.into()),
+            "file" => MigrationUri::File(rest.into()),
+            "exec" => MigrationUri::Exec(rest.to_string()),
+            other => {
+                return Err(Error::invalid(format!(
+                    "unsupported migration URI scheme '{other}' (tcp, unix, file, exec)"
+                )))
+            }
+        })
+    }
+}
+
+/// One end of a migration connection: the stream and, if the transport is
+/// bidirectional, the reverse direction (return path).
+pub struct Connection {
+    /// Where the stream goes (source) or comes from (destination).
+    pub stream: Box<dyn ReadWrite>,
+    /// The other direction, for the return path (`None` for file/exec).
+    pub reverse: Option<Box<dyn ReadWrite>>,
+    /// A child process to reap (exec).
+    child: Option<Child>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("bidirectional", &self.reverse.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Waits for an exec child (if any) and reports its failure.
+    pub fn finish(mut self) -> Result<()> {
+        drop(self.stream);
+        drop(self.reverse.take());
+        if let Some(mut c) = self.child.take() {
+            let status = c.wait()?;
+            if !status.success() {
+                return Err(Error::invalid(format!(
+                    "exec transport command failed: {status}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Read + Write + Send, boxed.
+pub trait ReadWrite: Read + Write + Send {
+    /// Shuts the connection down in both directions (unblocks a reader on the
+    /// other half); a no-op where not applicable.
+    fn shutdown(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Ends the outgoing direction only (the peer reads EOF; replies can still
+    /// arrive); a no-op where not applicable.
+    fn shutdown_write(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ReadWrite for TcpStream {
+    fn shutdown(&self) -> io::Result<()> {
+        TcpStream::shutdown(self, std::net::Shutdown::Both)
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        TcpStream::shutdown(self, std::net::Shutdown::Write)
+    }
+}
+
+impl ReadWrite for UnixStream {
+    fn shutdown(&self) -> io::Result<()> {
+        UnixStream::shutdown(self, std::net::Shutdown::Both)
+    }
+    fn shutdown_write(&self) -> io::Result<()> {
+        UnixStream::shutdown(self, std::net::Shutdown::Write)
+    }
+}
+
+/// The outgoing stream: ends its direction when dropped, so the destination sees
+/// EOF even while the return-path half of the socket stays open.
+pub(crate) struct Outgoing(pub(crate) Box<dyn ReadWrite>);
+
+impl Write for Outgoing {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl Drop for Outgoing {
+    fn drop(&mut self) {
+        let _ = self.0.flush();
+        let _ = self.0.shutdown_write();
+    }
+}
+
+impl ReadWrite for std::fs::File {}
+
+/// A one-directional pipe end (child stdin/stdout) as a [`ReadWrite`].
+struct OneWay<T>(T);
+
+impl<T: Read + Send> Read for OneWay<T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<T: Send> Write for OneWay<T> {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "read-only transport",
+        ))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+struct WriteOnly<T>(T);
+
+impl<T: Send> Read for WriteOnly<T> {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "write-only transport",
+        ))
+    }
+}
+
+impl<T: Write + Send> Write for WriteOnly<T> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<T: Read + Send> ReadWrite for OneWay<T> {}
+impl<T: Write + Send> ReadWrite for WriteOnly<T> {}
+
+/// Source side: connects to the destination.
+pub fn connect(uri: &MigrationUri) -> Result<Connection> {
+    Ok(match uri {
+        MigrationUri::Tcp(addr) => {
+            let s = TcpStream::connect(addr)
+                .map_err(|e| Error::invalid(format!("tcp connect to {addr}: {e}")))?;
+            s.set_nodelay(true)?;
+            let r = s.try_clone()?;
+            Connection {
+                stream: Box::new(s),
+                reverse: Some(Box::new(r)),
+                child: None,
+            }
+        }
+        MigrationUri::Unix(path) => {
+            let s = UnixStream::connect(path)
+                .map_err(|e| Error::invalid(format!("unix connect to {}: {e}", path.display())))?;
+            let r = s.try_clone()?;
+            Connection {
+                stream: Box::new(s),
+                reverse: Some(Box::new(r)),
+                child: None,
+            }
+        }
+        MigrationUri::File(path) => Connection {
+            stream: Box::new(
+                std::fs::File::create(path)
+                    .map_err(|e| Error::invalid(format!("create {}: {e}", path.display())))?,
+            ),
+            reverse: None,
+            child: None,
+        },
+        MigrationUri::Exec(cmd) => {
+            let mut child = Command::new("/bin/sh")
+                .arg("-c")
+                .arg(cmd)
+                .stdin(Stdio::piped())
+                .spawn()
+                .map_err(|e| Error::invalid(format!("exec '{cmd}': {e}")))?;
+            let stdin = child.stdin.take().expect("piped");
+            Connection {
+                stream: Box::new(WriteOnly(stdin)),
+                reverse: None,
+                child: Some(child),
+            }
+        }
+    })
+}
+
+/// Destination side: a bound listener (tcp/unix) or an opened source (file/exec).
+pub enum Incoming {
+    /// Waiting for the source to connect.
+    Tcp(TcpListener),
+    /// Waiting for the source to connect.
+    Unix(UnixListener, PathBuf),
+    /// Ready to read.
+    Ready(Connection),
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Incoming::Tcp(l) => write!(f, "Incoming::Tcp({:?})", l.local_addr().ok()),
+            Incoming::Unix(_, p) => write!(f, "Incoming::Unix({})", p.display()),
+            Incoming::Ready(_) => write!(f, "Incoming::Ready"),
+        }
+    }
+}
+
+impl Incoming {
+    /// Binds (tcp/unix) or opens (file/exec) the incoming side.
+    pub fn listen(uri: &MigrationUri) -> Result<Incoming> {
+        Ok(match uri {
+            MigrationUri::Tcp(addr) => Incoming::Tcp(
+                TcpListener::bind(addr)
+                    .map_err(|e| Error::invalid(format!("tcp listen on {addr}: {e}")))?,
+            ),
+            MigrationUri::Unix(path) => {
+                let _ = std::fs::remove_file(path);
+                Incoming::Unix(
+                    UnixListener::bind(path).map_err(|e| {
+                        Error::invalid(format!("unix listen on {}: {e}", path.display()))
+                    })?,
+                    path.clone(),
+                )
+            }
+            MigrationUri::File(path) => Incoming::Ready(Connection {
+                stream: Box::new(
+                    std::fs::File::open(path)
+                        .map_err(|e| Error::invalid(format!("open {}: {e}", path.display())))?,
+                ),
+                reverse: None,
+                child: None,
+            }),
+            MigrationUri::Exec(cmd) => {
+                let mut child = Command::new("/bin/sh")
+                    .arg("-c")
+                    .arg(cmd)
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .map_err(|e| Error::invalid(format!("exec '{cmd}': {e}")))?;
+                let stdout = child.stdout.take().expect("piped");
+                Incoming::Ready(Connection {
+                    stream: Box::new(OneWay(stdout)),
+                    reverse: None,
+                    child: Some(child),
+                })
+            }
+        })
+    }
+
+    /// The local address of a tcp listener (to learn an ephemeral port).
+    pub fn local_tcp_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Incoming::Tcp(l) => l.local_addr().ok(),
+            _ => None,
+        }
+    }
+
+    /// Waits for the source (tcp/unix) and returns the connection.
+    pub fn accept(self) -> Result<Connection> {
+        Ok(match self {
+            Incoming::Tcp(l) => {
+                let (s, _) = l.accept()?;
+                s.set_nodelay(true)?;
+                let r = s.try_clone()?;
+                Connection {
+                    stream: Box::new(s),
+                    reverse: Some(Box::new(r)),
+                    child: None,
+                }
+            }
+            Incoming::Unix(l, path) => {
+                let (s, _) = l.accept()?;
+                let _ = std::fs::remove_file(&path);
+                let r = s.try_clone()?;
+                Connection {
+                    stream: Box::new(s),
+                    reverse: Some(Box::new(r)),
+                    child: None,
+                }
+            }
+            Incoming::Ready(c) => c,
+        })
+    }
+}
+
+/// An in-memory bidirectional pipe, for tests: two connected [`Connection`]s.
+pub fn mem_pair() -> (Connection, Connection) {
+    let (a_tx, a_rx) = mpsc::channel();
+    let (b_tx, b_rx) = mpsc::channel();
+    let a = MemEnd::new(a_tx.clone(), b_rx);
+    let b = MemEnd::new(b_tx, a_rx);
+    let a2 = a.clone_end();
+    let b2 = b.clone_end();
+    (
+        Connection {
+            stream: Box::new(a),
+            reverse: Some(Box::new(a2)),
+            child: None,
+        },
+        Connection {
+            stream: Box::new(b),
+            reverse: Some(Box::new(b2)),
+            child: None,
+        },
+    )
+}
+
+/// One end of [`mem_pair`]: writes go to the peer, reads come from the peer.
+struct MemEnd {
+    tx: mpsc::Sender<Vec<u8>>,
+    rx: std::sync::Arc<std::sync::Mutex<mpsc::Receiver<Vec<u8>>>>,
+    pending: Vec<u8>,
+    at: usize,
+}
+
+impl MemEnd {
+    fn new(tx: mpsc::Sender<Vec<u8>>, rx: mpsc::Receiver<Vec<u8>>) -> Self {
+        MemEnd {
+            tx,
+            rx: std::sync::Arc::new(std::sync::Mutex::new(rx)),
+            pending: Vec::new(),
+            at: 0,
+        }
+    }
+
+    fn clone_end(&self) -> Self {
+        MemEnd {
+            tx: self.tx.clone(),
+            rx: self.rx.clone(),
+            pending: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl Read for MemEnd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.pending.len() {
+            let rx = self
+                .rx
+                .lock()
+                .map_err(|_| io::Error::other("mem pipe poisoned"))?;
+            match rx.recv() {
+                Ok(chunk) => {
+                    self.pending = chunk;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.pending.len() - self.at);
+        buf[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+impl Write for MemEnd {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tx
+            .send(buf.to_vec())
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "mem pipe closed"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ReadWrite for MemEnd {}
+
+/// Reads from a transport into a `BytesMut` for a [`Reader`](crate::wire::Reader)
+/// (the loader's refill source).
+pub struct TransportRefill {
+    source: Box<dyn ReadWrite>,
+    chunk: usize,
+}
+
+impl TransportRefill {
+    /// Refills in reads of up to `chunk` bytes (at least what is needed).
+    pub fn new(source: Box<dyn ReadWrite>, chunk: usize) -> Self {
+        TransportRefill { source, chunk }
+    }
+}
+
+impl crate::wire::Refill<bytes::BytesMut> for TransportRefill {
+    fn refill(&mut self, buf: &mut bytes::BytesMut, min: usize) -> io::Result<usize> {
+        let want = min.max(self.chunk);
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        let mut got = 0;
+        while got < min {
+            match self.source.read(&mut buf[start + got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    buf.truncate(start + got);
+                    return Err(e);
+                }
+            }
+        }
+        buf.truncate(start + got);
+        Ok(got)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_parse() {
+        assert_eq!(
+            "unix:/tmp/x.sock".parse::<MigrationUri>().unwrap(),
+            MigrationUri::Unix("/tmp/x.sock".into())
+        );
+        assert_eq!(
+            "exec:cat > f".parse::<MigrationUri>().unwrap(),
+            MigrationUri::Exec("cat > f".into())
+        );
+        assert!("tcp:nohost".parse::<MigrationUri>().is_err());
+        assert!("unix:".parse::<MigrationUri>().is_err());
+        assert!("nothing".parse::<MigrationUri>().is_err());
+    }
+
+    #[test]
+    fn mem_pair_carries_both_directions() {
+        let (mut a, mut b) = mem_pair();
+        a.stream.write_all(b"hello").unwrap();
+        let mut buf = [0u8; 5];
+        b.stream.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"hello");
+        b.reverse.as_mut().unwrap().write_all(b"ok").unwrap();
+        let mut buf = [0u8; 2];
+        a.reverse.as_mut().unwrap().read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"ok");
+    }
+
+    #[test]
+    fn unix_and_tcp_and_exec_and_file_carry_bytes() {
+        let dir = std::env::temp_dir().join(format!("vmstate-transport-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("m.sock");
+        for uri in [
+            MigrationUri::Unix(sock.clone()),
+            MigrationUri::Tcp("127.0.0.1:0".into()),
+        ] {
+            let incoming = Incoming::listen(&uri).unwrap();
+            let connect_uri = match incoming.local_tcp_addr() {
+                Some(a) => MigrationUri::Tcp(a.to_string()),
+                None => uri.clone(),
+            };
+            let t = std::thread::spawn(move || {
+                let mut c = incoming.accept().unwrap();
+                let mut buf = [0u8; 4];
+                c.stream.read_exact(&mut buf).unwrap();
+                c.reverse.as_mut().unwrap().write_all(&buf).unwrap();
+            });
+            let mut c = connect(&connect_uri).unwrap();
+            c.stream.write_all(b"QEVM").unwrap();
+            let mut echo = [0u8; 4];
+            c.reverse.as_mut().unwrap().read_exact(&mut echo).unwrap();
+            assert_eq!(&echo, b"QEVM");
+            t.join().unwrap();
+        }
+        let file = dir.join("out.mig");
+        let out = MigrationUri::Exec(format!("cat > {}", file.display()));
+        let mut c = connect(&out).unwrap();
+        c.stream.write_all(b"abc").unwrap();
+        c.finish().unwrap();
+        let mut c = Incoming::listen(&MigrationUri::File(file.clone()))
+            .unwrap()
+            .accept()
+            .unwrap();
+        let mut s = String::new();
+        c.stream.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "abc");
+        let mut c = Incoming::listen(&MigrationUri::Exec(format!("cat {}", file.display())))
+            .unwrap()
+            .accept()
+            .unwrap();
+        let mut s = String::new();
+        c.stream.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "abc");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

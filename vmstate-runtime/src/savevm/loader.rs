@@ -1,0 +1,384 @@
+//! The destination side of the stream (QEMU's `qemu_loadvm_state`): header,
+//! configuration, section dispatch by idstr/instance, footers, commands, packaged
+//! sub-streams, EOF and the optional vmdesc trailer. Every malformed input is an
+//! error naming the section, the offset and the reason.
+
+use std::collections::HashMap;
+
+use bytes::BytesMut;
+
+use super::command::Command;
+use super::config::Configuration;
+use super::format::{QemuVersion, RecordType, FILE_MAGIC, FILE_VERSION, FILE_VERSION_COMPAT};
+use super::handlers::SectionReader;
+use super::registry::Registry;
+use crate::error::{Error, ErrorKind, Result};
+use crate::vmstate::VmState;
+use crate::wire::Reader;
+
+/// Largest PACKAGED sub-stream accepted (QEMU allows up to 4 GiB; a package holds
+/// the device state of one machine, so this is generous).
+pub const MAX_PACKAGE_LEN: u32 = 256 * 1024 * 1024;
+/// Largest vmdesc trailer read (QEMU drains it; we keep it for inspection).
+pub const MAX_VMDESC_LEN: u32 = 64 * 1024 * 1024;
+
+/// What to do after a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadFlow {
+    /// Keep reading.
+    Continue,
+    /// Stop the main loop (QEMU's LOADVM_QUIT, after POSTCOPY_RUN).
+    Quit,
+}
+
+/// Receives the commands found in the stream (the migration layer: return path,
+/// postcopy). PACKAGED is handled by the loader itself.
+pub trait CommandHandler {
+    /// Acts on one command; `reg` is the registry being loaded into.
+    fn command(&mut self, cmd: Command, reg: &mut Registry) -> Result<LoadFlow>;
+}
+
+/// Refuses every command: for loading snapshots/files where none may appear.
+#[derive(Debug, Default)]
+pub struct NoCommands;
+
+impl CommandHandler for NoCommands {
+    fn command(&mut self, cmd: Command, _reg: &mut Registry) -> Result<LoadFlow> {
+        Err(Error::invalid(format!(
+            "command {} not expected in this stream (no return path / postcopy)",
+            cmd.name()
+        )))
+    }
+}
+
+/// How the main loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadEnd {
+    /// The EOF record.
+    Eof,
+    /// A command asked to stop (postcopy run).
+    Quit,
+}
+
+/// Options for an incoming stream.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The dialect to accept.
+    pub version: QemuVersion,
+    /// The local configuration: when set, the stream must carry a configuration
+    /// record that matches it (QEMU's `send-configuration`, default on).
+    pub configuration: Option<Configuration>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OpenSection {
+    entry: usize,
+    version_id: u32,
+}
+
+/// Loads a stream into a registry.
+#[derive(Debug)]
+pub struct StreamLoader {
+    opts: LoadOptions,
+    /// Stream section id → registry entry, remembered from START/FULL headers.
+    sections: HashMap<u32, OpenSection>,
+}
+
+impl StreamLoader {
+    /// A loader with the given options.
+    pub fn new(opts: LoadOptions) -> Self {
+        StreamLoader {
+            opts,
+            sections: HashMap::new(),
+        }
+    }
+
+    /// The whole incoming side for a precopy stream or snapshot: header,
+    /// configuration, `load_setup`, the main loop, the optional vmdesc, and
+    /// `load_cleanup` (always). Returns the vmdesc JSON if one was sent.
+    pub fn load(
+        &mut self,
+        r: &mut SectionReader,
+        reg: &mut Registry,
+        cmds: &mut dyn CommandHandler,
+    ) -> Result<Option<String>> {
+        self.load_header(r)?;
+        for e in reg.entries_mut() {
+            if e.handlers.is_active() {
+                e.handlers
+                    .load_setup()
+                    .map_err(|err| err.in_section(format!("section '{}' load_setup", e.idstr)))?;
+            }
+        }
+        let result = self.load_main(r, reg, cmds).and_then(|end| match end {
+            LoadEnd::Eof => Self::load_vmdesc(r),
+            LoadEnd::Quit => Ok(None),
+        });
+        let mut cleanup = Ok(());
+        for e in reg.entries_mut() {
+            if let Err(err) = e.handlers.load_cleanup() {
+                cleanup = cleanup.and(Err(
+                    err.in_section(format!("section '{}' load_cleanup", e.idstr))
+                ));
+            }
+        }
+        let vmdesc = result?;
+        cleanup?;
+        Ok(vmdesc)
+    }
+
+    /// Magic, version and (when expected) the configuration record.
+    pub fn load_header(&mut self, r: &mut SectionReader) -> Result<()> {
+        let at = r.position();
+        let magic = r.read_u32()?;
+        if magic != FILE_MAGIC {
+            return Err(Error::at(
+                ErrorKind::Invalid(format!("not a migration stream: magic {magic:#010x}").into()),
+                at,
+            ));
+        }
+        let at = r.position();
+        let version = r.read_u32()?;
+        if version == FILE_VERSION_COMPAT {
+            return Err(Error::at(
+                ErrorKind::Invalid("stream version 2 is obsolete".into()),
+                at,
+            ));
+        }
+        if version != FILE_VERSION {
+            return Err(Error::at(
+                ErrorKind::Invalid(format!("unsupported stream version {version}").into()),
+                at,
+            ));
+        }
+        if let Some(ours) = &self.opts.configuration {
+            let at = r.position();
+            let ty = r.read_u8()?;
+            if ty != RecordType::Configuration as u8 {
+                return Err(Error::at(
+                    ErrorKind::Invalid(
+                        format!("configuration record missing: found {ty:#04x}").into(),
+                    ),
+                    at,
+                ));
+            }
+            let mut theirs = Configuration::default();
+            let had_uuid_before = theirs.uuid.clone();
+            theirs
+                .load(r, 0)
+                .map_err(|e| e.in_section("configuration"))?;
+            let had_uuid = theirs.uuid != had_uuid_before;
+            ours.check_incoming(&theirs, had_uuid)
+                .map_err(|e| e.with_offset(at).in_section("configuration"))?;
+        }
+        Ok(())
+    }
+
+    /// The main loop: sections and commands until EOF (or a command says quit).
+    pub fn load_main(
+        &mut self,
+        r: &mut SectionReader,
+        reg: &mut Registry,
+        cmds: &mut dyn CommandHandler,
+    ) -> Result<LoadEnd> {
+        self.load_main_inner(r, reg, cmds, false)
+    }
+
+    fn load_main_inner(
+        &mut self,
+        r: &mut SectionReader,
+        reg: &mut Registry,
+        cmds: &mut dyn CommandHandler,
+        in_package: bool,
+    ) -> Result<LoadEnd> {
+        loop {
+            let at = r.position();
+            let ty = r.read_u8()?;
+            match RecordType::from_u8(ty) {
+                Some(RecordType::Eof) => return Ok(LoadEnd::Eof),
+                Some(t @ (RecordType::SectionStart | RecordType::SectionFull)) => {
+                    self.section_start_full(r, reg, t, at)?
+                }
+                Some(RecordType::SectionPart | RecordType::SectionEnd) => {
+                    self.section_part_end(r, reg, at)?
+                }
+                Some(RecordType::Command) => {
+                    let cmd = Command::read(r, self.opts.version)?;
+                    if let Command::Packaged(len) = cmd {
+                        if in_package {
+                            return Err(Error::at(
+                                ErrorKind::MalformedCommand {
+                                    name: "PACKAGED",
+                                    reason: "nested package".into(),
+                                },
+                                at,
+                            ));
+                        }
+                        if len > MAX_PACKAGE_LEN {
+                            return Err(Error::at(
+                                ErrorKind::MalformedCommand {
+                                    name: "PACKAGED",
+                                    reason: format!(
+                                        "length {len} exceeds the limit of {MAX_PACKAGE_LEN}"
+                                    ),
+                                },
+                                at,
+                            ));
+                        }
+                        let base = r.position();
+                        let package = BytesMut::from(&r.read_vec(len as usize)?[..]);
+                        let mut pr = Reader::with_base_offset(package, base);
+                        if self.load_main_inner(&mut pr, reg, cmds, true)? == LoadEnd::Quit {
+                            return Ok(LoadEnd::Quit);
+                        }
+                        continue;
+                    }
+                    if cmds.command(cmd, reg).map_err(|e| e.with_offset(at))? == LoadFlow::Quit {
+                        return Ok(LoadEnd::Quit);
+                    }
+                }
+                _ => {
+                    return Err(Error::at(
+                        ErrorKind::Invalid(format!("unknown savevm section type {ty:#04x}").into()),
+                        at,
+                    ))
+                }
+            }
+        }
+    }
+
+    fn section_start_full(
+        &mut self,
+        r: &mut SectionReader,
+        reg: &mut Registry,
+        ty: RecordType,
+        at: u64,
+    ) -> Result<()> {
+        let section_id = r.read_u32()?;
+        let name = r.read_counted_bytes()?;
+        if name.as_bytes().is_empty() {
+            return Err(Error::at(
+                ErrorKind::Invalid(
+                    format!("unable to read ID string for section {section_id}").into(),
+                ),
+                at,
+            ));
+        }
+        let instance_id = r.read_u32()?;
+        let version_id = r.read_u32()?;
+        let what = format!(
+            "section '{}' instance {instance_id} (id {section_id})",
+            name.to_string_lossy()
+        );
+        let Some(index) = reg.position(name.as_bytes(), instance_id) else {
+            return Err(Error::at(
+                ErrorKind::Invalid(
+                    format!(
+                        "unknown savevm section or instance '{}' {instance_id}",
+                        name.to_string_lossy()
+                    )
+                    .into(),
+                ),
+                at,
+            ));
+        };
+        let entry = reg.get_mut(index).expect("index from position");
+        if version_id > entry.version_id {
+            return Err(Error::at(
+                ErrorKind::VersionTooNew {
+                    version: version_id,
+                    max: entry.version_id,
+                },
+                at,
+            )
+            .in_section(what));
+        }
+        if ty == RecordType::SectionStart && !entry.handlers.is_iterative() {
+            return Err(Error::at(
+                ErrorKind::Invalid("START section for a non-iterative entry".into()),
+                at,
+            )
+            .in_section(what));
+        }
+        self.sections.insert(
+            section_id,
+            OpenSection {
+                entry: index,
+                version_id,
+            },
+        );
+        entry
+            .handlers
+            .load_state(r, version_id)
+            .map_err(|e| e.in_section(what.clone()))?;
+        check_footer(r, section_id).map_err(|e| e.in_section(what))
+    }
+
+    fn section_part_end(
+        &mut self,
+        r: &mut SectionReader,
+        reg: &mut Registry,
+        at: u64,
+    ) -> Result<()> {
+        let section_id = r.read_u32()?;
+        let Some(open) = self.sections.get(&section_id).copied() else {
+            return Err(Error::at(
+                ErrorKind::Invalid(format!("unknown section id {section_id} in PART/END").into()),
+                at,
+            ));
+        };
+        let entry = reg
+            .get_mut(open.entry)
+            .ok_or_else(|| Error::invalid("registry changed during load"))?;
+        let what = format!(
+            "section '{}' instance {} (id {section_id})",
+            entry.idstr, entry.instance_id
+        );
+        entry
+            .handlers
+            .load_state(r, open.version_id)
+            .map_err(|e| e.in_section(what.clone()))?;
+        check_footer(r, section_id).map_err(|e| e.in_section(what))
+    }
+
+    /// After EOF: an optional vmdesc record (0x06, be32 len, JSON).
+    pub fn load_vmdesc(r: &mut SectionReader) -> Result<Option<String>> {
+        if !r.ensure(1) || r.peek_u8() != Some(RecordType::VmDescription as u8) {
+            return Ok(None);
+        }
+        let at = r.position();
+        r.read_u8()?;
+        let len = r.read_u32()?;
+        if len > MAX_VMDESC_LEN {
+            return Err(Error::at(
+                ErrorKind::Invalid(format!("vmdesc of {len} bytes exceeds the limit").into()),
+                at,
+            ));
+        }
+        let json = r.read_vec(len as usize)?;
+        Ok(Some(String::from_utf8_lossy(&json).into_owned()))
+    }
+}
+
+fn check_footer(r: &mut SectionReader, section_id: u32) -> Result<()> {
+    let at = r.position();
+    let marker = r.read_u8()?;
+    if marker != RecordType::SectionFooter as u8 {
+        return Err(Error::at(
+            ErrorKind::Invalid(
+                format!("missing section footer: found {marker:#04x} instead of 0x7e").into(),
+            ),
+            at,
+        ));
+    }
+    let id = r.read_u32()?;
+    if id != section_id {
+        return Err(Error::at(
+            ErrorKind::Invalid(
+                format!("mismatched section id in footer: {id}, header said {section_id}").into(),
+            ),
+            at,
+        ));
+    }
+    Ok(())
+}

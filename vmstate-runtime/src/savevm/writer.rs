@@ -1,0 +1,375 @@
+//! The source side of the stream: header, configuration, commands, and the
+//! section passes over the registry (QEMU's `qemu_savevm_state_*`).
+//!
+//! Bytes accumulate in one buffer and go to the sink in large writes at section
+//! boundaries (no syscall per field); [`StreamWriter::flush`] pushes them out.
+
+use std::io::Write;
+
+use bytes::BytesMut;
+
+use super::command::Command;
+use super::config::Configuration;
+use super::format::{QemuVersion, RecordType, FILE_MAGIC, FILE_VERSION};
+use super::handlers::{IterateStatus, Pending, SectionWriter};
+use super::registry::{Registry, SaveStateEntry};
+use super::vmdesc::VmDescBuilder;
+use crate::error::{Error, Result};
+use crate::vmstate::{DescribeRecorder, VmState};
+use crate::wire::Writer;
+
+/// Buffered bytes above which a section boundary triggers a write to the sink.
+const FLUSH_THRESHOLD: usize = 256 * 1024;
+
+/// Writes a savevm stream to `W`.
+pub struct StreamWriter<W: Write> {
+    sink: W,
+    out: SectionWriter,
+    /// Bytes already handed to the sink.
+    flushed: u64,
+    version: QemuVersion,
+    vmdesc: Option<VmDescBuilder>,
+}
+
+impl<W: Write> std::fmt::Debug for StreamWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamWriter")
+            .field("position", &self.position())
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W: Write> StreamWriter<W> {
+    /// A writer for the given QEMU version's stream dialect, producing the vmdesc
+    /// trailer (QEMU's default `suppress-vmdesc=off`).
+    pub fn new(sink: W, version: QemuVersion) -> Self {
+        StreamWriter {
+            sink,
+            out: Writer::new(BytesMut::with_capacity(64 * 1024)),
+            flushed: 0,
+            version,
+            vmdesc: Some(VmDescBuilder::new(version)),
+        }
+    }
+
+    /// Leaves out the vmdesc trailer (QEMU `suppress-vmdesc=on`, and postcopy).
+    pub fn suppress_vmdesc(&mut self) {
+        self.vmdesc = None;
+    }
+
+    /// The QEMU dialect being written.
+    pub fn version(&self) -> QemuVersion {
+        self.version
+    }
+
+    /// Stream offset of the next byte.
+    pub fn position(&self) -> u64 {
+        self.out.position()
+    }
+
+    /// Bytes written so far that are still buffered.
+    pub fn buffered(&self) -> usize {
+        self.out.get_ref().len()
+    }
+
+    /// Hands buffered bytes to the sink.
+    pub fn flush(&mut self) -> Result<()> {
+        if !self.out.get_ref().is_empty() {
+            // Re-base the buffer's writer so positions keep counting from the
+            // start of the stream after the buffer is emptied.
+            let base = self.out.position();
+            let mut buf =
+                std::mem::replace(&mut self.out, Writer::new(BytesMut::new())).into_inner();
+            let chunk = buf.split();
+            self.out = Writer::with_base_offset(buf, base);
+            self.sink.write_all(&chunk)?;
+            self.flushed += chunk.len() as u64;
+        }
+        self.sink.flush()?;
+        Ok(())
+    }
+
+    fn maybe_flush(&mut self) -> Result<()> {
+        if self.buffered() >= FLUSH_THRESHOLD {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The sink (after flushing).
+    pub fn into_inner(mut self) -> Result<W> {
+        self.flush()?;
+        Ok(self.sink)
+    }
+
+    /// Direct access to the buffer (for the RAM handler's page streams).
+    pub fn buffer(&mut self) -> &mut SectionWriter {
+        &mut self.out
+    }
+
+    /// `QEVM`, version 3.
+    pub fn write_header(&mut self) -> Result<()> {
+        self.out.write_u32(FILE_MAGIC)?;
+        self.out.write_u32(FILE_VERSION)
+    }
+
+    /// The configuration record (0x07 + body, no section header).
+    pub fn write_configuration(&mut self, config: &Configuration) -> Result<()> {
+        self.out.write_u8(RecordType::Configuration as u8)?;
+        config
+            .save(&mut self.out)
+            .map_err(|e| e.in_section("configuration"))?;
+        if let Some(v) = &mut self.vmdesc {
+            v.set_configuration(config)?;
+        }
+        Ok(())
+    }
+
+    /// A command record.
+    pub fn write_command(&mut self, cmd: &Command) -> Result<()> {
+        if matches!(cmd, Command::SwitchoverStart) && self.version == QemuVersion::V7_2 {
+            return Err(Error::invalid(
+                "SWITCHOVER_START does not exist in QEMU 7.2 (its loader rejects it)",
+            ));
+        }
+        cmd.write(&mut self.out)
+    }
+
+    /// A nested package (MIG_CMD_PACKAGED + its bytes).
+    pub fn write_packaged(&mut self, package: &[u8]) -> Result<()> {
+        let len = u32::try_from(package.len())
+            .map_err(|_| Error::invalid("package larger than 4 GiB"))?;
+        self.write_command(&Command::Packaged(len))?;
+        self.out.write_bytes(package)
+    }
+
+    fn full_header(&mut self, ty: RecordType, e: &SaveStateEntry) -> Result<()> {
+        self.out.write_u8(ty as u8)?;
+        self.out.write_u32(e.section_id)?;
+        self.out.write_counted_bytes(e.idstr.as_bytes())?;
+        self.out.write_u32(e.instance_id)?;
+        self.out.write_u32(e.version_id)
+    }
+
+    fn short_header(&mut self, ty: RecordType, e: &SaveStateEntry) -> Result<()> {
+        self.out.write_u8(ty as u8)?;
+        self.out.write_u32(e.section_id)
+    }
+
+    fn footer(&mut self, e: &SaveStateEntry) -> Result<()> {
+        self.out.write_u8(RecordType::SectionFooter as u8)?;
+        self.out.write_u32(e.section_id)
+    }
+
+    /// Setup pass: a START section for every active iterative entry.
+    pub fn setup(&mut self, reg: &mut Registry) -> Result<()> {
+        for e in reg.entries_mut() {
+            if !e.handlers.is_iterative() || !e.handlers.is_active() {
+                continue;
+            }
+            e.handlers
+                .save_prepare()
+                .map_err(|err| section_err(err, e))?;
+        }
+        for e in reg.entries_mut() {
+            if !e.handlers.is_iterative() || !e.handlers.is_active() {
+                continue;
+            }
+            self.full_header(RecordType::SectionStart, e)?;
+            e.handlers
+                .save_setup(&mut self.out)
+                .map_err(|err| section_err(err, e))?;
+            self.footer(e)?;
+            self.maybe_flush()?;
+        }
+        Ok(())
+    }
+
+    /// One iteration round: PART sections. `postcopy` restricts it to entries
+    /// that can continue in postcopy. Returns `Done` when every handler is done.
+    ///
+    /// QEMU 7.2 stops the round at the first handler that is not done (handlers
+    /// take turns); 10.x calls every handler each round. `rate_limited` is checked
+    /// before each handler; when it says stop, the round ends early.
+    pub fn iterate(
+        &mut self,
+        reg: &mut Registry,
+        postcopy: bool,
+        rate_limited: &mut dyn FnMut(u64) -> bool,
+    ) -> Result<IterateStatus> {
+        let mut all_done = true;
+        for e in reg.entries_mut() {
+            let h = &e.handlers;
+            if !h.is_iterative() || !h.is_active() || !h.is_active_iterate() {
+                continue;
+            }
+            if postcopy && !h.has_postcopy() {
+                continue;
+            }
+            if rate_limited(self.position()) {
+                return Ok(IterateStatus::Continue);
+            }
+            self.short_header(RecordType::SectionPart, e)?;
+            let status = e
+                .handlers
+                .save_live_iterate(&mut self.out)
+                .map_err(|err| section_err(err, e))?;
+            self.footer(e)?;
+            self.maybe_flush()?;
+            if status == IterateStatus::Continue {
+                all_done = false;
+                if self.version == QemuVersion::V7_2 {
+                    break;
+                }
+            }
+        }
+        Ok(if all_done {
+            IterateStatus::Done
+        } else {
+            IterateStatus::Continue
+        })
+    }
+
+    /// Sum of what active iterative handlers still have to send.
+    pub fn pending(reg: &mut Registry, exact: bool) -> Pending {
+        let mut p = Pending::default();
+        for e in reg.entries_mut() {
+            if !e.handlers.is_iterative() || !e.handlers.is_active() {
+                continue;
+            }
+            p += if exact {
+                e.handlers.state_pending_exact()
+            } else {
+                e.handlers.state_pending_estimate()
+            };
+        }
+        p
+    }
+
+    /// A PART written right before the postcopy switchover (QEMU 10.x
+    /// `save_postcopy_prepare`).
+    pub fn postcopy_prepare(&mut self, reg: &mut Registry) -> Result<()> {
+        for e in reg.entries_mut() {
+            if !e.handlers.is_iterative() || !e.handlers.is_active() {
+                continue;
+            }
+            let start = self.out.get_ref().len();
+            self.short_header(RecordType::SectionPart, e)?;
+            let wrote = e
+                .handlers
+                .save_postcopy_prepare(&mut self.out)
+                .map_err(|err| section_err(err, e))?;
+            if wrote {
+                self.footer(e)?;
+            } else {
+                self.out.get_mut().truncate(start);
+            }
+        }
+        Ok(())
+    }
+
+    /// The END pass at stop-and-copy: END sections of active iterative entries
+    /// (in postcopy, only those that cannot continue in postcopy).
+    pub fn complete_iterables(&mut self, reg: &mut Registry, in_postcopy: bool) -> Result<()> {
+        for e in reg.entries_mut() {
+            let h = &e.handlers;
+            if !h.is_iterative() || !h.is_active() || (in_postcopy && h.has_postcopy()) {
+                continue;
+            }
+            self.short_header(RecordType::SectionEnd, e)?;
+            e.handlers
+                .save_live_complete_precopy(&mut self.out)
+                .map_err(|err| section_err(err, e))?;
+            self.footer(e)?;
+            self.maybe_flush()?;
+        }
+        Ok(())
+    }
+
+    /// The non-iterable pass: a FULL section for every entry that has one and
+    /// whose section-level `needed` holds. Records them for the vmdesc trailer.
+    pub fn full_sections(&mut self, reg: &mut Registry) -> Result<()> {
+        for e in reg.entries_mut() {
+            if !e.handlers.has_full_section() || !e.handlers.full_section_needed() {
+                continue;
+            }
+            self.full_header(RecordType::SectionFull, e)?;
+            let body_start = self.position();
+            match &mut self.vmdesc {
+                Some(vmdesc) => {
+                    let mut rec = DescribeRecorder::new();
+                    e.handlers
+                        .save_state_described(&mut self.out, &mut rec)
+                        .map_err(|err| section_err(err, e))?;
+                    let described = e.handlers.description().and(rec.finish());
+                    vmdesc.add_device(
+                        &e.idstr,
+                        e.instance_id,
+                        described.as_ref(),
+                        self.out.position() - body_start,
+                    );
+                }
+                None => e
+                    .handlers
+                    .save_state(&mut self.out)
+                    .map_err(|err| section_err(err, e))?,
+            }
+            self.footer(e)?;
+            self.maybe_flush()?;
+        }
+        Ok(())
+    }
+
+    /// Stop-and-copy for precopy: END pass, FULL pass, EOF, vmdesc.
+    pub fn complete_precopy(&mut self, reg: &mut Registry) -> Result<()> {
+        self.complete_iterables(reg, false)?;
+        self.full_sections(reg)?;
+        self.write_eof()
+    }
+
+    /// Postcopy completion: END sections of entries that ran in postcopy, then EOF.
+    pub fn complete_postcopy(&mut self, reg: &mut Registry) -> Result<()> {
+        for e in reg.entries_mut() {
+            let h = &e.handlers;
+            if !h.is_iterative() || !h.is_active() || !h.has_postcopy() {
+                continue;
+            }
+            self.short_header(RecordType::SectionEnd, e)?;
+            e.handlers
+                .save_live_complete_postcopy(&mut self.out)
+                .map_err(|err| section_err(err, e))?;
+            self.footer(e)?;
+        }
+        self.out.write_u8(RecordType::Eof as u8)?;
+        self.flush()
+    }
+
+    /// EOF, then the vmdesc trailer unless suppressed.
+    pub fn write_eof(&mut self) -> Result<()> {
+        self.out.write_u8(RecordType::Eof as u8)?;
+        if let Some(v) = self.vmdesc.take() {
+            let json = v.finish();
+            let len = u32::try_from(json.len())
+                .map_err(|_| Error::invalid("vmdesc JSON larger than 4 GiB"))?;
+            self.out.write_u8(RecordType::VmDescription as u8)?;
+            self.out.write_u32(len)?;
+            self.out.write_bytes(json.as_bytes())?;
+        }
+        self.flush()
+    }
+
+    /// Cleanup: `save_cleanup` on every entry (always, success or not).
+    pub fn cleanup(reg: &mut Registry) {
+        for e in reg.entries_mut() {
+            e.handlers.save_cleanup();
+        }
+    }
+}
+
+fn section_err(err: Error, e: &SaveStateEntry) -> Error {
+    err.in_section(format!(
+        "section '{}' instance {} (id {})",
+        e.idstr, e.instance_id, e.section_id
+    ))
+}

@@ -1,0 +1,150 @@
+//! Fixed-size plain values that can be decoded straight out of a byte slice.
+//!
+//! The derive groups runs of consecutive plain fields (integers, bools and arrays of
+//! them, with no version or test condition) and loads each run with one bounds
+//! check over the contiguous input, instead of one check and one reader update per
+//! field. When the input is not contiguous, or a value is invalid (a bool byte of
+//! 2), the run falls back to field-by-field loading, which reports the precise error.
+
+use bytes::BufMut;
+
+use super::VmStateField;
+
+/// A value with a fixed wire size that decodes from exactly that many bytes.
+pub trait PlainField: VmStateField {
+    /// Bytes on the wire.
+    const WIRE_SIZE: usize;
+
+    /// Decodes from `bytes` (exactly `WIRE_SIZE` long) into `self`; returns false
+    /// when the bytes are not a valid value.
+    fn decode_into(&mut self, bytes: &[u8]) -> bool;
+
+    /// Writes the value straight into `buf`, which the caller has checked has room
+    /// for `WIRE_SIZE` bytes.
+    fn put_plain<B: BufMut>(&self, buf: &mut B);
+
+    /// Decodes a run of values from `bytes` (exactly `items.len() * WIRE_SIZE`
+    /// long); bytes as one copy.
+    #[inline(always)]
+    fn decode_slice_plain(items: &mut [Self], bytes: &[u8]) -> bool
+    where
+        Self: Sized,
+    {
+        let mut ok = true;
+        for (v, b) in items.iter_mut().zip(bytes.chunks_exact(Self::WIRE_SIZE)) {
+            ok &= v.decode_into(b);
+        }
+        ok
+    }
+
+    /// Writes a run of values (bytes as one copy).
+    #[inline(always)]
+    fn put_slice_plain<B: BufMut>(items: &[Self], buf: &mut B)
+    where
+        Self: Sized,
+    {
+        for v in items {
+            v.put_plain(buf);
+        }
+    }
+}
+
+macro_rules! plain_int {
+    ($($t:ty => $put:ident),*) => {$(
+        impl PlainField for $t {
+            const WIRE_SIZE: usize = std::mem::size_of::<$t>();
+
+            #[inline(always)]
+            fn decode_into(&mut self, bytes: &[u8]) -> bool {
+                let mut be = [0u8; std::mem::size_of::<$t>()];
+                be.copy_from_slice(bytes);
+                *self = <$t>::from_be_bytes(be);
+                true
+            }
+
+            #[inline(always)]
+            fn put_plain<B: BufMut>(&self, buf: &mut B) {
+                buf.$put(*self);
+            }
+        }
+    )*};
+}
+plain_int!(u16 => put_u16, u32 => put_u32, u64 => put_u64,
+           i8 => put_i8, i16 => put_i16, i32 => put_i32, i64 => put_i64);
+
+impl PlainField for u8 {
+    const WIRE_SIZE: usize = 1;
+
+    #[inline(always)]
+    fn decode_into(&mut self, bytes: &[u8]) -> bool {
+        *self = bytes[0];
+        true
+    }
+
+    #[inline(always)]
+    fn put_plain<B: BufMut>(&self, buf: &mut B) {
+        buf.put_u8(*self);
+    }
+
+    #[inline(always)]
+    fn put_slice_plain<B: BufMut>(items: &[Self], buf: &mut B) {
+        buf.put_slice(items);
+    }
+
+    #[inline(always)]
+    fn decode_slice_plain(items: &mut [Self], bytes: &[u8]) -> bool {
+        items.copy_from_slice(bytes);
+        true
+    }
+}
+
+impl PlainField for bool {
+    const WIRE_SIZE: usize = 1;
+
+    #[inline(always)]
+    fn decode_into(&mut self, bytes: &[u8]) -> bool {
+        match bytes[0] {
+            0 => *self = false,
+            1 => *self = true,
+            _ => return false,
+        }
+        true
+    }
+
+    #[inline(always)]
+    fn put_plain<B: BufMut>(&self, buf: &mut B) {
+        buf.put_u8(u8::from(*self));
+    }
+}
+
+impl<T: PlainField, const N: usize> PlainField for [T; N] {
+    const WIRE_SIZE: usize = T::WIRE_SIZE * N;
+
+    #[inline(always)]
+    fn decode_into(&mut self, bytes: &[u8]) -> bool {
+        T::decode_slice_plain(self, bytes)
+    }
+
+    #[inline(always)]
+    fn put_plain<B: BufMut>(&self, buf: &mut B) {
+        T::put_slice_plain(self, buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_big_endian_and_rejects_bad_bools() {
+        let mut v = 0u32;
+        assert!(v.decode_into(&[1, 2, 3, 4]));
+        assert_eq!(v, 0x0102_0304);
+        let mut a = [0i16; 2];
+        assert!(a.decode_into(&[0xff, 0xfe, 0, 1]));
+        assert_eq!(a, [-2, 1]);
+        let mut b = [false; 3];
+        assert!(!b.decode_into(&[1, 2, 0]));
+        assert_eq!(<[[u16; 3]; 2]>::WIRE_SIZE, 12);
+    }
+}

@@ -1,0 +1,504 @@
+//! The savevm stream end to end in memory: a registry of devices and an iterative
+//! handler written by `StreamWriter` and read back by `StreamLoader`, exact bytes
+//! of the framing, and the malformed-stream cases of qemu-wire.md §9.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::BytesMut;
+use vmstate_runtime::savevm::{
+    Command, CommandHandler, Configuration, InstanceId, IterateStatus, LoadFlow, LoadOptions,
+    NoCommands, Pending, QemuVersion, Registry, SaveVmHandlers, SectionReader, SectionWriter,
+    StreamLoader, StreamWriter,
+};
+use vmstate_runtime::wire::Reader;
+use vmstate_runtime::{Error, ErrorKind, Result, VmState};
+
+#[derive(VmState, Default, Debug, Clone, PartialEq)]
+#[vmstate(name = "uart", version = 2, minimum_version = 1)]
+struct Uart {
+    lcr: u8,
+    divisor: u16,
+    #[vmstate(since = 2)]
+    scratch: u8,
+}
+
+#[derive(VmState, Default, Debug, Clone, PartialEq)]
+#[vmstate(name = "rtc", version = 1)]
+struct Rtc {
+    regs: [u8; 4],
+}
+
+/// A RAM-like iterative section: pages of 4 bytes, each sent as (be32 index, 4
+/// bytes), a chunk ending with be32 0xffffffff.
+struct Pages {
+    pages: Vec<[u8; 4]>,
+    dirty: Vec<bool>,
+    per_round: usize,
+}
+
+impl Pages {
+    fn source(n: usize, per_round: usize) -> Self {
+        Pages {
+            pages: (0..n).map(|i| [i as u8, 1, 2, 3]).collect(),
+            dirty: vec![true; n],
+            per_round,
+        }
+    }
+
+    fn destination(n: usize) -> Self {
+        Pages {
+            pages: vec![[0; 4]; n],
+            dirty: vec![false; n],
+            per_round: 0,
+        }
+    }
+
+    fn send(&mut self, w: &mut SectionWriter, limit: usize) -> Result<usize> {
+        let mut sent = 0;
+        for i in 0..self.pages.len() {
+            if sent == limit {
+                break;
+            }
+            if self.dirty[i] {
+                w.write_u32(i as u32)?;
+                w.write_bytes(&self.pages[i])?;
+                self.dirty[i] = false;
+                sent += 1;
+            }
+        }
+        w.write_u32(u32::MAX)?;
+        Ok(sent)
+    }
+}
+
+impl SaveVmHandlers for Pages {
+    fn is_iterative(&self) -> bool {
+        true
+    }
+
+    fn save_setup(&mut self, w: &mut SectionWriter) -> Result<()> {
+        w.write_u32(self.pages.len() as u32)
+    }
+
+    fn save_live_iterate(&mut self, w: &mut SectionWriter) -> Result<IterateStatus> {
+        self.send(w, self.per_round)?;
+        Ok(if self.dirty.iter().any(|d| *d) {
+            IterateStatus::Continue
+        } else {
+            IterateStatus::Done
+        })
+    }
+
+    fn state_pending_estimate(&mut self) -> Pending {
+        Pending {
+            must_precopy: 4 * self.dirty.iter().filter(|d| **d).count() as u64,
+            can_postcopy: 0,
+        }
+    }
+
+    fn save_live_complete_precopy(&mut self, w: &mut SectionWriter) -> Result<()> {
+        self.send(w, usize::MAX).map(|_| ())
+    }
+
+    fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
+        if version_id != 1 {
+            return Err(Error::invalid("pages: only version 1"));
+        }
+        // The START body carries the page count; later bodies carry pages.
+        loop {
+            let idx = r.read_u32()?;
+            if idx == u32::MAX {
+                return Ok(());
+            }
+            if self.per_round == usize::MAX {
+                // START: idx is the page count.
+                if idx as usize != self.pages.len() {
+                    return Err(Error::invalid("page count mismatch"));
+                }
+                self.per_round = 0;
+                return Ok(());
+            }
+            let page = self
+                .pages
+                .get_mut(idx as usize)
+                .ok_or_else(|| Error::invalid(format!("page {idx} out of range")))?;
+            r.read_bytes(page)?;
+        }
+    }
+
+    fn load_setup(&mut self) -> Result<()> {
+        // Expect the START body next.
+        self.per_round = usize::MAX;
+        Ok(())
+    }
+}
+
+/// Shares the destination pages with the test.
+struct SharedPages(Arc<Mutex<Pages>>);
+
+impl SaveVmHandlers for SharedPages {
+    fn is_iterative(&self) -> bool {
+        true
+    }
+    fn load_setup(&mut self) -> Result<()> {
+        self.0.lock().unwrap().load_setup()
+    }
+    fn load_state(&mut self, r: &mut SectionReader, v: u32) -> Result<()> {
+        self.0.lock().unwrap().load_state(r, v)
+    }
+}
+
+struct Source {
+    reg: Registry,
+}
+
+fn source() -> Source {
+    let mut reg = Registry::new();
+    reg.register_savevm_live("pages", 0, 1, Box::new(Pages::source(10, 3)))
+        .unwrap();
+    reg.vmstate_register(
+        InstanceId::Any,
+        Arc::new(Mutex::new(Uart {
+            lcr: 3,
+            divisor: 12,
+            scratch: 0x5a,
+        })),
+    )
+    .unwrap();
+    reg.vmstate_register(0, Arc::new(Mutex::new(Rtc { regs: [9, 8, 7, 6] })))
+        .unwrap();
+    Source { reg }
+}
+
+fn write_precopy(version: QemuVersion, vmdesc: bool) -> Vec<u8> {
+    let mut src = source();
+    let mut w = StreamWriter::new(Vec::new(), version);
+    if !vmdesc {
+        w.suppress_vmdesc();
+    }
+    w.write_header().unwrap();
+    w.write_configuration(&Configuration::new("pc-i440fx-7.2"))
+        .unwrap();
+    w.setup(&mut src.reg).unwrap();
+    let mut rounds = 0;
+    while w.iterate(&mut src.reg, false, &mut |_| false).unwrap() == IterateStatus::Continue {
+        rounds += 1;
+        assert!(rounds < 100);
+    }
+    assert_eq!(
+        StreamWriter::<Vec<u8>>::pending(&mut src.reg, false).total(),
+        0
+    );
+    w.complete_precopy(&mut src.reg).unwrap();
+    StreamWriter::<Vec<u8>>::cleanup(&mut src.reg);
+    w.into_inner().unwrap()
+}
+
+struct Destination {
+    reg: Registry,
+    uart: Arc<Mutex<Uart>>,
+    rtc: Arc<Mutex<Rtc>>,
+    pages: Arc<Mutex<Pages>>,
+}
+
+fn destination() -> Destination {
+    let mut reg = Registry::new();
+    let pages = Arc::new(Mutex::new(Pages::destination(10)));
+    reg.register_savevm_live("pages", 0, 1, Box::new(SharedPages(pages.clone())))
+        .unwrap();
+    let uart = Arc::new(Mutex::new(Uart::default()));
+    let rtc = Arc::new(Mutex::new(Rtc::default()));
+    reg.vmstate_register(InstanceId::Any, uart.clone()).unwrap();
+    reg.vmstate_register(0, rtc.clone()).unwrap();
+    Destination {
+        reg,
+        uart,
+        rtc,
+        pages,
+    }
+}
+
+fn load(bytes: &[u8], dst: &mut Destination) -> Result<Option<String>> {
+    let mut loader = StreamLoader::new(LoadOptions {
+        version: QemuVersion::V7_2,
+        configuration: Some(Configuration::new("pc-i440fx-7.2")),
+    });
+    let mut r = Reader::new(BytesMut::from(bytes));
+    let out = loader.load(&mut r, &mut dst.reg, &mut NoCommands)?;
+    if r.remaining() != 0 {
+        return Err(Error::invalid(format!(
+            "{} bytes after the stream",
+            r.remaining()
+        )));
+    }
+    Ok(out)
+}
+
+#[test]
+fn precopy_stream_roundtrips_every_section() {
+    let bytes = write_precopy(QemuVersion::V7_2, true);
+    let mut dst = destination();
+    let vmdesc = load(&bytes, &mut dst).unwrap().expect("vmdesc trailer");
+    assert_eq!(
+        *dst.uart.lock().unwrap(),
+        Uart {
+            lcr: 3,
+            divisor: 12,
+            scratch: 0x5a
+        }
+    );
+    assert_eq!(dst.rtc.lock().unwrap().regs, [9, 8, 7, 6]);
+    let pages = dst.pages.lock().unwrap();
+    for (i, p) in pages.pages.iter().enumerate() {
+        assert_eq!(*p, [i as u8, 1, 2, 3]);
+    }
+    let json: serde_json::Value = serde_json::from_str(&vmdesc).unwrap();
+    assert_eq!(json["page_size"], 4096);
+    let devices = json["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 2, "only FULL sections are described");
+    assert_eq!(devices[0]["name"], "uart");
+    assert_eq!(devices[0]["vmsd_name"], "uart");
+    assert_eq!(devices[0]["version"], 2);
+}
+
+#[test]
+fn framing_bytes_are_qemus() {
+    let bytes = write_precopy(QemuVersion::V7_2, false);
+    let mut expected = vec![0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 3, 0x07, 0, 0, 0, 13];
+    expected.extend_from_slice(b"pc-i440fx-7.2");
+    // START, section id 0, "pages", instance 0, version 1, body, footer.
+    expected.extend_from_slice(&[0x01, 0, 0, 0, 0, 5]);
+    expected.extend_from_slice(b"pages");
+    expected.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 10, 0x7e, 0, 0, 0, 0]);
+    assert_eq!(&bytes[..expected.len()], &expected[..]);
+    // Next: PART (0x02) with section id 0.
+    assert_eq!(
+        &bytes[expected.len()..expected.len() + 5],
+        &[0x02, 0, 0, 0, 0]
+    );
+    // The end: FULL uart (id 1), FULL rtc (id 2), EOF, no vmdesc.
+    let mut tail = vec![0x04, 0, 0, 0, 1, 4];
+    tail.extend_from_slice(b"uart");
+    tail.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 2, 3, 0, 12, 0x5a, 0x7e, 0, 0, 0, 1]);
+    tail.extend_from_slice(&[0x04, 0, 0, 0, 2, 3]);
+    tail.extend_from_slice(b"rtc");
+    tail.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1, 9, 8, 7, 6, 0x7e, 0, 0, 0, 2, 0x00]);
+    assert_eq!(&bytes[bytes.len() - tail.len()..], &tail[..]);
+}
+
+#[test]
+fn qemu_7_2_iteration_takes_turns_and_10_calls_everyone() {
+    // Two iterative handlers: 7.2 stops a round at the first unfinished one.
+    for (version, expected_parts_in_round1) in [(QemuVersion::V7_2, 1), (QemuVersion::V10, 2)] {
+        let mut reg = Registry::new();
+        reg.register_savevm_live("a", 0, 1, Box::new(Pages::source(4, 1)))
+            .unwrap();
+        reg.register_savevm_live("b", 0, 1, Box::new(Pages::source(4, 1)))
+            .unwrap();
+        let mut w = StreamWriter::new(Vec::new(), version);
+        w.suppress_vmdesc();
+        w.setup(&mut reg).unwrap();
+        let before = w.buffered();
+        w.iterate(&mut reg, false, &mut |_| false).unwrap();
+        let round = w.into_inner().unwrap()[before..].to_vec();
+        let parts = round.iter().filter(|b| **b == 0x7e).count();
+        assert_eq!(parts, expected_parts_in_round1, "{version:?}");
+    }
+}
+
+#[test]
+fn switchover_start_only_in_10() {
+    let mut w = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
+    assert!(w.write_command(&Command::SwitchoverStart).is_err());
+    let mut w = StreamWriter::new(Vec::new(), QemuVersion::V10);
+    w.write_command(&Command::SwitchoverStart).unwrap();
+    assert_eq!(w.into_inner().unwrap(), [0x08, 0, 11, 0, 0]);
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    let bytes = write_precopy(QemuVersion::V7_2, false);
+    for cut in 0..bytes.len() {
+        let mut dst = destination();
+        let e = load(&bytes[..cut], &mut dst).unwrap_err();
+        assert!(e.offset().is_some(), "cut {cut}: {e}");
+    }
+}
+
+fn expect_err(bytes: &[u8], needle: &str) -> Error {
+    let mut dst = destination();
+    let e = load(bytes, &mut dst).unwrap_err();
+    assert!(
+        e.to_string().contains(needle),
+        "expected '{needle}' in: {e}"
+    );
+    e
+}
+
+/// Offset of the first FULL section record in a stream without vmdesc.
+fn first_full(bytes: &[u8]) -> usize {
+    let needle = b"\x04\x00\x00\x00\x01\x04uart";
+    bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap()
+}
+
+#[test]
+fn malformed_streams_fail_with_clear_errors() {
+    let good = write_precopy(QemuVersion::V7_2, false);
+
+    let mut b = good.clone();
+    b[0] = 0;
+    expect_err(&b, "not a migration stream");
+    let mut b = good.clone();
+    b[7] = 2;
+    expect_err(&b, "obsolete");
+    let mut b = good.clone();
+    b[7] = 4;
+    expect_err(&b, "unsupported stream version 4");
+    let mut b = good.clone();
+    b[8] = 0x01;
+    expect_err(&b, "configuration record missing");
+    let mut b = good.clone();
+    b[13] = b'q';
+    expect_err(&b, "machine type mismatch");
+
+    let full = first_full(&good);
+    for ty in [0x05u8, 0x06, 0x09, 0x7d, 0x7f, 0xff] {
+        let mut b = good.clone();
+        b[full] = ty;
+        expect_err(&b, "unknown savevm section type");
+    }
+    // Zero-length idstr.
+    let mut b = good[..full + 5].to_vec();
+    b.push(0);
+    b.extend_from_slice(&good[full + 10..]);
+    expect_err(&b, "unable to read ID string");
+    // Unknown idstr, wrong instance, version too new.
+    let mut b = good.clone();
+    b[full + 6] = b'x';
+    expect_err(&b, "unknown savevm section or instance 'xart' 0");
+    let mut b = good.clone();
+    b[full + 13] = 1;
+    expect_err(&b, "unknown savevm section or instance 'uart' 1");
+    let mut b = good.clone();
+    b[full + 17] = 3;
+    let e = expect_err(&b, "too new");
+    assert!(matches!(
+        e.kind(),
+        ErrorKind::VersionTooNew { version: 3, max: 2 }
+    ));
+    assert_eq!(e.section(), Some("section 'uart' instance 0 (id 1)"));
+    // Version below the minimum reaches the device's own check.
+    let mut b = good.clone();
+    b[full + 17] = 0;
+    expect_err(&b, "too old");
+    // Footer: missing marker, wrong id.
+    let footer = full + 18 + 4;
+    assert_eq!(good[footer], 0x7e);
+    let mut b = good.clone();
+    b[footer] = 0x7f;
+    expect_err(&b, "missing section footer");
+    let mut b = good.clone();
+    b[footer + 4] = 9;
+    expect_err(&b, "mismatched section id in footer");
+    // PART for a section never started.
+    let part = good.iter().position(|&x| x == 0x02).unwrap();
+    let mut b = good.clone();
+    b[part + 4] = 7;
+    expect_err(&b, "unknown section id 7");
+    // Commands where none are expected / malformed.
+    let mut b = good[..full].to_vec();
+    b.extend_from_slice(&[0x08, 0, 2, 0, 4, 0, 0, 0, 1]);
+    b.extend_from_slice(&good[full..]);
+    expect_err(&b, "PING not expected");
+    let mut b = good[..full].to_vec();
+    b.extend_from_slice(&[0x08, 0, 0, 0, 0]);
+    b.extend_from_slice(&good[full..]);
+    expect_err(&b, "unknown command 0x0");
+    let mut b = good[..full].to_vec();
+    b.extend_from_slice(&[0x08, 0, 7, 0, 4, 0xff, 0xff, 0xff, 0xff]);
+    expect_err(&b, "exceeds the limit");
+    let mut b = good[..full].to_vec();
+    b.extend_from_slice(&[0x08, 0, 7, 0, 4, 0, 0, 0, 100, 1, 2]);
+    let e = expect_err(&b, "stream ended");
+    assert!(matches!(e.kind(), ErrorKind::Truncated { .. }));
+}
+
+/// Records commands and quits on POSTCOPY_RUN.
+#[derive(Default)]
+struct Recorder(Vec<Command>);
+
+impl CommandHandler for Recorder {
+    fn command(&mut self, cmd: Command, _reg: &mut Registry) -> Result<LoadFlow> {
+        let quit = cmd == Command::PostcopyRun;
+        self.0.push(cmd);
+        Ok(if quit {
+            LoadFlow::Quit
+        } else {
+            LoadFlow::Continue
+        })
+    }
+}
+
+#[test]
+fn packaged_stream_loads_devices_and_quits_on_run() {
+    let mut src = source();
+    // The package: LISTEN, FULL sections, PING(3), RUN.
+    let mut pkg = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
+    pkg.suppress_vmdesc();
+    pkg.write_command(&Command::PostcopyListen).unwrap();
+    pkg.full_sections(&mut src.reg).unwrap();
+    pkg.write_command(&Command::Ping(3)).unwrap();
+    pkg.write_command(&Command::PostcopyRun).unwrap();
+    let pkg = pkg.into_inner().unwrap();
+
+    let mut w = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
+    w.suppress_vmdesc();
+    w.write_header().unwrap();
+    w.write_configuration(&Configuration::new("pc-i440fx-7.2"))
+        .unwrap();
+    w.write_command(&Command::OpenReturnPath).unwrap();
+    w.write_command(&Command::Ping(1)).unwrap();
+    w.write_packaged(&pkg).unwrap();
+    w.write_command(&Command::Ping(4)).unwrap();
+    let bytes = w.into_inner().unwrap();
+
+    let mut dst = destination();
+    let mut loader = StreamLoader::new(LoadOptions {
+        version: QemuVersion::V7_2,
+        configuration: Some(Configuration::new("pc-i440fx-7.2")),
+    });
+    let mut r = Reader::new(BytesMut::from(&bytes[..]));
+    loader.load_header(&mut r).unwrap();
+    let mut rec = Recorder::default();
+    let end = loader.load_main(&mut r, &mut dst.reg, &mut rec).unwrap();
+    assert_eq!(end, vmstate_runtime::savevm::LoadEnd::Quit);
+    assert_eq!(
+        rec.0,
+        [
+            Command::OpenReturnPath,
+            Command::Ping(1),
+            Command::PostcopyListen,
+            Command::Ping(3),
+            Command::PostcopyRun
+        ]
+    );
+    assert_eq!(dst.uart.lock().unwrap().divisor, 12);
+    // The main stream continues after the package.
+    assert_eq!(r.remaining(), 9);
+
+    // A package inside a package is refused.
+    let mut nested = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
+    nested.write_packaged(&[0x00]).unwrap();
+    let nested = nested.into_inner().unwrap();
+    let mut outer = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
+    outer.write_packaged(&nested).unwrap();
+    let outer = outer.into_inner().unwrap();
+    let mut r = Reader::new(BytesMut::from(&outer[..]));
+    let e = StreamLoader::new(LoadOptions::default())
+        .load_main(&mut r, &mut destination().reg, &mut Recorder::default())
+        .unwrap_err();
+    assert!(e.to_string().contains("nested package"), "{e}");
+}
