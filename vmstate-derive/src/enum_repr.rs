@@ -60,7 +60,7 @@ pub fn expand(e: &ReprEnum) -> TokenStream {
                             ::vmstate_runtime::Error::at(
                                 ::vmstate_runtime::ErrorKind::InvalidEnum {
                                     enum_name: #enum_name,
-                                    value: __other as i64,
+                                    value: __other as i128,
                                 },
                                 __at,
                             ),

@@ -177,12 +177,18 @@ fn write_stmt(f: &Field, mode: Mode) -> Option<TokenStream> {
                 <#ty as ::vmstate_runtime::VmStateField>::save_field(&self.#ident, __w)
             }
         }
-        FieldKind::VarVec { len, elem, .. } => quote_spanned! {user_span(elem)=>
-            ::vmstate_runtime::__private::save_varray_vec::<#elem, __B>(&self.#ident, self.#len as i64, __w)
+        FieldKind::VarVec { len, elem, max, .. } => quote_spanned! {user_span(elem)=>
+            ::vmstate_runtime::__private::save_varray_vec::<#elem, __B>(&self.#ident, self.#len as i64, #max, __w)
         },
-        FieldKind::VarArray { len, elem, .. } => quote_spanned! {user_span(elem)=>
-            ::vmstate_runtime::__private::save_varray_array::<#elem, __B>(&self.#ident, self.#len as i64, __w)
-        },
+        FieldKind::VarArray { len, elem, max, .. } => {
+            let max = match max {
+                Some(m) => quote!(#m),
+                None => quote!(usize::MAX),
+            };
+            quote_spanned! {user_span(elem)=>
+                ::vmstate_runtime::__private::save_varray_array::<#elem, __B>(&self.#ident, self.#len as i64, #max, __w)
+            }
+        }
         FieldKind::Bitmap { len, .. } => quote! {
             ::vmstate_runtime::__private::save_bitmap(&self.#ident, self.#len as i64, __w)
         },

@@ -75,7 +75,7 @@ pub enum ErrorKind {
         /// Name of the Rust enum.
         enum_name: &'static str,
         /// The value read.
-        value: i64,
+        value: i128,
     },
     /// The stream's version is newer than this type understands.
     #[error("incoming version {version} is too new (this side supports up to {max})")]

@@ -1636,19 +1636,14 @@ fn save_count_mismatch() {
         "{e}"
     );
 
+    // A negative count is refused as out of range (what the loader would say).
     let e = to_bytes(&SaveCounts {
         ni: -1,
         ..good_clone(&good)
     })
     .unwrap_err();
     assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::CountMismatch {
-                count: -1,
-                actual: 1
-            }
-        ),
+        matches!(e.kind(), ErrorKind::CountOutOfRange { count: -1, max: 8 }),
         "{e}"
     );
     assert_eq!((e.path_string().as_str(), e.offset()), ("dev.w", Some(10)));
@@ -1939,4 +1934,36 @@ fn with_tmp_conversion_errors() {
         (e.path_string().as_str(), e.offset()),
         ("dev.tmp.from_parent", Some(1))
     );
+}
+
+#[test]
+fn save_refuses_counts_the_loader_would_refuse() {
+    // A count above `max` (but within the array) must not be written.
+    let dev = Counts {
+        n16: 3,
+        ..Default::default()
+    };
+    let e = vmstate_runtime::to_bytes(&dev).unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::CountOutOfRange { count: 3, max: 2 }),
+        "{e}"
+    );
+    assert_eq!(e.path_string(), "dev.fixed16");
+    let dev = Counts {
+        n32: 101,
+        vec32: vec![0; 101],
+        ..Default::default()
+    };
+    let e = vmstate_runtime::to_bytes(&dev).unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            ErrorKind::CountOutOfRange {
+                count: 101,
+                max: 100
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(e.path_string(), "dev.vec32");
 }

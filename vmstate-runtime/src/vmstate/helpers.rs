@@ -62,9 +62,10 @@ fn count_error(count: i64, max: usize, at: u64) -> Error {
 pub fn save_varray_array<T: VmStateField, B: BufMut>(
     items: &[T],
     count: i64,
+    max: usize,
     w: &mut Writer<B>,
 ) -> Result<()> {
-    let n = self::count(count, items.len(), w.position())?;
+    let n = self::count(count, max.min(items.len()), w.position())?;
     T::save_slice(&items[..n], w)
 }
 
@@ -85,9 +86,12 @@ pub fn load_varray_array<T: VmStateField, B: Buf>(
 pub fn save_varray_vec<T: VmStateField, B: BufMut>(
     items: &[T],
     count: i64,
+    max: usize,
     w: &mut Writer<B>,
 ) -> Result<()> {
-    if count < 0 || count as u64 != items.len() as u64 {
+    // A count our own loader would refuse must not be written either.
+    self::count(count, max, w.position())?;
+    if count as u64 != items.len() as u64 {
         return Err(Error::at(
             ErrorKind::CountMismatch {
                 count,
