@@ -1,7 +1,10 @@
-//! The destination driver (QEMU's incoming migration, precopy): accept, load the
-//! stream while answering on the return path, report the outcome with SHUT.
+//! The destination driver (QEMU's incoming migration): accept, load the stream
+//! while answering on the return path, and for postcopy run the guest as soon as
+//! the device state is in (POSTCOPY_RUN) while the rest of the memory streams in
+//! and faults are requested from the source. The outcome goes back with SHUT.
 
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
 
@@ -10,36 +13,87 @@ use super::status::MigrationStatus;
 use super::transport::{Incoming, ReadWrite, TransportRefill};
 use crate::error::{Error, Result};
 use crate::savevm::{
-    Command, CommandHandler, LoadFlow, LoadOptions, Registry, RpMessage, StreamLoader,
+    Command, CommandHandler, LoadEnd, LoadFlow, LoadOptions, PageRequester, Registry, RpMessage,
+    StreamLoader, TARGET_PAGE_SIZE,
 };
 use crate::wire::{Reader, Writer};
 
 /// Read size for the incoming stream.
 const REFILL_CHUNK: usize = 64 * 1024;
 
-/// Answers commands on the return path.
+/// The destination's postcopy state (QEMU `PostcopyState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PostcopyState {
+    /// No postcopy.
+    #[default]
+    None,
+    /// POSTCOPY_ADVISE seen.
+    Advise,
+    /// Discards being applied.
+    Discard,
+    /// POSTCOPY_LISTEN seen: pages may be requested.
+    Listening,
+    /// POSTCOPY_RUN seen: the guest runs here.
+    Running,
+}
+
+/// What the destination VMM is told during an incoming migration.
+#[derive(Default)]
+pub struct IncomingHooks {
+    /// Called at POSTCOPY_RUN: start the guest's vCPUs (pages still arriving).
+    pub on_postcopy_run: Option<Box<dyn FnMut() -> Result<()> + Send>>,
+}
+
+impl std::fmt::Debug for IncomingHooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IncomingHooks")
+            .field("on_postcopy_run", &self.on_postcopy_run.is_some())
+            .finish()
+    }
+}
+
+type SharedRp = Arc<Mutex<Box<dyn ReadWrite>>>;
+
+fn send_rp(rp: &SharedRp, msg: &RpMessage) -> Result<()> {
+    let mut w = Writer::new(Vec::with_capacity(32));
+    msg.write(&mut w)?;
+    let mut rp = rp
+        .lock()
+        .map_err(|_| Error::invalid("return path lock poisoned"))?;
+    rp.write_all(&w.into_inner())?;
+    rp.flush()?;
+    Ok(())
+}
+
+/// Answers commands on the return path and follows the postcopy sequence.
 struct IncomingCommands {
-    reverse: Option<Box<dyn ReadWrite>>,
+    reverse: Option<SharedRp>,
     rp_open: bool,
+    postcopy: PostcopyState,
 }
 
 impl IncomingCommands {
-    fn send(&mut self, msg: RpMessage) -> Result<()> {
-        let Some(rp) = self.reverse.as_mut().filter(|_| self.rp_open) else {
-            return Err(Error::invalid(
-                "return-path message needed but no return path is open",
-            ));
-        };
-        let mut w = Writer::new(Vec::with_capacity(8));
-        msg.write(&mut w)?;
-        rp.write_all(&w.into_inner())?;
-        rp.flush()?;
+    fn rp(&self) -> Result<&SharedRp> {
+        self.reverse
+            .as_ref()
+            .filter(|_| self.rp_open)
+            .ok_or_else(|| Error::invalid("return-path message needed but no return path is open"))
+    }
+
+    fn expect_postcopy(&self, cmd: &str, allowed: &[PostcopyState]) -> Result<()> {
+        if !allowed.contains(&self.postcopy) {
+            return Err(Error::invalid(format!(
+                "{cmd} in postcopy state {:?} (expected one of {allowed:?})",
+                self.postcopy
+            )));
+        }
         Ok(())
     }
 }
 
 impl CommandHandler for IncomingCommands {
     fn command(&mut self, cmd: Command, reg: &mut Registry) -> Result<LoadFlow> {
+        use PostcopyState as P;
         match cmd {
             Command::OpenReturnPath => {
                 if self.reverse.is_none() {
@@ -51,22 +105,70 @@ impl CommandHandler for IncomingCommands {
                 self.rp_open = true;
             }
             Command::Ping(v) => {
-                if !self.rp_open {
-                    return Err(Error::invalid(format!("PING({v}) without a return path")));
-                }
-                self.send(RpMessage::Pong(v))?;
+                let rp = self
+                    .rp()
+                    .map_err(|_| Error::invalid(format!("PING({v}) without a return path")))?;
+                send_rp(rp, &RpMessage::Pong(v))?;
             }
             Command::SwitchoverStart => {
                 for e in reg.entries_mut() {
                     e.handlers.switchover_start()?;
                 }
             }
+            Command::PostcopyAdvise(advise) => {
+                self.expect_postcopy("POSTCOPY_ADVISE", &[P::None])?;
+                let Some(a) = advise else {
+                    return Err(Error::invalid(
+                        "dirty-bitmap-only postcopy (empty ADVISE) is not supported",
+                    ));
+                };
+                if a.target_page_size != TARGET_PAGE_SIZE || a.host_page_summary != TARGET_PAGE_SIZE
+                {
+                    return Err(Error::invalid(format!(
+                        "postcopy page sizes differ: source host {:#x} target {:#x}, \
+                         destination {TARGET_PAGE_SIZE:#x}",
+                        a.host_page_summary, a.target_page_size
+                    )));
+                }
+                self.postcopy = P::Advise;
+            }
+            Command::PostcopyRamDiscard { block, ranges } => {
+                self.expect_postcopy("POSTCOPY_RAM_DISCARD", &[P::Advise, P::Discard])?;
+                self.postcopy = P::Discard;
+                let mut owned = false;
+                for e in reg.entries_mut() {
+                    if e.handlers.postcopy_discard(&block, &ranges)? {
+                        owned = true;
+                        break;
+                    }
+                }
+                if !owned {
+                    return Err(Error::invalid(format!(
+                        "POSTCOPY_RAM_DISCARD for unknown RAMBlock '{block}'"
+                    )));
+                }
+            }
+            Command::PostcopyListen => {
+                self.expect_postcopy("POSTCOPY_LISTEN", &[P::Advise, P::Discard])?;
+                let rp = self.rp()?.clone();
+                let requester =
+                    PageRequester::new(Box::new(move |msg: &RpMessage| send_rp(&rp, msg)));
+                for e in reg.entries_mut() {
+                    e.handlers.postcopy_listen(requester.clone())?;
+                }
+                self.postcopy = P::Listening;
+            }
+            Command::PostcopyRun => {
+                self.expect_postcopy("POSTCOPY_RUN", &[P::Listening])?;
+                self.postcopy = P::Running;
+                return Ok(LoadFlow::Quit);
+            }
             Command::EnableColo => {
                 return Err(Error::invalid("COLO is not supported by this destination"))
             }
             other => {
                 return Err(Error::invalid(format!(
-                    "{} is not supported by this destination (postcopy is not enabled)",
+                    "{} is not supported by this destination",
                     other.name()
                 )))
             }
@@ -84,11 +186,23 @@ pub fn run_incoming(
     opts: LoadOptions,
     stats: &StatsHandle,
 ) -> Result<()> {
+    run_incoming_with(incoming, reg, opts, stats, IncomingHooks::default())
+}
+
+/// [`run_incoming`] with hooks for the VMM (postcopy: start the guest at RUN).
+pub fn run_incoming_with(
+    incoming: Incoming,
+    reg: &mut Registry,
+    opts: LoadOptions,
+    stats: &StatsHandle,
+    mut hooks: IncomingHooks,
+) -> Result<()> {
     stats.update(|s| s.status = MigrationStatus::Setup);
     let conn = incoming.accept()?;
     let mut cmds = IncomingCommands {
-        reverse: conn.reverse,
+        reverse: conn.reverse.map(|r| Arc::new(Mutex::new(r))),
         rp_open: false,
+        postcopy: PostcopyState::None,
     };
     let mut r = Reader::with_refill(
         BytesMut::with_capacity(REFILL_CHUNK),
@@ -96,18 +210,45 @@ pub fn run_incoming(
         Box::new(TransportRefill::new(conn.stream, REFILL_CHUNK)),
     );
     stats.update(|s| s.status = MigrationStatus::Active);
-    let result = StreamLoader::new(opts).load(&mut r, reg, &mut cmds);
+    let mut loader = StreamLoader::new(opts);
+    let result = (|| -> Result<()> {
+        loader.load_header(&mut r)?;
+        StreamLoader::load_setup_all(reg)?;
+        let outcome = (|| -> Result<()> {
+            if loader.load_main(&mut r, reg, &mut cmds)? == LoadEnd::Quit {
+                // POSTCOPY_RUN: the guest starts here; the rest of the stream (RAM
+                // pages, the END sections, EOF) keeps coming on this thread.
+                stats.update(|s| s.status = MigrationStatus::PostcopyActive);
+                if let Some(run) = hooks.on_postcopy_run.as_mut() {
+                    run()?;
+                }
+                if loader.load_main(&mut r, reg, &mut cmds)? != LoadEnd::Eof {
+                    return Err(Error::invalid("postcopy stream ended without EOF"));
+                }
+            } else {
+                StreamLoader::load_vmdesc(&mut r)?;
+            }
+            Ok(())
+        })();
+        let cleanup = StreamLoader::load_cleanup_all(reg);
+        outcome.and(cleanup)
+    })();
     let transferred = r.position();
-    if cmds.rp_open {
-        let _ = cmds.send(RpMessage::Shut {
-            error: result.is_err(),
-        });
+    if let (true, Some(rp)) = (cmds.rp_open, cmds.reverse.as_ref()) {
+        let _ = send_rp(
+            rp,
+            &RpMessage::Shut {
+                error: result.is_err(),
+            },
+        );
     }
     if let Some(rp) = cmds.reverse.take() {
-        let _ = rp.shutdown();
+        if let Ok(rp) = rp.lock() {
+            let _ = rp.shutdown();
+        }
     }
     match &result {
-        Ok(_) => stats.update(|s| {
+        Ok(()) => stats.update(|s| {
             s.status = MigrationStatus::Completed;
             s.transferred = transferred;
         }),
@@ -120,5 +261,5 @@ pub fn run_incoming(
             })
         }
     }
-    result.map(|_| ())
+    result
 }

@@ -17,7 +17,8 @@ use super::status::MigrationStatus;
 use super::transport::{connect, Connection, MigrationUri, Outgoing, ReadWrite};
 use crate::error::{Error, Result};
 use crate::savevm::{
-    Command, Configuration, IterateStatus, QemuVersion, Registry, RpMessage, StreamWriter,
+    Command, Configuration, IterateStatus, PostcopyAdvise, QemuVersion, Registry, RpMessage,
+    StreamWriter, MAX_DISCARDS_PER_COMMAND, TARGET_PAGE_SIZE,
 };
 use crate::wire::Reader;
 
@@ -49,6 +50,7 @@ struct Shared {
     params: Mutex<MigrationParameters>,
     cancel: AtomicBool,
     resume_from_pre_switchover: AtomicBool,
+    postcopy_requested: AtomicBool,
     stats: StatsHandle,
 }
 
@@ -88,6 +90,13 @@ impl MigrationHandle {
         self.shared.cancel.store(true, Ordering::SeqCst);
     }
 
+    /// Switches to postcopy as soon as what must be sent in precopy fits the
+    /// downtime limit (QMP `migrate-start-postcopy`; needs the postcopy-ram
+    /// capability).
+    pub fn start_postcopy(&self) {
+        self.shared.postcopy_requested.store(true, Ordering::SeqCst);
+    }
+
     /// Leaves pre-switchover (QMP `migrate-continue`).
     pub fn continue_switchover(&self) {
         self.shared
@@ -120,6 +129,7 @@ pub fn start_migration(
         params: Mutex::new(config.params.clone()),
         cancel: AtomicBool::new(false),
         resume_from_pre_switchover: AtomicBool::new(false),
+        postcopy_requested: AtomicBool::new(false),
         stats: StatsHandle::default(),
     });
     let s2 = shared.clone();
@@ -133,6 +143,7 @@ pub fn start_migration(
                 vm,
                 started: Instant::now(),
                 status: MigrationStatus::None,
+                in_postcopy: false,
             };
             let r = driver.run(&mut registry);
             (registry, r)
@@ -149,6 +160,8 @@ struct Driver {
     vm: Box<dyn VmControl>,
     started: Instant,
     status: MigrationStatus,
+    /// The destination runs the guest; the source must not resume.
+    in_postcopy: bool,
 }
 
 /// Why the run stopped early.
@@ -206,6 +219,14 @@ impl Driver {
                 self.set_status(MigrationStatus::Cancelled);
                 r.and(Err(Error::invalid("migration cancelled")))
             }
+            Err(Stop::Failed(e)) if self.in_postcopy => {
+                // The destination already runs the guest: resuming here would
+                // split it in two. QEMU pauses and waits for recovery.
+                let msg = e.to_string();
+                self.set_status(MigrationStatus::PostcopyPaused);
+                self.shared.stats.update(|s| s.error = Some(msg));
+                Err(e)
+            }
             Err(Stop::Failed(e)) => {
                 // The source must keep running whatever happened.
                 let resumed = if vm_paused { self.vm.resume() } else { Ok(()) };
@@ -242,6 +263,12 @@ impl Driver {
         } else {
             None
         };
+        if caps.postcopy_ram {
+            w.write_command(&Command::PostcopyAdvise(Some(PostcopyAdvise {
+                host_page_summary: TARGET_PAGE_SIZE,
+                target_page_size: TARGET_PAGE_SIZE,
+            })))?;
+        }
         if self.cancelled() {
             return Err(Stop::Cancelled);
         }
@@ -252,61 +279,111 @@ impl Driver {
             .update(|s| s.setup_time = setup_start.elapsed());
         self.set_status(MigrationStatus::Active);
 
-        // Convergence loop.
-        let mut window_start = Instant::now();
-        let mut window_bytes_start = w.position();
-        let mut bandwidth_bpms: f64 = 0.0; // bytes per ms, last full window
+        // Convergence loop (precopy, then postcopy if requested).
+        let mut window = Window::new(w.position());
         let mut iterations = 0u64;
         let mut syncs = 0u64;
+        let mut postcopy_since: Option<Instant> = None;
         loop {
-            if self.cancelled() {
+            if self.cancelled() && postcopy_since.is_none() {
                 return Err(Stop::Cancelled);
             }
             if let Some(rp) = &rp {
                 rp.check()?;
             }
             let params = self.params();
-            let elapsed_ms = window_start.elapsed().as_millis() as u64;
-            if elapsed_ms >= BUFFER_DELAY_MS {
-                let sent = w.position() - window_bytes_start;
-                bandwidth_bpms = sent as f64 / elapsed_ms as f64;
-                window_start = Instant::now();
-                window_bytes_start = w.position();
-                let transferred = w.position();
-                self.shared.stats.update(|s| {
-                    s.throughput_bps = bandwidth_bpms * 1000.0;
-                    s.transferred = transferred;
-                });
-            }
-            let threshold = (bandwidth_bpms * params.downtime_limit_ms as f64) as u64;
-            let mut pending = StreamWriter::<Outgoing>::pending(reg, false).total();
-            if pending < threshold || pending == 0 {
-                pending = StreamWriter::<Outgoing>::pending(reg, true).total();
+            window.roll(w.position(), &self.shared.stats);
+            let threshold = (window.bandwidth_bpms * params.downtime_limit_ms as f64) as u64;
+            let mut pending = StreamWriter::<Outgoing>::pending(reg, false);
+            if pending.total() < threshold || pending.total() == 0 {
+                pending = StreamWriter::<Outgoing>::pending(reg, true);
                 syncs += 1;
             }
             let transferred = w.position();
-            let expected = (bandwidth_bpms > 0.0)
-                .then(|| Duration::from_secs_f64(pending as f64 / bandwidth_bpms / 1000.0));
+            let expected = (window.bandwidth_bpms > 0.0).then(|| {
+                Duration::from_secs_f64(pending.total() as f64 / window.bandwidth_bpms / 1000.0)
+            });
             self.shared.stats.update(|s| {
-                s.remaining = pending;
+                s.remaining = pending.total();
                 s.transferred = transferred;
-                s.total = transferred + pending;
+                s.total = transferred + pending.total();
                 s.dirty_sync_count = syncs;
                 s.iterations = iterations;
                 s.expected_downtime = expected;
                 s.total_time = self.started.elapsed();
             });
+
+            if let Some(since) = postcopy_since {
+                // Postcopy: serve the destination's faults first, then the rest.
+                if let Some(rp) = &rp {
+                    for (block, start, len) in rp.take_page_requests() {
+                        let mut served = false;
+                        for e in reg.entries_mut() {
+                            if e.handlers.has_postcopy()
+                                && e.handlers.queue_page_request(&block, start, len)?
+                            {
+                                served = true;
+                                break;
+                            }
+                        }
+                        if !served {
+                            return Err(Stop::Failed(Error::invalid(format!(
+                                "destination requested pages of unknown block '{block}'"
+                            ))));
+                        }
+                    }
+                }
+                if pending.total() == 0 && !rp.as_ref().is_some_and(|r| r.has_page_requests()) {
+                    w.complete_postcopy(reg)?;
+                    break;
+                }
+                let per_window = params.max_postcopy_bandwidth / (1000 / BUFFER_DELAY_MS);
+                let start_pos = window.start_pos;
+                let mut limited = |pos: u64| per_window != 0 && pos - start_pos >= per_window;
+                if limited(w.position()) {
+                    w.flush()?;
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                }
+                w.iterate(reg, true, &mut limited)?;
+                iterations += 1;
+                w.flush()?;
+                let _ = since;
+                continue;
+            }
+
             let switchover_allowed = rp.as_ref().is_none_or(|r| r.switchover_allowed(caps));
-            if (pending == 0 || pending <= threshold) && switchover_allowed {
+            if caps.postcopy_ram
+                && self.shared.postcopy_requested.load(Ordering::SeqCst)
+                && pending.must_precopy <= threshold
+                && switchover_allowed
+            {
+                let rp = rp
+                    .as_ref()
+                    .ok_or_else(|| Error::invalid("postcopy needs the return path"))?;
+                let stop_at = Instant::now();
+                self.vm.pause()?;
+                *vm_paused = true;
+                self.in_postcopy = true;
+                self.switch_to_postcopy(&mut w, reg)?;
+                let _ = rp;
+                self.shared
+                    .stats
+                    .update(|s| s.downtime = Some(stop_at.elapsed()));
+                self.set_status(MigrationStatus::PostcopyActive);
+                postcopy_since = Some(Instant::now());
+                continue;
+            }
+            if (pending.total() == 0 || pending.total() <= threshold) && switchover_allowed {
                 break;
             }
             // Rate limit: at most max_bandwidth/10 bytes per 100 ms window.
             let per_window = params.max_bandwidth / (1000 / BUFFER_DELAY_MS);
-            let win_start_pos = window_bytes_start;
-            let mut limited = |pos: u64| per_window != 0 && pos - win_start_pos >= per_window;
+            let start_pos = window.start_pos;
+            let mut limited = |pos: u64| per_window != 0 && pos - start_pos >= per_window;
             if limited(w.position()) {
                 let left =
-                    Duration::from_millis(BUFFER_DELAY_MS).saturating_sub(window_start.elapsed());
+                    Duration::from_millis(BUFFER_DELAY_MS).saturating_sub(window.started.elapsed());
                 w.flush()?;
                 std::thread::sleep(left.min(Duration::from_millis(5)));
                 continue;
@@ -314,48 +391,122 @@ impl Driver {
             let status = w.iterate(reg, false, &mut limited)?;
             iterations += 1;
             w.flush()?;
-            if status == IterateStatus::Done && pending == 0 {
+            if status == IterateStatus::Done && pending.total() == 0 {
                 break;
             }
         }
 
-        // Switchover.
-        if caps.pause_before_switchover {
-            self.set_status(MigrationStatus::PreSwitchover);
-            while !self
-                .shared
-                .resume_from_pre_switchover
-                .load(Ordering::SeqCst)
-            {
-                if self.cancelled() {
-                    return Err(Stop::Cancelled);
+        if postcopy_since.is_none() {
+            // Precopy switchover.
+            if caps.pause_before_switchover {
+                self.set_status(MigrationStatus::PreSwitchover);
+                while !self
+                    .shared
+                    .resume_from_pre_switchover
+                    .load(Ordering::SeqCst)
+                {
+                    if self.cancelled() {
+                        return Err(Stop::Cancelled);
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
                 }
-                std::thread::sleep(Duration::from_millis(2));
             }
+            let stop_at = Instant::now();
+            self.vm.pause()?;
+            *vm_paused = true;
+            self.set_status(MigrationStatus::Device);
+            if self.config.version == QemuVersion::V10 {
+                w.write_command(&Command::SwitchoverStart)?;
+            }
+            w.complete_precopy(reg)?;
+            w.flush()?;
+            self.shared
+                .stats
+                .update(|s| s.downtime = Some(stop_at.elapsed()));
         }
-        let stop_at = Instant::now();
-        self.vm.pause()?;
-        *vm_paused = true;
-        self.set_status(MigrationStatus::Device);
-        if self.config.version == QemuVersion::V10 {
-            w.write_command(&Command::SwitchoverStart)?;
-        }
-        w.complete_precopy(reg)?;
-        w.flush()?;
         let transferred = w.position();
         drop(w);
         if let Some(rp) = rp {
             // The destination reports whether it loaded the stream.
             rp.wait_shut()?;
         }
-        let downtime = stop_at.elapsed();
         self.shared.stats.update(|s| {
-            s.downtime = Some(downtime);
             s.transferred = transferred;
             s.remaining = 0;
             s.total = transferred;
         });
         Ok(())
+    }
+
+    /// The postcopy switch (QEMU `postcopy_start`, with the VM stopped): END
+    /// sections of handlers that cannot continue, discard ranges, PING(2), the
+    /// package (LISTEN, device state, PING(3), RUN), PING(4).
+    fn switch_to_postcopy(
+        &mut self,
+        w: &mut StreamWriter<Outgoing>,
+        reg: &mut Registry,
+    ) -> Result<()> {
+        w.complete_iterables(reg, true)?;
+        for e in reg.entries_mut() {
+            if !e.handlers.has_postcopy() {
+                continue;
+            }
+            for (block, ranges) in e.handlers.postcopy_discard_ranges()? {
+                for chunk in ranges.chunks(MAX_DISCARDS_PER_COMMAND) {
+                    w.write_command(&Command::PostcopyRamDiscard {
+                        block: block.clone(),
+                        ranges: chunk.to_vec(),
+                    })?;
+                }
+            }
+        }
+        w.write_command(&Command::Ping(2))?;
+        let mut pkg = StreamWriter::new(Vec::new(), self.config.version);
+        pkg.suppress_vmdesc();
+        pkg.write_command(&Command::PostcopyListen)?;
+        pkg.full_sections(reg)?;
+        pkg.write_command(&Command::Ping(3))?;
+        if self.config.version == QemuVersion::V10 {
+            pkg.write_command(&Command::Ping(crate::savevm::format::PING_PACKAGED_LOADED))?;
+        }
+        pkg.write_command(&Command::PostcopyRun)?;
+        let pkg = pkg.into_inner()?;
+        w.write_packaged(&pkg)?;
+        w.write_command(&Command::Ping(4))?;
+        w.flush()
+    }
+}
+
+/// Bandwidth accounting per 100 ms window (QEMU `migration_update_counters`).
+struct Window {
+    started: Instant,
+    start_pos: u64,
+    /// Bytes per millisecond over the last full window.
+    bandwidth_bpms: f64,
+}
+
+impl Window {
+    fn new(pos: u64) -> Self {
+        Window {
+            started: Instant::now(),
+            start_pos: pos,
+            bandwidth_bpms: 0.0,
+        }
+    }
+
+    fn roll(&mut self, pos: u64, stats: &StatsHandle) {
+        let elapsed_ms = self.started.elapsed().as_millis() as u64;
+        if elapsed_ms < BUFFER_DELAY_MS {
+            return;
+        }
+        self.bandwidth_bpms = (pos - self.start_pos) as f64 / elapsed_ms as f64;
+        self.started = Instant::now();
+        self.start_pos = pos;
+        let bw = self.bandwidth_bpms;
+        stats.update(|s| {
+            s.throughput_bps = bw * 1000.0;
+            s.transferred = pos;
+        });
     }
 }
 
@@ -371,6 +522,10 @@ struct RpState {
     shut: Option<bool>,
     switchover_acked: bool,
     pongs: Vec<u32>,
+    /// Postcopy page requests not yet handed to a handler: (block, start, len).
+    page_requests: std::collections::VecDeque<(String, u64, u64)>,
+    /// Block of the previous request (REQ_PAGES refers to it).
+    last_block: Option<String>,
 }
 
 impl ReturnPath {
@@ -413,6 +568,18 @@ impl ReturnPath {
                         }
                         Ok(Some(RpMessage::Pong(v))) => s.pongs.push(v),
                         Ok(Some(RpMessage::SwitchoverAck)) => s.switchover_acked = true,
+                        Ok(Some(RpMessage::ReqPages { block, start, len })) => {
+                            if let Some(b) = block {
+                                s.last_block = Some(b);
+                            }
+                            match s.last_block.clone() {
+                                Some(b) => s.page_requests.push_back((b, start, u64::from(len))),
+                                None => {
+                                    s.error = Some("REQ_PAGES before any REQ_PAGES_ID".into());
+                                    return;
+                                }
+                            }
+                        }
                         Ok(Some(other)) => {
                             s.error = Some(format!("unexpected return-path message {other:?}"));
                             return;
@@ -449,6 +616,21 @@ impl ReturnPath {
             return Err(Error::invalid("destination failed to load the stream"));
         }
         Ok(())
+    }
+
+    /// Page requests received since the last call.
+    fn take_page_requests(&self) -> Vec<(String, u64, u64)> {
+        self.state
+            .lock()
+            .map(|mut s| s.page_requests.drain(..).collect())
+            .unwrap_or_default()
+    }
+
+    fn has_page_requests(&self) -> bool {
+        self.state
+            .lock()
+            .map(|s| !s.page_requests.is_empty())
+            .unwrap_or(false)
     }
 
     fn switchover_allowed(&self, caps: MigrationCapabilities) -> bool {

@@ -103,6 +103,19 @@ impl StreamLoader {
         cmds: &mut dyn CommandHandler,
     ) -> Result<Option<String>> {
         self.load_header(r)?;
+        Self::load_setup_all(reg)?;
+        let result = self.load_main(r, reg, cmds).and_then(|end| match end {
+            LoadEnd::Eof => Self::load_vmdesc(r),
+            LoadEnd::Quit => Ok(None),
+        });
+        let cleanup = Self::load_cleanup_all(reg);
+        let vmdesc = result?;
+        cleanup?;
+        Ok(vmdesc)
+    }
+
+    /// `load_setup` on every active entry (before any section is read).
+    pub fn load_setup_all(reg: &mut Registry) -> Result<()> {
         for e in reg.entries_mut() {
             if e.handlers.is_active() {
                 e.handlers
@@ -110,10 +123,12 @@ impl StreamLoader {
                     .map_err(|err| err.in_section(format!("section '{}' load_setup", e.idstr)))?;
             }
         }
-        let result = self.load_main(r, reg, cmds).and_then(|end| match end {
-            LoadEnd::Eof => Self::load_vmdesc(r),
-            LoadEnd::Quit => Ok(None),
-        });
+        Ok(())
+    }
+
+    /// `load_cleanup` on every entry (always, after success or failure); the
+    /// first error is returned after all have run.
+    pub fn load_cleanup_all(reg: &mut Registry) -> Result<()> {
         let mut cleanup = Ok(());
         for e in reg.entries_mut() {
             if let Err(err) = e.handlers.load_cleanup() {
@@ -122,9 +137,7 @@ impl StreamLoader {
                 ));
             }
         }
-        let vmdesc = result?;
-        cleanup?;
-        Ok(vmdesc)
+        cleanup
     }
 
     /// Magic, version and (when expected) the configuration record.

@@ -19,7 +19,8 @@ pub use config::{
 };
 pub use format::{QemuVersion, RecordType};
 pub use handlers::{
-    IterateStatus, Pending, SaveVmHandlers, SectionReader, SectionWriter, VmStateHandler,
+    BlockRanges, IterateStatus, PageRequester, Pending, RpSend, SaveVmHandlers, SectionReader,
+    SectionWriter, VmStateHandler,
 };
 pub use loader::{
     CommandHandler, LoadEnd, LoadFlow, LoadOptions, NoCommands, StreamLoader, MAX_PACKAGE_LEN,
