@@ -344,6 +344,7 @@ fn postcopy_runs_the_destination_early_and_serves_faults() {
                 }));
                 Ok(())
             })),
+            switchover_ack: false,
         };
         let r = run_incoming_with(
             incoming,

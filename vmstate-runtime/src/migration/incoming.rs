@@ -14,7 +14,7 @@ use super::transport::{Incoming, ReadWrite, TransportRefill};
 use crate::error::{Error, Result};
 use crate::savevm::{
     Command, CommandHandler, LoadEnd, LoadFlow, LoadOptions, PageRequester, Registry, RpMessage,
-    StreamLoader, TARGET_PAGE_SIZE,
+    StreamLoader, SwitchoverApprover, TARGET_PAGE_SIZE,
 };
 use crate::wire::{Reader, Writer};
 
@@ -42,12 +42,17 @@ pub enum PostcopyState {
 pub struct IncomingHooks {
     /// Called at POSTCOPY_RUN: start the guest's vCPUs (pages still arriving).
     pub on_postcopy_run: Option<Box<dyn FnMut() -> Result<()> + Send>>,
+    /// The switchover-ack capability (QEMU 10.x): handlers that need to approve
+    /// get a [`SwitchoverApprover`]; SWITCHOVER_ACK goes out when all did (at
+    /// once when none needs to).
+    pub switchover_ack: bool,
 }
 
 impl std::fmt::Debug for IncomingHooks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IncomingHooks")
             .field("on_postcopy_run", &self.on_postcopy_run.is_some())
+            .field("switchover_ack", &self.switchover_ack)
             .finish()
     }
 }
@@ -70,6 +75,7 @@ struct IncomingCommands {
     reverse: Option<SharedRp>,
     rp_open: bool,
     postcopy: PostcopyState,
+    switchover_ack: bool,
 }
 
 impl IncomingCommands {
@@ -102,7 +108,26 @@ impl CommandHandler for IncomingCommands {
                     ));
                 }
                 // A duplicate is only a warning in QEMU.
+                let first = !self.rp_open;
                 self.rp_open = true;
+                if first && self.switchover_ack {
+                    let needing: Vec<usize> = reg
+                        .entries()
+                        .enumerate()
+                        .filter(|(_, e)| e.handlers.switchover_ack_needed())
+                        .map(|(i, _)| i)
+                        .collect();
+                    let rp = self.rp()?.clone();
+                    let approver = SwitchoverApprover::new(
+                        needing.len(),
+                        Box::new(move |msg: &RpMessage| send_rp(&rp, msg)),
+                    )?;
+                    for i in needing {
+                        if let Some(e) = reg.get_mut(i) {
+                            e.handlers.set_switchover_approver(approver.clone());
+                        }
+                    }
+                }
             }
             Command::Ping(v) => {
                 let rp = self
@@ -203,6 +228,7 @@ pub fn run_incoming_with(
         reverse: conn.reverse.map(|r| Arc::new(Mutex::new(r))),
         rp_open: false,
         postcopy: PostcopyState::None,
+        switchover_ack: hooks.switchover_ack,
     };
     let mut r = Reader::with_refill(
         BytesMut::with_capacity(REFILL_CHUNK),

@@ -125,6 +125,11 @@ pub fn start_migration(
     vm: Box<dyn VmControl>,
 ) -> Result<MigrationHandle> {
     config.params.validate()?;
+    if config.caps.switchover_ack && config.version == QemuVersion::V7_2 {
+        return Err(Error::invalid(
+            "switchover-ack needs the QEMU 10.x stream dialect (7.2 has no SWITCHOVER_ACK)",
+        ));
+    }
     let shared = Arc::new(Shared {
         params: Mutex::new(config.params.clone()),
         cancel: AtomicBool::new(false),
@@ -392,7 +397,12 @@ impl Driver {
             iterations += 1;
             w.flush()?;
             if status == IterateStatus::Done && pending.total() == 0 {
-                break;
+                if switchover_allowed {
+                    break;
+                }
+                // Everything is sent but the destination has not approved the
+                // switchover yet (switchover-ack): wait without spinning.
+                std::thread::sleep(Duration::from_millis(1));
             }
         }
 

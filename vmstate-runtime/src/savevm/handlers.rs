@@ -183,6 +183,11 @@ pub trait SaveVmHandlers: Send {
         false
     }
 
+    /// Destination, with switchover-ack: the handle to call once this handler
+    /// (which said [`switchover_ack_needed`](Self::switchover_ack_needed)) is
+    /// ready for the source to switch over.
+    fn set_switchover_approver(&mut self, _approver: SwitchoverApprover) {}
+
     /// Destination: MIG_CMD_SWITCHOVER_START arrived.
     fn switchover_start(&mut self) -> Result<()> {
         Ok(())
@@ -314,5 +319,59 @@ impl<T: VmState + Send> SaveVmHandlers for VmStateHandler<T> {
 
     fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
         self.lock()?.load(r, version_id)
+    }
+}
+
+/// Lets destination handlers approve the switchover (QEMU
+/// `qemu_loadvm_approve_switchover`): when the last one approves, the return path
+/// carries SWITCHOVER_ACK.
+#[derive(Clone)]
+pub struct SwitchoverApprover {
+    inner: Arc<Mutex<ApproverState>>,
+}
+
+struct ApproverState {
+    outstanding: usize,
+    send: RpSend,
+}
+
+impl std::fmt::Debug for SwitchoverApprover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwitchoverApprover").finish_non_exhaustive()
+    }
+}
+
+impl SwitchoverApprover {
+    /// An approver waiting for `outstanding` approvals; sends the ACK with `send`
+    /// (immediately when `outstanding` is 0).
+    pub fn new(outstanding: usize, mut send: RpSend) -> Result<Self> {
+        if outstanding == 0 {
+            send(&RpMessage::SwitchoverAck)?;
+        }
+        Ok(SwitchoverApprover {
+            inner: Arc::new(Mutex::new(ApproverState { outstanding, send })),
+        })
+    }
+
+    /// One handler is ready. The last approval sends SWITCHOVER_ACK; extra
+    /// approvals are an error.
+    pub fn approve(&self) -> Result<()> {
+        let mut s = self
+            .inner
+            .lock()
+            .map_err(|_| Error::invalid("switchover approver poisoned"))?;
+        if s.outstanding == 0 {
+            return Err(Error::invalid("switchover approved more often than needed"));
+        }
+        s.outstanding -= 1;
+        if s.outstanding == 0 {
+            (s.send)(&RpMessage::SwitchoverAck)?;
+        }
+        Ok(())
+    }
+
+    /// Approvals still missing.
+    pub fn outstanding(&self) -> usize {
+        self.inner.lock().map(|s| s.outstanding).unwrap_or(0)
     }
 }

@@ -20,7 +20,7 @@ pub use config::{
 pub use format::{QemuVersion, RecordType};
 pub use handlers::{
     BlockRanges, IterateStatus, PageRequester, Pending, RpSend, SaveVmHandlers, SectionReader,
-    SectionWriter, VmStateHandler,
+    SectionWriter, SwitchoverApprover, VmStateHandler,
 };
 pub use loader::{
     CommandHandler, LoadEnd, LoadFlow, LoadOptions, NoCommands, StreamLoader, MAX_PACKAGE_LEN,
