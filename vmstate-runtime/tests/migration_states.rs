@@ -801,7 +801,6 @@ fn qemu_7_2_precopy_completes_through_a_valid_path() {
 /// (QEMU 8.x+ always enters `device`). The driver enters `device` for both
 /// dialects.
 #[test]
-#[ignore = "bug: V7_2 source enters 'device' without pause-before-switchover (QEMU 7.2 goes active -> completed)"]
 fn qemu_7_2_source_stays_active_while_saving_devices() {
     let (uri, dst) = start_destination("nodevice72", QemuVersion::V7_2, &[]);
     let o = SourceOpts {
@@ -876,7 +875,6 @@ fn pause_before_switchover_waits_in_pre_switchover_until_continue() {
 /// management can act (e.g. finish block jobs) while the guest cannot write. The
 /// driver only pauses the VM after leaving pre-switchover.
 #[test]
-#[ignore = "bug: VM still running in pre-switchover (QEMU stops it before entering pre-switchover)"]
 fn vm_is_stopped_in_pre_switchover() {
     let (uri, dst) = start_destination("preswitch-vm", QemuVersion::V7_2, &[]);
     let o = SourceOpts {
@@ -1028,7 +1026,6 @@ fn cancel_in_pre_switchover() {
 /// only sets a flag: the status keeps saying `setup`/`active` until the driver
 /// next polls it, and a cancel during setup still passes through `active`.
 #[test]
-#[ignore = "bug: cancel() leaves the status unchanged until the driver polls (QEMU sets 'cancelling' at once)"]
 fn cancel_reports_cancelling_at_once() {
     let (uri, dst) = start_destination("cancel-status", QemuVersion::V7_2, &[]);
     let o = SourceOpts {
@@ -1053,7 +1050,6 @@ fn cancel_reports_cancelling_at_once() {
 /// `cancelled`; here `cancel()` only sets a flag that the blocked thread never
 /// looks at.
 #[test]
-#[ignore = "bug: cancel() cannot interrupt a source blocked writing to a stalled destination"]
 fn cancel_unblocks_a_source_stuck_writing_to_a_stalled_destination() {
     let path = sock("stalled");
     let _ = std::fs::remove_file(&path);
@@ -1188,10 +1184,12 @@ fn destination_failure(name: &str, extra: Extra) -> (String, u64) {
     };
     let src = start_source(uri, &o);
     let vm = src.vm.clone();
+    // QEMU 7.2 stays "active" while saving devices (no "device" state); that the
+    // failure came after the switchover shows in the one pause below.
     let (_, path) = assert_source_failed(src, &["destination failed to load the stream"]);
     assert!(
-        path.contains(&S::Device),
-        "failed after switchover: {path:?}"
+        !path.contains(&S::Device),
+        "7.2 has no device state here: {path:?}"
     );
     assert_eq!(
         (vm.pauses(), vm.resumes()),

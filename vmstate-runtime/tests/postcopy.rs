@@ -126,6 +126,22 @@ impl SaveVmHandlers for SourceRam {
         self.urgent.extend(first..first + n);
         Ok(true)
     }
+    fn ram_block_names(&self) -> Vec<String> {
+        vec![BLOCK.to_string()]
+    }
+    fn postcopy_resume_bitmap(&mut self, block: &str, received: &[u8]) -> Result<()> {
+        if block != BLOCK || received.len() * 8 < PAGES {
+            return Err(Error::invalid("bad bitmap"));
+        }
+        let mut dirty = self.dirty.lock().unwrap();
+        for (i, d) in dirty.iter_mut().enumerate() {
+            let word = u64::from_le_bytes(received[i / 64 * 8..i / 64 * 8 + 8].try_into().unwrap());
+            if word & (1 << (i % 64)) == 0 {
+                *d = true;
+            }
+        }
+        Ok(())
+    }
     fn load_state(&mut self, _: &mut SectionReader, _: u32) -> Result<()> {
         Err(Error::invalid("source only"))
     }
@@ -235,6 +251,51 @@ impl SaveVmHandlers for DstRam {
         *self.requester.lock().unwrap() = Some(requester);
         Ok(())
     }
+    fn postcopy_received_bitmap(&mut self, block: &str) -> Result<Option<Vec<u8>>> {
+        if block != BLOCK {
+            return Ok(None);
+        }
+        let (lock, _) = &*self.state;
+        let s = lock.lock().unwrap();
+        let mut words = vec![0u64; PAGES.div_ceil(64)];
+        for (i, r) in s.received.iter().enumerate() {
+            if *r {
+                words[i / 64] |= 1 << (i % 64);
+            }
+        }
+        Ok(Some(words.iter().flat_map(|w| w.to_le_bytes()).collect()))
+    }
+}
+
+/// Forwards the first `limit` bytes of the main stream, then kills both
+/// directions (a network failure in the middle of postcopy).
+fn cutting_proxy(limit: usize, to: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let (mut a, _) = listener.accept().unwrap();
+        let mut b = std::net::TcpStream::connect(to).unwrap();
+        let (mut a2, mut b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+        thread::spawn(move || {
+            let _ = std::io::copy(&mut b2, &mut a2);
+        });
+        let mut left = limit;
+        let mut buf = [0u8; 4096];
+        while left > 0 {
+            let n = match a.read(&mut buf[..left.min(4096)]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if b.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            left -= n;
+        }
+        let _ = a.shutdown(std::net::Shutdown::Both);
+        let _ = b.shutdown(std::net::Shutdown::Both);
+    });
+    addr
 }
 
 /// The destination guest: returns the pages it read.
@@ -263,6 +324,17 @@ impl VmControl for Vm {
 
 #[test]
 fn postcopy_runs_the_destination_early_and_serves_faults() {
+    postcopy(None);
+}
+
+#[test]
+fn postcopy_recovers_after_the_connection_drops() {
+    // 400 kB is past the switch (about 100 kB of precopy plus the package) and
+    // well before the end of the 2 MiB of RAM.
+    postcopy(Some(400_000));
+}
+
+fn postcopy(cut: Option<usize>) {
     let mem = Arc::new(Mutex::new(
         (0..PAGES).map(|i| page_bytes(i, 0)).collect::<Vec<_>>(),
     ));
@@ -312,8 +384,14 @@ fn postcopy_runs_the_destination_early_and_serves_faults() {
 
     let dst_ram = DstRam::new();
     let dst_cpu = Arc::new(Mutex::new(Cpu::default()));
-    let path = std::env::temp_dir().join(format!("vmstate-postcopy-{}.sock", std::process::id()));
-    let incoming = Incoming::listen(&MigrationUri::Unix(path.clone())).unwrap();
+    let incoming = Incoming::listen(&MigrationUri::Tcp("127.0.0.1:0".into())).unwrap();
+    let dst_addr = incoming.local_tcp_addr().unwrap();
+    let src_uri = match cut {
+        Some(limit) => MigrationUri::Tcp(cutting_proxy(limit, dst_addr).to_string()),
+        None => MigrationUri::Tcp(dst_addr.to_string()),
+    };
+    // Where the destination listens again after a failure (postcopy recovery).
+    let (reconnect_tx, reconnect_rx) = std::sync::mpsc::channel::<std::net::SocketAddr>();
     let guest_reads = Arc::new(AtomicU64::new(0));
     let (ram2, cpu2, reads2) = (dst_ram.clone(), dst_cpu.clone(), guest_reads.clone());
     let dst_stats = StatsHandle::default();
@@ -345,6 +423,11 @@ fn postcopy_runs_the_destination_early_and_serves_faults() {
                 Ok(())
             })),
             switchover_ack: false,
+            on_postcopy_paused: Some(Box::new(move |_err| {
+                let inc = Incoming::listen(&MigrationUri::Tcp("127.0.0.1:0".into()))?;
+                reconnect_tx.send(inc.local_tcp_addr().unwrap()).unwrap();
+                Ok(inc)
+            })),
         };
         let r = run_incoming_with(
             incoming,
@@ -362,7 +445,7 @@ fn postcopy_runs_the_destination_early_and_serves_faults() {
 
     let handle = start_migration(
         MigrationConfig {
-            uri: MigrationUri::Unix(path),
+            uri: src_uri,
             machine: "pc-i440fx-7.2".into(),
             version: QemuVersion::V7_2,
             params: MigrationParameters {
@@ -389,14 +472,29 @@ fn postcopy_runs_the_destination_early_and_serves_faults() {
     thread::sleep(Duration::from_millis(60));
     handle.start_postcopy();
     let mut saw_postcopy = false;
+    let mut recovered = false;
     for _ in 0..20_000 {
         let s = stats.snapshot();
         saw_postcopy |= s.status == MigrationStatus::PostcopyActive;
+        if s.status == MigrationStatus::PostcopyPaused && !recovered {
+            assert!(cut.is_some(), "paused without a network failure: {s:?}");
+            assert!(s.error.is_some());
+            let addr = reconnect_rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("destination paused and listens again");
+            handle.resume(MigrationUri::Tcp(addr.to_string())).unwrap();
+            recovered = true;
+        }
         if s.status.is_terminal() {
             break;
         }
         thread::sleep(Duration::from_millis(1));
     }
+    assert_eq!(
+        recovered,
+        cut.is_some(),
+        "recovery happened exactly when the link broke"
+    );
     let (_, result) = handle.wait();
     result.unwrap();
     writer.join().unwrap();

@@ -776,7 +776,6 @@ fn empty_registry_stream_is_header_configuration_eof_vmdesc() {
 /// section, so an error raised by a handler's own check (`Error::invalid`) comes
 /// out with no offset at all.
 #[test]
-#[ignore = "bug: loader adds no offset to a handler's load_state error (loader.rs section_start_full/section_part_end)"]
 fn handler_errors_get_an_offset_from_the_loader() {
     struct Picky;
     impl SaveVmHandlers for Picky {
@@ -832,7 +831,6 @@ struct OneElement {
 /// QEMU `vmsd_desc_field_start`: `is_array = max > 1`, so a one-element array
 /// is described like a scalar (no "array_len").
 #[test]
-#[ignore = "bug: vmdesc writes \"array_len\": 1 for one-element arrays (QEMU: is_array = n > 1)"]
 fn vmdesc_one_element_array_has_no_array_len() {
     let d = describe(&OneElement { only: [5] });
     assert_eq!(d["fields"], json!([field("only", "uint32", 4)]));

@@ -37,6 +37,9 @@ pub enum PostcopyState {
     Running,
 }
 
+/// Gives the destination a new channel to recover a paused postcopy on.
+pub type PausedHook = Box<dyn FnMut(&Error) -> Result<Incoming> + Send>;
+
 /// What the destination VMM is told during an incoming migration.
 #[derive(Default)]
 pub struct IncomingHooks {
@@ -46,6 +49,10 @@ pub struct IncomingHooks {
     /// get a [`SwitchoverApprover`]; SWITCHOVER_ACK goes out when all did (at
     /// once when none needs to).
     pub switchover_ack: bool,
+    /// Postcopy recovery: called when the connection breaks while the guest runs
+    /// here (postcopy-paused) with the error; returns where the source will
+    /// reconnect. Without it, a broken postcopy stream fails the migration.
+    pub on_postcopy_paused: Option<PausedHook>,
 }
 
 impl std::fmt::Debug for IncomingHooks {
@@ -53,6 +60,7 @@ impl std::fmt::Debug for IncomingHooks {
         f.debug_struct("IncomingHooks")
             .field("on_postcopy_run", &self.on_postcopy_run.is_some())
             .field("switchover_ack", &self.switchover_ack)
+            .field("on_postcopy_paused", &self.on_postcopy_paused.is_some())
             .finish()
     }
 }
@@ -76,6 +84,7 @@ struct IncomingCommands {
     rp_open: bool,
     postcopy: PostcopyState,
     switchover_ack: bool,
+    stats: StatsHandle,
 }
 
 impl IncomingCommands {
@@ -188,6 +197,41 @@ impl CommandHandler for IncomingCommands {
                 self.postcopy = P::Running;
                 return Ok(LoadFlow::Quit);
             }
+            Command::RecvBitmap(block) => {
+                self.expect_postcopy("RECV_BITMAP", &[P::Running])?;
+                let mut bitmap = None;
+                for e in reg.entries_mut() {
+                    if let Some(b) = e.handlers.postcopy_received_bitmap(&block)? {
+                        bitmap = Some(b);
+                        break;
+                    }
+                }
+                let mut bitmap = bitmap.ok_or_else(|| {
+                    Error::invalid(format!("RECV_BITMAP for unknown RAMBlock '{block}'"))
+                })?;
+                // The blob is a whole number of 64-bit words.
+                bitmap.resize(bitmap.len().div_ceil(8) * 8, 0);
+                let mut w = Writer::new(Vec::with_capacity(bitmap.len() + 300));
+                RpMessage::RecvBitmap(block).write(&mut w)?;
+                w.write_u64(bitmap.len() as u64)?;
+                w.write_bytes(&bitmap)?;
+                w.write_u64(crate::savevm::RECV_BITMAP_ENDING)?;
+                let rp = self.rp()?;
+                let mut rp = rp
+                    .lock()
+                    .map_err(|_| Error::invalid("return path lock poisoned"))?;
+                rp.write_all(&w.into_inner())?;
+                rp.flush()?;
+            }
+            Command::PostcopyResume => {
+                self.expect_postcopy("POSTCOPY_RESUME", &[P::Running])?;
+                send_rp(
+                    self.rp()?,
+                    &RpMessage::ResumeAck(crate::savevm::RESUME_ACK_VALUE),
+                )?;
+                self.stats
+                    .update(|s| s.status = MigrationStatus::PostcopyActive);
+            }
             Command::EnableColo => {
                 return Err(Error::invalid("COLO is not supported by this destination"))
             }
@@ -229,6 +273,7 @@ pub fn run_incoming_with(
         rp_open: false,
         postcopy: PostcopyState::None,
         switchover_ack: hooks.switchover_ack,
+        stats: stats.clone(),
     };
     let mut r = Reader::with_refill(
         BytesMut::with_capacity(REFILL_CHUNK),
@@ -248,8 +293,42 @@ pub fn run_incoming_with(
                 if let Some(run) = hooks.on_postcopy_run.as_mut() {
                     run()?;
                 }
-                if loader.load_main(&mut r, reg, &mut cmds)? != LoadEnd::Eof {
-                    return Err(Error::invalid("postcopy stream ended without EOF"));
+                loop {
+                    match loader.load_main(&mut r, reg, &mut cmds) {
+                        Ok(LoadEnd::Eof) => break,
+                        Ok(LoadEnd::Quit) => {
+                            return Err(Error::invalid("POSTCOPY_RUN twice in one stream"))
+                        }
+                        Err(e) => {
+                            // The guest runs here already: pause and wait for the
+                            // source to reconnect (postcopy recovery), if the VMM
+                            // can provide a new channel.
+                            let Some(paused) = hooks.on_postcopy_paused.as_mut() else {
+                                return Err(e);
+                            };
+                            let msg = e.to_string();
+                            stats.update(|s| {
+                                s.status = MigrationStatus::PostcopyPaused;
+                                s.error = Some(msg);
+                            });
+                            if let Some(old) = cmds.reverse.take() {
+                                if let Ok(old) = old.lock() {
+                                    let _ = old.shutdown();
+                                }
+                            }
+                            let conn = paused(&e)?.accept()?;
+                            stats.update(|s| s.status = MigrationStatus::PostcopyRecover);
+                            let base = r.position();
+                            r = Reader::with_refill(
+                                BytesMut::with_capacity(REFILL_CHUNK),
+                                base,
+                                Box::new(TransportRefill::new(conn.stream, REFILL_CHUNK)),
+                            );
+                            // The recovery channel always carries a return path.
+                            cmds.reverse = conn.reverse.map(|r| Arc::new(Mutex::new(r)));
+                            cmds.rp_open = cmds.reverse.is_some();
+                        }
+                    }
                 }
             } else {
                 StreamLoader::load_vmdesc(&mut r)?;

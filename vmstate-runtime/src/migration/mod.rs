@@ -8,7 +8,7 @@ mod stats;
 mod status;
 mod transport;
 
-pub use incoming::{run_incoming, run_incoming_with, IncomingHooks, PostcopyState};
+pub use incoming::{run_incoming, run_incoming_with, IncomingHooks, PausedHook, PostcopyState};
 pub use params::{
     MigrationCapabilities, MigrationParameters, BUFFER_DELAY_MS, DEFAULT_DOWNTIME_LIMIT_MS,
     DEFAULT_MAX_BANDWIDTH, MAX_DOWNTIME_LIMIT_MS,

@@ -51,6 +51,10 @@ struct Shared {
     cancel: AtomicBool,
     resume_from_pre_switchover: AtomicBool,
     postcopy_requested: AtomicBool,
+    resume_uri: Mutex<Option<MigrationUri>>,
+    /// A second handle on the outgoing connection, so cancel() can unblock a
+    /// source stuck writing to a destination that stopped reading.
+    kill: Mutex<Option<Box<dyn ReadWrite>>>,
     stats: StatsHandle,
 }
 
@@ -85,9 +89,36 @@ impl MigrationHandle {
         Ok(())
     }
 
-    /// Requests cancellation; the source VM keeps (or goes back to) running.
+    /// Requests cancellation; the source VM keeps (or goes back to) running. The
+    /// status reads "cancelling" at once (except in postcopy, which cannot be
+    /// cancelled without losing the guest).
     pub fn cancel(&self) {
         self.shared.cancel.store(true, Ordering::SeqCst);
+        let in_postcopy = matches!(
+            self.shared.stats.snapshot().status,
+            MigrationStatus::PostcopyActive
+                | MigrationStatus::PostcopyPaused
+                | MigrationStatus::PostcopyRecover
+        );
+        if !in_postcopy {
+            // Like QEMU's qemu_file_shutdown: a blocked write fails at once.
+            if let Ok(k) = self.shared.kill.lock() {
+                if let Some(conn) = k.as_ref() {
+                    let _ = conn.shutdown();
+                }
+            }
+        }
+        self.shared.stats.update(|s| {
+            if matches!(
+                s.status,
+                MigrationStatus::Setup
+                    | MigrationStatus::Active
+                    | MigrationStatus::PreSwitchover
+                    | MigrationStatus::WaitUnplug
+            ) {
+                s.status = MigrationStatus::Cancelling;
+            }
+        });
     }
 
     /// Switches to postcopy as soon as what must be sent in precopy fits the
@@ -95,6 +126,17 @@ impl MigrationHandle {
     /// capability).
     pub fn start_postcopy(&self) {
         self.shared.postcopy_requested.store(true, Ordering::SeqCst);
+    }
+
+    /// Recovers a paused postcopy over a new connection (QMP `migrate` with
+    /// `resume: true`).
+    pub fn resume(&self, uri: MigrationUri) -> Result<()> {
+        *self
+            .shared
+            .resume_uri
+            .lock()
+            .map_err(|_| Error::invalid("resume lock poisoned"))? = Some(uri);
+        Ok(())
     }
 
     /// Leaves pre-switchover (QMP `migrate-continue`).
@@ -135,6 +177,8 @@ pub fn start_migration(
         cancel: AtomicBool::new(false),
         resume_from_pre_switchover: AtomicBool::new(false),
         postcopy_requested: AtomicBool::new(false),
+        resume_uri: Mutex::new(None),
+        kill: Mutex::new(None),
         stats: StatsHandle::default(),
     });
     let s2 = shared.clone();
@@ -190,8 +234,21 @@ impl Driver {
         );
         self.status = to;
         let total = self.started.elapsed();
+        let cancelling = self.cancelled() && !self.in_postcopy;
         self.shared.stats.update(|s| {
-            s.status = to;
+            // After cancel() published "cancelling", only the end of the
+            // cancellation (or a failure) may replace it.
+            let keep = cancelling
+                && s.status == MigrationStatus::Cancelling
+                && !matches!(
+                    to,
+                    MigrationStatus::Cancelled
+                        | MigrationStatus::Failed
+                        | MigrationStatus::Completed
+                );
+            if !keep {
+                s.status = to;
+            }
             s.total_time = total;
         });
     }
@@ -224,20 +281,26 @@ impl Driver {
                 self.set_status(MigrationStatus::Cancelled);
                 r.and(Err(Error::invalid("migration cancelled")))
             }
+            // A failure caused by cancel() shutting the connection down is the
+            // cancellation finishing.
+            Err(Stop::Failed(_)) if self.cancelled() && !self.in_postcopy => {
+                self.set_status(MigrationStatus::Cancelling);
+                let r = if vm_paused { self.vm.resume() } else { Ok(()) };
+                self.set_status(MigrationStatus::Cancelled);
+                r.and(Err(Error::invalid("migration cancelled")))
+            }
             Err(Stop::Failed(e)) if self.in_postcopy => {
                 // The destination already runs the guest: resuming here would
-                // split it in two. QEMU pauses and waits for recovery.
-                let msg = e.to_string();
-                self.set_status(MigrationStatus::PostcopyPaused);
-                self.shared.stats.update(|s| s.error = Some(msg));
+                // split it in two, so the source VM stays stopped.
+                self.shared.stats.update(|s| s.error = Some(e.to_string()));
+                self.set_status(MigrationStatus::Failed);
                 Err(e)
             }
             Err(Stop::Failed(e)) => {
                 // The source must keep running whatever happened.
                 let resumed = if vm_paused { self.vm.resume() } else { Ok(()) };
-                let msg = e.to_string();
+                self.shared.stats.update(|s| s.error = Some(e.to_string()));
                 self.set_status(MigrationStatus::Failed);
-                self.shared.stats.update(|s| s.error = Some(msg));
                 resumed.and(Err(e))
             }
         }
@@ -253,6 +316,12 @@ impl Driver {
         let Connection {
             stream, reverse, ..
         } = conn;
+        if let Ok(mut k) = self.shared.kill.lock() {
+            *k = stream.try_clone_rw();
+        }
+        if self.cancelled() {
+            return Err(Stop::Cancelled);
+        }
         let caps = self.config.caps;
         let mut w = StreamWriter::new(Outgoing(stream), self.config.version);
         w.write_header()?;
@@ -289,6 +358,7 @@ impl Driver {
         let mut iterations = 0u64;
         let mut syncs = 0u64;
         let mut postcopy_since: Option<Instant> = None;
+        let mut dirty_mark: Option<(u64, u64, Instant)> = None;
         loop {
             if self.cancelled() && postcopy_since.is_none() {
                 return Err(Stop::Cancelled);
@@ -297,12 +367,26 @@ impl Driver {
                 rp.check()?;
             }
             let params = self.params();
-            window.roll(w.position(), &self.shared.stats);
+            let rolled = window.roll(w.position(), &self.shared.stats);
             let threshold = (window.bandwidth_bpms * params.downtime_limit_ms as f64) as u64;
             let mut pending = StreamWriter::<Outgoing>::pending(reg, false);
             if pending.total() < threshold || pending.total() == 0 {
                 pending = StreamWriter::<Outgoing>::pending(reg, true);
                 syncs += 1;
+            }
+            if rolled {
+                // Newly dirtied bytes over the window: what is pending now, minus
+                // what was pending at the last window, plus what was sent since.
+                let now = (pending.total(), w.position(), Instant::now());
+                if let Some((p0, pos0, t0)) = dirty_mark {
+                    let dt = now.2.duration_since(t0).as_secs_f64();
+                    let dirtied = (now.0 + (now.1 - pos0)).saturating_sub(p0);
+                    if dt > 0.0 {
+                        let rate = dirtied as f64 / dt;
+                        self.shared.stats.update(|s| s.dirty_rate_bps = rate);
+                    }
+                }
+                dirty_mark = Some(now);
             }
             let transferred = w.position();
             let expected = (window.bandwidth_bpms > 0.0).then(|| {
@@ -318,45 +402,6 @@ impl Driver {
                 s.total_time = self.started.elapsed();
             });
 
-            if let Some(since) = postcopy_since {
-                // Postcopy: serve the destination's faults first, then the rest.
-                if let Some(rp) = &rp {
-                    for (block, start, len) in rp.take_page_requests() {
-                        let mut served = false;
-                        for e in reg.entries_mut() {
-                            if e.handlers.has_postcopy()
-                                && e.handlers.queue_page_request(&block, start, len)?
-                            {
-                                served = true;
-                                break;
-                            }
-                        }
-                        if !served {
-                            return Err(Stop::Failed(Error::invalid(format!(
-                                "destination requested pages of unknown block '{block}'"
-                            ))));
-                        }
-                    }
-                }
-                if pending.total() == 0 && !rp.as_ref().is_some_and(|r| r.has_page_requests()) {
-                    w.complete_postcopy(reg)?;
-                    break;
-                }
-                let per_window = params.max_postcopy_bandwidth / (1000 / BUFFER_DELAY_MS);
-                let start_pos = window.start_pos;
-                let mut limited = |pos: u64| per_window != 0 && pos - start_pos >= per_window;
-                if limited(w.position()) {
-                    w.flush()?;
-                    std::thread::sleep(Duration::from_millis(2));
-                    continue;
-                }
-                w.iterate(reg, true, &mut limited)?;
-                iterations += 1;
-                w.flush()?;
-                let _ = since;
-                continue;
-            }
-
             let switchover_allowed = rp.as_ref().is_none_or(|r| r.switchover_allowed(caps));
             if caps.postcopy_ram
                 && self.shared.postcopy_requested.load(Ordering::SeqCst)
@@ -366,6 +411,10 @@ impl Driver {
                 let rp = rp
                     .as_ref()
                     .ok_or_else(|| Error::invalid("postcopy needs the return path"))?;
+                if self.config.version == QemuVersion::V10 {
+                    // QEMU 10.x: a last PART (RAM: just EOS) before stopping.
+                    w.postcopy_prepare(reg)?;
+                }
                 let stop_at = Instant::now();
                 self.vm.pause()?;
                 *vm_paused = true;
@@ -377,7 +426,7 @@ impl Driver {
                     .update(|s| s.downtime = Some(stop_at.elapsed()));
                 self.set_status(MigrationStatus::PostcopyActive);
                 postcopy_since = Some(Instant::now());
-                continue;
+                break;
             }
             if (pending.total() == 0 || pending.total() <= threshold) && switchover_allowed {
                 break;
@@ -406,8 +455,22 @@ impl Driver {
             }
         }
 
-        if postcopy_since.is_none() {
-            // Precopy switchover.
+        if postcopy_since.is_some() {
+            let rp = rp.ok_or_else(|| Error::invalid("postcopy needs the return path"))?;
+            let transferred = self.postcopy_until_done(w, rp, reg)?;
+            self.shared.stats.update(|s| {
+                s.transferred = transferred;
+                s.remaining = 0;
+                s.total = transferred;
+            });
+            return Ok(());
+        }
+        {
+            // Precopy switchover: the VM stops first (also before a
+            // pre-switchover pause, as QEMU does).
+            let stop_at = Instant::now();
+            self.vm.pause()?;
+            *vm_paused = true;
             if caps.pause_before_switchover {
                 self.set_status(MigrationStatus::PreSwitchover);
                 while !self
@@ -421,10 +484,10 @@ impl Driver {
                     std::thread::sleep(Duration::from_millis(2));
                 }
             }
-            let stop_at = Instant::now();
-            self.vm.pause()?;
-            *vm_paused = true;
-            self.set_status(MigrationStatus::Device);
+            // QEMU 7.2 only enters "device" after a pre-switchover pause; 10.x always.
+            if caps.pause_before_switchover || self.config.version == QemuVersion::V10 {
+                self.set_status(MigrationStatus::Device);
+            }
             if self.config.version == QemuVersion::V10 {
                 w.write_command(&Command::SwitchoverStart)?;
             }
@@ -446,6 +509,165 @@ impl Driver {
             s.total = transferred;
         });
         Ok(())
+    }
+
+    /// Postcopy after the switch: serve faults first, send the rest, complete.
+    /// A broken connection pauses (postcopy-paused) until [`MigrationHandle::resume`]
+    /// gives a new URI; then the received bitmaps are fetched, the handlers mark
+    /// what the destination lacks as dirty, and sending continues (no page lost).
+    /// Returns the bytes sent over all connections.
+    fn postcopy_until_done(
+        &mut self,
+        mut w: StreamWriter<Outgoing>,
+        mut rp: ReturnPath,
+        reg: &mut Registry,
+    ) -> Result<u64> {
+        let mut before = 0u64;
+        loop {
+            let pos = std::cell::Cell::new(0u64);
+            match self.postcopy_serve(w, rp, reg, &pos) {
+                Ok(sent) => return Ok(before + sent),
+                Err(e) => {
+                    before += pos.get();
+                    let mut err = e;
+                    // Paused until a recovery attempt succeeds (or a cancel).
+                    let (w2, rp2) = loop {
+                        let msg = err.to_string();
+                        self.set_status(MigrationStatus::PostcopyPaused);
+                        self.shared.stats.update(|s| s.error = Some(msg));
+                        let uri = self.wait_for_resume_uri()?;
+                        self.set_status(MigrationStatus::PostcopyRecover);
+                        match self.reconnect_postcopy(&uri, reg) {
+                            Ok(c) => break c,
+                            Err(e) => err = e,
+                        }
+                    };
+                    self.shared.stats.update(|s| s.error = None);
+                    self.set_status(MigrationStatus::PostcopyActive);
+                    w = w2;
+                    rp = rp2;
+                }
+            }
+        }
+    }
+
+    /// One connection's worth of postcopy; `pos` tracks the bytes sent on it.
+    fn postcopy_serve(
+        &mut self,
+        mut w: StreamWriter<Outgoing>,
+        rp: ReturnPath,
+        reg: &mut Registry,
+        pos: &std::cell::Cell<u64>,
+    ) -> Result<u64> {
+        let mut window = Window::new(w.position());
+        loop {
+            pos.set(w.position());
+            rp.check()?;
+            window.roll(w.position(), &self.shared.stats);
+            for (block, start, len) in rp.take_page_requests() {
+                let mut served = false;
+                for e in reg.entries_mut() {
+                    if e.handlers.has_postcopy()
+                        && e.handlers.queue_page_request(&block, start, len)?
+                    {
+                        served = true;
+                        break;
+                    }
+                }
+                if !served {
+                    return Err(Error::invalid(format!(
+                        "destination requested pages of unknown block '{block}'"
+                    )));
+                }
+            }
+            let pending = StreamWriter::<Outgoing>::pending(reg, true);
+            let transferred = w.position();
+            self.shared.stats.update(|s| {
+                s.remaining = pending.total();
+                s.transferred = transferred;
+                s.total = transferred + pending.total();
+                s.total_time = self.started.elapsed();
+            });
+            if pending.total() == 0 && !rp.has_page_requests() {
+                w.complete_postcopy(reg)?;
+                let sent = w.position();
+                pos.set(sent);
+                drop(w);
+                rp.wait_shut()?;
+                return Ok(sent);
+            }
+            let params = self.params();
+            let per_window = params.max_postcopy_bandwidth / (1000 / BUFFER_DELAY_MS);
+            let start_pos = window.start_pos;
+            let mut limited = |p: u64| per_window != 0 && p - start_pos >= per_window;
+            if limited(w.position()) {
+                w.flush()?;
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+            w.iterate(reg, true, &mut limited)?;
+            w.flush()?;
+        }
+    }
+
+    /// Waits in postcopy-paused for a new URI (or a cancel, which fails).
+    fn wait_for_resume_uri(&mut self) -> Result<MigrationUri> {
+        loop {
+            if self.cancelled() {
+                return Err(Error::invalid(
+                    "cancelled in postcopy-paused: the guest state stays split until recovery",
+                ));
+            }
+            if let Some(uri) = self
+                .shared
+                .resume_uri
+                .lock()
+                .ok()
+                .and_then(|mut u| u.take())
+            {
+                return Ok(uri);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Postcopy recovery on a new connection (QEMU `postcopy_do_resume`): for
+    /// every RAM block ask for the destination's received bitmap
+    /// (RECV_BITMAP → RP RECV_BITMAP + blob), let the handler re-dirty what did
+    /// not arrive, resume_prepare, POSTCOPY_RESUME, wait for RESUME_ACK.
+    fn reconnect_postcopy(
+        &mut self,
+        uri: &MigrationUri,
+        reg: &mut Registry,
+    ) -> Result<(StreamWriter<Outgoing>, ReturnPath)> {
+        let Connection {
+            stream, reverse, ..
+        } = connect(uri)?;
+        let reverse = reverse
+            .ok_or_else(|| Error::invalid("postcopy recovery needs a bidirectional transport"))?;
+        let mut w = StreamWriter::new(Outgoing(stream), self.config.version);
+        w.suppress_vmdesc();
+        let rp = ReturnPath::spawn(reverse, self.config.version)?;
+        for e in reg.entries_mut() {
+            if !e.handlers.has_postcopy() {
+                continue;
+            }
+            for block in e.handlers.ram_block_names() {
+                w.write_command(&Command::RecvBitmap(block.clone()))?;
+                w.flush()?;
+                let bitmap = rp.wait_bitmap(&block)?;
+                e.handlers.postcopy_resume_bitmap(&block, &bitmap)?;
+            }
+        }
+        for e in reg.entries_mut() {
+            if e.handlers.is_active() {
+                e.handlers.resume_prepare()?;
+            }
+        }
+        w.write_command(&Command::PostcopyResume)?;
+        w.flush()?;
+        rp.wait_resume_ack()?;
+        Ok((w, rp))
     }
 
     /// The postcopy switch (QEMU `postcopy_start`, with the VM stopped): END
@@ -504,10 +726,11 @@ impl Window {
         }
     }
 
-    fn roll(&mut self, pos: u64, stats: &StatsHandle) {
+    /// Closes the window when 100 ms have passed; returns whether it did.
+    fn roll(&mut self, pos: u64, stats: &StatsHandle) -> bool {
         let elapsed_ms = self.started.elapsed().as_millis() as u64;
         if elapsed_ms < BUFFER_DELAY_MS {
-            return;
+            return false;
         }
         self.bandwidth_bpms = (pos - self.start_pos) as f64 / elapsed_ms as f64;
         self.started = Instant::now();
@@ -517,6 +740,7 @@ impl Window {
             s.throughput_bps = bw * 1000.0;
             s.transferred = pos;
         });
+        true
     }
 }
 
@@ -536,7 +760,15 @@ struct RpState {
     page_requests: std::collections::VecDeque<(String, u64, u64)>,
     /// Block of the previous request (REQ_PAGES refers to it).
     last_block: Option<String>,
+    /// Received bitmaps from postcopy recovery, by block.
+    bitmaps: std::collections::HashMap<String, Vec<u8>>,
+    /// RESUME_ACK(1) arrived.
+    resume_acked: bool,
 }
+
+/// Largest received bitmap accepted on the return path (one bit per 4 KiB page:
+/// 64 MiB of bitmap covers 2 TiB of guest RAM).
+const MAX_RECV_BITMAP: u64 = 64 * 1024 * 1024;
 
 impl ReturnPath {
     fn spawn(mut reverse: Box<dyn ReadWrite>, version: QemuVersion) -> Result<Self> {
@@ -548,7 +780,7 @@ impl ReturnPath {
                 let mut buf = BytesMut::new();
                 loop {
                     // Read one frame (header + up to 512 bytes).
-                    let msg = (|| -> Result<Option<RpMessage>> {
+                    let msg = (|| -> Result<Option<(RpMessage, Option<Vec<u8>>)>> {
                         let mut hdr = [0u8; 4];
                         if let Err(e) = reverse.read_exact(&mut hdr) {
                             if e.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -565,20 +797,51 @@ impl ReturnPath {
                             buf.extend_from_slice(&p);
                         }
                         let mut r = Reader::new(&buf[..]);
-                        RpMessage::read(&mut r, version).map(Some)
+                        let msg = RpMessage::read(&mut r, version)?;
+                        if let RpMessage::RecvBitmap(_) = &msg {
+                            // The bitmap blob follows outside the framing.
+                            let mut b8 = [0u8; 8];
+                            reverse.read_exact(&mut b8)?;
+                            let size = u64::from_be_bytes(b8);
+                            if size > MAX_RECV_BITMAP || size % 8 != 0 {
+                                return Err(Error::invalid(format!(
+                                    "received bitmap of {size} bytes is invalid"
+                                )));
+                            }
+                            let mut blob = vec![0u8; size as usize];
+                            reverse.read_exact(&mut blob)?;
+                            reverse.read_exact(&mut b8)?;
+                            if u64::from_be_bytes(b8) != crate::savevm::RECV_BITMAP_ENDING {
+                                return Err(Error::invalid(
+                                    "received bitmap without its end marker",
+                                ));
+                            }
+                            return Ok(Some((msg, Some(blob))));
+                        }
+                        Ok(Some((msg, None)))
                     })();
                     let mut s = match st.lock() {
                         Ok(s) => s,
                         Err(_) => return,
                     };
                     match msg {
-                        Ok(Some(RpMessage::Shut { error })) => {
+                        Ok(Some((RpMessage::RecvBitmap(block), Some(blob)))) => {
+                            s.bitmaps.insert(block, blob);
+                        }
+                        Ok(Some((RpMessage::ResumeAck(v), _))) => {
+                            if v != crate::savevm::RESUME_ACK_VALUE {
+                                s.error = Some(format!("RESUME_ACK with value {v}, expected 1"));
+                                return;
+                            }
+                            s.resume_acked = true;
+                        }
+                        Ok(Some((RpMessage::Shut { error }, _))) => {
                             s.shut = Some(error);
                             return;
                         }
-                        Ok(Some(RpMessage::Pong(v))) => s.pongs.push(v),
-                        Ok(Some(RpMessage::SwitchoverAck)) => s.switchover_acked = true,
-                        Ok(Some(RpMessage::ReqPages { block, start, len })) => {
+                        Ok(Some((RpMessage::Pong(v), _))) => s.pongs.push(v),
+                        Ok(Some((RpMessage::SwitchoverAck, _))) => s.switchover_acked = true,
+                        Ok(Some((RpMessage::ReqPages { block, start, len }, _))) => {
                             if let Some(b) = block {
                                 s.last_block = Some(b);
                             }
@@ -590,7 +853,7 @@ impl ReturnPath {
                                 }
                             }
                         }
-                        Ok(Some(other)) => {
+                        Ok(Some((other, _))) => {
                             s.error = Some(format!("unexpected return-path message {other:?}"));
                             return;
                         }
@@ -626,6 +889,38 @@ impl ReturnPath {
             return Err(Error::invalid("destination failed to load the stream"));
         }
         Ok(())
+    }
+
+    /// Waits (up to 30 s) for the received bitmap of `block`.
+    fn wait_bitmap(&self, block: &str) -> Result<Vec<u8>> {
+        self.wait_for(|s| s.bitmaps.remove(block), "the received bitmap")
+    }
+
+    /// Waits (up to 30 s) for RESUME_ACK.
+    fn wait_resume_ack(&self) -> Result<()> {
+        self.wait_for(|s| s.resume_acked.then_some(()), "RESUME_ACK")
+    }
+
+    fn wait_for<T>(&self, mut f: impl FnMut(&mut RpState) -> Option<T>, what: &str) -> Result<T> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            {
+                let mut s = self
+                    .state
+                    .lock()
+                    .map_err(|_| Error::invalid("return path state poisoned"))?;
+                if let Some(v) = f(&mut s) {
+                    return Ok(v);
+                }
+                if let Some(e) = &s.error {
+                    return Err(Error::invalid(format!("waiting for {what}: {e}")));
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(Error::invalid(format!("timed out waiting for {what}")));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Page requests received since the last call.

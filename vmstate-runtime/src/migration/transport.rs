@@ -109,6 +109,12 @@ pub trait ReadWrite: Read + Write + Send {
     fn shutdown_write(&self) -> io::Result<()> {
         Ok(())
     }
+
+    /// A second handle to the same connection (to shut it down from another
+    /// thread, e.g. on cancel); `None` where the transport has none.
+    fn try_clone_rw(&self) -> Option<Box<dyn ReadWrite>> {
+        None
+    }
 }
 
 impl ReadWrite for TcpStream {
@@ -118,6 +124,11 @@ impl ReadWrite for TcpStream {
     fn shutdown_write(&self) -> io::Result<()> {
         TcpStream::shutdown(self, std::net::Shutdown::Write)
     }
+    fn try_clone_rw(&self) -> Option<Box<dyn ReadWrite>> {
+        self.try_clone()
+            .ok()
+            .map(|s| Box::new(s) as Box<dyn ReadWrite>)
+    }
 }
 
 impl ReadWrite for UnixStream {
@@ -126,6 +137,11 @@ impl ReadWrite for UnixStream {
     }
     fn shutdown_write(&self) -> io::Result<()> {
         UnixStream::shutdown(self, std::net::Shutdown::Write)
+    }
+    fn try_clone_rw(&self) -> Option<Box<dyn ReadWrite>> {
+        self.try_clone()
+            .ok()
+            .map(|s| Box::new(s) as Box<dyn ReadWrite>)
     }
 }
 

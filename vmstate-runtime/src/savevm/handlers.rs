@@ -209,6 +209,27 @@ pub trait SaveVmHandlers: Send {
         Ok(false)
     }
 
+    /// Source: the RAM blocks this handler migrates (for postcopy recovery).
+    fn ram_block_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Source, postcopy recovery: `received` is the destination's bitmap of
+    /// `block` (bit i = target page i arrived, little-endian 64-bit words); mark
+    /// every page it lacks as dirty so it is sent again.
+    fn postcopy_resume_bitmap(&mut self, block: &str, _received: &[u8]) -> Result<()> {
+        Err(Error::invalid(format!(
+            "handler has no postcopy recovery for block '{block}'"
+        )))
+    }
+
+    /// Destination, postcopy recovery: the received bitmap of `block` (bit i =
+    /// target page i arrived, little-endian 64-bit words, length a multiple of
+    /// 8), or `None` when the block is not this handler's.
+    fn postcopy_received_bitmap(&mut self, _block: &str) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
     /// Destination: drop these ranges of `block` (they will be sent again).
     /// Returns false when the block is not this handler's.
     fn postcopy_discard(&mut self, _block: &str, _ranges: &[(u64, u64)]) -> Result<bool> {

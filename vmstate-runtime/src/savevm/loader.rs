@@ -323,7 +323,7 @@ impl StreamLoader {
         entry
             .handlers
             .load_state(r, version_id)
-            .map_err(|e| e.in_section(what.clone()))?;
+            .map_err(|e| e.with_offset(r.position()).in_section(what.clone()))?;
         check_footer(r, section_id).map_err(|e| e.in_section(what))
     }
 
@@ -350,7 +350,7 @@ impl StreamLoader {
         entry
             .handlers
             .load_state(r, open.version_id)
-            .map_err(|e| e.in_section(what.clone()))?;
+            .map_err(|e| e.with_offset(r.position()).in_section(what.clone()))?;
         check_footer(r, section_id).map_err(|e| e.in_section(what))
     }
 

@@ -161,7 +161,9 @@ fn write_field(s: &mut String, f: &DescribedField, earlier: &[DescribedField]) {
     } else {
         json_str(s, f.name);
     }
-    if let Some(n) = f.array_len {
+    // QEMU marks a field as an array only for more than one element.
+    let array_len = f.array_len.filter(|n| *n > 1);
+    if let Some(n) = array_len {
         let _ = write!(s, ", \"array_len\": {n}");
     }
     s.push_str(", \"type\": ");
@@ -171,9 +173,9 @@ fn write_field(s: &mut String, f: &DescribedField, earlier: &[DescribedField]) {
         write_vmsd(s, nested);
     }
     // For arrays QEMU gives the size of one element.
-    let size = match f.array_len {
-        Some(n) if n > 0 => f.size / n as u64,
-        _ => f.size,
+    let size = match array_len {
+        Some(n) => f.size / n as u64,
+        None => f.size,
     };
     let _ = write!(s, ", \"size\": {size}}}");
 }
