@@ -11,8 +11,9 @@ use crate::error::{Error, Result};
 use crate::vmstate::{DescribeSink, VmState, VmStateDescription};
 use crate::wire::{Reader, Writer};
 
-/// What the stream writer hands a handler to write a section body into.
-pub type SectionWriter = Writer<BytesMut>;
+/// What the stream writer hands a handler to write a section body into (a
+/// growable buffer the writer hands to the transport in large writes).
+pub type SectionWriter = Writer<Vec<u8>>;
 /// What the loader hands a handler to read a section body from (refilled from the
 /// transport as needed).
 pub type SectionReader = Reader<BytesMut>;
@@ -140,6 +141,24 @@ pub trait SaveVmHandlers: Send {
     /// return false to write nothing.
     fn save_postcopy_prepare(&mut self, _w: &mut SectionWriter) -> Result<bool> {
         Ok(false)
+    }
+
+    /// Source, multifd device state (QEMU 10.x `save_complete_precopy_thread`,
+    /// used by vfio to stream state on side channels at switchover). This runtime
+    /// migrates over one channel, so it is never called; provided for handler
+    /// parity with QEMU.
+    fn save_complete_precopy_thread(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Destination, multifd device state (QEMU 10.x `load_state_buffer`): a
+    /// buffer that arrived on a side channel. Refused by default: this runtime
+    /// has no side channels.
+    fn load_state_buffer(&mut self, buf: &[u8]) -> Result<()> {
+        Err(Error::invalid(format!(
+            "multifd device state ({} bytes) is not supported by this handler",
+            buf.len()
+        )))
     }
 
     /// End of an outgoing migration, successful or not (always called).

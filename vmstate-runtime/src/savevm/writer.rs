@@ -6,8 +6,6 @@
 
 use std::io::Write;
 
-use bytes::BytesMut;
-
 use super::command::Command;
 use super::config::Configuration;
 use super::format::{QemuVersion, RecordType, FILE_MAGIC, FILE_VERSION};
@@ -46,7 +44,7 @@ impl<W: Write> StreamWriter<W> {
     pub fn new(sink: W, version: QemuVersion) -> Self {
         StreamWriter {
             sink,
-            out: Writer::new(BytesMut::with_capacity(64 * 1024)),
+            out: Writer::new(Vec::with_capacity(64 * 1024)),
             flushed: 0,
             version,
             vmdesc: Some(VmDescBuilder::new(version)),
@@ -77,14 +75,14 @@ impl<W: Write> StreamWriter<W> {
     pub fn flush(&mut self) -> Result<()> {
         if !self.out.get_ref().is_empty() {
             // Re-base the buffer's writer so positions keep counting from the
-            // start of the stream after the buffer is emptied.
+            // start of the stream after the buffer is emptied (its capacity stays).
             let base = self.out.position();
-            let mut buf =
-                std::mem::replace(&mut self.out, Writer::new(BytesMut::new())).into_inner();
-            let chunk = buf.split();
+            let mut buf = std::mem::take(&mut self.out).into_inner();
+            let written = self.sink.write_all(&buf);
+            self.flushed += buf.len() as u64;
+            buf.clear();
             self.out = Writer::with_base_offset(buf, base);
-            self.sink.write_all(&chunk)?;
-            self.flushed += chunk.len() as u64;
+            written?;
         }
         self.sink.flush()?;
         Ok(())

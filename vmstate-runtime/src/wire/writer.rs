@@ -33,6 +33,12 @@ pub struct Writer<B> {
     start_remaining: usize,
 }
 
+impl<B: BufMut + Default> Default for Writer<B> {
+    fn default() -> Self {
+        Writer::new(B::default())
+    }
+}
+
 impl<B: BufMut> Writer<B> {
     /// A writer at offset 0.
     pub fn new(buf: B) -> Self {
