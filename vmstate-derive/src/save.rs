@@ -127,11 +127,25 @@ fn save_field_described(f: &Field, index: usize) -> TokenStream {
     let Some(stmt) = write_stmt(f, Mode::Described) else {
         return quote! {};
     };
+    // A variable array's element count is only known now.
+    let count = match &f.kind {
+        FieldKind::VarVec {
+            len, buffer: false, ..
+        }
+        | FieldKind::VarArray {
+            len, buffer: false, ..
+        } => quote!(::core::option::Option::Some((self.#len as i64).max(0) as usize)),
+        _ => quote!(::core::option::Option::None),
+    };
     let described = quote! {
         {
             let __start = __w.position();
-            let __field = &<Self as ::vmstate_runtime::VmState>::DESCRIPTION.fields[#index];
-            ::vmstate_runtime::__private::begin_described_field(__sink, __field);
+            ::vmstate_runtime::__private::begin_described_field(
+                __sink,
+                <Self as ::vmstate_runtime::VmState>::DESCRIPTION,
+                #index,
+                #count,
+            );
             #stmt
             __sink.end_field(__w.position() - __start);
         }
@@ -177,6 +191,11 @@ fn write_stmt(f: &Field, mode: Mode) -> Option<TokenStream> {
                 <#ty as ::vmstate_runtime::VmStateField>::save_field(&self.#ident, __w)
             }
         }
+        FieldKind::VarVec { len, elem, max, .. } if mode == Mode::Described => {
+            quote_spanned! {user_span(elem)=>
+                ::vmstate_runtime::__private::save_varray_vec_described::<#elem, __B>(&self.#ident, self.#len as i64, #max, __w, __sink)
+            }
+        }
         FieldKind::VarVec { len, elem, max, .. } => quote_spanned! {user_span(elem)=>
             ::vmstate_runtime::__private::save_varray_vec::<#elem, __B>(&self.#ident, self.#len as i64, #max, __w)
         },
@@ -185,8 +204,14 @@ fn write_stmt(f: &Field, mode: Mode) -> Option<TokenStream> {
                 Some(m) => quote!(#m),
                 None => quote!(usize::MAX),
             };
-            quote_spanned! {user_span(elem)=>
-                ::vmstate_runtime::__private::save_varray_array::<#elem, __B>(&self.#ident, self.#len as i64, #max, __w)
+            if mode == Mode::Described {
+                quote_spanned! {user_span(elem)=>
+                    ::vmstate_runtime::__private::save_varray_array_described::<#elem, __B>(&self.#ident, self.#len as i64, #max, __w, __sink)
+                }
+            } else {
+                quote_spanned! {user_span(elem)=>
+                    ::vmstate_runtime::__private::save_varray_array::<#elem, __B>(&self.#ident, self.#len as i64, #max, __w)
+                }
             }
         }
         FieldKind::Bitmap { len, .. } => quote! {

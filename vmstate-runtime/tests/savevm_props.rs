@@ -689,6 +689,11 @@ proptest! {
             if let Dev::Fifo(f) = &e.dev {
                 let got = d["fields"].as_array().unwrap();
                 prop_assert_eq!(&got[0], &want["fields"][0]);
+                if f.data.is_empty() {
+                    // QEMU describes nothing for an empty array.
+                    prop_assert_eq!(got.len(), 1);
+                    continue;
+                }
                 prop_assert_eq!(&got[1]["name"], &json!("data"));
                 // Whatever the shape, the sizes add up to the body.
                 let n = got[1].get("array_len").and_then(Value::as_u64).unwrap_or(1);
@@ -873,7 +878,7 @@ struct Els {
 /// struct has subsections (not "compressible") one object per element with
 /// "index". analyze-migration.py reads `desc['struct']` for every struct field.
 #[test]
-#[ignore = "bug: vmdesc of an array of structs has no \"struct\" key and never uses the per-element \"index\" form"]
+
 fn vmdesc_struct_arrays_match_qemu() {
     let inner = json!({"vmsd_name": "timerdev/inner", "version": 1,
                        "fields": [field("x", "uint16", 2), field("y", "uint64", 8)]});
@@ -910,7 +915,7 @@ fn vmdesc_struct_arrays_match_qemu() {
 /// object with "array_len": n and the element size, n == 1 a plain object, and
 /// n == 0 no object at all.
 #[test]
-#[ignore = "bug: vmdesc describes a varray as one field of the total size (QEMU: array_len n + element size; omitted when n = 0)"]
+
 fn vmdesc_varray_is_described_like_an_array() {
     let d = describe(&Fifo {
         len: 3,

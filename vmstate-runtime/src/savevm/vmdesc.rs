@@ -133,11 +133,9 @@ fn write_vmsd(s: &mut String, d: &DescribedVmsd) {
 
 fn write_fields_and_subsections(s: &mut String, d: &DescribedVmsd) {
     s.push_str(", \"fields\": [");
-    for (i, f) in d.fields.iter().enumerate() {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        write_field(s, f, &d.fields[..i]);
+    let mut first = true;
+    for f in &d.fields {
+        write_field(s, f, &mut first);
     }
     s.push(']');
     if !d.subsections.is_empty() {
@@ -152,32 +150,50 @@ fn write_fields_and_subsections(s: &mut String, d: &DescribedVmsd) {
     }
 }
 
-fn write_field(s: &mut String, f: &DescribedField, earlier: &[DescribedField]) {
-    s.push_str("{\"name\": ");
-    // QEMU suffixes repeated names within one vmsd with their occurrence number.
-    let repeats = earlier.iter().filter(|e| e.name == f.name).count();
-    if repeats > 0 {
-        json_str(s, &format!("{}[{repeats}]", f.name));
+/// One field as QEMU's `vmsd_desc_field_start/end` describe it: nothing for an
+/// empty array; an array of more than one element as one entry with
+/// `array_len` and the first element's size when its elements always look the
+/// same, else one entry per element with `index`.
+fn write_field(s: &mut String, f: &DescribedField, first: &mut bool) {
+    let n = f.array_len.unwrap_or(1);
+    if n == 0 {
+        return;
+    }
+    let mut entry =
+        |s: &mut String, key: Option<(&str, usize)>, nested: Option<&DescribedVmsd>, size: u64| {
+            if !*first {
+                s.push_str(", ");
+            }
+            *first = false;
+            s.push_str("{\"name\": ");
+            match f.duplicate_index {
+                Some(k) => json_str(s, &format!("{}[{k}]", f.name)),
+                None => json_str(s, f.name),
+            }
+            if let Some((k, v)) = key {
+                let _ = write!(s, ", \"{k}\": {v}");
+            }
+            s.push_str(", \"type\": ");
+            json_str(s, f.info);
+            if let Some(nested) = nested {
+                s.push_str(", \"struct\": ");
+                write_vmsd(s, nested);
+            }
+            let _ = write!(s, ", \"size\": {size}}}");
+        };
+    if f.elements.is_empty() {
+        // Plain values (or an array of them): one entry, element size.
+        let key = (n > 1).then_some(("array_len", n));
+        entry(s, key, f.nested.as_deref(), f.size / n as u64);
+    } else if n == 1 || f.compressible {
+        let e = &f.elements[0];
+        let key = (n > 1).then_some(("array_len", n));
+        entry(s, key, e.nested.as_deref(), e.size);
     } else {
-        json_str(s, f.name);
+        for (i, e) in f.elements.iter().enumerate() {
+            entry(s, Some(("index", i)), e.nested.as_deref(), e.size);
+        }
     }
-    // QEMU marks a field as an array only for more than one element.
-    let array_len = f.array_len.filter(|n| *n > 1);
-    if let Some(n) = array_len {
-        let _ = write!(s, ", \"array_len\": {n}");
-    }
-    s.push_str(", \"type\": ");
-    json_str(s, f.info);
-    if let Some(nested) = &f.nested {
-        s.push_str(", \"struct\": ");
-        write_vmsd(s, nested);
-    }
-    // For arrays QEMU gives the size of one element.
-    let size = match array_len {
-        Some(n) => f.size / n as u64,
-        None => f.size,
-    };
-    let _ = write!(s, ", \"size\": {size}}}");
 }
 
 /// Appends `v` as a JSON string (QEMU's json-writer escapes).

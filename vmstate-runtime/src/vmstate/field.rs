@@ -13,6 +13,14 @@ pub const NULLPTR_MARKER: u8 = 0x30;
 impl VmStateField for bool {
     const FIELD_TYPE: FieldType = FieldType::scalar("bool", 1);
 
+    fn save_slice_described<B: BufMut>(
+        items: &[Self],
+        w: &mut Writer<B>,
+        _sink: &mut dyn super::DescribeSink,
+    ) -> Result<()> {
+        Self::save_slice(items, w)
+    }
+
     #[inline(always)]
     fn save_field<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()> {
         w.write_u8(*self as u8)
@@ -48,6 +56,14 @@ macro_rules! int_field {
             fn load_field<B: Buf>(&mut self, r: &mut Reader<B>) -> Result<()> {
                 *self = r.$read()?;
                 Ok(())
+            }
+
+            fn save_slice_described<B: BufMut>(
+                items: &[Self],
+                w: &mut Writer<B>,
+                _sink: &mut dyn super::DescribeSink,
+            ) -> Result<()> {
+                Self::save_slice(items, w)
             }
 
             #[inline]
@@ -98,6 +114,14 @@ int_field! {
 impl VmStateField for u8 {
     const FIELD_TYPE: FieldType = FieldType::scalar("uint8", 1);
 
+    fn save_slice_described<B: BufMut>(
+        items: &[Self],
+        w: &mut Writer<B>,
+        _sink: &mut dyn super::DescribeSink,
+    ) -> Result<()> {
+        Self::save_slice(items, w)
+    }
+
     #[inline(always)]
     fn save_field<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()> {
         w.write_u8(*self)
@@ -122,6 +146,14 @@ impl VmStateField for u8 {
 
 impl VmStateField for i8 {
     const FIELD_TYPE: FieldType = FieldType::scalar("int8", 1);
+
+    fn save_slice_described<B: BufMut>(
+        items: &[Self],
+        w: &mut Writer<B>,
+        _sink: &mut dyn super::DescribeSink,
+    ) -> Result<()> {
+        Self::save_slice(items, w)
+    }
 
     #[inline(always)]
     fn save_field<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()> {
@@ -155,6 +187,14 @@ impl<T: VmStateField, const N: usize> VmStateField for [T; N] {
     #[inline]
     fn load_field<B: Buf>(&mut self, r: &mut Reader<B>) -> Result<()> {
         T::load_slice(self, r)
+    }
+
+    fn save_field_described<B: BufMut>(
+        &self,
+        w: &mut Writer<B>,
+        sink: &mut dyn super::DescribeSink,
+    ) -> Result<()> {
+        T::save_slice_described(self, w, sink)
     }
 }
 
@@ -198,6 +238,17 @@ impl<T: VmStateField> VmStateField for Option<Box<T>> {
     fn save_field<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()> {
         match self {
             Some(v) => v.save_field(w),
+            None => w.write_u8(NULLPTR_MARKER),
+        }
+    }
+
+    fn save_field_described<B: BufMut>(
+        &self,
+        w: &mut Writer<B>,
+        sink: &mut dyn super::DescribeSink,
+    ) -> Result<()> {
+        match self {
+            Some(v) => v.save_field_described(w, sink),
             None => w.write_u8(NULLPTR_MARKER),
         }
     }

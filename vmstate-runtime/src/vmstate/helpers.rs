@@ -311,17 +311,69 @@ pub fn save_subsection_described<T: VmState, B: BufMut>(
         .map_err(|e| e.within(PathSegment::Subsection(desc.name.into())))
 }
 
-/// Starts describing a field: its name, QEMU info name and array length.
+/// Starts describing field `index` of `desc`; `count` is a variable array's
+/// element count at save time (fixed arrays take their length from the layout).
 #[inline]
 pub fn begin_described_field(
     sink: &mut dyn super::DescribeSink,
-    f: &'static super::FieldDescription,
+    desc: &'static super::VmStateDescription,
+    index: usize,
+    count: Option<usize>,
 ) {
-    let array_len = match f.layout {
+    let Some(field) = desc.fields.get(index) else {
+        return;
+    };
+    // QEMU names repeated field names `name[k]`, k counting the vmsd's fields of
+    // that name (written or not).
+    let same = desc.fields.iter().filter(|f| f.name == field.name).count();
+    let duplicate_index = (same > 1).then(|| {
+        desc.fields[..index]
+            .iter()
+            .filter(|f| f.name == field.name)
+            .count()
+    });
+    let elements = count.or(match field.layout {
         super::FieldLayout::Array { len } => Some(len),
         _ => None,
-    };
-    sink.begin_field(f.name, f.ty.info, array_len);
+    });
+    sink.begin_field(super::FieldStart {
+        field,
+        duplicate_index,
+        elements,
+    });
+}
+
+/// [`save_varray_vec`], reporting array-of-struct elements to `sink`.
+pub fn save_varray_vec_described<T: VmStateField, B: BufMut>(
+    items: &[T],
+    count: i64,
+    max: usize,
+    w: &mut Writer<B>,
+    sink: &mut dyn super::DescribeSink,
+) -> Result<()> {
+    self::count(count, max, w.position())?;
+    if count as u64 != items.len() as u64 {
+        return Err(Error::at(
+            ErrorKind::CountMismatch {
+                count,
+                actual: items.len(),
+            },
+            w.position(),
+        ));
+    }
+    T::save_slice_described(items, w, sink)
+}
+
+/// [`save_varray_array`], reporting array-of-struct elements to `sink`.
+pub fn save_varray_array_described<T: VmStateField, B: BufMut>(
+    items: &[T],
+    count: i64,
+    max: usize,
+    w: &mut Writer<B>,
+    sink: &mut dyn super::DescribeSink,
+) -> Result<()> {
+    let n = self::count(count, max.min(items.len()), w.position())?;
+    T::save_slice_described(&items[..n], w, sink)
 }
 
 /// A subsection header found in the stream and matched against the parent's

@@ -9,7 +9,8 @@ mod plain;
 mod special;
 
 pub use describe_sink::{
-    DescribeRecorder, DescribeSink, DescribedField, DescribedVmsd, NoDescribe,
+    DescribeRecorder, DescribeSink, DescribedElement, DescribedField, DescribedVmsd, FieldStart,
+    NoDescribe,
 };
 pub use description::{
     FieldDescription, FieldLayout, FieldType, Hooks, SubsectionDescription, VmStateDescription,
@@ -114,6 +115,27 @@ pub trait VmStateField {
         _sink: &mut dyn DescribeSink,
     ) -> Result<()> {
         self.save_field(w)
+    }
+
+    /// Writes a run of values as elements of an array, reporting each element's
+    /// size and nested body to `sink` (plain values override this: their arrays
+    /// are described by length alone).
+    fn save_slice_described<B: BufMut>(
+        items: &[Self],
+        w: &mut Writer<B>,
+        sink: &mut dyn DescribeSink,
+    ) -> Result<()>
+    where
+        Self: Sized,
+    {
+        for (i, item) in items.iter().enumerate() {
+            let start = w.position();
+            sink.begin_element(i);
+            let r = item.save_field_described(w, sink);
+            sink.end_element(w.position() - start);
+            r.map_err(|e| e.in_index(i))?;
+        }
+        Ok(())
     }
 
     /// Writes a run of values. Plain integers override this with one bulk copy.
