@@ -357,10 +357,9 @@ impl Driver {
         let mut window = Window::new(w.position());
         let mut iterations = 0u64;
         let mut syncs = 0u64;
-        let mut postcopy_since: Option<Instant> = None;
         let mut dirty_mark: Option<(u64, u64, Instant)> = None;
         loop {
-            if self.cancelled() && postcopy_since.is_none() {
+            if self.cancelled() {
                 return Err(Stop::Cancelled);
             }
             if let Some(rp) = &rp {
@@ -408,9 +407,9 @@ impl Driver {
                 && pending.must_precopy <= threshold
                 && switchover_allowed
             {
-                let rp = rp
-                    .as_ref()
-                    .ok_or_else(|| Error::invalid("postcopy needs the return path"))?;
+                if rp.is_none() {
+                    return Err(Stop::Failed(Error::invalid("postcopy needs the return path")));
+                }
                 if self.config.version == QemuVersion::V10 {
                     // QEMU 10.x: a last PART (RAM: just EOS) before stopping.
                     w.postcopy_prepare(reg)?;
@@ -420,12 +419,10 @@ impl Driver {
                 *vm_paused = true;
                 self.in_postcopy = true;
                 self.switch_to_postcopy(&mut w, reg)?;
-                let _ = rp;
                 self.shared
                     .stats
                     .update(|s| s.downtime = Some(stop_at.elapsed()));
                 self.set_status(MigrationStatus::PostcopyActive);
-                postcopy_since = Some(Instant::now());
                 break;
             }
             if (pending.total() == 0 || pending.total() <= threshold) && switchover_allowed {
@@ -455,7 +452,7 @@ impl Driver {
             }
         }
 
-        if postcopy_since.is_some() {
+        if self.in_postcopy {
             let rp = rp.ok_or_else(|| Error::invalid("postcopy needs the return path"))?;
             let transferred = self.postcopy_until_done(w, rp, reg)?;
             self.shared.stats.update(|s| {
