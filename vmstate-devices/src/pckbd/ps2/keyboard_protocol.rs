@@ -249,6 +249,10 @@ impl Ps2Keyboard {
     /// current set (QEMU `ps2_keyboard_event`). Ignored while scanning is
     /// disabled; keys without a code in the current set are ignored.
     ///
+    /// [`KeyCode::Sysrq`] is taken as [`KeyCode::Print`], as QEMU's input layer
+    /// normalises it for every device (`qemu_input_event_send`), so Alt+SysRq
+    /// gives the Alt+Print sequence.
+    ///
     /// ```
     /// use vmstate_devices::pckbd::{KeyCode, Ps2Keyboard};
     /// let mut kbd = Ps2Keyboard::default();
@@ -257,6 +261,11 @@ impl Ps2Keyboard {
     /// assert_eq!(kbd.common().queued(), [0xe0, 0x6c, 0xe0, 0xf0, 0x6c]);
     /// ```
     pub fn key_event(&mut self, key: KeyCode, down: bool, irq: &mut dyn FnMut(bool)) {
+        let key = if key == KeyCode::Sysrq {
+            KeyCode::Print
+        } else {
+            key
+        };
         if self.scan_enabled == 0 {
             return;
         }
@@ -477,6 +486,28 @@ mod tests {
         k.scancode_set = 3;
         assert_eq!(press(&mut k, KeyCode::F1), [0x07, 0xf0, 0x07]);
         assert_eq!(press(&mut k, KeyCode::Power), []);
+    }
+
+    /// Found by the live sweep against QEMU 7.2: SysRq arrives as Print, and
+    /// Hangeul/Hanja are 0x72/0x71 in set 1 and absent from sets 2 and 3.
+    #[test]
+    fn sysrq_is_print_and_lang_keys_are_set1_only() {
+        let mut k = kbd();
+        k.key_event(KeyCode::Alt, true, &mut |_| {});
+        k.key_event(KeyCode::Sysrq, true, &mut |_| {});
+        assert_eq!(drain(&mut k), [0x11, 0xf0, 0x11, 0x11, 0x84]);
+        for set in [2, 3] {
+            k.scancode_set = set;
+            k.key_event(KeyCode::Lang1, true, &mut |_| {});
+            k.key_event(KeyCode::Lang2, false, &mut |_| {});
+            assert!(k.common().is_empty());
+        }
+        k.scancode_set = 1;
+        for key in [KeyCode::Lang1, KeyCode::Lang2] {
+            k.key_event(key, true, &mut |_| {});
+            k.key_event(key, false, &mut |_| {});
+        }
+        assert_eq!(drain(&mut k), [0x72, 0xf2, 0x71, 0xf1]);
     }
 
     #[test]

@@ -172,6 +172,8 @@ key_table! {
     KpAdd = "kp_add": 0x4e, 0x79, 0x7c;
     KpEnter = "kp_enter": 0xe01c, 0xe05a, 0x79;
     KpDecimal = "kp_decimal": 0x53, 0x71, 0x71;
+    // Never used as such: QEMU's input layer turns SysRq into Print before any
+    // device sees it (see `Ps2Keyboard::key_event`).
     Sysrq = "sysrq": 0x54, 0x7f, 0x57;
     Kp0 = "kp_0": 0x52, 0x70, 0x70;
     Kp1 = "kp_1": 0x4f, 0x69, 0x69;
@@ -240,8 +242,10 @@ key_table! {
     AcForward = "ac_forward": 0xe069, 0xe030, 0;
     AcRefresh = "ac_refresh": 0xe067, 0xe020, 0;
     AcBookmarks = "ac_bookmarks": 0xe066, 0xe018, 0;
-    Lang1 = "lang1": 0xf2, 0xf2, 0;
-    Lang2 = "lang2": 0xf1, 0xf1, 0;
+    // QEMU 7.2's keycodemapdb: Hangeul/Hanja have set-1 codes 0x72/0x71 (an
+    // ordinary make/break pair) and no set-2 or set-3 code (checked live).
+    Lang1 = "lang1": 0x72, 0, 0;
+    Lang2 = "lang2": 0x71, 0, 0;
     F13 = "f13": 0x5d, 0x2f, 0x7f;
     F14 = "f14": 0x5e, 0x37, 0x80;
     F15 = "f15": 0x5f, 0x3f, 0x81;
