@@ -1122,7 +1122,7 @@ fn save_setup_error_fails_from_setup() {
     let (_, path) = assert_source_failed(
         src,
         &[
-            "section 'ram' instance 0 (id 0)",
+            "section 'ram' instance 0 (id 1)",
             "cannot allocate the dirty bitmap",
         ],
     );
@@ -1146,7 +1146,7 @@ fn save_live_iterate_error_fails_from_active() {
     let (_, path) = assert_source_failed(
         src,
         &[
-            "section 'ram' instance 0 (id 0)",
+            "section 'ram' instance 0 (id 1)",
             "dirty log sync failed in round 3",
         ],
     );

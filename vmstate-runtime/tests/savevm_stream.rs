@@ -266,23 +266,24 @@ fn framing_bytes_are_qemus() {
     let bytes = write_precopy(QemuVersion::V7_2, false);
     let mut expected = vec![0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 3, 0x07, 0, 0, 0, 13];
     expected.extend_from_slice(b"pc-i440fx-7.2");
-    // START, section id 0, "pages", instance 0, version 1, body, footer.
-    expected.extend_from_slice(&[0x01, 0, 0, 0, 0, 5]);
+    // START, section id 1 (an iterative section never gets id 0: QEMU would take
+    // its PARTs for its first device), "pages", instance 0, version 1, body, footer.
+    expected.extend_from_slice(&[0x01, 0, 0, 0, 1, 5]);
     expected.extend_from_slice(b"pages");
-    expected.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 10, 0x7e, 0, 0, 0, 0]);
+    expected.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 10, 0x7e, 0, 0, 0, 1]);
     assert_eq!(&bytes[..expected.len()], &expected[..]);
-    // Next: PART (0x02) with section id 0.
+    // Next: PART (0x02) with section id 1.
     assert_eq!(
         &bytes[expected.len()..expected.len() + 5],
-        &[0x02, 0, 0, 0, 0]
+        &[0x02, 0, 0, 0, 1]
     );
-    // The end: FULL uart (id 1), FULL rtc (id 2), EOF, no vmdesc.
-    let mut tail = vec![0x04, 0, 0, 0, 1, 4];
+    // The end: FULL uart (id 2), FULL rtc (id 3), EOF, no vmdesc.
+    let mut tail = vec![0x04, 0, 0, 0, 2, 4];
     tail.extend_from_slice(b"uart");
-    tail.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 2, 3, 0, 12, 0x5a, 0x7e, 0, 0, 0, 1]);
-    tail.extend_from_slice(&[0x04, 0, 0, 0, 2, 3]);
+    tail.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 2, 3, 0, 12, 0x5a, 0x7e, 0, 0, 0, 2]);
+    tail.extend_from_slice(&[0x04, 0, 0, 0, 3, 3]);
     tail.extend_from_slice(b"rtc");
-    tail.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1, 9, 8, 7, 6, 0x7e, 0, 0, 0, 2, 0x00]);
+    tail.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1, 9, 8, 7, 6, 0x7e, 0, 0, 0, 3, 0x00]);
     assert_eq!(&bytes[bytes.len() - tail.len()..], &tail[..]);
 }
 
@@ -337,7 +338,7 @@ fn expect_err(bytes: &[u8], needle: &str) -> Error {
 
 /// Offset of the first FULL section record in a stream without vmdesc.
 fn first_full(bytes: &[u8]) -> usize {
-    let needle = b"\x04\x00\x00\x00\x01\x04uart";
+    let needle = b"\x04\x00\x00\x00\x02\x04uart";
     bytes
         .windows(needle.len())
         .position(|w| w == needle)
@@ -389,7 +390,7 @@ fn malformed_streams_fail_with_clear_errors() {
         e.kind(),
         ErrorKind::VersionTooNew { version: 3, max: 2 }
     ));
-    assert_eq!(e.section(), Some("section 'uart' instance 0 (id 1)"));
+    assert_eq!(e.section(), Some("section 'uart' instance 0 (id 2)"));
     // Version below the minimum reaches the device's own check.
     let mut b = good.clone();
     b[full + 17] = 0;

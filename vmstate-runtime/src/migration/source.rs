@@ -408,7 +408,9 @@ impl Driver {
                 && switchover_allowed
             {
                 if rp.is_none() {
-                    return Err(Stop::Failed(Error::invalid("postcopy needs the return path")));
+                    return Err(Stop::Failed(Error::invalid(
+                        "postcopy needs the return path",
+                    )));
                 }
                 if self.config.version == QemuVersion::V10 {
                     // QEMU 10.x: a last PART (RAM: just EOS) before stopping.

@@ -179,6 +179,13 @@ impl Registry {
                 .max()
                 .unwrap_or(0),
         };
+        // QEMU resolves PART/END sections by comparing the stream's section id
+        // with every entry's remembered START id, which is 0 for entries that
+        // never had a START: an iterative section with id 0 would be taken for
+        // the first registered device. So iterative sections never get id 0.
+        if self.next_section_id == 0 && handlers.is_iterative() {
+            self.next_section_id = 1;
+        }
         let section_id = self.next_section_id;
         self.next_section_id += 1;
         let entry = SaveStateEntry {
@@ -310,6 +317,42 @@ mod tests {
             .map(|e| (e.idstr.as_str(), e.section_id))
             .collect();
         assert_eq!(order, [("d", 3), ("b", 1), ("e", 4), ("a", 0), ("c", 2)]);
+    }
+
+    struct Live;
+    impl SaveVmHandlers for Live {
+        fn is_iterative(&self) -> bool {
+            true
+        }
+        fn load_state(&mut self, _r: &mut SectionReader, _v: u32) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn iterative_sections_never_get_id_zero() {
+        let mut reg = Registry::new();
+        assert_eq!(
+            reg.register_savevm_live("ram", 0, 4, Box::new(Live))
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            reg.register_savevm_live("dev", 0, 1, Box::new(Nop))
+                .unwrap(),
+            2
+        );
+        let mut reg = Registry::new();
+        assert_eq!(
+            reg.register_savevm_live("timer", 0, 2, Box::new(Nop))
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            reg.register_savevm_live("ram", 0, 4, Box::new(Live))
+                .unwrap(),
+            1
+        );
     }
 
     #[test]
