@@ -1,4 +1,18 @@
-//! Helpers shared by the example programs.
+//! The example programs' code, as a library so tests can drive it in-process:
+//!
+//! * [`machine`]: the demo machine (guest RAM migrated as QEMU's "ram" section,
+//!   the PC keyboard controller) and its guest workload;
+//! * [`demo`]: the live-migration demo (`cargo run --release -p vmstate-examples --bin demo`);
+//! * [`analyze`]: reading migration stream files like QEMU's
+//!   `analyze-migration.py` (`vmstate analyze`);
+//! * [`dump`]: wire layouts and `-dump-vmstate` JSON of the built-in device
+//!   types (`vmstate describe`, `vmstate dump-vmstate`).
+#![deny(missing_docs)]
+
+pub mod analyze;
+pub mod demo;
+pub mod dump;
+pub mod machine;
 
 /// Formats bytes as a classic 16-bytes-per-line hex dump with offsets.
 ///

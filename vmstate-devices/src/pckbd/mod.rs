@@ -32,6 +32,9 @@
 //! # Ok::<(), vmstate_runtime::Error>(())
 //! ```
 //!
+//! In a savevm stream, [`register`] puts the three sections of one shared
+//! `Arc<Mutex<I8042>>` into a [`Registry`](vmstate_runtime::savevm::Registry).
+//!
 //! Loads are untrusted: every queue pointer is sanitised as QEMU does since the
 //! CVE-2017-16845 fix (see [`ps2::Ps2Common::sanitize`]), and no loaded value can
 //! make the device panic or index outside its ring.
@@ -40,9 +43,11 @@ mod controller;
 mod i8042;
 mod migration;
 pub mod ps2;
+mod registration;
 pub mod regs;
 mod wire_tmp;
 
 pub use controller::{IrqLine, KbdState};
 pub use i8042::{I8042Config, I8042Event, I8042};
 pub use ps2::{KeyCode, Ps2Keyboard, Ps2Mouse};
+pub use registration::{register, PckbdPart, PckbdSection};

@@ -1,0 +1,1023 @@
+//! Reading a QEMU migration stream file the way QEMU's
+//! `scripts/analyze-migration.py` does (qemu-wire.md §8.1), with the same JSON
+//! output, but treating the file as untrusted: every read is bounded, every
+//! malformed input is an [`AnalyzeError`] saying what was wrong and where.
+//!
+//! How it works:
+//!
+//! 1. check the header (`QEVM`, version 3);
+//! 2. find the vmdesc trailer from the end of the file (`0x06`, be32 length,
+//!    JSON that runs exactly to the end of the file) and parse it;
+//! 3. walk the stream: configuration, commands (skipped), START/PART/END/FULL
+//!    sections, footers, EOF. FULL bodies are decoded from the vmdesc field
+//!    lists alone (integers, bool, nested structs, arrays, subsections; any
+//!    other type as opaque bytes of the described size); the "ram" section is
+//!    decoded with its own record parser (MEM_SIZE list, ZERO, PAGE, CONTINUE,
+//!    EOS).
+//!
+//! ```
+//! // A tiny stream: header, one FULL section described by the trailer, EOF.
+//! let mut s = b"QEVM\0\0\0\x03".to_vec();
+//! s.extend_from_slice(b"\x04\0\0\0\x00\x03dev\0\0\0\0\0\0\0\x01\x12\x34\x7e\0\0\0\x00\x00");
+//! let json = br#"{"page_size": 4096, "devices": [{"name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1, "fields": [{"name": "x", "type": "uint16", "size": 2}]}]}"#;
+//! s.push(0x06);
+//! s.extend_from_slice(&(json.len() as u32).to_be_bytes());
+//! s.extend_from_slice(json);
+//! let state = vmstate_examples::analyze::analyze_state(&s, &Default::default()).unwrap();
+//! assert_eq!(state["dev (0)"]["x"], "0x1234");
+//! ```
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+/// Where and what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnalyzeError {
+    /// Byte offset in the file where the problem was found, when it is a stream
+    /// problem.
+    pub offset: Option<u64>,
+    /// What was being decoded, outermost first (`section 'pckbd' (id 25)`,
+    /// `field 'kbd'`, ...).
+    pub context: Vec<String>,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl AnalyzeError {
+    fn new(offset: Option<u64>, message: impl Into<String>) -> Self {
+        AnalyzeError {
+            offset,
+            context: Vec::new(),
+            message: message.into(),
+        }
+    }
+
+    fn within(mut self, what: impl Into<String>) -> Self {
+        self.context.insert(0, what.into());
+        self
+    }
+}
+
+impl fmt::Display for AnalyzeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.context.is_empty() {
+            write!(f, "{}: ", self.context.join(", "))?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(o) = self.offset {
+            write!(f, " (at byte offset {o} = {o:#x})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AnalyzeError {}
+
+type Result<T> = std::result::Result<T, AnalyzeError>;
+
+/// Options of [`analyze_state`].
+#[derive(Debug, Clone)]
+pub struct AnalyzeOptions {
+    /// Include RAM page contents (`analyze-migration.py -m`).
+    pub dump_memory: bool,
+    /// Most values (fields, array elements, pages) one analysis may produce: a
+    /// bound on what a hostile vmdesc can make the tool allocate.
+    pub max_values: u64,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        AnalyzeOptions {
+            dump_memory: false,
+            max_values: MAX_VALUES,
+        }
+    }
+}
+
+/// QEMU_VM_FILE_MAGIC, "QEVM".
+const MAGIC: u32 = 0x5145_564d;
+/// Largest vmdesc trailer looked for.
+pub const MAX_VMDESC_LEN: usize = 64 * 1024 * 1024;
+/// Default bound of [`AnalyzeOptions::max_values`]: 4 Mi values (a 16 GiB guest's
+/// pages with `dump_memory`, far more than any device state needs).
+pub const MAX_VALUES: u64 = 1 << 22;
+
+mod rec {
+    pub const EOF: u8 = 0x00;
+    pub const START: u8 = 0x01;
+    pub const PART: u8 = 0x02;
+    pub const END: u8 = 0x03;
+    pub const FULL: u8 = 0x04;
+    pub const SUBSECTION: u8 = 0x05;
+    pub const VMDESC: u8 = 0x06;
+    pub const CONFIGURATION: u8 = 0x07;
+    pub const COMMAND: u8 = 0x08;
+    pub const FOOTER: u8 = 0x7e;
+}
+
+/// The vmdesc trailer: where its record starts and the parsed JSON.
+#[derive(Debug, Clone)]
+pub struct VmDesc {
+    /// Offset of the `0x06` byte.
+    pub offset: usize,
+    /// The JSON, with its key order.
+    pub json: Value,
+}
+
+fn check_header(data: &[u8]) -> Result<()> {
+    if data.len() < 8 {
+        return Err(AnalyzeError::new(
+            Some(data.len() as u64),
+            format!(
+                "file too short for a migration stream header ({} bytes, need 8)",
+                data.len()
+            ),
+        ));
+    }
+    let magic = u32::from_be_bytes(data[0..4].try_into().expect("4 bytes"));
+    if magic != MAGIC {
+        return Err(AnalyzeError::new(
+            Some(0),
+            format!("not a migration stream: magic {magic:#010x}, expected 0x5145564d (\"QEVM\")"),
+        ));
+    }
+    let version = u32::from_be_bytes(data[4..8].try_into().expect("4 bytes"));
+    if version != 3 {
+        return Err(AnalyzeError::new(
+            Some(4),
+            format!("unsupported stream version {version} (only 3 is supported)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Finds and parses the vmdesc trailer: a `0x06` byte, a be32 length, and a
+/// JSON object of exactly that length ending the file. (JSON text cannot
+/// contain a raw 0x06, so the record is found from the end.)
+pub fn find_vmdesc(data: &[u8]) -> Result<VmDesc> {
+    let floor = data.len().saturating_sub(MAX_VMDESC_LEN + 5);
+    let mut p = data.len().saturating_sub(6);
+    let found = loop {
+        if p < floor.max(8) {
+            break None;
+        }
+        if data[p] == rec::VMDESC && data[p + 5] == b'{' {
+            let len = u32::from_be_bytes(data[p + 1..p + 5].try_into().expect("4 bytes")) as usize;
+            if p + 5 + len == data.len() {
+                break Some(p);
+            }
+        }
+        p -= 1;
+    };
+    let Some(offset) = found else {
+        return Err(AnalyzeError::new(
+            None,
+            "no vmdesc trailer at the end of the file: the stream is incomplete, or was written \
+             without one (suppress-vmdesc, postcopy); its FULL sections cannot be decoded without it",
+        ));
+    };
+    let json: Value = serde_json::from_slice(&data[offset + 5..]).map_err(|e| {
+        AnalyzeError::new(
+            Some(offset as u64 + 5),
+            format!("the vmdesc trailer is not valid JSON: {e}"),
+        )
+    })?;
+    check_vmdesc(&json).map_err(|mut e| {
+        e.offset = Some(offset as u64 + 5);
+        e
+    })?;
+    Ok(VmDesc { offset, json })
+}
+
+/// Checks the shape the walk relies on: an object with a power-of-two
+/// `page_size` and a `devices` list whose entries have a `name` and an
+/// `instance_id`.
+pub fn check_vmdesc(json: &Value) -> Result<()> {
+    let bad = |msg: &str| AnalyzeError::new(None, format!("vmdesc trailer: {msg}"));
+    let obj = json.as_object().ok_or_else(|| bad("not a JSON object"))?;
+    obj.get("page_size")
+        .and_then(Value::as_u64)
+        .filter(|p| p.is_power_of_two() && (512..=65536).contains(p))
+        .ok_or_else(|| bad("\"page_size\" missing or not a power of two in 512..=65536"))?;
+    let devices = obj
+        .get("devices")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("\"devices\" missing or not a list"))?;
+    for (i, d) in devices.iter().enumerate() {
+        if d.get("name").and_then(Value::as_str).is_none()
+            || d.get("instance_id").and_then(Value::as_u64).is_none()
+        {
+            return Err(bad(&format!(
+                "device {i} lacks a string \"name\" or an integer \"instance_id\""
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `analyze-migration.py -d desc`: the vmdesc trailer as parsed.
+pub fn analyze_desc(data: &[u8]) -> Result<Value> {
+    check_header(data)?;
+    Ok(find_vmdesc(data)?.json)
+}
+
+/// `analyze-migration.py -d state`: every section decoded, keyed
+/// `"<idstr> (<section id>)"` in stream order.
+pub fn analyze_state(data: &[u8], opts: &AnalyzeOptions) -> Result<Value> {
+    check_header(data)?;
+    let vmdesc = find_vmdesc(data)?;
+    analyze_state_with(&data[..vmdesc.offset], &vmdesc.json, opts)
+}
+
+/// Like [`analyze_state`], for a stream (header to EOF, no trailer needed)
+/// described by `vmdesc`, e.g. the trailer of another stream of the same
+/// machine when this one was saved without (`suppress-vmdesc`).
+pub fn analyze_state_with(stream: &[u8], vmdesc: &Value, opts: &AnalyzeOptions) -> Result<Value> {
+    check_header(stream)?;
+    check_vmdesc(vmdesc)?;
+    let mut walker = Walker {
+        c: Cursor {
+            data: stream,
+            pos: 8,
+            values: 0,
+            max_values: opts.max_values,
+        },
+        devices: vmdesc["devices"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]),
+        page_size: vmdesc["page_size"].as_u64().unwrap_or(4096),
+        dump_memory: opts.dump_memory,
+        ignore_shared: false,
+        sections: Vec::new(),
+        last_block: None,
+        last_section_id: None,
+    };
+    walker.walk()?;
+    let mut out = Map::new();
+    for (id, name, state) in walker.sections {
+        out.insert(format!("{name} ({id})"), state.into_value());
+    }
+    Ok(Value::Object(out))
+}
+
+/// Prints JSON as Python's `json.dumps(v, indent=4, separators=(',', ': '))`
+/// does (what analyze-migration.py prints): 4-space indentation, non-ASCII
+/// escaped as `\uXXXX`. No trailing newline.
+pub fn to_python_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_python(&mut out, v, 0);
+    out
+}
+
+fn write_python(out: &mut String, v: &Value, depth: usize) {
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"    ".repeat(depth));
+    };
+    match v {
+        Value::Array(a) if !a.is_empty() => {
+            out.push('[');
+            for (i, item) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, depth + 1);
+                write_python(out, item, depth + 1);
+            }
+            newline(out, depth);
+            out.push(']');
+        }
+        Value::Object(m) if !m.is_empty() => {
+            out.push('{');
+            for (i, (k, item)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, depth + 1);
+                write_python_str(out, k);
+                out.push_str(": ");
+                write_python(out, item, depth + 1);
+            }
+            newline(out, depth);
+            out.push('}');
+        }
+        Value::String(s) => write_python_str(out, s),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// A JSON string with Python's `ensure_ascii` escapes.
+fn write_python_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || !c.is_ascii() => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+struct Cursor<'a> {
+    /// The stream up to the vmdesc trailer.
+    data: &'a [u8],
+    pos: usize,
+    values: u64,
+    max_values: u64,
+}
+
+impl<'a> Cursor<'a> {
+    fn err(&self, msg: impl Into<String>) -> AnalyzeError {
+        AnalyzeError::new(Some(self.pos as u64), msg)
+    }
+
+    fn take(&mut self, n: u64, what: &str) -> Result<&'a [u8]> {
+        let left = self.data.len() - self.pos;
+        if n > left as u64 {
+            return Err(self.err(format!(
+                "stream ends while reading {what}: need {n} bytes, {left} left before the vmdesc trailer"
+            )));
+        }
+        let s = &self.data[self.pos..self.pos + n as usize];
+        self.pos += n as usize;
+        Ok(s)
+    }
+
+    fn u8(&mut self, what: &str) -> Result<u8> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn be32(&mut self, what: &str) -> Result<u32> {
+        Ok(u32::from_be_bytes(
+            self.take(4, what)?.try_into().expect("4 bytes"),
+        ))
+    }
+
+    fn be16(&mut self, what: &str) -> Result<u16> {
+        Ok(u16::from_be_bytes(
+            self.take(2, what)?.try_into().expect("2 bytes"),
+        ))
+    }
+
+    fn be64(&mut self, what: &str) -> Result<u64> {
+        Ok(u64::from_be_bytes(
+            self.take(8, what)?.try_into().expect("8 bytes"),
+        ))
+    }
+
+    /// One length byte, then that many bytes.
+    fn counted(&mut self, what: &str) -> Result<String> {
+        let n = self.u8(what)?;
+        Ok(String::from_utf8_lossy(self.take(n as u64, what)?).into_owned())
+    }
+
+    fn count_value(&mut self) -> Result<()> {
+        self.values += 1;
+        if self.values > self.max_values {
+            return Err(self.err(format!(
+                "more than {} values to decode; refusing to go on (a hostile vmdesc trailer?)",
+                self.max_values
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The decoded state of one section.
+enum SectionState {
+    Ram {
+        sizes: Map<String, Value>,
+        memory: Option<Map<String, Value>>,
+    },
+    Vmsd {
+        /// Index into the vmdesc's devices.
+        device: usize,
+        data: Map<String, Value>,
+    },
+}
+
+impl SectionState {
+    fn into_value(self) -> Value {
+        match self {
+            SectionState::Ram { sizes, memory } => {
+                let mut m = Map::new();
+                m.insert("section sizes".into(), Value::Object(sizes));
+                if let Some(mem) = memory {
+                    m.insert("memory".into(), Value::Object(mem));
+                }
+                Value::Object(m)
+            }
+            SectionState::Vmsd { data, .. } => Value::Object(data),
+        }
+    }
+}
+
+/// RAM record flags (`RAM_SAVE_FLAG_*`).
+mod ram {
+    pub const ZERO: u64 = 0x02;
+    pub const MEM_SIZE: u64 = 0x04;
+    pub const PAGE: u64 = 0x08;
+    pub const EOS: u64 = 0x10;
+    pub const CONTINUE: u64 = 0x20;
+    pub const XBZRLE: u64 = 0x40;
+    pub const HOOK: u64 = 0x80;
+    pub const COMPRESS_PAGE: u64 = 0x100;
+    pub const MULTIFD_FLUSH: u64 = 0x200;
+}
+
+struct Walker<'a> {
+    c: Cursor<'a>,
+    devices: &'a [Value],
+    page_size: u64,
+    dump_memory: bool,
+    /// x-ignore-shared was announced in the configuration: MEM_SIZE entries
+    /// carry the block's guest address too.
+    ignore_shared: bool,
+    /// (section id, idstr, state) in first-seen order.
+    sections: Vec<(u32, String, SectionState)>,
+    /// The RAMBlock of the last page record (CONTINUE refers to it, across
+    /// sections).
+    last_block: Option<String>,
+    last_section_id: Option<u32>,
+}
+
+impl<'a> Walker<'a> {
+    fn walk(&mut self) -> Result<()> {
+        loop {
+            let at = self.c.pos;
+            let ty = self.c.u8("a record type")?;
+            match ty {
+                rec::EOF => return Ok(()),
+                rec::CONFIGURATION => self
+                    .configuration()
+                    .map_err(|e| e.within("configuration record"))?,
+                rec::START | rec::FULL => self.full_header_section(ty)?,
+                rec::PART | rec::END => {
+                    let id = self.c.be32("a section id")?;
+                    self.last_section_id = Some(id);
+                    let Some(i) = self.sections.iter().position(|s| s.0 == id) else {
+                        return Err(AnalyzeError::new(
+                            Some(at as u64),
+                            format!(
+                                "{} section for section id {id}, which no START section opened",
+                                if ty == rec::PART { "PART" } else { "END" }
+                            ),
+                        ));
+                    };
+                    let what = format!("section '{}' (id {id})", self.sections[i].1);
+                    let mut state = std::mem::replace(
+                        &mut self.sections[i].2,
+                        SectionState::Vmsd {
+                            device: usize::MAX,
+                            data: Map::new(),
+                        },
+                    );
+                    let r = self.read_section(&mut state);
+                    self.sections[i].2 = state;
+                    r.map_err(|e| e.within(what))?;
+                }
+                rec::FOOTER => {
+                    let id = self.c.be32("a section footer")?;
+                    match self.last_section_id {
+                        Some(last) if last == id => {}
+                        Some(last) => {
+                            return Err(AnalyzeError::new(
+                                Some(at as u64),
+                                format!(
+                                    "mismatched section footer: id {id}, the section was {last}"
+                                ),
+                            ))
+                        }
+                        None => {
+                            return Err(AnalyzeError::new(
+                                Some(at as u64),
+                                "section footer before any section",
+                            ))
+                        }
+                    }
+                }
+                rec::COMMAND => self.command(at)?,
+                other => {
+                    return Err(AnalyzeError::new(
+                        Some(at as u64),
+                        format!("unknown section type {other:#04x}"),
+                    ))
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, at: usize) -> Result<()> {
+        let cmd = self.c.be16("a command number")?;
+        let len = self.c.be16("a command length")?;
+        if cmd == 7 {
+            return Err(AnalyzeError::new(
+                Some(at as u64),
+                "PACKAGED command (postcopy): packaged streams are not supported",
+            ));
+        }
+        if cmd == 0 || cmd > 11 {
+            return Err(AnalyzeError::new(
+                Some(at as u64),
+                format!("unknown command {cmd}"),
+            ));
+        }
+        self.c.take(len as u64, "a command payload")?;
+        Ok(())
+    }
+
+    /// be32 len, name, then the configuration's subsections (7.2 and 10.x).
+    fn configuration(&mut self) -> Result<()> {
+        let len = self.c.be32("the machine type length")?;
+        self.c.take(len as u64, "the machine type")?;
+        while self.c.data.get(self.c.pos) == Some(&rec::SUBSECTION) {
+            let at = self.c.pos;
+            self.c.u8("a subsection marker")?;
+            let name = self.c.counted("a subsection name")?;
+            self.c.be32("a subsection version")?;
+            match name.as_str() {
+                "configuration/target-page-bits" => {
+                    self.c.be32("target_page_bits")?;
+                }
+                "configuration/capabilities" => {
+                    let n = self.c.be32("caps_count")?;
+                    for _ in 0..n {
+                        let cap = self.c.counted("a capability name")?;
+                        if cap == "x-ignore-shared" {
+                            self.ignore_shared = true;
+                        }
+                    }
+                }
+                "configuration/uuid" => {
+                    self.c.take(16, "the uuid")?;
+                }
+                other => {
+                    return Err(AnalyzeError::new(
+                        Some(at as u64),
+                        format!("unknown configuration subsection '{other}'"),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn full_header_section(&mut self, ty: u8) -> Result<()> {
+        let at = self.c.pos - 1;
+        let id = self.c.be32("a section id")?;
+        let name = self.c.counted("a section name")?;
+        let instance = self.c.be32("an instance id")?;
+        let version = self.c.be32("a section version")?;
+        self.last_section_id = Some(id);
+        let what = format!("section '{name}' instance {instance} (id {id})");
+        let device = self.devices.iter().position(|d| {
+            d.get("name").and_then(Value::as_str) == Some(name.as_str())
+                && d.get("instance_id").and_then(Value::as_u64) == Some(instance as u64)
+        });
+        let mut state = match device {
+            Some(device) => SectionState::Vmsd {
+                device,
+                data: Map::new(),
+            },
+            None if name == "ram" && instance == 0 => {
+                if version != 4 {
+                    return Err(AnalyzeError::new(
+                        Some(at as u64),
+                        format!("unknown RAM version {version} (only 4 is supported)"),
+                    )
+                    .within(what));
+                }
+                SectionState::Ram {
+                    sizes: Map::new(),
+                    memory: self.dump_memory.then(Map::new),
+                }
+            }
+            None => {
+                let kind = if ty == rec::FULL { "FULL" } else { "START" };
+                return Err(AnalyzeError::new(
+                    Some(at as u64),
+                    format!(
+                        "{kind} section not described by the vmdesc trailer and not a live section \
+                         this tool can parse (only \"ram\"); cannot decode it"
+                    ),
+                )
+                .within(what));
+            }
+        };
+        self.read_section(&mut state).map_err(|e| e.within(what))?;
+        match self.sections.iter_mut().find(|s| s.0 == id) {
+            Some(s) => *s = (id, name, state),
+            None => self.sections.push((id, name, state)),
+        }
+        Ok(())
+    }
+
+    fn read_section(&mut self, state: &mut SectionState) -> Result<()> {
+        match state {
+            SectionState::Vmsd { device, data } => {
+                let desc = self.devices.get(*device).unwrap_or(&Value::Null);
+                *data = read_struct(&mut self.c, desc)?;
+                Ok(())
+            }
+            SectionState::Ram { sizes, memory } => self.read_ram(sizes, memory.as_mut()),
+        }
+    }
+
+    fn read_ram(
+        &mut self,
+        sizes: &mut Map<String, Value>,
+        mut memory: Option<&mut Map<String, Value>>,
+    ) -> Result<()> {
+        let page = self.page_size;
+        loop {
+            let at = self.c.pos as u64;
+            let word = self.c.be64("a RAM record header")?;
+            let mut fl = word & (page - 1);
+            let addr = word & !(page - 1);
+            let bad = |msg: String| AnalyzeError::new(Some(at), msg);
+            if fl & ram::MEM_SIZE != 0 {
+                let mut total = addr;
+                while total > 0 {
+                    let name = self.c.counted("a RAMBlock name")?;
+                    let len = self.c.be64("a RAMBlock length")?;
+                    if self.ignore_shared {
+                        self.c.be64("a RAMBlock address")?;
+                    }
+                    total = total.checked_sub(len).ok_or_else(|| {
+                        bad(format!(
+                            "RAMBlock '{name}' ({len:#x} bytes) exceeds what is left of the MEM_SIZE total"
+                        ))
+                    })?;
+                    sizes.insert(name, Value::String(format!("0x{len:016x}")));
+                    self.c.count_value()?;
+                }
+                fl &= !ram::MEM_SIZE;
+            }
+            if fl & (ram::ZERO | ram::PAGE) != 0 {
+                if fl & ram::CONTINUE != 0 {
+                    if self.last_block.is_none() {
+                        return Err(bad("CONTINUE page record with no previous RAMBlock".into()));
+                    }
+                    fl &= !ram::CONTINUE;
+                } else {
+                    self.last_block = Some(self.c.counted("a RAMBlock name")?);
+                }
+                let block = self.last_block.clone().unwrap_or_default();
+                if fl & ram::ZERO != 0 {
+                    let fill = self.c.u8("a zero page's fill byte")?;
+                    if let Some(m) = memory.as_deref_mut() {
+                        m.insert(
+                            format!("{block} (0x{addr:016x})"),
+                            Value::String(format!("Filled with 0x{fill:02x}")),
+                        );
+                        self.c.count_value()?;
+                    }
+                    fl &= !ram::ZERO;
+                } else {
+                    let bytes = self.c.take(page, "a page")?;
+                    if let Some(m) = memory.as_deref_mut() {
+                        m.insert(
+                            format!("{block} (0x{addr:016x})"),
+                            Value::String(hex(bytes)),
+                        );
+                        self.c.count_value()?;
+                    }
+                    fl &= !ram::PAGE;
+                }
+            } else if fl & ram::XBZRLE != 0 {
+                return Err(bad("XBZRLE RAM compression is not supported".into()));
+            } else if fl & ram::HOOK != 0 {
+                return Err(bad("RAM hooks (RDMA) make no sense in a file".into()));
+            } else if fl & ram::COMPRESS_PAGE != 0 {
+                return Err(bad("compressed RAM pages are not supported".into()));
+            }
+            fl &= !ram::MULTIFD_FLUSH;
+            if fl & ram::EOS != 0 {
+                return Ok(());
+            }
+            if fl != 0 {
+                return Err(bad(format!("unknown RAM flags: {fl:#x}")));
+            }
+        }
+    }
+}
+
+/// Space-separated hex bytes, as analyze-migration.py prints buffers.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, &b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+fn desc_str<'v>(v: &'v Value, key: &str, what: &str) -> Result<&'v str> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| AnalyzeError::new(None, format!("vmdesc: {what} has no string \"{key}\"")))
+}
+
+fn desc_uint(v: &Value, key: &str, what: &str) -> Result<u64> {
+    v.get(key).and_then(Value::as_u64).ok_or_else(|| {
+        AnalyzeError::new(
+            None,
+            format!("vmdesc: {what} has no non-negative integer \"{key}\""),
+        )
+    })
+}
+
+/// A body described by `desc` (its "fields", then its "subsections").
+fn read_struct(c: &mut Cursor<'_>, desc: &Value) -> Result<Map<String, Value>> {
+    let mut data = Map::new();
+    let fields = desc
+        .get("fields")
+        .and_then(Value::as_array)
+        .ok_or_else(|| c.err("vmdesc: a description has no \"fields\" list"))?;
+    for field in fields {
+        let name = desc_str(field, "name", "a field")?;
+        let ty = desc_str(field, "type", &format!("field '{name}'"))?;
+        let within = |e: AnalyzeError| e.within(format!("field '{name}'"));
+        // A compressed array (`array_len`) is one element per index.
+        let (first, count) = match field.get("array_len") {
+            Some(n) => {
+                let n = n.as_u64().ok_or_else(|| {
+                    c.err(format!("vmdesc: field '{name}' has a bad \"array_len\""))
+                })?;
+                (0, Some(n))
+            }
+            None => match field.get("index") {
+                Some(i) => (
+                    i.as_u64().ok_or_else(|| {
+                        c.err(format!("vmdesc: field '{name}' has a bad \"index\""))
+                    })?,
+                    Some(1),
+                ),
+                None => (0, None),
+            },
+        };
+        match count {
+            None => {
+                let v = read_field(c, field, ty).map_err(within)?;
+                data.insert(name.to_string(), v);
+            }
+            Some(n) => {
+                for i in first..first + n {
+                    let v = read_field(c, field, ty)
+                        .map_err(|e| e.within(format!("index {i}")))
+                        .map_err(within)?;
+                    let list = data
+                        .entry(name.to_string())
+                        .or_insert_with(|| Value::Array(Vec::new()));
+                    match list {
+                        Value::Array(a) if a.len() as u64 == i => a.push(v),
+                        _ => {
+                            return Err(c.err(format!(
+                                "vmdesc: element {i} of field '{name}' does not follow the elements before it"
+                            )))
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(subs) = desc.get("subsections") {
+        let subs = subs
+            .as_array()
+            .ok_or_else(|| c.err("vmdesc: \"subsections\" is not a list"))?;
+        for sub in subs {
+            let expected = desc_str(sub, "vmsd_name", "a subsection")?;
+            let at = c.pos;
+            let marker = c.u8("a subsection marker")?;
+            if marker != rec::SUBSECTION {
+                return Err(AnalyzeError::new(
+                    Some(at as u64),
+                    format!(
+                        "subsection '{expected}' not found: byte {marker:#04x} instead of 0x05"
+                    ),
+                ));
+            }
+            let name = c.counted("a subsection name")?;
+            if name != expected {
+                return Err(AnalyzeError::new(
+                    Some(at as u64),
+                    format!("expected subsection '{expected}', found '{name}'"),
+                ));
+            }
+            c.be32("a subsection version")?;
+            let v = read_struct(c, sub).map_err(|e| e.within(format!("subsection '{name}'")))?;
+            data.insert(name, Value::Object(v));
+        }
+    }
+    Ok(data)
+}
+
+const SIGNED: &[&str] = &[
+    "int8",
+    "int16",
+    "int32",
+    "int32 equal",
+    "int32 le",
+    "int64",
+    "int64 equal",
+    "uint8 equal",
+    "uint16 equal",
+];
+const UNSIGNED: &[&str] = &["uint8", "uint16", "uint32", "uint32 equal", "uint64"];
+
+/// One element of a field, by its vmdesc type (analyze-migration.py's readers).
+fn read_field(c: &mut Cursor<'_>, field: &Value, ty: &str) -> Result<Value> {
+    c.count_value()?;
+    if ty == "struct" {
+        let desc = field
+            .get("struct")
+            .ok_or_else(|| c.err("vmdesc: a \"struct\" field has no \"struct\" description"))?;
+        return Ok(Value::Object(read_struct(c, desc)?));
+    }
+    if ty == "capability" {
+        return Ok(Value::String(c.counted("a capability")?));
+    }
+    let size = desc_uint(field, "size", "a field")?;
+    let at = c.pos as u64;
+    let bytes = c.take(size, &format!("a {size}-byte {ty}"))?;
+    let signed = SIGNED.contains(&ty);
+    if signed || UNSIGNED.contains(&ty) {
+        if bytes.is_empty() || bytes.len() > 16 {
+            return Err(AnalyzeError::new(
+                Some(at),
+                format!("vmdesc: integer of {size} bytes"),
+            ));
+        }
+        let mut u: u128 = 0;
+        for &b in bytes {
+            u = (u << 8) | b as u128;
+        }
+        let mut s = format!("0x{u:0width$x}", width = bytes.len() * 2);
+        if signed && bytes[0] & 0x80 != 0 {
+            let bits = bytes.len() as u32 * 8;
+            let v = if bits == 128 {
+                u as i128
+            } else {
+                u as i128 - (1i128 << bits)
+            };
+            s.push_str(&format!(" ({v})"));
+        }
+        return Ok(Value::String(s));
+    }
+    match ty {
+        "bool" => match bytes.first() {
+            Some(&b) => Ok(Value::Bool(b != 0)),
+            None => Err(AnalyzeError::new(Some(at), "vmdesc: bool of 0 bytes")),
+        },
+        "nullptr" => {
+            if bytes != b"0" {
+                return Err(AnalyzeError::new(
+                    Some(at),
+                    "NULL pointer marker is not the byte 0x30",
+                ));
+            }
+            Ok(Value::String("nullptr".into()))
+        }
+        _ => Ok(Value::String(hex(bytes))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(body: &[u8], json: &str) -> Vec<u8> {
+        let mut s = b"QEVM\0\0\0\x03".to_vec();
+        s.extend_from_slice(body);
+        s.push(0x06);
+        s.extend_from_slice(&(json.len() as u32).to_be_bytes());
+        s.extend_from_slice(json.as_bytes());
+        s
+    }
+
+    const DEV: &str = r#"{"page_size": 4096, "devices": [{"name": "d", "instance_id": 0, "vmsd_name": "d", "version": 1, "fields": [{"name": "a", "type": "int16", "size": 2}, {"name": "b", "array_len": 2, "type": "uint8", "size": 1}, {"name": "c", "type": "bool", "size": 1}, {"name": "t", "type": "timer", "size": 2}], "subsections": [{"vmsd_name": "d/s", "version": 1, "fields": [{"name": "x", "type": "uint32", "size": 4}]}]}]}"#;
+
+    fn body() -> Vec<u8> {
+        let mut b = b"\x04\0\0\0\x05\x01d\0\0\0\0\0\0\0\x01".to_vec();
+        b.extend_from_slice(&[0xff, 0xfe, 1, 2, 1, 0xab, 0xcd]);
+        b.extend_from_slice(b"\x05\x03d/s\0\0\0\x01\0\0\0\x09");
+        b.extend_from_slice(b"\x7e\0\0\0\x05\x00");
+        b
+    }
+
+    #[test]
+    fn decodes_like_analyze_migration() {
+        let v = analyze_state(&stream(&body(), DEV), &AnalyzeOptions::default()).unwrap();
+        assert_eq!(
+            to_python_json(&v),
+            r#"{
+    "d (5)": {
+        "a": "0xfffe (-2)",
+        "b": [
+            "0x01",
+            "0x02"
+        ],
+        "c": true,
+        "t": "ab cd",
+        "d/s": {
+            "x": "0x00000009"
+        }
+    }
+}"#
+        );
+    }
+
+    #[test]
+    fn truncations_are_errors_with_offsets() {
+        let full = stream(&body(), DEV);
+        let body_len = body().len();
+        for cut in 0..body_len - 1 {
+            let mut b = body();
+            b.truncate(cut);
+            let e = analyze_state(&stream(&b, DEV), &AnalyzeOptions::default()).unwrap_err();
+            assert!(e.offset.is_some(), "cut {cut}: {e}");
+        }
+        for cut in 0..full.len() {
+            assert!(analyze_state(&full[..cut], &AnalyzeOptions::default()).is_err());
+        }
+    }
+
+    #[test]
+    fn bad_vmdesc_and_records() {
+        let e = analyze_state(
+            &stream(&body(), "{\"page_size\": 4096}"),
+            &Default::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("\"devices\""), "{e}");
+        let e = analyze_state(
+            &stream(&body(), "{\"page_size\": 4096, \"devices\": 7"),
+            &Default::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not valid JSON"), "{e}");
+        let mut b = body();
+        b[22] = 0x09; // the subsection marker
+        let e = analyze_state(&stream(&b, DEV), &Default::default()).unwrap_err();
+        assert!(e.to_string().contains("subsection 'd/s' not found"), "{e}");
+        let e = analyze_state(&stream(b"\x09", DEV), &Default::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown section type 0x09 (at byte offset 8 = 0x8)"
+        );
+        let e = analyze_state(
+            &stream(b"\x04\0\0\0\x01\x01z\0\0\0\0\0\0\0\x01", DEV),
+            &Default::default(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("section 'z' instance 0 (id 1): FULL section not described"),
+            "{e}"
+        );
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let e = analyze_state(
+            &stream(b"\x00", &format!("{{\"x\": {deep}}}")),
+            &Default::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not valid JSON"), "{e}");
+        let huge = DEV.replace(
+            "\"array_len\": 2, \"type\": \"uint8\", \"size\": 1",
+            "\"array_len\": 100000000000, \"type\": \"buffer\", \"size\": 0",
+        );
+        let opts = AnalyzeOptions {
+            max_values: 1000,
+            ..Default::default()
+        };
+        let e = analyze_state(&stream(&body(), &huge), &opts).unwrap_err();
+        assert!(e.to_string().contains("more than 1000 values"), "{e}");
+    }
+
+    #[test]
+    fn non_ascii_is_escaped_like_python() {
+        let v = serde_json::json!({"é": "\u{1F600}"});
+        assert_eq!(
+            to_python_json(&v),
+            "{\n    \"\\u00e9\": \"\\ud83d\\ude00\"\n}"
+        );
+    }
+}
