@@ -181,16 +181,30 @@ impl DstRam {
     /// What the running guest does on access: fault, request, wait.
     fn read_page(&self, i: usize) -> Vec<u8> {
         let (lock, cv) = &*self.state;
-        let mut s = lock.lock().unwrap();
-        if !s.received[i] && !s.requested[i] {
-            s.requested[i] = true;
-            let req = self.requester.lock().unwrap().clone().expect("listening");
-            req.request(BLOCK, (i * PAGE) as u64, PAGE as u32).unwrap();
+        loop {
+            let ask = {
+                let mut s = lock.lock().unwrap();
+                if s.received[i] {
+                    return s.pages[i].clone();
+                }
+                let ask = !s.requested[i];
+                s.requested[i] = true;
+                ask
+            };
+            // Ask without holding the memory lock: the loader must keep applying
+            // pages even while the return path is slow or broken.
+            if ask {
+                let req = self.requester.lock().unwrap().clone().expect("listening");
+                if req.request(BLOCK, (i * PAGE) as u64, PAGE as u32).is_err() {
+                    // The link is down (postcopy paused): ask again later.
+                    lock.lock().unwrap().requested[i] = false;
+                }
+            }
+            let s = lock.lock().unwrap();
+            if !s.received[i] {
+                let _ = cv.wait_timeout(s, Duration::from_millis(20)).unwrap();
+            }
         }
-        while !s.received[i] {
-            s = cv.wait(s).unwrap();
-        }
-        s.pages[i].clone()
     }
 }
 
@@ -451,7 +465,7 @@ fn postcopy(cut: Option<usize>) {
             params: MigrationParameters {
                 downtime_limit_ms: 10,
                 max_bandwidth: 1024 * 1024,
-                max_postcopy_bandwidth: 512 * 1024,
+                max_postcopy_bandwidth: 2 * 1024 * 1024,
             },
             caps: MigrationCapabilities {
                 postcopy_ram: true,
@@ -473,8 +487,13 @@ fn postcopy(cut: Option<usize>) {
     handle.start_postcopy();
     let mut saw_postcopy = false;
     let mut recovered = false;
-    for _ in 0..20_000 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
         let s = stats.snapshot();
+        if std::time::Instant::now() > deadline {
+            handle.cancel();
+            panic!("postcopy did not finish in 90 s: {s:?}");
+        }
         saw_postcopy |= s.status == MigrationStatus::PostcopyActive;
         if s.status == MigrationStatus::PostcopyPaused && !recovered {
             assert!(cut.is_some(), "paused without a network failure: {s:?}");
