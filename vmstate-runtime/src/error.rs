@@ -15,9 +15,33 @@ use std::borrow::Cow;
 use std::fmt;
 
 /// A boxed error from user code (hooks), kept as the `source()` of an [`Error`].
+///
+/// ```
+/// use vmstate_runtime::error::BoxError;
+/// use vmstate_runtime::Error;
+///
+/// let source: BoxError = "timer in the past".into();
+/// let err = Error::hook("post_load", source);
+/// assert_eq!(err.to_string(), "post_load hook failed: timer in the past");
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// One step of an error's location path.
+///
+/// ```
+/// use vmstate_runtime::{Error, ErrorKind, PathSegment};
+///
+/// let err = Error::new(ErrorKind::InvalidBool(2))
+///     .within(PathSegment::Index(3))
+///     .within(PathSegment::Field("data"))
+///     .within(PathSegment::Vmsd("dev"));
+/// let path: Vec<_> = err.path().cloned().collect();
+/// assert_eq!(
+///     path,
+///     [PathSegment::Vmsd("dev"), PathSegment::Field("data"), PathSegment::Index(3)]
+/// );
+/// assert_eq!(err.path_string(), "dev.data[3]");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathSegment {
     /// A VMState description (a type's `name`), entered for a top-level or nested body.
@@ -31,6 +55,19 @@ pub enum PathSegment {
 }
 
 /// What went wrong, independent of where.
+///
+/// ```
+/// use vmstate_runtime::{from_bytes, ErrorKind, VmState};
+///
+/// #[derive(VmState, Default, Debug)]
+/// #[vmstate(name = "dev", version = 1)]
+/// struct Dev { enabled: bool }
+///
+/// // A `bool` field must be 0 or 1 on the wire.
+/// let err = from_bytes::<Dev>(&[7], 1).unwrap_err();
+/// assert!(matches!(err.kind(), ErrorKind::InvalidBool(7)));
+/// assert_eq!(err.kind().to_string(), "invalid bool byte 0x07 (expected 0x00 or 0x01)");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -217,6 +254,16 @@ struct Inner {
 
 impl Error {
     /// Creates an error of the given kind with no location yet.
+    ///
+    /// ```
+    /// use vmstate_runtime::{Error, ErrorKind};
+    ///
+    /// let err = Error::new(ErrorKind::TrailingBytes(2));
+    /// assert!(matches!(err.kind(), ErrorKind::TrailingBytes(2)));
+    /// assert_eq!(err.offset(), None);
+    /// assert_eq!(err.path_string(), "");
+    /// assert_eq!(err.to_string(), "2 trailing byte(s) after the end of the body");
+    /// ```
     #[cold]
     pub fn new(kind: ErrorKind) -> Self {
         Error {
@@ -230,18 +277,48 @@ impl Error {
     }
 
     /// Creates an error of the given kind at a byte offset.
+    ///
+    /// ```
+    /// use vmstate_runtime::{Error, ErrorKind};
+    ///
+    /// let err = Error::at(ErrorKind::BadNullMarker(0x31), 12);
+    /// assert_eq!(err.offset(), Some(12));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "expected null-pointer marker 0x30, found 0x31 (at byte offset 12)"
+    /// );
+    /// ```
     #[cold]
     pub fn at(kind: ErrorKind, offset: u64) -> Self {
         Error::new(kind).with_offset(offset)
     }
 
     /// Creates an [`ErrorKind::Invalid`] error with a message.
+    ///
+    /// ```
+    /// use vmstate_runtime::{Error, ErrorKind};
+    ///
+    /// let err = Error::invalid(format!("irq {} out of range", 99));
+    /// assert!(matches!(err.kind(), ErrorKind::Invalid(m) if m == "irq 99 out of range"));
+    /// assert_eq!(err.to_string(), "irq 99 out of range");
+    /// ```
     #[cold]
     pub fn invalid(msg: impl Into<Cow<'static, str>>) -> Self {
         Error::new(ErrorKind::Invalid(msg.into()))
     }
 
     /// Wraps a hook's error.
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use vmstate_runtime::{Error, ErrorKind};
+    ///
+    /// let err = Error::hook("post_load", "bad timer state");
+    /// assert!(matches!(err.kind(), ErrorKind::Hook { hook: "post_load", .. }));
+    /// assert_eq!(err.to_string(), "post_load hook failed: bad timer state");
+    /// // The hook's own error stays reachable as the source.
+    /// assert_eq!(err.source().unwrap().to_string(), "bad timer state");
+    /// ```
     #[cold]
     pub fn hook(hook: &'static str, source: impl Into<BoxError>) -> Self {
         Error::new(ErrorKind::Hook {
@@ -251,21 +328,66 @@ impl Error {
     }
 
     /// What went wrong.
+    ///
+    /// ```
+    /// use vmstate_runtime::{from_bytes, ErrorKind, VmState};
+    ///
+    /// #[derive(VmState, Default, Debug)]
+    /// #[vmstate(name = "dev", version = 1)]
+    /// struct Dev { counter: u32 }
+    ///
+    /// let err = from_bytes::<Dev>(&[0, 0, 1], 1).unwrap_err();
+    /// assert!(matches!(
+    ///     err.kind(),
+    ///     ErrorKind::Truncated { needed: 4, available: 3 }
+    /// ));
+    /// ```
     pub fn kind(&self) -> &ErrorKind {
         &self.inner.kind
     }
 
     /// The byte offset (from the start of the reader or writer) where it went wrong.
+    ///
+    /// ```
+    /// use vmstate_runtime::{from_bytes, VmState};
+    ///
+    /// #[derive(VmState, Default, Debug)]
+    /// #[vmstate(name = "dev", version = 1)]
+    /// struct Dev { a: u16, b: bool }
+    ///
+    /// // `b` is the third byte: the error points at it.
+    /// let err = from_bytes::<Dev>(&[0, 1, 9], 1).unwrap_err();
+    /// assert_eq!(err.offset(), Some(2));
+    /// ```
     pub fn offset(&self) -> Option<u64> {
         self.inner.offset
     }
 
     /// The location path, outermost first.
+    ///
+    /// ```
+    /// use vmstate_runtime::{Error, ErrorKind, PathSegment};
+    ///
+    /// // Segments are added innermost first, as the error travels up ...
+    /// let err = Error::new(ErrorKind::InvalidBool(9)).in_field("flag", 0).in_vmsd("dev");
+    /// // ... and listed outermost first.
+    /// let path: Vec<&PathSegment> = err.path().collect();
+    /// assert_eq!(path, [&PathSegment::Vmsd("dev"), &PathSegment::Field("flag")]);
+    /// ```
     pub fn path(&self) -> impl Iterator<Item = &PathSegment> {
         self.inner.path.iter().rev()
     }
 
     /// Sets the offset if none is recorded yet (the innermost offset wins).
+    ///
+    /// ```
+    /// use vmstate_runtime::{Error, ErrorKind};
+    ///
+    /// let err = Error::new(ErrorKind::InvalidBool(2)).with_offset(7);
+    /// assert_eq!(err.offset(), Some(7));
+    /// // An outer layer cannot overwrite the innermost offset.
+    /// assert_eq!(err.with_offset(0).offset(), Some(7));
+    /// ```
     #[cold]
     pub fn with_offset(mut self, offset: u64) -> Self {
         if self.inner.offset.is_none() {
@@ -276,6 +398,19 @@ impl Error {
 
     /// Names the stream section the error happened in (the outermost context; the
     /// first one set wins).
+    ///
+    /// ```
+    /// use vmstate_runtime::{Error, ErrorKind};
+    ///
+    /// let err = Error::new(ErrorKind::TrailingBytes(1))
+    ///     .in_section("section 'pckbd' instance 0")
+    ///     .in_section("ignored: the first one set wins");
+    /// assert_eq!(err.section(), Some("section 'pckbd' instance 0"));
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "section 'pckbd' instance 0: 1 trailing byte(s) after the end of the body"
+    /// );
+    /// ```
     #[cold]
     pub fn in_section(mut self, section: impl Into<String>) -> Self {
         if self.inner.section.is_none() {
@@ -285,11 +420,30 @@ impl Error {
     }
 
     /// The stream section the error happened in, if it happened inside one.
+    ///
+    /// ```
+    /// use vmstate_runtime::Error;
+    ///
+    /// let err = Error::invalid("bad");
+    /// assert_eq!(err.section(), None);
+    /// assert_eq!(err.in_section("section 'rtc'").section(), Some("section 'rtc'"));
+    /// ```
     pub fn section(&self) -> Option<&str> {
         self.inner.section.as_deref()
     }
 
     /// Adds an outer path segment.
+    ///
+    /// ```
+    /// use vmstate_runtime::{Error, ErrorKind, PathSegment};
+    ///
+    /// let err = Error::new(ErrorKind::InvalidBool(2))
+    ///     .in_field("enabled", 4)
+    ///     .in_vmsd("pckbd/extended_state")
+    ///     .within(PathSegment::Subsection("pckbd/extended_state".into()))
+    ///     .in_vmsd("pckbd");
+    /// assert_eq!(err.path_string(), "pckbd/extended_state.enabled");
+    /// ```
     #[cold]
     pub fn within(mut self, segment: PathSegment) -> Self {
         self.inner.path.push(segment);
@@ -297,18 +451,43 @@ impl Error {
     }
 
     /// Adds an outer field segment and fills in the offset if missing.
+    ///
+    /// ```
+    /// use vmstate_runtime::{Error, ErrorKind, PathSegment};
+    ///
+    /// let err = Error::new(ErrorKind::InvalidBool(3)).in_field("flag", 16);
+    /// assert_eq!(err.offset(), Some(16));
+    /// assert_eq!(err.path().collect::<Vec<_>>(), [&PathSegment::Field("flag")]);
+    /// ```
     #[cold]
     pub fn in_field(self, field: &'static str, offset: u64) -> Self {
         self.with_offset(offset).within(PathSegment::Field(field))
     }
 
     /// Adds an outer VMState-description segment.
+    ///
+    /// ```
+    /// use vmstate_runtime::{Error, ErrorKind};
+    ///
+    /// let err = Error::new(ErrorKind::InvalidBool(3)).in_field("flag", 0).in_vmsd("dev");
+    /// assert_eq!(err.path_string(), "dev.flag");
+    /// ```
     #[cold]
     pub fn in_vmsd(self, name: &'static str) -> Self {
         self.within(PathSegment::Vmsd(name))
     }
 
     /// Adds an outer array-index segment.
+    ///
+    /// ```
+    /// use vmstate_runtime::{Error, ErrorKind};
+    ///
+    /// let err = Error::new(ErrorKind::InvalidBool(3))
+    ///     .in_index(5)
+    ///     .in_field("regs", 0)
+    ///     .in_vmsd("dev");
+    /// assert_eq!(err.path_string(), "dev.regs[5]");
+    /// ```
     #[cold]
     pub fn in_index(self, index: usize) -> Self {
         self.within(PathSegment::Index(index))
@@ -321,6 +500,19 @@ impl Error {
     /// holds it; a subsection whose name extends the enclosing description's name
     /// shows only the extension (`pckbd` + `pckbd/extended_state` → `pckbd/extended_state`);
     /// below a nested struct field it is shown in full (`pckbd.kbd/pckbd_outport.outport`).
+    ///
+    /// ```
+    /// use vmstate_runtime::{Error, ErrorKind, PathSegment};
+    ///
+    /// // A subsection of "pckbd" holding a nested array field.
+    /// let err = Error::new(ErrorKind::InvalidBool(2))
+    ///     .in_index(3)
+    ///     .in_field("data", 7)
+    ///     .in_vmsd("pckbd/extended_state")
+    ///     .within(PathSegment::Subsection("pckbd/extended_state".into()))
+    ///     .in_vmsd("pckbd");
+    /// assert_eq!(err.path_string(), "pckbd/extended_state.data[3]");
+    /// ```
     pub fn path_string(&self) -> String {
         let mut out = String::new();
         let mut current_vmsd: &str = "";
@@ -437,6 +629,20 @@ impl From<std::convert::Infallible> for Error {
 }
 
 /// Shorthand for `Result<T, vmstate_runtime::Error>`.
+///
+/// ```
+/// use vmstate_runtime::{from_bytes, Result, VmState};
+///
+/// #[derive(VmState, Default, Debug)]
+/// #[vmstate(name = "dev", version = 1)]
+/// struct Dev { port: u16 }
+///
+/// fn parse(bytes: &[u8]) -> Result<u16> {
+///     Ok(from_bytes::<Dev>(bytes, 1)?.port)
+/// }
+/// assert_eq!(parse(&[0x12, 0x34]).unwrap(), 0x1234);
+/// assert!(parse(&[0x12]).is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
