@@ -1012,9 +1012,10 @@ fn cancel_in_pre_switchover() {
     // `vm_is_stopped_in_pre_switchover`), it runs again after the cancel.
     assert!(src.vm.running());
     assert_eq!(src.vm.pauses(), src.vm.resumes());
+    // (`wait_for` above saw pre-switchover; the sampling watcher may not have,
+    // since cancel() publishes "cancelling" at once.)
     let path = src.watcher.finish();
     assert_valid_path(&path);
-    assert!(path.contains(&S::PreSwitchover), "{path:?}");
     assert_eq!(path.last(), Some(&S::Cancelled));
     assert!(!path.contains(&S::Device));
     assert_destination_saw_a_cut(dst);

@@ -80,6 +80,16 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
+    /// A socket connection: the stream, and a second handle on the same socket
+    /// for the return path.
+    fn bidirectional<S: ReadWrite + 'static>(stream: S, reverse: S) -> Connection {
+        Connection {
+            stream: Box::new(stream),
+            reverse: Some(Box::new(reverse)),
+            child: None,
+        }
+    }
+
     /// Waits for an exec child (if any) and reports its failure.
     pub fn finish(mut self) -> Result<()> {
         drop(self.stream);
@@ -222,21 +232,13 @@ pub fn connect(uri: &MigrationUri) -> Result<Connection> {
                 .map_err(|e| Error::invalid(format!("tcp connect to {addr}: {e}")))?;
             s.set_nodelay(true)?;
             let r = s.try_clone()?;
-            Connection {
-                stream: Box::new(s),
-                reverse: Some(Box::new(r)),
-                child: None,
-            }
+            Connection::bidirectional(s, r)
         }
         MigrationUri::Unix(path) => {
             let s = UnixStream::connect(path)
                 .map_err(|e| Error::invalid(format!("unix connect to {}: {e}", path.display())))?;
             let r = s.try_clone()?;
-            Connection {
-                stream: Box::new(s),
-                reverse: Some(Box::new(r)),
-                child: None,
-            }
+            Connection::bidirectional(s, r)
         }
         MigrationUri::File(path) => Connection {
             stream: Box::new(
@@ -340,21 +342,13 @@ impl Incoming {
                 let (s, _) = l.accept()?;
                 s.set_nodelay(true)?;
                 let r = s.try_clone()?;
-                Connection {
-                    stream: Box::new(s),
-                    reverse: Some(Box::new(r)),
-                    child: None,
-                }
+                Connection::bidirectional(s, r)
             }
             Incoming::Unix(l, path) => {
                 let (s, _) = l.accept()?;
                 let _ = std::fs::remove_file(&path);
                 let r = s.try_clone()?;
-                Connection {
-                    stream: Box::new(s),
-                    reverse: Some(Box::new(r)),
-                    child: None,
-                }
+                Connection::bidirectional(s, r)
             }
             Incoming::Ready(c) => c,
         })

@@ -89,18 +89,22 @@ pub fn save_varray_vec<T: VmStateField, B: BufMut>(
     max: usize,
     w: &mut Writer<B>,
 ) -> Result<()> {
-    // A count our own loader would refuse must not be written either.
-    self::count(count, max, w.position())?;
-    if count as u64 != items.len() as u64 {
+    check_vec_count(items.len(), count, max, w.position())?;
+    T::save_slice(items, w)
+}
+
+/// On save, a vector's count field must be within `max` (a count our own loader
+/// would refuse must not be written) and equal to its length.
+#[inline]
+fn check_vec_count(len: usize, count: i64, max: usize, at: u64) -> Result<()> {
+    self::count(count, max, at)?;
+    if count as u64 != len as u64 {
         return Err(Error::at(
-            ErrorKind::CountMismatch {
-                count,
-                actual: items.len(),
-            },
-            w.position(),
+            ErrorKind::CountMismatch { count, actual: len },
+            at,
         ));
     }
-    T::save_slice(items, w)
+    Ok(())
 }
 
 /// Loads `count` elements into a vector (resized to exactly `count`).
@@ -351,16 +355,7 @@ pub fn save_varray_vec_described<T: VmStateField, B: BufMut>(
     w: &mut Writer<B>,
     sink: &mut dyn super::DescribeSink,
 ) -> Result<()> {
-    self::count(count, max, w.position())?;
-    if count as u64 != items.len() as u64 {
-        return Err(Error::at(
-            ErrorKind::CountMismatch {
-                count,
-                actual: items.len(),
-            },
-            w.position(),
-        ));
-    }
+    check_vec_count(items.len(), count, max, w.position())?;
     T::save_slice_described(items, w, sink)
 }
 
