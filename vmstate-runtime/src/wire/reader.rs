@@ -5,6 +5,18 @@ use bytes::Buf;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Longest name a subsection header can carry (the length is one byte).
+///
+/// ```
+/// use vmstate_runtime::wire::{Reader, Writer, MAX_NAME_LEN};
+///
+/// let name = [b'n'; MAX_NAME_LEN];
+/// let mut w = Writer::new(Vec::new());
+/// w.write_counted_bytes(&name).unwrap(); // the longest name that fits
+/// assert!(w.write_counted_bytes(&[b'n'; MAX_NAME_LEN + 1]).is_err());
+/// let bytes = w.into_inner();
+/// let read = Reader::new(&bytes[..]).read_counted_bytes().unwrap();
+/// assert_eq!(read.as_bytes().len(), MAX_NAME_LEN);
+/// ```
 pub const MAX_NAME_LEN: usize = 255;
 
 /// A big-endian reader over a [`Buf`] that never panics and knows its byte offset.
@@ -37,6 +49,29 @@ pub struct Reader<B> {
 
 /// A source of more input for a [`Reader`] over a growable buffer (e.g. a socket
 /// feeding a `BytesMut`). Only called when a read finds too few bytes buffered.
+///
+/// ```
+/// use bytes::{BufMut, BytesMut};
+/// use vmstate_runtime::wire::{Reader, Refill};
+///
+/// /// Hands out the input two bytes at a time, like a slow socket.
+/// struct Trickle(Vec<u8>);
+///
+/// impl Refill<BytesMut> for Trickle {
+///     fn refill(&mut self, buf: &mut BytesMut, min: usize) -> std::io::Result<usize> {
+///         let n = min.max(2).min(self.0.len());
+///         buf.put_slice(&self.0[..n]);
+///         self.0.drain(..n);
+///         Ok(n)
+///     }
+/// }
+///
+/// let mut r = Reader::with_refill(BytesMut::new(), 0, Box::new(Trickle(vec![0, 0, 0, 9, 1])));
+/// assert_eq!(r.read_u32().unwrap(), 9);
+/// assert_eq!(r.read_u8().unwrap(), 1);
+/// // The source is exhausted: the next read reports truncation at offset 5.
+/// assert_eq!(r.read_u8().unwrap_err().offset(), Some(5));
+/// ```
 pub trait Refill<B>: Send {
     /// Appends at least `min` bytes to `buf` if the source still has them (it may
     /// append more); returns how many were appended, 0 at the end of the input.
@@ -54,11 +89,28 @@ impl<B> std::fmt::Debug for Reader<B> {
 
 impl<B: Buf> Reader<B> {
     /// A reader at offset 0.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[1, 2][..]);
+    /// assert_eq!((r.position(), r.remaining()), (0, 2));
+    /// assert_eq!(r.read_u8().unwrap(), 1);
+    /// ```
     pub fn new(buf: B) -> Self {
         Self::with_base_offset(buf, 0)
     }
 
     /// A reader whose offsets start at `base` (e.g. the section's stream offset).
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// // A reader over a section body that starts at stream offset 40.
+    /// let mut r = Reader::with_base_offset(&[0xaa][..], 40);
+    /// assert_eq!(r.read_u8().unwrap(), 0xaa);
+    /// assert_eq!(r.read_u8().unwrap_err().offset(), Some(41));
+    /// ```
     pub fn with_base_offset(buf: B, base: u64) -> Self {
         let start_remaining = buf.remaining();
         Reader {
@@ -70,6 +122,25 @@ impl<B: Buf> Reader<B> {
     }
 
     /// A reader that pulls more input from `refill` whenever the buffer runs short.
+    ///
+    /// ```
+    /// use bytes::{BufMut, BytesMut};
+    /// use vmstate_runtime::wire::{Reader, Refill};
+    ///
+    /// struct Once(Option<Vec<u8>>);
+    /// impl Refill<BytesMut> for Once {
+    ///     fn refill(&mut self, buf: &mut BytesMut, _min: usize) -> std::io::Result<usize> {
+    ///         let more = self.0.take().unwrap_or_default();
+    ///         buf.put_slice(&more);
+    ///         Ok(more.len())
+    ///     }
+    /// }
+    ///
+    /// // Nothing is buffered yet; the first read pulls the input in.
+    /// let mut r = Reader::with_refill(BytesMut::new(), 0, Box::new(Once(Some(vec![0x12, 0x34]))));
+    /// assert_eq!(r.read_u16().unwrap(), 0x1234);
+    /// assert!(r.read_u8().is_err());
+    /// ```
     pub fn with_refill(buf: B, base: u64, refill: Box<dyn Refill<B>>) -> Self {
         let mut r = Self::with_base_offset(buf, base);
         r.refill = Some(refill);
@@ -79,6 +150,15 @@ impl<B: Buf> Reader<B> {
     /// Tries to make `n` bytes available, refilling if the reader has a source;
     /// returns whether they are. Never fails: an I/O error just means "not available"
     /// here and is reported by the read that needs the bytes.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[1, 2, 3][..]);
+    /// assert!(r.ensure(3));
+    /// assert!(!r.ensure(4)); // no refill source: only what is buffered counts
+    /// assert_eq!(r.remaining(), 3); // nothing consumed
+    /// ```
     #[inline]
     pub fn ensure(&mut self, n: usize) -> bool {
         self.buf.remaining() >= n || (self.refill.is_some() && self.fill(n).is_ok())
@@ -104,29 +184,71 @@ impl<B: Buf> Reader<B> {
     }
 
     /// Byte offset of the next read.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[0; 8][..]);
+    /// r.read_u32().unwrap();
+    /// r.read_u16().unwrap();
+    /// assert_eq!(r.position(), 6);
+    /// ```
     #[inline]
     pub fn position(&self) -> u64 {
         self.base + (self.start_remaining - self.buf.remaining()) as u64
     }
 
     /// Bytes left in the underlying buffer.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[0; 5][..]);
+    /// r.read_u16().unwrap();
+    /// assert_eq!(r.remaining(), 3);
+    /// ```
     #[inline]
     pub fn remaining(&self) -> usize {
         self.buf.remaining()
     }
 
     /// The contiguous bytes at the read position (may be fewer than `remaining()`).
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[1, 2, 3][..]);
+    /// r.read_u8().unwrap();
+    /// assert_eq!(r.chunk(), [2, 3]);
+    /// ```
     #[inline]
     pub fn chunk(&self) -> &[u8] {
         self.buf.chunk()
     }
 
     /// The underlying buffer.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[1, 2, 3][..]);
+    /// r.read_u8().unwrap();
+    /// let rest: &[u8] = r.into_inner();
+    /// assert_eq!(rest, [2, 3]);
+    /// ```
     pub fn into_inner(self) -> B {
         self.buf
     }
 
     /// A shared reference to the underlying buffer.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[1, 2, 3][..]);
+    /// r.skip(2).unwrap();
+    /// assert_eq!(*r.get_ref(), [3]);
+    /// ```
     pub fn get_ref(&self) -> &B {
         &self.buf
     }
@@ -145,6 +267,17 @@ impl<B: Buf> Reader<B> {
     }
 
     /// Fails unless `n` bytes remain (after refilling, for a refillable reader).
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    /// use vmstate_runtime::ErrorKind;
+    ///
+    /// let mut r = Reader::new(&[1, 2][..]);
+    /// assert!(r.require(2).is_ok());
+    /// let err = r.require(4).unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::Truncated { needed: 4, available: 2 }));
+    /// assert_eq!(r.remaining(), 2); // nothing consumed
+    /// ```
     #[inline(always)]
     pub fn require(&mut self, n: usize) -> Result<()> {
         if self.buf.remaining() < n {
@@ -154,6 +287,14 @@ impl<B: Buf> Reader<B> {
     }
 
     /// Reads one byte.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[0xfe][..]);
+    /// assert_eq!(r.read_u8().unwrap(), 0xfe);
+    /// assert!(r.read_u8().is_err());
+    /// ```
     #[inline(always)]
     pub fn read_u8(&mut self) -> Result<u8> {
         match self.buf.chunk().first() {
@@ -169,6 +310,13 @@ impl<B: Buf> Reader<B> {
     }
 
     /// Reads a be16.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[0xbe, 0xef][..]);
+    /// assert_eq!(r.read_u16().unwrap(), 0xbeef);
+    /// ```
     #[inline(always)]
     pub fn read_u16(&mut self) -> Result<u16> {
         // Straight from the contiguous chunk when it holds the value (the common
@@ -185,6 +333,13 @@ impl<B: Buf> Reader<B> {
     }
 
     /// Reads a be32.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[1, 2, 3, 4][..]);
+    /// assert_eq!(r.read_u32().unwrap(), 0x0102_0304);
+    /// ```
     #[inline(always)]
     pub fn read_u32(&mut self) -> Result<u32> {
         // Straight from the contiguous chunk when it holds the value (the common
@@ -201,6 +356,13 @@ impl<B: Buf> Reader<B> {
     }
 
     /// Reads a be64.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[1, 2, 3, 4, 5, 6, 7, 8][..]);
+    /// assert_eq!(r.read_u64().unwrap(), 0x0102_0304_0506_0708);
+    /// ```
     #[inline(always)]
     pub fn read_u64(&mut self) -> Result<u64> {
         // Straight from the contiguous chunk when it holds the value (the common
@@ -217,30 +379,68 @@ impl<B: Buf> Reader<B> {
     }
 
     /// Reads one signed byte.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[0xff][..]);
+    /// assert_eq!(r.read_i8().unwrap(), -1);
+    /// ```
     #[inline(always)]
     pub fn read_i8(&mut self) -> Result<i8> {
         self.read_u8().map(|v| v as i8)
     }
 
     /// Reads a signed be16.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[0xff, 0xfe][..]);
+    /// assert_eq!(r.read_i16().unwrap(), -2);
+    /// ```
     #[inline(always)]
     pub fn read_i16(&mut self) -> Result<i16> {
         self.read_u16().map(|v| v as i16)
     }
 
     /// Reads a signed be32.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[0xff, 0xff, 0xff, 0x00][..]);
+    /// assert_eq!(r.read_i32().unwrap(), -256);
+    /// ```
     #[inline(always)]
     pub fn read_i32(&mut self) -> Result<i32> {
         self.read_u32().map(|v| v as i32)
     }
 
     /// Reads a signed be64.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[0xff; 8][..]);
+    /// assert_eq!(r.read_i64().unwrap(), -1);
+    /// ```
     #[inline(always)]
     pub fn read_i64(&mut self) -> Result<i64> {
         self.read_u64().map(|v| v as i64)
     }
 
     /// Fills `dst` with the next `dst.len()` bytes (one bounds check, bulk copy).
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&b"QEVM\x00"[..]);
+    /// let mut magic = [0u8; 4];
+    /// r.read_bytes(&mut magic).unwrap();
+    /// assert_eq!(&magic, b"QEVM");
+    /// assert!(r.read_bytes(&mut magic).is_err()); // only one byte left
+    /// ```
     #[inline]
     pub fn read_bytes(&mut self, dst: &mut [u8]) -> Result<()> {
         self.require(dst.len())?;
@@ -249,6 +449,15 @@ impl<B: Buf> Reader<B> {
     }
 
     /// Skips `n` bytes.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[0, 0, 0, 7][..]);
+    /// r.skip(3).unwrap();
+    /// assert_eq!(r.read_u8().unwrap(), 7);
+    /// assert!(r.skip(1).is_err());
+    /// ```
     #[inline]
     pub fn skip(&mut self, n: usize) -> Result<()> {
         self.require(n)?;
@@ -259,6 +468,17 @@ impl<B: Buf> Reader<B> {
     /// Runs `f` over the next `n` bytes and consumes them, when they are contiguous
     /// in the underlying buffer; returns `None` (consuming nothing) otherwise or
     /// when fewer than `n` bytes remain.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[1, 2, 3][..]);
+    /// let sum = r.with_contiguous(2, |b| b[0] + b[1]);
+    /// assert_eq!(sum, Some(3));
+    /// assert_eq!(r.remaining(), 1);
+    /// assert_eq!(r.with_contiguous(2, |b| b.len()), None); // too few bytes: nothing consumed
+    /// assert_eq!(r.remaining(), 1);
+    /// ```
     #[inline]
     pub fn with_contiguous<R>(&mut self, n: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         let chunk = self.buf.chunk();
@@ -272,6 +492,17 @@ impl<B: Buf> Reader<B> {
 
     /// Like [`with_contiguous`](Self::with_contiguous), but `f` decides whether the
     /// bytes are consumed: they are only when it returns true.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[0x01, 0x02][..]);
+    /// // A valid bool byte is consumed ...
+    /// assert!(r.consume_contiguous_if(1, |b| b[0] <= 1));
+    /// // ... an invalid one is left in place.
+    /// assert!(!r.consume_contiguous_if(1, |b| b[0] <= 1));
+    /// assert_eq!(r.read_u8().unwrap(), 2);
+    /// ```
     #[inline(always)]
     pub fn consume_contiguous_if(&mut self, n: usize, f: impl FnOnce(&[u8]) -> bool) -> bool {
         let chunk = self.buf.chunk();
@@ -285,6 +516,20 @@ impl<B: Buf> Reader<B> {
     /// Copies up to `dst.len()` upcoming bytes into `dst` without consuming them;
     /// returns how many were available. Works across non-contiguous buffers whose
     /// `Buf::chunks_vectored` returns all their chunks (as `bytes`' own types do).
+    ///
+    /// ```
+    /// use bytes::Buf;
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// // Two chunks: the peek sees across the boundary without consuming anything.
+    /// let r = Reader::new((&[1u8, 2][..]).chain(&[3u8, 4][..]));
+    /// let mut head = [0u8; 3];
+    /// assert_eq!(r.peek_into(&mut head), 3);
+    /// assert_eq!(head, [1, 2, 3]);
+    /// assert_eq!(r.remaining(), 4);
+    /// let mut more = [0u8; 8];
+    /// assert_eq!(r.peek_into(&mut more), 4); // only 4 available
+    /// ```
     pub fn peek_into(&self, dst: &mut [u8]) -> usize {
         let chunk = self.buf.chunk();
         if chunk.len() >= dst.len() {
@@ -316,6 +561,15 @@ impl<B: Buf> Reader<B> {
     }
 
     /// Peeks at one byte without consuming it (refilling if needed).
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[5][..]);
+    /// assert_eq!(r.peek_u8(), Some(5));
+    /// assert_eq!(r.read_u8().unwrap(), 5); // the peek consumed nothing
+    /// assert_eq!(r.peek_u8(), None);
+    /// ```
     #[inline]
     pub fn peek_u8(&mut self) -> Option<u8> {
         // `Buf` promises a non-empty chunk whenever bytes remain.
@@ -332,6 +586,15 @@ impl<B: Buf> Reader<B> {
     /// Reads `n` bytes and returns them as an owned vector, after checking that
     /// `n` bytes are actually present (so a hostile length cannot make us
     /// allocate more than the input holds).
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&[1, 2, 3][..]);
+    /// assert_eq!(r.read_vec(2).unwrap(), [1, 2]);
+    /// // A hostile length fails before anything is allocated.
+    /// assert!(r.read_vec(usize::MAX).is_err());
+    /// ```
     pub fn read_vec(&mut self, n: usize) -> Result<Vec<u8>> {
         self.require(n)?;
         let mut v = vec![0u8; n];
@@ -341,6 +604,15 @@ impl<B: Buf> Reader<B> {
 
     /// Reads a counted string (one length byte, then that many bytes), as QEMU's
     /// `qemu_get_counted_string`. Returns the bytes in a fixed buffer and the length.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(&b"\x05timer\x00"[..]);
+    /// let name = r.read_counted_bytes().unwrap();
+    /// assert_eq!(name.as_bytes(), b"timer");
+    /// assert_eq!(r.position(), 6);
+    /// ```
     pub fn read_counted_bytes(&mut self) -> Result<CountedName> {
         let len = self.read_u8()? as usize;
         let mut name = CountedName {
@@ -354,6 +626,14 @@ impl<B: Buf> Reader<B> {
 
 /// A name of at most 255 bytes held inline (no allocation), as read from a
 /// one-byte-length-prefixed string on the wire.
+///
+/// ```
+/// use vmstate_runtime::wire::{CountedName, Reader};
+///
+/// let name: CountedName = Reader::new(&b"\x03ram"[..]).read_counted_bytes().unwrap();
+/// assert_eq!(name.to_string_lossy(), "ram");
+/// assert_eq!(format!("{name:?}"), "\"ram\"");
+/// ```
 #[derive(Clone, Copy)]
 pub struct CountedName {
     bytes: [u8; MAX_NAME_LEN],
@@ -362,12 +642,26 @@ pub struct CountedName {
 
 impl CountedName {
     /// The name's bytes.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let name = Reader::new(&b"\x02\xff\x01"[..]).read_counted_bytes().unwrap();
+    /// assert_eq!(name.as_bytes(), [0xff, 0x01]);
+    /// ```
     #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
     }
 
     /// The name as text (lossy: the wire does not promise UTF-8).
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let name = Reader::new(&b"\x04pc\xffk"[..]).read_counted_bytes().unwrap();
+    /// assert_eq!(name.to_string_lossy(), "pc\u{fffd}k");
+    /// ```
     pub fn to_string_lossy(&self) -> String {
         String::from_utf8_lossy(self.as_bytes()).into_owned()
     }
