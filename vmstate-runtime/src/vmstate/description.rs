@@ -8,6 +8,20 @@
 use crate::priority::MigrationPriority;
 
 /// The static description of a VMState type (QEMU's `VMStateDescription`).
+///
+/// ```
+/// use vmstate_runtime::{VmState, VmStateDescription};
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "uart", version = 2, minimum_version = 1)]
+/// struct Uart { lcr: u8, #[vmstate(since = 2)] scratch: u8 }
+///
+/// let d: &VmStateDescription = Uart::DESCRIPTION;
+/// assert_eq!((d.name, d.version_id, d.minimum_version_id), ("uart", 2, 1));
+/// assert_eq!(d.fields.len(), 2);
+/// assert_eq!(d.field("scratch").unwrap().version_id, 2);
+/// assert!(d.subsections.is_empty());
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct VmStateDescription {
     /// The vmsd name (section idstr for top-level devices, prefix for subsections).
@@ -27,6 +41,22 @@ pub struct VmStateDescription {
 }
 
 /// Which hooks a type declares (QEMU's pre_save/post_save/pre_load/post_load).
+///
+/// ```
+/// use vmstate_runtime::{Hooks, VmState};
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "dev", version = 1, post_load = Dev::fixup)]
+/// struct Dev { a: u8 }
+///
+/// impl Dev {
+///     fn fixup(&mut self, _version_id: u32) -> Result<(), String> {
+///         Ok(())
+///     }
+/// }
+///
+/// assert_eq!(Dev::DESCRIPTION.hooks, Hooks { post_load: true, ..Hooks::default() });
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Hooks {
     /// `pre_save` is set.
@@ -40,6 +70,34 @@ pub struct Hooks {
 }
 
 /// How a field's elements are laid out.
+///
+/// ```
+/// use vmstate_runtime::{FieldLayout, VmState};
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "dev", version = 1)]
+/// struct Dev {
+///     flag: u8,
+///     regs: [u16; 4],
+///     len: u8,
+///     #[vmstate(varray(len = len), max = 8)]
+///     fifo: Vec<u8>,
+///     #[vmstate(skip)]
+///     cache: u32,
+/// }
+///
+/// let layouts: Vec<FieldLayout> = Dev::DESCRIPTION.fields.iter().map(|f| f.layout).collect();
+/// assert_eq!(
+///     layouts,
+///     [
+///         FieldLayout::Single,
+///         FieldLayout::Array { len: 4 },
+///         FieldLayout::Single,
+///         FieldLayout::VarArray { count_field: "len", max: 8 },
+///         FieldLayout::Skipped,
+///     ]
+/// );
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldLayout {
     /// One element.
@@ -80,6 +138,21 @@ pub enum FieldLayout {
 }
 
 /// The wire type of a field's element, as its Rust type reports it.
+///
+/// ```
+/// use vmstate_runtime::{FieldType, VmState, VmStateField};
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "inner", version = 1)]
+/// struct Inner { x: u32 }
+///
+/// let t: FieldType = <[i16; 3]>::FIELD_TYPE;
+/// assert_eq!((t.info, t.size, t.array_len), ("int16", Some(2), Some(3)));
+/// assert!(t.nested.is_none());
+/// // A nested struct reports its own description.
+/// assert_eq!(Inner::FIELD_TYPE.info, "struct");
+/// assert_eq!(Inner::FIELD_TYPE.nested.unwrap().name, "inner");
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct FieldType {
     /// QEMU's VMStateInfo name for the element (`"uint8"`, `"int32"`, `"bool"`,
@@ -95,6 +168,14 @@ pub struct FieldType {
 
 impl FieldType {
     /// A scalar of the given QEMU info name and size.
+    ///
+    /// ```
+    /// use vmstate_runtime::FieldType;
+    ///
+    /// const TIMER: FieldType = FieldType::scalar("timer", 8);
+    /// assert_eq!((TIMER.info, TIMER.size), ("timer", Some(8)));
+    /// assert_eq!(TIMER.array_len, None);
+    /// ```
     pub const fn scalar(info: &'static str, size: usize) -> Self {
         FieldType {
             info,
@@ -105,12 +186,43 @@ impl FieldType {
     }
 
     /// The same element type, with a different info name (e.g. `"uint32 equal"`).
+    ///
+    /// ```
+    /// use vmstate_runtime::FieldType;
+    ///
+    /// let t = FieldType::scalar("uint32", 4).with_info("uint32 equal");
+    /// assert_eq!((t.info, t.size), ("uint32 equal", Some(4)));
+    /// ```
     pub const fn with_info(self, info: &'static str) -> Self {
         FieldType { info, ..self }
     }
 }
 
 /// The description of one field.
+///
+/// ```
+/// use vmstate_runtime::{FieldDescription, FieldLayout, VmState};
+///
+/// fn is_even(dev: &Dev, _version_id: u32) -> bool {
+///     dev.a % 2 == 0
+/// }
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "dev", version = 3)]
+/// struct Dev {
+///     a: u8,
+///     #[vmstate(since = 2)]
+///     b: [u32; 2],
+///     #[vmstate(test = is_even)]
+///     c: u16,
+/// }
+///
+/// let b: &FieldDescription = Dev::DESCRIPTION.field("b").unwrap();
+/// assert_eq!((b.name, b.ty.info, b.version_id), ("b", "uint32", 2));
+/// assert_eq!(b.layout, FieldLayout::Array { len: 2 });
+/// assert!(!b.has_test);
+/// assert!(Dev::DESCRIPTION.field("c").unwrap().has_test);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct FieldDescription {
     /// The Rust field name (also the QEMU field name).
@@ -129,11 +241,42 @@ pub struct FieldDescription {
 
 impl FieldDescription {
     /// Whether the field is written at all (not skipped).
+    ///
+    /// ```
+    /// use vmstate_runtime::VmState;
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "dev", version = 1)]
+    /// struct Dev { a: u8, #[vmstate(skip)] host_only: u64 }
+    ///
+    /// assert!(Dev::DESCRIPTION.field("a").unwrap().is_on_wire());
+    /// assert!(!Dev::DESCRIPTION.field("host_only").unwrap().is_on_wire());
+    /// ```
     pub const fn is_on_wire(&self) -> bool {
         !matches!(self.layout, FieldLayout::Skipped)
     }
 
     /// The field's wire size when it is fixed and independent of the value.
+    ///
+    /// ```
+    /// use vmstate_runtime::VmState;
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "dev", version = 1)]
+    /// struct Dev {
+    ///     regs: [u32; 4],
+    ///     len: u8,
+    ///     #[vmstate(varray(len = len), max = 16)]
+    ///     fifo: Vec<u8>,
+    ///     #[vmstate(unused = 3)]
+    ///     pad: (),
+    /// }
+    ///
+    /// let size = |name| Dev::DESCRIPTION.field(name).unwrap().fixed_wire_size();
+    /// assert_eq!(size("regs"), Some(16));
+    /// assert_eq!(size("fifo"), None); // depends on `len`
+    /// assert_eq!(size("pad"), Some(3));
+    /// ```
     pub const fn fixed_wire_size(&self) -> Option<usize> {
         match (self.layout, self.ty.size) {
             (FieldLayout::Skipped, _) => Some(0),
@@ -148,6 +291,26 @@ impl FieldDescription {
 }
 
 /// A subsection of a description.
+///
+/// ```
+/// use vmstate_runtime::{SubsectionDescription, VmState};
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "dev/extra", version = 1)]
+/// struct Extra { x: u8 }
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "dev", version = 1)]
+/// struct Dev {
+///     a: u8,
+///     #[vmstate(subsection)]
+///     extra: Extra,
+/// }
+///
+/// let s: &SubsectionDescription = &Dev::DESCRIPTION.subsections[0];
+/// assert_eq!(s.field, "extra");
+/// assert_eq!(s.description.name, "dev/extra");
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct SubsectionDescription {
     /// The Rust field holding the subsection's state.
@@ -158,6 +321,17 @@ pub struct SubsectionDescription {
 
 impl VmStateDescription {
     /// Looks a field up by name.
+    ///
+    /// ```
+    /// use vmstate_runtime::VmState;
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "dev", version = 1)]
+    /// struct Dev { status: u8, mode: u16 }
+    ///
+    /// assert_eq!(Dev::DESCRIPTION.field("mode").unwrap().ty.info, "uint16");
+    /// assert!(Dev::DESCRIPTION.field("nope").is_none());
+    /// ```
     pub fn field(&self, name: &str) -> Option<&FieldDescription> {
         self.fields.iter().find(|f| f.name == name)
     }
@@ -165,6 +339,21 @@ impl VmStateDescription {
     /// Wire size of the body when every field is fixed-size and there are no
     /// subsections, tests or version-dependent fields (what QEMU would call
     /// "compressible").
+    ///
+    /// ```
+    /// use vmstate_runtime::VmState;
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "fixed", version = 1)]
+    /// struct Fixed { a: u32, b: [u8; 3], c: bool }
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "var", version = 1)]
+    /// struct Var { n: u8, #[vmstate(varray(len = n), max = 4)] v: Vec<u8> }
+    ///
+    /// assert_eq!(Fixed::DESCRIPTION.fixed_body_size(), Some(8));
+    /// assert_eq!(Var::DESCRIPTION.fixed_body_size(), None);
+    /// ```
     pub const fn fixed_body_size(&self) -> Option<usize> {
         if !self.subsections.is_empty() {
             return None;

@@ -56,21 +56,83 @@ use crate::wire::{Reader, Writer};
 )]
 pub trait VmState {
     /// The static description (name, versions, priority, fields, subsections).
+    ///
+    /// ```
+    /// use vmstate_runtime::{MigrationPriority, VmState};
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "rtc", version = 3, minimum_version = 2, priority = Iommu)]
+    /// struct Rtc { cmos: [u8; 4], irq: u32 }
+    ///
+    /// let d = Rtc::DESCRIPTION;
+    /// assert_eq!((d.name, d.version_id, d.minimum_version_id), ("rtc", 3, 2));
+    /// assert_eq!(d.priority, MigrationPriority::Iommu);
+    /// assert_eq!(d.fields.iter().map(|f| f.name).collect::<Vec<_>>(), ["cmos", "irq"]);
+    /// ```
     const DESCRIPTION: &'static VmStateDescription;
 
     /// Writes the body at the current version: pre_save hook, fields, needed
     /// subsections, post_save hook.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Writer;
+    /// use vmstate_runtime::VmState;
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "dev", version = 1)]
+    /// struct Dev { a: u16, b: bool }
+    ///
+    /// let mut w = Writer::new(Vec::new());
+    /// Dev { a: 0x0102, b: true }.save(&mut w).unwrap();
+    /// assert_eq!(w.into_inner(), [1, 2, 1]);
+    /// ```
     fn save<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()>;
 
     /// Loads a body written at `version_id` into `self`: version checks, pre_load
     /// hook, fields present in that version, subsections present in the stream,
     /// post_load hook. Fields absent from the stream keep their current values.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    /// use vmstate_runtime::VmState;
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "dev", version = 2, minimum_version = 1)]
+    /// struct Dev { a: u16, #[vmstate(since = 2)] b: u8 }
+    ///
+    /// // A version-1 body has no `b`: it keeps its current value.
+    /// let mut dev = Dev { a: 0, b: 9 };
+    /// let mut r = Reader::new(&[0, 5][..]);
+    /// dev.load(&mut r, 1).unwrap();
+    /// assert_eq!((dev.a, dev.b), (5, 9));
+    /// assert_eq!(r.remaining(), 0);
+    /// // Versions outside minimum..=current are refused.
+    /// assert!(dev.load(&mut Reader::new(&[0, 5, 1][..]), 3).is_err());
+    /// ```
     fn load<B: Buf>(&mut self, r: &mut Reader<B>, version_id: u32) -> Result<()>;
 
     /// Like [`save`](VmState::save), and reports the layout written (fields,
     /// sizes, nested bodies, subsections) to `sink`; this is what the vmdesc
     /// trailer is made from. The derive implements it; the default records only
     /// the body as a whole.
+    ///
+    /// ```
+    /// use vmstate_runtime::vmstate::DescribeRecorder;
+    /// use vmstate_runtime::wire::Writer;
+    /// use vmstate_runtime::VmState;
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "dev", version = 4)]
+    /// struct Dev { a: u32, regs: [u8; 2] }
+    ///
+    /// let mut w = Writer::new(Vec::new());
+    /// let mut rec = DescribeRecorder::new();
+    /// Dev { a: 1, regs: [2, 3] }.save_described(&mut w, &mut rec).unwrap();
+    /// assert_eq!(w.into_inner(), [0, 0, 0, 1, 2, 3]); // the same bytes as `save`
+    /// let body = rec.finish().unwrap();
+    /// assert_eq!((body.vmsd_name, body.version), ("dev", 4));
+    /// assert_eq!(body.fields.iter().map(|f| (f.name, f.size)).collect::<Vec<_>>(), [("a", 4), ("regs", 2)]);
+    /// ```
     fn save_described<B: BufMut>(
         &self,
         w: &mut Writer<B>,
@@ -96,18 +158,79 @@ pub trait VmState {
             Box<T>, Option<Box<T>> (array of pointers), types deriving VmState, \
             and enums deriving VmState with #[repr(u8/u16/u32/u64/i8/i16/i32/i64)]"
 )]
+/// ```
+/// use vmstate_runtime::wire::{Reader, Writer};
+/// use vmstate_runtime::VmStateField;
+///
+/// // Standard types are fields: big-endian integers, bools, arrays ...
+/// assert_eq!(<[u16; 3]>::FIELD_TYPE.info, "uint16");
+/// assert_eq!(<[u16; 3]>::FIELD_TYPE.array_len, Some(3));
+///
+/// let mut w = Writer::new(Vec::new());
+/// [0x0102u16, 0x0304].save_field(&mut w).unwrap();
+/// true.save_field(&mut w).unwrap();
+/// let bytes = w.into_inner();
+/// assert_eq!(bytes, [1, 2, 3, 4, 1]);
+///
+/// let (mut pair, mut flag) = ([0u16; 2], false);
+/// let mut r = Reader::new(&bytes[..]);
+/// pair.load_field(&mut r).unwrap();
+/// flag.load_field(&mut r).unwrap();
+/// assert_eq!((pair, flag), ([0x0102, 0x0304], true));
+/// ```
 pub trait VmStateField {
     /// The element wire type, for the static description.
+    ///
+    /// ```
+    /// use vmstate_runtime::VmStateField;
+    ///
+    /// assert_eq!(u32::FIELD_TYPE.info, "uint32");
+    /// assert_eq!(u32::FIELD_TYPE.size, Some(4));
+    /// assert_eq!(bool::FIELD_TYPE.info, "bool");
+    /// // Nested arrays are flattened.
+    /// assert_eq!(<[[u8; 2]; 3]>::FIELD_TYPE.array_len, Some(6));
+    /// ```
     const FIELD_TYPE: FieldType;
 
     /// Writes the value.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Writer;
+    /// use vmstate_runtime::VmStateField;
+    ///
+    /// let mut w = Writer::new(Vec::new());
+    /// (-2i32).save_field(&mut w).unwrap();
+    /// assert_eq!(w.into_inner(), [0xff, 0xff, 0xff, 0xfe]);
+    /// ```
     fn save_field<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()>;
 
     /// Loads the value in place.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    /// use vmstate_runtime::VmStateField;
+    ///
+    /// let mut v = 0u16;
+    /// v.load_field(&mut Reader::new(&[0x12, 0x34][..])).unwrap();
+    /// assert_eq!(v, 0x1234);
+    /// let mut b = false;
+    /// assert!(b.load_field(&mut Reader::new(&[2][..])).is_err()); // not a bool
+    /// ```
     fn load_field<B: Buf>(&mut self, r: &mut Reader<B>) -> Result<()>;
 
     /// Writes the value and reports nested bodies to `sink` (nested structs
     /// override this; plain values have nothing to add).
+    ///
+    /// ```
+    /// use vmstate_runtime::vmstate::NoDescribe;
+    /// use vmstate_runtime::wire::Writer;
+    /// use vmstate_runtime::VmStateField;
+    ///
+    /// // A plain value has no nested body: it just writes itself.
+    /// let mut w = Writer::new(Vec::new());
+    /// 7u8.save_field_described(&mut w, &mut NoDescribe).unwrap();
+    /// assert_eq!(w.into_inner(), [7]);
+    /// ```
     #[inline]
     fn save_field_described<B: BufMut>(
         &self,
@@ -120,6 +243,33 @@ pub trait VmStateField {
     /// Writes a run of values as elements of an array, reporting each element's
     /// size and nested body to `sink` (plain values override this: their arrays
     /// are described by length alone).
+    ///
+    /// ```
+    /// use vmstate_runtime::vmstate::{DescribeSink, FieldStart, VmStateDescription};
+    /// use vmstate_runtime::wire::Writer;
+    /// use vmstate_runtime::{VmState, VmStateField};
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "elem", version = 1)]
+    /// struct Elem { v: u16 }
+    ///
+    /// /// Counts the elements it is told about.
+    /// #[derive(Default)]
+    /// struct Sizes(Vec<u64>);
+    /// impl DescribeSink for Sizes {
+    ///     fn begin_vmsd(&mut self, _: &'static VmStateDescription) {}
+    ///     fn end_vmsd(&mut self) {}
+    ///     fn begin_field(&mut self, _: FieldStart) {}
+    ///     fn end_field(&mut self, _: u64) {}
+    ///     fn end_element(&mut self, size: u64) { self.0.push(size) }
+    /// }
+    ///
+    /// let mut w = Writer::new(Vec::new());
+    /// let mut sizes = Sizes::default();
+    /// Elem::save_slice_described(&[Elem { v: 1 }, Elem { v: 2 }], &mut w, &mut sizes).unwrap();
+    /// assert_eq!(sizes.0, [2, 2]);
+    /// assert_eq!(w.into_inner(), [0, 1, 0, 2]);
+    /// ```
     fn save_slice_described<B: BufMut>(
         items: &[Self],
         w: &mut Writer<B>,
@@ -139,6 +289,15 @@ pub trait VmStateField {
     }
 
     /// Writes a run of values. Plain integers override this with one bulk copy.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Writer;
+    /// use vmstate_runtime::VmStateField;
+    ///
+    /// let mut w = Writer::new(Vec::new());
+    /// u16::save_slice(&[1, 0x0203], &mut w).unwrap();
+    /// assert_eq!(w.into_inner(), [0, 1, 2, 3]);
+    /// ```
     #[inline]
     fn save_slice<B: BufMut>(items: &[Self], w: &mut Writer<B>) -> Result<()>
     where
@@ -151,6 +310,19 @@ pub trait VmStateField {
     }
 
     /// Loads a run of values in place. Plain integers override this with one bulk copy.
+    ///
+    /// ```
+    /// use vmstate_runtime::wire::Reader;
+    /// use vmstate_runtime::VmStateField;
+    ///
+    /// let mut regs = [0u32; 2];
+    /// u32::load_slice(&mut regs, &mut Reader::new(&[0, 0, 0, 1, 0, 0, 0, 2][..])).unwrap();
+    /// assert_eq!(regs, [1, 2]);
+    /// // An invalid element is reported with its index.
+    /// let mut flags = [false; 3];
+    /// let err = bool::load_slice(&mut flags, &mut Reader::new(&[1, 0, 5][..])).unwrap_err();
+    /// assert_eq!(err.path_string(), "[2]");
+    /// ```
     #[inline]
     fn load_slice<B: Buf>(items: &mut [Self], r: &mut Reader<B>) -> Result<()>
     where
