@@ -36,6 +36,15 @@ pub enum MigrationPriority {
 impl MigrationPriority {
     /// The value in QEMU 7.2 (`None` for priorities 7.2 does not have; it treats
     /// them as `Default`).
+    ///
+    /// ```
+    /// use vmstate_runtime::MigrationPriority;
+    ///
+    /// assert_eq!(MigrationPriority::Iommu.qemu_7_2_value(), Some(1));
+    /// assert_eq!(MigrationPriority::GicV3.qemu_7_2_value(), Some(5));
+    /// // 7.2 has no Apic priority.
+    /// assert_eq!(MigrationPriority::Apic.qemu_7_2_value(), None);
+    /// ```
     pub const fn qemu_7_2_value(self) -> Option<u8> {
         match self {
             MigrationPriority::Low | MigrationPriority::Apic => None,
@@ -49,6 +58,14 @@ impl MigrationPriority {
     }
 
     /// The value in QEMU master (10.x).
+    ///
+    /// ```
+    /// use vmstate_runtime::MigrationPriority;
+    ///
+    /// assert_eq!(MigrationPriority::Low.qemu_master_value(), 1);
+    /// assert_eq!(MigrationPriority::Apic.qemu_master_value(), 6);
+    /// assert_eq!(MigrationPriority::GicV3.qemu_master_value(), 8);
+    /// ```
     pub const fn qemu_master_value(self) -> u8 {
         match self {
             MigrationPriority::Low => 1,

@@ -7,6 +7,32 @@
 use super::{FieldDescription, VmStateDescription};
 
 /// What a sink is told when a field starts.
+///
+/// ```
+/// use vmstate_runtime::vmstate::{DescribeSink, FieldStart};
+/// use vmstate_runtime::wire::Writer;
+/// use vmstate_runtime::{VmState, VmStateDescription};
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "dev", version = 1)]
+/// struct Dev { a: u8, regs: [u16; 3] }
+///
+/// /// Collects what each `begin_field` is told.
+/// #[derive(Default)]
+/// struct Starts(Vec<(&'static str, Option<usize>)>);
+/// impl DescribeSink for Starts {
+///     fn begin_vmsd(&mut self, _: &'static VmStateDescription) {}
+///     fn end_vmsd(&mut self) {}
+///     fn begin_field(&mut self, start: FieldStart) {
+///         self.0.push((start.field.name, start.elements));
+///     }
+///     fn end_field(&mut self, _: u64) {}
+/// }
+///
+/// let mut starts = Starts::default();
+/// Dev::default().save_described(&mut Writer::new(Vec::new()), &mut starts).unwrap();
+/// assert_eq!(starts.0, [("a", None), ("regs", Some(3))]);
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct FieldStart {
     /// The field's static description (name, info, layout, test).
@@ -25,6 +51,50 @@ pub struct FieldStart {
 /// struct inside a field or array element, or a subsection directly inside its
 /// parent's body), `begin_field` … `end_field` around every field written, and
 /// `begin_element` … `end_element` around each element of an array of structs.
+///
+/// ```
+/// use vmstate_runtime::vmstate::{DescribeSink, FieldStart};
+/// use vmstate_runtime::wire::Writer;
+/// use vmstate_runtime::{VmState, VmStateDescription};
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "inner", version = 1)]
+/// struct Inner { x: u32 }
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "outer", version = 1)]
+/// struct Outer { a: u8, inner: Inner }
+///
+/// /// Logs the nesting of calls.
+/// #[derive(Default)]
+/// struct Log(Vec<String>);
+/// impl DescribeSink for Log {
+///     fn begin_vmsd(&mut self, desc: &'static VmStateDescription) {
+///         self.0.push(format!("vmsd {}", desc.name));
+///     }
+///     fn end_vmsd(&mut self) {
+///         self.0.push("end vmsd".into());
+///     }
+///     fn begin_field(&mut self, start: FieldStart) {
+///         self.0.push(format!("field {}", start.field.name));
+///     }
+///     fn end_field(&mut self, size: u64) {
+///         self.0.push(format!("end field ({size} B)"));
+///     }
+/// }
+///
+/// let mut log = Log::default();
+/// Outer::default().save_described(&mut Writer::new(Vec::new()), &mut log).unwrap();
+/// assert_eq!(
+///     log.0,
+///     [
+///         "vmsd outer",
+///         "field a", "end field (1 B)",
+///         "field inner", "vmsd inner", "field x", "end field (4 B)", "end vmsd", "end field (4 B)",
+///         "end vmsd",
+///     ]
+/// );
+/// ```
 pub trait DescribeSink {
     /// A body of `desc` starts (written at its current version).
     fn begin_vmsd(&mut self, desc: &'static VmStateDescription);
@@ -41,6 +111,28 @@ pub trait DescribeSink {
 }
 
 /// One described body: what QEMU's vmdesc lists for a vmsd.
+///
+/// ```
+/// use vmstate_runtime::vmstate::{DescribeRecorder, DescribedVmsd};
+/// use vmstate_runtime::wire::Writer;
+/// use vmstate_runtime::VmState;
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "dev/sub", version = 1)]
+/// struct Sub { s: u8 }
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "dev", version = 2)]
+/// struct Dev { a: u16, #[vmstate(subsection)] sub: Sub }
+///
+/// let mut rec = DescribeRecorder::new();
+/// Dev::default().save_described(&mut Writer::new(Vec::new()), &mut rec).unwrap();
+/// let d: DescribedVmsd = rec.finish().unwrap();
+/// assert_eq!((d.vmsd_name, d.version), ("dev", 2));
+/// assert_eq!(d.fields.len(), 1);
+/// assert_eq!(d.subsections[0].vmsd_name, "dev/sub");
+/// assert_eq!(d.subsections[0].fields[0].name, "s");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DescribedVmsd {
     /// vmsd name.
@@ -54,6 +146,30 @@ pub struct DescribedVmsd {
 }
 
 /// One described field.
+///
+/// ```
+/// use vmstate_runtime::vmstate::{DescribeRecorder, DescribedField};
+/// use vmstate_runtime::wire::Writer;
+/// use vmstate_runtime::VmState;
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "inner", version = 1)]
+/// struct Inner { x: u32 }
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "dev", version = 1)]
+/// struct Dev { regs: [u16; 4], inner: Inner }
+///
+/// let mut rec = DescribeRecorder::new();
+/// Dev::default().save_described(&mut Writer::new(Vec::new()), &mut rec).unwrap();
+/// let d = rec.finish().unwrap();
+/// let regs: &DescribedField = &d.fields[0];
+/// assert_eq!((regs.name, regs.info, regs.array_len, regs.size), ("regs", "uint16", Some(4), 8));
+/// assert!(regs.compressible);
+/// let inner = &d.fields[1];
+/// assert_eq!((inner.info, inner.size), ("struct", 4));
+/// assert_eq!(inner.nested.as_ref().unwrap().vmsd_name, "inner");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DescribedField {
     /// Field name.
@@ -76,6 +192,28 @@ pub struct DescribedField {
 }
 
 /// One element of an array of structs.
+///
+/// ```
+/// use vmstate_runtime::vmstate::{DescribeRecorder, DescribedElement};
+/// use vmstate_runtime::wire::Writer;
+/// use vmstate_runtime::VmState;
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "ch", version = 1)]
+/// struct Channel { count: u16 }
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "pit", version = 1)]
+/// struct Pit { channels: [Channel; 3] }
+///
+/// let mut rec = DescribeRecorder::new();
+/// Pit::default().save_described(&mut Writer::new(Vec::new()), &mut rec).unwrap();
+/// let d = rec.finish().unwrap();
+/// let elements: &[DescribedElement] = &d.fields[0].elements;
+/// assert_eq!(elements.len(), 3);
+/// assert_eq!(elements[2].size, 2);
+/// assert_eq!(elements[2].nested.as_ref().unwrap().vmsd_name, "ch");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DescribedElement {
     /// Bytes written for the element.
@@ -88,6 +226,21 @@ impl FieldDescription {
     /// Whether QEMU describes this field's elements with a single entry
     /// (`vmsd_can_compress`): no presence test, and for structs recursively no
     /// tests and no subsections.
+    ///
+    /// ```
+    /// use vmstate_runtime::VmState;
+    ///
+    /// fn always(_: &Dev, _: u32) -> bool {
+    ///     true
+    /// }
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "dev", version = 1)]
+    /// struct Dev { a: [u8; 4], #[vmstate(test = always)] b: [u8; 4] }
+    ///
+    /// assert!(Dev::DESCRIPTION.field("a").unwrap().compressible());
+    /// assert!(!Dev::DESCRIPTION.field("b").unwrap().compressible()); // presence test
+    /// ```
     pub fn compressible(&self) -> bool {
         !self.has_test && self.ty.nested.is_none_or(VmStateDescription::compressible)
     }
@@ -96,6 +249,25 @@ impl FieldDescription {
 impl VmStateDescription {
     /// Whether a body of this description always has the same shape: no
     /// subsections and only compressible fields.
+    ///
+    /// ```
+    /// use vmstate_runtime::VmState;
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "dev/extra", version = 1)]
+    /// struct Extra { x: u8 }
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "plain", version = 1)]
+    /// struct Plain { a: u32, b: [u8; 2] }
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "dev", version = 1)]
+    /// struct Dev { a: u8, #[vmstate(subsection)] extra: Extra }
+    ///
+    /// assert!(Plain::DESCRIPTION.compressible());
+    /// assert!(!Dev::DESCRIPTION.compressible()); // it has a subsection
+    /// ```
     pub fn compressible(&self) -> bool {
         self.subsections.is_empty() && self.fields.iter().all(FieldDescription::compressible)
     }
@@ -132,11 +304,33 @@ pub struct DescribeRecorder {
 
 impl DescribeRecorder {
     /// An empty recorder.
+    ///
+    /// ```
+    /// use vmstate_runtime::vmstate::DescribeRecorder;
+    ///
+    /// // Nothing recorded yet: no body.
+    /// assert!(DescribeRecorder::new().finish().is_none());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The recorded top-level body (`None` if nothing complete was recorded).
+    ///
+    /// ```
+    /// use vmstate_runtime::vmstate::DescribeRecorder;
+    /// use vmstate_runtime::wire::Writer;
+    /// use vmstate_runtime::VmState;
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "dev", version = 1)]
+    /// struct Dev { a: u8 }
+    ///
+    /// let mut rec = DescribeRecorder::new();
+    /// Dev::default().save_described(&mut Writer::new(Vec::new()), &mut rec).unwrap();
+    /// let d = rec.finish().expect("one complete body");
+    /// assert_eq!(d.vmsd_name, "dev");
+    /// ```
     pub fn finish(self) -> Option<DescribedVmsd> {
         self.done
     }
@@ -206,6 +400,20 @@ impl DescribeSink for DescribeRecorder {
 }
 
 /// A sink that records nothing (for `save_described` callers that only want bytes).
+///
+/// ```
+/// use vmstate_runtime::vmstate::NoDescribe;
+/// use vmstate_runtime::wire::Writer;
+/// use vmstate_runtime::VmState;
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "dev", version = 1)]
+/// struct Dev { a: u16 }
+///
+/// let mut w = Writer::new(Vec::new());
+/// Dev { a: 3 }.save_described(&mut w, &mut NoDescribe).unwrap();
+/// assert_eq!(w.into_inner(), [0, 3]);
+/// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoDescribe;
 

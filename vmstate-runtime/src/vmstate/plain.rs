@@ -11,20 +11,74 @@ use bytes::BufMut;
 use super::VmStateField;
 
 /// A value with a fixed wire size that decodes from exactly that many bytes.
+///
+/// ```
+/// use vmstate_runtime::PlainField;
+///
+/// let mut regs = [0u16; 2];
+/// assert!(regs.decode_into(&[0x12, 0x34, 0x00, 0x01]));
+/// assert_eq!(regs, [0x1234, 1]);
+///
+/// let mut out = Vec::new();
+/// regs.put_plain(&mut out);
+/// assert_eq!(out, [0x12, 0x34, 0x00, 0x01]);
+/// assert_eq!(<[u16; 2]>::WIRE_SIZE, 4);
+/// ```
 pub trait PlainField: VmStateField {
     /// Bytes on the wire.
+    ///
+    /// ```
+    /// use vmstate_runtime::PlainField;
+    ///
+    /// assert_eq!(u8::WIRE_SIZE, 1);
+    /// assert_eq!(bool::WIRE_SIZE, 1);
+    /// assert_eq!(i64::WIRE_SIZE, 8);
+    /// assert_eq!(<[[u16; 3]; 2]>::WIRE_SIZE, 12);
+    /// ```
     const WIRE_SIZE: usize;
 
     /// Decodes from `bytes` (exactly `WIRE_SIZE` long) into `self`; returns false
     /// when the bytes are not a valid value.
+    ///
+    /// ```
+    /// use vmstate_runtime::PlainField;
+    ///
+    /// let mut v = 0i32;
+    /// assert!(v.decode_into(&[0xff, 0xff, 0xff, 0xfe]));
+    /// assert_eq!(v, -2);
+    ///
+    /// let mut b = false;
+    /// assert!(b.decode_into(&[1]) && b);
+    /// assert!(!b.decode_into(&[2])); // not a valid bool
+    /// ```
     fn decode_into(&mut self, bytes: &[u8]) -> bool;
 
     /// Writes the value straight into `buf`, which the caller has checked has room
     /// for `WIRE_SIZE` bytes.
+    ///
+    /// ```
+    /// use vmstate_runtime::PlainField;
+    ///
+    /// let mut out = Vec::new();
+    /// 0x0102_0304u32.put_plain(&mut out);
+    /// true.put_plain(&mut out);
+    /// assert_eq!(out, [1, 2, 3, 4, 1]);
+    /// ```
     fn put_plain<B: BufMut>(&self, buf: &mut B);
 
     /// Decodes a run of values from `bytes` (exactly `items.len() * WIRE_SIZE`
     /// long); bytes as one copy.
+    ///
+    /// ```
+    /// use vmstate_runtime::PlainField;
+    ///
+    /// let mut vals = [0u16; 3];
+    /// assert!(u16::decode_slice_plain(&mut vals, &[0, 1, 0, 2, 0, 3]));
+    /// assert_eq!(vals, [1, 2, 3]);
+    ///
+    /// let mut flags = [false; 2];
+    /// assert!(!bool::decode_slice_plain(&mut flags, &[1, 9]));
+    /// ```
     #[inline(always)]
     fn decode_slice_plain(items: &mut [Self], bytes: &[u8]) -> bool
     where
@@ -38,6 +92,14 @@ pub trait PlainField: VmStateField {
     }
 
     /// Writes a run of values (bytes as one copy).
+    ///
+    /// ```
+    /// use vmstate_runtime::PlainField;
+    ///
+    /// let mut out = Vec::new();
+    /// i16::put_slice_plain(&[-1, 2], &mut out);
+    /// assert_eq!(out, [0xff, 0xff, 0x00, 0x02]);
+    /// ```
     #[inline(always)]
     fn put_slice_plain<B: BufMut>(items: &[Self], buf: &mut B)
     where

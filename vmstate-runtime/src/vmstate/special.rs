@@ -47,17 +47,88 @@ use crate::error::Result;
 /// ```
 pub trait VmStateTmp<P>: VmState + Sized {
     /// Builds the view from the parent (QEMU: the tmp vmsd's pre_save / pre_load).
+    ///
+    /// ```
+    /// use vmstate_runtime::{Error, VmState, VmStateTmp};
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "clock/tmp")]
+    /// struct Khz { khz: u32 }
+    ///
+    /// struct Clock { hz: u64 }
+    ///
+    /// impl VmStateTmp<Clock> for Khz {
+    ///     fn from_parent(c: &Clock) -> Result<Self, Error> {
+    ///         u32::try_from(c.hz / 1000)
+    ///             .map(|khz| Khz { khz })
+    ///             .map_err(|_| Error::invalid("clock too fast to migrate"))
+    ///     }
+    ///     fn into_parent(self, c: &mut Clock) -> Result<(), Error> {
+    ///         c.hz = u64::from(self.khz) * 1000;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// assert_eq!(Khz::from_parent(&Clock { hz: 33_000 }).unwrap().khz, 33);
+    /// assert!(Khz::from_parent(&Clock { hz: u64::MAX }).is_err());
+    /// ```
     fn from_parent(parent: &P) -> Result<Self>;
     /// Applies a loaded view to the parent (QEMU: the tmp vmsd's post_load).
+    ///
+    /// ```
+    /// use vmstate_runtime::{Error, VmState, VmStateTmp};
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "clock/tmp")]
+    /// struct Khz { khz: u32 }
+    ///
+    /// struct Clock { hz: u64 }
+    ///
+    /// impl VmStateTmp<Clock> for Khz {
+    ///     fn from_parent(c: &Clock) -> Result<Self, Error> {
+    ///         Ok(Khz { khz: (c.hz / 1000) as u32 })
+    ///     }
+    ///     fn into_parent(self, c: &mut Clock) -> Result<(), Error> {
+    ///         c.hz = u64::from(self.khz) * 1000;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let mut clock = Clock { hz: 0 };
+    /// Khz { khz: 7 }.into_parent(&mut clock).unwrap();
+    /// assert_eq!(clock.hz, 7000);
+    /// ```
     fn into_parent(self, parent: &mut P) -> Result<()>;
 }
 
 /// Marks the position of a [`VmStateTmp`] view in a struct's field order. It holds
 /// no data (zero-sized); annotate the field with `#[vmstate(with_tmp)]`.
+///
+/// ```
+/// use vmstate_runtime::{VmState, WithTmp};
+///
+/// #[derive(VmState, Default)]
+/// #[vmstate(name = "dev/tmp")]
+/// struct View { x: u8 }
+///
+/// // The marker takes no space in memory ...
+/// assert_eq!(std::mem::size_of::<WithTmp<View>>(), 0);
+/// // ... and all markers of a type are equal.
+/// assert_eq!(WithTmp::<View>::new(), WithTmp::default());
+/// ```
 pub struct WithTmp<T>(PhantomData<fn() -> T>);
 
 impl<T> WithTmp<T> {
     /// The marker.
+    ///
+    /// ```
+    /// use vmstate_runtime::WithTmp;
+    ///
+    /// struct View;
+    /// const MARKER: WithTmp<View> = WithTmp::new();
+    /// assert_eq!(MARKER, WithTmp::default());
+    /// assert!(format!("{MARKER:?}").starts_with("WithTmp<"));
+    /// ```
     pub const fn new() -> Self {
         WithTmp(PhantomData)
     }
