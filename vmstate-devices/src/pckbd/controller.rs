@@ -271,56 +271,155 @@ impl KbdState {
 /// Read-only views of the registers.
 impl KbdState {
     /// Pending controller command (0: none).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::I8042;
+    ///
+    /// let mut ctl = I8042::default();
+    /// assert_eq!(ctl.controller().write_cmd(), 0);
+    /// ctl.write_command(0x60); // waits for its data byte
+    /// assert_eq!(ctl.controller().write_cmd(), 0x60);
+    /// ctl.write_data(0x03);
+    /// assert_eq!(ctl.controller().write_cmd(), 0);
+    /// ```
     pub fn write_cmd(&self) -> u8 {
         self.write_cmd
     }
 
     /// The status register.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{regs::status, I8042};
+    ///
+    /// let mut ctl = I8042::default();
+    /// ctl.write_command(0xaa); // self test
+    /// let st = ctl.controller().status();
+    /// assert_eq!(st & (status::OBF | status::SELFTEST), status::OBF | status::SELFTEST);
+    /// ```
     pub fn status(&self) -> u8 {
         self.status
     }
 
     /// The command byte.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{regs::mode, I8042};
+    ///
+    /// let ctl = I8042::default();
+    /// assert_eq!(ctl.controller().mode(), mode::KBD_INT | mode::MOUSE_INT);
+    /// ```
     pub fn mode(&self) -> u8 {
         self.mode
     }
 
     /// The output port.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{regs::outport, I8042};
+    ///
+    /// let mut ctl = I8042::default();
+    /// assert_ne!(ctl.controller().outport() & outport::A20, 0);
+    /// ctl.write_command(0xdd); // A20 off
+    /// assert_eq!(ctl.controller().outport() & outport::A20, 0);
+    /// ```
     pub fn outport(&self) -> u8 {
         self.outport.outport
     }
 
     /// Sources with data for the output buffer (`regs::pending` bits).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{regs::pending, I8042, KeyCode};
+    ///
+    /// let mut ctl = I8042::default();
+    /// assert_eq!(ctl.controller().pending(), 0);
+    /// ctl.key_event(KeyCode::A, true);
+    /// assert_ne!(ctl.controller().pending() & pending::KBD, 0);
+    /// ```
     pub fn pending(&self) -> u8 {
         self.pending
     }
 
     /// Source of the byte in the output buffer (`regs::obsrc` bits).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{regs::obsrc, I8042, KeyCode};
+    ///
+    /// let mut ctl = I8042::default();
+    /// ctl.key_event(KeyCode::A, true);
+    /// assert_eq!(ctl.controller().obsrc(), obsrc::KBD);
+    /// ctl.read_data();
+    /// ctl.write_command(0xaa); // self test: the controller's own reply
+    /// assert_eq!(ctl.controller().obsrc(), obsrc::CTRL);
+    /// ```
     pub fn obsrc(&self) -> u32 {
         self.ext.obsrc
     }
 
     /// The byte last delivered at port 0x60.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{I8042, KeyCode};
+    ///
+    /// let mut ctl = I8042::default();
+    /// ctl.key_event(KeyCode::A, true);
+    /// let b = ctl.read_data();
+    /// assert_eq!(ctl.controller().obdata(), b);
+    /// ```
     pub fn obdata(&self) -> u8 {
         self.ext.obdata
     }
 
     /// The controller's own reply byte.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::I8042;
+    ///
+    /// let mut ctl = I8042::default();
+    /// ctl.write_command(0xaa); // self test replies 0x55
+    /// assert_eq!(ctl.controller().cbdata(), 0x55);
+    /// ```
     pub fn cbdata(&self) -> u8 {
         self.ext.cbdata
     }
 
     /// Whether the keyboard throttle timer is armed, and until when.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{I8042, I8042Config, KeyCode};
+    ///
+    /// let mut ctl = I8042::new(I8042Config { extended_state: true, kbd_throttle: true });
+    /// assert_eq!(ctl.controller().throttle_deadline(), None);
+    /// ctl.key_event(KeyCode::A, true);
+    /// ctl.read_data(); // a keyboard byte delivered: the next one waits 1 ms
+    /// assert_eq!(ctl.controller().throttle_deadline(), Some(1_000_000));
+    /// ```
     pub fn throttle_deadline(&self) -> Option<u64> {
         self.throttle_deadline
     }
 
     /// Whether the `extended-state` property is on.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{I8042, I8042Config};
+    ///
+    /// assert!(I8042::default().controller().extended_state());
+    /// let old = I8042::new(I8042Config { extended_state: false, kbd_throttle: false });
+    /// assert!(!old.controller().extended_state());
+    /// ```
     pub fn extended_state(&self) -> bool {
         self.extended_state
     }
 
     /// Whether keyboard throttling is on.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{I8042, I8042Config};
+    ///
+    /// assert!(!I8042::default().controller().kbd_throttle());
+    /// let ctl = I8042::new(I8042Config { extended_state: true, kbd_throttle: true });
+    /// assert!(ctl.controller().kbd_throttle());
+    /// ```
     pub fn kbd_throttle(&self) -> bool {
         self.throttle
     }

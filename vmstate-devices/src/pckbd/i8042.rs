@@ -110,6 +110,16 @@ impl Default for I8042 {
 
 impl I8042 {
     /// A controller with the given properties, after reset.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{I8042, I8042Config};
+    ///
+    /// let ctl = I8042::new(I8042Config { extended_state: false, kbd_throttle: true });
+    /// // Throttling needs extended state: it is silently off without it.
+    /// assert!(!ctl.controller().extended_state());
+    /// assert!(!ctl.controller().kbd_throttle());
+    /// assert_eq!(ctl, I8042::new(I8042Config { extended_state: false, kbd_throttle: false }));
+    /// ```
     pub fn new(config: I8042Config) -> Self {
         let mut dev = I8042 {
             kbd: KbdState::new(config.extended_state, config.kbd_throttle),
@@ -123,6 +133,18 @@ impl I8042 {
     }
 
     /// Machine reset of the controller and both PS/2 devices.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{I8042, KeyCode};
+    ///
+    /// let mut ctl = I8042::default();
+    /// ctl.write_port(0x64, 0xdd); // A20 off
+    /// ctl.key_event(KeyCode::A, true);
+    /// ctl.reset();
+    /// assert!(ctl.a20_enabled());
+    /// assert!(ctl.keyboard().common().is_empty());
+    /// assert_eq!(ctl.read_status() & 0x01, 0); // nothing to read
+    /// ```
     pub fn reset(&mut self) {
         let kbd = &mut self.kbd;
         self.keyboard.reset(&mut |l| kbd.kbd_input(l));
@@ -131,6 +153,16 @@ impl I8042 {
     }
 
     /// Reads an I/O port: 0x60 data, 0x64 status; other ports read 0xff.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::I8042;
+    ///
+    /// let mut ctl = I8042::default();
+    /// assert_eq!(ctl.read_port(0x64), 0x18); // status after reset
+    /// ctl.write_port(0x64, 0x20);            // read command byte
+    /// assert_eq!(ctl.read_port(0x60), 0x03);
+    /// assert_eq!(ctl.read_port(0x61), 0xff); // not an i8042 port
+    /// ```
     pub fn read_port(&mut self, port: u16) -> u8 {
         match port {
             DATA_PORT => self.read_data(),
@@ -140,6 +172,17 @@ impl I8042 {
     }
 
     /// Writes an I/O port: 0x60 data, 0x64 command; other ports are ignored.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::I8042;
+    ///
+    /// let mut ctl = I8042::default();
+    /// ctl.write_port(0x64, 0x60); // "write command byte" ...
+    /// ctl.write_port(0x60, 0x01); // ... keyboard interrupt only, no translation
+    /// assert_eq!(ctl.controller().mode(), 0x01);
+    /// ctl.write_port(0x80, 0x55); // ignored
+    /// assert_eq!(ctl.controller().mode(), 0x01);
+    /// ```
     pub fn write_port(&mut self, port: u16, val: u8) {
         match port {
             DATA_PORT => self.write_data(val),
@@ -149,6 +192,16 @@ impl I8042 {
     }
 
     /// The status register (port 0x64 read).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::I8042;
+    ///
+    /// let mut ctl = I8042::default();
+    /// assert_eq!(ctl.read_status() & 0x01, 0); // output buffer empty
+    /// ctl.write_command(0xaa);                 // self test
+    /// assert_eq!(ctl.read_status() & 0x01, 1); // reply waiting
+    /// assert_eq!(ctl.read_status(), ctl.read_port(0x64));
+    /// ```
     pub fn read_status(&self) -> u8 {
         self.kbd.status
     }
@@ -156,6 +209,18 @@ impl I8042 {
     /// The output buffer (port 0x60 read). When it is full, the byte is taken
     /// from its source and the next pending source gets the buffer; when it is
     /// empty, the last byte is returned again.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::I8042;
+    ///
+    /// let mut ctl = I8042::default();
+    /// ctl.write_command(0xd2); // write the keyboard output buffer
+    /// ctl.write_data(0x42);
+    /// assert_eq!(ctl.read_data(), 0x42);
+    /// // Empty now: the last byte is read again.
+    /// assert_eq!(ctl.read_status() & 0x01, 0);
+    /// assert_eq!(ctl.read_data(), 0x42);
+    /// ```
     pub fn read_data(&mut self) -> u8 {
         let kbd = &mut self.kbd;
         if kbd.status & status::OBF != 0 {
@@ -174,6 +239,19 @@ impl I8042 {
     }
 
     /// A controller command (port 0x64 write).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{I8042, I8042Event};
+    ///
+    /// let mut ctl = I8042::default();
+    /// ctl.write_command(0xad); // disable the keyboard interface
+    /// assert_eq!(ctl.controller().mode() & 0x10, 0x10);
+    /// ctl.write_command(0xae); // enable it again
+    /// assert_eq!(ctl.controller().mode() & 0x10, 0);
+    /// ctl.write_command(0xdd); // gate A20 off
+    /// assert!(!ctl.a20_enabled());
+    /// assert_eq!(ctl.take_events(), [I8042Event::A20(false)]);
+    /// ```
     pub fn write_command(&mut self, val: u8) {
         // 0xf0..=0xff pulse output-port bits; only the reset line does anything.
         let val = if val & command::PULSE_BITS_3_0 == command::PULSE_BITS_3_0 {
@@ -311,11 +389,31 @@ impl I8042 {
     }
 
     /// The device clock (ns).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::I8042;
+    ///
+    /// let mut ctl = I8042::default();
+    /// assert_eq!(ctl.now(), 0);
+    /// ctl.advance_time(5_000);
+    /// ctl.advance_time(1_000); // the clock never goes back
+    /// assert_eq!(ctl.now(), 5_000);
+    /// ```
     pub fn now(&self) -> u64 {
         self.now_ns
     }
 
     /// Collects the reset / A20 requests made since the last call.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{I8042, I8042Event};
+    ///
+    /// let mut ctl = I8042::default();
+    /// ctl.write_command(0xd1); // write output port ...
+    /// ctl.write_data(0x00);    // ... A20 off and reset line low
+    /// assert_eq!(ctl.take_events(), [I8042Event::A20(false), I8042Event::SystemReset]);
+    /// assert!(ctl.take_events().is_empty()); // collected
+    /// ```
     pub fn take_events(&mut self) -> Vec<I8042Event> {
         std::mem::take(&mut self.events)
     }
@@ -343,28 +441,88 @@ impl I8042 {
 
     /// One raw scancode byte of the keyboard's current set (translated if the
     /// controller translates).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::I8042;
+    ///
+    /// let mut ctl = I8042::default();
+    /// ctl.write_command(0x60);
+    /// ctl.write_data(0x43);  // interrupts on, translation to set 1
+    /// ctl.put_keycode(0x1c); // set-2 'a' ...
+    /// assert_eq!(ctl.read_data(), 0x1e); // ... translated to set-1 'a'
+    /// ```
     pub fn put_keycode(&mut self, code: u8) {
         let kbd = &mut self.kbd;
         self.keyboard.put_keycode(code, &mut |l| kbd.kbd_input(l));
     }
 
     /// Relative mouse movement (reported at the next [`mouse_sync`](Self::mouse_sync)).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{ps2::Axis, I8042};
+    ///
+    /// let mut ctl = I8042::default();
+    /// ctl.write_command(0xd4);
+    /// ctl.write_data(0xf4); // mouse: enable reporting
+    /// assert_eq!(ctl.read_data(), 0xfa);
+    /// ctl.mouse_move(Axis::X, 5);
+    /// ctl.mouse_move(Axis::Y, -3); // host up
+    /// assert_eq!(ctl.mouse().pending_motion(), (5, 3, 0, 0));
+    /// ```
     pub fn mouse_move(&mut self, axis: Axis, value: i32) {
         self.mouse.relative_move(axis, value);
     }
 
     /// A mouse button or wheel step.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{ps2::MouseButton, I8042};
+    ///
+    /// let mut ctl = I8042::default();
+    /// ctl.write_command(0xd4);
+    /// ctl.write_data(0xf4); // mouse: enable reporting
+    /// ctl.read_data();
+    /// ctl.mouse_button(MouseButton::Right, true);
+    /// assert_eq!(ctl.mouse().buttons(), 0x02);
+    /// ctl.mouse_button(MouseButton::Right, false);
+    /// assert_eq!(ctl.mouse().buttons(), 0);
+    /// ```
     pub fn mouse_button(&mut self, button: MouseButton, down: bool) {
         self.mouse.button(button, down);
     }
 
     /// End of a batch of mouse events: packets are queued (stream mode).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{ps2::{Axis, MouseButton}, I8042};
+    ///
+    /// let mut ctl = I8042::default();
+    /// ctl.write_command(0xd4);
+    /// ctl.write_data(0xf4); // mouse: enable reporting
+    /// ctl.read_data();
+    /// ctl.mouse_button(MouseButton::Left, true);
+    /// ctl.mouse_move(Axis::X, 4);
+    /// ctl.mouse_sync();
+    /// assert!(ctl.irq_mouse().level);
+    /// assert_eq!([ctl.read_data(), ctl.read_data(), ctl.read_data()], [0x09, 4, 0]);
+    /// ```
     pub fn mouse_sync(&mut self) {
         let kbd = &mut self.kbd;
         self.mouse.sync(&mut |l| kbd.aux_input(l));
     }
 
     /// One count of movement, synced (used by vmmouse to wake the guest).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::I8042;
+    ///
+    /// let mut ctl = I8042::default();
+    /// ctl.write_command(0xd4);
+    /// ctl.write_data(0xf4); // mouse: enable reporting
+    /// ctl.read_data();
+    /// ctl.mouse_fake_event();
+    /// assert_eq!([ctl.read_data(), ctl.read_data(), ctl.read_data()], [0x08, 1, 0]);
+    /// ```
     pub fn mouse_fake_event(&mut self) {
         let kbd = &mut self.kbd;
         self.mouse.fake_event(&mut |l| kbd.aux_input(l));
@@ -374,42 +532,134 @@ impl I8042 {
 /// Observation and access to the parts.
 impl I8042 {
     /// The controller registers.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::I8042;
+    ///
+    /// let mut ctl = I8042::default();
+    /// ctl.write_command(0xd3); // next data byte goes to the mouse output buffer
+    /// assert_eq!(ctl.controller().write_cmd(), 0xd3);
+    /// ```
     pub fn controller(&self) -> &KbdState {
         &self.kbd
     }
 
     /// IRQ 1 (keyboard).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{I8042, KeyCode};
+    ///
+    /// let mut ctl = I8042::default();
+    /// assert!(!ctl.irq_kbd().level);
+    /// ctl.key_event(KeyCode::Z, true);
+    /// assert!(ctl.irq_kbd().level);
+    /// ctl.read_data();
+    /// assert!(!ctl.irq_kbd().level);
+    /// assert_eq!(ctl.irq_kbd().rising_edges, 1);
+    /// ```
     pub fn irq_kbd(&self) -> IrqLine {
         self.kbd.irq_kbd
     }
 
     /// IRQ 12 (mouse).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::I8042;
+    ///
+    /// let mut ctl = I8042::default();
+    /// ctl.write_command(0xd3); // write the mouse output buffer
+    /// ctl.write_data(0x01);
+    /// assert!(ctl.irq_mouse().level);
+    /// assert!(!ctl.irq_kbd().level);
+    /// ```
     pub fn irq_mouse(&self) -> IrqLine {
         self.kbd.irq_mouse
     }
 
     /// Whether gate A20 is enabled (output port bit 1).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::I8042;
+    ///
+    /// let mut ctl = I8042::default();
+    /// assert!(ctl.a20_enabled());
+    /// ctl.write_command(0xdd);
+    /// assert!(!ctl.a20_enabled());
+    /// ctl.write_command(0xdf);
+    /// assert!(ctl.a20_enabled());
+    /// ```
     pub fn a20_enabled(&self) -> bool {
         self.kbd.outport.outport & outport::A20 != 0
     }
 
     /// The keyboard (section "ps2kbd").
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::I8042;
+    ///
+    /// let mut ctl = I8042::default();
+    /// assert!(!ctl.keyboard().translate());
+    /// ctl.write_command(0x60);
+    /// ctl.write_data(0x43); // translation on
+    /// assert!(ctl.keyboard().translate());
+    /// ```
     pub fn keyboard(&self) -> &Ps2Keyboard {
         &self.keyboard
     }
 
     /// The keyboard, e.g. to load its section into. Driving it directly bypasses
     /// the controller's interrupt wiring; use the `I8042` methods for that.
+    ///
+    /// ```
+    /// use vmstate_runtime::{to_bytes, wire::Reader, VmState};
+    /// use vmstate_devices::pckbd::{I8042, KeyCode};
+    ///
+    /// let mut src = I8042::default();
+    /// src.key_event(KeyCode::B, true);
+    /// let section = to_bytes(src.keyboard())?;
+    ///
+    /// let mut dst = I8042::default();
+    /// dst.keyboard_mut().load(&mut Reader::new(&section[..]), 3)?;
+    /// assert_eq!(dst.keyboard(), src.keyboard());
+    /// # Ok::<(), vmstate_runtime::Error>(())
+    /// ```
     pub fn keyboard_mut(&mut self) -> &mut Ps2Keyboard {
         &mut self.keyboard
     }
 
     /// The mouse (section "ps2mouse").
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::I8042;
+    ///
+    /// let mut ctl = I8042::default();
+    /// assert!(!ctl.mouse().enabled());
+    /// ctl.write_command(0xd4);
+    /// ctl.write_data(0xf4); // enable reporting
+    /// assert!(ctl.mouse().enabled());
+    /// ```
     pub fn mouse(&self) -> &Ps2Mouse {
         &self.mouse
     }
 
     /// The mouse, e.g. to load its section into.
+    ///
+    /// ```
+    /// use vmstate_runtime::{to_bytes, wire::Reader, VmState};
+    /// use vmstate_devices::pckbd::I8042;
+    ///
+    /// let mut src = I8042::default();
+    /// src.write_command(0xd4);
+    /// src.write_data(0xe8); // set resolution ...
+    /// src.write_command(0xd4);
+    /// src.write_data(3);    // ... to 8 counts/mm
+    /// let section = to_bytes(src.mouse())?;
+    ///
+    /// let mut dst = I8042::default();
+    /// dst.mouse_mut().load(&mut Reader::new(&section[..]), 2)?;
+    /// assert_eq!(dst.mouse().resolution(), 3);
+    /// # Ok::<(), vmstate_runtime::Error>(())
+    /// ```
     pub fn mouse_mut(&mut self) -> &mut Ps2Mouse {
         &mut self.mouse
     }
