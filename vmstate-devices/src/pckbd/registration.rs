@@ -16,6 +16,14 @@ use vmstate_runtime::{Error, Result, VmState, VmStateDescription};
 use super::{Ps2Keyboard, Ps2Mouse, I8042};
 
 /// Which part of the controller a section carries.
+///
+/// ```
+/// use vmstate_devices::pckbd::PckbdPart;
+///
+/// let names: Vec<&str> = PckbdPart::ALL.iter().map(|p| p.idstr()).collect();
+/// assert_eq!(names, ["ps2kbd", "ps2mouse", "pckbd"]);
+/// assert_eq!(PckbdPart::Mouse.description().version_id, 2);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PckbdPart {
     /// The PS/2 keyboard: section "ps2kbd", version 3.
@@ -29,9 +37,24 @@ pub enum PckbdPart {
 impl PckbdPart {
     /// The three parts in QEMU's stream order (the PS/2 devices are realized, and
     /// so registered, inside the i8042's realize, before the i8042 itself).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::PckbdPart;
+    ///
+    /// assert_eq!(PckbdPart::ALL.len(), 3);
+    /// assert_eq!(PckbdPart::ALL[0], PckbdPart::Keyboard);
+    /// assert_eq!(PckbdPart::ALL[2], PckbdPart::Controller);
+    /// ```
     pub const ALL: [PckbdPart; 3] = [PckbdPart::Keyboard, PckbdPart::Mouse, PckbdPart::Controller];
 
     /// The static description of the part's section body.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::PckbdPart;
+    ///
+    /// let d = PckbdPart::Keyboard.description();
+    /// assert_eq!((d.name, d.version_id, d.minimum_version_id), ("ps2kbd", 3, 2));
+    /// ```
     pub fn description(self) -> &'static VmStateDescription {
         match self {
             PckbdPart::Keyboard => Ps2Keyboard::DESCRIPTION,
@@ -41,6 +64,12 @@ impl PckbdPart {
     }
 
     /// The section name on the wire ("ps2kbd", "ps2mouse", "pckbd").
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::PckbdPart;
+    ///
+    /// assert_eq!(PckbdPart::Controller.idstr(), "pckbd");
+    /// ```
     pub fn idstr(self) -> &'static str {
         self.description().name
     }
@@ -51,6 +80,19 @@ impl PckbdPart {
 ///
 /// Saving and loading lock the controller for the duration of the body. A
 /// mutex poisoned by a panicking thread is reported as an error, never a panic.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use vmstate_devices::pckbd::{I8042, PckbdPart, PckbdSection};
+///
+/// let dev = Arc::new(Mutex::new(I8042::default()));
+/// let sections: Vec<PckbdSection> = PckbdPart::ALL
+///     .into_iter()
+///     .map(|part| PckbdSection::new(Arc::clone(&dev), part))
+///     .collect();
+/// assert_eq!(sections[1].part(), PckbdPart::Mouse);
+/// assert_eq!(Arc::strong_count(&dev), 4);
+/// ```
 pub struct PckbdSection {
     device: Arc<Mutex<I8042>>,
     part: PckbdPart,
@@ -66,11 +108,28 @@ impl std::fmt::Debug for PckbdSection {
 
 impl PckbdSection {
     /// The handler for `part` of the shared controller.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use vmstate_devices::pckbd::{I8042, PckbdPart, PckbdSection};
+    ///
+    /// let section = PckbdSection::new(Arc::new(Mutex::new(I8042::default())), PckbdPart::Keyboard);
+    /// assert_eq!(section.part(), PckbdPart::Keyboard);
+    /// assert!(format!("{section:?}").contains("Keyboard"));
+    /// ```
     pub fn new(device: Arc<Mutex<I8042>>, part: PckbdPart) -> Self {
         PckbdSection { device, part }
     }
 
     /// Which part this section carries.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use vmstate_devices::pckbd::{I8042, PckbdPart, PckbdSection};
+    ///
+    /// let section = PckbdSection::new(Arc::new(Mutex::new(I8042::default())), PckbdPart::Controller);
+    /// assert_eq!(section.part().idstr(), "pckbd");
+    /// ```
     pub fn part(&self) -> PckbdPart {
         self.part
     }

@@ -149,32 +149,89 @@ impl Ps2Keyboard {
 /// Read-only views of the state.
 impl Ps2Keyboard {
     /// The common PS/2 state (pending command, queue).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::{KeyCode, Ps2Keyboard};
+    ///
+    /// let mut kbd = Ps2Keyboard::default();
+    /// kbd.key_event(KeyCode::A, true, &mut |_| {});
+    /// assert_eq!(kbd.common().queued(), [0x1c]);
+    /// ```
     pub fn common(&self) -> &Ps2Common {
         &self.parent_obj
     }
 
     /// Whether key events are reported.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::Ps2Keyboard;
+    ///
+    /// let mut kbd = Ps2Keyboard::default();
+    /// assert!(kbd.scan_enabled());
+    /// kbd.write(0xf5, &mut |_| {}); // reset and disable scanning
+    /// assert!(!kbd.scan_enabled());
+    /// ```
     pub fn scan_enabled(&self) -> bool {
         self.scan_enabled != 0
     }
 
     /// Whether set-2 scancodes are translated to set 1 on the way out.
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::Ps2Keyboard;
+    ///
+    /// let mut kbd = Ps2Keyboard::default();
+    /// assert!(!kbd.translate());
+    /// kbd.set_translation(true);
+    /// assert!(kbd.translate());
+    /// ```
     pub fn translate(&self) -> bool {
         self.translate != 0
     }
 
     /// The scancode set (1, 2 or 3; other values only from a hostile stream, and
     /// then keys are ignored).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::Ps2Keyboard;
+    ///
+    /// let mut kbd = Ps2Keyboard::default();
+    /// assert_eq!(kbd.scancode_set(), 2);
+    /// kbd.write(0xf0, &mut |_| {}); // select scancode set ...
+    /// kbd.write(0x03, &mut |_| {}); // ... 3
+    /// assert_eq!(kbd.scancode_set(), 3);
+    /// ```
     pub fn scancode_set(&self) -> i32 {
         self.scancode_set
     }
 
     /// The LED state last set by the guest (bit 0 scroll, 1 num, 2 caps lock).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::Ps2Keyboard;
+    ///
+    /// let mut kbd = Ps2Keyboard::default();
+    /// kbd.write(0xed, &mut |_| {}); // set LEDs ...
+    /// kbd.write(0x04, &mut |_| {}); // ... caps lock
+    /// assert_eq!(kbd.ledstate(), 0x04);
+    /// ```
     pub fn ledstate(&self) -> i32 {
         self.ledstate.ledstate
     }
 
     /// Whether a translated break code is half-way through (0xf0 seen).
+    ///
+    /// ```
+    /// use vmstate_devices::pckbd::Ps2Keyboard;
+    ///
+    /// let mut kbd = Ps2Keyboard::default();
+    /// kbd.set_translation(true);
+    /// kbd.put_keycode(0xf0, &mut |_| {}); // set-2 break prefix: held back
+    /// assert!(kbd.need_high_bit());
+    /// kbd.put_keycode(0x1c, &mut |_| {}); // 'a' released: set-1 0x9e
+    /// assert!(!kbd.need_high_bit());
+    /// assert_eq!(kbd.common().queued(), [0x9e]);
+    /// ```
     pub fn need_high_bit(&self) -> bool {
         self.need_high_bit.need_high_bit
     }

@@ -62,29 +62,75 @@ macro_rules! key_table {
 
         impl KeyCode {
             /// Every key, in table order.
+            ///
+            /// ```
+            /// use vmstate_devices::pckbd::KeyCode;
+            ///
+            /// assert!(KeyCode::ALL.contains(&KeyCode::Esc));
+            /// // Every key's name leads back to it.
+            /// for &k in KeyCode::ALL {
+            ///     assert_eq!(KeyCode::from_qcode_name(k.qcode_name()), Some(k));
+            /// }
+            /// ```
             pub const ALL: &'static [KeyCode] = &[$(KeyCode::$variant),*];
 
             /// The QKeyCode name (`"a"`, `"ctrl_r"`, `"kp_enter"`).
+            ///
+            /// ```
+            /// use vmstate_devices::pckbd::KeyCode;
+            ///
+            /// assert_eq!(KeyCode::A.qcode_name(), "a");
+            /// assert_eq!(KeyCode::CtrlR.qcode_name(), "ctrl_r");
+            /// ```
             pub const fn qcode_name(self) -> &'static str {
                 match self { $(KeyCode::$variant => $name),* }
             }
 
             /// Looks a key up by its QKeyCode name.
+            ///
+            /// ```
+            /// use vmstate_devices::pckbd::KeyCode;
+            ///
+            /// assert_eq!(KeyCode::from_qcode_name("esc"), Some(KeyCode::Esc));
+            /// assert_eq!(KeyCode::from_qcode_name("no_such_key"), None);
+            /// ```
             pub fn from_qcode_name(name: &str) -> Option<KeyCode> {
                 match name { $($name => Some(KeyCode::$variant),)* _ => None }
             }
 
             /// Scancode set 1 make code; 0xe0xx for extended keys, 0 if none.
+            ///
+            /// ```
+            /// use vmstate_devices::pckbd::KeyCode;
+            ///
+            /// assert_eq!(KeyCode::Esc.set1(), 0x01);
+            /// assert_eq!(KeyCode::CtrlR.set1(), 0xe01d); // extended key
+            /// ```
             pub const fn set1(self) -> u16 {
                 match self { $(KeyCode::$variant => $s1),* }
             }
 
             /// Scancode set 2 make code; 0xe0xx for extended keys, 0 if none.
+            ///
+            /// ```
+            /// use vmstate_devices::pckbd::KeyCode;
+            ///
+            /// assert_eq!(KeyCode::Esc.set2(), 0x76);
+            /// assert_eq!(KeyCode::AltR.set2(), 0xe011);
+            /// assert_eq!(KeyCode::Menu.set1(), 0xe01e);
+            /// ```
             pub const fn set2(self) -> u16 {
                 match self { $(KeyCode::$variant => $s2),* }
             }
 
             /// Scancode set 3 code, 0 if none.
+            ///
+            /// ```
+            /// use vmstate_devices::pckbd::KeyCode;
+            ///
+            /// assert_eq!(KeyCode::Esc.set3(), 0x08);
+            /// assert_eq!(KeyCode::Power.set3(), 0); // no set-3 code
+            /// ```
             pub const fn set3(self) -> u8 {
                 match self { $(KeyCode::$variant => $s3),* }
             }
