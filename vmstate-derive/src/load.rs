@@ -160,22 +160,9 @@ fn load_field(f: &Field) -> TokenStream {
 /// contiguous slice (one bounds check for the run). The per-field code stays as the
 /// fallback for input split across buffers and for precise error reports.
 fn load_fields(fields: &[Field]) -> TokenStream {
-    let mut out = TokenStream::new();
-    let mut i = 0;
-    while i < fields.len() {
-        let mut end = i;
-        while end < fields.len() && fields[end].is_plain() {
-            end += 1;
-        }
-        if end - i >= 2 {
-            out.extend(load_run(&fields[i..end]));
-            i = end;
-        } else {
-            out.extend(load_field(&fields[i]));
-            i += 1;
-        }
-    }
-    out
+    crate::model::by_runs(fields, load_run, load_field)
+        .into_iter()
+        .collect()
 }
 
 fn load_run(run: &[Field]) -> TokenStream {

@@ -54,6 +54,31 @@ impl Field<'_> {
     }
 }
 
+/// Splits fields, in order, into runs of two or more plain fields (handled with
+/// one bounds check) and single fields; `run` and `single` generate each part.
+pub fn by_runs<T>(
+    fields: &[Field],
+    mut run: impl FnMut(&[Field]) -> T,
+    mut single: impl FnMut(&Field) -> T,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < fields.len() {
+        let mut end = i;
+        while end < fields.len() && fields[end].is_plain() {
+            end += 1;
+        }
+        if end - i >= 2 {
+            out.push(run(&fields[i..end]));
+            i = end;
+        } else {
+            out.push(single(&fields[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
 /// How a field travels.
 pub enum FieldKind<'a> {
     /// Through its `VmStateField` impl (scalars, arrays, nested structs, boxes, enums).

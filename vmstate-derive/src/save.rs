@@ -236,22 +236,9 @@ fn write_stmt(f: &Field, mode: Mode) -> Option<TokenStream> {
 /// All field statements, with runs of two or more plain fields written after one
 /// room check (instead of one per field).
 fn save_fields(fields: &[Field]) -> TokenStream {
-    let mut out = TokenStream::new();
-    let mut i = 0;
-    while i < fields.len() {
-        let mut end = i;
-        while end < fields.len() && fields[end].is_plain() {
-            end += 1;
-        }
-        if end - i >= 2 {
-            out.extend(save_run(&fields[i..end]));
-            i = end;
-        } else {
-            out.extend(save_field(&fields[i]));
-            i += 1;
-        }
-    }
-    out
+    crate::model::by_runs(fields, save_run, save_field)
+        .into_iter()
+        .collect()
 }
 
 fn save_run(run: &[Field]) -> TokenStream {
