@@ -350,7 +350,7 @@ mod tests {
         .join();
         let mut h = PckbdSection::new(dev, PckbdPart::Keyboard);
         assert_eq!(h.part(), PckbdPart::Keyboard);
-        let mut w = SectionWriter::new(Vec::new());
+        let mut w = SectionWriter::new(vmstate_runtime::savevm::SectionBuf::default());
         let e = h.save_state(&mut w).unwrap_err();
         assert!(e.to_string().contains("poisoned"), "{e}");
         let mut r = SectionReader::new(BytesMut::new());

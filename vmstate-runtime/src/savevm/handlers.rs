@@ -7,13 +7,16 @@ use std::sync::{Arc, Mutex};
 use bytes::BytesMut;
 
 use super::return_path::RpMessage;
+use super::section_buf::SectionBuf;
 use crate::error::{Error, Result};
 use crate::vmstate::{DescribeSink, VmState, VmStateDescription};
 use crate::wire::{Reader, Writer};
 
-/// What the stream writer hands a handler to write a section body into (a
-/// growable buffer the writer hands to the transport in large writes).
-pub type SectionWriter = Writer<Vec<u8>>;
+/// What the stream writer hands a handler to write a section body into: a
+/// growable buffer the writer hands to the transport in large vectored writes;
+/// guest pages held as `Bytes` can go in without a copy
+/// ([`put_shared`](Writer::put_shared)).
+pub type SectionWriter = Writer<SectionBuf>;
 /// What the loader hands a handler to read a section body from (refilled from the
 /// transport as needed).
 pub type SectionReader = Reader<BytesMut>;

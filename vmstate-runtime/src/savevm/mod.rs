@@ -9,6 +9,7 @@ mod handlers;
 mod loader;
 mod registry;
 mod return_path;
+mod section_buf;
 mod vmdesc;
 mod writer;
 
@@ -28,5 +29,6 @@ pub use loader::{
 };
 pub use registry::{InstanceId, Registry, SaveStateEntry};
 pub use return_path::{rp, RpMessage, MAX_RP_PAYLOAD, RECV_BITMAP_ENDING, RESUME_ACK_VALUE};
+pub use section_buf::SectionBuf;
 pub use vmdesc::{device_json, VmDescBuilder, TARGET_PAGE_SIZE};
 pub use writer::StreamWriter;

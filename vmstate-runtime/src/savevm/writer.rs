@@ -11,6 +11,7 @@ use super::config::Configuration;
 use super::format::{QemuVersion, RecordType, FILE_MAGIC, FILE_VERSION};
 use super::handlers::{IterateStatus, Pending, SectionWriter};
 use super::registry::{Registry, SaveStateEntry};
+use super::section_buf::SectionBuf;
 use super::vmdesc::VmDescBuilder;
 use crate::error::{Error, Result};
 use crate::vmstate::{DescribeRecorder, VmState};
@@ -44,7 +45,7 @@ impl<W: Write> StreamWriter<W> {
     pub fn new(sink: W, version: QemuVersion) -> Self {
         StreamWriter {
             sink,
-            out: Writer::new(Vec::with_capacity(64 * 1024)),
+            out: Writer::new(SectionBuf::with_capacity(64 * 1024)),
             flushed: 0,
             version,
             vmdesc: Some(VmDescBuilder::new(version)),
@@ -71,14 +72,15 @@ impl<W: Write> StreamWriter<W> {
         self.out.get_ref().len()
     }
 
-    /// Hands buffered bytes to the sink.
+    /// Hands buffered bytes (copied runs and shared segments, in one vectored
+    /// write sequence) to the sink.
     pub fn flush(&mut self) -> Result<()> {
         if !self.out.get_ref().is_empty() {
             // Re-base the buffer's writer so positions keep counting from the
             // start of the stream after the buffer is emptied (its capacity stays).
             let base = self.out.position();
             let mut buf = std::mem::take(&mut self.out).into_inner();
-            let written = self.sink.write_all(&buf);
+            let written = buf.write_to(&mut self.sink);
             self.flushed += buf.len() as u64;
             buf.clear();
             self.out = Writer::with_base_offset(buf, base);

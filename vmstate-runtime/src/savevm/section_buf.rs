@@ -1,0 +1,236 @@
+//! The stream writer's buffer: bytes written field by field, plus shared
+//! segments (`Bytes`, e.g. guest pages) that are not copied but handed to the
+//! transport in one vectored write, in their place in the stream.
+
+use std::io::{IoSlice, Write};
+
+use bytes::buf::UninitSlice;
+use bytes::{BufMut, Bytes};
+
+use crate::wire::Writer;
+
+/// A growable buffer for section bodies that can also hold shared segments.
+///
+/// Bytes written through `BufMut` are copied in as usual; [`put_shared`]
+/// records a `Bytes` (no copy) at the current position. Positions and lengths
+/// count both, so a [`Writer`] over it reports true stream offsets.
+///
+/// ```
+/// use bytes::Bytes;
+/// use vmstate_runtime::savevm::{SectionBuf, SectionWriter};
+///
+/// let mut w = SectionWriter::new(SectionBuf::default());
+/// w.write_u32(1).unwrap();
+/// w.put_shared(Bytes::from_static(b"page"));
+/// w.write_u8(0x10).unwrap();
+/// assert_eq!(w.position(), 9);
+/// let mut out = Vec::new();
+/// w.get_ref().write_to(&mut out).unwrap();
+/// assert_eq!(out, [0, 0, 0, 1, b'p', b'a', b'g', b'e', 0x10]);
+/// ```
+///
+/// [`put_shared`]: SectionBuf::put_shared
+#[derive(Debug, Default, Clone)]
+pub struct SectionBuf {
+    data: Vec<u8>,
+    /// (offset in `data` where the segment goes, the segment).
+    shared: Vec<(usize, Bytes)>,
+    shared_len: usize,
+}
+
+impl SectionBuf {
+    /// An empty buffer with room for `n` copied bytes.
+    pub fn with_capacity(n: usize) -> Self {
+        SectionBuf {
+            data: Vec::with_capacity(n),
+            ..Default::default()
+        }
+    }
+
+    /// Appends a shared segment without copying it.
+    pub fn put_shared(&mut self, segment: Bytes) {
+        if segment.is_empty() {
+            return;
+        }
+        self.shared_len += segment.len();
+        self.shared.push((self.data.len(), segment));
+    }
+
+    /// Total bytes held (copied and shared).
+    pub fn len(&self) -> usize {
+        self.data.len() + self.shared_len
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Empties the buffer, keeping the copied part's capacity.
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.shared.clear();
+        self.shared_len = 0;
+    }
+
+    /// Shortens the buffer to `len` bytes (as counted by [`len`](Self::len)),
+    /// dropping the shared segments beyond it. Only cuts between segments.
+    pub fn truncate(&mut self, len: usize) {
+        // Whole segments that start at or after `len` go.
+        while let Some((at, seg)) = self.shared.last() {
+            let start = at + self.shared_len - seg.len();
+            if start < len {
+                break;
+            }
+            self.shared_len -= seg.len();
+            self.shared.pop();
+        }
+        // Then copied bytes past `len` (never before the last kept segment).
+        let keep = len.saturating_sub(self.shared_len);
+        let anchor = self.shared.last().map_or(0, |s| s.0);
+        self.data.truncate(keep.max(anchor));
+    }
+
+    /// Writes everything to `sink` with vectored writes: copied runs and shared
+    /// segments in stream order, no extra copy of the segments.
+    pub fn write_to<W: Write>(&self, sink: &mut W) -> std::io::Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(2 * self.shared.len() + 1);
+        let mut from = 0;
+        for (at, seg) in &self.shared {
+            if *at > from {
+                slices.push(IoSlice::new(&self.data[from..*at]));
+            }
+            slices.push(IoSlice::new(seg));
+            from = *at;
+        }
+        if from < self.data.len() {
+            slices.push(IoSlice::new(&self.data[from..]));
+        }
+        let mut rest: &mut [IoSlice<'_>] = &mut slices;
+        while !rest.is_empty() {
+            let n = match sink.write_vectored(rest) {
+                Ok(0) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::WriteZero,
+                        "transport accepted no bytes",
+                    ))
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            IoSlice::advance_slices(&mut rest, n);
+        }
+        Ok(())
+    }
+
+    /// A copy of the contents, in stream order (for tests and small bodies).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        self.write_to(&mut out)
+            .expect("writing to a Vec cannot fail");
+        out
+    }
+}
+
+// SAFETY: every method forwards to `Vec<u8>`'s `BufMut` implementation on
+// `self.data`, which upholds the trait's contract: `chunk_mut` is the vector's
+// spare capacity and `advance_mut` forwards the same count, so the bytes marked
+// initialised are exactly those the caller wrote. `remaining_mut` is the
+// vector's minus the shared bytes, never more than the vector can take, and it
+// falls by exactly what is written (copied or shared), which keeps a `Writer`'s
+// offsets right.
+unsafe impl BufMut for SectionBuf {
+    #[inline]
+    fn remaining_mut(&self) -> usize {
+        self.data.remaining_mut() - self.shared_len
+    }
+
+    #[inline]
+    unsafe fn advance_mut(&mut self, cnt: usize) {
+        // SAFETY: the caller initialised `cnt` bytes of `chunk_mut()`, which is
+        // `self.data.chunk_mut()`.
+        unsafe { self.data.advance_mut(cnt) }
+    }
+
+    #[inline]
+    fn chunk_mut(&mut self) -> &mut UninitSlice {
+        self.data.chunk_mut()
+    }
+
+    #[inline]
+    fn put_slice(&mut self, src: &[u8]) {
+        self.data.extend_from_slice(src);
+    }
+
+    #[inline]
+    fn put_u8(&mut self, n: u8) {
+        self.data.push(n);
+    }
+}
+
+impl Writer<SectionBuf> {
+    /// Appends a shared segment (e.g. a guest page held as `Bytes`) without
+    /// copying it; it goes to the transport in a vectored write.
+    pub fn put_shared(&mut self, segment: Bytes) {
+        self.get_mut().put_shared(segment);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_segments_keep_stream_order_and_offsets() {
+        let mut w = Writer::new(SectionBuf::with_capacity(16));
+        w.write_u16(0xabcd).unwrap();
+        w.put_shared(Bytes::from(vec![1u8; 5000]));
+        w.put_shared(Bytes::from_static(b"xy"));
+        w.write_bytes(b"tail").unwrap();
+        assert_eq!(w.position(), 2 + 5000 + 2 + 4);
+        let bytes = w.get_ref().to_vec();
+        let mut expected = vec![0xab, 0xcd];
+        expected.extend(std::iter::repeat_n(1u8, 5000));
+        expected.extend_from_slice(b"xytail");
+        assert_eq!(bytes, expected);
+    }
+
+    /// A sink that takes at most 3 bytes per call, to exercise partial writes.
+    struct Dribble(Vec<u8>);
+    impl Write for Dribble {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(3);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn partial_vectored_writes_complete() {
+        let mut b = SectionBuf::default();
+        b.put_slice(b"abc");
+        b.put_shared(Bytes::from_static(b"defgh"));
+        b.put_slice(b"ij");
+        let mut d = Dribble(Vec::new());
+        b.write_to(&mut d).unwrap();
+        assert_eq!(d.0, b"abcdefghij");
+    }
+
+    #[test]
+    fn truncate_drops_trailing_segments_and_bytes() {
+        let mut b = SectionBuf::default();
+        b.put_slice(b"head");
+        let mark = b.len();
+        b.put_slice(b"12");
+        b.put_shared(Bytes::from_static(b"page"));
+        b.put_slice(b"34");
+        b.truncate(mark);
+        assert_eq!(b.to_vec(), b"head");
+        b.clear();
+        assert!(b.is_empty());
+    }
+}
