@@ -1388,3 +1388,28 @@ fn destination_status_setup_until_connected_then_failed_on_garbage() {
     assert_eq!(e.offset(), Some(4));
     assert_eq!(dst.watcher.finish(), [S::Setup, S::Active, S::Failed]);
 }
+
+/// Cancel while the devices are being saved (VM stopped, "device"): the
+/// connection is shut down before EOF, the destination fails, and the source VM
+/// runs again.
+#[test]
+fn cancel_in_device_resumes_the_vm_and_the_destination_never_completes() {
+    let (uri, dst) = start_destination("cancel-device", QemuVersion::V10, &[]);
+    let o = SourceOpts {
+        version: QemuVersion::V10,
+        device_gate: Gate::closed(),
+        ..Default::default()
+    };
+    let src = start_source(uri, &o);
+    src.at_gate(&o.device_gate, S::Device);
+    assert!(!src.vm.running(), "VM is stopped while devices are saved");
+    src.handle.cancel();
+    assert_eq!(status(&src.stats), S::Cancelling, "published at once");
+    o.device_gate.open();
+    let (_reg, r) = src.handle.wait();
+    assert!(r.unwrap_err().to_string().contains("cancelled"));
+    assert_eq!(status(&src.stats), S::Cancelled);
+    assert!(src.vm.running(), "VM runs again after the cancel");
+    assert_eq!(src.vm.pauses(), src.vm.resumes());
+    assert_destination_saw_a_cut(dst);
+}

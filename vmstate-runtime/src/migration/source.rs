@@ -114,6 +114,7 @@ impl MigrationHandle {
                 MigrationStatus::Setup
                     | MigrationStatus::Active
                     | MigrationStatus::PreSwitchover
+                    | MigrationStatus::Device
                     | MigrationStatus::WaitUnplug
             ) {
                 s.status = MigrationStatus::Cancelling;
@@ -487,9 +488,14 @@ impl Driver {
             if caps.pause_before_switchover || self.config.version == QemuVersion::V10 {
                 self.set_status(MigrationStatus::Device);
             }
+            if self.cancelled() {
+                return Err(Stop::Cancelled);
+            }
             if self.config.version == QemuVersion::V10 {
                 w.write_command(&Command::SwitchoverStart)?;
             }
+            // A cancel from here on shuts the connection down, so the stream never
+            // reaches EOF and the destination cannot start the guest.
             w.complete_precopy(reg)?;
             w.flush()?;
             self.shared
