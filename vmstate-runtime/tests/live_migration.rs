@@ -3,8 +3,9 @@
 //! bandwidth limit over unix and TCP, cancel, destination rejection, and the
 //! connection killed mid-stream at many offsets (source intact, retry succeeds).
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod common;
+use common::cutting_proxy;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -499,36 +500,6 @@ fn destination_rejection_fails_the_source_and_resumes_the_vm() {
             .contains("unknown savevm section or instance 'cpu' 0"),
         "{de}"
     );
-}
-
-/// Forwards the first `limit` bytes of the stream, then kills both directions.
-fn cutting_proxy(limit: usize, to: std::net::SocketAddr) -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        let (mut a, _) = listener.accept().unwrap();
-        let mut b = TcpStream::connect(to).unwrap();
-        let (mut a2, mut b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
-        // Return path: destination → source, untouched.
-        thread::spawn(move || {
-            let _ = std::io::copy(&mut b2, &mut a2);
-        });
-        let mut left = limit;
-        let mut buf = [0u8; 4096];
-        while left > 0 {
-            let n = match a.read(&mut buf[..left.min(4096)]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            if b.write_all(&buf[..n]).is_err() {
-                break;
-            }
-            left -= n;
-        }
-        let _ = a.shutdown(std::net::Shutdown::Both);
-        let _ = b.shutdown(std::net::Shutdown::Both);
-    });
-    addr
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //! starts before all pages arrived and faults on missing ones, the source serves
 //! those requests first, and in the end both sides hold the same memory.
 
+mod common;
+use common::cutting_proxy;
+
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -279,37 +282,6 @@ impl SaveVmHandlers for DstRam {
         }
         Ok(Some(words.iter().flat_map(|w| w.to_le_bytes()).collect()))
     }
-}
-
-/// Forwards the first `limit` bytes of the main stream, then kills both
-/// directions (a network failure in the middle of postcopy).
-fn cutting_proxy(limit: usize, to: std::net::SocketAddr) -> std::net::SocketAddr {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || {
-        let (mut a, _) = listener.accept().unwrap();
-        let mut b = std::net::TcpStream::connect(to).unwrap();
-        let (mut a2, mut b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
-        thread::spawn(move || {
-            let _ = std::io::copy(&mut b2, &mut a2);
-        });
-        let mut left = limit;
-        let mut buf = [0u8; 4096];
-        while left > 0 {
-            let n = match a.read(&mut buf[..left.min(4096)]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            if b.write_all(&buf[..n]).is_err() {
-                break;
-            }
-            left -= n;
-        }
-        let _ = a.shutdown(std::net::Shutdown::Both);
-        let _ = b.shutdown(std::net::Shutdown::Both);
-    });
-    addr
 }
 
 /// The destination guest: returns the pages it read.

@@ -90,6 +90,15 @@ impl Connection {
         }
     }
 
+    /// A one-directional connection (file, exec): no return path.
+    fn one_way<S: ReadWrite + 'static>(stream: S, child: Option<Child>) -> Connection {
+        Connection {
+            stream: Box::new(stream),
+            reverse: None,
+            child,
+        }
+    }
+
     /// Waits for an exec child (if any) and reports its failure.
     pub fn finish(mut self) -> Result<()> {
         drop(self.stream);
@@ -224,6 +233,26 @@ impl<T: Write + Send> Write for WriteOnly<T> {
 impl<T: Read + Send> ReadWrite for OneWay<T> {}
 impl<T: Write + Send> ReadWrite for WriteOnly<T> {}
 
+/// Which end of an `exec:` command carries the stream.
+enum Direction {
+    /// The source writes the stream into the command's stdin.
+    ToCommand,
+    /// The destination reads the stream from the command's stdout.
+    FromCommand,
+}
+
+/// Starts an `exec:` command through the shell, as QEMU does.
+fn shell(cmd: &str, dir: Direction) -> Result<Child> {
+    let mut c = Command::new("/bin/sh");
+    c.arg("-c").arg(cmd);
+    match dir {
+        Direction::ToCommand => c.stdin(Stdio::piped()),
+        Direction::FromCommand => c.stdout(Stdio::piped()),
+    };
+    c.spawn()
+        .map_err(|e| Error::invalid(format!("exec '{cmd}': {e}")))
+}
+
 /// Source side: connects to the destination.
 pub fn connect(uri: &MigrationUri) -> Result<Connection> {
     Ok(match uri {
@@ -240,27 +269,18 @@ pub fn connect(uri: &MigrationUri) -> Result<Connection> {
             let r = s.try_clone()?;
             Connection::bidirectional(s, r)
         }
-        MigrationUri::File(path) => Connection {
-            stream: Box::new(
-                std::fs::File::create(path)
-                    .map_err(|e| Error::invalid(format!("create {}: {e}", path.display())))?,
-            ),
-            reverse: None,
-            child: None,
-        },
+        MigrationUri::File(path) => Connection::one_way(
+            std::fs::File::create(path)
+                .map_err(|e| Error::invalid(format!("create {}: {e}", path.display())))?,
+            None,
+        ),
         MigrationUri::Exec(cmd) => {
-            let mut child = Command::new("/bin/sh")
-                .arg("-c")
-                .arg(cmd)
-                .stdin(Stdio::piped())
-                .spawn()
-                .map_err(|e| Error::invalid(format!("exec '{cmd}': {e}")))?;
-            let stdin = child.stdin.take().expect("piped");
-            Connection {
-                stream: Box::new(WriteOnly(stdin)),
-                reverse: None,
-                child: Some(child),
-            }
+            let mut child = shell(cmd, Direction::ToCommand)?;
+            let stdin = child
+                .stdin
+                .take()
+                .ok_or_else(|| Error::invalid("exec: no stdin pipe"))?;
+            Connection::one_way(WriteOnly(stdin), Some(child))
         }
     })
 }
@@ -302,27 +322,18 @@ impl Incoming {
                     path.clone(),
                 )
             }
-            MigrationUri::File(path) => Incoming::Ready(Connection {
-                stream: Box::new(
-                    std::fs::File::open(path)
-                        .map_err(|e| Error::invalid(format!("open {}: {e}", path.display())))?,
-                ),
-                reverse: None,
-                child: None,
-            }),
+            MigrationUri::File(path) => Incoming::Ready(Connection::one_way(
+                std::fs::File::open(path)
+                    .map_err(|e| Error::invalid(format!("open {}: {e}", path.display())))?,
+                None,
+            )),
             MigrationUri::Exec(cmd) => {
-                let mut child = Command::new("/bin/sh")
-                    .arg("-c")
-                    .arg(cmd)
-                    .stdout(Stdio::piped())
-                    .spawn()
-                    .map_err(|e| Error::invalid(format!("exec '{cmd}': {e}")))?;
-                let stdout = child.stdout.take().expect("piped");
-                Incoming::Ready(Connection {
-                    stream: Box::new(OneWay(stdout)),
-                    reverse: None,
-                    child: Some(child),
-                })
+                let mut child = shell(cmd, Direction::FromCommand)?;
+                let stdout = child
+                    .stdout
+                    .take()
+                    .ok_or_else(|| Error::invalid("exec: no stdout pipe"))?;
+                Incoming::Ready(Connection::one_way(OneWay(stdout), Some(child)))
             }
         })
     }
