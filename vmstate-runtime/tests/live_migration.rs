@@ -4,7 +4,7 @@
 //! connection killed mid-stream at many offsets (source intact, retry succeeds).
 
 mod common;
-use common::cutting_proxy;
+use common::net::cutting_proxy;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

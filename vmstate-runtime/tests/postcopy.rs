@@ -4,7 +4,7 @@
 //! those requests first, and in the end both sides hold the same memory.
 
 mod common;
-use common::cutting_proxy;
+use common::net::cutting_proxy;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
