@@ -34,16 +34,48 @@ fn load_err<T: VmState + Default + fmt::Debug>(
     e
 }
 
+/// A check of an error's kind: a `matches!` of the expected [`ErrorKind`].
+type KindCheck = fn(&ErrorKind) -> bool;
+
+/// A [`KindCheck`] for an `ErrorKind` pattern, as in
+/// `kind! { ErrorKind::BadNullMarker(0x31) }`.
+macro_rules! kind {
+    ($($pattern:tt)+) => {
+        |k: &ErrorKind| matches!(k, $($pattern)+)
+    };
+}
+
+/// Loads each case `(bytes, path, offset, kind)` into a `T` at `version`: each
+/// must fail as [`load_err`] checks, with an error of that kind.
+#[track_caller]
+fn load_errs<T: VmState + Default + fmt::Debug>(
+    version: u32,
+    cases: &[(&[u8], &str, u64, KindCheck)],
+) {
+    for &(bytes, path, offset, kind) in cases {
+        let e = load_err::<T>(bytes, version, path, offset);
+        assert!(kind(e.kind()), "{bytes:02x?}: {e}");
+    }
+}
+
+/// Saves and expects an error of `kind`; returns the error.
+#[track_caller]
+fn expect_save_err<T: VmState>(value: &T, kind: KindCheck) -> Error {
+    let e = to_bytes(value).expect_err("save should fail");
+    assert!(kind(e.kind()), "{e}");
+    e
+}
+
 /// The cases, one module per error class (the files in `bad_input/`).
 mod bad_input {
     use super::*;
 
-    mod truncation;
     mod counts;
+    mod cve_cases;
+    mod hook_errors;
+    mod save_errors;
+    mod truncation;
+    mod validate;
     mod values;
     mod versions_subsections;
-    mod validate;
-    mod cve_cases;
-    mod save_errors;
-    mod hook_errors;
 }

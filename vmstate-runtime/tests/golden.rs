@@ -33,20 +33,20 @@ fn load_into<T: VmState>(dest: &mut T, bytes: &[u8], version: u32) -> Result<(),
 mod golden {
     use super::*;
 
-    mod primitives;
     mod arrays;
-    mod versions;
+    mod bitmap;
+    mod description;
+    mod enums;
     mod field_tests;
+    mod hooks;
+    mod lists;
     mod nested;
     mod pointer_arrays;
-    mod subsections;
-    mod varrays;
-    mod bitmap;
-    mod lists;
+    mod primitives;
     mod special_fields;
-    mod enums;
-    mod with_tmp;
+    mod subsections;
     mod validate;
-    mod hooks;
-    mod description;
+    mod varrays;
+    mod versions;
+    mod with_tmp;
 }

@@ -1,7 +1,7 @@
 //! Counts
 
-use super::*;
 use super::truncation::TElem;
+use super::*;
 
 #[derive(VmState, Default, Debug, PartialEq)]
 #[vmstate(name = "dev", version = 1)]
@@ -40,36 +40,44 @@ fn counts_at_the_bound_load() {
 
 #[test]
 fn count_above_fixed_array_length() {
-    let e = load_err::<Counts>(&counts_bytes(5, 0, 0, 0), 1, "dev.fixed8", 1);
-    assert!(
-        matches!(e.kind(), ErrorKind::CountOutOfRange { count: 5, max: 4 }),
-        "{e}"
-    );
-    let e = load_err::<Counts>(&counts_bytes(255, 0, 0, 0), 1, "dev.fixed8", 1);
-    assert!(
-        matches!(e.kind(), ErrorKind::CountOutOfRange { count: 255, max: 4 }),
-        "{e}"
+    load_errs::<Counts>(
+        1,
+        &[
+            (
+                &counts_bytes(5, 0, 0, 0),
+                "dev.fixed8",
+                1,
+                kind! { ErrorKind::CountOutOfRange { count: 5, max: 4 } },
+            ),
+            (
+                &counts_bytes(255, 0, 0, 0),
+                "dev.fixed8",
+                1,
+                kind! { ErrorKind::CountOutOfRange { count: 255, max: 4 } },
+            ),
+        ],
     );
 }
 
 #[test]
 fn count_above_max_on_fixed_array() {
-    // `max = 2` bounds the count below the array length 4.
-    let e = load_err::<Counts>(&counts_bytes(0, 3, 0, 0), 1, "dev.fixed16", 3);
-    assert!(
-        matches!(e.kind(), ErrorKind::CountOutOfRange { count: 3, max: 2 }),
-        "{e}"
-    );
-    let e = load_err::<Counts>(&counts_bytes(0, 0xffff, 0, 0), 1, "dev.fixed16", 3);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::CountOutOfRange {
-                count: 65535,
-                max: 2
-            }
-        ),
-        "{e}"
+    load_errs::<Counts>(
+        1,
+        &[
+            // `max = 2` bounds the count below the array length 4.
+            (
+                &counts_bytes(0, 3, 0, 0),
+                "dev.fixed16",
+                3,
+                kind! { ErrorKind::CountOutOfRange { count: 3, max: 2 } },
+            ),
+            (
+                &counts_bytes(0, 0xffff, 0, 0),
+                "dev.fixed16",
+                3,
+                kind! { ErrorKind::CountOutOfRange { count: 65535, max: 2 } },
+            ),
+        ],
     );
 }
 
@@ -147,38 +155,35 @@ struct VBuf {
 
 #[test]
 fn vbuffer_sizes_are_bounded() {
-    let e = load_err::<VBuf>(&[0, 0, 0, 17], 1, "buf.data", 4);
-    assert!(
-        matches!(e.kind(), ErrorKind::CountOutOfRange { count: 17, max: 16 }),
-        "{e}"
-    );
-    // CVE-2014-0182 style: a config length of 0x7fffffff or negative.
-    let e = load_err::<VBuf>(&[0x7f, 0xff, 0xff, 0xff], 1, "buf.data", 4);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::CountOutOfRange {
-                count: 0x7fff_ffff,
-                max: 16
-            }
-        ),
-        "{e}"
-    );
-    let e = load_err::<VBuf>(&[0xff, 0xff, 0xff, 0xf0], 1, "buf.data", 4);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::CountOutOfRange {
-                count: -16,
-                max: 16
-            }
-        ),
-        "{e}"
-    );
-    let e = load_err::<VBuf>(&[0, 0, 0, 0, 5], 1, "buf.fixed", 5);
-    assert!(
-        matches!(e.kind(), ErrorKind::CountOutOfRange { count: 5, max: 4 }),
-        "{e}"
+    load_errs::<VBuf>(
+        1,
+        &[
+            (
+                &[0, 0, 0, 17],
+                "buf.data",
+                4,
+                kind! { ErrorKind::CountOutOfRange { count: 17, max: 16 } },
+            ),
+            // CVE-2014-0182 style: a config length of 0x7fffffff or negative.
+            (
+                &[0x7f, 0xff, 0xff, 0xff],
+                "buf.data",
+                4,
+                kind! { ErrorKind::CountOutOfRange { count: 0x7fff_ffff, max: 16 } },
+            ),
+            (
+                &[0xff, 0xff, 0xff, 0xf0],
+                "buf.data",
+                4,
+                kind! { ErrorKind::CountOutOfRange { count: -16, max: 16 } },
+            ),
+            (
+                &[0, 0, 0, 0, 5],
+                "buf.fixed",
+                5,
+                kind! { ErrorKind::CountOutOfRange { count: 5, max: 4 } },
+            ),
+        ],
     );
 }
 
@@ -192,40 +197,34 @@ struct Bits {
 
 #[test]
 fn bitmap_bit_counts_are_bounded() {
-    let e = load_err::<Bits>(&129i32.to_be_bytes(), 1, "bm.map", 4);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::CountOutOfRange {
-                count: 129,
-                max: 128
-            }
-        ),
-        "{e}"
-    );
-    let e = load_err::<Bits>(&(-1i32).to_be_bytes(), 1, "bm.map", 4);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::CountOutOfRange {
-                count: -1,
-                max: 128
-            }
-        ),
-        "{e}"
-    );
-    let e = load_err::<Bits>(&i32::MAX.to_be_bytes(), 1, "bm.map", 4);
-    assert!(matches!(e.kind(), ErrorKind::CountOutOfRange { .. }), "{e}");
-    // 65 bits need two words.
-    let e = load_err::<Bits>(&cat(&[&65i32.to_be_bytes(), &[0; 8]]), 1, "bm.map", 4);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::Truncated {
-                needed: 16,
-                available: 8
-            }
-        ),
-        "{e}"
+    load_errs::<Bits>(
+        1,
+        &[
+            (
+                &129i32.to_be_bytes(),
+                "bm.map",
+                4,
+                kind! { ErrorKind::CountOutOfRange { count: 129, max: 128 } },
+            ),
+            (
+                &(-1i32).to_be_bytes(),
+                "bm.map",
+                4,
+                kind! { ErrorKind::CountOutOfRange { count: -1, max: 128 } },
+            ),
+            (
+                &i32::MAX.to_be_bytes(),
+                "bm.map",
+                4,
+                kind! { ErrorKind::CountOutOfRange { .. } },
+            ),
+            // 65 bits need two words.
+            (
+                &cat(&[&65i32.to_be_bytes(), &[0; 8]]),
+                "bm.map",
+                4,
+                kind! { ErrorKind::Truncated { needed: 16, available: 8 } },
+            ),
+        ],
     );
 }

@@ -1,7 +1,7 @@
 //! Hook errors
 
-use super::*;
 use super::counts::Counts;
+use super::*;
 
 #[derive(Debug)]
 struct DeviceError {
@@ -138,18 +138,29 @@ fn hook_error_custom_type_is_the_source() {
 
 #[test]
 fn hook_error_of_our_own_type_keeps_its_kind() {
-    let e = load_err::<OursHook>(&[0], 1, "dev.post_load", 1);
-    assert!(
-        matches!(e.kind(), ErrorKind::Invalid(m) if m == "a must not be zero"),
-        "{e}"
-    );
-    // An offset set by the hook is kept.
-    let e = load_err::<OursHook>(&[1], 1, "dev.post_load", 0);
-    assert!(matches!(e.kind(), ErrorKind::InvalidBool(9)), "{e}");
-    let e = load_err::<OursHook>(&[2], 1, "dev.post_load", 1);
-    assert!(
-        matches!(e.kind(), ErrorKind::NotPositiveLe { found: 2, limit: 1 }),
-        "{e}"
+    load_errs::<OursHook>(
+        1,
+        &[
+            (
+                &[0],
+                "dev.post_load",
+                1,
+                kind! { ErrorKind::Invalid(m) if m == "a must not be zero" },
+            ),
+            // An offset set by the hook is kept.
+            (
+                &[1],
+                "dev.post_load",
+                0,
+                kind! { ErrorKind::InvalidBool(9) },
+            ),
+            (
+                &[2],
+                "dev.post_load",
+                1,
+                kind! { ErrorKind::NotPositiveLe { found: 2, limit: 1 } },
+            ),
+        ],
     );
 }
 

@@ -36,85 +36,76 @@ fn save_count_mismatch() {
     let bytes = to_bytes(&good).unwrap();
     assert_eq!(from_bytes::<SaveCounts>(&bytes, 1).unwrap(), good);
 
-    let e = to_bytes(&SaveCounts {
-        v: vec![1, 2, 3],
-        ..good_clone(&good)
-    })
-    .unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::CountMismatch {
-                count: 2,
-                actual: 3
-            }
+    // (the value, its error kind, the field path and byte offset where they
+    // are checked, a text the message must contain where one is checked)
+    type Case = (
+        SaveCounts,
+        KindCheck,
+        Option<(&'static str, u64)>,
+        Option<&'static str>,
+    );
+    let cases: [Case; 5] = [
+        (
+            SaveCounts {
+                v: vec![1, 2, 3],
+                ..good_clone(&good)
+            },
+            kind! { ErrorKind::CountMismatch { count: 2, actual: 3 } },
+            Some(("dev.v", 2)),
+            None,
         ),
-        "{e}"
-    );
-    assert_eq!((e.path_string().as_str(), e.offset()), ("dev.v", Some(2)));
-
-    let e = to_bytes(&SaveCounts {
-        n: 3,
-        ..good_clone(&good)
-    })
-    .unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::CountMismatch {
-                count: 3,
-                actual: 2
-            }
+        (
+            SaveCounts {
+                n: 3,
+                ..good_clone(&good)
+            },
+            kind! { ErrorKind::CountMismatch { count: 3, actual: 2 } },
+            None,
+            Some("count field says 3 but the data holds 2"),
         ),
-        "{e}"
-    );
-    assert!(
-        e.to_string()
-            .contains("count field says 3 but the data holds 2"),
-        "{e}"
-    );
-
-    // A negative count is refused as out of range (what the loader would say).
-    let e = to_bytes(&SaveCounts {
-        ni: -1,
-        ..good_clone(&good)
-    })
-    .unwrap_err();
-    assert!(
-        matches!(e.kind(), ErrorKind::CountOutOfRange { count: -1, max: 8 }),
-        "{e}"
-    );
-    assert_eq!((e.path_string().as_str(), e.offset()), ("dev.w", Some(10)));
-
-    // A fixed array cannot hold more than its length.
-    let e = to_bytes(&SaveCounts {
-        nf: 4,
-        ..good_clone(&good)
-    })
-    .unwrap_err();
-    assert!(
-        matches!(e.kind(), ErrorKind::CountOutOfRange { count: 4, max: 3 }),
-        "{e}"
-    );
-    assert_eq!((e.path_string().as_str(), e.offset()), ("dev.f", Some(13)));
-
-    // A bitmap needs ceil(bits / 64) words.
-    let e = to_bytes(&SaveCounts {
-        nbits: 129,
-        ..good_clone(&good)
-    })
-    .unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::CountMismatch {
-                count: 129,
-                actual: 128
-            }
+        // A negative count is refused as out of range (what the loader would say).
+        (
+            SaveCounts {
+                ni: -1,
+                ..good_clone(&good)
+            },
+            kind! { ErrorKind::CountOutOfRange { count: -1, max: 8 } },
+            Some(("dev.w", 10)),
+            None,
         ),
-        "{e}"
-    );
-    assert_eq!((e.path_string().as_str(), e.offset()), ("dev.bm", Some(29)));
+        // A fixed array cannot hold more than its length.
+        (
+            SaveCounts {
+                nf: 4,
+                ..good_clone(&good)
+            },
+            kind! { ErrorKind::CountOutOfRange { count: 4, max: 3 } },
+            Some(("dev.f", 13)),
+            None,
+        ),
+        // A bitmap needs ceil(bits / 64) words.
+        (
+            SaveCounts {
+                nbits: 129,
+                ..good_clone(&good)
+            },
+            kind! { ErrorKind::CountMismatch { count: 129, actual: 128 } },
+            Some(("dev.bm", 29)),
+            None,
+        ),
+    ];
+    for (value, kind, at, text) in &cases {
+        let e = expect_save_err(value, *kind);
+        if let Some((path, offset)) = at {
+            assert_eq!(
+                (e.path_string().as_str(), e.offset()),
+                (*path, Some(*offset))
+            );
+        }
+        if let Some(text) = text {
+            assert!(e.to_string().contains(text), "{e}");
+        }
+    }
 }
 
 fn good_clone(g: &SaveCounts) -> SaveCounts {

@@ -1,7 +1,7 @@
 //! Values: bool, enum, equal, positive_le, null marker, lists
 
-use super::*;
 use super::truncation::{TElem, TInner};
+use super::*;
 
 #[derive(VmState, Default, Debug, PartialEq)]
 #[vmstate(name = "dev", version = 1)]
@@ -71,38 +71,28 @@ struct Enums {
 #[test]
 fn bad_enum_discriminants() {
     assert!(from_bytes::<Enums>(&[5, 0xff, 0xff, 0xff, 0xff, 0, 1, 5], 1).is_ok());
-    let e = load_err::<Enums>(&[2, 0, 0, 0, 0, 0, 0, 0], 1, "dev.m", 0);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::InvalidEnum {
-                enum_name: "Mode8",
-                value: 2
-            }
-        ),
-        "{e}"
-    );
-    let e = load_err::<Enums>(&[0, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0], 1, "dev.mi", 1);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::InvalidEnum {
-                enum_name: "ModeI32",
-                value: -2
-            }
-        ),
-        "{e}"
-    );
-    let e = load_err::<Enums>(&[0, 0, 0, 0, 0, 1, 0, 0xff], 1, "dev.ma[2]", 7);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::InvalidEnum {
-                enum_name: "Mode8",
-                value: 255
-            }
-        ),
-        "{e}"
+    load_errs::<Enums>(
+        1,
+        &[
+            (
+                &[2, 0, 0, 0, 0, 0, 0, 0],
+                "dev.m",
+                0,
+                kind! { ErrorKind::InvalidEnum { enum_name: "Mode8", value: 2 } },
+            ),
+            (
+                &[0, 0xff, 0xff, 0xff, 0xfe, 0, 0, 0],
+                "dev.mi",
+                1,
+                kind! { ErrorKind::InvalidEnum { enum_name: "ModeI32", value: -2 } },
+            ),
+            (
+                &[0, 0, 0, 0, 0, 1, 0, 0xff],
+                "dev.ma[2]",
+                7,
+                kind! { ErrorKind::InvalidEnum { enum_name: "Mode8", value: 255 } },
+            ),
+        ],
     );
 }
 
@@ -222,18 +212,22 @@ fn bad_null_marker() {
     assert!(from_bytes::<Ptrs>(&[0, 0, 1, 0x30, 0x30], 1).is_ok());
     let e = load_err::<Ptrs>(&[0, 0, 1, 0x31, 0x30], 1, "dev.ptrs[1]", 3);
     assert!(matches!(e.kind(), ErrorKind::BadNullMarker(0x31)), "{e}");
-    let e = load_err::<Ptrs>(&[0, 0, 1, 0x30, 0x00], 1, "dev.ptrs[2]", 4);
-    assert!(matches!(e.kind(), ErrorKind::BadNullMarker(0x00)), "{e}");
-    let e = load_err::<Ptrs>(&[0, 0, 1, 0x30], 1, "dev.ptrs[2]", 4);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::Truncated {
-                needed: 1,
-                available: 0
-            }
-        ),
-        "{e}"
+    load_errs::<Ptrs>(
+        1,
+        &[
+            (
+                &[0, 0, 1, 0x30, 0x00],
+                "dev.ptrs[2]",
+                4,
+                kind! { ErrorKind::BadNullMarker(0x00) },
+            ),
+            (
+                &[0, 0, 1, 0x30],
+                "dev.ptrs[2]",
+                4,
+                kind! { ErrorKind::Truncated { needed: 1, available: 0 } },
+            ),
+        ],
     );
 }
 
@@ -249,10 +243,23 @@ struct Lists {
 #[test]
 fn bad_list_marker() {
     assert!(from_bytes::<Lists>(&[9, 1, 0, 0, 0, 1, 0, 9], 1).is_ok());
-    let e = load_err::<Lists>(&[9, 2, 0, 0, 0, 1, 0, 9], 1, "dev.l", 1);
-    assert!(matches!(e.kind(), ErrorKind::BadListMarker(2)), "{e}");
-    let e = load_err::<Lists>(&[9, 1, 0, 0, 0, 1, 0xff, 9], 1, "dev.l", 6);
-    assert!(matches!(e.kind(), ErrorKind::BadListMarker(0xff)), "{e}");
+    load_errs::<Lists>(
+        1,
+        &[
+            (
+                &[9, 2, 0, 0, 0, 1, 0, 9],
+                "dev.l",
+                1,
+                kind! { ErrorKind::BadListMarker(2) },
+            ),
+            (
+                &[9, 1, 0, 0, 0, 1, 0xff, 9],
+                "dev.l",
+                6,
+                kind! { ErrorKind::BadListMarker(0xff) },
+            ),
+        ],
+    );
 }
 
 #[test]
@@ -268,27 +275,22 @@ fn list_too_long() {
 
 #[test]
 fn list_without_terminator() {
-    // QTAILQ with no terminating 0: runs to the end of the stream.
-    let e = load_err::<Lists>(&[9, 1, 0, 0, 0, 1], 1, "dev.l", 6);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::Truncated {
-                needed: 1,
-                available: 0
-            }
-        ),
-        "{e}"
-    );
-    let e = load_err::<Lists>(&[9, 1, 0, 0], 1, "dev.l[0].v", 2);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::Truncated {
-                needed: 4,
-                available: 2
-            }
-        ),
-        "{e}"
+    load_errs::<Lists>(
+        1,
+        &[
+            // QTAILQ with no terminating 0: runs to the end of the stream.
+            (
+                &[9, 1, 0, 0, 0, 1],
+                "dev.l",
+                6,
+                kind! { ErrorKind::Truncated { needed: 1, available: 0 } },
+            ),
+            (
+                &[9, 1, 0, 0],
+                "dev.l[0].v",
+                2,
+                kind! { ErrorKind::Truncated { needed: 4, available: 2 } },
+            ),
+        ],
     );
 }

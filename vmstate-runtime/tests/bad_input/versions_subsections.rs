@@ -1,7 +1,7 @@
 //! Versions and subsections
 
-use super::*;
 use super::truncation::{Kbd, KbdExt};
+use super::*;
 
 #[derive(VmState, Default, Debug, PartialEq)]
 #[vmstate(name = "pckbd/extended_state", version = 2, minimum_version = 2)]

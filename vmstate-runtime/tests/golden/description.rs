@@ -1,6 +1,5 @@
 //! The static description
 
-use super::*;
 use super::arrays::{StructArray, Triv};
 use super::enums::{Enums, Mode16};
 use super::field_tests::Skipping;
@@ -14,6 +13,7 @@ use super::subsections::Pckbd;
 use super::varrays::{VBuffers, VarFixed};
 use super::versions::Versioned;
 use super::with_tmp::WithTmpTest;
+use super::*;
 
 #[derive(VmState, Default)]
 #[vmstate(name = "desc/sub", version = 4, minimum_version = 2)]

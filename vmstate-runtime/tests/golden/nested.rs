@@ -1,7 +1,7 @@
 //! Nested structs (VMS_STRUCT)
 
-use super::*;
 use super::arrays::Triv;
+use super::*;
 
 #[derive(VmState, Default, Debug, PartialEq, Clone)]
 #[vmstate(name = "inner/extra", version = 1)]

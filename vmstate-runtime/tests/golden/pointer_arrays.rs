@@ -1,7 +1,7 @@
 //! Arrays of pointers (VMS_ARRAY_OF_POINTER) with the 0x30 null marker
 
-use super::*;
 use super::arrays::Triv;
+use super::*;
 
 #[derive(VmState, Default, Debug, PartialEq)]
 #[vmstate(name = "test/arr_ptr", version = 1)]

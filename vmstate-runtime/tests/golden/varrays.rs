@@ -1,7 +1,7 @@
 //! Variable arrays (VMS_VARRAY_UINT8/UINT16/UINT32/INT32) and buffers
 
-use super::*;
 use super::arrays::Triv;
+use super::*;
 
 #[derive(VmState, Default, Debug, PartialEq, Clone)]
 #[vmstate(name = "varrays", version = 1)]
