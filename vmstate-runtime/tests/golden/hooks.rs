@@ -14,6 +14,27 @@ fn take_log() -> Vec<String> {
     LOG.with(|l| std::mem::take(&mut *l.borrow_mut()))
 }
 
+/// `pre_save`, `post_save` and `pre_load` hooks for `$ty` that log their
+/// name after `$prefix`.
+macro_rules! logging_hooks {
+    ($ty:ty, $prefix:literal) => {
+        impl $ty {
+            fn pre_save(&self) -> Result<(), Error> {
+                log(concat!($prefix, "pre_save"));
+                Ok(())
+            }
+            fn post_save(&self) -> Result<(), Error> {
+                log(concat!($prefix, "post_save"));
+                Ok(())
+            }
+            fn pre_load(&mut self) -> Result<(), Error> {
+                log(concat!($prefix, "pre_load"));
+                Ok(())
+            }
+        }
+    };
+}
+
 #[derive(VmState, Default, Debug, PartialEq)]
 #[vmstate(
     name = "hooked/sub",
@@ -27,19 +48,9 @@ pub(super) struct HookSub {
     v: u8,
 }
 
+logging_hooks!(HookSub, "sub.");
+
 impl HookSub {
-    fn pre_save(&self) -> Result<(), Error> {
-        log("sub.pre_save");
-        Ok(())
-    }
-    fn post_save(&self) -> Result<(), Error> {
-        log("sub.post_save");
-        Ok(())
-    }
-    fn pre_load(&mut self) -> Result<(), Error> {
-        log("sub.pre_load");
-        Ok(())
-    }
     fn post_load(&mut self, version_id: u32) -> Result<(), Error> {
         log(format!("sub.post_load v{version_id}"));
         Ok(())
@@ -84,19 +95,9 @@ struct Hooked {
     sub: HookSub,
 }
 
+logging_hooks!(Hooked, "");
+
 impl Hooked {
-    fn pre_save(&self) -> Result<(), Error> {
-        log("pre_save");
-        Ok(())
-    }
-    fn post_save(&self) -> Result<(), Error> {
-        log("post_save");
-        Ok(())
-    }
-    fn pre_load(&mut self) -> Result<(), Error> {
-        log("pre_load");
-        Ok(())
-    }
     fn post_load(&mut self, version_id: u32) -> Result<(), Error> {
         log(format!("post_load v{version_id} sub={}", self.sub.v));
         Ok(())

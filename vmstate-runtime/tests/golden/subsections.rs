@@ -171,30 +171,21 @@ fn multiple_subsections_in_declaration_order_and_any_order_on_load() {
 #[test]
 fn subsection_version_is_truncated_to_eight_bits() {
     // QEMU reads the be32 version into a uint8_t: 0x00000101 is version 1.
-    let wire = cat(&[
-        PCKBD_FIELDS,
-        &[0x05, 13],
-        b"pckbd_outport",
-        &[0x00, 0x00, 0x01, 0x01],
-        &[0xcd],
-    ]);
-    assert_eq!(from_bytes::<Pckbd>(&wire, 3).unwrap().outport.outport, 0xcd);
-    let wire = cat(&[
-        PCKBD_FIELDS,
-        &[0x05, 13],
-        b"pckbd_outport",
-        &[0xff, 0xff, 0xff, 0x01],
-        &[0xcd],
-    ]);
-    assert_eq!(from_bytes::<Pckbd>(&wire, 3).unwrap().outport.outport, 0xcd);
+    let with_version = |version: [u8; 4]| {
+        cat(&[
+            PCKBD_FIELDS,
+            &[0x05, 13],
+            b"pckbd_outport",
+            &version,
+            &[0xcd],
+        ])
+    };
+    for version in [[0x00, 0x00, 0x01, 0x01], [0xff, 0xff, 0xff, 0x01]] {
+        let wire = with_version(version);
+        assert_eq!(from_bytes::<Pckbd>(&wire, 3).unwrap().outport.outport, 0xcd);
+    }
     // 0x00000100 truncates to 0, below the subsection's minimum version 1.
-    let wire = cat(&[
-        PCKBD_FIELDS,
-        &[0x05, 13],
-        b"pckbd_outport",
-        &[0x00, 0x00, 0x01, 0x00],
-        &[0xcd],
-    ]);
+    let wire = with_version([0x00, 0x00, 0x01, 0x00]);
     let e = from_bytes::<Pckbd>(&wire, 3).unwrap_err();
     assert!(
         matches!(e.kind(), ErrorKind::VersionTooOld { version: 0, min: 1 }),
