@@ -14,7 +14,7 @@
 
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ use vmstate_runtime::migration::{
     StatsHandle, VmControl, MAX_DOWNTIME_LIMIT_MS,
 };
 use vmstate_runtime::savevm::{
-    Configuration, IterateStatus, LoadOptions, Pending, QemuVersion, Registry, SaveVmHandlers,
+    Configuration, LoadOptions, QemuVersion, Registry, SaveVmHandlers,
     SectionReader, SectionWriter, VmStateHandler,
 };
 use vmstate_runtime::vmstate::DescribeSink;
@@ -32,70 +32,13 @@ use vmstate_runtime::{Error, ErrorKind, Result, VmState, VmStateDescription};
 
 use MigrationStatus as S;
 
+mod common;
+use common::gate::{Gate, PATIENCE};
+use common::ram::{SharedMemory, SyntheticRam};
+
 const PAGE: usize = 4096;
 const PAGES: usize = 64;
 const MACHINE: &str = "pc-i440fx-7.2";
-/// Longest a test waits for anything before declaring a hang.
-const PATIENCE: Duration = Duration::from_secs(10);
-
-// ---------------------------------------------------------------------------
-// Gates: a handler stops at a gate until the test opens it.
-
-#[derive(Default)]
-struct GateState {
-    arrived: u32,
-    open: bool,
-}
-
-#[derive(Clone)]
-struct Gate(Arc<(Mutex<GateState>, Condvar)>);
-
-impl Gate {
-    fn new(open: bool) -> Gate {
-        Gate(Arc::new((
-            Mutex::new(GateState { arrived: 0, open }),
-            Condvar::new(),
-        )))
-    }
-
-    fn closed() -> Gate {
-        Gate::new(false)
-    }
-
-    fn opened() -> Gate {
-        Gate::new(true)
-    }
-
-    /// Handler side: announce arrival, then wait until the gate opens (gives up
-    /// after `PATIENCE` so a failed test cannot hang the process).
-    fn pass(&self) {
-        let (m, cv) = &*self.0;
-        let mut g = m.lock().unwrap();
-        g.arrived += 1;
-        cv.notify_all();
-        let deadline = Instant::now() + PATIENCE;
-        while !g.open && Instant::now() < deadline {
-            g = cv.wait_timeout(g, Duration::from_millis(50)).unwrap().0;
-        }
-    }
-
-    /// Test side: wait until a handler stands at the gate.
-    fn wait_arrived(&self, what: &str) {
-        let (m, cv) = &*self.0;
-        let mut g = m.lock().unwrap();
-        let deadline = Instant::now() + PATIENCE;
-        while g.arrived == 0 {
-            assert!(Instant::now() < deadline, "nothing arrived at gate {what}");
-            g = cv.wait_timeout(g, Duration::from_millis(50)).unwrap().0;
-        }
-    }
-
-    fn open(&self) {
-        let (m, cv) = &*self.0;
-        m.lock().unwrap().open = true;
-        cv.notify_all();
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The VM: counts pauses and resumes; pause can be made to fail.
@@ -138,135 +81,9 @@ impl VmControl for Vm {
     }
 }
 
-// ---------------------------------------------------------------------------
-// A synthetic iterative "ram" handler.
-//
-// START: be32 page count, be32 filler length, filler bytes.
-// PART/END: (be32 index, PAGE bytes)* then be32 0xffffffff.
-
+/// The content of source page `i`.
 fn page_byte(i: usize) -> u8 {
     (i as u8).wrapping_mul(31).wrapping_add(7)
-}
-
-struct Ram {
-    dirty: Vec<bool>,
-    burst: usize,
-    filler: usize,
-    setup_gate: Gate,
-    iterate_gate: Gate,
-    fail_setup: bool,
-    fail_iterate_at: Option<u32>,
-    iterate_calls: Arc<AtomicU32>,
-}
-
-impl Ram {
-    fn dirty_pages(&self) -> usize {
-        self.dirty.iter().filter(|d| **d).count()
-    }
-
-    fn send(&mut self, w: &mut SectionWriter, limit: usize) -> Result<()> {
-        let page = |i: usize| [page_byte(i); PAGE];
-        let mut sent = 0;
-        for i in 0..PAGES {
-            if sent == limit {
-                break;
-            }
-            if self.dirty[i] {
-                self.dirty[i] = false;
-                w.write_u32(i as u32)?;
-                w.write_bytes(&page(i))?;
-                sent += 1;
-            }
-        }
-        w.write_u32(u32::MAX)
-    }
-}
-
-impl SaveVmHandlers for Ram {
-    fn is_iterative(&self) -> bool {
-        true
-    }
-    fn save_setup(&mut self, w: &mut SectionWriter) -> Result<()> {
-        self.setup_gate.pass();
-        if self.fail_setup {
-            return Err(Error::invalid(
-                "ram: cannot allocate the dirty bitmap (injected)",
-            ));
-        }
-        self.dirty.fill(true);
-        w.write_u32(PAGES as u32)?;
-        w.write_u32(self.filler as u32)?;
-        w.write_zeros(self.filler)
-    }
-    fn save_live_iterate(&mut self, w: &mut SectionWriter) -> Result<IterateStatus> {
-        let round = self.iterate_calls.fetch_add(1, Ordering::SeqCst) + 1;
-        if round == 1 {
-            self.iterate_gate.pass();
-        }
-        if self.fail_iterate_at == Some(round) {
-            return Err(Error::invalid(format!(
-                "ram: dirty log sync failed in round {round} (injected)"
-            )));
-        }
-        self.send(w, self.burst)?;
-        Ok(if self.dirty_pages() == 0 {
-            IterateStatus::Done
-        } else {
-            IterateStatus::Continue
-        })
-    }
-    fn state_pending_estimate(&mut self) -> Pending {
-        Pending {
-            must_precopy: (self.dirty_pages() * PAGE) as u64,
-            can_postcopy: 0,
-        }
-    }
-    fn save_live_complete_precopy(&mut self, w: &mut SectionWriter) -> Result<()> {
-        self.send(w, usize::MAX)
-    }
-    fn load_state(&mut self, _r: &mut SectionReader, _v: u32) -> Result<()> {
-        Err(Error::invalid("source-side handler"))
-    }
-}
-
-/// The destination's "ram": pages land in shared memory.
-struct RamSink {
-    pages: Arc<Mutex<Vec<Vec<u8>>>>,
-    expect_start: bool,
-}
-
-impl SaveVmHandlers for RamSink {
-    fn is_iterative(&self) -> bool {
-        true
-    }
-    fn load_setup(&mut self) -> Result<()> {
-        self.expect_start = true;
-        Ok(())
-    }
-    fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
-        if version_id != 1 {
-            return Err(Error::invalid("ram: version must be 1"));
-        }
-        if std::mem::take(&mut self.expect_start) {
-            let n = r.read_u32()?;
-            if n as usize != PAGES {
-                return Err(Error::invalid(format!("ram: {n} pages, expected {PAGES}")));
-            }
-            let filler = r.read_u32()?;
-            return r.skip(filler as usize);
-        }
-        let mut pages = self.pages.lock().unwrap();
-        loop {
-            let i = r.read_u32()?;
-            if i == u32::MAX {
-                return Ok(());
-            }
-            let page = pages
-                .get_mut(i as usize)
-                .ok_or_else(|| Error::invalid(format!("ram: page {i} out of range")))?;
-            r.read_bytes(page)?;
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -437,22 +254,20 @@ impl Source {
 }
 
 fn start_source(uri: MigrationUri, o: &SourceOpts) -> Source {
-    let iterate_calls = Arc::new(AtomicU32::new(0));
+    let ram = SyntheticRam::new(SharedMemory::new(PAGES, PAGE, |i| vec![page_byte(i); PAGE]))
+        .burst(o.burst)
+        .start_filler(o.filler)
+        .setup_gate(o.setup_gate.clone())
+        .iterate_gate(o.iterate_gate.clone())
+        .fail_setup(o.fail_setup)
+        .fail_iterate_at(o.fail_iterate_at);
+    let iterate_calls = ram.iterate_calls();
     let mut reg = Registry::new();
     reg.register_savevm_live(
         "ram",
         0,
         1,
-        Box::new(Ram {
-            dirty: vec![true; PAGES],
-            burst: o.burst,
-            filler: o.filler,
-            setup_gate: o.setup_gate.clone(),
-            iterate_gate: o.iterate_gate.clone(),
-            fail_setup: o.fail_setup,
-            fail_iterate_at: o.fail_iterate_at,
-            iterate_calls: iterate_calls.clone(),
-        }),
+        Box::new(ram),
     )
     .unwrap();
     reg.register_savevm_live(
@@ -522,17 +337,14 @@ fn start_destination(
     let s2 = stats.clone();
     let extras = extras.to_vec();
     let thread = thread::spawn(move || {
-        let pages = Arc::new(Mutex::new(vec![vec![0u8; PAGE]; PAGES]));
+        let pages = SharedMemory::zeroed(PAGES, PAGE);
         let cpu = Arc::new(Mutex::new(Cpu::default()));
         let mut reg = Registry::new();
         reg.register_savevm_live(
             "ram",
             0,
             1,
-            Box::new(RamSink {
-                pages: pages.clone(),
-                expect_start: false,
-            }),
+            Box::new(SyntheticRam::new(pages.clone()).start_filler(0)),
         )
         .unwrap();
         reg.vmstate_register(0, cpu.clone()).unwrap();
@@ -555,7 +367,7 @@ fn start_destination(
             },
             &s2,
         );
-        let pages = pages.lock().unwrap().clone();
+        let pages = pages.pages();
         let cpu = cpu.lock().unwrap().clone();
         (r, pages, cpu)
     });

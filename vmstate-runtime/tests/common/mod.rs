@@ -3,4 +3,6 @@
 #![allow(dead_code)]
 
 pub mod bytes;
+pub mod gate;
 pub mod net;
+pub mod ram;
