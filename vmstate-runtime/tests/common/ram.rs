@@ -100,6 +100,7 @@ pub struct SyntheticRam {
     postcopy_block: Option<String>,
     urgent: VecDeque<usize>,
     requester: Arc<Mutex<Option<PageRequester>>>,
+    version: u32,
     expect_start: bool,
 }
 
@@ -118,6 +119,7 @@ impl SyntheticRam {
             postcopy_block: None,
             urgent: VecDeque::new(),
             requester: Arc::new(Mutex::new(None)),
+            version: 1,
             expect_start: false,
         }
     }
@@ -162,6 +164,12 @@ impl SyntheticRam {
     /// requests and discards are for RAM block `block`.
     pub fn postcopy(mut self, block: &str) -> Self {
         self.postcopy_block = Some(block.to_string());
+        self
+    }
+
+    /// The section version the destination accepts (1 unless set).
+    pub fn version(mut self, version: u32) -> Self {
+        self.version = version;
         self
     }
 
@@ -381,8 +389,11 @@ impl SaveVmHandlers for SyntheticRam {
     }
 
     fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
-        if version_id != 1 {
-            return Err(Error::invalid("ram: version must be 1"));
+        if version_id != self.version {
+            return Err(Error::invalid(format!(
+                "ram: version must be {}",
+                self.version
+            )));
         }
         if std::mem::take(&mut self.expect_start) {
             return self.load_start(r);
