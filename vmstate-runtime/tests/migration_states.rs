@@ -24,15 +24,14 @@ use vmstate_runtime::migration::{
     StatsHandle, VmControl, MAX_DOWNTIME_LIMIT_MS,
 };
 use vmstate_runtime::savevm::{
-    Configuration, LoadOptions, QemuVersion, Registry, SaveVmHandlers,
-    SectionReader, SectionWriter, VmStateHandler,
+    Configuration, LoadOptions, QemuVersion, Registry,
 };
-use vmstate_runtime::vmstate::DescribeSink;
-use vmstate_runtime::{Error, ErrorKind, Result, VmState, VmStateDescription};
+use vmstate_runtime::{Error, ErrorKind, Result, VmState};
 
 use MigrationStatus as S;
 
 mod common;
+use common::device::ObservedDevice;
 use common::gate::{Gate, PATIENCE};
 use common::ram::{SharedMemory, SyntheticRam};
 
@@ -150,36 +149,6 @@ impl Nic {
     }
 }
 
-/// A device whose FULL `save_state` stops at a gate first.
-struct GatedFull<T> {
-    inner: VmStateHandler<T>,
-    gate: Gate,
-}
-
-impl<T: VmState + Send> SaveVmHandlers for GatedFull<T> {
-    fn has_full_section(&self) -> bool {
-        true
-    }
-    fn description(&self) -> Option<&'static VmStateDescription> {
-        self.inner.description()
-    }
-    fn save_state(&mut self, w: &mut SectionWriter) -> Result<()> {
-        self.gate.pass();
-        self.inner.save_state(w)
-    }
-    fn save_state_described(
-        &mut self,
-        w: &mut SectionWriter,
-        sink: &mut dyn DescribeSink,
-    ) -> Result<()> {
-        self.gate.pass();
-        self.inner.save_state_described(w, sink)
-    }
-    fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
-        self.inner.load_state(r, version_id)
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Source and destination set-ups.
 
@@ -274,10 +243,13 @@ fn start_source(uri: MigrationUri, o: &SourceOpts) -> Source {
         "cpu",
         0,
         1,
-        Box::new(GatedFull {
-            inner: VmStateHandler::new(Arc::new(Mutex::new(sample_cpu()))),
-            gate: o.device_gate.clone(),
-        }),
+        Box::new(
+            // A device whose FULL `save_state` stops at a gate first.
+            ObservedDevice::new(Arc::new(Mutex::new(sample_cpu()))).before_save({
+                let gate = o.device_gate.clone();
+                move || gate.pass()
+            }),
+        ),
     )
     .unwrap();
     for e in &o.extras {

@@ -19,6 +19,8 @@
 
 use std::sync::{Arc, Mutex};
 
+mod common;
+
 use bytes::BytesMut;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -26,11 +28,12 @@ use serde_json::{json, Value};
 use vmstate_runtime::savevm::{
     Configuration, InstanceId, IterateStatus, LoadOptions, NoCommands, Pending, QemuVersion,
     Registry, SaveVmHandlers, SectionReader, SectionWriter, StreamLoader, StreamWriter,
-    VmStateHandler,
 };
-use vmstate_runtime::vmstate::{DescribeRecorder, DescribeSink};
+use vmstate_runtime::vmstate::DescribeRecorder;
 use vmstate_runtime::wire::{Reader, Writer};
-use vmstate_runtime::{Error, ErrorKind, Result, VmState, VmStateDescription};
+use vmstate_runtime::{Error, ErrorKind, Result, VmState};
+
+use common::device::ObservedDevice;
 
 const MACHINE: &str = "pc-q35-7.2";
 
@@ -288,36 +291,6 @@ impl SaveVmHandlers for IterSink {
     }
 }
 
-/// A destination device that records the order the loader meets FULL sections.
-struct Logged<T> {
-    inner: VmStateHandler<T>,
-    tag: (String, u32),
-    log: Arc<Mutex<Vec<(String, u32)>>>,
-}
-
-impl<T: VmState + Send> SaveVmHandlers for Logged<T> {
-    fn has_full_section(&self) -> bool {
-        true
-    }
-    fn description(&self) -> Option<&'static VmStateDescription> {
-        self.inner.description()
-    }
-    fn save_state(&mut self, w: &mut SectionWriter) -> Result<()> {
-        self.inner.save_state(w)
-    }
-    fn save_state_described(
-        &mut self,
-        w: &mut SectionWriter,
-        sink: &mut dyn DescribeSink,
-    ) -> Result<()> {
-        self.inner.save_state_described(w, sink)
-    }
-    fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
-        self.log.lock().unwrap().push(self.tag.clone());
-        self.inner.load_state(r, version_id)
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Building registries from a spec.
 
@@ -387,11 +360,11 @@ fn register<T: VmState + Default + Send + 'static>(
             &idstr.clone(),
             InstanceId::Fixed(instance),
             T::DESCRIPTION.version_id,
-            Box::new(Logged {
-                inner: VmStateHandler::new(dev.clone()),
-                tag: (idstr, instance),
-                log: log.clone(),
-            }),
+            Box::new(ObservedDevice::new(dev.clone()).before_load({
+                // Records the order the loader meets FULL sections.
+                let (tag, log) = ((idstr.clone(), instance), log.clone());
+                move || log.lock().unwrap().push(tag.clone())
+            })),
         )
         .unwrap()
     } else {

@@ -1,8 +1,10 @@
 //! Test support shared by this crate's integration tests, one job a module:
-//! building stream bytes, the network, and synthetic savevm handlers.
+//! building stream bytes, the network, gates, and the synthetic savevm
+//! handlers (a RAM-like iterative one, an observed device).
 #![allow(dead_code)]
 
 pub mod bytes;
+pub mod device;
 pub mod gate;
 pub mod net;
 pub mod ram;
