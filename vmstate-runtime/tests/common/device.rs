@@ -1,10 +1,15 @@
-//! A `VmState` device registered as a FULL section, with a hook the test runs
-//! before each save (to stop it at a gate) or each load (to record the order
-//! the loader meets sections).
+//! A `VmState` device registered as a FULL section, observed by the test: a
+//! hook before each save (to stop it at a gate) or each load (to record the
+//! order the loader meets sections), and on the destination the
+//! switchover-ack handshake (ask to approve, hand the approver to the test,
+//! record SWITCHOVER_START).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use vmstate_runtime::savevm::{SaveVmHandlers, SectionReader, SectionWriter, VmStateHandler};
+use vmstate_runtime::savevm::{
+    SaveVmHandlers, SectionReader, SectionWriter, SwitchoverApprover, VmStateHandler,
+};
 use vmstate_runtime::vmstate::DescribeSink;
 use vmstate_runtime::{Result, VmState, VmStateDescription};
 
@@ -16,6 +21,8 @@ pub struct ObservedDevice<T> {
     inner: VmStateHandler<T>,
     before_save: Option<Hook>,
     before_load: Option<Hook>,
+    approver: Option<Arc<Mutex<Option<SwitchoverApprover>>>>,
+    switchover_started: Option<Arc<AtomicBool>>,
 }
 
 impl<T> ObservedDevice<T> {
@@ -25,6 +32,8 @@ impl<T> ObservedDevice<T> {
             inner: VmStateHandler::new(device),
             before_save: None,
             before_load: None,
+            approver: None,
+            switchover_started: None,
         }
     }
 
@@ -37,6 +46,19 @@ impl<T> ObservedDevice<T> {
     /// Runs `hook` before every load of the FULL section.
     pub fn before_load(mut self, hook: impl FnMut() + Send + 'static) -> Self {
         self.before_load = Some(Box::new(hook));
+        self
+    }
+
+    /// Destination: asks to approve the switchover; the approver lands in
+    /// `slot`.
+    pub fn switchover_ack(mut self, slot: Arc<Mutex<Option<SwitchoverApprover>>>) -> Self {
+        self.approver = Some(slot);
+        self
+    }
+
+    /// Destination: sets `flag` when SWITCHOVER_START arrives.
+    pub fn on_switchover_start(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.switchover_started = Some(flag);
         self
     }
 
@@ -71,5 +93,19 @@ impl<T: VmState + Send> SaveVmHandlers for ObservedDevice<T> {
             hook();
         }
         self.inner.load_state(r, version_id)
+    }
+    fn switchover_ack_needed(&self) -> bool {
+        self.approver.is_some()
+    }
+    fn set_switchover_approver(&mut self, approver: SwitchoverApprover) {
+        if let Some(slot) = &self.approver {
+            *slot.lock().unwrap() = Some(approver);
+        }
+    }
+    fn switchover_start(&mut self) -> Result<()> {
+        if let Some(flag) = &self.switchover_started {
+            flag.store(true, Ordering::SeqCst);
+        }
+        Ok(())
     }
 }

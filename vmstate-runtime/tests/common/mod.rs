@@ -1,10 +1,12 @@
 //! Test support shared by this crate's integration tests, one job a module:
 //! building stream bytes, the network, gates, and the synthetic savevm
-//! handlers (a RAM-like iterative one, an observed device).
+//! handlers (a RAM-like iterative one, a chunked payload, an observed
+//! device).
 #![allow(dead_code)]
 
 pub mod bytes;
 pub mod device;
 pub mod gate;
 pub mod net;
+pub mod payload;
 pub mod ram;
