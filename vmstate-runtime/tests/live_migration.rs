@@ -16,9 +16,7 @@ use vmstate_runtime::migration::{
     run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
     MigrationParameters, MigrationStatus, MigrationUri, StatsHandle, VmControl,
 };
-use vmstate_runtime::savevm::{
-    Configuration, InstanceId, LoadOptions, QemuVersion, Registry,
-};
+use vmstate_runtime::savevm::{Configuration, InstanceId, LoadOptions, QemuVersion, Registry};
 use vmstate_runtime::{Result, VmState};
 
 const PAGE: usize = 4096;
@@ -139,13 +137,8 @@ fn destination_registry() -> (Registry, SharedMemory, Arc<Mutex<Cpu>>) {
     let mem = memory(0);
     let cpu = Arc::new(Mutex::new(Cpu::default()));
     let mut reg = Registry::new();
-    reg.register_savevm_live(
-        "ram",
-        0,
-        1,
-        Box::new(SyntheticRam::new(mem.clone())),
-    )
-    .unwrap();
+    reg.register_savevm_live("ram", 0, 1, Box::new(SyntheticRam::new(mem.clone())))
+        .unwrap();
     reg.vmstate_register(InstanceId::Any, cpu.clone()).unwrap();
     (reg, mem, cpu)
 }
@@ -344,13 +337,8 @@ fn destination_rejection_fails_the_source_and_resumes_the_vm() {
     let dst = thread::spawn(move || {
         // No "cpu" registered: the FULL section is unknown here.
         let mut reg = Registry::new();
-        reg.register_savevm_live(
-            "ram",
-            0,
-            1,
-            Box::new(SyntheticRam::new(memory(0))),
-        )
-        .unwrap();
+        reg.register_savevm_live("ram", 0, 1, Box::new(SyntheticRam::new(memory(0))))
+            .unwrap();
         run_incoming(incoming, &mut reg, load_options(), &StatsHandle::default())
     });
     let handle = start_migration(

@@ -23,9 +23,7 @@ use vmstate_runtime::migration::{
     MigrationHandle, MigrationParameters, MigrationStats, MigrationStatus, MigrationUri,
     StatsHandle, VmControl, MAX_DOWNTIME_LIMIT_MS,
 };
-use vmstate_runtime::savevm::{
-    Configuration, LoadOptions, QemuVersion, Registry,
-};
+use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion, Registry};
 use vmstate_runtime::{Error, ErrorKind, Result, VmState};
 
 use MigrationStatus as S;
@@ -204,6 +202,15 @@ impl Default for SourceOpts {
     }
 }
 
+impl SourceOpts {
+    /// The defaults with the pause-before-switchover capability.
+    fn pausing_before_switchover() -> Self {
+        let mut o = SourceOpts::default();
+        o.caps.pause_before_switchover = true;
+        o
+    }
+}
+
 struct Source {
     handle: MigrationHandle,
     stats: StatsHandle,
@@ -220,6 +227,12 @@ impl Source {
         assert_eq!(status(&self.stats), want);
         self.watcher.wait_seen(want);
     }
+
+    /// [`at_gate`](Self::at_gate), then opens the gate.
+    fn through_gate(&self, gate: &Gate, want: MigrationStatus) {
+        self.at_gate(gate, want);
+        gate.open();
+    }
 }
 
 fn start_source(uri: MigrationUri, o: &SourceOpts) -> Source {
@@ -232,13 +245,8 @@ fn start_source(uri: MigrationUri, o: &SourceOpts) -> Source {
         .fail_iterate_at(o.fail_iterate_at);
     let iterate_calls = ram.iterate_calls();
     let mut reg = Registry::new();
-    reg.register_savevm_live(
-        "ram",
-        0,
-        1,
-        Box::new(ram),
-    )
-    .unwrap();
+    reg.register_savevm_live("ram", 0, 1, Box::new(ram))
+        .unwrap();
     reg.register_savevm_live(
         "cpu",
         0,
@@ -566,10 +574,8 @@ fn qemu_7_2_precopy_completes_through_a_valid_path() {
         ..Default::default()
     };
     let src = start_source(uri, &o);
-    src.at_gate(&o.setup_gate, S::Setup);
-    o.setup_gate.open();
-    src.at_gate(&o.iterate_gate, S::Active);
-    o.iterate_gate.open();
+    src.through_gate(&o.setup_gate, S::Setup);
+    src.through_gate(&o.iterate_gate, S::Active);
     src.handle.wait().1.unwrap();
     let path = src.watcher.finish();
     assert_valid_path(&path);
@@ -609,21 +615,14 @@ fn qemu_7_2_source_stays_active_while_saving_devices() {
 fn pause_before_switchover_waits_in_pre_switchover_until_continue() {
     let (uri, dst) = start_destination("preswitch", QemuVersion::V7_2, &[]);
     let o = SourceOpts {
-        caps: MigrationCapabilities {
-            return_path: true,
-            pause_before_switchover: true,
-            ..Default::default()
-        },
         setup_gate: Gate::closed(),
         iterate_gate: Gate::closed(),
         device_gate: Gate::closed(),
-        ..Default::default()
+        ..SourceOpts::pausing_before_switchover()
     };
     let src = start_source(uri, &o);
-    src.at_gate(&o.setup_gate, S::Setup);
-    o.setup_gate.open();
-    src.at_gate(&o.iterate_gate, S::Active);
-    o.iterate_gate.open();
+    src.through_gate(&o.setup_gate, S::Setup);
+    src.through_gate(&o.iterate_gate, S::Active);
 
     wait_for(&src.stats, S::PreSwitchover);
     src.watcher.wait_seen(S::PreSwitchover);
@@ -661,14 +660,7 @@ fn pause_before_switchover_waits_in_pre_switchover_until_continue() {
 #[test]
 fn vm_is_stopped_in_pre_switchover() {
     let (uri, dst) = start_destination("preswitch-vm", QemuVersion::V7_2, &[]);
-    let o = SourceOpts {
-        caps: MigrationCapabilities {
-            return_path: true,
-            pause_before_switchover: true,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let o = SourceOpts::pausing_before_switchover();
     let src = start_source(uri, &o);
     wait_for(&src.stats, S::PreSwitchover);
     let paused_in_pre_switchover = !src.vm.running();
@@ -728,21 +720,46 @@ fn assert_destination_saw_a_cut(dst: Destination) {
     assert_valid_path(&path);
 }
 
-#[test]
-fn cancel_during_setup() {
-    let (uri, dst) = start_destination("cancel-setup", QemuVersion::V7_2, &[]);
+/// The gates of the synthetic handlers a test can stop the source at.
+#[derive(Clone, Copy)]
+enum Stop {
+    /// In `save_setup`.
+    Setup,
+    /// In the first `save_live_iterate`.
+    FirstIterate,
+}
+
+/// Cancels while the source stands at gate `stop` (where the status is `at`),
+/// then opens it: the migration ends cancelled after `rounds` iterate calls
+/// (none after the cancel), and the destination sees the connection cut.
+fn cancel_at_gate(name: &str, stop: Stop, at: MigrationStatus, rounds: u32) {
     let o = SourceOpts {
-        setup_gate: Gate::closed(),
+        setup_gate: Gate::new(!matches!(stop, Stop::Setup)),
+        iterate_gate: Gate::new(!matches!(stop, Stop::FirstIterate)),
         ..Default::default()
     };
+    let gate = |o: &SourceOpts| match stop {
+        Stop::Setup => o.setup_gate.clone(),
+        Stop::FirstIterate => o.iterate_gate.clone(),
+    };
+    let (uri, dst) = start_destination(name, QemuVersion::V7_2, &[]);
     let src = start_source(uri, &o);
-    src.at_gate(&o.setup_gate, S::Setup);
+    src.at_gate(&gate(&o), at);
     src.handle.cancel();
-    o.setup_gate.open();
+    gate(&o).open();
     let calls = src.iterate_calls.clone();
-    assert_cancelled(src, S::Setup);
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "no round after the cancel");
+    assert_cancelled(src, at);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        rounds,
+        "no round after the cancel"
+    );
     assert_destination_saw_a_cut(dst);
+}
+
+#[test]
+fn cancel_during_setup() {
+    cancel_at_gate("cancel-setup", Stop::Setup, S::Setup, 0);
 }
 
 #[test]
@@ -760,32 +777,13 @@ fn cancel_immediately_after_start() {
 
 #[test]
 fn cancel_while_active() {
-    let (uri, dst) = start_destination("cancel-active", QemuVersion::V7_2, &[]);
-    let o = SourceOpts {
-        iterate_gate: Gate::closed(),
-        ..Default::default()
-    };
-    let src = start_source(uri, &o);
-    src.at_gate(&o.iterate_gate, S::Active);
-    src.handle.cancel();
-    o.iterate_gate.open();
-    let calls = src.iterate_calls.clone();
-    assert_cancelled(src, S::Active);
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "no round after the cancel");
-    assert_destination_saw_a_cut(dst);
+    cancel_at_gate("cancel-active", Stop::FirstIterate, S::Active, 1);
 }
 
 #[test]
 fn cancel_in_pre_switchover() {
     let (uri, dst) = start_destination("cancel-pre", QemuVersion::V7_2, &[]);
-    let o = SourceOpts {
-        caps: MigrationCapabilities {
-            return_path: true,
-            pause_before_switchover: true,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let o = SourceOpts::pausing_before_switchover();
     let src = start_source(uri, &o);
     wait_for(&src.stats, S::PreSwitchover);
     src.handle.cancel();
@@ -902,8 +900,7 @@ fn save_setup_error_fails_from_setup() {
         ..Default::default()
     };
     let src = start_source(uri, &o);
-    src.at_gate(&o.setup_gate, S::Setup);
-    o.setup_gate.open();
+    src.through_gate(&o.setup_gate, S::Setup);
     let (_, path) = assert_source_failed(
         src,
         &[
@@ -925,8 +922,7 @@ fn save_live_iterate_error_fails_from_active() {
         ..Default::default()
     };
     let src = start_source(uri, &o);
-    src.at_gate(&o.iterate_gate, S::Active);
-    o.iterate_gate.open();
+    src.through_gate(&o.iterate_gate, S::Active);
     let vm = src.vm.clone();
     let (_, path) = assert_source_failed(
         src,

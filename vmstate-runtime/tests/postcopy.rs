@@ -17,8 +17,7 @@ use vmstate_runtime::migration::{
     MigrationConfig, MigrationParameters, MigrationStatus, MigrationUri, StatsHandle, VmControl,
 };
 use vmstate_runtime::savevm::{
-    Configuration, InstanceId, LoadOptions, PageRequester,
-    QemuVersion, Registry,
+    Configuration, InstanceId, LoadOptions, PageRequester, QemuVersion, Registry,
 };
 use vmstate_runtime::{Result, VmState};
 
@@ -133,7 +132,9 @@ fn postcopy(cut: Option<usize>) {
         .unwrap();
 
     let dst_mem = SharedMemory::zeroed(PAGES, PAGE);
-    let dst_ram = SyntheticRam::new(dst_mem.clone()).postcopy(BLOCK).version(4);
+    let dst_ram = SyntheticRam::new(dst_mem.clone())
+        .postcopy(BLOCK)
+        .version(4);
     let dst_requester = dst_ram.requester();
     let dst_cpu = Arc::new(Mutex::new(Cpu::default()));
     let incoming = Incoming::listen(&MigrationUri::Tcp("127.0.0.1:0".into())).unwrap();

@@ -26,8 +26,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use vmstate_runtime::savevm::{
-    Configuration, InstanceId, IterateStatus, LoadOptions, NoCommands, QemuVersion,
-    Registry, SaveVmHandlers, SectionReader, SectionWriter, StreamLoader, StreamWriter,
+    Configuration, InstanceId, IterateStatus, LoadOptions, NoCommands, QemuVersion, Registry,
+    SaveVmHandlers, SectionReader, SectionWriter, StreamLoader, StreamWriter,
 };
 use vmstate_runtime::vmstate::DescribeRecorder;
 use vmstate_runtime::wire::{Reader, Writer};

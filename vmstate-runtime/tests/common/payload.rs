@@ -6,9 +6,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use vmstate_runtime::savevm::{IterateStatus, Pending, SaveVmHandlers, SectionReader, SectionWriter};
+use vmstate_runtime::savevm::{
+    IterateStatus, Pending, SaveVmHandlers, SectionReader, SectionWriter,
+};
 use vmstate_runtime::{Error, ErrorKind, Result};
-
 
 /// Largest payload the destination accepts (bounds what a corrupted length
 /// can make it do).

@@ -72,7 +72,11 @@ impl SharedMemory {
     }
 
     /// Waits (at most `timeout`) for a page to arrive.
-    pub fn wait<'a>(&self, guard: MutexGuard<'a, Memory>, timeout: Duration) -> MutexGuard<'a, Memory> {
+    pub fn wait<'a>(
+        &self,
+        guard: MutexGuard<'a, Memory>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, Memory> {
         self.0 .1.wait_timeout(guard, timeout).unwrap().0
     }
 
