@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use vmstate_runtime::migration::{
     run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
-    MigrationParameters, MigrationStatus, MigrationUri, StatsHandle, VmControl,
+    MigrationHandle, MigrationParameters, MigrationStatus, MigrationUri, StatsHandle, VmControl,
 };
 use vmstate_runtime::savevm::{Configuration, InstanceId, LoadOptions, QemuVersion, Registry};
 use vmstate_runtime::{Result, VmState};
@@ -143,6 +143,39 @@ fn destination_registry() -> (Registry, SharedMemory, Arc<Mutex<Cpu>>) {
     (reg, mem, cpu)
 }
 
+/// Capabilities with the return path.
+fn with_return_path() -> MigrationCapabilities {
+    MigrationCapabilities {
+        return_path: true,
+        ..Default::default()
+    }
+}
+
+/// Starts migrating `guest` (its memory `src_mem` and the sample cpu) to `uri`.
+fn start_source(
+    guest: &Guest,
+    src_mem: &SharedMemory,
+    uri: MigrationUri,
+    max_bandwidth: u64,
+    caps: MigrationCapabilities,
+) -> MigrationHandle {
+    start_migration(
+        config(uri, max_bandwidth, caps),
+        source_registry(src_mem, sample_cpu()),
+        guest.control(),
+    )
+    .unwrap()
+}
+
+/// Runs a destination with fresh registries on a thread: its memory once
+/// loaded, or the load error.
+fn spawn_destination(incoming: Incoming) -> thread::JoinHandle<Result<SharedMemory>> {
+    thread::spawn(move || {
+        let (mut reg, mem, _) = destination_registry();
+        run_incoming(incoming, &mut reg, load_options(), &StatsHandle::default()).map(|_| mem)
+    })
+}
+
 fn load_options() -> LoadOptions {
     LoadOptions {
         version: QemuVersion::V7_2,
@@ -190,12 +223,7 @@ fn migrate_once(
         let r = run_incoming(incoming, &mut reg, load_options(), &stats);
         (r, mem, cpu, stats.snapshot())
     });
-    let handle = start_migration(
-        config(connect_uri, 4 * 1024 * 1024, caps),
-        source_registry(&src_mem, sample_cpu()),
-        guest.control(),
-    )
-    .unwrap();
+    let handle = start_source(&guest, &src_mem, connect_uri, 4 * 1024 * 1024, caps);
     let stats = handle.stats();
     let mut seen_active = false;
     let mut finished = false;
@@ -252,10 +280,7 @@ fn precopy_converges_over_unix_socket_with_return_path() {
     migrate_once(
         MigrationUri::Unix(tmp_sock("unix")),
         None,
-        MigrationCapabilities {
-            return_path: true,
-            ..Default::default()
-        },
+        with_return_path(),
     );
 }
 
@@ -274,24 +299,15 @@ fn cancel_keeps_the_source_running_and_a_retry_succeeds() {
     let guest = Guest::start(src_mem.clone(), 2);
     let path = tmp_sock("cancel");
     let incoming = Incoming::listen(&MigrationUri::Unix(path.clone())).unwrap();
-    let dst = thread::spawn(move || {
-        let (mut reg, _, _) = destination_registry();
-        run_incoming(incoming, &mut reg, load_options(), &StatsHandle::default())
-    });
+    let dst = spawn_destination(incoming);
     // 64 KiB/s: far too slow to finish before the cancel.
-    let handle = start_migration(
-        config(
-            MigrationUri::Unix(path.clone()),
-            64 * 1024,
-            MigrationCapabilities {
-                return_path: true,
-                ..Default::default()
-            },
-        ),
-        source_registry(&src_mem, sample_cpu()),
-        guest.control(),
-    )
-    .unwrap();
+    let handle = start_source(
+        &guest,
+        &src_mem,
+        MigrationUri::Unix(path.clone()),
+        64 * 1024,
+        with_return_path(),
+    );
     let stats = handle.stats();
     while stats.snapshot().status != MigrationStatus::Active {
         thread::sleep(Duration::from_millis(1));
@@ -309,20 +325,14 @@ fn cancel_keeps_the_source_running_and_a_retry_succeeds() {
 
     // Retry with the same guest and fresh registries: succeeds.
     let incoming = Incoming::listen(&MigrationUri::Unix(path.clone())).unwrap();
-    let dst = thread::spawn(move || {
-        let (mut reg, mem, _) = destination_registry();
-        run_incoming(incoming, &mut reg, load_options(), &StatsHandle::default()).map(|_| mem)
-    });
-    let handle = start_migration(
-        config(
-            MigrationUri::Unix(path),
-            0,
-            MigrationCapabilities::default(),
-        ),
-        source_registry(&src_mem, sample_cpu()),
-        guest.control(),
-    )
-    .unwrap();
+    let dst = spawn_destination(incoming);
+    let handle = start_source(
+        &guest,
+        &src_mem,
+        MigrationUri::Unix(path),
+        0,
+        MigrationCapabilities::default(),
+    );
     handle.wait().1.unwrap();
     let dst_mem = dst.join().unwrap().unwrap();
     assert!(src_mem.lock().pages == dst_mem.lock().pages);
@@ -341,19 +351,13 @@ fn destination_rejection_fails_the_source_and_resumes_the_vm() {
             .unwrap();
         run_incoming(incoming, &mut reg, load_options(), &StatsHandle::default())
     });
-    let handle = start_migration(
-        config(
-            MigrationUri::Unix(path),
-            0,
-            MigrationCapabilities {
-                return_path: true,
-                ..Default::default()
-            },
-        ),
-        source_registry(&src_mem, sample_cpu()),
-        guest.control(),
-    )
-    .unwrap();
+    let handle = start_source(
+        &guest,
+        &src_mem,
+        MigrationUri::Unix(path),
+        0,
+        with_return_path(),
+    );
     let stats = handle.stats();
     let (_, result) = handle.wait();
     let e = result.unwrap_err();
@@ -382,24 +386,15 @@ fn connection_killed_mid_stream_at_many_offsets() {
     for cut in [0usize, 3, 8, 21, 40, 200, 5000, 70_000, 400_000, 1_000_000] {
         let incoming = Incoming::listen(&MigrationUri::Tcp("127.0.0.1:0".into())).unwrap();
         let dst_addr = incoming.local_tcp_addr().unwrap();
-        let dst = thread::spawn(move || {
-            let (mut reg, _, _) = destination_registry();
-            run_incoming(incoming, &mut reg, load_options(), &StatsHandle::default())
-        });
+        let dst = spawn_destination(incoming);
         let proxy = cutting_proxy(cut, dst_addr);
-        let handle = start_migration(
-            config(
-                MigrationUri::Tcp(proxy.to_string()),
-                0,
-                MigrationCapabilities {
-                    return_path: true,
-                    ..Default::default()
-                },
-            ),
-            source_registry(&src_mem, sample_cpu()),
-            guest.control(),
-        )
-        .unwrap();
+        let handle = start_source(
+            &guest,
+            &src_mem,
+            MigrationUri::Tcp(proxy.to_string()),
+            0,
+            with_return_path(),
+        );
         let (_, result) = handle.wait();
         assert!(result.is_err(), "cut at {cut} must fail the source");
         assert!(
@@ -416,20 +411,14 @@ fn connection_killed_mid_stream_at_many_offsets() {
     // And a retry without the proxy succeeds.
     let incoming = Incoming::listen(&MigrationUri::Tcp("127.0.0.1:0".into())).unwrap();
     let addr = incoming.local_tcp_addr().unwrap();
-    let dst = thread::spawn(move || {
-        let (mut reg, mem, _) = destination_registry();
-        run_incoming(incoming, &mut reg, load_options(), &StatsHandle::default()).map(|_| mem)
-    });
-    let handle = start_migration(
-        config(
-            MigrationUri::Tcp(addr.to_string()),
-            0,
-            MigrationCapabilities::default(),
-        ),
-        source_registry(&src_mem, sample_cpu()),
-        guest.control(),
-    )
-    .unwrap();
+    let dst = spawn_destination(incoming);
+    let handle = start_source(
+        &guest,
+        &src_mem,
+        MigrationUri::Tcp(addr.to_string()),
+        0,
+        MigrationCapabilities::default(),
+    );
     handle.wait().1.unwrap();
     let dst_mem = dst.join().unwrap().unwrap();
     assert!(src_mem.lock().pages == dst_mem.lock().pages);

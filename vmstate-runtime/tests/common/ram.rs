@@ -41,7 +41,7 @@ pub struct Memory {
 
 /// Memory shared by the test (its guest) and the handler; the condition
 /// variable is signalled whenever a page arrives.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct SharedMemory(Arc<(Mutex<Memory>, Condvar)>);
 
 impl SharedMemory {

@@ -116,28 +116,40 @@ impl Hooked {
     }
 }
 
-#[test]
-fn save_hook_order() {
-    let v = Hooked {
+/// Every hook of a whole save of [`sample`], in order.
+const FULL_SAVE_LOG: [&str; 7] = [
+    "pre_save",
+    "test a v2",
+    "tmp.from_parent",
+    "needed",
+    "sub.pre_save",
+    "sub.post_save",
+    "post_save",
+];
+
+/// A `Hooked` whose subsection is needed.
+fn sample() -> Hooked {
+    Hooked {
         a: 1,
         b: 2,
         tmp: WithTmp::new(),
         sub: HookSub { v: 3 },
-    };
+    }
+}
+
+/// Saves `v` into a buffer of `len` bytes, too small for it: the error.
+fn save_into(v: &Hooked, len: usize) -> Error {
+    let mut out = vec![0u8; len];
+    let mut w = Writer::new(&mut out[..]);
+    v.save(&mut w).unwrap_err()
+}
+
+#[test]
+fn save_hook_order() {
+    let v = sample();
     take_log();
     let bytes = to_bytes(&v).unwrap();
-    assert_eq!(
-        take_log(),
-        [
-            "pre_save",
-            "test a v2",
-            "tmp.from_parent",
-            "needed",
-            "sub.pre_save",
-            "sub.post_save",
-            "post_save"
-        ]
-    );
+    assert_eq!(take_log(), FULL_SAVE_LOG);
     assert_eq!(
         bytes,
         cat(&[&[1, 2, 2], &sub_header("hooked/sub", 1), &[3]])
@@ -185,23 +197,14 @@ fn load_hook_order() {
 
 #[test]
 fn post_save_runs_even_when_save_fails() {
-    let v = Hooked {
-        a: 1,
-        b: 2,
-        tmp: WithTmp::new(),
-        sub: HookSub { v: 3 },
-    };
+    let v = sample();
     take_log();
-    let mut out = [0u8; 1];
-    let mut w = Writer::new(&mut out[..]);
-    let e = v.save(&mut w).unwrap_err();
+    let e = save_into(&v, 1);
     assert!(matches!(e.kind(), ErrorKind::OutputFull { .. }), "{e}");
     assert_eq!(e.path_string(), "hooked.b");
     assert_eq!(take_log(), ["pre_save", "test a v2", "post_save"]);
     // A failure inside the subsection runs both post_saves.
-    let mut out = [0u8; 5];
-    let mut w = Writer::new(&mut out[..]);
-    let e = v.save(&mut w).unwrap_err();
+    let e = save_into(&v, 5);
     assert!(matches!(e.kind(), ErrorKind::OutputFull { .. }), "{e}");
     assert_eq!(
         take_log(),
@@ -214,21 +217,8 @@ fn post_save_runs_even_when_save_fails() {
         ]
     );
     let need = 3 + sub_header("hooked/sub", 1).len();
-    let mut out = vec![0u8; need];
-    let mut w = Writer::new(&mut out[..]);
-    let e = v.save(&mut w).unwrap_err();
+    let e = save_into(&v, need);
     assert_eq!(e.path_string(), "hooked/sub.v");
     assert_eq!(e.offset(), Some(need as u64));
-    assert_eq!(
-        take_log(),
-        [
-            "pre_save",
-            "test a v2",
-            "tmp.from_parent",
-            "needed",
-            "sub.pre_save",
-            "sub.post_save",
-            "post_save"
-        ]
-    );
+    assert_eq!(take_log(), FULL_SAVE_LOG);
 }
