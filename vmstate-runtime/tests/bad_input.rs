@@ -10,6 +10,7 @@ use vmstate_runtime::wire::{Reader, Writer};
 use vmstate_runtime::{from_bytes, to_bytes, Error, ErrorKind, VmState, VmStateTmp, WithTmp};
 
 use common::bytes::{cat, sub_header};
+use common::kinds::{assert_kind, kind};
 
 /// Loads and expects an error; checks the path and offset, returns the error.
 #[track_caller]
@@ -34,16 +35,9 @@ fn load_err<T: VmState + Default + fmt::Debug>(
     e
 }
 
-/// A check of an error's kind: a `matches!` of the expected [`ErrorKind`].
+/// A check of an error's kind: a `matches!` of the expected [`ErrorKind`]
+/// (made by [`kind!`]).
 type KindCheck = fn(&ErrorKind) -> bool;
-
-/// A [`KindCheck`] for an `ErrorKind` pattern, as in
-/// `kind! { ErrorKind::BadNullMarker(0x31) }`.
-macro_rules! kind {
-    ($($pattern:tt)+) => {
-        |k: &ErrorKind| matches!(k, $($pattern)+)
-    };
-}
 
 /// Loads each case `(bytes, path, offset, kind)` into a `T` at `version`: each
 /// must fail as [`load_err`] checks, with an error of that kind.

@@ -18,6 +18,7 @@ use vmstate_runtime::{
 };
 
 use common::bytes::{cat, sub_header};
+use common::kinds::assert_kind;
 
 /// Loads `bytes` at `version` into an existing destination (QEMU loads into the live
 /// device, so fields absent from the stream keep the destination's values) and

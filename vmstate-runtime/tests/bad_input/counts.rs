@@ -84,43 +84,31 @@ fn count_above_max_on_fixed_array() {
 #[test]
 fn count_above_max_on_vec() {
     let e = load_err::<Counts>(&counts_bytes(0, 0, 101, 0), 1, "dev.vec32", 7);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::CountOutOfRange {
-                count: 101,
-                max: 100
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::CountOutOfRange {
+            count: 101,
+            max: 100
+        }
     );
     // CVE-2013-4151 style: count 0xffffffff must fail before anything is allocated.
     let e = load_err::<Counts>(&counts_bytes(0, 0, u32::MAX, 0), 1, "dev.vec32", 7);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::CountOutOfRange {
-                count: 4294967295,
-                max: 100
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::CountOutOfRange {
+            count: 4294967295,
+            max: 100
+        }
     );
     let e = load_err::<Counts>(&counts_bytes(0, 0, 0, 9), 1, "dev.veci", 11);
-    assert!(
-        matches!(e.kind(), ErrorKind::CountOutOfRange { count: 9, max: 8 }),
-        "{e}"
-    );
+    assert_kind!(e, ErrorKind::CountOutOfRange { count: 9, max: 8 });
 }
 
 #[test]
 fn negative_i32_counts() {
     for ni in [-1, -8, i32::MIN, -0x7f00_0000] {
         let e = load_err::<Counts>(&counts_bytes(0, 0, 0, ni), 1, "dev.veci", 11);
-        assert!(
-            matches!(e.kind(), ErrorKind::CountOutOfRange { count, max: 8 } if *count == i64::from(ni)),
-            "{e}"
-        );
+        assert_kind!(e, ErrorKind::CountOutOfRange { count, max: 8 } if *count == i64::from(ni));
     }
 }
 
@@ -130,15 +118,12 @@ fn count_in_range_but_data_missing() {
     let mut b = counts_bytes(0, 0, 0, 0);
     b[3..7].copy_from_slice(&50u32.to_be_bytes());
     let e = load_err::<Counts>(&b, 1, "dev.vec32", 7);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::Truncated {
-                needed: 200,
-                available: 4
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::Truncated {
+            needed: 200,
+            available: 4
+        }
     );
 }
 

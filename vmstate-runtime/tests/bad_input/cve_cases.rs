@@ -27,15 +27,9 @@ fn cve_2013_4148_4149_mac_table_in_use() {
         let mut b = in_use.to_be_bytes().to_vec();
         b.extend(std::iter::repeat_n(0, 6 * 65)); // more than enough "payload"
         let e = load_err::<MacTable>(&b, 11, "virtio-net.macs", 4);
-        assert!(
-            matches!(e.kind(), ErrorKind::CountOutOfRange { count, max: 64 } if *count == i64::from(in_use)),
-            "{e}"
-        );
+        assert_kind!(e, ErrorKind::CountOutOfRange { count, max: 64 } if *count == i64::from(in_use));
         let e = load_err::<MacTableSigned>(&b, 11, "virtio-net.macs", 4);
-        assert!(
-            matches!(e.kind(), ErrorKind::CountOutOfRange { count, max: 64 } if *count == i64::from(in_use as i32)),
-            "{e}"
-        );
+        assert_kind!(e, ErrorKind::CountOutOfRange { count, max: 64 } if *count == i64::from(in_use as i32));
     }
     // 64 entries of 6 bytes load.
     let mut b = 64i32.to_be_bytes().to_vec();
@@ -96,15 +90,12 @@ fn cve_2013_4150_4151_6399_virtio_counts() {
     assert!(from_bytes::<Virtio>(&virtio_bytes(0, 0, 0, 1024), 1).is_ok());
     // max_queue_pairs is "uint16 equal" against the destination (0 here).
     let e = load_err::<Virtio>(&virtio_bytes(4, 0, 0, 0), 1, "virtio.max_queue_pairs", 0);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::NotEqual {
-                expected: 0,
-                found: 4
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::NotEqual {
+            expected: 0,
+            found: 4
+        }
     );
     // curr_queue_pairs = max + 1.
     let b = virtio_bytes(0, 1, 0, 0);
@@ -126,10 +117,7 @@ fn cve_2013_4150_4151_6399_virtio_counts() {
     // num = 1025 and 0xffffffff.
     for num in [1025u32, u32::MAX] {
         let e = load_err::<Virtio>(&virtio_bytes(0, 0, 0, num), 1, "virtio.vring_num", 10);
-        assert!(
-            matches!(e.kind(), ErrorKind::CountOutOfRange { max: 1024, .. }),
-            "{e}"
-        );
+        assert_kind!(e, ErrorKind::CountOutOfRange { max: 1024, .. });
     }
 }
 
@@ -158,26 +146,20 @@ impl Default for OpenPic {
 #[test]
 fn cve_2013_4534_openpic() {
     let e = load_err::<OpenPic>(&[0, 0, 0, 3, 0, 0, 0, 0], 3, "openpic.nb_cpus", 0);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::NotEqual {
-                expected: 2,
-                found: 3
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::NotEqual {
+            expected: 2,
+            found: 3
+        }
     );
     let e = load_err::<OpenPic>(&[0, 0, 0, 2, 0, 0, 1, 1], 3, "openpic.src", 8);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::CountOutOfRange {
-                count: 257,
-                max: 256
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::CountOutOfRange {
+            count: 257,
+            max: 256
+        }
     );
 }
 
@@ -204,15 +186,12 @@ fn cve_2013_4530_pl022_heads() {
     for (tx, rx) in [(8, 0), (-1, 0), (0, 8), (0, i32::MIN)] {
         let b = cat(&[&i32::to_be_bytes(tx), &i32::to_be_bytes(rx), &[0; 16]]);
         let e = load_err::<Pl022>(&b, 1, "pl022_ssp", 24);
-        assert!(
-            matches!(
-                e.kind(),
-                ErrorKind::Hook {
-                    hook: "post_load",
-                    ..
-                }
-            ),
-            "{e}"
+        assert_kind!(
+            e,
+            ErrorKind::Hook {
+                hook: "post_load",
+                ..
+            }
         );
         assert!(e.to_string().contains("fifo head out of range"), "{e}");
     }

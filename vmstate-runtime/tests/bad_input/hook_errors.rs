@@ -82,15 +82,12 @@ fn hook_error_from_str_and_string() {
     );
 
     let e = to_bytes(&StrHook { a: 4 }).unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::Hook {
-                hook: "pre_save",
-                ..
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::Hook {
+            hook: "pre_save",
+            ..
+        }
     );
     assert_eq!(e.path_string(), "dev");
     assert_eq!(e.offset(), Some(0));
@@ -100,15 +97,12 @@ fn hook_error_from_str_and_string() {
 #[test]
 fn hook_error_custom_type_is_the_source() {
     let e = load_err::<CustomHook>(&[3, 0, 0], 1, "dev", 3);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::Hook {
-                hook: "post_load",
-                ..
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::Hook {
+            hook: "post_load",
+            ..
+        }
     );
     let source = std::error::Error::source(&e).expect("hook error has a source");
     assert_eq!(source.downcast_ref::<DeviceError>().unwrap().code, 103);
@@ -116,15 +110,12 @@ fn hook_error_custom_type_is_the_source() {
 
     // post_save errors are reported (after a successful body).
     let e = to_bytes(&CustomHook { a: 1, b: 2 }).unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::Hook {
-                hook: "post_save",
-                ..
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::Hook {
+            hook: "post_save",
+            ..
+        }
     );
     assert_eq!(e.path_string(), "dev");
     assert_eq!(e.offset(), Some(3));
@@ -132,7 +123,7 @@ fn hook_error_custom_type_is_the_source() {
     let mut out = [0u8; 2];
     let mut w = Writer::new(&mut out[..]);
     let e = CustomHook { a: 1, b: 2 }.save(&mut w).unwrap_err();
-    assert!(matches!(e.kind(), ErrorKind::OutputFull { .. }), "{e}");
+    assert_kind!(e, ErrorKind::OutputFull { .. });
     assert_eq!((e.path_string().as_str(), e.offset()), ("dev.b", Some(1)));
 }
 
@@ -189,15 +180,12 @@ fn hook_error_in_a_subsection() {
     let hdr = sub_header("pckbd/extended_state", 1);
     let b = cat(&[&[0], &hdr, &[9]]);
     let e = load_err::<WithFailingSub>(&b, 1, "pckbd/extended_state", b.len() as u64);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::Hook {
-                hook: "post_load",
-                ..
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::Hook {
+            hook: "post_load",
+            ..
+        }
     );
     assert!(e.to_string().contains("bad x 9"), "{e}");
 }
@@ -234,14 +222,11 @@ struct TmpHost {
 #[test]
 fn with_tmp_conversion_errors() {
     let e = load_err::<TmpHost>(&[1, 0], 1, "dev.tmp.into_parent", 2);
-    assert!(
-        matches!(e.kind(), ErrorKind::Invalid(m) if m == "t must not be zero"),
-        "{e}"
-    );
+    assert_kind!(e, ErrorKind::Invalid(m) if m == "t must not be zero");
     let e = load_err::<TmpHost>(&[1], 1, "dev.tmp.t", 1);
-    assert!(matches!(e.kind(), ErrorKind::Truncated { .. }), "{e}");
+    assert_kind!(e, ErrorKind::Truncated { .. });
     let e = load_err::<TmpHost>(&[0xff, 1], 1, "dev.tmp.from_parent", 1);
-    assert!(matches!(e.kind(), ErrorKind::Invalid(_)), "{e}");
+    assert_kind!(e, ErrorKind::Invalid(_));
     let e = to_bytes(&TmpHost {
         a: 0xff,
         tmp: WithTmp::new(),
@@ -261,10 +246,7 @@ fn save_refuses_counts_the_loader_would_refuse() {
         ..Default::default()
     };
     let e = vmstate_runtime::to_bytes(&dev).unwrap_err();
-    assert!(
-        matches!(e.kind(), ErrorKind::CountOutOfRange { count: 3, max: 2 }),
-        "{e}"
-    );
+    assert_kind!(e, ErrorKind::CountOutOfRange { count: 3, max: 2 });
     assert_eq!(e.path_string(), "dev.fixed16");
     let dev = Counts {
         n32: 101,
@@ -272,15 +254,12 @@ fn save_refuses_counts_the_loader_would_refuse() {
         ..Default::default()
     };
     let e = vmstate_runtime::to_bytes(&dev).unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::CountOutOfRange {
-                count: 101,
-                max: 100
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::CountOutOfRange {
+            count: 101,
+            max: 100
+        }
     );
     assert_eq!(e.path_string(), "dev.vec32");
 }

@@ -39,14 +39,11 @@ fn cve_2013_4527_hpet_num_timers() {
     assert!(from_bytes::<Hpet>(&hpet_bytes(32, 32), 2).is_ok());
     for bad in [0u8, 2, 33, 255] {
         let e = load_err::<Hpet>(&hpet_bytes(bad, 32), 2, "hpet.num_timers", 9);
-        assert!(
-            matches!(
-                e.kind(),
-                ErrorKind::ValidationFailed {
-                    check: "Hpet::num_timers_in_range"
-                }
-            ),
-            "{e}"
+        assert_kind!(
+            e,
+            ErrorKind::ValidationFailed {
+                check: "Hpet::num_timers_in_range"
+            }
         );
         assert!(
             e.to_string()
@@ -69,15 +66,12 @@ struct HpetNoValidate {
 #[test]
 fn varray_over_fixed_array_is_bounded_without_validate() {
     let e = load_err::<HpetNoValidate>(&hpet_bytes(255, 40), 2, "hpet.timers", 9);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::CountOutOfRange {
-                count: 255,
-                max: 32
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::CountOutOfRange {
+            count: 255,
+            max: 32
+        }
     );
 }
 
@@ -105,14 +99,11 @@ fn cve_2013_4529_aer_log_num() {
     let ok = cat(&[&[0, 1, 0, 8], &[0, 0, 0, 1]]);
     assert_eq!(from_bytes::<AerLog>(&ok, 1).unwrap().log, [1]);
     let e = load_err::<AerLog>(&[0, 9, 0, 8], 1, "aer_log.check", 4);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::ValidationFailed {
-                check: "AerLog::log_num_fits"
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::ValidationFailed {
+            check: "AerLog::log_num_fits"
+        }
     );
 }
 
@@ -145,20 +136,14 @@ fn cve_2013_4533_and_4540_validate() {
     let mut b = good.clone();
     b[7] = 16;
     let e = load_err::<Pxa2xxSsp>(&b, 1, "pxa2xx-ssp.rx_start", 8);
-    assert!(
-        matches!(e.kind(), ErrorKind::ValidationFailed { .. }),
-        "{e}"
-    );
+    assert_kind!(e, ErrorKind::ValidationFailed { .. });
     let mut b = good.clone();
     b[24..28].copy_from_slice(&0x10000u32.to_be_bytes());
     let e = load_err::<Pxa2xxSsp>(&b, 1, "pxa2xx-ssp.prev_level", 28);
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::ValidationFailed {
-                check: "Pxa2xxSsp::irq_levels_are_16_bit"
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::ValidationFailed {
+            check: "Pxa2xxSsp::irq_levels_are_16_bit"
+        }
     );
 }

@@ -22,25 +22,22 @@ fn bad_bool_bytes() {
         let mut b = good.clone();
         b[0] = bad;
         let e = load_err::<Values>(&b, 1, "dev.flag", 0);
-        assert!(
-            matches!(e.kind(), ErrorKind::InvalidBool(x) if *x == bad),
-            "{e}"
-        );
+        assert_kind!(e, ErrorKind::InvalidBool(x) if *x == bad);
     }
     let mut b = good.clone();
     b[4] = 2;
     let e = load_err::<Values>(&b, 1, "dev.arr[3]", 4);
-    assert!(matches!(e.kind(), ErrorKind::InvalidBool(2)), "{e}");
+    assert_kind!(e, ErrorKind::InvalidBool(2));
     assert!(e.to_string().contains("invalid bool byte 0x02"), "{e}");
     let mut b = good.clone();
     b[8] = 2;
     let e = load_err::<Values>(&b, 1, "dev.inner.flag", 8);
-    assert!(matches!(e.kind(), ErrorKind::InvalidBool(2)), "{e}");
+    assert_kind!(e, ErrorKind::InvalidBool(2));
     // structs[3].flag is at 9 + 3 * 3 + 2.
     let mut b = good.clone();
     b[20] = 7;
     let e = load_err::<Values>(&b, 1, "dev.structs[3].flag", 20);
-    assert!(matches!(e.kind(), ErrorKind::InvalidBool(7)), "{e}");
+    assert_kind!(e, ErrorKind::InvalidBool(7));
 }
 
 #[derive(VmState, Default, Debug, PartialEq, Clone, Copy)]
@@ -136,15 +133,12 @@ fn equal_mismatch() {
         "dev.ports",
         0,
     );
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::NotEqual {
-                expected: 32,
-                found: 33
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::NotEqual {
+            expected: 32,
+            found: 33
+        }
     );
     let e = load_err::<Checks>(
         &checks_bytes(-1, 0xdead_beef_0000_0001, 7),
@@ -152,22 +146,15 @@ fn equal_mismatch() {
         "dev.ports",
         0,
     );
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::NotEqual {
-                expected: 32,
-                found: -1
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::NotEqual {
+            expected: 32,
+            found: -1
+        }
     );
     let e = load_err::<Checks>(&checks_bytes(32, u64::MAX, 7), 1, "dev.id", 4);
-    assert!(
-        matches!(e.kind(), ErrorKind::NotEqual { expected, found }
-            if *expected == 0xdead_beef_0000_0001 && *found == i128::from(u64::MAX)),
-        "{e}"
-    );
+    assert_kind!(e, ErrorKind::NotEqual { expected, found } if *expected == 0xdead_beef_0000_0001 && *found == i128::from(u64::MAX));
 }
 
 #[test]
@@ -180,10 +167,7 @@ fn positive_le_out_of_range() {
             "dev.len",
             12,
         );
-        assert!(
-            matches!(e.kind(), ErrorKind::NotPositiveLe { found: f, limit: 100 } if *f == found),
-            "{e}"
-        );
+        assert_kind!(e, ErrorKind::NotPositiveLe { found: f, limit: 100 } if *f == found);
     }
     for ok in [0, 1, 100] {
         let v = from_bytes::<Checks>(&checks_bytes(32, 0xdead_beef_0000_0001, ok), 1).unwrap();
@@ -211,7 +195,7 @@ impl Default for Ptrs {
 fn bad_null_marker() {
     assert!(from_bytes::<Ptrs>(&[0, 0, 1, 0x30, 0x30], 1).is_ok());
     let e = load_err::<Ptrs>(&[0, 0, 1, 0x31, 0x30], 1, "dev.ptrs[1]", 3);
-    assert!(matches!(e.kind(), ErrorKind::BadNullMarker(0x31)), "{e}");
+    assert_kind!(e, ErrorKind::BadNullMarker(0x31));
     load_errs::<Ptrs>(
         1,
         &[
@@ -270,7 +254,7 @@ fn list_too_long() {
         "dev.l",
         11,
     );
-    assert!(matches!(e.kind(), ErrorKind::ListTooLong { max: 2 }), "{e}");
+    assert_kind!(e, ErrorKind::ListTooLong { max: 2 });
 }
 
 #[test]

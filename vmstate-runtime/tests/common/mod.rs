@@ -7,6 +7,7 @@
 pub mod bytes;
 pub mod device;
 pub mod gate;
+pub mod kinds;
 pub mod net;
 pub mod payload;
 pub mod ram;

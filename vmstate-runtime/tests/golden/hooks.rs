@@ -200,12 +200,12 @@ fn post_save_runs_even_when_save_fails() {
     let v = sample();
     take_log();
     let e = save_into(&v, 1);
-    assert!(matches!(e.kind(), ErrorKind::OutputFull { .. }), "{e}");
+    assert_kind!(e, ErrorKind::OutputFull { .. });
     assert_eq!(e.path_string(), "hooked.b");
     assert_eq!(take_log(), ["pre_save", "test a v2", "post_save"]);
     // A failure inside the subsection runs both post_saves.
     let e = save_into(&v, 5);
-    assert!(matches!(e.kind(), ErrorKind::OutputFull { .. }), "{e}");
+    assert_kind!(e, ErrorKind::OutputFull { .. });
     assert_eq!(
         take_log(),
         [

@@ -187,10 +187,7 @@ fn subsection_version_is_truncated_to_eight_bits() {
     // 0x00000100 truncates to 0, below the subsection's minimum version 1.
     let wire = with_version([0x00, 0x00, 0x01, 0x00]);
     let e = from_bytes::<Pckbd>(&wire, 3).unwrap_err();
-    assert!(
-        matches!(e.kind(), ErrorKind::VersionTooOld { version: 0, min: 1 }),
-        "{e}"
-    );
+    assert_kind!(e, ErrorKind::VersionTooOld { version: 0, min: 1 });
 }
 
 #[test]
@@ -200,10 +197,7 @@ fn foreign_prefix_stops_subsection_parsing() {
     let foreign = cat(&[&sub_header("ps2kbd/x", 1), &[0x01]]);
     let wire = cat(&[PCKBD_FIELDS, &foreign]);
     let e = from_bytes::<Pckbd>(&wire, 3).unwrap_err();
-    assert!(
-        matches!(e.kind(), ErrorKind::TrailingBytes(n) if *n == foreign.len()),
-        "{e}"
-    );
+    assert_kind!(e, ErrorKind::TrailingBytes(n) if *n == foreign.len());
     assert_eq!(e.offset(), Some(4));
     assert_eq!(e.path_string(), "pckbd");
     // Through a Reader, the body ends before the foreign header.
@@ -226,7 +220,7 @@ fn foreign_prefix_stops_subsection_parsing() {
     // Names shorter than parent + 1 byte are not ours either (QEMU: len < strlen+1).
     let wire = cat(&[PCKBD_FIELDS, &sub_header("pckbd", 1)]);
     let e = from_bytes::<Pckbd>(&wire, 3).unwrap_err();
-    assert!(matches!(e.kind(), ErrorKind::TrailingBytes(11)), "{e}");
+    assert_kind!(e, ErrorKind::TrailingBytes(11));
     // Any other byte after the body also ends it (e.g. a section footer 0x7e).
     let mut r = Reader::new(&[0x60, 0x1c, 0x47, 0x00, 0x7e][..]);
     Pckbd::default().load(&mut r, 3).unwrap();
