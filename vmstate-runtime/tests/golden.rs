@@ -20,6 +20,18 @@ use vmstate_runtime::{
 use common::bytes::{cat, sub_header};
 use common::kinds::assert_kind;
 
+/// The golden pair: `v` saves to exactly `wire`, and `wire` loaded at
+/// `version` into a default value gives `v` back.
+#[track_caller]
+fn assert_wire<T: VmState + Default + PartialEq + std::fmt::Debug>(
+    v: &T,
+    wire: &[u8],
+    version: u32,
+) {
+    assert_eq!(to_bytes(v).unwrap(), wire);
+    assert_eq!(from_bytes::<T>(wire, version).unwrap(), *v);
+}
+
 /// Loads `bytes` at `version` into an existing destination (QEMU loads into the live
 /// device, so fields absent from the stream keep the destination's values) and
 /// checks that everything was consumed.

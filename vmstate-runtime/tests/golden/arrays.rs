@@ -12,8 +12,7 @@ struct SimpleArray {
 fn simple_array_matches_qemu() {
     let v = SimpleArray { u16_1: [1, 2, 3] };
     let wire = [0x00, 0x01, 0x00, 0x02, 0x00, 0x03];
-    assert_eq!(to_bytes(&v).unwrap(), wire);
-    assert_eq!(from_bytes::<SimpleArray>(&wire, 1).unwrap(), v);
+    assert_wire(&v, &wire, 1);
 }
 
 #[derive(VmState, Debug, PartialEq)]
@@ -60,8 +59,7 @@ fn int_arrays_are_elements_back_to_back_big_endian() {
     expected.extend_from_slice(&[1, 2, 3, 4, 5, 6]);
     expected.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0xde, 0xad, 0xbe, 0xef]);
     assert_eq!(expected.len(), 4 + 4 + 800 + 16 + 6 + 16);
-    assert_eq!(to_bytes(&v).unwrap(), expected);
-    assert_eq!(from_bytes::<Arrays>(&expected, 1).unwrap(), v);
+    assert_wire(&v, &expected, 1);
 }
 
 /// test-vmstate.c: TestStructTriv { int32_t i; } and vmsd_tst ("test/tst").
@@ -84,6 +82,5 @@ fn array_of_structs_is_bodies_back_to_back() {
         ar: [Triv { i: 0 }, Triv { i: 1 }, Triv { i: 2 }, Triv { i: 3 }],
     };
     let wire = [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3];
-    assert_eq!(to_bytes(&v).unwrap(), wire);
-    assert_eq!(from_bytes::<StructArray>(&wire, 1).unwrap(), v);
+    assert_wire(&v, &wire, 1);
 }

@@ -40,6 +40,5 @@ fn bitmap_word_counts_and_bit_order() {
         &[0, 0, 0, 0, 0, 0, 0x02, 0x01],
         &[0x80, 0, 0, 0, 0, 0, 0, 0x01],
     ]);
-    assert_eq!(to_bytes(&v).unwrap(), wire);
-    assert_eq!(from_bytes::<Bitmap>(&wire, 1).unwrap(), v);
+    assert_wire(&v, &wire, 1);
 }

@@ -46,8 +46,7 @@ fn enums_travel_as_their_discriminant() {
         arr: [Mode8::On, Mode8::Off, Mode8::High],
     };
     let wire = [0x80, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xfe, 1, 0, 0x80];
-    assert_eq!(to_bytes(&v).unwrap(), wire);
-    assert_eq!(from_bytes::<Enums>(&wire, 1).unwrap(), v);
+    assert_wire(&v, &wire, 1);
     let v = Enums {
         m8: Mode8::Off,
         m16: Mode16::A,
@@ -55,6 +54,5 @@ fn enums_travel_as_their_discriminant() {
         arr: [Mode8::On; 3],
     };
     let wire = [0x00, 0x01, 0x02, 0x01, 0x02, 0x03, 0x04, 1, 1, 1];
-    assert_eq!(to_bytes(&v).unwrap(), wire);
-    assert_eq!(from_bytes::<Enums>(&wire, 1).unwrap(), v);
+    assert_wire(&v, &wire, 1);
 }

@@ -50,8 +50,7 @@ fn nested_struct_body_inline_without_subsection() {
         late: 9,
     };
     let wire = [0xaa, 1, 2, 3, 4, 5, 6, 7, 9];
-    assert_eq!(to_bytes(&v).unwrap(), wire);
-    assert_eq!(from_bytes::<Outer>(&wire, 2).unwrap(), v);
+    assert_wire(&v, &wire, 2);
 }
 
 #[test]
@@ -72,8 +71,7 @@ fn nested_subsection_sits_right_after_nested_fields() {
         &[0xbe, 0xef],
         &[4, 5, 6, 7, 9],
     ]);
-    assert_eq!(to_bytes(&v).unwrap(), wire);
-    assert_eq!(from_bytes::<Outer>(&wire, 2).unwrap(), v);
+    assert_wire(&v, &wire, 2);
 }
 
 #[test]
@@ -115,6 +113,5 @@ fn box_is_transparent() {
         arr: Box::new([5, 6]),
     };
     let wire = [1, 2, 3, 4, 0xff, 0xff, 0xff, 0xff, 0, 5, 0, 6];
-    assert_eq!(to_bytes(&v).unwrap(), wire);
-    assert_eq!(from_bytes::<Boxed>(&wire, 1).unwrap(), v);
+    assert_wire(&v, &wire, 1);
 }

@@ -135,8 +135,7 @@ fn extremes_of_every_width() {
         &[0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
         &[0xff; 8],
     ]);
-    assert_eq!(to_bytes(&v).unwrap(), expected);
-    assert_eq!(from_bytes::<Extremes>(&expected, 1).unwrap(), v);
+    assert_wire(&v, &expected, 1);
 }
 
 #[derive(VmState, Default, Debug, PartialEq)]
@@ -154,8 +153,7 @@ fn bools_are_one_byte_zero_or_one() {
         b: false,
         arr: [false, true, true],
     };
-    assert_eq!(to_bytes(&v).unwrap(), [1, 0, 0, 1, 1]);
-    assert_eq!(from_bytes::<Bools>(&[1, 0, 0, 1, 1], 1).unwrap(), v);
+    assert_wire(&v, &[1, 0, 0, 1, 1], 1);
 }
 
 #[derive(VmState, Default, Debug, PartialEq)]

@@ -250,8 +250,7 @@ fn subsection_within_subsection() {
         &sub_header("pckbd/extended_state/deep", 2),
         &[9, 10],
     ]);
-    assert_eq!(to_bytes(&v).unwrap(), wire);
-    assert_eq!(from_bytes::<Parent>(&wire, 1).unwrap(), v);
+    assert_wire(&v, &wire, 1);
     // The deep subsection at its version 1 (from its header) lacks d2.
     let wire_v1 = cat(&[
         &[7],

@@ -36,6 +36,5 @@ fn validate_writes_nothing_and_runs_after_its_field() {
         &[3],
         &[0, 0, 0, 10, 0, 0, 0, 11, 0, 0, 0, 12],
     ]);
-    assert_eq!(to_bytes(&v).unwrap(), wire);
-    assert_eq!(from_bytes::<HpetLike>(&wire, 1).unwrap(), v);
+    assert_wire(&v, &wire, 1);
 }

@@ -38,8 +38,7 @@ fn varray_on_vec_with_each_count_type() {
         &[0, 0, 0, 1, 0xff, 0xff, 0xff, 0xfe],
         &[0, 0, 0, 2, 0, 0, 0, 8, 0xff, 0xff, 0xff, 0xf8],
     ]);
-    assert_eq!(to_bytes(&v).unwrap(), wire);
-    assert_eq!(from_bytes::<VarVecs>(&wire, 1).unwrap(), v);
+    assert_wire(&v, &wire, 1);
     // Empty arrays: only the counts.
     let empty = VarVecs::default();
     let wire = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];

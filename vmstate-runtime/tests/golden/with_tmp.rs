@@ -52,6 +52,5 @@ fn with_tmp_matches_qemu() {
         /* tmp->diff */ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x15, //
         /* tmp->f */ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x08,
     ];
-    assert_eq!(to_bytes(&v).unwrap(), wire);
-    assert_eq!(from_bytes::<WithTmpTest>(&wire, 1).unwrap(), v);
+    assert_wire(&v, &wire, 1);
 }
