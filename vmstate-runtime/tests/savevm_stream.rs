@@ -10,7 +10,7 @@ mod common;
 use common::ram::{SharedMemory, SyntheticRam};
 use vmstate_runtime::savevm::{
     Command, CommandHandler, Configuration, InstanceId, IterateStatus, LoadFlow, LoadOptions,
-    NoCommands, QemuVersion, Registry, SaveVmHandlers, SectionReader, SectionWriter, StreamLoader,
+    NoCommands, QemuVersion, Registry, StreamLoader,
     StreamWriter,
 };
 use vmstate_runtime::wire::Reader;
@@ -400,33 +400,6 @@ fn packaged_stream_loads_devices_and_quits_on_run() {
 #[test]
 fn shared_page_segments_equal_copied_pages_on_the_wire() {
     use std::io::Read;
-    struct Src {
-        pages: Vec<bytes::Bytes>,
-        shared: bool,
-    }
-    impl SaveVmHandlers for Src {
-        fn is_iterative(&self) -> bool {
-            true
-        }
-        fn save_live_iterate(&mut self, w: &mut SectionWriter) -> Result<IterateStatus> {
-            for (i, p) in self.pages.iter().enumerate() {
-                w.write_u32(i as u32)?;
-                if self.shared {
-                    w.put_shared(p.clone());
-                } else {
-                    w.write_bytes(p)?;
-                }
-            }
-            w.write_u32(u32::MAX)?;
-            Ok(IterateStatus::Done)
-        }
-        fn load_state(&mut self, _: &mut SectionReader, _: u32) -> Result<()> {
-            Ok(())
-        }
-    }
-    let pages: Vec<bytes::Bytes> = (0..64u8)
-        .map(|i| bytes::Bytes::from(vec![i; 4096]))
-        .collect();
     let write = |shared: bool| {
         let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
         let reader = std::thread::spawn(move || {
@@ -440,10 +413,10 @@ fn shared_page_segments_equal_copied_pages_on_the_wire() {
             "pages",
             0,
             1,
-            Box::new(Src {
-                pages: pages.clone(),
-                shared,
-            }),
+            Box::new(
+                SyntheticRam::new(SharedMemory::new(64, 4096, |i| vec![i as u8; 4096]))
+                    .share_pages(shared),
+            ),
         )
         .unwrap();
         let mut w = StreamWriter::new(&mut a, QemuVersion::V7_2);

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use bytes::Bytes;
 use vmstate_runtime::savevm::{
     BlockRanges, IterateStatus, PageRequester, Pending, SaveVmHandlers, SectionReader,
     SectionWriter,
@@ -105,6 +106,7 @@ pub struct SyntheticRam {
     urgent: VecDeque<usize>,
     requester: Arc<Mutex<Option<PageRequester>>>,
     version: u32,
+    share_pages: bool,
     expect_start: bool,
 }
 
@@ -124,6 +126,7 @@ impl SyntheticRam {
             urgent: VecDeque::new(),
             requester: Arc::new(Mutex::new(None)),
             version: 1,
+            share_pages: false,
             expect_start: false,
         }
     }
@@ -177,6 +180,15 @@ impl SyntheticRam {
         self
     }
 
+    /// Hands pages to the stream writer as shared `Bytes` segments
+    /// ([`put_shared`](vmstate_runtime::wire::Writer::put_shared)), which it
+    /// sends without copying them into its buffer (each page is copied once
+    /// into its own `Bytes` here: the memory is plain `Vec`s).
+    pub fn share_pages(mut self, share: bool) -> Self {
+        self.share_pages = share;
+        self
+    }
+
     /// Counts the `save_live_iterate` calls.
     pub fn iterate_calls(&self) -> Arc<AtomicU32> {
         self.iterate_calls.clone()
@@ -216,7 +228,11 @@ impl SyntheticRam {
             }
             if m.dirty[i] {
                 w.write_u32(i as u32)?;
-                w.write_bytes(&m.pages[i])?;
+                if self.share_pages {
+                    w.put_shared(Bytes::copy_from_slice(&m.pages[i]));
+                } else {
+                    w.write_bytes(&m.pages[i])?;
+                }
                 m.dirty[i] = false;
                 m.sent[i] = true;
                 sent += 1;
