@@ -13,7 +13,7 @@
 //! between.
 
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 use vmstate_runtime::migration::{
     run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
     MigrationHandle, MigrationParameters, MigrationStats, MigrationStatus, MigrationUri,
-    StatsHandle, VmControl, MAX_DOWNTIME_LIMIT_MS,
+    StatsHandle, MAX_DOWNTIME_LIMIT_MS,
 };
 use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion, Registry};
-use vmstate_runtime::{Error, ErrorKind, Result, VmState};
+use vmstate_runtime::{ErrorKind, Result, VmState};
 
 use MigrationStatus as S;
 
@@ -32,51 +32,11 @@ mod common;
 use common::device::ObservedDevice;
 use common::gate::{Gate, PATIENCE};
 use common::ram::{SharedMemory, SyntheticRam};
+use common::vm::{Vm, VmLog};
 
 const PAGE: usize = 4096;
 const PAGES: usize = 64;
 const MACHINE: &str = "pc-i440fx-7.2";
-
-// ---------------------------------------------------------------------------
-// The VM: counts pauses and resumes; pause can be made to fail.
-
-#[derive(Default)]
-struct VmLog {
-    paused: AtomicBool,
-    pauses: AtomicU32,
-    resumes: AtomicU32,
-    fail_pause: AtomicBool,
-}
-
-impl VmLog {
-    fn running(&self) -> bool {
-        !self.paused.load(Ordering::SeqCst)
-    }
-    fn pauses(&self) -> u32 {
-        self.pauses.load(Ordering::SeqCst)
-    }
-    fn resumes(&self) -> u32 {
-        self.resumes.load(Ordering::SeqCst)
-    }
-}
-
-struct Vm(Arc<VmLog>);
-
-impl VmControl for Vm {
-    fn pause(&mut self) -> Result<()> {
-        if self.0.fail_pause.load(Ordering::SeqCst) {
-            return Err(Error::invalid("vcpu 0 refused to stop (injected)"));
-        }
-        self.0.pauses.fetch_add(1, Ordering::SeqCst);
-        self.0.paused.store(true, Ordering::SeqCst);
-        Ok(())
-    }
-    fn resume(&mut self) -> Result<()> {
-        self.0.resumes.fetch_add(1, Ordering::SeqCst);
-        self.0.paused.store(false, Ordering::SeqCst);
-        Ok(())
-    }
-}
 
 /// The content of source page `i`.
 fn page_byte(i: usize) -> u8 {
@@ -275,7 +235,7 @@ fn start_source(uri: MigrationUri, o: &SourceOpts) -> Source {
         .unwrap();
     }
     let vm = Arc::new(VmLog::default());
-    vm.fail_pause.store(o.fail_pause, Ordering::SeqCst);
+    vm.fail_pause(o.fail_pause);
     let handle = start_migration(
         MigrationConfig {
             uri,

@@ -6,8 +6,9 @@
 mod common;
 use common::net::cutting_proxy;
 use common::ram::{SharedMemory, SyntheticRam};
+use common::vm::{Vm, VmLog};
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use vmstate_runtime::migration::{
 use vmstate_runtime::savevm::{
     Configuration, InstanceId, LoadOptions, PageRequester, QemuVersion, Registry,
 };
-use vmstate_runtime::{Result, VmState};
+use vmstate_runtime::VmState;
 
 const PAGE: usize = 4096;
 const PAGES: usize = 512;
@@ -66,21 +67,6 @@ struct Cpu {
     rip: u64,
 }
 
-struct Vm {
-    running: Arc<AtomicBool>,
-}
-
-impl VmControl for Vm {
-    fn pause(&mut self) -> Result<()> {
-        self.running.store(false, Ordering::SeqCst);
-        Ok(())
-    }
-    fn resume(&mut self) -> Result<()> {
-        self.running.store(true, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
 #[test]
 fn postcopy_runs_the_destination_early_and_serves_faults() {
     postcopy(None);
@@ -95,19 +81,19 @@ fn postcopy_recovers_after_the_connection_drops() {
 
 fn postcopy(cut: Option<usize>) {
     let mem = SharedMemory::new(PAGES, PAGE, |i| page_bytes(i, 0));
-    let running = Arc::new(AtomicBool::new(true));
+    let vm = Arc::new(VmLog::default());
     // The source guest rewrites pages while it runs.
-    let (m2, r2) = (mem.clone(), running.clone());
+    let (m2, r2) = (mem.clone(), vm.clone());
     let writer = thread::spawn(move || {
         let mut gen = 1u8;
         for k in 0..400 {
-            if !r2.load(Ordering::SeqCst) {
+            if !r2.running() {
                 break;
             }
             let i = (k * 37) % PAGES;
             {
                 let mut m = m2.lock();
-                if !r2.load(Ordering::SeqCst) {
+                if !r2.running() {
                     break;
                 }
                 m.pages[i] = page_bytes(i, gen);
@@ -214,9 +200,7 @@ fn postcopy(cut: Option<usize>) {
             },
         },
         src_reg,
-        Box::new(Vm {
-            running: running.clone(),
-        }),
+        Box::new(Vm(vm.clone())),
     )
     .unwrap();
     let stats = handle.stats();
@@ -258,7 +242,7 @@ fn postcopy(cut: Option<usize>) {
     result.unwrap();
     writer.join().unwrap();
     assert!(saw_postcopy, "went through postcopy-active");
-    assert!(!running.load(Ordering::SeqCst), "the source stays stopped");
+    assert!(!vm.running(), "the source stays stopped");
     let s = stats.snapshot();
     assert_eq!(s.status, MigrationStatus::Completed);
     assert!(s.downtime.is_some());

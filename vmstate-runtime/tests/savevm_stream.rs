@@ -10,8 +10,7 @@ mod common;
 use common::ram::{SharedMemory, SyntheticRam};
 use vmstate_runtime::savevm::{
     Command, CommandHandler, Configuration, InstanceId, IterateStatus, LoadFlow, LoadOptions,
-    NoCommands, QemuVersion, Registry, StreamLoader,
-    StreamWriter,
+    NoCommands, QemuVersion, Registry, StreamLoader, StreamWriter,
 };
 use vmstate_runtime::wire::Reader;
 use vmstate_runtime::{Error, ErrorKind, Result, VmState};

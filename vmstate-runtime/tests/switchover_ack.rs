@@ -9,15 +9,16 @@ use std::time::Duration;
 
 use vmstate_runtime::migration::{
     run_incoming_with, start_migration, Incoming, IncomingHooks, MigrationCapabilities,
-    MigrationConfig, MigrationParameters, MigrationStatus, MigrationUri, StatsHandle, VmControl,
+    MigrationConfig, MigrationParameters, MigrationStatus, MigrationUri, StatsHandle,
 };
 use vmstate_runtime::savevm::{
     Configuration, LoadOptions, QemuVersion, Registry, SwitchoverApprover,
 };
-use vmstate_runtime::{Result, VmState};
+use vmstate_runtime::VmState;
 
 mod common;
 use common::device::ObservedDevice;
+use common::vm::Vm;
 
 /// The one device of this test: a one-byte FULL section.
 #[derive(VmState, Default, Debug, Clone, PartialEq)]
@@ -33,16 +34,6 @@ struct Observed {
     device: Arc<Mutex<Byte>>,
     approver: Arc<Mutex<Option<SwitchoverApprover>>>,
     switchover_started: Arc<AtomicBool>,
-}
-
-struct NopVm;
-impl VmControl for NopVm {
-    fn pause(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn resume(&mut self) -> Result<()> {
-        Ok(())
-    }
 }
 
 fn config(path: std::path::PathBuf, version: QemuVersion) -> MigrationConfig {
@@ -94,7 +85,8 @@ fn run(needs_ack: bool) {
     let mut reg = Registry::new();
     reg.register_savevm_live("gate", 0, 1, Box::new(src_gate))
         .unwrap();
-    let handle = start_migration(config(path, QemuVersion::V10), reg, Box::new(NopVm)).unwrap();
+    let handle =
+        start_migration(config(path, QemuVersion::V10), reg, Box::<Vm>::default()).unwrap();
     let stats = handle.stats();
     if needs_ack {
         // Nothing to send, yet no switchover without the approval.
@@ -133,7 +125,7 @@ fn qemu_7_2_dialect_refuses_switchover_ack() {
     let e = start_migration(
         config("/nonexistent.sock".into(), QemuVersion::V7_2),
         Registry::new(),
-        Box::new(NopVm),
+        Box::<Vm>::default(),
     )
     .unwrap_err();
     assert!(e.to_string().contains("10.x"), "{e}");

@@ -1,5 +1,6 @@
 //! Test support shared by this crate's integration tests, one job a module:
-//! building stream bytes, the network, gates, and the synthetic savevm
+//! building stream bytes, error-kind checks, the network, gates, a recording
+//! VM, and the synthetic savevm
 //! handlers (a RAM-like iterative one, a chunked payload, an observed
 //! device).
 #![allow(dead_code)]
@@ -11,3 +12,4 @@ pub mod kinds;
 pub mod net;
 pub mod payload;
 pub mod ram;
+pub mod vm;
