@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use vmstate_runtime::migration::{
     run_incoming_with, start_migration, Incoming, IncomingHooks, MigrationCapabilities,
-    MigrationConfig, MigrationParameters, MigrationStatus, MigrationUri, StatsHandle, VmControl,
+    MigrationConfig, MigrationParameters, MigrationStatus, MigrationUri, StatsHandle,
 };
 use vmstate_runtime::savevm::{
     Configuration, InstanceId, LoadOptions, PageRequester, QemuVersion, Registry,
