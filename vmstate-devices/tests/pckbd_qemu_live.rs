@@ -27,8 +27,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::qemu::{qemu_available, Qemu, TempDir};
 use common::i8042::{i8042_bodies, save_sections};
+use common::qemu::{qemu_available, Qemu, TempDir};
 use serde_json::{json, Value};
 use vmstate_devices::pckbd::ps2::{Axis, MouseButton};
 use vmstate_devices::pckbd::{I8042Config, KeyCode, I8042};

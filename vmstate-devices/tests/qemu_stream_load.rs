@@ -383,8 +383,7 @@ fn qemu_7_2_loads_a_stream_written_here() {
         let status = qemu.migrate_incoming(&format!("exec:cat {}", file.display()));
         let stderr = qemu.kill_and_stderr();
         assert_eq!(
-            status,
-            "completed",
+            status, "completed",
             "{name}: QEMU refused our stream: {stderr}"
         );
     }

@@ -21,4 +21,3 @@ pub const STREAMS: [&str; 4] = [
     "pc-virtio-blk.mig",
     "pc-virtio-net.mig",
 ];
-

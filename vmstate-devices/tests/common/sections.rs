@@ -110,4 +110,3 @@ pub fn parse_body_len(
     }
     at - h.body_start
 }
-
