@@ -61,6 +61,8 @@ fn expect_save_err<T: VmState>(value: &T, kind: KindCheck) -> Error {
 }
 
 /// The cases, one module per error class (the files in `bad_input/`).
+// Inline, so that rustc finds them in `bad_input/` with no `#[path]` while
+// `tests/common` stays this crate's `common`.
 mod bad_input {
     use super::*;
 

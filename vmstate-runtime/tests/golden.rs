@@ -43,6 +43,8 @@ fn load_into<T: VmState>(dest: &mut T, bytes: &[u8], version: u32) -> Result<(),
 }
 
 /// The tests, one module per encoding (the files in `golden/`).
+// Inline, so that rustc finds them in `golden/` with no `#[path]` while
+// `tests/common` stays this crate's `common`.
 mod golden {
     use super::*;
 
