@@ -83,25 +83,30 @@ fn count_above_max_on_fixed_array() {
 
 #[test]
 fn count_above_max_on_vec() {
-    let e = load_err::<Counts>(&counts_bytes(0, 0, 101, 0), 1, "dev.vec32", 7);
-    assert_kind!(
-        e,
-        ErrorKind::CountOutOfRange {
-            count: 101,
-            max: 100
-        }
+    load_errs::<Counts>(
+        1,
+        &[
+            (
+                &counts_bytes(0, 0, 101, 0),
+                "dev.vec32",
+                7,
+                kind! { ErrorKind::CountOutOfRange { count: 101, max: 100 } },
+            ),
+            // CVE-2013-4151 style: count 0xffffffff must fail before anything is allocated.
+            (
+                &counts_bytes(0, 0, u32::MAX, 0),
+                "dev.vec32",
+                7,
+                kind! { ErrorKind::CountOutOfRange { count: 4294967295, max: 100 } },
+            ),
+            (
+                &counts_bytes(0, 0, 0, 9),
+                "dev.veci",
+                11,
+                kind! { ErrorKind::CountOutOfRange { count: 9, max: 8 } },
+            ),
+        ],
     );
-    // CVE-2013-4151 style: count 0xffffffff must fail before anything is allocated.
-    let e = load_err::<Counts>(&counts_bytes(0, 0, u32::MAX, 0), 1, "dev.vec32", 7);
-    assert_kind!(
-        e,
-        ErrorKind::CountOutOfRange {
-            count: 4294967295,
-            max: 100
-        }
-    );
-    let e = load_err::<Counts>(&counts_bytes(0, 0, 0, 9), 1, "dev.veci", 11);
-    assert_kind!(e, ErrorKind::CountOutOfRange { count: 9, max: 8 });
 }
 
 #[test]

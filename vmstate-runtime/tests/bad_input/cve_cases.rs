@@ -145,21 +145,22 @@ impl Default for OpenPic {
 
 #[test]
 fn cve_2013_4534_openpic() {
-    let e = load_err::<OpenPic>(&[0, 0, 0, 3, 0, 0, 0, 0], 3, "openpic.nb_cpus", 0);
-    assert_kind!(
-        e,
-        ErrorKind::NotEqual {
-            expected: 2,
-            found: 3
-        }
-    );
-    let e = load_err::<OpenPic>(&[0, 0, 0, 2, 0, 0, 1, 1], 3, "openpic.src", 8);
-    assert_kind!(
-        e,
-        ErrorKind::CountOutOfRange {
-            count: 257,
-            max: 256
-        }
+    load_errs::<OpenPic>(
+        3,
+        &[
+            (
+                &[0, 0, 0, 3, 0, 0, 0, 0],
+                "openpic.nb_cpus",
+                0,
+                kind! { ErrorKind::NotEqual { expected: 2, found: 3 } },
+            ),
+            (
+                &[0, 0, 0, 2, 0, 0, 1, 1],
+                "openpic.src",
+                8,
+                kind! { ErrorKind::CountOutOfRange { count: 257, max: 256 } },
+            ),
+        ],
     );
 }
 

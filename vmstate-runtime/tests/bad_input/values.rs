@@ -194,11 +194,15 @@ impl Default for Ptrs {
 #[test]
 fn bad_null_marker() {
     assert!(from_bytes::<Ptrs>(&[0, 0, 1, 0x30, 0x30], 1).is_ok());
-    let e = load_err::<Ptrs>(&[0, 0, 1, 0x31, 0x30], 1, "dev.ptrs[1]", 3);
-    assert_kind!(e, ErrorKind::BadNullMarker(0x31));
     load_errs::<Ptrs>(
         1,
         &[
+            (
+                &[0, 0, 1, 0x31, 0x30],
+                "dev.ptrs[1]",
+                3,
+                kind! { ErrorKind::BadNullMarker(0x31) },
+            ),
             (
                 &[0, 0, 1, 0x30, 0x00],
                 "dev.ptrs[2]",
