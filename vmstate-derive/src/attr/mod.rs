@@ -15,6 +15,7 @@ use proc_macro2::TokenStream;
 
 pub use container::ContainerAttrs;
 pub use field::FieldAttrs;
+pub use nested::SubsectionAttr;
 
 use crate::ctxt::Ctxt;
 

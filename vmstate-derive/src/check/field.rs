@@ -107,11 +107,7 @@ pub fn check<'a>(
     }
 
     if let Some(sub) = &f.subsection {
-        return Some(Part::Subsection(Subsection {
-            ident,
-            ty: f.ty,
-            needed: sub.needed.as_ref(),
-        }));
+        return Some(Part::Subsection(subsection::build(ident, f, sub)));
     }
     let kind = kind::check(cx, fields, index, ident, kind_key)?;
     Some(Part::Body(Field {
