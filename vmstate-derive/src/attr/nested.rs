@@ -36,51 +36,32 @@ pub fn len(cx: &Ctxt, key: &str, meta: Option<&syn::Meta>, item: &TokenStream) -
     let list = match meta {
         None | Some(syn::Meta::Path(_)) => return missing(),
         Some(syn::Meta::NameValue(nv)) => {
-            let value = &nv.value;
-            cx.error_spanned_by(
+            value_outside(
+                cx,
                 nv,
-                format!(
-                    "write `{key}({LEN} = {})`: the count field goes inside the parentheses",
-                    quote::quote!(#value)
-                ),
+                key,
+                LEN,
+                ": the count field goes inside the parentheses",
             );
             return LenAttr {
-                len: field_name(value),
+                len: field_name(&nv.value),
             };
         }
         Some(syn::Meta::List(list)) => list,
     };
-    let mut len = None;
-    let mut mistakes = false;
-    for nested in items(cx, list, &mut mistakes) {
-        match nested {
-            darling::ast::NestedMeta::Meta(syn::Meta::NameValue(nv)) if nv.path.is_ident(LEN) => {
-                if len.is_some() {
-                    cx.error_spanned_by(
-                        &nv,
-                        format!("`{LEN}` is given twice in `{key}(..)`; keep one"),
-                    );
-                }
-                match field_name(&nv.value) {
-                    Some(ident) => len = Some(ident),
-                    None => {
-                        mistakes = true;
-                        cx.error_spanned_by(
-                            &nv.value,
-                            format!(
-                                "`{LEN}` takes the name of an earlier field holding the count, \
-                                 e.g. `{key}({LEN} = num_entries)`"
-                            ),
-                        );
-                    }
-                }
-            }
-            other => {
-                mistakes = true;
-                unknown_nested(cx, key, &other, &[LEN]);
-            }
+    let (len, mistakes) = inner_value(cx, key, list, LEN, |value| {
+        let field = field_name(value);
+        if field.is_none() {
+            cx.error_spanned_by(
+                value,
+                format!(
+                    "`{LEN}` takes the name of an earlier field holding the count, \
+                     e.g. `{key}({LEN} = num_entries)`"
+                ),
+            );
         }
-    }
+        field
+    });
     if len.is_none() && !mistakes {
         return missing();
     }
@@ -89,75 +70,88 @@ pub fn len(cx: &Ctxt, key: &str, meta: Option<&syn::Meta>, item: &TokenStream) -
 
 /// Parses `subsection` or `subsection(needed = path)`.
 pub fn subsection(cx: &Ctxt, meta: Option<&syn::Meta>, item: &TokenStream) -> SubsectionAttr {
+    const ALWAYS: &str = " (or just `subsection` to always send it)";
     let list = match meta {
         Some(syn::Meta::Path(_)) => return SubsectionAttr::default(),
         None => {
-            cx.error_spanned_by(
-                item,
-                format!(
-                    "write `subsection({NEEDED} = path)` (or just `subsection` to always send it)"
-                ),
-            );
+            cx.error_spanned_by(item, format!("write `subsection({NEEDED} = path)`{ALWAYS}"));
             return SubsectionAttr::default();
         }
         Some(syn::Meta::NameValue(nv)) => {
-            let value = &nv.value;
-            cx.error_spanned_by(
-                nv,
-                format!(
-                    "write `subsection({NEEDED} = {})` (or just `subsection` to always send it)",
-                    quote::quote!(#value)
-                ),
-            );
+            value_outside(cx, nv, "subsection", NEEDED, ALWAYS);
             return SubsectionAttr::default();
         }
         Some(syn::Meta::List(list)) => list,
     };
-    let mut needed = None;
-    let mut mistakes = false;
-    for nested in items(cx, list, &mut mistakes) {
-        match nested {
-            darling::ast::NestedMeta::Meta(syn::Meta::NameValue(nv))
-                if nv.path.is_ident(NEEDED) =>
-            {
-                if needed.is_some() {
-                    cx.error_spanned_by(
-                        &nv,
-                        format!("`{NEEDED}` is given twice in `subsection(..)`; keep one"),
-                    );
-                }
-                match &nv.value {
-                    syn::Expr::Path(p) if p.qself.is_none() => needed = Some(p.path.clone()),
-                    syn::Expr::Lit(syn::ExprLit {
-                        lit: syn::Lit::Str(s),
-                        ..
-                    }) => match s.parse() {
-                        Ok(p) => needed = Some(p),
-                        Err(e) => cx.syn_error(e),
-                    },
-                    other => cx.error_spanned_by(
-                        other,
-                        format!(
-                            "`{NEEDED}` takes the path of a `fn(&Self) -> bool`, \
-                             e.g. `subsection({NEEDED} = tsr_needed)`"
-                        ),
-                    ),
-                }
-            }
-            other => unknown_nested(cx, "subsection", &other, &[NEEDED]),
+    let (needed, _) = inner_value(cx, "subsection", list, NEEDED, |value| match value {
+        syn::Expr::Path(p) if p.qself.is_none() => Some(p.path.clone()),
+        syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) => s.parse().map_err(|e| cx.syn_error(e)).ok(),
+        other => {
+            cx.error_spanned_by(
+                other,
+                format!(
+                    "`{NEEDED}` takes the path of a `fn(&Self) -> bool`, \
+                     e.g. `subsection({NEEDED} = tsr_needed)`"
+                ),
+            );
+            None
         }
-    }
+    });
     SubsectionAttr { needed }
 }
 
-/// The items of `key(...)`; a list that does not parse is reported (and counts
-/// as a mistake).
-fn items(cx: &Ctxt, list: &syn::MetaList, mistakes: &mut bool) -> Vec<darling::ast::NestedMeta> {
-    darling::ast::NestedMeta::parse_meta_list(list.tokens.clone()).unwrap_or_else(|e| {
-        *mistakes = true;
-        cx.syn_error(e);
-        Vec::new()
-    })
+/// `key = value` where `key(inner = value)` was meant; `why` ends the message.
+fn value_outside(cx: &Ctxt, nv: &syn::MetaNameValue, key: &str, inner: &str, why: &str) {
+    let value = &nv.value;
+    cx.error_spanned_by(
+        nv,
+        format!("write `{key}({inner} = {})`{why}", quote::quote!(#value)),
+    );
+}
+
+/// The value of `inner = ..` in `key(...)`, read by `read` (which reports a wrong
+/// one). Any other item, a second `inner` and a list that does not parse are
+/// reported too; the flag says whether anything was.
+fn inner_value<T>(
+    cx: &Ctxt,
+    key: &str,
+    list: &syn::MetaList,
+    inner: &str,
+    mut read: impl FnMut(&syn::Expr) -> Option<T>,
+) -> (Option<T>, bool) {
+    let items = match darling::ast::NestedMeta::parse_meta_list(list.tokens.clone()) {
+        Ok(items) => items,
+        Err(e) => {
+            cx.syn_error(e);
+            return (None, true);
+        }
+    };
+    let mut value = None;
+    let mut mistakes = false;
+    for nested in items {
+        match nested {
+            darling::ast::NestedMeta::Meta(syn::Meta::NameValue(nv)) if nv.path.is_ident(inner) => {
+                if value.is_some() {
+                    cx.error_spanned_by(
+                        &nv,
+                        format!("`{inner}` is given twice in `{key}(..)`; keep one"),
+                    );
+                }
+                match read(&nv.value) {
+                    Some(v) => value = Some(v),
+                    None => mistakes = true,
+                }
+            }
+            other => {
+                mistakes = true;
+                unknown_nested(cx, key, &other, &[inner]);
+            }
+        }
+    }
+    (value, mistakes)
 }
 
 fn path_name(path: &syn::Path) -> String {
@@ -199,5 +193,81 @@ fn unknown_nested(cx: &Ctxt, key: &str, item: &darling::ast::NestedMeta, expecte
         darling::ast::NestedMeta::Lit(l) => {
             cx.error_spanned_by(l, format!("`{key}(..)` takes {usage}"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The errors of parsing `item` with `parse`.
+    fn errors(
+        item: TokenStream,
+        parse: impl Fn(&Ctxt, Option<&syn::Meta>, &TokenStream),
+    ) -> Vec<String> {
+        let cx = Ctxt::new();
+        let meta = syn::parse2::<syn::Meta>(item.clone()).ok();
+        parse(&cx, meta.as_ref(), &item);
+        cx.check()
+            .err()
+            .into_iter()
+            .flatten()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    fn len_errors(item: TokenStream) -> Vec<String> {
+        errors(item, |cx, meta, item| {
+            len(cx, "varray", meta, item);
+        })
+    }
+
+    fn subsection_errors(item: TokenStream) -> Vec<String> {
+        errors(item, |cx, meta, item| {
+            subsection(cx, meta, item);
+        })
+    }
+
+    #[test]
+    fn len_mistakes() {
+        assert!(len_errors(quote::quote!(varray(len = n))).is_empty());
+        assert_eq!(
+            len_errors(quote::quote!(varray = n)),
+            ["write `varray(len = n)`: the count field goes inside the parentheses"]
+        );
+        assert_eq!(
+            len_errors(quote::quote!(varray(len = 1))),
+            ["`len` takes the name of an earlier field holding the count, e.g. `varray(len = num_entries)`"]
+        );
+        assert_eq!(
+            len_errors(quote::quote!(varray(len = a, len = b))),
+            ["`len` is given twice in `varray(..)`; keep one"]
+        );
+        assert_eq!(
+            len_errors(quote::quote!(varray())),
+            ["`varray` needs the name of the earlier field that holds the count: `varray(len = count_field)`"]
+        );
+        assert_eq!(
+            len_errors(quote::quote!(varray("n"))),
+            ["`varray(..)` takes `len = ..`"]
+        );
+    }
+
+    #[test]
+    fn subsection_mistakes() {
+        assert!(subsection_errors(quote::quote!(subsection)).is_empty());
+        assert!(subsection_errors(quote::quote!(subsection(needed = "a::f"))).is_empty());
+        assert_eq!(
+            subsection_errors(quote::quote!(subsection = f)),
+            ["write `subsection(needed = f)` (or just `subsection` to always send it)"]
+        );
+        assert_eq!(
+            subsection_errors(quote::quote!(subsection(needed = 1))),
+            ["`needed` takes the path of a `fn(&Self) -> bool`, e.g. `subsection(needed = tsr_needed)`"]
+        );
+        assert_eq!(
+            subsection_errors(quote::quote!(subsection(when = f))),
+            ["unknown key `when` in `subsection(..)`; it takes `needed = ..`"]
+        );
     }
 }

@@ -70,52 +70,12 @@ pub fn check<'a>(
                 FieldKind::Skip
             }
         },
-        Some(Sym::Equal) => {
-            if !types::is_integer(ty) {
-                type_error(
-                    cx,
-                    ident,
-                    ty,
-                    "`equal` compares integers and needs one of u8, u16, u32, u64, i8, i16, \
-                     i32, i64",
-                );
+        Some(key @ (Sym::Equal | Sym::PositiveLe | Sym::Timer | Sym::Buffer)) => {
+            let (kind, fits, why) = fixed_type_kind(key);
+            if !fits(ty) {
+                type_error(cx, ident, ty, why);
             }
-            FieldKind::Equal
-        }
-        Some(Sym::PositiveLe) => {
-            if !types::is_i32(ty) {
-                type_error(
-                    cx,
-                    ident,
-                    ty,
-                    "`positive_le` needs an `i32` field (QEMU's VMSTATE_INT32_POSITIVE_LE \
-                     checks 0 <= incoming <= current)",
-                );
-            }
-            FieldKind::PositiveLe
-        }
-        Some(Sym::Timer) => {
-            if !types::option_inner(ty).is_some_and(types::is_u64) {
-                type_error(
-                    cx,
-                    ident,
-                    ty,
-                    "`timer` needs an `Option<u64>` field: the expiry in ns, `None` when the \
-                     timer is not armed",
-                );
-            }
-            FieldKind::Timer
-        }
-        Some(Sym::Buffer) => {
-            if !types::array_parts(ty).is_some_and(|(e, _)| types::is_u8(e)) {
-                type_error(
-                    cx,
-                    ident,
-                    ty,
-                    "`buffer` describes a byte array and needs a `[u8; N]` field",
-                );
-            }
-            FieldKind::Buffer
+            kind
         }
         // An unknown key was removed from this field (`skp`? `varay`?): what the
         // plain type supports is beside the point.
@@ -123,6 +83,36 @@ pub fn check<'a>(
         _ => plain(cx, f, ident),
     };
     Some(kind)
+}
+
+/// The travel keys that only ask for one type: the kind, the type test, and the
+/// error's reason.
+fn fixed_type_kind(key: Sym) -> (FieldKind<'static>, fn(&syn::Type) -> bool, &'static str) {
+    match key {
+        Sym::Equal => (
+            FieldKind::Equal,
+            types::is_integer,
+            "`equal` compares integers and needs one of u8, u16, u32, u64, i8, i16, i32, i64",
+        ),
+        Sym::PositiveLe => (
+            FieldKind::PositiveLe,
+            types::is_i32,
+            "`positive_le` needs an `i32` field (QEMU's VMSTATE_INT32_POSITIVE_LE checks \
+             0 <= incoming <= current)",
+        ),
+        Sym::Timer => (
+            FieldKind::Timer,
+            |ty| types::option_inner(ty).is_some_and(types::is_u64),
+            "`timer` needs an `Option<u64>` field: the expiry in ns, `None` when the timer is \
+             not armed",
+        ),
+        Sym::Buffer => (
+            FieldKind::Buffer,
+            |ty| types::array_parts(ty).is_some_and(|(e, _)| types::is_u8(e)),
+            "`buffer` describes a byte array and needs a `[u8; N]` field",
+        ),
+        other => unreachable!("`{}` has no fixed type", other.name()),
+    }
 }
 
 /// A field without a travel key: its type's own `VmStateField` encoding.
