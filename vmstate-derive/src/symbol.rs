@@ -55,8 +55,10 @@ pub enum Place {
 pub enum Kind {
     /// `skip`: no value.
     Flag,
-    /// `since = 2`: a non-negative integer up to `max`.
-    Int { max: u64 },
+    /// `since = 2`: a `u32`.
+    U32,
+    /// `max = 256`: a `usize`.
+    Usize,
     /// `name = "serial"`.
     Str,
     /// `test = has_x`, `pre_save = path::to::f` (or the path as a string);
@@ -113,12 +115,6 @@ pub const NEEDED: &str = "needed";
 const CONTAINER: &[Place] = &[Place::Struct];
 const ANY_CONTAINER: &[Place] = &[Place::Struct, Place::Enum];
 const FIELD: &[Place] = &[Place::Field];
-const U32: Kind = Kind::Int {
-    max: u32::MAX as u64,
-};
-const USIZE: Kind = Kind::Int {
-    max: usize::MAX as u64,
-};
 const HOOK: Kind = Kind::Path {
     takes: "the path of a `fn(&Self) -> Result<(), E>`",
 };
@@ -147,9 +143,9 @@ macro_rules! keys {
 keys! {
     Name "name" on CONTAINER, Kind::Str, Other,
         example "\"serial\"", usage "name = \"...\"", qemu "`.name`";
-    Version "version" on CONTAINER, U32, Other,
+    Version "version" on CONTAINER, Kind::U32, Other,
         example "2", usage "version = N", qemu "`.version_id`";
-    MinimumVersion "minimum_version" on CONTAINER, U32, Other,
+    MinimumVersion "minimum_version" on CONTAINER, Kind::U32, Other,
         example "2", usage "minimum_version = N", qemu "`.minimum_version_id`";
     Priority "priority" on CONTAINER, Kind::Ident { takes: "a `MigrationPriority` variant" }, Other,
         example "Iommu", usage "priority = Variant", qemu "`.priority`";
@@ -163,7 +159,7 @@ keys! {
         example "my_fn", usage "post_load = path", qemu "`.post_load`";
     Crate "crate" on ANY_CONTAINER, Kind::Path { takes: "the path at which the runtime crate is reachable (a VMM's re-export of `vmstate_runtime`)" }, Other,
         example "\"my_vmm::vmstate\"", usage "crate = \"path\"", qemu "—";
-    Since "since" on FIELD, U32, Modifier,
+    Since "since" on FIELD, Kind::U32, Modifier,
         example "3", usage "since = N", qemu "`_V(.., N)`";
     Test "test" on FIELD, PREDICATE, Modifier,
         example "my_fn", usage "test = path", qemu "`_TEST`";
@@ -173,7 +169,7 @@ keys! {
         example "", usage "with_tmp", qemu "`VMSTATE_WITH_TMP`";
     Skip "skip" on FIELD, Kind::Flag, Travel,
         example "", usage "skip", qemu "—";
-    Unused "unused" on FIELD, USIZE, Travel,
+    Unused "unused" on FIELD, Kind::Usize, Travel,
         example "4", usage "unused = N", qemu "`VMSTATE_UNUSED`";
     Varray "varray" on FIELD, Kind::Len, Travel,
         example "", usage "varray(len = f)", qemu "`VMSTATE_VARRAY_*`";
@@ -183,7 +179,7 @@ keys! {
         example "", usage "bitmap(len = f)", qemu "`VMSTATE_BITMAP`";
     List "list" on FIELD, Kind::Flag, Travel,
         example "", usage "list", qemu "`VMSTATE_QTAILQ_V` / `QLIST_V`";
-    Max "max" on FIELD, USIZE, Modifier,
+    Max "max" on FIELD, Kind::Usize, Modifier,
         example "256", usage "max = N", qemu "—";
     Equal "equal" on FIELD, Kind::Flag, Travel,
         example "", usage "equal", qemu "`*_EQUAL`";
@@ -251,7 +247,7 @@ mod tests {
         for key in KEYS {
             let needs_example = matches!(
                 key.kind,
-                Kind::Int { .. } | Kind::Str | Kind::Path { .. } | Kind::Ident { .. }
+                Kind::U32 | Kind::Usize | Kind::Str | Kind::Path { .. } | Kind::Ident { .. }
             );
             assert_eq!(!key.example.is_empty(), needs_example, "`{}`", key.name);
             assert!(key.usage.starts_with(key.name), "`{}`", key.name);

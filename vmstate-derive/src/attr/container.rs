@@ -1,12 +1,14 @@
 //! `#[vmstate(...)]` on the struct or enum, as read by the attribute pass.
 
 use super::keys::{self, Keys, Owner};
+use super::value::Value;
 use super::Attr;
 use crate::ctxt::Ctxt;
 use crate::symbol::Sym;
 
 /// The container's keys. An enum's are read the same way; the enum checks reject
 /// the ones that only mean something on a struct.
+#[derive(Default)]
 pub struct ContainerAttrs {
     /// The vmsd name; defaults to the type name.
     pub name: Option<Attr<String>>,
@@ -34,29 +36,25 @@ impl ContainerAttrs {
     pub fn read(cx: &Ctxt, attrs: &[syn::Attribute], is_enum: bool) -> Self {
         let (keys, items) = keys::read(cx, attrs, &Owner::Container { is_enum });
         let mut out = ContainerAttrs {
-            name: None,
-            version: None,
-            minimum_version: None,
-            priority: None,
-            pre_save: None,
-            post_save: None,
-            pre_load: None,
-            post_load: None,
-            runtime: None,
             keys,
+            ..ContainerAttrs::default()
         };
         for keys::Item { sym, value, tokens } in items {
-            match sym {
-                Sym::Name => out.name = Some(Attr::new(value.string(), tokens)),
-                Sym::Version => out.version = Some(Attr::new(value.u32(), tokens)),
-                Sym::MinimumVersion => out.minimum_version = Some(Attr::new(value.u32(), tokens)),
-                Sym::Priority => out.priority = Some(Attr::new(value.ident(), tokens)),
-                Sym::PreSave => out.pre_save = Some(Attr::new(value.path(), tokens)),
-                Sym::PostSave => out.post_save = Some(Attr::new(value.path(), tokens)),
-                Sym::PreLoad => out.pre_load = Some(Attr::new(value.path(), tokens)),
-                Sym::PostLoad => out.post_load = Some(Attr::new(value.path(), tokens)),
-                Sym::Crate => out.runtime = Some(Attr::new(value.path(), tokens)),
-                field_key => unreachable!("`{}` is not read on a container", field_key.name()),
+            match (sym, value) {
+                (Sym::Name, Value::Str(v)) => out.name = Some(Attr::new(v, tokens)),
+                (Sym::Version, Value::U32(v)) => out.version = Some(Attr::new(v, tokens)),
+                (Sym::MinimumVersion, Value::U32(v)) => {
+                    out.minimum_version = Some(Attr::new(v, tokens))
+                }
+                (Sym::Priority, Value::Ident(v)) => out.priority = Some(Attr::new(v, tokens)),
+                (Sym::PreSave, Value::Path(v)) => out.pre_save = Some(Attr::new(v, tokens)),
+                (Sym::PostSave, Value::Path(v)) => out.post_save = Some(Attr::new(v, tokens)),
+                (Sym::PreLoad, Value::Path(v)) => out.pre_load = Some(Attr::new(v, tokens)),
+                (Sym::PostLoad, Value::Path(v)) => out.post_load = Some(Attr::new(v, tokens)),
+                (Sym::Crate, Value::Path(v)) => out.runtime = Some(Attr::new(v, tokens)),
+                // `keys::read` gives each key the value its table kind calls for,
+                // and only keys allowed on a container.
+                (sym, _) => unreachable!("`{}` read as a container key", sym.name()),
             }
         }
         out

@@ -2,6 +2,7 @@
 
 use super::keys::{self, Keys, Owner};
 use super::nested::{LenAttr, SubsectionAttr};
+use super::value::Value;
 use super::Attr;
 use crate::ctxt::Ctxt;
 use crate::symbol::Sym;
@@ -62,27 +63,23 @@ impl<'a> FieldAttrs<'a> {
             keys,
         };
         for keys::Item { sym, value, tokens } in items {
-            match sym {
-                Sym::Since => out.since = Some(Attr::new(value.u32(), tokens)),
-                Sym::Test => out.test = Some(Attr::new(value.path(), tokens)),
-                Sym::Subsection => out.subsection = Some(Attr::new(value.subsection(), tokens)),
-                Sym::Unused => out.unused = Some(Attr::new(value.usize(), tokens)),
-                Sym::Varray => out.varray = Some(Attr::new(value.len(), tokens)),
-                Sym::Vbuffer => out.vbuffer = Some(Attr::new(value.len(), tokens)),
-                Sym::Bitmap => out.bitmap = Some(Attr::new(value.len(), tokens)),
-                Sym::Max => out.max = Some(Attr::new(value.usize(), tokens)),
-                Sym::Validate => out.validate = Some(Attr::new(value.path(), tokens)),
-                Sym::Rename => out.rename = Some(Attr::new(value.string(), tokens)),
-                Sym::WithTmp
-                | Sym::Skip
-                | Sym::List
-                | Sym::Equal
-                | Sym::PositiveLe
-                | Sym::Timer
-                | Sym::Buffer => {} // flags: presence is in `keys`
-                container_key => {
-                    unreachable!("`{}` is not read on a field", container_key.name())
+            match (sym, value) {
+                (Sym::Since, Value::U32(v)) => out.since = Some(Attr::new(v, tokens)),
+                (Sym::Test, Value::Path(v)) => out.test = Some(Attr::new(v, tokens)),
+                (Sym::Subsection, Value::Subsection(v)) => {
+                    out.subsection = Some(Attr::new(v, tokens))
                 }
+                (Sym::Unused, Value::Usize(v)) => out.unused = Some(Attr::new(v, tokens)),
+                (Sym::Varray, Value::Len(v)) => out.varray = Some(Attr::new(v, tokens)),
+                (Sym::Vbuffer, Value::Len(v)) => out.vbuffer = Some(Attr::new(v, tokens)),
+                (Sym::Bitmap, Value::Len(v)) => out.bitmap = Some(Attr::new(v, tokens)),
+                (Sym::Max, Value::Usize(v)) => out.max = Some(Attr::new(v, tokens)),
+                (Sym::Validate, Value::Path(v)) => out.validate = Some(Attr::new(v, tokens)),
+                (Sym::Rename, Value::Str(v)) => out.rename = Some(Attr::new(v, tokens)),
+                (_, Value::Flag) => {} // `skip`, `list`...: presence is in `keys`
+                // `keys::read` gives each key the value its table kind calls for,
+                // and only keys allowed on a field.
+                (sym, _) => unreachable!("`{}` read as a field key", sym.name()),
             }
         }
         out

@@ -11,7 +11,8 @@ use crate::symbol::{Key, Kind};
 /// A parsed value; the variant is the one the key's [`Kind`] calls for.
 pub enum Value {
     Flag,
-    Int(u64),
+    U32(u32),
+    Usize(usize),
     Str(String),
     Path(syn::Path),
     Ident(syn::Ident),
@@ -49,21 +50,29 @@ pub fn parse(cx: &Ctxt, key: &Key, item: &TokenStream) -> Result<Value, Option<V
             );
             Err(Some(Value::Flag))
         }
-        Kind::Int { max } => match name_value.and_then(|m| u64::from_meta(m).ok()) {
-            Some(n) if n <= max => Ok(Value::Int(n)),
-            _ => {
-                match &written {
-                    Some(v) => cx.error_spanned_by(
-                        v,
-                        format!("`{name}` takes a non-negative integer, e.g. {example}"),
-                    ),
-                    None => {
-                        cx.error_spanned_by(item, format!("`{name}` needs a value, e.g. {example}"))
-                    }
-                }
-                Err(Some(Value::Int(0)))
+        Kind::U32 | Kind::Usize => {
+            let parsed = name_value.and_then(|m| match key.kind {
+                Kind::U32 => u32::from_meta(m).ok().map(Value::U32),
+                _ => usize::from_meta(m).ok().map(Value::Usize),
+            });
+            if let Some(n) = parsed {
+                return Ok(n);
             }
-        },
+            match &written {
+                Some(v) => cx.error_spanned_by(
+                    v,
+                    format!("`{name}` takes a non-negative integer, e.g. {example}"),
+                ),
+                None => {
+                    cx.error_spanned_by(item, format!("`{name}` needs a value, e.g. {example}"))
+                }
+            }
+            // Read as 0, so the checks see the key.
+            Err(Some(match key.kind {
+                Kind::U32 => Value::U32(0),
+                _ => Value::Usize(0),
+            }))
+        }
         Kind::Str => match name_value.and_then(|m| String::from_meta(m).ok()) {
             Some(s) => Ok(Value::Str(s)),
             None => {
@@ -109,64 +118,4 @@ fn has_qself(meta: &syn::Meta) -> bool {
         value = &g.expr;
     }
     matches!(value, syn::Expr::Path(p) if p.qself.is_some())
-}
-
-impl Value {
-    // The symbol table's kind for a key decides the variant `parse` returns, so
-    // each builder's accessor for its key always matches.
-    fn mismatch(&self) -> ! {
-        unreachable!("value of another kind than the symbol table's")
-    }
-
-    fn int(self) -> u64 {
-        match self {
-            Value::Int(n) => n,
-            other => other.mismatch(),
-        }
-    }
-
-    /// A key whose table kind is `Int { max: u32::MAX }`.
-    pub fn u32(self) -> u32 {
-        u32::try_from(self.int()).expect("bounded by the symbol table")
-    }
-
-    /// A key whose table kind is `Int { max: usize::MAX }`.
-    pub fn usize(self) -> usize {
-        usize::try_from(self.int()).expect("bounded by the symbol table")
-    }
-
-    pub fn string(self) -> String {
-        match self {
-            Value::Str(s) => s,
-            other => other.mismatch(),
-        }
-    }
-
-    pub fn path(self) -> syn::Path {
-        match self {
-            Value::Path(p) => p,
-            other => other.mismatch(),
-        }
-    }
-
-    pub fn ident(self) -> syn::Ident {
-        match self {
-            Value::Ident(i) => i,
-            other => other.mismatch(),
-        }
-    }
-
-    pub fn len(self) -> LenAttr {
-        match self {
-            Value::Len(l) => l,
-            other => other.mismatch(),
-        }
-    }
-
-    pub fn subsection(self) -> SubsectionAttr {
-        match self {
-            Value::Subsection(s) => s,
-            other => other.mismatch(),
-        }
-    }
 }
