@@ -19,6 +19,7 @@ pub struct Ctxt {
 }
 
 impl Ctxt {
+    /// An accumulator with no errors yet.
     pub fn new() -> Self {
         Ctxt {
             errors: RefCell::new(Some(Vec::new())),
@@ -35,6 +36,7 @@ impl Ctxt {
         self.syn_error(syn::Error::new(span, msg));
     }
 
+    /// An error as syn or darling made it.
     pub fn syn_error(&self, e: syn::Error) {
         self.errors
             .borrow_mut()

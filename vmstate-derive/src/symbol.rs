@@ -7,38 +7,6 @@
 //! hints and value errors, the checks (`check/`) for which keys conflict, and a test
 //! below that holds the crate documentation's attribute tables to it.
 
-/// A key, as the attribute pass and the checks refer to it. Its position here is
-/// its row in [`KEYS`] (a test holds the two in step).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Sym {
-    Name,
-    Version,
-    MinimumVersion,
-    Priority,
-    PreSave,
-    PostSave,
-    PreLoad,
-    PostLoad,
-    Crate,
-    Since,
-    Test,
-    Subsection,
-    WithTmp,
-    Skip,
-    Unused,
-    Varray,
-    Vbuffer,
-    Bitmap,
-    List,
-    Max,
-    Equal,
-    PositiveLe,
-    Timer,
-    Buffer,
-    Validate,
-    Rename,
-}
-
 /// Where a key may be written.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Place {
@@ -125,6 +93,13 @@ const PREDICATE: Kind = Kind::Path {
 macro_rules! keys {
     ($($sym:ident $name:literal on $on:ident, $kind:expr, $role:ident,
        example $example:literal, usage $usage:literal, qemu $qemu:literal;)*) => {
+        /// A key, as the attribute pass and the checks refer to it: its position
+        /// is its row in [`KEYS`].
+        #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+        pub enum Sym {
+            $($sym),*
+        }
+
         /// Every key, in the order the documentation lists them (container keys,
         /// then field keys).
         pub const KEYS: &[Key] = &[$(Key {

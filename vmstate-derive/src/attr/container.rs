@@ -33,6 +33,7 @@ pub struct ContainerAttrs {
 }
 
 impl ContainerAttrs {
+    /// Reads the container's attributes (`is_enum`: whose, for the messages).
     pub fn read(cx: &Ctxt, attrs: &[syn::Attribute], is_enum: bool) -> Self {
         let (keys, items) = keys::read(cx, attrs, &Owner::Container { is_enum });
         let mut out = ContainerAttrs {

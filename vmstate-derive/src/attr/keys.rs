@@ -42,6 +42,9 @@ pub struct Item {
 pub struct Keys {
     /// In the order written; each key at most once.
     given: Vec<(Sym, TokenStream)>,
+    /// Every known key met, even one whose value was unreadable (so a second one
+    /// is still reported as given twice).
+    seen: Vec<Sym>,
     /// Whether a key was unknown or its value unreadable: checks that depend on
     /// what that key might have said (a typo of `version`, of `skip`...) are not
     /// run, so one typo gives one error.
@@ -113,7 +116,7 @@ fn read_item(cx: &Ctxt, item: TokenStream, owner: &Owner, keys: &mut Keys) -> Op
         keys.uncertain = true;
         return None;
     };
-    if keys.has(known.sym) {
+    if keys.seen.contains(&known.sym) {
         let on = match owner {
             Owner::Field(f) => format!("on field `{f}`"),
             _ => "on this type".to_string(),
@@ -121,6 +124,7 @@ fn read_item(cx: &Ctxt, item: TokenStream, owner: &Owner, keys: &mut Keys) -> Op
         cx.error_spanned_by(&item, format!("`{name}` is given twice {on}; keep one"));
         return None;
     }
+    keys.seen.push(known.sym);
     let value = value::parse(cx, known, &item).or_else(|stand_in| {
         // What follows from this key is unknown: like an unknown key.
         keys.uncertain = true;

@@ -48,6 +48,7 @@ pub struct Input<'a> {
     pub data: Data<'a>,
 }
 
+/// The fields of a struct, or the variants of an enum.
 pub enum Data<'a> {
     Struct(Vec<FieldAttrs<'a>>),
     Enum {

@@ -6,6 +6,8 @@ use crate::ast::{Container, Hooks};
 use crate::attr::{FieldAttrs, Input};
 use crate::ctxt::Ctxt;
 
+/// Checks a struct and its fields: its IR, built even after errors (the caller
+/// drops it then).
 pub fn check<'a>(
     cx: &Ctxt,
     input: &'a Input<'a>,

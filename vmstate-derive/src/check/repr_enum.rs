@@ -5,6 +5,7 @@ use crate::attr::Input;
 use crate::ctxt::Ctxt;
 use crate::symbol::{Place, KEYS};
 
+/// Checks an enum: its IR, or `None` when it cannot have an impl.
 pub fn check<'a>(
     cx: &Ctxt,
     input: &'a Input<'a>,
