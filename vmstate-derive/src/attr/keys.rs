@@ -40,7 +40,8 @@ pub struct Item {
 /// Which keys one item's attributes gave, and where.
 #[derive(Default)]
 pub struct Keys {
-    /// In the order written; each key at most once.
+    /// The keys read (with a value, or a stand-in for an unreadable one), in the
+    /// order written, each at most once.
     given: Vec<(Sym, TokenStream)>,
     /// Every known key met, even one whose value was unreadable (so a second one
     /// is still reported as given twice).
