@@ -5,9 +5,9 @@
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 
-use crate::diag::user_span;
+use crate::ctxt::user_span;
 
-use crate::model::{Container, Field, FieldKind};
+use crate::ast::{Container, Field, FieldKind};
 
 pub fn description(c: &Container) -> TokenStream {
     let name = &c.name;

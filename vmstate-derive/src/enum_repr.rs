@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use crate::model::ReprEnum;
+use crate::ast::ReprEnum;
 
 pub fn expand(e: &ReprEnum) -> TokenStream {
     let ident = e.ident;

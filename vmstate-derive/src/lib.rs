@@ -22,16 +22,17 @@
 //!
 //! # Container attributes (`#[vmstate(...)]` on the struct)
 //!
-//! | key | meaning |
-//! |---|---|
-//! | `name = "..."` | vmsd name (defaults to the type name) |
-//! | `version = N` | current version, written on save (default 0, as in QEMU) |
-//! | `minimum_version = N` | oldest version load accepts (default: `version`) |
-//! | `priority = Variant` | a `MigrationPriority` variant (default `Default`) |
-//! | `pre_save = path` | `fn(&Self) -> Result<(), E>` |
-//! | `post_save = path` | `fn(&Self) -> Result<(), E>` (also runs when saving failed) |
-//! | `pre_load = path` | `fn(&mut Self) -> Result<(), E>` |
-//! | `post_load = path` | `fn(&mut Self, version_id: u32) -> Result<(), E>` (after subsections) |
+//! | key | QEMU equivalent | meaning |
+//! |---|---|---|
+//! | `name = "..."` | `.name` | vmsd name (defaults to the type name) |
+//! | `version = N` | `.version_id` | current version, written on save (default 0, as in QEMU) |
+//! | `minimum_version = N` | `.minimum_version_id` | oldest version load accepts (default: `version`) |
+//! | `priority = Variant` | `.priority` | a `MigrationPriority` variant (default `Default`) |
+//! | `pre_save = path` | `.pre_save` | `fn(&Self) -> Result<(), E>` |
+//! | `post_save = path` | `.post_save` | `fn(&Self) -> Result<(), E>` (also runs when saving failed) |
+//! | `pre_load = path` | `.pre_load` | `fn(&mut Self) -> Result<(), E>` |
+//! | `post_load = path` | `.post_load` | `fn(&mut Self, version_id: u32) -> Result<(), E>` (after subsections) |
+//! | `crate = "path"` | — | where generated code finds the runtime, for a VMM that re-exports it (default `::vmstate_runtime`); also on enums |
 //!
 //! `E` is anything convertible into `Box<dyn Error + Send + Sync>` (including
 //! `vmstate_runtime::Error`, `String` and `&str`).
@@ -66,17 +67,18 @@
 //! whose derive failed still gets stand-in impls so its uses add no further errors.
 //! `ui-tests/tests/ui/fail/` shows every diagnostic.
 
+mod ast;
 mod attr;
 mod check;
+mod ctxt;
 mod describe;
-mod diag;
 mod enum_repr;
 mod load;
-mod model;
 mod save;
+mod suggest;
+mod symbol;
 mod types;
 
-use darling::FromDeriveInput;
 use proc_macro::TokenStream;
 use quote::quote;
 
@@ -89,32 +91,19 @@ pub fn derive_vmstate(input: TokenStream) -> TokenStream {
 }
 
 fn expand(input: &syn::DeriveInput) -> proc_macro2::TokenStream {
-    // Shape, unknown and duplicate keys first (precise spans, all reported), then
-    // darling on the input with the bad keys removed, then the semantic checks.
-    let diag::Prepared {
-        input: cleaned,
-        keys,
-        mut errors,
-        shape_ok,
-    } = diag::prepare(input);
-    if !shape_ok {
-        return with_fallback(input, errors);
-    }
-    let attrs = match attr::ContainerAttrs::from_derive_input(&cleaned) {
-        Ok(a) => a,
-        Err(e) => {
-            errors.push_darling(e);
-            return with_fallback(input, errors);
-        }
-    };
-    match check::check(&attrs, &keys, errors) {
-        Ok(check::Checked::Struct(c)) => expand_struct(&c),
-        Ok(check::Checked::Enum(e)) => enum_repr::expand(&e),
-        Err(errors) => with_fallback(input, errors),
+    // The attributes are read in one pass, then checked into the IR; every error of
+    // both stages is reported together.
+    let cx = ctxt::Ctxt::new();
+    let attrs = attr::Input::from_ast(&cx, input);
+    let checked = attrs.as_ref().and_then(|a| check::check(&cx, a));
+    match (cx.check(), checked) {
+        (Ok(()), Some(ast::Input::Struct(c))) => expand_struct(&c),
+        (Ok(()), Some(ast::Input::Enum(e))) => enum_repr::expand(&e),
+        (errors, _) => with_fallback(input, errors.err()),
     }
 }
 
-fn expand_struct(c: &model::Container) -> proc_macro2::TokenStream {
+fn expand_struct(c: &ast::Container) -> proc_macro2::TokenStream {
     let ident = c.ident;
     let (impl_generics, ty_generics, where_clause) = c.generics.split_for_impl();
     let description = describe::description(c);
@@ -178,11 +167,8 @@ pub(crate) const FALLBACK_NAME: &str = "\0vmstate-derive: invalid";
 
 /// On error: the errors, plus a stub impl so uses of the type elsewhere do not add a
 /// cascade of "VmState is not implemented" errors.
-fn with_fallback(input: &syn::DeriveInput, errors: diag::Errors) -> proc_macro2::TokenStream {
-    let errors = errors
-        .into_error()
-        .map(|e| e.to_compile_error())
-        .unwrap_or_default();
+fn with_fallback(input: &syn::DeriveInput, errors: Option<syn::Error>) -> proc_macro2::TokenStream {
+    let errors = errors.map(|e| e.to_compile_error()).unwrap_or_default();
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     if matches!(input.data, syn::Data::Enum(_)) {

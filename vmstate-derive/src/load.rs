@@ -4,9 +4,9 @@
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 
-use crate::diag::user_span;
+use crate::ctxt::user_span;
 
-use crate::model::{Container, Field, FieldKind};
+use crate::ast::{Container, Field, FieldKind};
 
 pub fn load_fn(c: &Container) -> TokenStream {
     let name = &c.name;
@@ -160,7 +160,7 @@ fn load_field(f: &Field) -> TokenStream {
 /// contiguous slice (one bounds check for the run). The per-field code stays as the
 /// fallback for input split across buffers and for precise error reports.
 fn load_fields(fields: &[Field]) -> TokenStream {
-    crate::model::by_runs(fields, load_run, load_field)
+    crate::ast::by_runs(fields, load_run, load_field)
         .into_iter()
         .collect()
 }

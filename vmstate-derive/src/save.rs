@@ -4,9 +4,9 @@
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 
-use crate::diag::user_span;
+use crate::ctxt::user_span;
 
-use crate::model::{Container, Field, FieldKind};
+use crate::ast::{Container, Field, FieldKind};
 
 /// Which method is generated: `save`, or `save_described` (the same bytes, with
 /// every field's size and nested body reported to a `DescribeSink`).
@@ -236,7 +236,7 @@ fn write_stmt(f: &Field, mode: Mode) -> Option<TokenStream> {
 /// All field statements, with runs of two or more plain fields written after one
 /// room check (instead of one per field).
 fn save_fields(fields: &[Field]) -> TokenStream {
-    crate::model::by_runs(fields, save_run, save_field)
+    crate::ast::by_runs(fields, save_run, save_field)
         .into_iter()
         .collect()
 }
