@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result, TransportError, TransportOp, UriError};
 
 /// A parsed migration URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,16 +35,17 @@ impl std::str::FromStr for MigrationUri {
     /// assert!("ftp:x".parse::<MigrationUri>().is_err());
     /// ```
     fn from_str(s: &str) -> Result<Self> {
+        let uri = || s.to_string();
         let (scheme, rest) = s
             .split_once(':')
-            .ok_or_else(|| Error::invalid(format!("migration URI '{s}' has no scheme")))?;
+            .ok_or_else(|| bad_uri(UriError::NoScheme { uri: uri() }))?;
         if rest.is_empty() {
-            return Err(Error::invalid(format!("migration URI '{s}' has no target")));
+            return Err(bad_uri(UriError::NoTarget { uri: uri() }));
         }
         Ok(match scheme {
             "tcp" => {
                 if !rest.contains(':') {
-                    return Err(Error::invalid(format!("tcp URI '{s}' needs host:port")));
+                    return Err(bad_uri(UriError::TcpNeedsPort { uri: uri() }));
                 }
                 MigrationUri::Tcp(rest.to_string())
             }
@@ -52,12 +53,25 @@ impl std::str::FromStr for MigrationUri {
             "file" => MigrationUri::File(rest.into()),
             "exec" => MigrationUri::Exec(rest.to_string()),
             other => {
-                return Err(Error::invalid(format!(
-                    "unsupported migration URI scheme '{other}' (tcp, unix, file, exec)"
-                )))
+                return Err(bad_uri(UriError::UnsupportedScheme {
+                    scheme: other.to_string(),
+                }))
             }
         })
     }
+}
+
+fn bad_uri(e: UriError) -> Error {
+    Error::new(ErrorKind::InvalidUri(e))
+}
+
+fn transport(e: TransportError) -> Error {
+    Error::new(ErrorKind::Transport(e))
+}
+
+/// The error of a failed OS call while doing `op`.
+fn failed(op: TransportOp) -> impl FnOnce(io::Error) -> Error {
+    move |source| transport(TransportError::Io { op, source })
 }
 
 /// One end of a migration connection: the stream and, if the transport is
@@ -106,9 +120,7 @@ impl Connection {
         if let Some(mut c) = self.child.take() {
             let status = c.wait()?;
             if !status.success() {
-                return Err(Error::invalid(format!(
-                    "exec transport command failed: {status}"
-                )));
+                return Err(transport(TransportError::ExecFailed { status }));
             }
         }
         Ok(())
@@ -250,28 +262,27 @@ fn shell(cmd: &str, dir: Direction) -> Result<Child> {
         Direction::FromCommand => c.stdout(Stdio::piped()),
     };
     c.spawn()
-        .map_err(|e| Error::invalid(format!("exec '{cmd}': {e}")))
+        .map_err(failed(TransportOp::Exec(cmd.to_string())))
 }
 
 /// Source side: connects to the destination.
 pub fn connect(uri: &MigrationUri) -> Result<Connection> {
     Ok(match uri {
         MigrationUri::Tcp(addr) => {
-            let s = TcpStream::connect(addr)
-                .map_err(|e| Error::invalid(format!("tcp connect to {addr}: {e}")))?;
+            let s =
+                TcpStream::connect(addr).map_err(failed(TransportOp::TcpConnect(addr.clone())))?;
             s.set_nodelay(true)?;
             let r = s.try_clone()?;
             Connection::bidirectional(s, r)
         }
         MigrationUri::Unix(path) => {
             let s = UnixStream::connect(path)
-                .map_err(|e| Error::invalid(format!("unix connect to {}: {e}", path.display())))?;
+                .map_err(failed(TransportOp::UnixConnect(path.clone())))?;
             let r = s.try_clone()?;
             Connection::bidirectional(s, r)
         }
         MigrationUri::File(path) => Connection::one_way(
-            std::fs::File::create(path)
-                .map_err(|e| Error::invalid(format!("create {}: {e}", path.display())))?,
+            std::fs::File::create(path).map_err(failed(TransportOp::Create(path.clone())))?,
             None,
         ),
         MigrationUri::Exec(cmd) => {
@@ -279,7 +290,7 @@ pub fn connect(uri: &MigrationUri) -> Result<Connection> {
             let stdin = child
                 .stdin
                 .take()
-                .ok_or_else(|| Error::invalid("exec: no stdin pipe"))?;
+                .ok_or_else(|| transport(TransportError::NoPipe { pipe: "stdin" }))?;
             Connection::one_way(WriteOnly(stdin), Some(child))
         }
     })
@@ -310,21 +321,18 @@ impl Incoming {
     pub fn listen(uri: &MigrationUri) -> Result<Incoming> {
         Ok(match uri {
             MigrationUri::Tcp(addr) => Incoming::Tcp(
-                TcpListener::bind(addr)
-                    .map_err(|e| Error::invalid(format!("tcp listen on {addr}: {e}")))?,
+                TcpListener::bind(addr).map_err(failed(TransportOp::TcpListen(addr.clone())))?,
             ),
             MigrationUri::Unix(path) => {
                 let _ = std::fs::remove_file(path);
                 Incoming::Unix(
-                    UnixListener::bind(path).map_err(|e| {
-                        Error::invalid(format!("unix listen on {}: {e}", path.display()))
-                    })?,
+                    UnixListener::bind(path)
+                        .map_err(failed(TransportOp::UnixListen(path.clone())))?,
                     path.clone(),
                 )
             }
             MigrationUri::File(path) => Incoming::Ready(Connection::one_way(
-                std::fs::File::open(path)
-                    .map_err(|e| Error::invalid(format!("open {}: {e}", path.display())))?,
+                std::fs::File::open(path).map_err(failed(TransportOp::Open(path.clone())))?,
                 None,
             )),
             MigrationUri::Exec(cmd) => {
@@ -332,7 +340,7 @@ impl Incoming {
                 let stdout = child
                     .stdout
                     .take()
-                    .ok_or_else(|| Error::invalid("exec: no stdout pipe"))?;
+                    .ok_or_else(|| transport(TransportError::NoPipe { pipe: "stdout" }))?;
                 Incoming::Ready(Connection::one_way(OneWay(stdout), Some(child)))
             }
         })

@@ -1,5 +1,25 @@
-//! Constants of QEMU's savevm stream (`migration/savevm.h`) and the QEMU versions
-//! whose differences matter on the wire.
+//! Every byte value and limit of QEMU's savevm stream (`migration/savevm.c`,
+//! `migration/migration.c`, `migration/vmstate*.c`), named once: the file magic and
+//! versions, the top-level record types, the markers inside VMState bodies, the
+//! command numbers (MIG_CMD_*), the return-path message types (MIG_RP_MSG_*), the
+//! fixed values some of them carry, and the limits a loader enforces. Everything
+//! that reads or writes a stream (loader, writer, migration drivers, the analyzer,
+//! the benchmarks) uses these names instead of literals.
+//!
+//! Also the QEMU versions whose differences matter on the wire.
+//!
+//! ```
+//! use vmstate_runtime::savevm::format::{MigCmd, RecordType, RpMsgType, FILE_MAGIC};
+//!
+//! assert_eq!(&FILE_MAGIC.to_be_bytes(), b"QEVM");
+//! assert_eq!(RecordType::from_u8(0x08), Some(RecordType::Command));
+//! assert_eq!(MigCmd::from_u16(2), Some(MigCmd::Ping));
+//! assert_eq!(RpMsgType::Pong.name(), "PONG");
+//! ```
+
+use std::fmt;
+
+// ---- header ----
 
 /// First be32 of a stream: "QEVM".
 pub const FILE_MAGIC: u32 = 0x5145_564d;
@@ -7,6 +27,8 @@ pub const FILE_MAGIC: u32 = 0x5145_564d;
 pub const FILE_VERSION_COMPAT: u32 = 0x0000_0002;
 /// Current stream version.
 pub const FILE_VERSION: u32 = 0x0000_0003;
+
+// ---- top-level records ----
 
 /// One-byte record types at the top level of a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,6 +58,12 @@ pub enum RecordType {
 
 impl RecordType {
     /// Decodes a record-type byte.
+    ///
+    /// ```
+    /// use vmstate_runtime::savevm::RecordType;
+    /// assert_eq!(RecordType::from_u8(0x7e), Some(RecordType::SectionFooter));
+    /// assert_eq!(RecordType::from_u8(0x09), None);
+    /// ```
     pub const fn from_u8(b: u8) -> Option<Self> {
         Some(match b {
             0x00 => RecordType::Eof,
@@ -53,16 +81,288 @@ impl RecordType {
     }
 
     /// Whether this type starts a section with a full header (idstr, instance, version).
+    ///
+    /// ```
+    /// use vmstate_runtime::savevm::RecordType;
+    /// assert!(RecordType::SectionStart.has_full_header());
+    /// assert!(!RecordType::SectionEnd.has_full_header());
+    /// ```
     pub const fn has_full_header(self) -> bool {
         matches!(self, RecordType::SectionStart | RecordType::SectionFull)
     }
 }
+
+// ---- markers inside VMState bodies ----
+
+/// Byte that starts a subsection inside a VMState body (`QEMU_VM_SUBSECTION`).
+pub const SUBSECTION_MARKER: u8 = RecordType::Subsection as u8;
+/// The single byte written for a NULL pointer field (`VMS_NULLPTR_MARKER`, `'0'`).
+pub const NULLPTR_MARKER: u8 = 0x30;
+/// A list (QTAILQ/QLIST) element follows.
+pub const LIST_ELEMENT_MARKER: u8 = 0x01;
+/// The list ends.
+pub const LIST_END_MARKER: u8 = 0x00;
+/// The be64 a disarmed timer is saved as (QEMU `timer_get`'s -1).
+pub const TIMER_DISARMED: u64 = u64::MAX;
+
+// ---- commands ----
+
+/// MIG_CMD numbers: the be16 after a [`RecordType::Command`] byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum MigCmd {
+    /// Destination opens the return path.
+    OpenReturnPath = 1,
+    /// Request a PONG with the same value.
+    Ping = 2,
+    /// Postcopy may follow: page sizes.
+    PostcopyAdvise = 3,
+    /// Destination starts listening for postcopy pages.
+    PostcopyListen = 4,
+    /// Destination starts the guest.
+    PostcopyRun = 5,
+    /// Discard ranges of a RAMBlock.
+    PostcopyRamDiscard = 6,
+    /// A nested stream of the given length follows.
+    Packaged = 7,
+    /// Enable COLO.
+    EnableColo = 8,
+    /// Postcopy recovery: resume.
+    PostcopyResume = 9,
+    /// Postcopy recovery: request a received bitmap.
+    RecvBitmap = 10,
+    /// Switchover starts (QEMU 10.x only).
+    SwitchoverStart = 11,
+}
+
+impl MigCmd {
+    /// Every command, in number order.
+    pub const ALL: [MigCmd; 11] = [
+        MigCmd::OpenReturnPath,
+        MigCmd::Ping,
+        MigCmd::PostcopyAdvise,
+        MigCmd::PostcopyListen,
+        MigCmd::PostcopyRun,
+        MigCmd::PostcopyRamDiscard,
+        MigCmd::Packaged,
+        MigCmd::EnableColo,
+        MigCmd::PostcopyResume,
+        MigCmd::RecvBitmap,
+        MigCmd::SwitchoverStart,
+    ];
+
+    /// Decodes a command number (any version's).
+    ///
+    /// ```
+    /// use vmstate_runtime::savevm::format::MigCmd;
+    /// assert_eq!(MigCmd::from_u16(7), Some(MigCmd::Packaged));
+    /// assert_eq!(MigCmd::from_u16(0), None);
+    /// assert_eq!(MigCmd::from_u16(12), None);
+    /// ```
+    pub const fn from_u16(n: u16) -> Option<Self> {
+        if n == 0 || n as usize > Self::ALL.len() {
+            return None;
+        }
+        Some(Self::ALL[n as usize - 1])
+    }
+
+    /// QEMU's name for it, without the `MIG_CMD_` prefix (for messages).
+    ///
+    /// ```
+    /// use vmstate_runtime::savevm::format::MigCmd;
+    /// assert_eq!(MigCmd::PostcopyRamDiscard.name(), "POSTCOPY_RAM_DISCARD");
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            MigCmd::OpenReturnPath => "OPEN_RETURN_PATH",
+            MigCmd::Ping => "PING",
+            MigCmd::PostcopyAdvise => "POSTCOPY_ADVISE",
+            MigCmd::PostcopyListen => "POSTCOPY_LISTEN",
+            MigCmd::PostcopyRun => "POSTCOPY_RUN",
+            MigCmd::PostcopyRamDiscard => "POSTCOPY_RAM_DISCARD",
+            MigCmd::Packaged => "PACKAGED",
+            MigCmd::EnableColo => "ENABLE_COLO",
+            MigCmd::PostcopyResume => "POSTCOPY_RESUME",
+            MigCmd::RecvBitmap => "RECV_BITMAP",
+            MigCmd::SwitchoverStart => "SWITCHOVER_START",
+        }
+    }
+
+    /// The payload length when it is fixed (`None`: variable).
+    ///
+    /// ```
+    /// use vmstate_runtime::savevm::format::MigCmd;
+    /// assert_eq!(MigCmd::Ping.fixed_len(), Some(4));
+    /// assert_eq!(MigCmd::RecvBitmap.fixed_len(), None);
+    /// ```
+    pub const fn fixed_len(self) -> Option<u16> {
+        match self {
+            MigCmd::Ping | MigCmd::Packaged => Some(4),
+            MigCmd::PostcopyAdvise | MigCmd::PostcopyRamDiscard | MigCmd::RecvBitmap => None,
+            MigCmd::OpenReturnPath
+            | MigCmd::PostcopyListen
+            | MigCmd::PostcopyRun
+            | MigCmd::EnableColo
+            | MigCmd::PostcopyResume
+            | MigCmd::SwitchoverStart => Some(0),
+        }
+    }
+}
+
+impl fmt::Display for MigCmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Payload length of a POSTCOPY_ADVISE that carries page sizes (two be64).
+pub const POSTCOPY_ADVISE_LEN: u16 = 16;
+/// Version byte at the start of a POSTCOPY_RAM_DISCARD payload.
+pub const POSTCOPY_RAM_DISCARD_VERSION: u8 = 0;
+/// Bytes of one (start, length) range in POSTCOPY_RAM_DISCARD.
+pub const DISCARD_RANGE_LEN: usize = 16;
+/// Most ranges QEMU puts in one discard command.
+pub const MAX_DISCARDS_PER_COMMAND: usize = 12;
+/// The value of PING sent inside a postcopy package once the devices are loaded
+/// (QEMU 10.x only).
+pub const PING_PACKAGED_LOADED: u32 = 0x42;
+
+// ---- return path ----
+
+/// MIG_RP_MSG types: the be16 that starts a return-path frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum RpMsgType {
+    /// Destination is done (payload: be32 0 = ok, 1 = error).
+    Shut = 1,
+    /// Reply to PING.
+    Pong = 2,
+    /// Page request naming the block.
+    ReqPagesId = 3,
+    /// Page request in the same block as the previous one.
+    ReqPages = 4,
+    /// Received bitmap follows (postcopy recovery).
+    RecvBitmap = 5,
+    /// Reply to POSTCOPY_RESUME.
+    ResumeAck = 6,
+    /// Switchover allowed (QEMU 10.x).
+    SwitchoverAck = 7,
+}
+
+impl RpMsgType {
+    /// Every message type, in number order.
+    pub const ALL: [RpMsgType; 7] = [
+        RpMsgType::Shut,
+        RpMsgType::Pong,
+        RpMsgType::ReqPagesId,
+        RpMsgType::ReqPages,
+        RpMsgType::RecvBitmap,
+        RpMsgType::ResumeAck,
+        RpMsgType::SwitchoverAck,
+    ];
+
+    /// Decodes a message type (any version's).
+    ///
+    /// ```
+    /// use vmstate_runtime::savevm::format::RpMsgType;
+    /// assert_eq!(RpMsgType::from_u16(1), Some(RpMsgType::Shut));
+    /// assert_eq!(RpMsgType::from_u16(8), None);
+    /// ```
+    pub const fn from_u16(n: u16) -> Option<Self> {
+        if n == 0 || n as usize > Self::ALL.len() {
+            return None;
+        }
+        Some(Self::ALL[n as usize - 1])
+    }
+
+    /// QEMU's name for it, without the `MIG_RP_MSG_` prefix.
+    ///
+    /// ```
+    /// use vmstate_runtime::savevm::format::RpMsgType;
+    /// assert_eq!(RpMsgType::ReqPagesId.name(), "REQ_PAGES_ID");
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            RpMsgType::Shut => "SHUT",
+            RpMsgType::Pong => "PONG",
+            RpMsgType::ReqPagesId => "REQ_PAGES_ID",
+            RpMsgType::ReqPages => "REQ_PAGES",
+            RpMsgType::RecvBitmap => "RECV_BITMAP",
+            RpMsgType::ResumeAck => "RESUME_ACK",
+            RpMsgType::SwitchoverAck => "SWITCHOVER_ACK",
+        }
+    }
+
+    /// The payload length when it is fixed (`None`: carries a block name).
+    ///
+    /// ```
+    /// use vmstate_runtime::savevm::format::RpMsgType;
+    /// assert_eq!(RpMsgType::ReqPages.fixed_len(), Some(12));
+    /// assert_eq!(RpMsgType::ReqPagesId.fixed_len(), None);
+    /// ```
+    pub const fn fixed_len(self) -> Option<usize> {
+        match self {
+            RpMsgType::Shut | RpMsgType::Pong | RpMsgType::ResumeAck => Some(4),
+            RpMsgType::ReqPages => Some(REQ_PAGES_LEN),
+            RpMsgType::SwitchoverAck => Some(0),
+            RpMsgType::ReqPagesId | RpMsgType::RecvBitmap => None,
+        }
+    }
+}
+
+impl fmt::Display for RpMsgType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Bytes of a page request before the optional block name (be64 start, be32 len).
+pub const REQ_PAGES_LEN: usize = 12;
+/// Largest payload the source accepts (its receive buffer).
+pub const MAX_RP_PAYLOAD: usize = 512;
+/// The only valid RESUME_ACK value.
+pub const RESUME_ACK_VALUE: u32 = 1;
+/// End marker after a RECV_BITMAP blob.
+pub const RECV_BITMAP_ENDING: u64 = 0x0123_4567_89ab_cdef;
+/// Largest received bitmap accepted on the return path (one bit per 4 KiB page:
+/// 64 MiB of bitmap covers 2 TiB of guest RAM).
+pub const MAX_RECV_BITMAP: u64 = 64 * 1024 * 1024;
+
+// ---- pages ----
+
+/// The x86 target page bits (and the minimum, so the configuration's
+/// target-page-bits subsection is never sent there).
+pub const TARGET_PAGE_BITS_X86: u32 = 12;
+/// Target page size: what the vmdesc trailer reports and POSTCOPY_ADVISE announces.
+pub const TARGET_PAGE_SIZE: u64 = 1 << TARGET_PAGE_BITS_X86;
+
+// ---- limits ----
+
+/// Longest counted name (idstr, subsection name, RAMBlock name): one length byte.
+pub const MAX_NAME_LEN: usize = 255;
+/// Longest idstr (a counted name).
+pub const MAX_IDSTR_LEN: usize = MAX_NAME_LEN;
+/// Instance id meaning "pick the next free one" at registration.
+pub const INSTANCE_ID_ANY: u32 = u32::MAX;
+/// Largest PACKAGED sub-stream accepted (QEMU allows up to 4 GiB; a package holds
+/// the device state of one machine, so this is generous).
+pub const MAX_PACKAGE_LEN: u32 = 256 * 1024 * 1024;
+/// Largest vmdesc trailer read (QEMU drains it; we keep it for inspection).
+pub const MAX_VMDESC_LEN: u32 = 64 * 1024 * 1024;
+
+// ---- versions ----
 
 /// The QEMU release whose stream details to follow, where they differ.
 ///
 /// The VMState encoding itself is identical; what differs is listed in
 /// `qemu-wire.md` §10: the SWITCHOVER_START command (10.x only), priority values,
 /// the vmdesc "configuration" key, and the return path's SWITCHOVER_ACK.
+///
+/// ```
+/// use vmstate_runtime::savevm::QemuVersion;
+/// assert_eq!(QemuVersion::default(), QemuVersion::V7_2);
+/// assert_eq!(QemuVersion::V10.to_string(), "10.x");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum QemuVersion {
     /// QEMU 7.2 (the default target, what the fixtures were written by).
@@ -74,31 +374,51 @@ pub enum QemuVersion {
 
 impl QemuVersion {
     /// One past the highest MIG_CMD value this version accepts.
+    ///
+    /// ```
+    /// use vmstate_runtime::savevm::QemuVersion;
+    /// assert_eq!(QemuVersion::V7_2.mig_cmd_max(), 11);
+    /// ```
     pub const fn mig_cmd_max(self) -> u16 {
         match self {
-            QemuVersion::V7_2 => 11,
-            QemuVersion::V10 => 12,
+            QemuVersion::V7_2 => MigCmd::RecvBitmap as u16 + 1,
+            QemuVersion::V10 => MigCmd::SwitchoverStart as u16 + 1,
         }
     }
 
     /// One past the highest return-path message type this version accepts.
+    ///
+    /// ```
+    /// use vmstate_runtime::savevm::QemuVersion;
+    /// assert_eq!(QemuVersion::V10.rp_msg_max(), 8);
+    /// ```
     pub const fn rp_msg_max(self) -> u16 {
         match self {
-            QemuVersion::V7_2 => 7,
-            QemuVersion::V10 => 8,
+            QemuVersion::V7_2 => RpMsgType::ResumeAck as u16 + 1,
+            QemuVersion::V10 => RpMsgType::SwitchoverAck as u16 + 1,
         }
+    }
+
+    /// Whether this version's loader knows command `cmd`.
+    ///
+    /// ```
+    /// use vmstate_runtime::savevm::{format::MigCmd, QemuVersion};
+    /// assert!(!QemuVersion::V7_2.has_command(MigCmd::SwitchoverStart));
+    /// assert!(QemuVersion::V10.has_command(MigCmd::SwitchoverStart));
+    /// ```
+    pub const fn has_command(self, cmd: MigCmd) -> bool {
+        (cmd as u16) < self.mig_cmd_max()
     }
 }
 
-/// The value of PING sent inside a postcopy package once the devices are loaded
-/// (QEMU 10.x only).
-pub const PING_PACKAGED_LOADED: u32 = 0x42;
-
-/// Longest idstr (one length byte).
-pub const MAX_IDSTR_LEN: usize = 255;
-
-/// Instance id meaning "pick the next free one" at registration.
-pub const INSTANCE_ID_ANY: u32 = u32::MAX;
+impl fmt::Display for QemuVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            QemuVersion::V7_2 => "7.2",
+            QemuVersion::V10 => "10.x",
+        })
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -114,5 +434,28 @@ mod tests {
         assert_eq!(RecordType::from_u8(0x09), None);
         assert!(RecordType::SectionFull.has_full_header());
         assert!(!RecordType::SectionPart.has_full_header());
+    }
+
+    #[test]
+    fn command_and_message_numbers_roundtrip() {
+        for n in 0..=u16::MAX {
+            if let Some(c) = MigCmd::from_u16(n) {
+                assert_eq!(c as u16, n);
+            }
+            if let Some(t) = RpMsgType::from_u16(n) {
+                assert_eq!(t as u16, n);
+            }
+        }
+        assert_eq!(MigCmd::ALL.len(), 11);
+        assert_eq!(RpMsgType::ALL.len(), 7);
+        assert_eq!(QemuVersion::V10.mig_cmd_max(), 12);
+        assert_eq!(QemuVersion::V7_2.rp_msg_max(), 7);
+    }
+
+    #[test]
+    fn markers_are_qemus() {
+        assert_eq!(SUBSECTION_MARKER, 0x05);
+        assert_eq!(NULLPTR_MARKER, b'0');
+        assert_eq!(TARGET_PAGE_SIZE, 4096);
     }
 }

@@ -13,7 +13,7 @@ use super::handlers::{IterateStatus, Pending, SectionWriter};
 use super::registry::{Registry, SaveStateEntry};
 use super::section_buf::SectionBuf;
 use super::vmdesc::VmDescBuilder;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::vmstate::{DescribeRecorder, VmState};
 use crate::wire::Writer;
 
@@ -128,10 +128,11 @@ impl<W: Write> StreamWriter<W> {
 
     /// A command record.
     pub fn write_command(&mut self, cmd: &Command) -> Result<()> {
-        if matches!(cmd, Command::SwitchoverStart) && self.version == QemuVersion::V7_2 {
-            return Err(Error::invalid(
-                "SWITCHOVER_START does not exist in QEMU 7.2 (its loader rejects it)",
-            ));
+        if !self.version.has_command(cmd.cmd()) {
+            return Err(Error::new(ErrorKind::CommandNotInVersion {
+                cmd: cmd.cmd(),
+                version: self.version,
+            }));
         }
         cmd.write(&mut self.out)
     }
@@ -139,7 +140,7 @@ impl<W: Write> StreamWriter<W> {
     /// A nested package (MIG_CMD_PACKAGED + its bytes).
     pub fn write_packaged(&mut self, package: &[u8]) -> Result<()> {
         let len = u32::try_from(package.len())
-            .map_err(|_| Error::invalid("package larger than 4 GiB"))?;
+            .map_err(|_| Error::new(ErrorKind::RecordTooLarge { what: "package" }))?;
         self.write_command(&Command::Packaged(len))?;
         self.out.write_bytes(package)
     }
@@ -350,8 +351,11 @@ impl<W: Write> StreamWriter<W> {
         self.out.write_u8(RecordType::Eof as u8)?;
         if let Some(v) = self.vmdesc.take() {
             let json = v.finish();
-            let len = u32::try_from(json.len())
-                .map_err(|_| Error::invalid("vmdesc JSON larger than 4 GiB"))?;
+            let len = u32::try_from(json.len()).map_err(|_| {
+                Error::new(ErrorKind::RecordTooLarge {
+                    what: "vmdesc JSON",
+                })
+            })?;
             self.out.write_u8(RecordType::VmDescription as u8)?;
             self.out.write_u32(len)?;
             self.out.write_bytes(json.as_bytes())?;
