@@ -11,6 +11,8 @@
 //! Building the path allocates, but only on the error path; the hot paths never
 //! touch it.
 
+#![deny(unsafe_code)]
+
 use std::borrow::Cow;
 use std::fmt;
 

@@ -1,6 +1,8 @@
 //! Live migration: parameters, status, statistics, transports, and the source and
 //! destination drivers built on the savevm stream.
 
+#![deny(unsafe_code)]
+
 mod incoming;
 mod params;
 mod source;
