@@ -4,7 +4,7 @@
 //! recovery, plus the stream, configuration and registry kinds.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -99,8 +99,8 @@ fn config(uri: MigrationUri, caps: MigrationCapabilities) -> MigrationConfig {
 
 /// A destination that accepts and reads everything until the source hangs up,
 /// never answering on the return path.
-fn silent_destination(path: &PathBuf) -> thread::JoinHandle<()> {
-    let incoming = Incoming::listen(&MigrationUri::Unix(path.clone())).unwrap();
+fn silent_destination(path: &Path) -> thread::JoinHandle<()> {
+    let incoming = Incoming::listen(&MigrationUri::Unix(path.to_path_buf())).unwrap();
     thread::spawn(move || {
         let mut conn = incoming.accept().unwrap();
         let _ = std::io::copy(&mut conn.stream, &mut std::io::sink());

@@ -74,13 +74,16 @@ impl RpState {
     }
 }
 
+/// One message, with the blob that follows a RECV_BITMAP outside the framing.
+type Frame = (RpMessage, Option<Vec<u8>>);
+
 /// Reads one frame (header and up to [`MAX_RP_PAYLOAD`] bytes, plus the blob of a
 /// RECV_BITMAP); `None` at a clean end of the stream.
 fn read_frame(
     reverse: &mut dyn ReadWrite,
     buf: &mut BytesMut,
     version: QemuVersion,
-) -> std::result::Result<Option<(RpMessage, Option<Vec<u8>>)>, ReturnPathError> {
+) -> std::result::Result<Option<Frame>, ReturnPathError> {
     let broken = |e: Error| ReturnPathError::Read(Arc::new(e));
     let io = |e: std::io::Error| broken(e.into());
     let mut hdr = [0u8; 4];
