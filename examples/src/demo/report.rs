@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use vmstate_runtime::migration::{MigrationStats, MigrationStatus, MigrationUri};
@@ -87,31 +88,18 @@ fn ms(d: Duration) -> String {
 pub(super) fn compare(src: &Machine, dst: &Machine) -> Result<(Vec<Check>, Vec<u8>), DemoError> {
     let mut checks = Vec::new();
     {
-        let a = src
-            .ram
-            .lock()
-            .map_err(|_| DemoError("source RAM poisoned".into()))?;
-        let b = dst
-            .ram
-            .lock()
-            .map_err(|_| DemoError("destination RAM poisoned".into()))?;
+        let (a, b) = (
+            lock(&src.ram, "source RAM")?,
+            lock(&dst.ram, "destination RAM")?,
+        );
         checks.push(Check {
             what: format!("ram ({RAM_BLOCK})"),
             bytes: a.len(),
             identical: a.bytes() == b.bytes(),
         });
     }
-    let (src_kbd, dst_kbd) = {
-        let a = src
-            .i8042
-            .lock()
-            .map_err(|_| DemoError("source i8042 poisoned".into()))?;
-        let b = dst
-            .i8042
-            .lock()
-            .map_err(|_| DemoError("destination i8042 poisoned".into()))?;
-        (a.clone(), b.clone())
-    };
+    let src_kbd = lock(&src.i8042, "source i8042")?.clone();
+    let dst_kbd = lock(&dst.i8042, "destination i8042")?.clone();
     for (what, x, y) in [
         (
             "ps2kbd",
@@ -139,6 +127,10 @@ pub(super) fn compare(src: &Machine, dst: &Machine) -> Result<(Vec<Check>, Vec<u
         identical: in_flight == dst_in_flight,
     });
     Ok((checks, in_flight))
+}
+
+fn lock<'a, T>(m: &'a Mutex<T>, what: &str) -> Result<MutexGuard<'a, T>, DemoError> {
+    m.lock().map_err(|_| DemoError(format!("{what} poisoned")))
 }
 
 /// The setup, before the migration starts.

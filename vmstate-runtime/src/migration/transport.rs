@@ -148,33 +148,26 @@ pub trait ReadWrite: Read + Write + Send {
     }
 }
 
-impl ReadWrite for TcpStream {
-    fn shutdown(&self) -> io::Result<()> {
-        TcpStream::shutdown(self, std::net::Shutdown::Both)
-    }
-    fn shutdown_write(&self) -> io::Result<()> {
-        TcpStream::shutdown(self, std::net::Shutdown::Write)
-    }
-    fn try_clone_rw(&self) -> Option<Box<dyn ReadWrite>> {
-        self.try_clone()
-            .ok()
-            .map(|s| Box::new(s) as Box<dyn ReadWrite>)
-    }
+/// Sockets: shut down with `shutdown(2)`, cloned with `dup(2)`.
+macro_rules! socket_read_write {
+    ($($socket:ty),+) => {$(
+        impl ReadWrite for $socket {
+            fn shutdown(&self) -> io::Result<()> {
+                <$socket>::shutdown(self, std::net::Shutdown::Both)
+            }
+            fn shutdown_write(&self) -> io::Result<()> {
+                <$socket>::shutdown(self, std::net::Shutdown::Write)
+            }
+            fn try_clone_rw(&self) -> Option<Box<dyn ReadWrite>> {
+                self.try_clone()
+                    .ok()
+                    .map(|s| Box::new(s) as Box<dyn ReadWrite>)
+            }
+        }
+    )+};
 }
 
-impl ReadWrite for UnixStream {
-    fn shutdown(&self) -> io::Result<()> {
-        UnixStream::shutdown(self, std::net::Shutdown::Both)
-    }
-    fn shutdown_write(&self) -> io::Result<()> {
-        UnixStream::shutdown(self, std::net::Shutdown::Write)
-    }
-    fn try_clone_rw(&self) -> Option<Box<dyn ReadWrite>> {
-        self.try_clone()
-            .ok()
-            .map(|s| Box::new(s) as Box<dyn ReadWrite>)
-    }
-}
+socket_read_write!(TcpStream, UnixStream);
 
 /// The outgoing stream: ends its direction when dropped, so the destination sees
 /// EOF even while the return-path half of the socket stays open.
@@ -253,16 +246,29 @@ enum Direction {
     FromCommand,
 }
 
-/// Starts an `exec:` command through the shell, as QEMU does.
-fn shell(cmd: &str, dir: Direction) -> Result<Child> {
+/// Starts an `exec:` command through the shell, as QEMU does; the stream is its
+/// stdin (source) or stdout (destination).
+fn exec(cmd: &str, dir: Direction) -> Result<Connection> {
     let mut c = Command::new("/bin/sh");
     c.arg("-c").arg(cmd);
     match dir {
         Direction::ToCommand => c.stdin(Stdio::piped()),
         Direction::FromCommand => c.stdout(Stdio::piped()),
     };
-    c.spawn()
-        .map_err(failed(TransportOp::Exec(cmd.to_string())))
+    let mut child = c
+        .spawn()
+        .map_err(failed(TransportOp::Exec(cmd.to_string())))?;
+    let no_pipe = |pipe| transport(TransportError::NoPipe { pipe });
+    Ok(match dir {
+        Direction::ToCommand => {
+            let stdin = child.stdin.take().ok_or_else(|| no_pipe("stdin"))?;
+            Connection::one_way(WriteOnly(stdin), Some(child))
+        }
+        Direction::FromCommand => {
+            let stdout = child.stdout.take().ok_or_else(|| no_pipe("stdout"))?;
+            Connection::one_way(OneWay(stdout), Some(child))
+        }
+    })
 }
 
 /// Source side: connects to the destination.
@@ -285,14 +291,7 @@ pub fn connect(uri: &MigrationUri) -> Result<Connection> {
             std::fs::File::create(path).map_err(failed(TransportOp::Create(path.clone())))?,
             None,
         ),
-        MigrationUri::Exec(cmd) => {
-            let mut child = shell(cmd, Direction::ToCommand)?;
-            let stdin = child
-                .stdin
-                .take()
-                .ok_or_else(|| transport(TransportError::NoPipe { pipe: "stdin" }))?;
-            Connection::one_way(WriteOnly(stdin), Some(child))
-        }
+        MigrationUri::Exec(cmd) => exec(cmd, Direction::ToCommand)?,
     })
 }
 
@@ -335,14 +334,7 @@ impl Incoming {
                 std::fs::File::open(path).map_err(failed(TransportOp::Open(path.clone())))?,
                 None,
             )),
-            MigrationUri::Exec(cmd) => {
-                let mut child = shell(cmd, Direction::FromCommand)?;
-                let stdout = child
-                    .stdout
-                    .take()
-                    .ok_or_else(|| transport(TransportError::NoPipe { pipe: "stdout" }))?;
-                Incoming::Ready(Connection::one_way(OneWay(stdout), Some(child)))
-            }
+            MigrationUri::Exec(cmd) => Incoming::Ready(exec(cmd, Direction::FromCommand)?),
         })
     }
 

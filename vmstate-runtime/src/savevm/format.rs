@@ -19,6 +19,50 @@
 
 use std::fmt;
 
+/// Declares a numbered wire enum once: each variant with its number and QEMU's
+/// name; generates `ALL`, the decoder, `name()` and `Display` from that one list.
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident: $repr:ident, decoded by $from:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $value:literal => $qemu:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr($repr)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant = $value, )+
+        }
+
+        impl $name {
+            /// Every value, in number order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// Decodes a number; `None` when it names nothing.
+            pub const fn $from(n: $repr) -> Option<Self> {
+                match n {
+                    $( $value => Some($name::$variant), )+
+                    _ => None,
+                }
+            }
+
+            /// QEMU's name for it, without its prefix (for messages).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( $name::$variant => $qemu, )+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
 // ---- header ----
 
 /// First be32 of a stream: "QEVM".
@@ -30,56 +74,40 @@ pub const FILE_VERSION: u32 = 0x0000_0003;
 
 // ---- top-level records ----
 
-/// One-byte record types at the top level of a stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum RecordType {
-    /// End of the device sections.
-    Eof = 0x00,
-    /// First chunk of an iterative section (full header).
-    SectionStart = 0x01,
-    /// Middle chunk (short header).
-    SectionPart = 0x02,
-    /// Last chunk (short header).
-    SectionEnd = 0x03,
-    /// A whole non-iterative device section (full header).
-    SectionFull = 0x04,
-    /// Subsection marker (only inside a VMState body; invalid at top level).
-    Subsection = 0x05,
-    /// The JSON description trailer.
-    VmDescription = 0x06,
-    /// The configuration record right after the header.
-    Configuration = 0x07,
-    /// A command record.
-    Command = 0x08,
-    /// Section footer marker.
-    SectionFooter = 0x7e,
-}
-
-impl RecordType {
-    /// Decodes a record-type byte.
+wire_enum! {
+    /// One-byte record types at the top level of a stream (`QEMU_VM_*`).
     ///
     /// ```
     /// use vmstate_runtime::savevm::RecordType;
     /// assert_eq!(RecordType::from_u8(0x7e), Some(RecordType::SectionFooter));
     /// assert_eq!(RecordType::from_u8(0x09), None);
+    /// assert_eq!(RecordType::SectionFull.to_string(), "SECTION_FULL");
     /// ```
-    pub const fn from_u8(b: u8) -> Option<Self> {
-        Some(match b {
-            0x00 => RecordType::Eof,
-            0x01 => RecordType::SectionStart,
-            0x02 => RecordType::SectionPart,
-            0x03 => RecordType::SectionEnd,
-            0x04 => RecordType::SectionFull,
-            0x05 => RecordType::Subsection,
-            0x06 => RecordType::VmDescription,
-            0x07 => RecordType::Configuration,
-            0x08 => RecordType::Command,
-            0x7e => RecordType::SectionFooter,
-            _ => return None,
-        })
+    pub enum RecordType: u8, decoded by from_u8 {
+        /// End of the device sections.
+        Eof = 0x00 => "EOF",
+        /// First chunk of an iterative section (full header).
+        SectionStart = 0x01 => "SECTION_START",
+        /// Middle chunk (short header).
+        SectionPart = 0x02 => "SECTION_PART",
+        /// Last chunk (short header).
+        SectionEnd = 0x03 => "SECTION_END",
+        /// A whole non-iterative device section (full header).
+        SectionFull = 0x04 => "SECTION_FULL",
+        /// Subsection marker (only inside a VMState body; invalid at top level).
+        Subsection = 0x05 => "SUBSECTION",
+        /// The JSON description trailer.
+        VmDescription = 0x06 => "VMDESCRIPTION",
+        /// The configuration record right after the header.
+        Configuration = 0x07 => "CONFIGURATION",
+        /// A command record.
+        Command = 0x08 => "COMMAND",
+        /// Section footer marker.
+        SectionFooter = 0x7e => "SECTION_FOOTER",
     }
+}
 
+impl RecordType {
     /// Whether this type starts a section with a full header (idstr, instance, version).
     ///
     /// ```
@@ -107,87 +135,43 @@ pub const TIMER_DISARMED: u64 = u64::MAX;
 
 // ---- commands ----
 
-/// MIG_CMD numbers: the be16 after a [`RecordType::Command`] byte.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u16)]
-pub enum MigCmd {
-    /// Destination opens the return path.
-    OpenReturnPath = 1,
-    /// Request a PONG with the same value.
-    Ping = 2,
-    /// Postcopy may follow: page sizes.
-    PostcopyAdvise = 3,
-    /// Destination starts listening for postcopy pages.
-    PostcopyListen = 4,
-    /// Destination starts the guest.
-    PostcopyRun = 5,
-    /// Discard ranges of a RAMBlock.
-    PostcopyRamDiscard = 6,
-    /// A nested stream of the given length follows.
-    Packaged = 7,
-    /// Enable COLO.
-    EnableColo = 8,
-    /// Postcopy recovery: resume.
-    PostcopyResume = 9,
-    /// Postcopy recovery: request a received bitmap.
-    RecvBitmap = 10,
-    /// Switchover starts (QEMU 10.x only).
-    SwitchoverStart = 11,
-}
-
-impl MigCmd {
-    /// Every command, in number order.
-    pub const ALL: [MigCmd; 11] = [
-        MigCmd::OpenReturnPath,
-        MigCmd::Ping,
-        MigCmd::PostcopyAdvise,
-        MigCmd::PostcopyListen,
-        MigCmd::PostcopyRun,
-        MigCmd::PostcopyRamDiscard,
-        MigCmd::Packaged,
-        MigCmd::EnableColo,
-        MigCmd::PostcopyResume,
-        MigCmd::RecvBitmap,
-        MigCmd::SwitchoverStart,
-    ];
-
-    /// Decodes a command number (any version's).
+wire_enum! {
+    /// MIG_CMD numbers: the be16 after a [`RecordType::Command`] byte.
     ///
     /// ```
     /// use vmstate_runtime::savevm::format::MigCmd;
     /// assert_eq!(MigCmd::from_u16(7), Some(MigCmd::Packaged));
     /// assert_eq!(MigCmd::from_u16(0), None);
     /// assert_eq!(MigCmd::from_u16(12), None);
-    /// ```
-    pub const fn from_u16(n: u16) -> Option<Self> {
-        if n == 0 || n as usize > Self::ALL.len() {
-            return None;
-        }
-        Some(Self::ALL[n as usize - 1])
-    }
-
-    /// QEMU's name for it, without the `MIG_CMD_` prefix (for messages).
-    ///
-    /// ```
-    /// use vmstate_runtime::savevm::format::MigCmd;
     /// assert_eq!(MigCmd::PostcopyRamDiscard.name(), "POSTCOPY_RAM_DISCARD");
     /// ```
-    pub const fn name(self) -> &'static str {
-        match self {
-            MigCmd::OpenReturnPath => "OPEN_RETURN_PATH",
-            MigCmd::Ping => "PING",
-            MigCmd::PostcopyAdvise => "POSTCOPY_ADVISE",
-            MigCmd::PostcopyListen => "POSTCOPY_LISTEN",
-            MigCmd::PostcopyRun => "POSTCOPY_RUN",
-            MigCmd::PostcopyRamDiscard => "POSTCOPY_RAM_DISCARD",
-            MigCmd::Packaged => "PACKAGED",
-            MigCmd::EnableColo => "ENABLE_COLO",
-            MigCmd::PostcopyResume => "POSTCOPY_RESUME",
-            MigCmd::RecvBitmap => "RECV_BITMAP",
-            MigCmd::SwitchoverStart => "SWITCHOVER_START",
-        }
+    pub enum MigCmd: u16, decoded by from_u16 {
+        /// Destination opens the return path.
+        OpenReturnPath = 1 => "OPEN_RETURN_PATH",
+        /// Request a PONG with the same value.
+        Ping = 2 => "PING",
+        /// Postcopy may follow: page sizes.
+        PostcopyAdvise = 3 => "POSTCOPY_ADVISE",
+        /// Destination starts listening for postcopy pages.
+        PostcopyListen = 4 => "POSTCOPY_LISTEN",
+        /// Destination starts the guest.
+        PostcopyRun = 5 => "POSTCOPY_RUN",
+        /// Discard ranges of a RAMBlock.
+        PostcopyRamDiscard = 6 => "POSTCOPY_RAM_DISCARD",
+        /// A nested stream of the given length follows.
+        Packaged = 7 => "PACKAGED",
+        /// Enable COLO.
+        EnableColo = 8 => "ENABLE_COLO",
+        /// Postcopy recovery: resume.
+        PostcopyResume = 9 => "POSTCOPY_RESUME",
+        /// Postcopy recovery: request a received bitmap.
+        RecvBitmap = 10 => "RECV_BITMAP",
+        /// Switchover starts (QEMU 10.x only).
+        SwitchoverStart = 11 => "SWITCHOVER_START",
     }
+}
 
+impl MigCmd {
     /// The payload length when it is fixed (`None`: variable).
     ///
     /// ```
@@ -209,12 +193,6 @@ impl MigCmd {
     }
 }
 
-impl fmt::Display for MigCmd {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// Payload length of a POSTCOPY_ADVISE that carries page sizes (two be64).
 pub const POSTCOPY_ADVISE_LEN: u16 = 16;
 /// Version byte at the start of a POSTCOPY_RAM_DISCARD payload.
@@ -229,70 +207,34 @@ pub const PING_PACKAGED_LOADED: u32 = 0x42;
 
 // ---- return path ----
 
-/// MIG_RP_MSG types: the be16 that starts a return-path frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u16)]
-pub enum RpMsgType {
-    /// Destination is done (payload: be32 0 = ok, 1 = error).
-    Shut = 1,
-    /// Reply to PING.
-    Pong = 2,
-    /// Page request naming the block.
-    ReqPagesId = 3,
-    /// Page request in the same block as the previous one.
-    ReqPages = 4,
-    /// Received bitmap follows (postcopy recovery).
-    RecvBitmap = 5,
-    /// Reply to POSTCOPY_RESUME.
-    ResumeAck = 6,
-    /// Switchover allowed (QEMU 10.x).
-    SwitchoverAck = 7,
-}
-
-impl RpMsgType {
-    /// Every message type, in number order.
-    pub const ALL: [RpMsgType; 7] = [
-        RpMsgType::Shut,
-        RpMsgType::Pong,
-        RpMsgType::ReqPagesId,
-        RpMsgType::ReqPages,
-        RpMsgType::RecvBitmap,
-        RpMsgType::ResumeAck,
-        RpMsgType::SwitchoverAck,
-    ];
-
-    /// Decodes a message type (any version's).
+wire_enum! {
+    /// MIG_RP_MSG types: the be16 that starts a return-path frame.
     ///
     /// ```
     /// use vmstate_runtime::savevm::format::RpMsgType;
     /// assert_eq!(RpMsgType::from_u16(1), Some(RpMsgType::Shut));
     /// assert_eq!(RpMsgType::from_u16(8), None);
-    /// ```
-    pub const fn from_u16(n: u16) -> Option<Self> {
-        if n == 0 || n as usize > Self::ALL.len() {
-            return None;
-        }
-        Some(Self::ALL[n as usize - 1])
-    }
-
-    /// QEMU's name for it, without the `MIG_RP_MSG_` prefix.
-    ///
-    /// ```
-    /// use vmstate_runtime::savevm::format::RpMsgType;
     /// assert_eq!(RpMsgType::ReqPagesId.name(), "REQ_PAGES_ID");
     /// ```
-    pub const fn name(self) -> &'static str {
-        match self {
-            RpMsgType::Shut => "SHUT",
-            RpMsgType::Pong => "PONG",
-            RpMsgType::ReqPagesId => "REQ_PAGES_ID",
-            RpMsgType::ReqPages => "REQ_PAGES",
-            RpMsgType::RecvBitmap => "RECV_BITMAP",
-            RpMsgType::ResumeAck => "RESUME_ACK",
-            RpMsgType::SwitchoverAck => "SWITCHOVER_ACK",
-        }
+    pub enum RpMsgType: u16, decoded by from_u16 {
+        /// Destination is done (payload: be32 0 = ok, 1 = error).
+        Shut = 1 => "SHUT",
+        /// Reply to PING.
+        Pong = 2 => "PONG",
+        /// Page request naming the block.
+        ReqPagesId = 3 => "REQ_PAGES_ID",
+        /// Page request in the same block as the previous one.
+        ReqPages = 4 => "REQ_PAGES",
+        /// Received bitmap follows (postcopy recovery).
+        RecvBitmap = 5 => "RECV_BITMAP",
+        /// Reply to POSTCOPY_RESUME.
+        ResumeAck = 6 => "RESUME_ACK",
+        /// Switchover allowed (QEMU 10.x).
+        SwitchoverAck = 7 => "SWITCHOVER_ACK",
     }
+}
 
+impl RpMsgType {
     /// The payload length when it is fixed (`None`: carries a block name).
     ///
     /// ```
@@ -307,12 +249,6 @@ impl RpMsgType {
             RpMsgType::SwitchoverAck => Some(0),
             RpMsgType::ReqPagesId | RpMsgType::RecvBitmap => None,
         }
-    }
-}
-
-impl fmt::Display for RpMsgType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 

@@ -219,9 +219,8 @@ impl Registry {
 
     /// The entry answering to `idstr` and `instance_id` (or its alias).
     pub fn find(&self, idstr: &str, instance_id: u32) -> Option<&SaveStateEntry> {
-        self.entries.iter().find(|e| {
-            e.idstr == idstr && (e.instance_id == instance_id || e.alias_id == Some(instance_id))
-        })
+        self.position(idstr.as_bytes(), instance_id)
+            .map(|i| &self.entries[i])
     }
 
     /// Index of the entry answering to `idstr`/`instance_id`, for mutable access.

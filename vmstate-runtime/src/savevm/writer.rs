@@ -9,7 +9,7 @@ use std::io::Write;
 use super::command::Command;
 use super::config::Configuration;
 use super::format::{QemuVersion, RecordType, FILE_MAGIC, FILE_VERSION};
-use super::handlers::{IterateStatus, Pending, SectionWriter};
+use super::handlers::{IterateStatus, Pending, SaveVmHandlers, SectionWriter};
 use super::registry::{Registry, SaveStateEntry};
 use super::section_buf::SectionBuf;
 use super::vmdesc::VmDescBuilder;
@@ -163,6 +163,24 @@ impl<W: Write> StreamWriter<W> {
         self.out.write_u32(e.section_id)
     }
 
+    /// One section of `e`: its header for `ty`, the body `body` writes, the footer.
+    /// A handler's error names the section.
+    fn section<T>(
+        &mut self,
+        ty: RecordType,
+        e: &mut SaveStateEntry,
+        body: impl FnOnce(&mut dyn SaveVmHandlers, &mut SectionWriter) -> Result<T>,
+    ) -> Result<T> {
+        if ty.has_full_header() {
+            self.full_header(ty, e)?;
+        } else {
+            self.short_header(ty, e)?;
+        }
+        let out = body(e.handlers.as_mut(), &mut self.out).map_err(|err| section_err(err, e))?;
+        self.footer(e)?;
+        Ok(out)
+    }
+
     /// Setup pass: a START section for every active iterative entry.
     pub fn setup(&mut self, reg: &mut Registry) -> Result<()> {
         for e in reg.entries_mut() {
@@ -177,11 +195,7 @@ impl<W: Write> StreamWriter<W> {
             if !e.handlers.is_iterative() || !e.handlers.is_active() {
                 continue;
             }
-            self.full_header(RecordType::SectionStart, e)?;
-            e.handlers
-                .save_setup(&mut self.out)
-                .map_err(|err| section_err(err, e))?;
-            self.footer(e)?;
+            self.section(RecordType::SectionStart, e, |h, w| h.save_setup(w))?;
             self.maybe_flush()?;
         }
         Ok(())
@@ -211,12 +225,7 @@ impl<W: Write> StreamWriter<W> {
             if rate_limited(self.position()) {
                 return Ok(IterateStatus::Continue);
             }
-            self.short_header(RecordType::SectionPart, e)?;
-            let status = e
-                .handlers
-                .save_live_iterate(&mut self.out)
-                .map_err(|err| section_err(err, e))?;
-            self.footer(e)?;
+            let status = self.section(RecordType::SectionPart, e, |h, w| h.save_live_iterate(w))?;
             self.maybe_flush()?;
             if status == IterateStatus::Continue {
                 all_done = false;
@@ -278,11 +287,9 @@ impl<W: Write> StreamWriter<W> {
             if !h.is_iterative() || !h.is_active() || (in_postcopy && h.has_postcopy()) {
                 continue;
             }
-            self.short_header(RecordType::SectionEnd, e)?;
-            e.handlers
-                .save_live_complete_precopy(&mut self.out)
-                .map_err(|err| section_err(err, e))?;
-            self.footer(e)?;
+            self.section(RecordType::SectionEnd, e, |h, w| {
+                h.save_live_complete_precopy(w)
+            })?;
             self.maybe_flush()?;
         }
         Ok(())
@@ -336,11 +343,9 @@ impl<W: Write> StreamWriter<W> {
             if !h.is_iterative() || !h.is_active() || !h.has_postcopy() {
                 continue;
             }
-            self.short_header(RecordType::SectionEnd, e)?;
-            e.handlers
-                .save_live_complete_postcopy(&mut self.out)
-                .map_err(|err| section_err(err, e))?;
-            self.footer(e)?;
+            self.section(RecordType::SectionEnd, e, |h, w| {
+                h.save_live_complete_postcopy(w)
+            })?;
         }
         self.out.write_u8(RecordType::Eof as u8)?;
         self.flush()

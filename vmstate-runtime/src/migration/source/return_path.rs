@@ -219,28 +219,22 @@ impl ReturnPath {
         }
     }
 
+    /// `f` on the state; `T::default()` when the thread panicked holding it.
+    fn peek<T: Default>(&self, f: impl FnOnce(&mut RpState) -> T) -> T {
+        self.state.lock().map(|mut s| f(&mut s)).unwrap_or_default()
+    }
+
     /// Page requests received since the last call.
     pub(super) fn take_page_requests(&self) -> Vec<(String, u64, u64)> {
-        self.state
-            .lock()
-            .map(|mut s| s.page_requests.drain(..).collect())
-            .unwrap_or_default()
+        self.peek(|s| s.page_requests.drain(..).collect())
     }
 
     pub(super) fn has_page_requests(&self) -> bool {
-        self.state
-            .lock()
-            .map(|s| !s.page_requests.is_empty())
-            .unwrap_or(false)
+        self.peek(|s| !s.page_requests.is_empty())
     }
 
     pub(super) fn switchover_allowed(&self, caps: MigrationCapabilities) -> bool {
-        !caps.switchover_ack
-            || self
-                .state
-                .lock()
-                .map(|s| s.switchover_acked)
-                .unwrap_or(false)
+        !caps.switchover_ack || self.peek(|s| s.switchover_acked)
     }
 
     /// Waits for the destination's SHUT and turns an error report into a failure.
