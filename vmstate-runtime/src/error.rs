@@ -10,6 +10,15 @@
 //!
 //! Building the path allocates, but only on the error path; the hot paths never
 //! touch it.
+//!
+//! The kinds say what went wrong in a form a caller can match on: the VMState
+//! body errors (truncated input, bad values, versions), the savevm stream's
+//! (bad magic, unknown sections, commands), the registry's, and the migration
+//! layer's, grouped by concern with detail enums ([`ConfigMismatch`],
+//! [`UriError`], [`TransportError`], [`ReturnPathMissing`], [`ReturnPathError`],
+//! [`PostcopyError`], [`RecoveryError`]), plus [`ErrorKind::Cancelled`] and
+//! [`ErrorKind::PeerFailed`]. [`ErrorKind::Invalid`] is left to handlers and hooks
+//! that report invalid state of their own.
 
 #![deny(unsafe_code)]
 
@@ -23,7 +32,10 @@ pub use migration::{
     TransportError, TransportOp, UriError,
 };
 
-use crate::savevm::format::{MigCmd, QemuVersion, FILE_VERSION_COMPAT, MAX_IDSTR_LEN};
+use crate::savevm::format::{
+    MigCmd, QemuVersion, RecordType, FILE_VERSION_COMPAT, LIST_ELEMENT_MARKER, LIST_END_MARKER,
+    MAX_IDSTR_LEN, NULLPTR_MARKER,
+};
 
 /// A boxed error from user code (hooks), kept as the `source()` of an [`Error`].
 ///
@@ -170,10 +182,12 @@ pub enum ErrorKind {
         check: &'static str,
     },
     /// A null-pointer placeholder byte other than 0x30.
-    #[error("expected null-pointer marker 0x30, found {0:#04x}")]
+    #[error("expected null-pointer marker {NULLPTR_MARKER:#04x}, found {0:#04x}")]
     BadNullMarker(u8),
     /// A list (QTAILQ/QLIST) element marker other than 0x00/0x01.
-    #[error("expected list marker 0x00 or 0x01, found {0:#04x}")]
+    #[error(
+        "expected list marker {LIST_END_MARKER:#04x} or {LIST_ELEMENT_MARKER:#04x}, found {0:#04x}"
+    )]
     BadListMarker(u8),
     /// A list had more elements than its bound.
     #[error("list has more than {max} element(s)")]
@@ -288,7 +302,10 @@ pub enum ErrorKind {
         section_id: u32,
     },
     /// A section not followed by its footer marker.
-    #[error("missing section footer: found {found:#04x} instead of 0x7e")]
+    #[error(
+        "missing section footer: found {found:#04x} instead of {:#04x}",
+        RecordType::SectionFooter as u8
+    )]
     MissingFooter {
         /// The byte found.
         found: u8,

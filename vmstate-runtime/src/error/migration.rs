@@ -57,7 +57,7 @@ pub enum ConfigMismatch {
     },
     /// The validated capabilities that are on differ.
     #[error("capability mismatch: stream has {stream:?}, this side has {ours:?}")]
-    Capabilities {
+    EnabledCapabilities {
         /// The stream's, sorted.
         stream: Vec<String>,
         /// Ours, sorted.

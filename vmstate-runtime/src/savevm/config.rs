@@ -181,7 +181,10 @@ impl Configuration {
         let ours = self.capabilities.sorted_names();
         let stream = incoming.capabilities.sorted_names();
         if ours != stream {
-            return Err(mismatch(ConfigMismatch::Capabilities { stream, ours }));
+            return Err(mismatch(ConfigMismatch::EnabledCapabilities {
+                stream,
+                ours,
+            }));
         }
         if incoming_had_uuid && self.send_uuid && incoming.uuid != self.uuid {
             return Err(mismatch(ConfigMismatch::Uuid));

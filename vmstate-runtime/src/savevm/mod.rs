@@ -1,7 +1,7 @@
 //! The savevm stream: QEMU's migration stream format and everything that reads
 //! or writes it.
 //!
-//! * [`format`]: every byte value and limit of the stream, named once;
+//! * [`format`](mod@format): every byte value and limit of the stream, named once;
 //! * [`Command`] and [`RpMessage`]: the command records and the return-path
 //!   messages, encoded and validated;
 //! * [`Configuration`]: the configuration record and its checks;
