@@ -484,6 +484,10 @@ pub struct Error {
     inner: Box<Inner>,
 }
 
+// One pointer: `Result<T>` stays as small as `T` plus a word on the hot paths, where
+// errors are never built.
+static_assertions::assert_eq_size!(Error, usize);
+
 struct Inner {
     kind: ErrorKind,
     offset: Option<u64>,

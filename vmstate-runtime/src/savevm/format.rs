@@ -201,6 +201,15 @@ pub const POSTCOPY_RAM_DISCARD_VERSION: u8 = 0;
 pub const DISCARD_RANGE_LEN: usize = 16;
 /// Most ranges QEMU puts in one discard command.
 pub const MAX_DISCARDS_PER_COMMAND: usize = 12;
+/// PING values the source sends, so a stream trace shows how far it got: right
+/// after OPEN_RETURN_PATH.
+pub const PING_RETURN_PATH_OPENED: u32 = 1;
+/// PING before the postcopy package (after the discards).
+pub const PING_BEFORE_PACKAGE: u32 = 2;
+/// PING inside the postcopy package, after the device state.
+pub const PING_PACKAGE_DEVICES: u32 = 3;
+/// PING after the postcopy package.
+pub const PING_AFTER_PACKAGE: u32 = 4;
 /// The value of PING sent inside a postcopy package once the devices are loaded
 /// (QEMU 10.x only).
 pub const PING_PACKAGED_LOADED: u32 = 0x42;
@@ -285,6 +294,13 @@ pub const INSTANCE_ID_ANY: u32 = u32::MAX;
 pub const MAX_PACKAGE_LEN: u32 = 256 * 1024 * 1024;
 /// Largest vmdesc trailer read (QEMU drains it; we keep it for inspection).
 pub const MAX_VMDESC_LEN: u32 = 64 * 1024 * 1024;
+
+// The limits fit the length fields that carry them.
+static_assertions::const_assert!(MAX_NAME_LEN == u8::MAX as usize);
+static_assertions::const_assert!(MAX_RP_PAYLOAD <= u16::MAX as usize);
+static_assertions::const_assert!(REQ_PAGES_LEN <= MAX_RP_PAYLOAD);
+static_assertions::const_assert!(MAX_DISCARDS_PER_COMMAND * DISCARD_RANGE_LEN <= u16::MAX as usize);
+static_assertions::const_assert!(TARGET_PAGE_SIZE.is_power_of_two());
 
 // ---- versions ----
 

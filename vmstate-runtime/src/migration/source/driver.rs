@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind, Result, ReturnPathMissing};
 use crate::migration::params::MigrationParameters;
 use crate::migration::status::MigrationStatus;
 use crate::migration::transport::{connect, Connection, Outgoing};
-use crate::savevm::format::TARGET_PAGE_SIZE;
+use crate::savevm::format::{PING_RETURN_PATH_OPENED, TARGET_PAGE_SIZE};
 use crate::savevm::{Command, Configuration, PostcopyAdvise, Registry, StreamWriter};
 
 /// The state of one outgoing migration, owned by its thread.
@@ -189,7 +189,7 @@ impl Driver {
                 Error::new(ErrorKind::NoReturnPath(ReturnPathMissing::NotBidirectional))
             })?;
             w.write_command(&Command::OpenReturnPath)?;
-            w.write_command(&Command::Ping(1))?;
+            w.write_command(&Command::Ping(PING_RETURN_PATH_OPENED))?;
             Some(ReturnPath::spawn(reverse, self.config.version)?)
         } else {
             None

@@ -12,7 +12,10 @@ use super::window::Window;
 use crate::error::{Error, ErrorKind, PostcopyError, RecoveryError, Result};
 use crate::migration::status::MigrationStatus;
 use crate::migration::transport::{connect, Connection, MigrationUri, Outgoing};
-use crate::savevm::format::{MAX_DISCARDS_PER_COMMAND, PING_PACKAGED_LOADED};
+use crate::savevm::format::{
+    MAX_DISCARDS_PER_COMMAND, PING_AFTER_PACKAGE, PING_BEFORE_PACKAGE, PING_PACKAGED_LOADED,
+    PING_PACKAGE_DEVICES,
+};
 use crate::savevm::{Command, QemuVersion, Registry, StreamWriter};
 
 impl Driver {
@@ -195,19 +198,19 @@ impl Driver {
                 }
             }
         }
-        w.write_command(&Command::Ping(2))?;
+        w.write_command(&Command::Ping(PING_BEFORE_PACKAGE))?;
         let mut pkg = StreamWriter::new(Vec::new(), self.config.version);
         pkg.suppress_vmdesc();
         pkg.write_command(&Command::PostcopyListen)?;
         pkg.full_sections(reg)?;
-        pkg.write_command(&Command::Ping(3))?;
+        pkg.write_command(&Command::Ping(PING_PACKAGE_DEVICES))?;
         if self.config.version == QemuVersion::V10 {
             pkg.write_command(&Command::Ping(PING_PACKAGED_LOADED))?;
         }
         pkg.write_command(&Command::PostcopyRun)?;
         let pkg = pkg.into_inner()?;
         w.write_packaged(&pkg)?;
-        w.write_command(&Command::Ping(4))?;
+        w.write_command(&Command::Ping(PING_AFTER_PACKAGE))?;
         w.flush()
     }
 }
