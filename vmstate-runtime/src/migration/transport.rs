@@ -552,20 +552,15 @@ mod tests {
         let mut c = connect(&out).unwrap();
         c.stream.write_all(b"abc").unwrap();
         c.finish().unwrap();
-        let mut c = Incoming::listen(&MigrationUri::File(file.clone()))
-            .unwrap()
-            .accept()
-            .unwrap();
-        let mut s = String::new();
-        c.stream.read_to_string(&mut s).unwrap();
-        assert_eq!(s, "abc");
-        let mut c = Incoming::listen(&MigrationUri::Exec(format!("cat {}", file.display())))
-            .unwrap()
-            .accept()
-            .unwrap();
-        let mut s = String::new();
-        c.stream.read_to_string(&mut s).unwrap();
-        assert_eq!(s, "abc");
+        for uri in [
+            MigrationUri::File(file.clone()),
+            MigrationUri::Exec(format!("cat {}", file.display())),
+        ] {
+            let mut c = Incoming::listen(&uri).unwrap().accept().unwrap();
+            let mut s = String::new();
+            c.stream.read_to_string(&mut s).unwrap();
+            assert_eq!(s, "abc", "{uri:?}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
