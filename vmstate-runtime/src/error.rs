@@ -20,8 +20,6 @@
 //! [`ErrorKind::PeerFailed`]. [`ErrorKind::Invalid`] is left to handlers and hooks
 //! that report invalid state of their own.
 
-#![deny(unsafe_code)]
-
 use std::borrow::Cow;
 use std::fmt;
 

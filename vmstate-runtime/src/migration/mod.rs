@@ -12,8 +12,6 @@
 //! Failures are typed: cancel, peer failure, transport, return path, postcopy and
 //! postcopy recovery each have their [`ErrorKind`](crate::ErrorKind).
 
-#![deny(unsafe_code)]
-
 mod incoming;
 mod params;
 mod source;

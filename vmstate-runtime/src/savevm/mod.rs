@@ -11,8 +11,6 @@
 //!   START/PART/END/FULL sections, commands, packages, EOF and the vmdesc trailer
 //!   ([`VmDescBuilder`]), with [`SectionBuf`] carrying guest pages uncopied.
 
-#![deny(unsafe_code)]
-
 mod command;
 mod config;
 pub mod format;
