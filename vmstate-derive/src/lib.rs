@@ -68,27 +68,23 @@
 
 mod attr;
 mod check;
-mod describe;
 mod diag;
-mod enum_repr;
-mod load;
+mod expand;
 mod model;
-mod save;
 mod types;
 
 use darling::FromDeriveInput;
 use proc_macro::TokenStream;
-use quote::quote;
 
 /// Derives `vmstate_runtime::VmState` (for structs) or `vmstate_runtime::VmStateField`
 /// (for enums with an integer `#[repr]`). See the crate documentation for attributes.
 #[proc_macro_derive(VmState, attributes(vmstate))]
 pub fn derive_vmstate(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    expand(&input).into()
+    expand_derive(&input).into()
 }
 
-fn expand(input: &syn::DeriveInput) -> proc_macro2::TokenStream {
+fn expand_derive(input: &syn::DeriveInput) -> proc_macro2::TokenStream {
     // Shape, unknown and duplicate keys first (precise spans, all reported), then
     // darling on the input with the bad keys removed, then the semantic checks.
     let diag::Prepared {
@@ -107,111 +103,22 @@ fn expand(input: &syn::DeriveInput) -> proc_macro2::TokenStream {
             return with_fallback(input, errors);
         }
     };
+    // The runtime's path: `c.runtime` / `e.runtime` once the front end parses
+    // `#[vmstate(crate = "...")]`.
+    let paths = expand::paths::Paths::default_runtime();
     match check::check(&attrs, &keys, errors) {
-        Ok(check::Checked::Struct(c)) => expand_struct(&c),
-        Ok(check::Checked::Enum(e)) => enum_repr::expand(&e),
+        Ok(check::Checked::Struct(c)) => expand::container(&c, &paths),
+        Ok(check::Checked::Enum(e)) => expand::enum_repr::expand(&e, &paths),
         Err(errors) => with_fallback(input, errors),
     }
 }
 
-fn expand_struct(c: &model::Container) -> proc_macro2::TokenStream {
-    let ident = c.ident;
-    let (impl_generics, ty_generics, where_clause) = c.generics.split_for_impl();
-    let description = describe::description(c);
-    let save = save::save_fn(c, save::Mode::Save);
-    let save_described = save::save_fn(c, save::Mode::Described);
-    let load = load::load_fn(c);
-    let checks = describe::static_checks(c);
-    quote! {
-        const _: () = {
-            impl #impl_generics ::vmstate_runtime::VmState for #ident #ty_generics #where_clause {
-                #description
-                #save
-                #save_described
-                #load
-            }
-
-            /// As a field of another struct: QEMU's VMSTATE_STRUCT (body inline, loaded
-            /// at this type's own current version).
-            impl #impl_generics ::vmstate_runtime::VmStateField for #ident #ty_generics #where_clause {
-                const FIELD_TYPE: ::vmstate_runtime::FieldType = ::vmstate_runtime::FieldType {
-                    info: "struct",
-                    size: <Self as ::vmstate_runtime::VmState>::DESCRIPTION.fixed_body_size(),
-                    array_len: ::core::option::Option::None,
-                    nested: ::core::option::Option::Some(<Self as ::vmstate_runtime::VmState>::DESCRIPTION),
-                };
-
-                #[inline]
-                fn save_field<__B: ::vmstate_runtime::__private::BufMut>(
-                    &self,
-                    __w: &mut ::vmstate_runtime::wire::Writer<__B>,
-                ) -> ::vmstate_runtime::Result<()> {
-                    ::vmstate_runtime::__private::save_struct(self, __w)
-                }
-
-                fn save_field_described<__B: ::vmstate_runtime::__private::BufMut>(
-                    &self,
-                    __w: &mut ::vmstate_runtime::wire::Writer<__B>,
-                    __sink: &mut dyn ::vmstate_runtime::vmstate::DescribeSink,
-                ) -> ::vmstate_runtime::Result<()> {
-                    <Self as ::vmstate_runtime::VmState>::save_described(self, __w, __sink)
-                }
-
-                #[inline]
-                fn load_field<__B: ::vmstate_runtime::__private::Buf>(
-                    &mut self,
-                    __r: &mut ::vmstate_runtime::wire::Reader<__B>,
-                ) -> ::vmstate_runtime::Result<()> {
-                    ::vmstate_runtime::__private::load_struct(self, __r)
-                }
-            }
-
-            #checks
-        };
-    }
-}
-
-/// The vmsd name of the stand-in impl emitted after an error. The static checks of a
-/// parent (subsection prefix, duplicate names) accept it, so a type that failed to
-/// derive does not cause errors in the types that use it.
-pub(crate) const FALLBACK_NAME: &str = "\0vmstate-derive: invalid";
-
-/// On error: the errors, plus a stub impl so uses of the type elsewhere do not add a
-/// cascade of "VmState is not implemented" errors.
+/// On error: the errors, plus stand-in impls so uses of the type elsewhere do not
+/// add a cascade of "VmState is not implemented" errors.
 fn with_fallback(input: &syn::DeriveInput, errors: diag::Errors) -> proc_macro2::TokenStream {
     let errors = errors
         .into_error()
         .map(|e| e.to_compile_error())
         .unwrap_or_default();
-    let ident = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    if matches!(input.data, syn::Data::Enum(_)) {
-        return quote! {
-            #errors
-            impl #impl_generics ::vmstate_runtime::VmStateField for #ident #ty_generics #where_clause {
-                const FIELD_TYPE: ::vmstate_runtime::FieldType = ::vmstate_runtime::FieldType::scalar("invalid", 0);
-                fn save_field<__B: ::vmstate_runtime::__private::BufMut>(&self, _: &mut ::vmstate_runtime::wire::Writer<__B>) -> ::vmstate_runtime::Result<()> { ::core::unreachable!() }
-                fn load_field<__B: ::vmstate_runtime::__private::Buf>(&mut self, _: &mut ::vmstate_runtime::wire::Reader<__B>) -> ::vmstate_runtime::Result<()> { ::core::unreachable!() }
-            }
-        };
-    }
-    let name = FALLBACK_NAME;
-    quote! {
-        #errors
-        impl #impl_generics ::vmstate_runtime::VmState for #ident #ty_generics #where_clause {
-            const DESCRIPTION: &'static ::vmstate_runtime::VmStateDescription = &::vmstate_runtime::VmStateDescription {
-                name: #name, version_id: 0, minimum_version_id: 0,
-                priority: ::vmstate_runtime::MigrationPriority::Default,
-                fields: &[], subsections: &[],
-                hooks: ::vmstate_runtime::Hooks { pre_save: false, post_save: false, pre_load: false, post_load: false },
-            };
-            fn save<__B: ::vmstate_runtime::__private::BufMut>(&self, _: &mut ::vmstate_runtime::wire::Writer<__B>) -> ::vmstate_runtime::Result<()> { ::core::unreachable!() }
-            fn load<__B: ::vmstate_runtime::__private::Buf>(&mut self, _: &mut ::vmstate_runtime::wire::Reader<__B>, _: u32) -> ::vmstate_runtime::Result<()> { ::core::unreachable!() }
-        }
-        impl #impl_generics ::vmstate_runtime::VmStateField for #ident #ty_generics #where_clause {
-            const FIELD_TYPE: ::vmstate_runtime::FieldType = ::vmstate_runtime::FieldType::scalar("invalid", 0);
-            fn save_field<__B: ::vmstate_runtime::__private::BufMut>(&self, _: &mut ::vmstate_runtime::wire::Writer<__B>) -> ::vmstate_runtime::Result<()> { ::core::unreachable!() }
-            fn load_field<__B: ::vmstate_runtime::__private::Buf>(&mut self, _: &mut ::vmstate_runtime::wire::Reader<__B>) -> ::vmstate_runtime::Result<()> { ::core::unreachable!() }
-        }
-    }
+    expand::fallback::expand(input, errors, &expand::paths::Paths::default_runtime())
 }

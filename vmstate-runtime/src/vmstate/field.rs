@@ -3,7 +3,7 @@
 
 use bytes::{Buf, BufMut};
 
-use super::{FieldType, VmStateField};
+use super::{DescribeSink, FieldType, VmStateField};
 use crate::error::{ErrorKind, Result};
 use crate::wire::{Reader, Writer};
 
@@ -13,10 +13,11 @@ pub const NULLPTR_MARKER: u8 = 0x30;
 impl VmStateField for bool {
     const FIELD_TYPE: FieldType = FieldType::scalar("bool", 1);
 
-    fn save_slice_described<B: BufMut>(
+    #[inline]
+    fn save_slice_with<B: BufMut, S: DescribeSink + ?Sized>(
         items: &[Self],
         w: &mut Writer<B>,
-        _sink: &mut dyn super::DescribeSink,
+        _sink: &mut S,
     ) -> Result<()> {
         Self::save_slice(items, w)
     }
@@ -58,10 +59,11 @@ macro_rules! int_field {
                 Ok(())
             }
 
-            fn save_slice_described<B: BufMut>(
+            #[inline]
+            fn save_slice_with<B: BufMut, S: DescribeSink + ?Sized>(
                 items: &[Self],
                 w: &mut Writer<B>,
-                _sink: &mut dyn super::DescribeSink,
+                _sink: &mut S,
             ) -> Result<()> {
                 Self::save_slice(items, w)
             }
@@ -114,10 +116,11 @@ int_field! {
 impl VmStateField for u8 {
     const FIELD_TYPE: FieldType = FieldType::scalar("uint8", 1);
 
-    fn save_slice_described<B: BufMut>(
+    #[inline]
+    fn save_slice_with<B: BufMut, S: DescribeSink + ?Sized>(
         items: &[Self],
         w: &mut Writer<B>,
-        _sink: &mut dyn super::DescribeSink,
+        _sink: &mut S,
     ) -> Result<()> {
         Self::save_slice(items, w)
     }
@@ -147,10 +150,11 @@ impl VmStateField for u8 {
 impl VmStateField for i8 {
     const FIELD_TYPE: FieldType = FieldType::scalar("int8", 1);
 
-    fn save_slice_described<B: BufMut>(
+    #[inline]
+    fn save_slice_with<B: BufMut, S: DescribeSink + ?Sized>(
         items: &[Self],
         w: &mut Writer<B>,
-        _sink: &mut dyn super::DescribeSink,
+        _sink: &mut S,
     ) -> Result<()> {
         Self::save_slice(items, w)
     }
@@ -189,12 +193,13 @@ impl<T: VmStateField, const N: usize> VmStateField for [T; N] {
         T::load_slice(self, r)
     }
 
-    fn save_field_described<B: BufMut>(
+    #[inline]
+    fn save_field_with<B: BufMut, S: DescribeSink + ?Sized>(
         &self,
         w: &mut Writer<B>,
-        sink: &mut dyn super::DescribeSink,
+        sink: &mut S,
     ) -> Result<()> {
-        T::save_slice_described(self, w, sink)
+        T::save_slice_with(self, w, sink)
     }
 }
 
@@ -214,12 +219,12 @@ impl<T: VmStateField> VmStateField for Box<T> {
     }
 
     #[inline]
-    fn save_field_described<B: BufMut>(
+    fn save_field_with<B: BufMut, S: DescribeSink + ?Sized>(
         &self,
         w: &mut Writer<B>,
-        sink: &mut dyn super::DescribeSink,
+        sink: &mut S,
     ) -> Result<()> {
-        (**self).save_field_described(w, sink)
+        (**self).save_field_with(w, sink)
     }
 }
 
@@ -242,13 +247,14 @@ impl<T: VmStateField> VmStateField for Option<Box<T>> {
         }
     }
 
-    fn save_field_described<B: BufMut>(
+    #[inline]
+    fn save_field_with<B: BufMut, S: DescribeSink + ?Sized>(
         &self,
         w: &mut Writer<B>,
-        sink: &mut dyn super::DescribeSink,
+        sink: &mut S,
     ) -> Result<()> {
         match self {
-            Some(v) => v.save_field_described(w, sink),
+            Some(v) => v.save_field_with(w, sink),
             None => w.write_u8(NULLPTR_MARKER),
         }
     }
