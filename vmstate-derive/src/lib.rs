@@ -65,6 +65,16 @@
 //! at the `#[derive]`); all errors of one derive are reported together, and a type
 //! whose derive failed still gets stand-in impls so its uses add no further errors.
 //! `ui-tests/tests/ui/fail/` shows every diagnostic.
+//!
+//! # What it generates
+//!
+//! One `const _: () = { ... };` block per type, naming the runtime only through
+//! `vmstate_runtime::__private` (so it builds where the caller shadows `Result`,
+//! `Option`, `core` or `std`), with `#[automatically_derived]` impls: the static
+//! `DESCRIPTION`, one save path `save_with` generic over the describe sink (plain
+//! `save` passes a no-op sink), `load`, and the `VmStateField` impl that nests the
+//! type in others. `src/expand/output_tests/expanded/` holds the exact expansion of
+//! representative inputs.
 
 mod attr;
 mod check;

@@ -7,7 +7,10 @@
 //! * [`VmState`] and [`VmStateField`]: the traits `#[derive(VmState)]` implements,
 //!   with encodings for the standard types (see [`vmstate`]);
 //! * [`VmStateDescription`]: the static description every type carries (the source
-//!   for docs, vmdesc JSON and compatibility checks);
+//!   for layout docs and the vmdesc JSON);
+//! * [`savevm`]: QEMU's migration stream (sections, commands, vmdesc) and the
+//!   registry of migratable components;
+//! * [`migration`]: live migration drivers, transports, parameters and status;
 //! * [`Error`]: one error type that says what, where (field path, byte offset) and why.
 //!
 //! ```

@@ -1,6 +1,8 @@
 //! Golden expansions, in the manner of zerocopy's `output_tests`: a handful of
 //! representative inputs, each with its pretty-printed expansion checked in under
 //! `expanded/`, so a reviewer sees exactly what a change does to the generated code.
+//! (The files are Rust, named `.expanded` so tools that scan the tree's sources do
+//! not take generated code for hand-written code.)
 //!
 //! A test fails on any difference. After an intended change, regenerate with
 //! `VMSTATE_EXPAND_OVERWRITE=1 cargo test -p vmstate-derive output_tests` and review
@@ -10,7 +12,7 @@ use std::path::PathBuf;
 
 use quote::quote;
 
-/// Expands `input` and compares it with `expanded/<name>.rs`.
+/// Expands `input` and compares it with `expanded/<name>.expanded`.
 fn check(name: &str, input: proc_macro2::TokenStream) {
     let input: syn::DeriveInput = syn::parse2(input).expect("test input is a derive input");
     let fields = match &input.data {
@@ -27,7 +29,7 @@ fn check(name: &str, input: proc_macro2::TokenStream) {
     );
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("src/expand/output_tests/expanded")
-        .join(format!("{name}.rs"));
+        .join(format!("{name}.expanded"));
     if std::env::var_os("VMSTATE_EXPAND_OVERWRITE").is_some() {
         std::fs::write(&path, &actual).expect("write the expected expansion");
         return;
