@@ -159,7 +159,7 @@ pub fn load_subsection<T: VmState, B: Buf>(
 
 /// For a parent without subsections: fails if the next bytes are a subsection
 /// header carrying its prefix (QEMU: -ENOENT), consumes nothing otherwise.
-#[inline]
+#[inline(always)]
 pub fn no_subsections<B: Buf>(parent: &'static str, r: &mut Reader<B>) -> Result<()> {
     match next_subsection(parent, &[], r)? {
         None => Ok(()),
