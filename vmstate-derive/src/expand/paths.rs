@@ -70,3 +70,23 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reexported_runtime_is_imported_under_the_same_local_name() {
+        let paths = Paths::new(&syn::parse_quote!(::my_vmm::migration));
+        assert_eq!(
+            paths.import().to_string(),
+            quote!(
+                use ::my_vmm::migration::__private as __vmstate;
+            )
+            .to_string()
+        );
+        assert_eq!(paths.private().to_string(), "__vmstate");
+        let span = Span::call_site();
+        assert_eq!(paths.at(span).to_string(), "__vmstate");
+    }
+}
