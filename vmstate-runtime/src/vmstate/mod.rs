@@ -46,9 +46,10 @@ use crate::wire::{Reader, Writer};
 /// A type with a VMState description: a device (or a part of one) whose state can be
 /// saved to and loaded from QEMU's VMState wire format.
 ///
-/// Implement it with `#[derive(VmState)]`; hand-written implementations must keep
-/// [`save`](VmState::save), [`load`](VmState::load) and [`DESCRIPTION`](VmState::DESCRIPTION)
-/// consistent.
+/// Implement it with `#[derive(VmState)]`; a hand-written implementation provides
+/// [`save_with`](VmState::save_with) (the one save path: [`save`](VmState::save) and
+/// [`save_described`](VmState::save_described) call it), [`load`](VmState::load) and
+/// [`DESCRIPTION`](VmState::DESCRIPTION), and must keep the three consistent.
 ///
 /// ```
 /// use vmstate_runtime::{to_bytes, from_bytes, VmState};
