@@ -10,17 +10,41 @@ use crate::wire::{Reader, Writer};
 /// QEMU writes pointers that are NULL in an array of pointers as this byte.
 pub const NULLPTR_MARKER: u8 = 0x30;
 
+/// An array of scalars is described by its length alone: its elements are not
+/// reported one by one (QEMU describes them with one entry).
+macro_rules! scalar_elements {
+    () => {
+        #[inline]
+        fn save_slice_with<B: BufMut, S: DescribeSink + ?Sized>(
+            items: &[Self],
+            w: &mut Writer<B>,
+            _sink: &mut S,
+        ) -> Result<()> {
+            Self::save_slice(items, w)
+        }
+    };
+}
+
+/// An integer is one big-endian `read_*`/`write_*` of the wire module.
+macro_rules! scalar_codec {
+    ($read:ident, $write:ident) => {
+        #[inline(always)]
+        fn save_field<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()> {
+            w.$write(*self)
+        }
+
+        #[inline(always)]
+        fn load_field<B: Buf>(&mut self, r: &mut Reader<B>) -> Result<()> {
+            *self = r.$read()?;
+            Ok(())
+        }
+    };
+}
+
 impl VmStateField for bool {
     const FIELD_TYPE: FieldType = FieldType::scalar("bool", 1);
 
-    #[inline]
-    fn save_slice_with<B: BufMut, S: DescribeSink + ?Sized>(
-        items: &[Self],
-        w: &mut Writer<B>,
-        _sink: &mut S,
-    ) -> Result<()> {
-        Self::save_slice(items, w)
-    }
+    scalar_elements!();
 
     #[inline(always)]
     fn save_field<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()> {
@@ -48,25 +72,9 @@ macro_rules! int_field {
         impl VmStateField for $ty {
             const FIELD_TYPE: FieldType = FieldType::scalar($info, std::mem::size_of::<$ty>());
 
-            #[inline(always)]
-            fn save_field<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()> {
-                w.$write(*self)
-            }
+            scalar_codec!($read, $write);
 
-            #[inline(always)]
-            fn load_field<B: Buf>(&mut self, r: &mut Reader<B>) -> Result<()> {
-                *self = r.$read()?;
-                Ok(())
-            }
-
-            #[inline]
-            fn save_slice_with<B: BufMut, S: DescribeSink + ?Sized>(
-                items: &[Self],
-                w: &mut Writer<B>,
-                _sink: &mut S,
-            ) -> Result<()> {
-                Self::save_slice(items, w)
-            }
+            scalar_elements!();
 
             #[inline]
             fn save_slice<B: BufMut>(items: &[Self], w: &mut Writer<B>) -> Result<()> {
@@ -113,62 +121,35 @@ int_field! {
     i64 => "int64", read_i64, write_i64, put_i64;
 }
 
-impl VmStateField for u8 {
-    const FIELD_TYPE: FieldType = FieldType::scalar("uint8", 1);
+/// The one-byte integers: one `read_*`/`write_*` per value; `u8` slices are
+/// also copied in bulk (`extra` items).
+macro_rules! byte_field {
+    ($($ty:ty => $info:literal, $read:ident, $write:ident { $($extra:item)* })*) => {$(
+        impl VmStateField for $ty {
+            const FIELD_TYPE: FieldType = FieldType::scalar($info, 1);
 
-    #[inline]
-    fn save_slice_with<B: BufMut, S: DescribeSink + ?Sized>(
-        items: &[Self],
-        w: &mut Writer<B>,
-        _sink: &mut S,
-    ) -> Result<()> {
-        Self::save_slice(items, w)
-    }
+            scalar_elements!();
 
-    #[inline(always)]
-    fn save_field<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()> {
-        w.write_u8(*self)
-    }
+            scalar_codec!($read, $write);
 
-    #[inline(always)]
-    fn load_field<B: Buf>(&mut self, r: &mut Reader<B>) -> Result<()> {
-        *self = r.read_u8()?;
-        Ok(())
-    }
-
-    #[inline]
-    fn save_slice<B: BufMut>(items: &[Self], w: &mut Writer<B>) -> Result<()> {
-        w.write_bytes(items)
-    }
-
-    #[inline]
-    fn load_slice<B: Buf>(items: &mut [Self], r: &mut Reader<B>) -> Result<()> {
-        r.read_bytes(items)
-    }
+            $($extra)*
+        }
+    )*};
 }
 
-impl VmStateField for i8 {
-    const FIELD_TYPE: FieldType = FieldType::scalar("int8", 1);
+byte_field! {
+    u8 => "uint8", read_u8, write_u8 {
+        #[inline]
+        fn save_slice<B: BufMut>(items: &[Self], w: &mut Writer<B>) -> Result<()> {
+            w.write_bytes(items)
+        }
 
-    #[inline]
-    fn save_slice_with<B: BufMut, S: DescribeSink + ?Sized>(
-        items: &[Self],
-        w: &mut Writer<B>,
-        _sink: &mut S,
-    ) -> Result<()> {
-        Self::save_slice(items, w)
+        #[inline]
+        fn load_slice<B: Buf>(items: &mut [Self], r: &mut Reader<B>) -> Result<()> {
+            r.read_bytes(items)
+        }
     }
-
-    #[inline(always)]
-    fn save_field<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()> {
-        w.write_i8(*self)
-    }
-
-    #[inline(always)]
-    fn load_field<B: Buf>(&mut self, r: &mut Reader<B>) -> Result<()> {
-        *self = r.read_i8()?;
-        Ok(())
-    }
+    i8 => "int8", read_i8, write_i8 {}
 }
 
 /// `[T; N]`: N elements back to back, no count on the wire (VMS_ARRAY).
