@@ -30,6 +30,11 @@
 use std::fmt;
 
 use serde_json::{Map, Value};
+use vmstate_runtime::savevm::format::{
+    self, MigCmd, RecordType, FILE_MAGIC, FILE_VERSION, NULLPTR_MARKER, SUBSECTION_MARKER,
+};
+
+use crate::machine::{flags as ram, RAM_SECTION, RAM_VERSION};
 
 /// Where and what went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,26 +100,11 @@ impl Default for AnalyzeOptions {
     }
 }
 
-/// QEMU_VM_FILE_MAGIC, "QEVM".
-const MAGIC: u32 = 0x5145_564d;
-/// Largest vmdesc trailer looked for.
-pub const MAX_VMDESC_LEN: usize = 64 * 1024 * 1024;
+/// Largest vmdesc trailer looked for (the loader's limit).
+pub const MAX_VMDESC_LEN: usize = format::MAX_VMDESC_LEN as usize;
 /// Default bound of [`AnalyzeOptions::max_values`]: 4 Mi values (a 16 GiB guest's
 /// pages with `dump_memory`, far more than any device state needs).
 pub const MAX_VALUES: u64 = 1 << 22;
-
-mod rec {
-    pub const EOF: u8 = 0x00;
-    pub const START: u8 = 0x01;
-    pub const PART: u8 = 0x02;
-    pub const END: u8 = 0x03;
-    pub const FULL: u8 = 0x04;
-    pub const SUBSECTION: u8 = 0x05;
-    pub const VMDESC: u8 = 0x06;
-    pub const CONFIGURATION: u8 = 0x07;
-    pub const COMMAND: u8 = 0x08;
-    pub const FOOTER: u8 = 0x7e;
-}
 
 /// The vmdesc trailer: where its record starts and the parsed JSON.
 #[derive(Debug, Clone)]
@@ -136,17 +126,19 @@ fn check_header(data: &[u8]) -> Result<()> {
         ));
     }
     let magic = u32::from_be_bytes(data[0..4].try_into().expect("4 bytes"));
-    if magic != MAGIC {
+    if magic != FILE_MAGIC {
         return Err(AnalyzeError::new(
             Some(0),
-            format!("not a migration stream: magic {magic:#010x}, expected 0x5145564d (\"QEVM\")"),
+            format!(
+                "not a migration stream: magic {magic:#010x}, expected {FILE_MAGIC:#010x} (\"QEVM\")"
+            ),
         ));
     }
     let version = u32::from_be_bytes(data[4..8].try_into().expect("4 bytes"));
-    if version != 3 {
+    if version != FILE_VERSION {
         return Err(AnalyzeError::new(
             Some(4),
-            format!("unsupported stream version {version} (only 3 is supported)"),
+            format!("unsupported stream version {version} (only {FILE_VERSION} is supported)"),
         ));
     }
     Ok(())
@@ -162,7 +154,7 @@ pub fn find_vmdesc(data: &[u8]) -> Result<VmDesc> {
         if p < floor.max(8) {
             break None;
         }
-        if data[p] == rec::VMDESC && data[p + 5] == b'{' {
+        if data[p] == RecordType::VmDescription as u8 && data[p + 5] == b'{' {
             let len = u32::from_be_bytes(data[p + 1..p + 5].try_into().expect("4 bytes")) as usize;
             if p + 5 + len == data.len() {
                 break Some(p);
@@ -247,7 +239,9 @@ pub fn analyze_state_with(stream: &[u8], vmdesc: &Value, opts: &AnalyzeOptions) 
             .as_array()
             .map(Vec::as_slice)
             .unwrap_or(&[]),
-        page_size: vmdesc["page_size"].as_u64().unwrap_or(4096),
+        page_size: vmdesc["page_size"]
+            .as_u64()
+            .unwrap_or(format::TARGET_PAGE_SIZE),
         dump_memory: opts.dump_memory,
         ignore_shared: false,
         sections: Vec::new(),
@@ -426,19 +420,6 @@ impl SectionState {
     }
 }
 
-/// RAM record flags (`RAM_SAVE_FLAG_*`).
-mod ram {
-    pub const ZERO: u64 = 0x02;
-    pub const MEM_SIZE: u64 = 0x04;
-    pub const PAGE: u64 = 0x08;
-    pub const EOS: u64 = 0x10;
-    pub const CONTINUE: u64 = 0x20;
-    pub const XBZRLE: u64 = 0x40;
-    pub const HOOK: u64 = 0x80;
-    pub const COMPRESS_PAGE: u64 = 0x100;
-    pub const MULTIFD_FLUSH: u64 = 0x200;
-}
-
 struct Walker<'a> {
     c: Cursor<'a>,
     devices: &'a [Value],
@@ -460,13 +441,15 @@ impl<'a> Walker<'a> {
         loop {
             let at = self.c.pos;
             let ty = self.c.u8("a record type")?;
-            match ty {
-                rec::EOF => return Ok(()),
-                rec::CONFIGURATION => self
+            match RecordType::from_u8(ty) {
+                Some(RecordType::Eof) => return Ok(()),
+                Some(RecordType::Configuration) => self
                     .configuration()
                     .map_err(|e| e.within("configuration record"))?,
-                rec::START | rec::FULL => self.full_header_section(ty)?,
-                rec::PART | rec::END => {
+                Some(t @ (RecordType::SectionStart | RecordType::SectionFull)) => {
+                    self.full_header_section(t)?
+                }
+                Some(t @ (RecordType::SectionPart | RecordType::SectionEnd)) => {
                     let id = self.c.be32("a section id")?;
                     self.last_section_id = Some(id);
                     let Some(i) = self.sections.iter().position(|s| s.0 == id) else {
@@ -474,7 +457,11 @@ impl<'a> Walker<'a> {
                             Some(at as u64),
                             format!(
                                 "{} section for section id {id}, which no START section opened",
-                                if ty == rec::PART { "PART" } else { "END" }
+                                if t == RecordType::SectionPart {
+                                    "PART"
+                                } else {
+                                    "END"
+                                }
                             ),
                         ));
                     };
@@ -490,7 +477,7 @@ impl<'a> Walker<'a> {
                     self.sections[i].2 = state;
                     r.map_err(|e| e.within(what))?;
                 }
-                rec::FOOTER => {
+                Some(RecordType::SectionFooter) => {
                     let id = self.c.be32("a section footer")?;
                     match self.last_section_id {
                         Some(last) if last == id => {}
@@ -510,11 +497,11 @@ impl<'a> Walker<'a> {
                         }
                     }
                 }
-                rec::COMMAND => self.command(at)?,
-                other => {
+                Some(RecordType::Command) => self.command(at)?,
+                Some(RecordType::Subsection | RecordType::VmDescription) | None => {
                     return Err(AnalyzeError::new(
                         Some(at as u64),
-                        format!("unknown section type {other:#04x}"),
+                        format!("unknown section type {ty:#04x}"),
                     ))
                 }
             }
@@ -524,17 +511,20 @@ impl<'a> Walker<'a> {
     fn command(&mut self, at: usize) -> Result<()> {
         let cmd = self.c.be16("a command number")?;
         let len = self.c.be16("a command length")?;
-        if cmd == 7 {
-            return Err(AnalyzeError::new(
-                Some(at as u64),
-                "PACKAGED command (postcopy): packaged streams are not supported",
-            ));
-        }
-        if cmd == 0 || cmd > 11 {
-            return Err(AnalyzeError::new(
-                Some(at as u64),
-                format!("unknown command {cmd}"),
-            ));
+        match MigCmd::from_u16(cmd) {
+            Some(MigCmd::Packaged) => {
+                return Err(AnalyzeError::new(
+                    Some(at as u64),
+                    "PACKAGED command (postcopy): packaged streams are not supported",
+                ))
+            }
+            Some(_) => {}
+            None => {
+                return Err(AnalyzeError::new(
+                    Some(at as u64),
+                    format!("unknown command {cmd}"),
+                ))
+            }
         }
         self.c.take(len as u64, "a command payload")?;
         Ok(())
@@ -544,7 +534,7 @@ impl<'a> Walker<'a> {
     fn configuration(&mut self) -> Result<()> {
         let len = self.c.be32("the machine type length")?;
         self.c.take(len as u64, "the machine type")?;
-        while self.c.data.get(self.c.pos) == Some(&rec::SUBSECTION) {
+        while self.c.data.get(self.c.pos) == Some(&SUBSECTION_MARKER) {
             let at = self.c.pos;
             self.c.u8("a subsection marker")?;
             let name = self.c.counted("a subsection name")?;
@@ -576,7 +566,7 @@ impl<'a> Walker<'a> {
         Ok(())
     }
 
-    fn full_header_section(&mut self, ty: u8) -> Result<()> {
+    fn full_header_section(&mut self, ty: RecordType) -> Result<()> {
         let at = self.c.pos - 1;
         let id = self.c.be32("a section id")?;
         let name = self.c.counted("a section name")?;
@@ -593,11 +583,11 @@ impl<'a> Walker<'a> {
                 device,
                 data: Map::new(),
             },
-            None if name == "ram" && instance == 0 => {
-                if version != 4 {
+            None if name == RAM_SECTION && instance == 0 => {
+                if version != RAM_VERSION {
                     return Err(AnalyzeError::new(
                         Some(at as u64),
-                        format!("unknown RAM version {version} (only 4 is supported)"),
+                        format!("unknown RAM version {version} (only {RAM_VERSION} is supported)"),
                     )
                     .within(what));
                 }
@@ -607,7 +597,11 @@ impl<'a> Walker<'a> {
                 }
             }
             None => {
-                let kind = if ty == rec::FULL { "FULL" } else { "START" };
+                let kind = if ty == RecordType::SectionFull {
+                    "FULL"
+                } else {
+                    "START"
+                };
                 return Err(AnalyzeError::new(
                     Some(at as u64),
                     format!(
@@ -807,11 +801,12 @@ fn read_struct(c: &mut Cursor<'_>, desc: &Value) -> Result<Map<String, Value>> {
             let expected = desc_str(sub, "vmsd_name", "a subsection")?;
             let at = c.pos;
             let marker = c.u8("a subsection marker")?;
-            if marker != rec::SUBSECTION {
+            if marker != SUBSECTION_MARKER {
                 return Err(AnalyzeError::new(
                     Some(at as u64),
                     format!(
-                        "subsection '{expected}' not found: byte {marker:#04x} instead of 0x05"
+                        "subsection '{expected}' not found: byte {marker:#04x} instead of \
+                         {SUBSECTION_MARKER:#04x}"
                     ),
                 ));
             }
@@ -888,10 +883,10 @@ fn read_field(c: &mut Cursor<'_>, field: &Value, ty: &str) -> Result<Value> {
             None => Err(AnalyzeError::new(Some(at), "vmdesc: bool of 0 bytes")),
         },
         "nullptr" => {
-            if bytes != b"0" {
+            if bytes != [NULLPTR_MARKER] {
                 return Err(AnalyzeError::new(
                     Some(at),
-                    "NULL pointer marker is not the byte 0x30",
+                    format!("NULL pointer marker is not the byte {NULLPTR_MARKER:#04x}"),
                 ));
             }
             Ok(Value::String("nullptr".into()))

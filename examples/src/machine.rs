@@ -22,11 +22,12 @@ use vmstate_devices::pckbd::{self, KeyCode, I8042};
 use vmstate_runtime::migration::VmControl;
 use vmstate_runtime::savevm::{
     IterateStatus, Pending, Registry, SaveVmHandlers, SectionReader, SectionWriter,
+    TARGET_PAGE_SIZE,
 };
 use vmstate_runtime::{Error, ErrorKind, Result};
 
 /// Target page size (x86).
-pub const PAGE_SIZE: usize = 4096;
+pub const PAGE_SIZE: usize = TARGET_PAGE_SIZE as usize;
 /// Section name of guest RAM.
 pub const RAM_SECTION: &str = "ram";
 /// The RAM section's version (QEMU's `ram_load` accepts only 4).
@@ -57,7 +58,7 @@ pub mod flags {
     /// Multifd sync point (QEMU 8.1+; not produced here).
     pub const MULTIFD_FLUSH: u64 = 0x200;
     /// Bits of the header word that hold flags on a 4 KiB-page target.
-    pub const MASK: u64 = 0xfff;
+    pub const MASK: u64 = vmstate_runtime::savevm::TARGET_PAGE_SIZE - 1;
 }
 
 /// Bytes a PART body may carry before `save_live_iterate` ends it (QEMU ends a
@@ -149,7 +150,7 @@ pub type SharedMemory = Arc<Mutex<GuestMemory>>;
 
 fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
     m.lock()
-        .map_err(|_| Error::invalid("machine state mutex poisoned by a panicking thread"))
+        .map_err(|_| Error::poisoned("machine state mutex poisoned by a panicking thread"))
 }
 
 fn is_zero(page: &[u8]) -> bool {

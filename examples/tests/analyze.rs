@@ -2,30 +2,12 @@
 //! streams written by QEMU 7.2: byte-identical JSON, through the library and
 //! through the binary.
 
-use std::path::PathBuf;
 use std::process::Command;
 
+mod common;
+use common::fixtures::{oracle, stream, stream_path, STREAMS};
+
 use vmstate_examples::analyze::{analyze_desc, analyze_state, to_python_json, AnalyzeOptions};
-
-const STREAMS: [&str; 4] = ["pc-default", "pc-i8042", "pc-virtio-blk", "pc-virtio-net"];
-
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn stream_path(name: &str) -> PathBuf {
-    dir().join(format!(
-        "../vmstate-devices/tests/fixtures/qemu-7.2/{name}.mig"
-    ))
-}
-
-fn read(p: PathBuf) -> Vec<u8> {
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn oracle(file: &str) -> String {
-    String::from_utf8(read(dir().join("tests/fixtures").join(file))).unwrap()
-}
 
 /// First differing line, for a readable failure.
 fn first_difference(a: &str, b: &str) -> String {
@@ -44,7 +26,7 @@ fn first_difference(a: &str, b: &str) -> String {
 #[test]
 fn state_dump_is_byte_identical_to_qemus_analyze_migration() {
     for name in STREAMS {
-        let v = analyze_state(&read(stream_path(name)), &AnalyzeOptions::default())
+        let v = analyze_state(&stream(name), &AnalyzeOptions::default())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let ours = to_python_json(&v) + "\n";
         let theirs = oracle(&format!("{name}.state.json"));
@@ -58,7 +40,7 @@ fn state_dump_is_byte_identical_to_qemus_analyze_migration() {
 
 #[test]
 fn device_entries_carry_the_i8042_state_qemu_saved() {
-    let v = analyze_state(&read(stream_path("pc-i8042")), &AnalyzeOptions::default()).unwrap();
+    let v = analyze_state(&stream("pc-i8042"), &AnalyzeOptions::default()).unwrap();
     let kbd = &v["pckbd (25)"]["kbd"];
     assert_eq!(kbd["status"], "0x39");
     assert_eq!(kbd["mode"], "0x47");
@@ -81,7 +63,7 @@ fn device_entries_carry_the_i8042_state_qemu_saved() {
 
 #[test]
 fn desc_dump_is_byte_identical() {
-    let v = analyze_desc(&read(stream_path("pc-i8042"))).unwrap();
+    let v = analyze_desc(&stream("pc-i8042")).unwrap();
     let ours = to_python_json(&v) + "\n";
     let theirs = oracle("pc-i8042.desc.json");
     assert!(ours == theirs, "{}", first_difference(&ours, &theirs));
@@ -90,7 +72,7 @@ fn desc_dump_is_byte_identical() {
 #[test]
 fn memory_dump_lists_every_page_record() {
     let v = analyze_state(
-        &read(stream_path("pc-default")),
+        &stream("pc-default"),
         &AnalyzeOptions {
             dump_memory: true,
             ..AnalyzeOptions::default()

@@ -6,6 +6,9 @@
 use std::process::Command;
 use std::time::Duration;
 
+mod common;
+use common::output::assert_contains_all;
+
 use vmstate_examples::analyze::{analyze_state, AnalyzeOptions};
 use vmstate_examples::demo::{run, DemoOptions, ProgressMode};
 use vmstate_runtime::migration::MigrationStatus;
@@ -133,14 +136,15 @@ fn the_binary_runs_and_reports_errors() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for needle in [
-        "Migration summary",
-        "status        completed",
-        "downtime",
-        "verified",
-    ] {
-        assert!(stdout.contains(needle), "{needle}: {stdout}");
-    }
+    assert_contains_all(
+        &stdout,
+        &[
+            "Migration summary",
+            "status        completed",
+            "downtime",
+            "verified",
+        ],
+    );
 
     let out = Command::new(exe)
         .args(["--uri", "file:/tmp/x"])

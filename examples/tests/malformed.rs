@@ -1,19 +1,14 @@
 //! Untrusted input: truncated and corrupted QEMU streams must give a clear
 //! error (what, where), never a panic, through the library and the binary.
 
-use std::path::PathBuf;
 use std::process::Command;
+
+mod common;
+use common::fixtures::stream;
 
 use vmstate_examples::analyze::{
     analyze_desc, analyze_state, analyze_state_with, AnalyzeError, AnalyzeOptions,
 };
-
-fn stream(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!(
-        "../vmstate-devices/tests/fixtures/qemu-7.2/{name}.mig"
-    ));
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 fn opts() -> AnalyzeOptions {
     AnalyzeOptions {

@@ -22,16 +22,17 @@
 //!
 //! # Container attributes (`#[vmstate(...)]` on the struct)
 //!
-//! | key | meaning |
-//! |---|---|
-//! | `name = "..."` | vmsd name (defaults to the type name) |
-//! | `version = N` | current version, written on save (default 0, as in QEMU) |
-//! | `minimum_version = N` | oldest version load accepts (default: `version`) |
-//! | `priority = Variant` | a `MigrationPriority` variant (default `Default`) |
-//! | `pre_save = path` | `fn(&Self) -> Result<(), E>` |
-//! | `post_save = path` | `fn(&Self) -> Result<(), E>` (also runs when saving failed) |
-//! | `pre_load = path` | `fn(&mut Self) -> Result<(), E>` |
-//! | `post_load = path` | `fn(&mut Self, version_id: u32) -> Result<(), E>` (after subsections) |
+//! | key | QEMU equivalent | meaning |
+//! |---|---|---|
+//! | `name = "..."` | `.name` | vmsd name (defaults to the type name) |
+//! | `version = N` | `.version_id` | current version, written on save (default 0, as in QEMU) |
+//! | `minimum_version = N` | `.minimum_version_id` | oldest version load accepts (default: `version`) |
+//! | `priority = Variant` | `.priority` | a `MigrationPriority` variant (default `Default`) |
+//! | `pre_save = path` | `.pre_save` | `fn(&Self) -> Result<(), E>` |
+//! | `post_save = path` | `.post_save` | `fn(&Self) -> Result<(), E>` (also runs when saving failed) |
+//! | `pre_load = path` | `.pre_load` | `fn(&mut Self) -> Result<(), E>` |
+//! | `post_load = path` | `.post_load` | `fn(&mut Self, version_id: u32) -> Result<(), E>` (after subsections) |
+//! | `crate = "path"` | — | where generated code finds the runtime, for a VMM that re-exports it (default `::vmstate_runtime`); also on enums |
 //!
 //! `E` is anything convertible into `Box<dyn Error + Send + Sync>` (including
 //! `vmstate_runtime::Error`, `String` and `&str`).
@@ -76,14 +77,16 @@
 //! type in others. `src/expand/output_tests/expanded/` holds the exact expansion of
 //! representative inputs.
 
+mod ast;
 mod attr;
 mod check;
-mod diag;
+mod ctxt;
 mod expand;
-mod model;
+mod suggest;
+mod symbol;
 mod types;
 
-use darling::FromDeriveInput;
+use expand::paths::Paths;
 use proc_macro::TokenStream;
 
 /// Derives `vmstate_runtime::VmState` (for structs) or `vmstate_runtime::VmStateField`
@@ -95,40 +98,26 @@ pub fn derive_vmstate(input: TokenStream) -> TokenStream {
 }
 
 fn expand_derive(input: &syn::DeriveInput) -> proc_macro2::TokenStream {
-    // Shape, unknown and duplicate keys first (precise spans, all reported), then
-    // darling on the input with the bad keys removed, then the semantic checks.
-    let diag::Prepared {
-        input: cleaned,
-        keys,
-        mut errors,
-        shape_ok,
-    } = diag::prepare(input);
-    if !shape_ok {
-        return with_fallback(input, errors);
-    }
-    let attrs = match attr::ContainerAttrs::from_derive_input(&cleaned) {
-        Ok(a) => a,
-        Err(e) => {
-            errors.push_darling(e);
-            return with_fallback(input, errors);
+    // The attributes are read in one pass, then checked into the IR; every error of
+    // both stages is reported together.
+    let cx = ctxt::Ctxt::new();
+    let attrs = attr::Input::from_ast(&cx, input);
+    let checked = attrs.as_ref().and_then(|a| check::check(&cx, a));
+    match (cx.check(), checked) {
+        (Ok(()), Some(ast::Input::Struct(c))) => expand::container(&c, &Paths::new(&c.runtime)),
+        (Ok(()), Some(ast::Input::Enum(e))) => {
+            expand::enum_repr::expand(&e, &Paths::new(&e.runtime))
         }
-    };
-    // The runtime's path: `c.runtime` / `e.runtime` once the front end parses
-    // `#[vmstate(crate = "...")]`.
-    let paths = expand::paths::Paths::default_runtime();
-    match check::check(&attrs, &keys, errors) {
-        Ok(check::Checked::Struct(c)) => expand::container(&c, &paths),
-        Ok(check::Checked::Enum(e)) => expand::enum_repr::expand(&e, &paths),
-        Err(errors) => with_fallback(input, errors),
+        (errors, _) => {
+            // The stand-in impls name the runtime where the input says it is, if
+            // its `crate = "..."` could be read.
+            let runtime = attrs
+                .as_ref()
+                .and_then(|a| a.container.runtime.as_ref())
+                .map(|r| r.value.clone());
+            let paths = runtime.map_or_else(Paths::default_runtime, |r| Paths::new(&r));
+            let errors = errors.err().map(|e| e.to_compile_error());
+            expand::fallback::expand(input, errors.unwrap_or_default(), &paths)
+        }
     }
-}
-
-/// On error: the errors, plus stand-in impls so uses of the type elsewhere do not
-/// add a cascade of "VmState is not implemented" errors.
-fn with_fallback(input: &syn::DeriveInput, errors: diag::Errors) -> proc_macro2::TokenStream {
-    let errors = errors
-        .into_error()
-        .map(|e| e.to_compile_error())
-        .unwrap_or_default();
-    expand::fallback::expand(input, errors, &expand::paths::Paths::default_runtime())
 }

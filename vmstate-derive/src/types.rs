@@ -1,7 +1,10 @@
-//! Syntactic questions about field types. The derive cannot resolve types, so these
-//! only recognise the spellings users write (`u32`, `Vec<T>`, `[T; N]`, ...); what
-//! they miss is still caught by trait bounds in the generated code.
+//! Field types as written. The derive cannot resolve types, so these only
+//! recognise the spellings users write (`u32`, `Vec<T>`, `[T; N]`, ...); what they
+//! miss is still caught by trait bounds in the generated code. Also prints a type
+//! back the way its user wrote it, for error messages.
 
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
+use quote::ToTokens;
 use syn::{GenericArgument, PathArguments, Type};
 
 /// The last path segment's identifier and generic arguments, for a plain path type.
@@ -142,12 +145,106 @@ pub fn unsupported_reason(ty: &Type) -> Option<&'static str> {
     }
 }
 
+/// A type as a user would write it: `&'a [u8; 16]`, `Vec<u32>`, `(i32, i32)`.
+pub fn type_string(ty: &syn::Type) -> String {
+    let mut out = String::new();
+    write_tokens(&mut out, ty.to_token_stream());
+    out
+}
+
+fn write_tokens(out: &mut String, tokens: TokenStream) {
+    // Whether the next word needs a space before it (after `mut`, `dyn`, a lifetime...).
+    let mut space_next = false;
+    let mut in_lifetime = false;
+    for tt in tokens {
+        let needs_space = std::mem::take(&mut space_next);
+        match tt {
+            TokenTree::Ident(id) => {
+                let s = id.to_string();
+                if needs_space || out.ends_with(|c: char| c.is_alphanumeric() || c == '_') {
+                    out.push(' ');
+                }
+                out.push_str(&s);
+                space_next =
+                    in_lifetime || matches!(s.as_str(), "mut" | "dyn" | "impl" | "const" | "as");
+                in_lifetime = false;
+            }
+            TokenTree::Punct(p) => {
+                let c = p.as_char();
+                match c {
+                    ',' | ';' => {
+                        out.push(c);
+                        out.push(' ');
+                    }
+                    '+' | '=' => {
+                        out.push(' ');
+                        out.push(c);
+                        out.push(' ');
+                    }
+                    '\'' => {
+                        if needs_space {
+                            out.push(' ');
+                        }
+                        out.push(c);
+                        in_lifetime = true;
+                    }
+                    _ => {
+                        if needs_space && c != '>' {
+                            out.push(' ');
+                        }
+                        out.push(c);
+                    }
+                }
+            }
+            TokenTree::Literal(l) => {
+                if needs_space {
+                    out.push(' ');
+                }
+                out.push_str(&l.to_string());
+            }
+            TokenTree::Group(g) => {
+                if needs_space {
+                    out.push(' ');
+                }
+                let (open, close) = match g.delimiter() {
+                    Delimiter::Parenthesis => ("(", ")"),
+                    Delimiter::Bracket => ("[", "]"),
+                    Delimiter::Brace => ("{", "}"),
+                    Delimiter::None => ("", ""),
+                };
+                out.push_str(open);
+                write_tokens(out, g.stream());
+                while out.ends_with(' ') {
+                    out.pop();
+                }
+                out.push_str(close);
+            }
+        }
+    }
+    while out.ends_with(' ') {
+        out.pop();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ty(s: &str) -> Type {
         syn::parse_str(s).unwrap()
+    }
+
+    #[test]
+    fn prints_types_like_rustfmt() {
+        let printed = |s: &str| type_string(&ty(s));
+        assert_eq!(printed("& 'a [u8 ; 16]"), "&'a [u8; 16]");
+        assert_eq!(printed("Vec < u32 >"), "Vec<u32>");
+        assert_eq!(printed("(i32 , i32)"), "(i32, i32)");
+        assert_eq!(printed("Option<Box<T>>"), "Option<Box<T>>");
+        assert_eq!(printed("&mut [u8]"), "&mut [u8]");
+        assert_eq!(printed("std::vec::Vec<u8>"), "std::vec::Vec<u8>");
+        assert_eq!(printed("Box<dyn Fn(u8) + Send>"), "Box<dyn Fn(u8) + Send>");
+        assert_eq!(printed("*const u8"), "*const u8");
     }
 
     #[test]

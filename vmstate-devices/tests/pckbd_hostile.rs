@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{fixture, i8042_bodies};
+use common::fixtures::fixture;
+use common::i8042::i8042_bodies;
 use vmstate_devices::pckbd::ps2::{Axis, MouseButton};
 use vmstate_devices::pckbd::{KeyCode, Ps2Keyboard, Ps2Mouse, I8042};
 use vmstate_runtime::wire::Reader;

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{load_sections, save_sections};
+use common::i8042::{load_sections, save_sections};
 use vmstate_devices::pckbd::ps2::{Axis, MouseButton};
 use vmstate_devices::pckbd::{I8042Config, KeyCode, I8042};
 

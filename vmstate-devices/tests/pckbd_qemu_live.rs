@@ -24,218 +24,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{i8042_bodies, save_sections};
+use common::i8042::{i8042_bodies, save_sections};
+use common::qemu::{qemu_available, Qemu, TempDir};
 use serde_json::{json, Value};
 use vmstate_devices::pckbd::ps2::{Axis, MouseButton};
 use vmstate_devices::pckbd::{I8042Config, KeyCode, I8042};
-
-const QEMU: &str = "qemu-system-x86_64";
-
-/// Whether QEMU can be used; prints the reason when it cannot.
-fn qemu_available() -> bool {
-    let found = Command::new(QEMU)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        if std::env::var("VMSTATE_REQUIRE_QEMU").as_deref() == Ok("1") {
-            panic!("{QEMU} not found but VMSTATE_REQUIRE_QEMU=1");
-        }
-        eprintln!("skipping: {QEMU} not found (apt-get install qemu-system-x86)");
-    }
-    found
-}
-
-/// A private temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let p = std::env::temp_dir().join(format!("pckbd-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A QEMU with a QMP connection; killed (by its own pid) on drop.
-struct Qemu {
-    child: Child,
-    qmp: BufReader<UnixStream>,
-}
-
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Qemu {
-    /// Starts QEMU (`-S` in `extra` for a paused guest) with its QMP socket in `dir`.
-    fn start(dir: &Path, extra: &[&str]) -> Qemu {
-        let sock = dir.join("qmp.sock");
-        let child = Command::new(QEMU)
-            .args(["-M", "pc", "-m", "32", "-nodefaults", "-nographic"])
-            .args(["-rtc", "base=2020-01-01T00:00:00,clock=vm"])
-            .arg("-qmp")
-            .arg(format!("unix:{},server=on,wait=off", sock.display()))
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn qemu");
-        let mut qemu = Qemu {
-            child,
-            qmp: BufReader::new(Self::connect(&sock)),
-        };
-        let greeting = qemu.read_message();
-        assert!(greeting.get("QMP").is_some(), "QMP greeting: {greeting}");
-        qemu.execute("qmp_capabilities", json!({}));
-        qemu
-    }
-
-    fn connect(sock: &Path) -> UnixStream {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            match UnixStream::connect(sock) {
-                Ok(s) => {
-                    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-                    return s;
-                }
-                Err(e) if Instant::now() > deadline => panic!("QMP socket: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-    }
-
-    fn read_message(&mut self) -> Value {
-        let mut line = String::new();
-        self.qmp.read_line(&mut line).expect("QMP read");
-        assert!(!line.is_empty(), "QMP connection closed");
-        serde_json::from_str(&line).expect("QMP json")
-    }
-
-    /// Runs a QMP command: `Ok(return value)` or `Err(error reply)`; events
-    /// are skipped.
-    fn try_execute(&mut self, command: &str, arguments: Value) -> Result<Value, Value> {
-        let msg = json!({ "execute": command, "arguments": arguments });
-        let stream = self.qmp.get_mut();
-        writeln!(stream, "{msg}").expect("QMP write");
-        loop {
-            let reply = self.read_message();
-            if reply.get("event").is_some() {
-                continue;
-            }
-            return match reply.get("return") {
-                Some(r) => Ok(r.clone()),
-                None => Err(reply),
-            };
-        }
-    }
-
-    /// Runs a QMP command and returns its `return` value.
-    fn execute(&mut self, command: &str, arguments: Value) -> Value {
-        self.try_execute(command, arguments)
-            .unwrap_or_else(|e| panic!("QMP {command}: {e}"))
-    }
-
-    /// Polls `query-status` until `running` is `want` (QMP `cont`/`stop` and the
-    /// start of a guest without `-S`).
-    fn wait_running(&mut self, want: bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let st = self.execute("query-status", json!({}));
-            if st["running"].as_bool() == Some(want) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "query-status: {st}");
-        }
-    }
-
-    fn hmp(&mut self, line: &str) -> String {
-        let r = self.execute("human-monitor-command", json!({ "command-line": line }));
-        r.as_str().unwrap_or_default().to_string()
-    }
-
-    fn out(&mut self, port: u16, val: u8) {
-        self.hmp(&format!("o /b {port:#x} {val:#x}"));
-    }
-
-    fn inb(&mut self, port: u16) -> u8 {
-        port_value(&self.hmp(&format!("i /b {port:#x}")))
-    }
-
-    /// Sends all the commands, then reads their replies (QMP answers a
-    /// monitor's commands in order; events are skipped).
-    fn pipeline(&mut self, commands: &[(&str, Value)]) -> Vec<Result<Value, Value>> {
-        let mut text = String::new();
-        for (command, arguments) in commands {
-            text += &json!({ "execute": command, "arguments": arguments }).to_string();
-            text.push('\n');
-        }
-        self.qmp
-            .get_mut()
-            .write_all(text.as_bytes())
-            .expect("QMP write");
-        let mut replies = Vec::with_capacity(commands.len());
-        while replies.len() < commands.len() {
-            let reply = self.read_message();
-            if reply.get("event").is_some() {
-                continue;
-            }
-            replies.push(match reply.get("return") {
-                Some(r) => Ok(r.clone()),
-                None => Err(reply),
-            });
-        }
-        replies
-    }
-
-    /// Migrates to a file and returns the stream.
-    fn migrate_to_file(&mut self, dir: &Path) -> Vec<u8> {
-        let file = dir.join("out.mig");
-        self.execute(
-            "migrate",
-            json!({ "uri": format!("exec:cat > {}", file.display()) }),
-        );
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let st = self.execute("query-migrate", json!({}));
-            match st["status"].as_str() {
-                Some("completed") => break,
-                Some("failed") | Some("cancelled") => panic!("migration: {st}"),
-                _ if Instant::now() > deadline => panic!("migration timed out: {st}"),
-                _ => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-        std::fs::read(&file).expect("migration file")
-    }
-}
-
-/// The value in HMP's `i /b` answer, "portb[0x0060] = 0xfa".
-fn port_value(text: &str) -> u8 {
-    let v = text.rsplit("0x").next().expect("value").trim();
-    u8::from_str_radix(v, 16).unwrap_or_else(|_| panic!("HMP said {text:?}"))
-}
 
 #[derive(Clone, Copy)]
 enum Io {
@@ -386,7 +182,7 @@ fn assert_same_sections(
     }
     // And what QEMU wrote loads into a fresh model and saves back unchanged.
     let mut dst = I8042::new(config);
-    common::load_sections(&mut dst, &qemu_bodies).unwrap();
+    common::i8042::load_sections(&mut dst, &qemu_bodies).unwrap();
     assert_eq!(save_sections(&dst), qemu_bodies);
     qemu_bodies
 }
@@ -663,7 +459,7 @@ impl Live {
         let mut q: Vec<u8> = replies
             .map(|r| {
                 let text = r.unwrap_or_else(|e| panic!("{}: {e}", self.tag));
-                port_value(text.as_str().unwrap_or_default())
+                common::qemu::port_value(text.as_str().unwrap_or_default())
             })
             .collect();
         let status = q.pop().unwrap();
@@ -725,29 +521,6 @@ impl Live {
         self.read(STATUS);
         let stream = self.qemu.migrate_to_file(&self.dir.0);
         assert_same_sections(self.tag, &self.model, &stream, I8042Config::default())
-    }
-}
-
-impl Qemu {
-    /// The QKeyCode names this QEMU accepts (from `query-qmp-schema`).
-    fn qkeycodes(&mut self) -> Vec<String> {
-        let schema = self.execute("query-qmp-schema", json!({}));
-        for t in schema.as_array().expect("schema") {
-            if t["meta-type"] != "enum" {
-                continue;
-            }
-            let values: Vec<String> = match t["values"].as_array() {
-                Some(v) => v
-                    .iter()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect(),
-                None => continue,
-            };
-            if values.iter().any(|v| v == "kp_5") {
-                return values;
-            }
-        }
-        panic!("no QKeyCode enum in the QMP schema");
     }
 }
 

@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{fixture, i8042_bodies, load_sections, STREAMS};
+use common::fixtures::{fixture, STREAMS};
+use common::i8042::{i8042_bodies, load_sections};
 use vmstate_devices::pckbd::I8042;
 use vmstate_runtime::savevm::device_json;
 use vmstate_runtime::vmstate::DescribeRecorder;

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{fixture, i8042_bodies, save_sections, STREAMS};
+use common::fixtures::{fixture, STREAMS};
+use common::i8042::{i8042_bodies, save_sections};
 use vmstate_devices::pckbd::{Ps2Keyboard, Ps2Mouse, I8042};
 use vmstate_runtime::{from_bytes, to_bytes};
 

@@ -15,12 +15,9 @@ use vmstate_runtime::savevm::{
 use vmstate_runtime::wire::Reader;
 use vmstate_runtime::{Error, Result, VmState};
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/qemu-7.2")
-        .join(name);
-    std::fs::read(path).unwrap()
-}
+mod common;
+use common::fixtures::fixture;
+use common::qemu::{qemu_available, Qemu, TempDir};
 
 /// A FULL section of a device not modelled here: its body is kept as bytes, with
 /// the size QEMU recorded in the vmdesc, and written back as is.
@@ -373,93 +370,21 @@ fn our_rewritten_stream_loads_back_here() {
 /// The decisive interop check: real QEMU 7.2 loads a stream written by us.
 #[test]
 fn qemu_7_2_loads_a_stream_written_here() {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
-    const QEMU: &str = "qemu-system-x86_64";
-    let found = Command::new(QEMU)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        if std::env::var("VMSTATE_REQUIRE_QEMU").as_deref() == Ok("1") {
-            panic!("{QEMU} not found but VMSTATE_REQUIRE_QEMU=1");
-        }
-        eprintln!("skipping: {QEMU} not found (apt-get install qemu-system-x86)");
+    if !qemu_available() {
         return;
     }
     for name in ["pc-default.mig", "pc-i8042.mig"] {
         let mut loaded = load(&fixture(name)).unwrap();
         let ours = rewrite(&mut loaded);
-        let dir =
-            std::env::temp_dir().join(format!("vmstate-qemu-in-{}-{}", std::process::id(), name));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("ours.mig");
+        let dir = TempDir::new(&format!("qemu-in-{name}"));
+        let file = dir.path().join("ours.mig");
         std::fs::write(&file, &ours).unwrap();
-        let sock = dir.join("qmp.sock");
-        let mut child = Command::new(QEMU)
-            .args(["-M", "pc", "-m", "32", "-nodefaults", "-nographic"])
-            .args(["-rtc", "base=2020-01-01T00:00:00,clock=vm", "-S"])
-            .args(["-incoming", "defer"])
-            .arg("-qmp")
-            .arg(format!("unix:{},server=on,wait=off", sock.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let stream = loop {
-            match std::os::unix::net::UnixStream::connect(&sock) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() > deadline => panic!("QMP: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        };
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let mut qmp = BufReader::new(stream);
-        let mut greeting = String::new();
-        qmp.read_line(&mut greeting).unwrap();
-        let mut exec = |cmd: serde_json::Value| -> serde_json::Value {
-            // QEMU exits when a load fails: a broken QMP link means "failed".
-            if writeln!(qmp.get_mut(), "{cmd}").is_err() {
-                return serde_json::json!({"return": {"status": "failed"}});
-            }
-            loop {
-                let mut line = String::new();
-                if qmp.read_line(&mut line).unwrap_or(0) == 0 {
-                    return serde_json::json!({"return": {"status": "failed"}});
-                }
-                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-                if v.get("return").is_some() || v.get("error").is_some() {
-                    return v;
-                }
-            }
-        };
-        exec(serde_json::json!({"execute": "qmp_capabilities"}));
-        let r = exec(serde_json::json!({"execute": "migrate-incoming",
-            "arguments": {"uri": format!("exec:cat {}", file.display())}}));
-        assert!(r.get("return").is_some(), "{r}");
-        let status = loop {
-            let q = exec(serde_json::json!({"execute": "query-migrate"}));
-            let st = q["return"]["status"].as_str().unwrap_or("").to_string();
-            if st == "completed" || st == "failed" || Instant::now() > deadline {
-                break st;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let _ = child.kill();
-        let out = child.wait_with_output().unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
+        let mut qemu = Qemu::start_keeping_stderr(dir.path(), &["-S", "-incoming", "defer"]);
+        let status = qemu.migrate_incoming(&format!("exec:cat {}", file.display()));
+        let stderr = qemu.kill_and_stderr();
         assert_eq!(
-            status,
-            "completed",
-            "{name}: QEMU refused our stream: {}",
-            String::from_utf8_lossy(&out.stderr)
+            status, "completed",
+            "{name}: QEMU refused our stream: {stderr}"
         );
     }
 }

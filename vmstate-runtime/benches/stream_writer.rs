@@ -18,6 +18,7 @@ use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use vmstate_runtime::savevm::format::{RecordType, FILE_MAGIC, FILE_VERSION, TARGET_PAGE_SIZE};
 use vmstate_runtime::savevm::{
     Configuration, InstanceId, IterateStatus, Pending, QemuVersion, Registry, SaveVmHandlers,
     SectionReader, SectionWriter, StreamWriter,
@@ -72,9 +73,9 @@ fn plain_devices() -> Vec<PlainDevice> {
 }
 
 fn plain_header(out: &mut Vec<u8>) {
-    out.extend_from_slice(&0x5145_564d_u32.to_be_bytes());
-    out.extend_from_slice(&3u32.to_be_bytes());
-    out.push(0x07);
+    out.extend_from_slice(&FILE_MAGIC.to_be_bytes());
+    out.extend_from_slice(&FILE_VERSION.to_be_bytes());
+    out.push(RecordType::Configuration as u8);
     out.extend_from_slice(&(MACHINE.len() as u32).to_be_bytes());
     out.extend_from_slice(MACHINE.as_bytes());
 }
@@ -82,7 +83,7 @@ fn plain_header(out: &mut Vec<u8>) {
 fn plain_full(out: &mut Vec<u8>, devs: &[PlainDevice]) {
     plain_header(out);
     for d in devs {
-        out.push(0x04);
+        out.push(RecordType::SectionFull as u8);
         out.extend_from_slice(&d.section_id.to_be_bytes());
         out.push(5);
         out.extend_from_slice(b"dev16");
@@ -90,10 +91,10 @@ fn plain_full(out: &mut Vec<u8>, devs: &[PlainDevice]) {
         out.extend_from_slice(&1u32.to_be_bytes());
         out.extend_from_slice(&d.dev.a.to_be_bytes());
         out.extend_from_slice(&d.dev.b.to_be_bytes());
-        out.push(0x7e);
+        out.push(RecordType::SectionFooter as u8);
         out.extend_from_slice(&d.section_id.to_be_bytes());
     }
-    out.push(0x00);
+    out.push(RecordType::Eof as u8);
 }
 
 fn generated_full(out: &mut Vec<u8>, reg: &mut Registry, vmdesc: bool) {
@@ -112,9 +113,11 @@ fn generated_full(out: &mut Vec<u8>, reg: &mut Registry, vmdesc: bool) {
 // ---------------------------------------------------------------------------
 // (b) large iterative payloads.
 
-const PAGE: usize = 4096;
+const PAGE: usize = TARGET_PAGE_SIZE as usize;
 const RAM: usize = 64 << 20;
 const PAGES_PER_PART: usize = 256;
+// RAM record flags (`RAM_SAVE_FLAG_*`): device-level, not part of the savevm
+// format; the benchmark is the only RAM-style writer in the runtime crate.
 const FLAG_MEM_SIZE: u64 = 0x04;
 const FLAG_PAGE: u64 = 0x08;
 const FLAG_EOS: u64 = 0x10;
@@ -214,12 +217,12 @@ fn plain_ram(out: &mut Vec<u8>, mem: &[u8]) {
     // first device), so the registry's first and only section is 1.
     const ID: u32 = 1;
     let footer = |out: &mut Vec<u8>| {
-        out.push(0x7e);
+        out.push(RecordType::SectionFooter as u8);
         out.extend_from_slice(&ID.to_be_bytes());
     };
     plain_header(out);
     // START: full header, MEM_SIZE, EOS.
-    out.push(0x01);
+    out.push(RecordType::SectionStart as u8);
     out.extend_from_slice(&ID.to_be_bytes());
     out.push(3);
     out.extend_from_slice(b"ram");
@@ -229,7 +232,7 @@ fn plain_ram(out: &mut Vec<u8>, mem: &[u8]) {
     out.extend_from_slice(&FLAG_EOS.to_be_bytes());
     footer(out);
     for (part, chunk) in mem.chunks(PAGES_PER_PART * PAGE).enumerate() {
-        out.push(0x02);
+        out.push(RecordType::SectionPart as u8);
         out.extend_from_slice(&ID.to_be_bytes());
         let base = part * PAGES_PER_PART * PAGE;
         for (i, page) in chunk.chunks(PAGE).enumerate() {
@@ -240,11 +243,11 @@ fn plain_ram(out: &mut Vec<u8>, mem: &[u8]) {
         footer(out);
     }
     // END with nothing left, then EOF.
-    out.push(0x03);
+    out.push(RecordType::SectionEnd as u8);
     out.extend_from_slice(&ID.to_be_bytes());
     out.extend_from_slice(&FLAG_EOS.to_be_bytes());
     footer(out);
-    out.push(0x00);
+    out.push(RecordType::Eof as u8);
 }
 
 // ---------------------------------------------------------------------------

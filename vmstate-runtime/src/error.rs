@@ -10,9 +10,32 @@
 //!
 //! Building the path allocates, but only on the error path; the hot paths never
 //! touch it.
+//!
+//! The kinds say what went wrong in a form a caller can match on: the VMState
+//! body errors (truncated input, bad values, versions), the savevm stream's
+//! (bad magic, unknown sections, commands), the registry's, and the migration
+//! layer's, grouped by concern with detail enums ([`ConfigMismatch`],
+//! [`UriError`], [`TransportError`], [`ReturnPathMissing`], [`ReturnPathError`],
+//! [`PostcopyError`], [`RecoveryError`]), plus [`ErrorKind::Cancelled`] and
+//! [`ErrorKind::PeerFailed`]. [`ErrorKind::Invalid`] is left to handlers and hooks
+//! that report invalid state of their own.
+
+#![deny(unsafe_code)]
 
 use std::borrow::Cow;
 use std::fmt;
+
+mod migration;
+
+pub use migration::{
+    ConfigMismatch, PostcopyError, RecoveryError, ReturnPathError, ReturnPathMissing,
+    TransportError, TransportOp, UriError,
+};
+
+use crate::savevm::format::{
+    MigCmd, QemuVersion, RecordType, FILE_VERSION_COMPAT, LIST_ELEMENT_MARKER, LIST_END_MARKER,
+    MAX_IDSTR_LEN, NULLPTR_MARKER,
+};
 
 /// A boxed error from user code (hooks), kept as the `source()` of an [`Error`].
 ///
@@ -159,10 +182,12 @@ pub enum ErrorKind {
         check: &'static str,
     },
     /// A null-pointer placeholder byte other than 0x30.
-    #[error("expected null-pointer marker 0x30, found {0:#04x}")]
+    #[error("expected null-pointer marker {NULLPTR_MARKER:#04x}, found {0:#04x}")]
     BadNullMarker(u8),
     /// A list (QTAILQ/QLIST) element marker other than 0x00/0x01.
-    #[error("expected list marker 0x00 or 0x01, found {0:#04x}")]
+    #[error(
+        "expected list marker {LIST_END_MARKER:#04x} or {LIST_ELEMENT_MARKER:#04x}, found {0:#04x}"
+    )]
     BadListMarker(u8),
     /// A list had more elements than its bound.
     #[error("list has more than {max} element(s)")]
@@ -182,7 +207,9 @@ pub enum ErrorKind {
         #[source]
         source: BoxError,
     },
-    /// A with_tmp conversion or other device-level consistency check failed.
+    /// Invalid state reported by a handler or hook (a with_tmp conversion, a
+    /// device-level consistency check). The runtime itself reports its own
+    /// failures with the typed kinds below.
     #[error("{0}")]
     Invalid(Cow<'static, str>),
     /// A command number the loader does not know (QEMU: "MIG_CMD 0x%x unknown").
@@ -222,6 +249,220 @@ pub enum ErrorKind {
     /// An I/O error from a transport.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+
+    // ---- the savevm stream (loader and writer) ----
+    /// The first be32 is not `QEVM`.
+    #[error("not a migration stream: magic {magic:#010x}")]
+    BadMagic {
+        /// The be32 found.
+        magic: u32,
+    },
+    /// A stream version other than 3 (2 is the obsolete one).
+    #[error("{}", stream_version_message(*version))]
+    UnsupportedStreamVersion {
+        /// The version found.
+        version: u32,
+    },
+    /// The configuration record is expected but another byte came.
+    #[error("configuration record missing: found {found:#04x}")]
+    MissingConfiguration {
+        /// The record-type byte found.
+        found: u8,
+    },
+    /// The incoming configuration record does not match ours.
+    #[error(transparent)]
+    ConfigurationMismatch(#[from] ConfigMismatch),
+    /// A top-level record-type byte the loader does not know.
+    #[error("unknown savevm section type {ty:#04x}")]
+    UnknownRecordType {
+        /// The byte.
+        ty: u8,
+    },
+    /// A START/FULL header with an empty idstr.
+    #[error("unable to read ID string for section {section_id}")]
+    EmptyIdstr {
+        /// The header's section id.
+        section_id: u32,
+    },
+    /// A START/FULL section for an idstr/instance nobody registered.
+    #[error("unknown savevm section or instance '{idstr}' {instance_id}")]
+    UnknownSection {
+        /// The idstr (lossy UTF-8).
+        idstr: String,
+        /// The instance id.
+        instance_id: u32,
+    },
+    /// A START section for an entry that writes FULL sections only.
+    #[error("START section for a non-iterative entry")]
+    StartForNonIterative,
+    /// A PART/END section whose id no START/FULL header opened.
+    #[error("unknown section id {section_id} in PART/END")]
+    UnknownSectionId {
+        /// The section id.
+        section_id: u32,
+    },
+    /// A section not followed by its footer marker.
+    #[error(
+        "missing section footer: found {found:#04x} instead of {:#04x}",
+        RecordType::SectionFooter as u8
+    )]
+    MissingFooter {
+        /// The byte found.
+        found: u8,
+    },
+    /// A footer naming another section than the header.
+    #[error("mismatched section id in footer: {found}, header said {expected}")]
+    FooterMismatch {
+        /// The footer's id.
+        found: u32,
+        /// The header's id.
+        expected: u32,
+    },
+    /// A vmdesc trailer above [`MAX_VMDESC_LEN`](crate::savevm::MAX_VMDESC_LEN).
+    #[error("vmdesc of {len} bytes exceeds the limit")]
+    VmDescTooLarge {
+        /// Its announced length.
+        len: u32,
+    },
+    /// A command in a stream whose loader takes none (snapshots, files).
+    #[error("command {cmd} not expected in this stream (no return path / postcopy)")]
+    UnexpectedCommand {
+        /// The command.
+        cmd: MigCmd,
+    },
+    /// A command this destination does not implement.
+    #[error("{} is not supported by this destination", unsupported_command_name(*cmd))]
+    UnsupportedCommand {
+        /// The command.
+        cmd: MigCmd,
+    },
+    /// A command the chosen QEMU version's loader does not know, on save.
+    #[error("{cmd} does not exist in QEMU {version} (its loader rejects it)")]
+    CommandNotInVersion {
+        /// The command.
+        cmd: MigCmd,
+        /// The dialect being written.
+        version: QemuVersion,
+    },
+    /// A command payload longer than a be16 length can say.
+    #[error("{cmd} payload of {len} bytes does not fit a be16 length")]
+    CommandTooLarge {
+        /// The command.
+        cmd: MigCmd,
+        /// The payload length.
+        len: usize,
+    },
+    /// A counted name longer than 255 bytes, on save.
+    #[error("name of {len} bytes does not fit a one-byte length")]
+    NameTooLong {
+        /// The name's length.
+        len: usize,
+    },
+    /// A record longer than a be32 length can say, on save.
+    #[error("{what} larger than 4 GiB")]
+    RecordTooLarge {
+        /// Which record (`package`, `vmdesc JSON`).
+        what: &'static str,
+    },
+
+    // ---- registry and handlers ----
+    /// An idstr that is empty or longer than 255 bytes.
+    #[error("idstr '{idstr}' must be 1 to {MAX_IDSTR_LEN} bytes")]
+    BadIdstr {
+        /// The idstr.
+        idstr: String,
+    },
+    /// An idstr/instance pair registered twice.
+    #[error("'{idstr}' instance {instance_id} is already registered")]
+    DuplicateInstance {
+        /// The idstr.
+        idstr: String,
+        /// The instance id.
+        instance_id: u32,
+    },
+    /// No registered entry has this section id.
+    #[error("no section with id {section_id}")]
+    NoSuchSection {
+        /// The section id.
+        section_id: u32,
+    },
+    /// The registry lost an entry while a stream was loaded into it.
+    #[error("registry changed during load")]
+    RegistryChanged,
+    /// A multifd device-state buffer for a handler that takes none.
+    #[error("multifd device state ({len} bytes) is not supported by this handler")]
+    MultifdUnsupported {
+        /// The buffer's length.
+        len: usize,
+    },
+    /// [`SwitchoverApprover::approve`](crate::savevm::SwitchoverApprover::approve)
+    /// called once more than there were handlers to approve.
+    #[error("switchover approved more often than needed")]
+    ExtraSwitchoverApproval,
+    /// A lock shared with another thread was poisoned by a panic there.
+    #[error("{what}")]
+    Poisoned {
+        /// Which lock, as a message (`device mutex poisoned by a panicking thread`).
+        what: &'static str,
+    },
+    /// A runtime thread panicked.
+    #[error("{thread} thread panicked")]
+    ThreadPanicked {
+        /// The thread (`migration`).
+        thread: &'static str,
+    },
+
+    // ---- the migration drivers ----
+    /// `switchover-ack` with the QEMU 7.2 dialect, which has no SWITCHOVER_ACK.
+    #[error("switchover-ack needs the QEMU 10.x stream dialect (7.2 has no SWITCHOVER_ACK)")]
+    SwitchoverAckNeedsV10,
+    /// The migration was cancelled ([`MigrationHandle::cancel`](crate::migration::MigrationHandle::cancel)).
+    #[error("{}", if *in_postcopy_pause {
+        "cancelled in postcopy-paused: the guest state stays split until recovery"
+    } else {
+        "migration cancelled"
+    })]
+    Cancelled {
+        /// The cancel came in postcopy-paused: the source gives up recovery, and the
+        /// guest state stays split between the two sides.
+        in_postcopy_pause: bool,
+    },
+    /// The destination reported (SHUT with error) that it failed to load the stream.
+    #[error("destination failed to load the stream")]
+    PeerFailed,
+    /// A migration URI that does not parse.
+    #[error(transparent)]
+    InvalidUri(#[from] UriError),
+    /// A transport could not be set up or finished badly.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The return path is needed but missing.
+    #[error(transparent)]
+    NoReturnPath(#[from] ReturnPathMissing),
+    /// The return path broke or carried a message the source rejects.
+    #[error(transparent)]
+    ReturnPath(#[from] ReturnPathError),
+    /// The postcopy sequence was not followed or cannot be served.
+    #[error(transparent)]
+    Postcopy(#[from] PostcopyError),
+    /// A postcopy recovery attempt failed.
+    #[error(transparent)]
+    PostcopyRecovery(#[from] RecoveryError),
+}
+
+fn stream_version_message(version: u32) -> String {
+    if version == FILE_VERSION_COMPAT {
+        format!("stream version {version} is obsolete")
+    } else {
+        format!("unsupported stream version {version}")
+    }
+}
+
+fn unsupported_command_name(cmd: MigCmd) -> &'static str {
+    match cmd {
+        MigCmd::EnableColo => "COLO",
+        other => other.name(),
+    }
 }
 
 /// The runtime's error: what went wrong ([`ErrorKind`]), the byte offset, and the
@@ -242,6 +483,10 @@ pub enum ErrorKind {
 pub struct Error {
     inner: Box<Inner>,
 }
+
+// One pointer: `Result<T>` stays as small as `T` plus a word on the hot paths, where
+// errors are never built.
+static_assertions::assert_eq_size!(Error, usize);
 
 struct Inner {
     kind: ErrorKind,
@@ -305,6 +550,21 @@ impl Error {
     #[cold]
     pub fn invalid(msg: impl Into<Cow<'static, str>>) -> Self {
         Error::new(ErrorKind::Invalid(msg.into()))
+    }
+
+    /// Creates an [`ErrorKind::Poisoned`] error: a lock shared with another thread
+    /// was poisoned by a panic there.
+    ///
+    /// ```
+    /// use vmstate_runtime::{Error, ErrorKind};
+    ///
+    /// let err = Error::poisoned("device mutex poisoned by a panicking thread");
+    /// assert!(matches!(err.kind(), ErrorKind::Poisoned { .. }));
+    /// assert_eq!(err.to_string(), "device mutex poisoned by a panicking thread");
+    /// ```
+    #[cold]
+    pub fn poisoned(what: &'static str) -> Self {
+        Error::new(ErrorKind::Poisoned { what })
     }
 
     /// Wraps a hook's error.

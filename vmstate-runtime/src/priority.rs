@@ -6,6 +6,11 @@
 /// The numeric values differ between QEMU 7.2 and later versions (which added
 /// `Low` and `Apic`); both tables are available.
 ///
+/// `#[vmstate(priority = Iommu)]` names one of these variants: the derive passes the
+/// name through to the generated code and rustc resolves it (an unknown name is an
+/// error at the attribute, with a similar-name hint), so this enum is the only list
+/// of priorities.
+///
 /// ```
 /// use vmstate_runtime::MigrationPriority;
 /// assert!(MigrationPriority::Iommu > MigrationPriority::Default);

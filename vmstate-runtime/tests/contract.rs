@@ -1,5 +1,8 @@
 //! The derive syntax promised by the DSL issue, compiled and exercised end to end.
 
+mod common;
+use common::kinds::assert_kind;
+
 use vmstate_runtime::{from_bytes, to_bytes, Error, ErrorKind, VmState};
 
 #[derive(VmState, Default, Debug, PartialEq, Clone)]
@@ -91,15 +94,12 @@ fn issue_example_roundtrips_with_exact_bytes() {
 fn post_load_error_carries_hook_and_path() {
     let bytes = [0u8, 0xff, 0, 0, 0, 0, 0];
     let e = from_bytes::<Kbd>(&bytes, 3).unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::Hook {
-                hook: "post_load",
-                ..
-            }
-        ),
-        "{e}"
+    assert_kind!(
+        e,
+        ErrorKind::Hook {
+            hook: "post_load",
+            ..
+        }
     );
     assert_eq!(e.path_string(), "pckbd");
     assert!(e.to_string().contains("status 0xff is impossible"), "{e}");

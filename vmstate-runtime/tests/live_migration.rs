@@ -4,7 +4,8 @@
 //! connection killed mid-stream at many offsets (source intact, retry succeeds).
 
 mod common;
-use common::cutting_proxy;
+use common::net::cutting_proxy;
+use common::ram::{SharedMemory, SyntheticRam};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,124 +14,17 @@ use std::time::Duration;
 
 use vmstate_runtime::migration::{
     run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
-    MigrationParameters, MigrationStatus, MigrationUri, StatsHandle, VmControl,
+    MigrationHandle, MigrationParameters, MigrationStatus, MigrationUri, StatsHandle, VmControl,
 };
-use vmstate_runtime::savevm::{
-    Configuration, InstanceId, IterateStatus, LoadOptions, Pending, QemuVersion, Registry,
-    SaveVmHandlers, SectionReader, SectionWriter,
-};
-use vmstate_runtime::{Error, Result, VmState};
+use vmstate_runtime::savevm::{Configuration, InstanceId, LoadOptions, QemuVersion, Registry};
+use vmstate_runtime::{Result, VmState};
 
 const PAGE: usize = 4096;
 const PAGES: usize = 256;
 
-/// Guest memory shared by the guest thread and the migration handler.
-struct Memory {
-    pages: Vec<Vec<u8>>,
-    dirty: Vec<bool>,
-}
-
-type SharedMemory = Arc<Mutex<Memory>>;
-
+/// Guest memory of `PAGES` pages, page `i` filled with `seed + i`.
 fn memory(seed: u8) -> SharedMemory {
-    Arc::new(Mutex::new(Memory {
-        pages: (0..PAGES)
-            .map(|i| vec![seed.wrapping_add(i as u8); PAGE])
-            .collect(),
-        dirty: vec![true; PAGES],
-    }))
-}
-
-/// The "ram" section of this test: START = page count; PART/END = (be32 index,
-/// page) records ended by be32 0xffffffff. At most `burst` pages per PART.
-struct RamHandler {
-    mem: SharedMemory,
-    burst: usize,
-    expect_start: bool,
-}
-
-impl RamHandler {
-    fn send(&mut self, w: &mut SectionWriter, limit: usize) -> Result<usize> {
-        let mut m = self.mem.lock().unwrap();
-        let mut sent = 0;
-        for i in 0..PAGES {
-            if sent == limit {
-                break;
-            }
-            if m.dirty[i] {
-                m.dirty[i] = false;
-                w.write_u32(i as u32)?;
-                w.write_bytes(&m.pages[i])?;
-                sent += 1;
-            }
-        }
-        w.write_u32(u32::MAX)?;
-        Ok(sent)
-    }
-
-    fn dirty_bytes(&self) -> u64 {
-        let m = self.mem.lock().unwrap();
-        (m.dirty.iter().filter(|d| **d).count() * PAGE) as u64
-    }
-}
-
-impl SaveVmHandlers for RamHandler {
-    fn is_iterative(&self) -> bool {
-        true
-    }
-    fn save_setup(&mut self, w: &mut SectionWriter) -> Result<()> {
-        // Bulk stage: every page is sent at least once, whatever an earlier
-        // (cancelled or failed) attempt already sent.
-        self.mem.lock().unwrap().dirty.fill(true);
-        w.write_u32(PAGES as u32)
-    }
-    fn save_live_iterate(&mut self, w: &mut SectionWriter) -> Result<IterateStatus> {
-        let burst = self.burst;
-        self.send(w, burst)?;
-        Ok(if self.dirty_bytes() == 0 {
-            IterateStatus::Done
-        } else {
-            IterateStatus::Continue
-        })
-    }
-    fn state_pending_estimate(&mut self) -> Pending {
-        Pending {
-            must_precopy: self.dirty_bytes(),
-            can_postcopy: 0,
-        }
-    }
-    fn save_live_complete_precopy(&mut self, w: &mut SectionWriter) -> Result<()> {
-        self.send(w, usize::MAX).map(|_| ())
-    }
-    fn load_setup(&mut self) -> Result<()> {
-        self.expect_start = true;
-        Ok(())
-    }
-    fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
-        if version_id != 1 {
-            return Err(Error::invalid("ram: version must be 1"));
-        }
-        if self.expect_start {
-            self.expect_start = false;
-            let n = r.read_u32()?;
-            if n as usize != PAGES {
-                return Err(Error::invalid(format!("ram: {n} pages, expected {PAGES}")));
-            }
-            return Ok(());
-        }
-        let mut m = self.mem.lock().unwrap();
-        loop {
-            let i = r.read_u32()?;
-            if i == u32::MAX {
-                return Ok(());
-            }
-            let page = m
-                .pages
-                .get_mut(i as usize)
-                .ok_or_else(|| Error::invalid(format!("ram: page {i} out of range")))?;
-            r.read_bytes(page)?;
-        }
-    }
+    SharedMemory::new(PAGES, PAGE, |i| vec![seed.wrapping_add(i as u8); PAGE])
 }
 
 #[derive(VmState, Default, Debug, Clone, PartialEq)]
@@ -161,7 +55,7 @@ impl Guest {
             let mut x: u64 = 12345;
             while !s.load(Ordering::SeqCst) {
                 if r.load(Ordering::SeqCst) {
-                    let mut g = m.lock().unwrap();
+                    let mut g = m.lock();
                     // Re-check under the lock: pause() takes the lock after clearing.
                     if r.load(Ordering::SeqCst) {
                         for _ in 0..pages_per_tick {
@@ -215,7 +109,7 @@ impl VmControl for GuestControl {
     fn pause(&mut self) -> Result<()> {
         self.running.store(false, Ordering::SeqCst);
         // Wait out a write in progress.
-        drop(self.mem.lock().unwrap());
+        drop(self.mem.lock());
         self.pauses.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
@@ -231,11 +125,7 @@ fn source_registry(mem: &SharedMemory, cpu: Cpu) -> Registry {
         "ram",
         0,
         1,
-        Box::new(RamHandler {
-            mem: mem.clone(),
-            burst: 16,
-            expect_start: false,
-        }),
+        Box::new(SyntheticRam::new(mem.clone()).burst(16)),
     )
     .unwrap();
     reg.vmstate_register(InstanceId::Any, Arc::new(Mutex::new(cpu)))
@@ -247,19 +137,43 @@ fn destination_registry() -> (Registry, SharedMemory, Arc<Mutex<Cpu>>) {
     let mem = memory(0);
     let cpu = Arc::new(Mutex::new(Cpu::default()));
     let mut reg = Registry::new();
-    reg.register_savevm_live(
-        "ram",
-        0,
-        1,
-        Box::new(RamHandler {
-            mem: mem.clone(),
-            burst: 0,
-            expect_start: false,
-        }),
-    )
-    .unwrap();
+    reg.register_savevm_live("ram", 0, 1, Box::new(SyntheticRam::new(mem.clone())))
+        .unwrap();
     reg.vmstate_register(InstanceId::Any, cpu.clone()).unwrap();
     (reg, mem, cpu)
+}
+
+/// Capabilities with the return path.
+fn with_return_path() -> MigrationCapabilities {
+    MigrationCapabilities {
+        return_path: true,
+        ..Default::default()
+    }
+}
+
+/// Starts migrating `guest` (its memory `src_mem` and the sample cpu) to `uri`.
+fn start_source(
+    guest: &Guest,
+    src_mem: &SharedMemory,
+    uri: MigrationUri,
+    max_bandwidth: u64,
+    caps: MigrationCapabilities,
+) -> MigrationHandle {
+    start_migration(
+        config(uri, max_bandwidth, caps),
+        source_registry(src_mem, sample_cpu()),
+        guest.control(),
+    )
+    .unwrap()
+}
+
+/// Runs a destination with fresh registries on a thread: its memory once
+/// loaded, or the load error.
+fn spawn_destination(incoming: Incoming) -> thread::JoinHandle<Result<SharedMemory>> {
+    thread::spawn(move || {
+        let (mut reg, mem, _) = destination_registry();
+        run_incoming(incoming, &mut reg, load_options(), &StatsHandle::default()).map(|_| mem)
+    })
 }
 
 fn load_options() -> LoadOptions {
@@ -309,12 +223,7 @@ fn migrate_once(
         let r = run_incoming(incoming, &mut reg, load_options(), &stats);
         (r, mem, cpu, stats.snapshot())
     });
-    let handle = start_migration(
-        config(connect_uri, 4 * 1024 * 1024, caps),
-        source_registry(&src_mem, sample_cpu()),
-        guest.control(),
-    )
-    .unwrap();
+    let handle = start_source(&guest, &src_mem, connect_uri, 4 * 1024 * 1024, caps);
     let stats = handle.stats();
     let mut seen_active = false;
     let mut finished = false;
@@ -355,8 +264,8 @@ fn migrate_once(
     assert_eq!(dst_stats.status, MigrationStatus::Completed);
     assert_eq!(*dst_cpu.lock().unwrap(), sample_cpu());
     // The destination holds exactly the memory the source had when it stopped.
-    let a = src_mem.lock().unwrap();
-    let b = dst_mem.lock().unwrap();
+    let a = src_mem.lock();
+    let b = dst_mem.lock();
     for i in 0..PAGES {
         assert!(a.pages[i] == b.pages[i], "page {i} differs");
     }
@@ -371,10 +280,7 @@ fn precopy_converges_over_unix_socket_with_return_path() {
     migrate_once(
         MigrationUri::Unix(tmp_sock("unix")),
         None,
-        MigrationCapabilities {
-            return_path: true,
-            ..Default::default()
-        },
+        with_return_path(),
     );
 }
 
@@ -393,24 +299,15 @@ fn cancel_keeps_the_source_running_and_a_retry_succeeds() {
     let guest = Guest::start(src_mem.clone(), 2);
     let path = tmp_sock("cancel");
     let incoming = Incoming::listen(&MigrationUri::Unix(path.clone())).unwrap();
-    let dst = thread::spawn(move || {
-        let (mut reg, _, _) = destination_registry();
-        run_incoming(incoming, &mut reg, load_options(), &StatsHandle::default())
-    });
+    let dst = spawn_destination(incoming);
     // 64 KiB/s: far too slow to finish before the cancel.
-    let handle = start_migration(
-        config(
-            MigrationUri::Unix(path.clone()),
-            64 * 1024,
-            MigrationCapabilities {
-                return_path: true,
-                ..Default::default()
-            },
-        ),
-        source_registry(&src_mem, sample_cpu()),
-        guest.control(),
-    )
-    .unwrap();
+    let handle = start_source(
+        &guest,
+        &src_mem,
+        MigrationUri::Unix(path.clone()),
+        64 * 1024,
+        with_return_path(),
+    );
     let stats = handle.stats();
     while stats.snapshot().status != MigrationStatus::Active {
         thread::sleep(Duration::from_millis(1));
@@ -428,23 +325,17 @@ fn cancel_keeps_the_source_running_and_a_retry_succeeds() {
 
     // Retry with the same guest and fresh registries: succeeds.
     let incoming = Incoming::listen(&MigrationUri::Unix(path.clone())).unwrap();
-    let dst = thread::spawn(move || {
-        let (mut reg, mem, _) = destination_registry();
-        run_incoming(incoming, &mut reg, load_options(), &StatsHandle::default()).map(|_| mem)
-    });
-    let handle = start_migration(
-        config(
-            MigrationUri::Unix(path),
-            0,
-            MigrationCapabilities::default(),
-        ),
-        source_registry(&src_mem, sample_cpu()),
-        guest.control(),
-    )
-    .unwrap();
+    let dst = spawn_destination(incoming);
+    let handle = start_source(
+        &guest,
+        &src_mem,
+        MigrationUri::Unix(path),
+        0,
+        MigrationCapabilities::default(),
+    );
     handle.wait().1.unwrap();
     let dst_mem = dst.join().unwrap().unwrap();
-    assert!(src_mem.lock().unwrap().pages == dst_mem.lock().unwrap().pages);
+    assert!(src_mem.lock().pages == dst_mem.lock().pages);
 }
 
 #[test]
@@ -456,32 +347,17 @@ fn destination_rejection_fails_the_source_and_resumes_the_vm() {
     let dst = thread::spawn(move || {
         // No "cpu" registered: the FULL section is unknown here.
         let mut reg = Registry::new();
-        reg.register_savevm_live(
-            "ram",
-            0,
-            1,
-            Box::new(RamHandler {
-                mem: memory(0),
-                burst: 0,
-                expect_start: false,
-            }),
-        )
-        .unwrap();
+        reg.register_savevm_live("ram", 0, 1, Box::new(SyntheticRam::new(memory(0))))
+            .unwrap();
         run_incoming(incoming, &mut reg, load_options(), &StatsHandle::default())
     });
-    let handle = start_migration(
-        config(
-            MigrationUri::Unix(path),
-            0,
-            MigrationCapabilities {
-                return_path: true,
-                ..Default::default()
-            },
-        ),
-        source_registry(&src_mem, sample_cpu()),
-        guest.control(),
-    )
-    .unwrap();
+    let handle = start_source(
+        &guest,
+        &src_mem,
+        MigrationUri::Unix(path),
+        0,
+        with_return_path(),
+    );
     let stats = handle.stats();
     let (_, result) = handle.wait();
     let e = result.unwrap_err();
@@ -510,24 +386,15 @@ fn connection_killed_mid_stream_at_many_offsets() {
     for cut in [0usize, 3, 8, 21, 40, 200, 5000, 70_000, 400_000, 1_000_000] {
         let incoming = Incoming::listen(&MigrationUri::Tcp("127.0.0.1:0".into())).unwrap();
         let dst_addr = incoming.local_tcp_addr().unwrap();
-        let dst = thread::spawn(move || {
-            let (mut reg, _, _) = destination_registry();
-            run_incoming(incoming, &mut reg, load_options(), &StatsHandle::default())
-        });
+        let dst = spawn_destination(incoming);
         let proxy = cutting_proxy(cut, dst_addr);
-        let handle = start_migration(
-            config(
-                MigrationUri::Tcp(proxy.to_string()),
-                0,
-                MigrationCapabilities {
-                    return_path: true,
-                    ..Default::default()
-                },
-            ),
-            source_registry(&src_mem, sample_cpu()),
-            guest.control(),
-        )
-        .unwrap();
+        let handle = start_source(
+            &guest,
+            &src_mem,
+            MigrationUri::Tcp(proxy.to_string()),
+            0,
+            with_return_path(),
+        );
         let (_, result) = handle.wait();
         assert!(result.is_err(), "cut at {cut} must fail the source");
         assert!(
@@ -544,21 +411,15 @@ fn connection_killed_mid_stream_at_many_offsets() {
     // And a retry without the proxy succeeds.
     let incoming = Incoming::listen(&MigrationUri::Tcp("127.0.0.1:0".into())).unwrap();
     let addr = incoming.local_tcp_addr().unwrap();
-    let dst = thread::spawn(move || {
-        let (mut reg, mem, _) = destination_registry();
-        run_incoming(incoming, &mut reg, load_options(), &StatsHandle::default()).map(|_| mem)
-    });
-    let handle = start_migration(
-        config(
-            MigrationUri::Tcp(addr.to_string()),
-            0,
-            MigrationCapabilities::default(),
-        ),
-        source_registry(&src_mem, sample_cpu()),
-        guest.control(),
-    )
-    .unwrap();
+    let dst = spawn_destination(incoming);
+    let handle = start_source(
+        &guest,
+        &src_mem,
+        MigrationUri::Tcp(addr.to_string()),
+        0,
+        MigrationCapabilities::default(),
+    );
     handle.wait().1.unwrap();
     let dst_mem = dst.join().unwrap().unwrap();
-    assert!(src_mem.lock().unwrap().pages == dst_mem.lock().unwrap().pages);
+    assert!(src_mem.lock().pages == dst_mem.lock().pages);
 }

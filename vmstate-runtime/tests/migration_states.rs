@@ -13,260 +13,34 @@
 //! between.
 
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use vmstate_runtime::migration::{
     run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
     MigrationHandle, MigrationParameters, MigrationStats, MigrationStatus, MigrationUri,
-    StatsHandle, VmControl, MAX_DOWNTIME_LIMIT_MS,
+    StatsHandle, MAX_DOWNTIME_LIMIT_MS,
 };
-use vmstate_runtime::savevm::{
-    Configuration, IterateStatus, LoadOptions, Pending, QemuVersion, Registry, SaveVmHandlers,
-    SectionReader, SectionWriter, VmStateHandler,
-};
-use vmstate_runtime::vmstate::DescribeSink;
-use vmstate_runtime::{Error, ErrorKind, Result, VmState, VmStateDescription};
+use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion, Registry};
+use vmstate_runtime::{ErrorKind, Result, VmState};
 
 use MigrationStatus as S;
+
+mod common;
+use common::device::ObservedDevice;
+use common::gate::{Gate, PATIENCE};
+use common::ram::{SharedMemory, SyntheticRam};
+use common::vm::{Vm, VmLog};
 
 const PAGE: usize = 4096;
 const PAGES: usize = 64;
 const MACHINE: &str = "pc-i440fx-7.2";
-/// Longest a test waits for anything before declaring a hang.
-const PATIENCE: Duration = Duration::from_secs(10);
 
-// ---------------------------------------------------------------------------
-// Gates: a handler stops at a gate until the test opens it.
-
-#[derive(Default)]
-struct GateState {
-    arrived: u32,
-    open: bool,
-}
-
-#[derive(Clone)]
-struct Gate(Arc<(Mutex<GateState>, Condvar)>);
-
-impl Gate {
-    fn new(open: bool) -> Gate {
-        Gate(Arc::new((
-            Mutex::new(GateState { arrived: 0, open }),
-            Condvar::new(),
-        )))
-    }
-
-    fn closed() -> Gate {
-        Gate::new(false)
-    }
-
-    fn opened() -> Gate {
-        Gate::new(true)
-    }
-
-    /// Handler side: announce arrival, then wait until the gate opens (gives up
-    /// after `PATIENCE` so a failed test cannot hang the process).
-    fn pass(&self) {
-        let (m, cv) = &*self.0;
-        let mut g = m.lock().unwrap();
-        g.arrived += 1;
-        cv.notify_all();
-        let deadline = Instant::now() + PATIENCE;
-        while !g.open && Instant::now() < deadline {
-            g = cv.wait_timeout(g, Duration::from_millis(50)).unwrap().0;
-        }
-    }
-
-    /// Test side: wait until a handler stands at the gate.
-    fn wait_arrived(&self, what: &str) {
-        let (m, cv) = &*self.0;
-        let mut g = m.lock().unwrap();
-        let deadline = Instant::now() + PATIENCE;
-        while g.arrived == 0 {
-            assert!(Instant::now() < deadline, "nothing arrived at gate {what}");
-            g = cv.wait_timeout(g, Duration::from_millis(50)).unwrap().0;
-        }
-    }
-
-    fn open(&self) {
-        let (m, cv) = &*self.0;
-        m.lock().unwrap().open = true;
-        cv.notify_all();
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The VM: counts pauses and resumes; pause can be made to fail.
-
-#[derive(Default)]
-struct VmLog {
-    paused: AtomicBool,
-    pauses: AtomicU32,
-    resumes: AtomicU32,
-    fail_pause: AtomicBool,
-}
-
-impl VmLog {
-    fn running(&self) -> bool {
-        !self.paused.load(Ordering::SeqCst)
-    }
-    fn pauses(&self) -> u32 {
-        self.pauses.load(Ordering::SeqCst)
-    }
-    fn resumes(&self) -> u32 {
-        self.resumes.load(Ordering::SeqCst)
-    }
-}
-
-struct Vm(Arc<VmLog>);
-
-impl VmControl for Vm {
-    fn pause(&mut self) -> Result<()> {
-        if self.0.fail_pause.load(Ordering::SeqCst) {
-            return Err(Error::invalid("vcpu 0 refused to stop (injected)"));
-        }
-        self.0.pauses.fetch_add(1, Ordering::SeqCst);
-        self.0.paused.store(true, Ordering::SeqCst);
-        Ok(())
-    }
-    fn resume(&mut self) -> Result<()> {
-        self.0.resumes.fetch_add(1, Ordering::SeqCst);
-        self.0.paused.store(false, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
-// ---------------------------------------------------------------------------
-// A synthetic iterative "ram" handler.
-//
-// START: be32 page count, be32 filler length, filler bytes.
-// PART/END: (be32 index, PAGE bytes)* then be32 0xffffffff.
-
+/// The content of source page `i`.
 fn page_byte(i: usize) -> u8 {
     (i as u8).wrapping_mul(31).wrapping_add(7)
-}
-
-struct Ram {
-    dirty: Vec<bool>,
-    burst: usize,
-    filler: usize,
-    setup_gate: Gate,
-    iterate_gate: Gate,
-    fail_setup: bool,
-    fail_iterate_at: Option<u32>,
-    iterate_calls: Arc<AtomicU32>,
-}
-
-impl Ram {
-    fn dirty_pages(&self) -> usize {
-        self.dirty.iter().filter(|d| **d).count()
-    }
-
-    fn send(&mut self, w: &mut SectionWriter, limit: usize) -> Result<()> {
-        let page = |i: usize| [page_byte(i); PAGE];
-        let mut sent = 0;
-        for i in 0..PAGES {
-            if sent == limit {
-                break;
-            }
-            if self.dirty[i] {
-                self.dirty[i] = false;
-                w.write_u32(i as u32)?;
-                w.write_bytes(&page(i))?;
-                sent += 1;
-            }
-        }
-        w.write_u32(u32::MAX)
-    }
-}
-
-impl SaveVmHandlers for Ram {
-    fn is_iterative(&self) -> bool {
-        true
-    }
-    fn save_setup(&mut self, w: &mut SectionWriter) -> Result<()> {
-        self.setup_gate.pass();
-        if self.fail_setup {
-            return Err(Error::invalid(
-                "ram: cannot allocate the dirty bitmap (injected)",
-            ));
-        }
-        self.dirty.fill(true);
-        w.write_u32(PAGES as u32)?;
-        w.write_u32(self.filler as u32)?;
-        w.write_zeros(self.filler)
-    }
-    fn save_live_iterate(&mut self, w: &mut SectionWriter) -> Result<IterateStatus> {
-        let round = self.iterate_calls.fetch_add(1, Ordering::SeqCst) + 1;
-        if round == 1 {
-            self.iterate_gate.pass();
-        }
-        if self.fail_iterate_at == Some(round) {
-            return Err(Error::invalid(format!(
-                "ram: dirty log sync failed in round {round} (injected)"
-            )));
-        }
-        self.send(w, self.burst)?;
-        Ok(if self.dirty_pages() == 0 {
-            IterateStatus::Done
-        } else {
-            IterateStatus::Continue
-        })
-    }
-    fn state_pending_estimate(&mut self) -> Pending {
-        Pending {
-            must_precopy: (self.dirty_pages() * PAGE) as u64,
-            can_postcopy: 0,
-        }
-    }
-    fn save_live_complete_precopy(&mut self, w: &mut SectionWriter) -> Result<()> {
-        self.send(w, usize::MAX)
-    }
-    fn load_state(&mut self, _r: &mut SectionReader, _v: u32) -> Result<()> {
-        Err(Error::invalid("source-side handler"))
-    }
-}
-
-/// The destination's "ram": pages land in shared memory.
-struct RamSink {
-    pages: Arc<Mutex<Vec<Vec<u8>>>>,
-    expect_start: bool,
-}
-
-impl SaveVmHandlers for RamSink {
-    fn is_iterative(&self) -> bool {
-        true
-    }
-    fn load_setup(&mut self) -> Result<()> {
-        self.expect_start = true;
-        Ok(())
-    }
-    fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
-        if version_id != 1 {
-            return Err(Error::invalid("ram: version must be 1"));
-        }
-        if std::mem::take(&mut self.expect_start) {
-            let n = r.read_u32()?;
-            if n as usize != PAGES {
-                return Err(Error::invalid(format!("ram: {n} pages, expected {PAGES}")));
-            }
-            let filler = r.read_u32()?;
-            return r.skip(filler as usize);
-        }
-        let mut pages = self.pages.lock().unwrap();
-        loop {
-            let i = r.read_u32()?;
-            if i == u32::MAX {
-                return Ok(());
-            }
-            let page = pages
-                .get_mut(i as usize)
-                .ok_or_else(|| Error::invalid(format!("ram: page {i} out of range")))?;
-            r.read_bytes(page)?;
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -333,36 +107,6 @@ impl Nic {
     }
 }
 
-/// A device whose FULL `save_state` stops at a gate first.
-struct GatedFull<T> {
-    inner: VmStateHandler<T>,
-    gate: Gate,
-}
-
-impl<T: VmState + Send> SaveVmHandlers for GatedFull<T> {
-    fn has_full_section(&self) -> bool {
-        true
-    }
-    fn description(&self) -> Option<&'static VmStateDescription> {
-        self.inner.description()
-    }
-    fn save_state(&mut self, w: &mut SectionWriter) -> Result<()> {
-        self.gate.pass();
-        self.inner.save_state(w)
-    }
-    fn save_state_described(
-        &mut self,
-        w: &mut SectionWriter,
-        sink: &mut dyn DescribeSink,
-    ) -> Result<()> {
-        self.gate.pass();
-        self.inner.save_state_described(w, sink)
-    }
-    fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
-        self.inner.load_state(r, version_id)
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Source and destination set-ups.
 
@@ -418,6 +162,15 @@ impl Default for SourceOpts {
     }
 }
 
+impl SourceOpts {
+    /// The defaults with the pause-before-switchover capability.
+    fn pausing_before_switchover() -> Self {
+        let mut o = SourceOpts::default();
+        o.caps.pause_before_switchover = true;
+        o
+    }
+}
+
 struct Source {
     handle: MigrationHandle,
     stats: StatsHandle,
@@ -434,35 +187,37 @@ impl Source {
         assert_eq!(status(&self.stats), want);
         self.watcher.wait_seen(want);
     }
+
+    /// [`at_gate`](Self::at_gate), then opens the gate.
+    fn through_gate(&self, gate: &Gate, want: MigrationStatus) {
+        self.at_gate(gate, want);
+        gate.open();
+    }
 }
 
 fn start_source(uri: MigrationUri, o: &SourceOpts) -> Source {
-    let iterate_calls = Arc::new(AtomicU32::new(0));
+    let ram = SyntheticRam::new(SharedMemory::new(PAGES, PAGE, |i| vec![page_byte(i); PAGE]))
+        .burst(o.burst)
+        .start_filler(o.filler)
+        .setup_gate(o.setup_gate.clone())
+        .iterate_gate(o.iterate_gate.clone())
+        .fail_setup(o.fail_setup)
+        .fail_iterate_at(o.fail_iterate_at);
+    let iterate_calls = ram.iterate_calls();
     let mut reg = Registry::new();
-    reg.register_savevm_live(
-        "ram",
-        0,
-        1,
-        Box::new(Ram {
-            dirty: vec![true; PAGES],
-            burst: o.burst,
-            filler: o.filler,
-            setup_gate: o.setup_gate.clone(),
-            iterate_gate: o.iterate_gate.clone(),
-            fail_setup: o.fail_setup,
-            fail_iterate_at: o.fail_iterate_at,
-            iterate_calls: iterate_calls.clone(),
-        }),
-    )
-    .unwrap();
+    reg.register_savevm_live("ram", 0, 1, Box::new(ram))
+        .unwrap();
     reg.register_savevm_live(
         "cpu",
         0,
         1,
-        Box::new(GatedFull {
-            inner: VmStateHandler::new(Arc::new(Mutex::new(sample_cpu()))),
-            gate: o.device_gate.clone(),
-        }),
+        Box::new(
+            // A device whose FULL `save_state` stops at a gate first.
+            ObservedDevice::new(Arc::new(Mutex::new(sample_cpu()))).before_save({
+                let gate = o.device_gate.clone();
+                move || gate.pass()
+            }),
+        ),
     )
     .unwrap();
     for e in &o.extras {
@@ -480,7 +235,7 @@ fn start_source(uri: MigrationUri, o: &SourceOpts) -> Source {
         .unwrap();
     }
     let vm = Arc::new(VmLog::default());
-    vm.fail_pause.store(o.fail_pause, Ordering::SeqCst);
+    vm.fail_pause(o.fail_pause);
     let handle = start_migration(
         MigrationConfig {
             uri,
@@ -522,17 +277,14 @@ fn start_destination(
     let s2 = stats.clone();
     let extras = extras.to_vec();
     let thread = thread::spawn(move || {
-        let pages = Arc::new(Mutex::new(vec![vec![0u8; PAGE]; PAGES]));
+        let pages = SharedMemory::zeroed(PAGES, PAGE);
         let cpu = Arc::new(Mutex::new(Cpu::default()));
         let mut reg = Registry::new();
         reg.register_savevm_live(
             "ram",
             0,
             1,
-            Box::new(RamSink {
-                pages: pages.clone(),
-                expect_start: false,
-            }),
+            Box::new(SyntheticRam::new(pages.clone()).start_filler(0)),
         )
         .unwrap();
         reg.vmstate_register(0, cpu.clone()).unwrap();
@@ -555,7 +307,7 @@ fn start_destination(
             },
             &s2,
         );
-        let pages = pages.lock().unwrap().clone();
+        let pages = pages.pages();
         let cpu = cpu.lock().unwrap().clone();
         (r, pages, cpu)
     });
@@ -782,10 +534,8 @@ fn qemu_7_2_precopy_completes_through_a_valid_path() {
         ..Default::default()
     };
     let src = start_source(uri, &o);
-    src.at_gate(&o.setup_gate, S::Setup);
-    o.setup_gate.open();
-    src.at_gate(&o.iterate_gate, S::Active);
-    o.iterate_gate.open();
+    src.through_gate(&o.setup_gate, S::Setup);
+    src.through_gate(&o.iterate_gate, S::Active);
     src.handle.wait().1.unwrap();
     let path = src.watcher.finish();
     assert_valid_path(&path);
@@ -825,21 +575,14 @@ fn qemu_7_2_source_stays_active_while_saving_devices() {
 fn pause_before_switchover_waits_in_pre_switchover_until_continue() {
     let (uri, dst) = start_destination("preswitch", QemuVersion::V7_2, &[]);
     let o = SourceOpts {
-        caps: MigrationCapabilities {
-            return_path: true,
-            pause_before_switchover: true,
-            ..Default::default()
-        },
         setup_gate: Gate::closed(),
         iterate_gate: Gate::closed(),
         device_gate: Gate::closed(),
-        ..Default::default()
+        ..SourceOpts::pausing_before_switchover()
     };
     let src = start_source(uri, &o);
-    src.at_gate(&o.setup_gate, S::Setup);
-    o.setup_gate.open();
-    src.at_gate(&o.iterate_gate, S::Active);
-    o.iterate_gate.open();
+    src.through_gate(&o.setup_gate, S::Setup);
+    src.through_gate(&o.iterate_gate, S::Active);
 
     wait_for(&src.stats, S::PreSwitchover);
     src.watcher.wait_seen(S::PreSwitchover);
@@ -877,14 +620,7 @@ fn pause_before_switchover_waits_in_pre_switchover_until_continue() {
 #[test]
 fn vm_is_stopped_in_pre_switchover() {
     let (uri, dst) = start_destination("preswitch-vm", QemuVersion::V7_2, &[]);
-    let o = SourceOpts {
-        caps: MigrationCapabilities {
-            return_path: true,
-            pause_before_switchover: true,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let o = SourceOpts::pausing_before_switchover();
     let src = start_source(uri, &o);
     wait_for(&src.stats, S::PreSwitchover);
     let paused_in_pre_switchover = !src.vm.running();
@@ -944,21 +680,46 @@ fn assert_destination_saw_a_cut(dst: Destination) {
     assert_valid_path(&path);
 }
 
-#[test]
-fn cancel_during_setup() {
-    let (uri, dst) = start_destination("cancel-setup", QemuVersion::V7_2, &[]);
+/// The gates of the synthetic handlers a test can stop the source at.
+#[derive(Clone, Copy)]
+enum Stop {
+    /// In `save_setup`.
+    Setup,
+    /// In the first `save_live_iterate`.
+    FirstIterate,
+}
+
+/// Cancels while the source stands at gate `stop` (where the status is `at`),
+/// then opens it: the migration ends cancelled after `rounds` iterate calls
+/// (none after the cancel), and the destination sees the connection cut.
+fn cancel_at_gate(name: &str, stop: Stop, at: MigrationStatus, rounds: u32) {
     let o = SourceOpts {
-        setup_gate: Gate::closed(),
+        setup_gate: Gate::new(!matches!(stop, Stop::Setup)),
+        iterate_gate: Gate::new(!matches!(stop, Stop::FirstIterate)),
         ..Default::default()
     };
+    let gate = |o: &SourceOpts| match stop {
+        Stop::Setup => o.setup_gate.clone(),
+        Stop::FirstIterate => o.iterate_gate.clone(),
+    };
+    let (uri, dst) = start_destination(name, QemuVersion::V7_2, &[]);
     let src = start_source(uri, &o);
-    src.at_gate(&o.setup_gate, S::Setup);
+    src.at_gate(&gate(&o), at);
     src.handle.cancel();
-    o.setup_gate.open();
+    gate(&o).open();
     let calls = src.iterate_calls.clone();
-    assert_cancelled(src, S::Setup);
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "no round after the cancel");
+    assert_cancelled(src, at);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        rounds,
+        "no round after the cancel"
+    );
     assert_destination_saw_a_cut(dst);
+}
+
+#[test]
+fn cancel_during_setup() {
+    cancel_at_gate("cancel-setup", Stop::Setup, S::Setup, 0);
 }
 
 #[test]
@@ -976,32 +737,13 @@ fn cancel_immediately_after_start() {
 
 #[test]
 fn cancel_while_active() {
-    let (uri, dst) = start_destination("cancel-active", QemuVersion::V7_2, &[]);
-    let o = SourceOpts {
-        iterate_gate: Gate::closed(),
-        ..Default::default()
-    };
-    let src = start_source(uri, &o);
-    src.at_gate(&o.iterate_gate, S::Active);
-    src.handle.cancel();
-    o.iterate_gate.open();
-    let calls = src.iterate_calls.clone();
-    assert_cancelled(src, S::Active);
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "no round after the cancel");
-    assert_destination_saw_a_cut(dst);
+    cancel_at_gate("cancel-active", Stop::FirstIterate, S::Active, 1);
 }
 
 #[test]
 fn cancel_in_pre_switchover() {
     let (uri, dst) = start_destination("cancel-pre", QemuVersion::V7_2, &[]);
-    let o = SourceOpts {
-        caps: MigrationCapabilities {
-            return_path: true,
-            pause_before_switchover: true,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let o = SourceOpts::pausing_before_switchover();
     let src = start_source(uri, &o);
     wait_for(&src.stats, S::PreSwitchover);
     src.handle.cancel();
@@ -1118,8 +860,7 @@ fn save_setup_error_fails_from_setup() {
         ..Default::default()
     };
     let src = start_source(uri, &o);
-    src.at_gate(&o.setup_gate, S::Setup);
-    o.setup_gate.open();
+    src.through_gate(&o.setup_gate, S::Setup);
     let (_, path) = assert_source_failed(
         src,
         &[
@@ -1141,8 +882,7 @@ fn save_live_iterate_error_fails_from_active() {
         ..Default::default()
     };
     let src = start_source(uri, &o);
-    src.at_gate(&o.iterate_gate, S::Active);
-    o.iterate_gate.open();
+    src.through_gate(&o.iterate_gate, S::Active);
     let vm = src.vm.clone();
     let (_, path) = assert_source_failed(
         src,

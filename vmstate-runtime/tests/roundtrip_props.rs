@@ -9,6 +9,9 @@
 //! * arbitrary bytes, and random mutations and truncations of valid encodings, never
 //!   panic, and never make the loader allocate beyond the declared bounds.
 
+mod common;
+use common::bytes::sub_header;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -237,13 +240,6 @@ impl Rich {
 // Reference encoder, written from QEMU's rules independently of the derive
 // ---------------------------------------------------------------------------------
 
-fn sub_header(o: &mut Vec<u8>, name: &str, version: u32) {
-    o.push(0x05);
-    o.push(name.len() as u8);
-    o.extend_from_slice(name.as_bytes());
-    o.extend_from_slice(&version.to_be_bytes());
-}
-
 fn encode_elem(o: &mut Vec<u8>, e: &Elem) {
     o.extend_from_slice(&e.id.to_be_bytes());
     o.push(e.on as u8);
@@ -325,14 +321,14 @@ fn encode(d: &Rich, version: u32, with_sub: bool) -> Vec<u8> {
     o.push(d.inner.x);
     o.extend_from_slice(&d.inner.y.to_be_bytes());
     if d.inner.extra.e != 0 {
-        sub_header(&mut o, "rich/inner/extra", 1);
+        o.extend(sub_header("rich/inner/extra", 1));
         o.extend_from_slice(&d.inner.extra.e.to_be_bytes());
     }
     o.extend_from_slice(&d.raw);
     o.extend_from_slice(&d.fixedbuf[..d.n8 as usize]);
     if with_sub && d.sub_needed() {
         let sv = sub_version(version);
-        sub_header(&mut o, "rich/sub", sv);
+        o.extend(sub_header("rich/sub", sv));
         o.extend_from_slice(&d.sub.x.to_be_bytes());
         if sv >= 2 {
             o.push(d.sub.y);

@@ -19,18 +19,22 @@
 
 use std::sync::{Arc, Mutex};
 
+mod common;
+
 use bytes::BytesMut;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use vmstate_runtime::savevm::{
-    Configuration, InstanceId, IterateStatus, LoadOptions, NoCommands, Pending, QemuVersion,
-    Registry, SaveVmHandlers, SectionReader, SectionWriter, StreamLoader, StreamWriter,
-    VmStateHandler,
+    Configuration, InstanceId, IterateStatus, LoadOptions, NoCommands, QemuVersion, Registry,
+    SaveVmHandlers, SectionReader, SectionWriter, StreamLoader, StreamWriter,
 };
-use vmstate_runtime::vmstate::{DescribeRecorder, DescribeSink};
+use vmstate_runtime::vmstate::DescribeRecorder;
 use vmstate_runtime::wire::{Reader, Writer};
-use vmstate_runtime::{Error, ErrorKind, Result, VmState, VmStateDescription};
+use vmstate_runtime::{Error, Result, VmState};
+
+use common::device::ObservedDevice;
+use common::payload::{PayloadSink, PayloadSource};
 
 const MACHINE: &str = "pc-q35-7.2";
 
@@ -188,137 +192,6 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
 }
 
 // ---------------------------------------------------------------------------
-// The iterative handler: START = be32 total; PART/END = be32 n + n bytes.
-
-/// Largest payload the destination accepts (bounds what a corrupted length
-/// can make it do).
-const MAX_PAYLOAD: u32 = 4096;
-
-struct IterSource {
-    payload: Vec<u8>,
-    chunk: usize,
-    sent: usize,
-}
-
-impl IterSource {
-    fn send(&mut self, w: &mut SectionWriter, n: usize) -> Result<()> {
-        let n = n.min(self.payload.len() - self.sent);
-        w.write_u32(n as u32)?;
-        w.write_bytes(&self.payload[self.sent..self.sent + n])?;
-        self.sent += n;
-        Ok(())
-    }
-}
-
-impl SaveVmHandlers for IterSource {
-    fn is_iterative(&self) -> bool {
-        true
-    }
-    fn save_setup(&mut self, w: &mut SectionWriter) -> Result<()> {
-        self.sent = 0;
-        w.write_u32(self.payload.len() as u32)
-    }
-    fn save_live_iterate(&mut self, w: &mut SectionWriter) -> Result<IterateStatus> {
-        self.send(w, self.chunk)?;
-        Ok(if self.sent == self.payload.len() {
-            IterateStatus::Done
-        } else {
-            IterateStatus::Continue
-        })
-    }
-    fn state_pending_estimate(&mut self) -> Pending {
-        Pending {
-            must_precopy: (self.payload.len() - self.sent) as u64,
-            can_postcopy: 0,
-        }
-    }
-    fn save_live_complete_precopy(&mut self, w: &mut SectionWriter) -> Result<()> {
-        self.send(w, usize::MAX)
-    }
-    fn load_state(&mut self, _: &mut SectionReader, _: u32) -> Result<()> {
-        Err(Error::invalid("source only"))
-    }
-}
-
-/// A well-behaved destination handler: every error it raises carries the
-/// reader's offset.
-struct IterSink {
-    received: Arc<Mutex<Vec<u8>>>,
-    total: Option<u32>,
-    expect_start: bool,
-}
-
-impl SaveVmHandlers for IterSink {
-    fn is_iterative(&self) -> bool {
-        true
-    }
-    fn load_setup(&mut self) -> Result<()> {
-        self.expect_start = true;
-        Ok(())
-    }
-    fn load_state(&mut self, r: &mut SectionReader, _version_id: u32) -> Result<()> {
-        let at = r.position();
-        let v = r.read_u32()?;
-        if std::mem::take(&mut self.expect_start) {
-            if v > MAX_PAYLOAD {
-                return Err(Error::at(
-                    ErrorKind::Invalid(format!("payload of {v} bytes is too large").into()),
-                    at,
-                ));
-            }
-            self.total = Some(v);
-            return Ok(());
-        }
-        let Some(total) = self.total else {
-            return Err(Error::at(
-                ErrorKind::Invalid("chunk before START".into()),
-                at,
-            ));
-        };
-        let mut got = self.received.lock().unwrap();
-        if u64::from(v) > u64::from(total) - got.len() as u64 {
-            return Err(Error::at(
-                ErrorKind::Invalid(format!("chunk of {v} bytes overruns the payload").into()),
-                at,
-            ));
-        }
-        let start = got.len();
-        got.resize(start + v as usize, 0);
-        r.read_bytes(&mut got[start..])
-    }
-}
-
-/// A destination device that records the order the loader meets FULL sections.
-struct Logged<T> {
-    inner: VmStateHandler<T>,
-    tag: (String, u32),
-    log: Arc<Mutex<Vec<(String, u32)>>>,
-}
-
-impl<T: VmState + Send> SaveVmHandlers for Logged<T> {
-    fn has_full_section(&self) -> bool {
-        true
-    }
-    fn description(&self) -> Option<&'static VmStateDescription> {
-        self.inner.description()
-    }
-    fn save_state(&mut self, w: &mut SectionWriter) -> Result<()> {
-        self.inner.save_state(w)
-    }
-    fn save_state_described(
-        &mut self,
-        w: &mut SectionWriter,
-        sink: &mut dyn DescribeSink,
-    ) -> Result<()> {
-        self.inner.save_state_described(w, sink)
-    }
-    fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
-        self.log.lock().unwrap().push(self.tag.clone());
-        self.inner.load_state(r, version_id)
-    }
-}
-
-// ---------------------------------------------------------------------------
 // Building registries from a spec.
 
 enum Shared {
@@ -387,11 +260,11 @@ fn register<T: VmState + Default + Send + 'static>(
             &idstr.clone(),
             InstanceId::Fixed(instance),
             T::DESCRIPTION.version_id,
-            Box::new(Logged {
-                inner: VmStateHandler::new(dev.clone()),
-                tag: (idstr, instance),
-                log: log.clone(),
-            }),
+            Box::new(ObservedDevice::new(dev.clone()).before_load({
+                // Records the order the loader meets FULL sections.
+                let (tag, log) = ((idstr.clone(), instance), log.clone());
+                move || log.lock().unwrap().push(tag.clone())
+            })),
         )
         .unwrap()
     } else {
@@ -409,17 +282,9 @@ fn build(spec: &Spec, dest: bool) -> Built {
         let name = format!("iter{i}");
         let received = Arc::new(Mutex::new(Vec::new()));
         let h: Box<dyn SaveVmHandlers> = if dest {
-            Box::new(IterSink {
-                received: received.clone(),
-                total: None,
-                expect_start: false,
-            })
+            Box::new(PayloadSink::new(received.clone()))
         } else {
-            Box::new(IterSource {
-                payload: it.payload.clone(),
-                chunk: it.chunk,
-                sent: 0,
-            })
+            Box::new(PayloadSource::new(it.payload.clone(), it.chunk))
         };
         reg.register_savevm_live(&name, 0, 1, h).unwrap();
         iters.push(received);

@@ -5,10 +5,12 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
+
+mod common;
+use common::ram::{SharedMemory, SyntheticRam};
 use vmstate_runtime::savevm::{
     Command, CommandHandler, Configuration, InstanceId, IterateStatus, LoadFlow, LoadOptions,
-    NoCommands, Pending, QemuVersion, Registry, SaveVmHandlers, SectionReader, SectionWriter,
-    StreamLoader, StreamWriter,
+    NoCommands, QemuVersion, Registry, StreamLoader, StreamWriter,
 };
 use vmstate_runtime::wire::Reader;
 use vmstate_runtime::{Error, ErrorKind, Result, VmState};
@@ -28,124 +30,12 @@ struct Rtc {
     regs: [u8; 4],
 }
 
-/// A RAM-like iterative section: pages of 4 bytes, each sent as (be32 index, 4
-/// bytes), a chunk ending with be32 0xffffffff.
-struct Pages {
-    pages: Vec<[u8; 4]>,
-    dirty: Vec<bool>,
-    per_round: usize,
-}
+/// Pages of this test's RAM-like iterative section.
+const PAGE: usize = 4;
 
-impl Pages {
-    fn source(n: usize, per_round: usize) -> Self {
-        Pages {
-            pages: (0..n).map(|i| [i as u8, 1, 2, 3]).collect(),
-            dirty: vec![true; n],
-            per_round,
-        }
-    }
-
-    fn destination(n: usize) -> Self {
-        Pages {
-            pages: vec![[0; 4]; n],
-            dirty: vec![false; n],
-            per_round: 0,
-        }
-    }
-
-    fn send(&mut self, w: &mut SectionWriter, limit: usize) -> Result<usize> {
-        let mut sent = 0;
-        for i in 0..self.pages.len() {
-            if sent == limit {
-                break;
-            }
-            if self.dirty[i] {
-                w.write_u32(i as u32)?;
-                w.write_bytes(&self.pages[i])?;
-                self.dirty[i] = false;
-                sent += 1;
-            }
-        }
-        w.write_u32(u32::MAX)?;
-        Ok(sent)
-    }
-}
-
-impl SaveVmHandlers for Pages {
-    fn is_iterative(&self) -> bool {
-        true
-    }
-
-    fn save_setup(&mut self, w: &mut SectionWriter) -> Result<()> {
-        w.write_u32(self.pages.len() as u32)
-    }
-
-    fn save_live_iterate(&mut self, w: &mut SectionWriter) -> Result<IterateStatus> {
-        self.send(w, self.per_round)?;
-        Ok(if self.dirty.iter().any(|d| *d) {
-            IterateStatus::Continue
-        } else {
-            IterateStatus::Done
-        })
-    }
-
-    fn state_pending_estimate(&mut self) -> Pending {
-        Pending {
-            must_precopy: 4 * self.dirty.iter().filter(|d| **d).count() as u64,
-            can_postcopy: 0,
-        }
-    }
-
-    fn save_live_complete_precopy(&mut self, w: &mut SectionWriter) -> Result<()> {
-        self.send(w, usize::MAX).map(|_| ())
-    }
-
-    fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
-        if version_id != 1 {
-            return Err(Error::invalid("pages: only version 1"));
-        }
-        // The START body carries the page count; later bodies carry pages.
-        loop {
-            let idx = r.read_u32()?;
-            if idx == u32::MAX {
-                return Ok(());
-            }
-            if self.per_round == usize::MAX {
-                // START: idx is the page count.
-                if idx as usize != self.pages.len() {
-                    return Err(Error::invalid("page count mismatch"));
-                }
-                self.per_round = 0;
-                return Ok(());
-            }
-            let page = self
-                .pages
-                .get_mut(idx as usize)
-                .ok_or_else(|| Error::invalid(format!("page {idx} out of range")))?;
-            r.read_bytes(page)?;
-        }
-    }
-
-    fn load_setup(&mut self) -> Result<()> {
-        // Expect the START body next.
-        self.per_round = usize::MAX;
-        Ok(())
-    }
-}
-
-/// Shares the destination pages with the test.
-struct SharedPages(Arc<Mutex<Pages>>);
-
-impl SaveVmHandlers for SharedPages {
-    fn is_iterative(&self) -> bool {
-        true
-    }
-    fn load_setup(&mut self) -> Result<()> {
-        self.0.lock().unwrap().load_setup()
-    }
-    fn load_state(&mut self, r: &mut SectionReader, v: u32) -> Result<()> {
-        self.0.lock().unwrap().load_state(r, v)
-    }
+/// A RAM-like iterative source of `n` 4-byte pages, `per_round` pages a PART.
+fn pages_source(n: usize, per_round: usize) -> SyntheticRam {
+    SyntheticRam::new(SharedMemory::new(n, PAGE, |i| vec![i as u8, 1, 2, 3])).burst(per_round)
 }
 
 struct Source {
@@ -154,7 +44,7 @@ struct Source {
 
 fn source() -> Source {
     let mut reg = Registry::new();
-    reg.register_savevm_live("pages", 0, 1, Box::new(Pages::source(10, 3)))
+    reg.register_savevm_live("pages", 0, 1, Box::new(pages_source(10, 3)))
         .unwrap();
     reg.vmstate_register(
         InstanceId::Any,
@@ -198,13 +88,13 @@ struct Destination {
     reg: Registry,
     uart: Arc<Mutex<Uart>>,
     rtc: Arc<Mutex<Rtc>>,
-    pages: Arc<Mutex<Pages>>,
+    pages: SharedMemory,
 }
 
 fn destination() -> Destination {
     let mut reg = Registry::new();
-    let pages = Arc::new(Mutex::new(Pages::destination(10)));
-    reg.register_savevm_live("pages", 0, 1, Box::new(SharedPages(pages.clone())))
+    let pages = SharedMemory::zeroed(10, PAGE);
+    reg.register_savevm_live("pages", 0, 1, Box::new(SyntheticRam::new(pages.clone())))
         .unwrap();
     let uart = Arc::new(Mutex::new(Uart::default()));
     let rtc = Arc::new(Mutex::new(Rtc::default()));
@@ -248,7 +138,7 @@ fn precopy_stream_roundtrips_every_section() {
         }
     );
     assert_eq!(dst.rtc.lock().unwrap().regs, [9, 8, 7, 6]);
-    let pages = dst.pages.lock().unwrap();
+    let pages = dst.pages.lock();
     for (i, p) in pages.pages.iter().enumerate() {
         assert_eq!(*p, [i as u8, 1, 2, 3]);
     }
@@ -292,9 +182,9 @@ fn qemu_7_2_iteration_takes_turns_and_10_calls_everyone() {
     // Two iterative handlers: 7.2 stops a round at the first unfinished one.
     for (version, expected_parts_in_round1) in [(QemuVersion::V7_2, 1), (QemuVersion::V10, 2)] {
         let mut reg = Registry::new();
-        reg.register_savevm_live("a", 0, 1, Box::new(Pages::source(4, 1)))
+        reg.register_savevm_live("a", 0, 1, Box::new(pages_source(4, 1)))
             .unwrap();
-        reg.register_savevm_live("b", 0, 1, Box::new(Pages::source(4, 1)))
+        reg.register_savevm_live("b", 0, 1, Box::new(pages_source(4, 1)))
             .unwrap();
         let mut w = StreamWriter::new(Vec::new(), version);
         w.suppress_vmdesc();
@@ -509,33 +399,6 @@ fn packaged_stream_loads_devices_and_quits_on_run() {
 #[test]
 fn shared_page_segments_equal_copied_pages_on_the_wire() {
     use std::io::Read;
-    struct Src {
-        pages: Vec<bytes::Bytes>,
-        shared: bool,
-    }
-    impl SaveVmHandlers for Src {
-        fn is_iterative(&self) -> bool {
-            true
-        }
-        fn save_live_iterate(&mut self, w: &mut SectionWriter) -> Result<IterateStatus> {
-            for (i, p) in self.pages.iter().enumerate() {
-                w.write_u32(i as u32)?;
-                if self.shared {
-                    w.put_shared(p.clone());
-                } else {
-                    w.write_bytes(p)?;
-                }
-            }
-            w.write_u32(u32::MAX)?;
-            Ok(IterateStatus::Done)
-        }
-        fn load_state(&mut self, _: &mut SectionReader, _: u32) -> Result<()> {
-            Ok(())
-        }
-    }
-    let pages: Vec<bytes::Bytes> = (0..64u8)
-        .map(|i| bytes::Bytes::from(vec![i; 4096]))
-        .collect();
     let write = |shared: bool| {
         let (mut a, b) = std::os::unix::net::UnixStream::pair().unwrap();
         let reader = std::thread::spawn(move || {
@@ -549,10 +412,10 @@ fn shared_page_segments_equal_copied_pages_on_the_wire() {
             "pages",
             0,
             1,
-            Box::new(Src {
-                pages: pages.clone(),
-                shared,
-            }),
+            Box::new(
+                SyntheticRam::new(SharedMemory::new(64, 4096, |i| vec![i as u8; 4096]))
+                    .share_pages(shared),
+            ),
         )
         .unwrap();
         let mut w = StreamWriter::new(&mut a, QemuVersion::V7_2);

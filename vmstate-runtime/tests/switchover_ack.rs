@@ -9,55 +9,31 @@ use std::time::Duration;
 
 use vmstate_runtime::migration::{
     run_incoming_with, start_migration, Incoming, IncomingHooks, MigrationCapabilities,
-    MigrationConfig, MigrationParameters, MigrationStatus, MigrationUri, StatsHandle, VmControl,
+    MigrationConfig, MigrationParameters, MigrationStatus, MigrationUri, StatsHandle,
 };
 use vmstate_runtime::savevm::{
-    Configuration, LoadOptions, QemuVersion, Registry, SaveVmHandlers, SectionReader,
-    SectionWriter, SwitchoverApprover,
+    Configuration, LoadOptions, QemuVersion, Registry, SwitchoverApprover,
 };
-use vmstate_runtime::Result;
+use vmstate_runtime::VmState;
 
-/// A device with a one-byte FULL section; on the destination it may demand to
-/// approve the switchover, and records SWITCHOVER_START.
+mod common;
+use common::device::ObservedDevice;
+use common::vm::Vm;
+
+/// The one device of this test: a one-byte FULL section.
+#[derive(VmState, Default, Debug, Clone, PartialEq)]
+#[vmstate(name = "gate", version = 1)]
+struct Byte {
+    value: u8,
+}
+
+/// What the destination device records: the approver it was handed and
+/// whether SWITCHOVER_START arrived.
 #[derive(Clone, Default)]
-struct Gate {
-    needs_ack: bool,
+struct Observed {
+    device: Arc<Mutex<Byte>>,
     approver: Arc<Mutex<Option<SwitchoverApprover>>>,
     switchover_started: Arc<AtomicBool>,
-    value: Arc<Mutex<u8>>,
-}
-
-impl SaveVmHandlers for Gate {
-    fn has_full_section(&self) -> bool {
-        true
-    }
-    fn save_state(&mut self, w: &mut SectionWriter) -> Result<()> {
-        w.write_u8(*self.value.lock().unwrap())
-    }
-    fn load_state(&mut self, r: &mut SectionReader, _: u32) -> Result<()> {
-        *self.value.lock().unwrap() = r.read_u8()?;
-        Ok(())
-    }
-    fn switchover_ack_needed(&self) -> bool {
-        self.needs_ack
-    }
-    fn set_switchover_approver(&mut self, approver: SwitchoverApprover) {
-        *self.approver.lock().unwrap() = Some(approver);
-    }
-    fn switchover_start(&mut self) -> Result<()> {
-        self.switchover_started.store(true, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
-struct NopVm;
-impl VmControl for NopVm {
-    fn pause(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn resume(&mut self) -> Result<()> {
-        Ok(())
-    }
 }
 
 fn config(path: std::path::PathBuf, version: QemuVersion) -> MigrationConfig {
@@ -80,11 +56,13 @@ fn run(needs_ack: bool) {
         std::process::id()
     ));
     let incoming = Incoming::listen(&MigrationUri::Unix(path.clone())).unwrap();
-    let dst_gate = Gate {
-        needs_ack,
-        ..Default::default()
-    };
-    let dg = dst_gate.clone();
+    let dst_gate = Observed::default();
+    let mut dg = ObservedDevice::new(dst_gate.device.clone())
+        .on_switchover_start(dst_gate.switchover_started.clone());
+    if needs_ack {
+        // The destination device demands to approve the switchover.
+        dg = dg.switchover_ack(dst_gate.approver.clone());
+    }
     let dst = thread::spawn(move || {
         let mut reg = Registry::new();
         reg.register_savevm_live("gate", 0, 1, Box::new(dg))
@@ -103,12 +81,12 @@ fn run(needs_ack: bool) {
             },
         )
     });
-    let src_gate = Gate::default();
-    *src_gate.value.lock().unwrap() = 0x5a;
+    let src_gate = ObservedDevice::new(Arc::new(Mutex::new(Byte { value: 0x5a })));
     let mut reg = Registry::new();
     reg.register_savevm_live("gate", 0, 1, Box::new(src_gate))
         .unwrap();
-    let handle = start_migration(config(path, QemuVersion::V10), reg, Box::new(NopVm)).unwrap();
+    let handle =
+        start_migration(config(path, QemuVersion::V10), reg, Box::<Vm>::default()).unwrap();
     let stats = handle.stats();
     if needs_ack {
         // Nothing to send, yet no switchover without the approval.
@@ -128,7 +106,7 @@ fn run(needs_ack: bool) {
     r.unwrap();
     assert_eq!(stats.snapshot().status, MigrationStatus::Completed);
     dst.join().unwrap().unwrap();
-    assert_eq!(*dst_gate.value.lock().unwrap(), 0x5a);
+    assert_eq!(dst_gate.device.lock().unwrap().value, 0x5a);
     assert!(dst_gate.switchover_started.load(Ordering::SeqCst));
 }
 
@@ -147,7 +125,7 @@ fn qemu_7_2_dialect_refuses_switchover_ack() {
     let e = start_migration(
         config("/nonexistent.sock".into(), QemuVersion::V7_2),
         Registry::new(),
-        Box::new(NopVm),
+        Box::<Vm>::default(),
     )
     .unwrap_err();
     assert!(e.to_string().contains("10.x"), "{e}");

@@ -12,8 +12,8 @@ use quote::{quote, quote_spanned};
 
 use super::fallback::FALLBACK_NAME;
 use super::paths::Paths;
-use crate::diag::user_span;
-use crate::model::{Container, Field, FieldKind};
+use crate::ast::{Container, Field, FieldKind};
+use crate::ctxt::user_span;
 
 pub fn description(c: &Container, paths: &Paths) -> TokenStream {
     let p = paths.private();

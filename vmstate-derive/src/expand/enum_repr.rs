@@ -6,7 +6,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::paths::Paths;
-use crate::model::ReprEnum;
+use crate::ast::ReprEnum;
 
 pub fn expand(e: &ReprEnum, paths: &Paths) -> TokenStream {
     let p = paths.private();

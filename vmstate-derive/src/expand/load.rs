@@ -5,8 +5,8 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 
 use super::paths::Paths;
-use crate::diag::user_span;
-use crate::model::{Container, Field, FieldKind};
+use crate::ast::{Container, Field, FieldKind};
+use crate::ctxt::user_span;
 
 pub fn load_fn(c: &Container, paths: &Paths) -> TokenStream {
     let p = paths.private();
@@ -166,7 +166,7 @@ fn load_field(f: &Field, paths: &Paths) -> TokenStream {
 /// contiguous slice (one bounds check for the run). The per-field code stays as the
 /// fallback for input split across buffers and for precise error reports.
 fn load_fields(fields: &[Field], paths: &Paths) -> TokenStream {
-    crate::model::by_runs(fields, |run| load_run(run, paths), |f| load_field(f, paths))
+    crate::ast::by_runs(fields, |run| load_run(run, paths), |f| load_field(f, paths))
         .into_iter()
         .collect()
 }

@@ -16,7 +16,7 @@ mod save;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::model::Container;
+use crate::ast::Container;
 use paths::Paths;
 
 /// `VmState` and `VmStateField` for a struct, and its compile-time checks.

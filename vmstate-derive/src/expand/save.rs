@@ -8,8 +8,8 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 
 use super::paths::Paths;
-use crate::diag::user_span;
-use crate::model::{Container, Field, FieldKind};
+use crate::ast::{Container, Field, FieldKind};
+use crate::ctxt::user_span;
 
 pub fn save_fn(c: &Container, paths: &Paths) -> TokenStream {
     let p = paths.private();
@@ -86,7 +86,7 @@ fn save_fields(fields: &[Field], paths: &Paths) -> TokenStream {
     // Each field's index in the description (runs and single fields alternate).
     let next = std::cell::Cell::new(0);
     let take = |n: usize| next.replace(next.get() + n);
-    crate::model::by_runs(
+    crate::ast::by_runs(
         fields,
         |run| save_run(run, take(run.len()), paths),
         |f| save_field(f, take(1), paths),

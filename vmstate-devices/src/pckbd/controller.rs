@@ -3,7 +3,7 @@
 //! are raised, the pending mask and the keyboard throttle timer.
 //!
 //! The wire declaration is here; the hooks and subsection types are in
-//! `migration.rs`; port I/O and the command set are in `i8042.rs`.
+//! `migration.rs`; port I/O and the command set are in `i8042/`.
 
 use vmstate_runtime::VmState;
 

@@ -137,7 +137,7 @@ impl PckbdSection {
     fn lock(&self) -> Result<MutexGuard<'_, I8042>> {
         self.device
             .lock()
-            .map_err(|_| Error::invalid("i8042 mutex poisoned by a panicking thread"))
+            .map_err(|_| Error::poisoned("i8042 mutex poisoned by a panicking thread"))
     }
 }
 

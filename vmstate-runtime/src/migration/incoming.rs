@@ -11,10 +11,11 @@ use bytes::BytesMut;
 use super::stats::StatsHandle;
 use super::status::MigrationStatus;
 use super::transport::{Incoming, ReadWrite, TransportRefill};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, PostcopyError, Result, ReturnPathMissing};
+use crate::savevm::format::{MigCmd, RECV_BITMAP_ENDING, RESUME_ACK_VALUE, TARGET_PAGE_SIZE};
 use crate::savevm::{
     Command, CommandHandler, LoadEnd, LoadFlow, LoadOptions, PageRequester, Registry, RpMessage,
-    StreamLoader, SwitchoverApprover, TARGET_PAGE_SIZE,
+    StreamLoader, SwitchoverApprover,
 };
 use crate::wire::{Reader, Writer};
 
@@ -70,12 +71,25 @@ type SharedRp = Arc<Mutex<Box<dyn ReadWrite>>>;
 fn send_rp(rp: &SharedRp, msg: &RpMessage) -> Result<()> {
     let mut w = Writer::new(Vec::with_capacity(32));
     msg.write(&mut w)?;
+    send_rp_bytes(rp, &w.into_inner())
+}
+
+/// Writes one framed message (and whatever follows it) to the return path.
+fn send_rp_bytes(rp: &SharedRp, bytes: &[u8]) -> Result<()> {
     let mut rp = rp
         .lock()
-        .map_err(|_| Error::invalid("return path lock poisoned"))?;
-    rp.write_all(&w.into_inner())?;
+        .map_err(|_| Error::poisoned("return path lock poisoned"))?;
+    rp.write_all(bytes)?;
     rp.flush()?;
     Ok(())
+}
+
+fn postcopy_err(e: PostcopyError) -> Error {
+    Error::new(ErrorKind::Postcopy(e))
+}
+
+fn no_return_path(e: ReturnPathMissing) -> Error {
+    Error::new(ErrorKind::NoReturnPath(e))
 }
 
 /// Answers commands on the return path and follows the postcopy sequence.
@@ -92,15 +106,16 @@ impl IncomingCommands {
         self.reverse
             .as_ref()
             .filter(|_| self.rp_open)
-            .ok_or_else(|| Error::invalid("return-path message needed but no return path is open"))
+            .ok_or_else(|| no_return_path(ReturnPathMissing::NotOpen))
     }
 
-    fn expect_postcopy(&self, cmd: &str, allowed: &[PostcopyState]) -> Result<()> {
+    fn expect_postcopy(&self, cmd: MigCmd, allowed: &'static [PostcopyState]) -> Result<()> {
         if !allowed.contains(&self.postcopy) {
-            return Err(Error::invalid(format!(
-                "{cmd} in postcopy state {:?} (expected one of {allowed:?})",
-                self.postcopy
-            )));
+            return Err(postcopy_err(PostcopyError::BadState {
+                cmd,
+                state: self.postcopy,
+                allowed,
+            }));
         }
         Ok(())
     }
@@ -112,9 +127,7 @@ impl CommandHandler for IncomingCommands {
         match cmd {
             Command::OpenReturnPath => {
                 if self.reverse.is_none() {
-                    return Err(Error::invalid(
-                        "OPEN_RETURN_PATH on a one-directional transport",
-                    ));
+                    return Err(no_return_path(ReturnPathMissing::OpenOnOneWay));
                 }
                 // A duplicate is only a warning in QEMU.
                 let first = !self.rp_open;
@@ -141,7 +154,7 @@ impl CommandHandler for IncomingCommands {
             Command::Ping(v) => {
                 let rp = self
                     .rp()
-                    .map_err(|_| Error::invalid(format!("PING({v}) without a return path")))?;
+                    .map_err(|_| no_return_path(ReturnPathMissing::Ping { value: v }))?;
                 send_rp(rp, &RpMessage::Pong(v))?;
             }
             Command::SwitchoverStart => {
@@ -150,24 +163,22 @@ impl CommandHandler for IncomingCommands {
                 }
             }
             Command::PostcopyAdvise(advise) => {
-                self.expect_postcopy("POSTCOPY_ADVISE", &[P::None])?;
+                self.expect_postcopy(MigCmd::PostcopyAdvise, &[P::None])?;
                 let Some(a) = advise else {
-                    return Err(Error::invalid(
-                        "dirty-bitmap-only postcopy (empty ADVISE) is not supported",
-                    ));
+                    return Err(postcopy_err(PostcopyError::BitmapOnly));
                 };
                 if a.target_page_size != TARGET_PAGE_SIZE || a.host_page_summary != TARGET_PAGE_SIZE
                 {
-                    return Err(Error::invalid(format!(
-                        "postcopy page sizes differ: source host {:#x} target {:#x}, \
-                         destination {TARGET_PAGE_SIZE:#x}",
-                        a.host_page_summary, a.target_page_size
-                    )));
+                    return Err(postcopy_err(PostcopyError::PageSizeMismatch {
+                        host: a.host_page_summary,
+                        target: a.target_page_size,
+                        destination: TARGET_PAGE_SIZE,
+                    }));
                 }
                 self.postcopy = P::Advise;
             }
             Command::PostcopyRamDiscard { block, ranges } => {
-                self.expect_postcopy("POSTCOPY_RAM_DISCARD", &[P::Advise, P::Discard])?;
+                self.expect_postcopy(MigCmd::PostcopyRamDiscard, &[P::Advise, P::Discard])?;
                 self.postcopy = P::Discard;
                 let mut owned = false;
                 for e in reg.entries_mut() {
@@ -177,13 +188,14 @@ impl CommandHandler for IncomingCommands {
                     }
                 }
                 if !owned {
-                    return Err(Error::invalid(format!(
-                        "POSTCOPY_RAM_DISCARD for unknown RAMBlock '{block}'"
-                    )));
+                    return Err(postcopy_err(PostcopyError::UnknownBlock {
+                        cmd: MigCmd::PostcopyRamDiscard,
+                        block,
+                    }));
                 }
             }
             Command::PostcopyListen => {
-                self.expect_postcopy("POSTCOPY_LISTEN", &[P::Advise, P::Discard])?;
+                self.expect_postcopy(MigCmd::PostcopyListen, &[P::Advise, P::Discard])?;
                 let rp = self.rp()?.clone();
                 let requester =
                     PageRequester::new(Box::new(move |msg: &RpMessage| send_rp(&rp, msg)));
@@ -193,12 +205,12 @@ impl CommandHandler for IncomingCommands {
                 self.postcopy = P::Listening;
             }
             Command::PostcopyRun => {
-                self.expect_postcopy("POSTCOPY_RUN", &[P::Listening])?;
+                self.expect_postcopy(MigCmd::PostcopyRun, &[P::Listening])?;
                 self.postcopy = P::Running;
                 return Ok(LoadFlow::Quit);
             }
             Command::RecvBitmap(block) => {
-                self.expect_postcopy("RECV_BITMAP", &[P::Running])?;
+                self.expect_postcopy(MigCmd::RecvBitmap, &[P::Running])?;
                 let mut bitmap = None;
                 for e in reg.entries_mut() {
                     if let Some(b) = e.handlers.postcopy_received_bitmap(&block)? {
@@ -206,40 +218,31 @@ impl CommandHandler for IncomingCommands {
                         break;
                     }
                 }
-                let mut bitmap = bitmap.ok_or_else(|| {
-                    Error::invalid(format!("RECV_BITMAP for unknown RAMBlock '{block}'"))
-                })?;
+                let Some(mut bitmap) = bitmap else {
+                    return Err(postcopy_err(PostcopyError::UnknownBlock {
+                        cmd: MigCmd::RecvBitmap,
+                        block,
+                    }));
+                };
                 // The blob is a whole number of 64-bit words.
                 bitmap.resize(bitmap.len().div_ceil(8) * 8, 0);
                 let mut w = Writer::new(Vec::with_capacity(bitmap.len() + 300));
                 RpMessage::RecvBitmap(block).write(&mut w)?;
                 w.write_u64(bitmap.len() as u64)?;
                 w.write_bytes(&bitmap)?;
-                w.write_u64(crate::savevm::RECV_BITMAP_ENDING)?;
-                let rp = self.rp()?;
-                let mut rp = rp
-                    .lock()
-                    .map_err(|_| Error::invalid("return path lock poisoned"))?;
-                rp.write_all(&w.into_inner())?;
-                rp.flush()?;
+                w.write_u64(RECV_BITMAP_ENDING)?;
+                send_rp_bytes(self.rp()?, &w.into_inner())?;
             }
             Command::PostcopyResume => {
-                self.expect_postcopy("POSTCOPY_RESUME", &[P::Running])?;
-                send_rp(
-                    self.rp()?,
-                    &RpMessage::ResumeAck(crate::savevm::RESUME_ACK_VALUE),
-                )?;
+                self.expect_postcopy(MigCmd::PostcopyResume, &[P::Running])?;
+                send_rp(self.rp()?, &RpMessage::ResumeAck(RESUME_ACK_VALUE))?;
                 self.stats
                     .update(|s| s.status = MigrationStatus::PostcopyActive);
             }
-            Command::EnableColo => {
-                return Err(Error::invalid("COLO is not supported by this destination"))
-            }
             other => {
-                return Err(Error::invalid(format!(
-                    "{} is not supported by this destination",
-                    other.name()
-                )))
+                return Err(Error::new(ErrorKind::UnsupportedCommand {
+                    cmd: other.cmd(),
+                }));
             }
         }
         Ok(LoadFlow::Continue)
@@ -296,9 +299,7 @@ pub fn run_incoming_with(
                 loop {
                     match loader.load_main(&mut r, reg, &mut cmds) {
                         Ok(LoadEnd::Eof) => break,
-                        Ok(LoadEnd::Quit) => {
-                            return Err(Error::invalid("POSTCOPY_RUN twice in one stream"))
-                        }
+                        Ok(LoadEnd::Quit) => return Err(postcopy_err(PostcopyError::RunTwice)),
                         Err(e) => {
                             // The guest runs here already: pause and wait for the
                             // source to reconnect (postcopy recovery), if the VMM

@@ -1,5 +1,18 @@
-//! Live migration: parameters, status, statistics, transports, and the source and
-//! destination drivers built on the savevm stream.
+//! Live migration on top of the savevm stream:
+//!
+//! * [`start_migration`] and [`MigrationHandle`]: the source driver (precopy,
+//!   postcopy and its recovery, cancel), on its own thread;
+//! * [`run_incoming`] / [`run_incoming_with`]: the destination driver, answering on
+//!   the return path;
+//! * [`MigrationParameters`] and [`MigrationCapabilities`] (QMP
+//!   `migrate-set-parameters` / `-capabilities`), [`MigrationStatus`] and its
+//!   transitions, [`MigrationStats`] (QMP `query-migrate`);
+//! * transports with QEMU-style URIs ([`MigrationUri`], [`connect`], [`Incoming`]).
+//!
+//! Failures are typed: cancel, peer failure, transport, return path, postcopy and
+//! postcopy recovery each have their [`ErrorKind`](crate::ErrorKind).
+
+#![deny(unsafe_code)]
 
 mod incoming;
 mod params;

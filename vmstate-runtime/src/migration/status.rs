@@ -3,61 +3,69 @@
 
 use std::fmt;
 
-/// The state of a migration, with QEMU's QAPI names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum MigrationStatus {
+/// Declares the status enum once, each state with its QAPI name; generates
+/// `ALL` and `as_str` from that one list.
+macro_rules! qapi_status {
+    ($( $(#[$vmeta:meta])* $variant:ident => $qapi:literal, )+) => {
+        /// The state of a migration, with QEMU's QAPI names.
+        ///
+        /// ```
+        /// use vmstate_runtime::migration::MigrationStatus;
+        /// assert_eq!(MigrationStatus::PostcopyActive.as_str(), "postcopy-active");
+        /// assert_eq!(MigrationStatus::ALL.len(), 14);
+        /// ```
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub enum MigrationStatus {
+            $( $(#[$vmeta])* $variant, )+
+        }
+
+        impl MigrationStatus {
+            /// Every state, in QAPI order.
+            pub const ALL: &'static [MigrationStatus] = &[$(MigrationStatus::$variant),+];
+
+            /// The QAPI string (`"postcopy-active"`, ...).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( MigrationStatus::$variant => $qapi, )+
+                }
+            }
+        }
+    };
+}
+
+qapi_status! {
     /// Nothing started.
     #[default]
-    None,
+    None => "none",
     /// Setting up (handlers' setup, START sections).
-    Setup,
+    Setup => "setup",
     /// Cancel requested; tearing down.
-    Cancelling,
+    Cancelling => "cancelling",
     /// Cancelled; the source VM keeps running.
-    Cancelled,
+    Cancelled => "cancelled",
     /// Iterating (precopy).
-    Active,
+    Active => "active",
     /// Postcopy: the destination runs, pages still arrive.
-    PostcopyActive,
+    PostcopyActive => "postcopy-active",
     /// Postcopy: the connection broke; waiting for recovery.
-    PostcopyPaused,
+    PostcopyPaused => "postcopy-paused",
     /// Postcopy: recovering over a new connection.
-    PostcopyRecover,
+    PostcopyRecover => "postcopy-recover",
     /// Done.
-    Completed,
+    Completed => "completed",
     /// Failed; the source VM resumes.
-    Failed,
+    Failed => "failed",
     /// COLO (not supported here; refused at start).
-    Colo,
+    Colo => "colo",
     /// Paused before switchover (capability pause-before-switchover).
-    PreSwitchover,
+    PreSwitchover => "pre-switchover",
     /// Saving device state with the VM stopped.
-    Device,
+    Device => "device",
     /// Waiting for failover devices to unplug.
-    WaitUnplug,
+    WaitUnplug => "wait-unplug",
 }
 
 impl MigrationStatus {
-    /// The QAPI string (`"postcopy-active"`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MigrationStatus::None => "none",
-            MigrationStatus::Setup => "setup",
-            MigrationStatus::Cancelling => "cancelling",
-            MigrationStatus::Cancelled => "cancelled",
-            MigrationStatus::Active => "active",
-            MigrationStatus::PostcopyActive => "postcopy-active",
-            MigrationStatus::PostcopyPaused => "postcopy-paused",
-            MigrationStatus::PostcopyRecover => "postcopy-recover",
-            MigrationStatus::Completed => "completed",
-            MigrationStatus::Failed => "failed",
-            MigrationStatus::Colo => "colo",
-            MigrationStatus::PreSwitchover => "pre-switchover",
-            MigrationStatus::Device => "device",
-            MigrationStatus::WaitUnplug => "wait-unplug",
-        }
-    }
-
     /// Whether the migration is over (successfully or not).
     pub fn is_terminal(self) -> bool {
         matches!(
@@ -111,22 +119,7 @@ mod tests {
     use super::MigrationStatus::*;
     use super::*;
 
-    const ALL: [MigrationStatus; 14] = [
-        None,
-        Setup,
-        Cancelling,
-        Cancelled,
-        Active,
-        PostcopyActive,
-        PostcopyPaused,
-        PostcopyRecover,
-        Completed,
-        Failed,
-        Colo,
-        PreSwitchover,
-        Device,
-        WaitUnplug,
-    ];
+    const ALL: &[MigrationStatus] = MigrationStatus::ALL;
 
     #[test]
     fn precopy_and_postcopy_paths() {
@@ -156,7 +149,7 @@ mod tests {
     #[test]
     fn terminal_states_only_restart() {
         for from in [Completed, Failed, Cancelled] {
-            for to in ALL {
+            for &to in ALL {
                 assert_eq!(from.can_become(to), to == Setup, "{from} -> {to}");
             }
         }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result, TransportError, TransportOp, UriError};
 
 /// A parsed migration URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,16 +35,17 @@ impl std::str::FromStr for MigrationUri {
     /// assert!("ftp:x".parse::<MigrationUri>().is_err());
     /// ```
     fn from_str(s: &str) -> Result<Self> {
+        let uri = || s.to_string();
         let (scheme, rest) = s
             .split_once(':')
-            .ok_or_else(|| Error::invalid(format!("migration URI '{s}' has no scheme")))?;
+            .ok_or_else(|| bad_uri(UriError::NoScheme { uri: uri() }))?;
         if rest.is_empty() {
-            return Err(Error::invalid(format!("migration URI '{s}' has no target")));
+            return Err(bad_uri(UriError::NoTarget { uri: uri() }));
         }
         Ok(match scheme {
             "tcp" => {
                 if !rest.contains(':') {
-                    return Err(Error::invalid(format!("tcp URI '{s}' needs host:port")));
+                    return Err(bad_uri(UriError::TcpNeedsPort { uri: uri() }));
                 }
                 MigrationUri::Tcp(rest.to_string())
             }
@@ -52,12 +53,25 @@ impl std::str::FromStr for MigrationUri {
             "file" => MigrationUri::File(rest.into()),
             "exec" => MigrationUri::Exec(rest.to_string()),
             other => {
-                return Err(Error::invalid(format!(
-                    "unsupported migration URI scheme '{other}' (tcp, unix, file, exec)"
-                )))
+                return Err(bad_uri(UriError::UnsupportedScheme {
+                    scheme: other.to_string(),
+                }))
             }
         })
     }
+}
+
+fn bad_uri(e: UriError) -> Error {
+    Error::new(ErrorKind::InvalidUri(e))
+}
+
+fn transport(e: TransportError) -> Error {
+    Error::new(ErrorKind::Transport(e))
+}
+
+/// The error of a failed OS call while doing `op`.
+fn failed(op: TransportOp) -> impl FnOnce(io::Error) -> Error {
+    move |source| transport(TransportError::Io { op, source })
 }
 
 /// One end of a migration connection: the stream and, if the transport is
@@ -106,9 +120,7 @@ impl Connection {
         if let Some(mut c) = self.child.take() {
             let status = c.wait()?;
             if !status.success() {
-                return Err(Error::invalid(format!(
-                    "exec transport command failed: {status}"
-                )));
+                return Err(transport(TransportError::ExecFailed { status }));
             }
         }
         Ok(())
@@ -136,33 +148,26 @@ pub trait ReadWrite: Read + Write + Send {
     }
 }
 
-impl ReadWrite for TcpStream {
-    fn shutdown(&self) -> io::Result<()> {
-        TcpStream::shutdown(self, std::net::Shutdown::Both)
-    }
-    fn shutdown_write(&self) -> io::Result<()> {
-        TcpStream::shutdown(self, std::net::Shutdown::Write)
-    }
-    fn try_clone_rw(&self) -> Option<Box<dyn ReadWrite>> {
-        self.try_clone()
-            .ok()
-            .map(|s| Box::new(s) as Box<dyn ReadWrite>)
-    }
+/// Sockets: shut down with `shutdown(2)`, cloned with `dup(2)`.
+macro_rules! socket_read_write {
+    ($($socket:ty),+) => {$(
+        impl ReadWrite for $socket {
+            fn shutdown(&self) -> io::Result<()> {
+                <$socket>::shutdown(self, std::net::Shutdown::Both)
+            }
+            fn shutdown_write(&self) -> io::Result<()> {
+                <$socket>::shutdown(self, std::net::Shutdown::Write)
+            }
+            fn try_clone_rw(&self) -> Option<Box<dyn ReadWrite>> {
+                self.try_clone()
+                    .ok()
+                    .map(|s| Box::new(s) as Box<dyn ReadWrite>)
+            }
+        }
+    )+};
 }
 
-impl ReadWrite for UnixStream {
-    fn shutdown(&self) -> io::Result<()> {
-        UnixStream::shutdown(self, std::net::Shutdown::Both)
-    }
-    fn shutdown_write(&self) -> io::Result<()> {
-        UnixStream::shutdown(self, std::net::Shutdown::Write)
-    }
-    fn try_clone_rw(&self) -> Option<Box<dyn ReadWrite>> {
-        self.try_clone()
-            .ok()
-            .map(|s| Box::new(s) as Box<dyn ReadWrite>)
-    }
-}
+socket_read_write!(TcpStream, UnixStream);
 
 /// The outgoing stream: ends its direction when dropped, so the destination sees
 /// EOF even while the return-path half of the socket stays open.
@@ -241,47 +246,52 @@ enum Direction {
     FromCommand,
 }
 
-/// Starts an `exec:` command through the shell, as QEMU does.
-fn shell(cmd: &str, dir: Direction) -> Result<Child> {
+/// Starts an `exec:` command through the shell, as QEMU does; the stream is its
+/// stdin (source) or stdout (destination).
+fn exec(cmd: &str, dir: Direction) -> Result<Connection> {
     let mut c = Command::new("/bin/sh");
     c.arg("-c").arg(cmd);
     match dir {
         Direction::ToCommand => c.stdin(Stdio::piped()),
         Direction::FromCommand => c.stdout(Stdio::piped()),
     };
-    c.spawn()
-        .map_err(|e| Error::invalid(format!("exec '{cmd}': {e}")))
+    let mut child = c
+        .spawn()
+        .map_err(failed(TransportOp::Exec(cmd.to_string())))?;
+    let no_pipe = |pipe| transport(TransportError::NoPipe { pipe });
+    Ok(match dir {
+        Direction::ToCommand => {
+            let stdin = child.stdin.take().ok_or_else(|| no_pipe("stdin"))?;
+            Connection::one_way(WriteOnly(stdin), Some(child))
+        }
+        Direction::FromCommand => {
+            let stdout = child.stdout.take().ok_or_else(|| no_pipe("stdout"))?;
+            Connection::one_way(OneWay(stdout), Some(child))
+        }
+    })
 }
 
 /// Source side: connects to the destination.
 pub fn connect(uri: &MigrationUri) -> Result<Connection> {
     Ok(match uri {
         MigrationUri::Tcp(addr) => {
-            let s = TcpStream::connect(addr)
-                .map_err(|e| Error::invalid(format!("tcp connect to {addr}: {e}")))?;
+            let s =
+                TcpStream::connect(addr).map_err(failed(TransportOp::TcpConnect(addr.clone())))?;
             s.set_nodelay(true)?;
             let r = s.try_clone()?;
             Connection::bidirectional(s, r)
         }
         MigrationUri::Unix(path) => {
             let s = UnixStream::connect(path)
-                .map_err(|e| Error::invalid(format!("unix connect to {}: {e}", path.display())))?;
+                .map_err(failed(TransportOp::UnixConnect(path.clone())))?;
             let r = s.try_clone()?;
             Connection::bidirectional(s, r)
         }
         MigrationUri::File(path) => Connection::one_way(
-            std::fs::File::create(path)
-                .map_err(|e| Error::invalid(format!("create {}: {e}", path.display())))?,
+            std::fs::File::create(path).map_err(failed(TransportOp::Create(path.clone())))?,
             None,
         ),
-        MigrationUri::Exec(cmd) => {
-            let mut child = shell(cmd, Direction::ToCommand)?;
-            let stdin = child
-                .stdin
-                .take()
-                .ok_or_else(|| Error::invalid("exec: no stdin pipe"))?;
-            Connection::one_way(WriteOnly(stdin), Some(child))
-        }
+        MigrationUri::Exec(cmd) => exec(cmd, Direction::ToCommand)?,
     })
 }
 
@@ -310,31 +320,21 @@ impl Incoming {
     pub fn listen(uri: &MigrationUri) -> Result<Incoming> {
         Ok(match uri {
             MigrationUri::Tcp(addr) => Incoming::Tcp(
-                TcpListener::bind(addr)
-                    .map_err(|e| Error::invalid(format!("tcp listen on {addr}: {e}")))?,
+                TcpListener::bind(addr).map_err(failed(TransportOp::TcpListen(addr.clone())))?,
             ),
             MigrationUri::Unix(path) => {
                 let _ = std::fs::remove_file(path);
                 Incoming::Unix(
-                    UnixListener::bind(path).map_err(|e| {
-                        Error::invalid(format!("unix listen on {}: {e}", path.display()))
-                    })?,
+                    UnixListener::bind(path)
+                        .map_err(failed(TransportOp::UnixListen(path.clone())))?,
                     path.clone(),
                 )
             }
             MigrationUri::File(path) => Incoming::Ready(Connection::one_way(
-                std::fs::File::open(path)
-                    .map_err(|e| Error::invalid(format!("open {}: {e}", path.display())))?,
+                std::fs::File::open(path).map_err(failed(TransportOp::Open(path.clone())))?,
                 None,
             )),
-            MigrationUri::Exec(cmd) => {
-                let mut child = shell(cmd, Direction::FromCommand)?;
-                let stdout = child
-                    .stdout
-                    .take()
-                    .ok_or_else(|| Error::invalid("exec: no stdout pipe"))?;
-                Incoming::Ready(Connection::one_way(OneWay(stdout), Some(child)))
-            }
+            MigrationUri::Exec(cmd) => Incoming::Ready(exec(cmd, Direction::FromCommand)?),
         })
     }
 
@@ -552,20 +552,15 @@ mod tests {
         let mut c = connect(&out).unwrap();
         c.stream.write_all(b"abc").unwrap();
         c.finish().unwrap();
-        let mut c = Incoming::listen(&MigrationUri::File(file.clone()))
-            .unwrap()
-            .accept()
-            .unwrap();
-        let mut s = String::new();
-        c.stream.read_to_string(&mut s).unwrap();
-        assert_eq!(s, "abc");
-        let mut c = Incoming::listen(&MigrationUri::Exec(format!("cat {}", file.display())))
-            .unwrap()
-            .accept()
-            .unwrap();
-        let mut s = String::new();
-        c.stream.read_to_string(&mut s).unwrap();
-        assert_eq!(s, "abc");
+        for uri in [
+            MigrationUri::File(file.clone()),
+            MigrationUri::Exec(format!("cat {}", file.display())),
+        ] {
+            let mut c = Incoming::listen(&uri).unwrap().accept().unwrap();
+            let mut s = String::new();
+            c.stream.read_to_string(&mut s).unwrap();
+            assert_eq!(s, "abc", "{uri:?}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -3,38 +3,12 @@
 
 use bytes::{Buf, BufMut};
 
-use super::format::{QemuVersion, RecordType};
+use super::format::{
+    MigCmd, QemuVersion, RecordType, DISCARD_RANGE_LEN, POSTCOPY_ADVISE_LEN,
+    POSTCOPY_RAM_DISCARD_VERSION,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::wire::{Reader, Writer};
-
-/// MIG_CMD numbers.
-pub mod cmd {
-    /// Destination opens the return path.
-    pub const OPEN_RETURN_PATH: u16 = 1;
-    /// Request a PONG with the same value.
-    pub const PING: u16 = 2;
-    /// Postcopy may follow: page sizes.
-    pub const POSTCOPY_ADVISE: u16 = 3;
-    /// Destination starts listening for postcopy pages.
-    pub const POSTCOPY_LISTEN: u16 = 4;
-    /// Destination starts the guest.
-    pub const POSTCOPY_RUN: u16 = 5;
-    /// Discard ranges of a RAMBlock.
-    pub const POSTCOPY_RAM_DISCARD: u16 = 6;
-    /// A nested stream of the given length follows.
-    pub const PACKAGED: u16 = 7;
-    /// Enable COLO.
-    pub const ENABLE_COLO: u16 = 8;
-    /// Postcopy recovery: resume.
-    pub const POSTCOPY_RESUME: u16 = 9;
-    /// Postcopy recovery: request a received bitmap.
-    pub const RECV_BITMAP: u16 = 10;
-    /// Switchover starts (QEMU 10.x only).
-    pub const SWITCHOVER_START: u16 = 11;
-}
-
-/// Most ranges QEMU puts in one discard command.
-pub const MAX_DISCARDS_PER_COMMAND: usize = 12;
 
 /// Page sizes announced by POSTCOPY_ADVISE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,26 +52,31 @@ pub enum Command {
 }
 
 impl Command {
+    /// Its MIG_CMD.
+    pub fn cmd(&self) -> MigCmd {
+        match self {
+            Command::OpenReturnPath => MigCmd::OpenReturnPath,
+            Command::Ping(_) => MigCmd::Ping,
+            Command::PostcopyAdvise(_) => MigCmd::PostcopyAdvise,
+            Command::PostcopyListen => MigCmd::PostcopyListen,
+            Command::PostcopyRun => MigCmd::PostcopyRun,
+            Command::PostcopyRamDiscard { .. } => MigCmd::PostcopyRamDiscard,
+            Command::Packaged(_) => MigCmd::Packaged,
+            Command::EnableColo => MigCmd::EnableColo,
+            Command::PostcopyResume => MigCmd::PostcopyResume,
+            Command::RecvBitmap(_) => MigCmd::RecvBitmap,
+            Command::SwitchoverStart => MigCmd::SwitchoverStart,
+        }
+    }
+
     /// Its MIG_CMD number.
     pub fn number(&self) -> u16 {
-        match self {
-            Command::OpenReturnPath => cmd::OPEN_RETURN_PATH,
-            Command::Ping(_) => cmd::PING,
-            Command::PostcopyAdvise(_) => cmd::POSTCOPY_ADVISE,
-            Command::PostcopyListen => cmd::POSTCOPY_LISTEN,
-            Command::PostcopyRun => cmd::POSTCOPY_RUN,
-            Command::PostcopyRamDiscard { .. } => cmd::POSTCOPY_RAM_DISCARD,
-            Command::Packaged(_) => cmd::PACKAGED,
-            Command::EnableColo => cmd::ENABLE_COLO,
-            Command::PostcopyResume => cmd::POSTCOPY_RESUME,
-            Command::RecvBitmap(_) => cmd::RECV_BITMAP,
-            Command::SwitchoverStart => cmd::SWITCHOVER_START,
-        }
+        self.cmd() as u16
     }
 
     /// QEMU's name for it (for messages).
     pub fn name(&self) -> &'static str {
-        name_of(self.number())
+        self.cmd().name()
     }
 
     /// Writes the whole record (type byte, header, payload).
@@ -118,7 +97,7 @@ impl Command {
                 payload.write_u64(a.target_page_size)?;
             }
             Command::PostcopyRamDiscard { block, ranges } => {
-                payload.write_u8(0)?; // version
+                payload.write_u8(POSTCOPY_RAM_DISCARD_VERSION)?;
                 payload.write_counted_bytes(block.as_bytes())?;
                 payload.write_u8(0)?; // NUL
                 for (start, len) in ranges {
@@ -138,11 +117,10 @@ impl Command {
         }
         let payload = payload.into_inner();
         let len = u16::try_from(payload.len()).map_err(|_| {
-            Error::invalid(format!(
-                "{} payload of {} bytes does not fit a be16 length",
-                self.name(),
-                payload.len()
-            ))
+            Error::new(ErrorKind::CommandTooLarge {
+                cmd: self.cmd(),
+                len: payload.len(),
+            })
         })?;
         w.write_u8(RecordType::Command as u8)?;
         w.write_u16(self.number())?;
@@ -156,7 +134,7 @@ impl Command {
         let at = r.position();
         let number = r.read_u16()?;
         let len = r.read_u16()?;
-        if number == 0 || number >= version.mig_cmd_max() {
+        if number >= version.mig_cmd_max() || MigCmd::from_u16(number).is_none() {
             return Err(Error::at(
                 ErrorKind::UnknownCommand { cmd: number, len },
                 at,
@@ -169,8 +147,14 @@ impl Command {
 
     /// Decodes a payload for command `number`.
     pub fn decode(number: u16, payload: &[u8]) -> Result<Command> {
-        let name = name_of(number);
-        let fixed = |expected: u16| -> Result<()> {
+        let Some(cmd) = MigCmd::from_u16(number) else {
+            return Err(Error::new(ErrorKind::UnknownCommand {
+                cmd: number,
+                len: payload.len() as u16,
+            }));
+        };
+        let name = cmd.name();
+        if let Some(expected) = cmd.fixed_len() {
             if payload.len() != usize::from(expected) {
                 return Err(Error::new(ErrorKind::BadCommandLength {
                     name,
@@ -178,8 +162,7 @@ impl Command {
                     expected: expected.into(),
                 }));
             }
-            Ok(())
-        };
+        }
         let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
         let be64 = |b: &[u8]| {
             let mut a = [0u8; 8];
@@ -187,37 +170,31 @@ impl Command {
             u64::from_be_bytes(a)
         };
         let malformed = |reason: String| Error::new(ErrorKind::MalformedCommand { name, reason });
-        Ok(match number {
-            cmd::OPEN_RETURN_PATH => {
-                fixed(0)?;
-                Command::OpenReturnPath
-            }
-            cmd::PING => {
-                fixed(4)?;
-                Command::Ping(be32(payload))
-            }
-            cmd::POSTCOPY_ADVISE => match payload.len() {
+        Ok(match cmd {
+            MigCmd::OpenReturnPath => Command::OpenReturnPath,
+            MigCmd::Ping => Command::Ping(be32(payload)),
+            MigCmd::PostcopyAdvise => match payload.len() {
                 0 => Command::PostcopyAdvise(None),
-                16 => Command::PostcopyAdvise(Some(PostcopyAdvise {
-                    host_page_summary: be64(payload),
-                    target_page_size: be64(&payload[8..]),
-                })),
-                n => return Err(malformed(format!("length {n}, expected 0 or 16"))),
+                n if n == usize::from(POSTCOPY_ADVISE_LEN) => {
+                    Command::PostcopyAdvise(Some(PostcopyAdvise {
+                        host_page_summary: be64(payload),
+                        target_page_size: be64(&payload[8..]),
+                    }))
+                }
+                n => {
+                    return Err(malformed(format!(
+                        "length {n}, expected 0 or {POSTCOPY_ADVISE_LEN}"
+                    )))
+                }
             },
-            cmd::POSTCOPY_LISTEN => {
-                fixed(0)?;
-                Command::PostcopyListen
-            }
-            cmd::POSTCOPY_RUN => {
-                fixed(0)?;
-                Command::PostcopyRun
-            }
-            cmd::POSTCOPY_RAM_DISCARD => {
+            MigCmd::PostcopyListen => Command::PostcopyListen,
+            MigCmd::PostcopyRun => Command::PostcopyRun,
+            MigCmd::PostcopyRamDiscard => {
                 // version, name length, name (>= 1 byte), NUL, then >= 1 range.
-                if payload.len() < 1 + 1 + 1 + 1 + 16 {
+                if payload.len() < 1 + 1 + 1 + 1 + DISCARD_RANGE_LEN {
                     return Err(malformed(format!("length {} is too short", payload.len())));
                 }
-                if payload[0] != 0 {
+                if payload[0] != POSTCOPY_RAM_DISCARD_VERSION {
                     return Err(malformed(format!("unknown version {}", payload[0])));
                 }
                 let n = payload[1] as usize;
@@ -230,33 +207,24 @@ impl Command {
                     )));
                 }
                 let rest = &payload[3 + n..];
-                if !rest.len().is_multiple_of(16) {
+                if !rest.len().is_multiple_of(DISCARD_RANGE_LEN) {
                     return Err(malformed(format!(
-                        "{} bytes of ranges is not a multiple of 16",
+                        "{} bytes of ranges is not a multiple of {DISCARD_RANGE_LEN}",
                         rest.len()
                     )));
                 }
                 Command::PostcopyRamDiscard {
                     block: String::from_utf8_lossy(&payload[2..2 + n]).into_owned(),
                     ranges: rest
-                        .chunks_exact(16)
+                        .chunks_exact(DISCARD_RANGE_LEN)
                         .map(|c| (be64(c), be64(&c[8..])))
                         .collect(),
                 }
             }
-            cmd::PACKAGED => {
-                fixed(4)?;
-                Command::Packaged(be32(payload))
-            }
-            cmd::ENABLE_COLO => {
-                fixed(0)?;
-                Command::EnableColo
-            }
-            cmd::POSTCOPY_RESUME => {
-                fixed(0)?;
-                Command::PostcopyResume
-            }
-            cmd::RECV_BITMAP => {
+            MigCmd::Packaged => Command::Packaged(be32(payload)),
+            MigCmd::EnableColo => Command::EnableColo,
+            MigCmd::PostcopyResume => Command::PostcopyResume,
+            MigCmd::RecvBitmap => {
                 let n = payload.first().copied().unwrap_or(0) as usize;
                 if payload.is_empty() || payload.len() != n + 1 {
                     return Err(malformed(format!(
@@ -266,34 +234,8 @@ impl Command {
                 }
                 Command::RecvBitmap(String::from_utf8_lossy(&payload[1..]).into_owned())
             }
-            cmd::SWITCHOVER_START => {
-                fixed(0)?;
-                Command::SwitchoverStart
-            }
-            other => {
-                return Err(Error::new(ErrorKind::UnknownCommand {
-                    cmd: other,
-                    len: payload.len() as u16,
-                }))
-            }
+            MigCmd::SwitchoverStart => Command::SwitchoverStart,
         })
-    }
-}
-
-fn name_of(number: u16) -> &'static str {
-    match number {
-        cmd::OPEN_RETURN_PATH => "OPEN_RETURN_PATH",
-        cmd::PING => "PING",
-        cmd::POSTCOPY_ADVISE => "POSTCOPY_ADVISE",
-        cmd::POSTCOPY_LISTEN => "POSTCOPY_LISTEN",
-        cmd::POSTCOPY_RUN => "POSTCOPY_RUN",
-        cmd::POSTCOPY_RAM_DISCARD => "POSTCOPY_RAM_DISCARD",
-        cmd::PACKAGED => "PACKAGED",
-        cmd::ENABLE_COLO => "ENABLE_COLO",
-        cmd::POSTCOPY_RESUME => "POSTCOPY_RESUME",
-        cmd::RECV_BITMAP => "RECV_BITMAP",
-        cmd::SWITCHOVER_START => "SWITCHOVER_START",
-        _ => "unknown command",
     }
 }
 
@@ -305,7 +247,7 @@ mod tests {
         let mut w = Writer::new(Vec::new());
         c.write(&mut w).unwrap();
         let bytes = w.into_inner();
-        assert_eq!(bytes[0], 0x08);
+        assert_eq!(bytes[0], RecordType::Command as u8);
         let mut r = Reader::new(&bytes[1..]);
         assert_eq!(Command::read(&mut r, QemuVersion::V10).unwrap(), c);
         assert_eq!(r.remaining(), 0);

@@ -4,13 +4,11 @@
 
 use bytes::{Buf, BufMut};
 
-use crate::error::{Error, ErrorKind, Result};
+use super::format::TARGET_PAGE_BITS_X86;
+use crate::error::{ConfigMismatch, Error, Result};
 use crate::vmstate::{FieldType, VmStateField};
 use crate::wire::{Reader, Writer};
 use crate::VmState;
-
-/// The x86 target page bits (and the minimum, so the subsection is never sent there).
-pub const TARGET_PAGE_BITS_X86: u32 = 12;
 
 /// Capabilities whose setting must match on both sides (QEMU's "validated"
 /// capabilities: `x-ignore-shared` in 7.2, plus `mapped-ram` in 10.x).
@@ -56,6 +54,18 @@ pub struct Capabilities {
     /// Enabled validated capabilities.
     #[vmstate(varray(len = caps_count), max = 64)]
     pub capabilities: Vec<CountedString>,
+}
+
+impl Capabilities {
+    fn sorted_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.capabilities.iter().map(|c| c.0.clone()).collect();
+        names.sort();
+        names
+    }
+}
+
+fn mismatch(m: ConfigMismatch) -> Error {
+    Error::new(m.into())
 }
 
 /// "configuration/uuid".
@@ -145,14 +155,10 @@ impl Configuration {
         let ours = &self.name;
         let theirs = &incoming.name;
         if theirs.len() > ours.len() || &ours[..theirs.len()] != theirs.as_slice() {
-            return Err(Error::new(ErrorKind::Invalid(
-                format!(
-                    "machine type mismatch: stream has '{}', this side is '{}'",
-                    incoming.machine(),
-                    self.machine()
-                )
-                .into(),
-            )));
+            return Err(mismatch(ConfigMismatch::MachineType {
+                stream: incoming.machine(),
+                ours: self.machine(),
+            }));
         }
         let their_bits = if incoming.page_bits.target_page_bits == 0 {
             TARGET_PAGE_BITS_X86
@@ -160,37 +166,28 @@ impl Configuration {
             incoming.page_bits.target_page_bits
         };
         if their_bits != self.page_bits.target_page_bits {
-            return Err(Error::invalid(format!(
-                "target page bits mismatch: stream {their_bits}, this side {}",
-                self.page_bits.target_page_bits
-            )));
+            return Err(mismatch(ConfigMismatch::PageBits {
+                stream: their_bits,
+                ours: self.page_bits.target_page_bits,
+            }));
         }
         for c in &incoming.capabilities.capabilities {
             if !VALIDATED_CAPABILITIES.contains(&c.0.as_str()) {
-                return Err(Error::invalid(format!("unknown capability '{}'", c.0)));
+                return Err(mismatch(ConfigMismatch::UnknownCapability {
+                    name: c.0.clone(),
+                }));
             }
         }
-        let mut a: Vec<_> = self
-            .capabilities
-            .capabilities
-            .iter()
-            .map(|c| &c.0)
-            .collect();
-        let mut b: Vec<_> = incoming
-            .capabilities
-            .capabilities
-            .iter()
-            .map(|c| &c.0)
-            .collect();
-        a.sort();
-        b.sort();
-        if a != b {
-            return Err(Error::invalid(format!(
-                "capability mismatch: stream has {b:?}, this side has {a:?}"
-            )));
+        let ours = self.capabilities.sorted_names();
+        let stream = incoming.capabilities.sorted_names();
+        if ours != stream {
+            return Err(mismatch(ConfigMismatch::EnabledCapabilities {
+                stream,
+                ours,
+            }));
         }
         if incoming_had_uuid && self.send_uuid && incoming.uuid != self.uuid {
-            return Err(Error::invalid("VM UUID mismatch"));
+            return Err(mismatch(ConfigMismatch::Uuid));
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use bytes::BytesMut;
 
 use super::return_path::RpMessage;
 use super::section_buf::SectionBuf;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, RecoveryError, Result};
 use crate::vmstate::{DescribeSink, VmState, VmStateDescription};
 use crate::wire::{Reader, Writer};
 
@@ -158,10 +158,7 @@ pub trait SaveVmHandlers: Send {
     /// buffer that arrived on a side channel. Refused by default: this runtime
     /// has no side channels.
     fn load_state_buffer(&mut self, buf: &[u8]) -> Result<()> {
-        Err(Error::invalid(format!(
-            "multifd device state ({} bytes) is not supported by this handler",
-            buf.len()
-        )))
+        Err(Error::new(ErrorKind::MultifdUnsupported { len: buf.len() }))
     }
 
     /// End of an outgoing migration, successful or not (always called).
@@ -240,8 +237,10 @@ pub trait SaveVmHandlers: Send {
     /// `block` (bit i = target page i arrived, little-endian 64-bit words); mark
     /// every page it lacks as dirty so it is sent again.
     fn postcopy_resume_bitmap(&mut self, block: &str, _received: &[u8]) -> Result<()> {
-        Err(Error::invalid(format!(
-            "handler has no postcopy recovery for block '{block}'"
+        Err(Error::new(ErrorKind::PostcopyRecovery(
+            RecoveryError::NotSupported {
+                block: block.to_string(),
+            },
         )))
     }
 
@@ -302,7 +301,7 @@ impl PageRequester {
         let mut s = self
             .inner
             .lock()
-            .map_err(|_| Error::invalid("page requester poisoned"))?;
+            .map_err(|_| Error::poisoned("page requester poisoned"))?;
         let msg = RpMessage::ReqPages {
             block: (s.last_block.as_deref() != Some(block)).then(|| block.to_string()),
             start,
@@ -335,7 +334,7 @@ impl<T> VmStateHandler<T> {
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, T>> {
         self.device
             .lock()
-            .map_err(|_| Error::invalid("device mutex poisoned by a panicking thread"))
+            .map_err(|_| Error::poisoned("device mutex poisoned by a panicking thread"))
     }
 }
 
@@ -402,9 +401,9 @@ impl SwitchoverApprover {
         let mut s = self
             .inner
             .lock()
-            .map_err(|_| Error::invalid("switchover approver poisoned"))?;
+            .map_err(|_| Error::poisoned("switchover approver poisoned"))?;
         if s.outstanding == 0 {
-            return Err(Error::invalid("switchover approved more often than needed"));
+            return Err(Error::new(ErrorKind::ExtraSwitchoverApproval));
         }
         s.outstanding -= 1;
         if s.outstanding == 0 {

@@ -9,18 +9,14 @@ use bytes::BytesMut;
 
 use super::command::Command;
 use super::config::Configuration;
-use super::format::{QemuVersion, RecordType, FILE_MAGIC, FILE_VERSION, FILE_VERSION_COMPAT};
+use super::format::{
+    MigCmd, QemuVersion, RecordType, FILE_MAGIC, FILE_VERSION, MAX_PACKAGE_LEN, MAX_VMDESC_LEN,
+};
 use super::handlers::SectionReader;
 use super::registry::Registry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::vmstate::VmState;
 use crate::wire::Reader;
-
-/// Largest PACKAGED sub-stream accepted (QEMU allows up to 4 GiB; a package holds
-/// the device state of one machine, so this is generous).
-pub const MAX_PACKAGE_LEN: u32 = 256 * 1024 * 1024;
-/// Largest vmdesc trailer read (QEMU drains it; we keep it for inspection).
-pub const MAX_VMDESC_LEN: u32 = 64 * 1024 * 1024;
 
 /// What to do after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,10 +40,7 @@ pub struct NoCommands;
 
 impl CommandHandler for NoCommands {
     fn command(&mut self, cmd: Command, _reg: &mut Registry) -> Result<LoadFlow> {
-        Err(Error::invalid(format!(
-            "command {} not expected in this stream (no return path / postcopy)",
-            cmd.name()
-        )))
+        Err(Error::new(ErrorKind::UnexpectedCommand { cmd: cmd.cmd() }))
     }
 }
 
@@ -145,22 +138,13 @@ impl StreamLoader {
         let at = r.position();
         let magic = r.read_u32()?;
         if magic != FILE_MAGIC {
-            return Err(Error::at(
-                ErrorKind::Invalid(format!("not a migration stream: magic {magic:#010x}").into()),
-                at,
-            ));
+            return Err(Error::at(ErrorKind::BadMagic { magic }, at));
         }
         let at = r.position();
         let version = r.read_u32()?;
-        if version == FILE_VERSION_COMPAT {
-            return Err(Error::at(
-                ErrorKind::Invalid("stream version 2 is obsolete".into()),
-                at,
-            ));
-        }
         if version != FILE_VERSION {
             return Err(Error::at(
-                ErrorKind::Invalid(format!("unsupported stream version {version}").into()),
+                ErrorKind::UnsupportedStreamVersion { version },
                 at,
             ));
         }
@@ -168,12 +152,7 @@ impl StreamLoader {
             let at = r.position();
             let ty = r.read_u8()?;
             if ty != RecordType::Configuration as u8 {
-                return Err(Error::at(
-                    ErrorKind::Invalid(
-                        format!("configuration record missing: found {ty:#04x}").into(),
-                    ),
-                    at,
-                ));
+                return Err(Error::at(ErrorKind::MissingConfiguration { found: ty }, at));
             }
             let mut theirs = Configuration::default();
             let had_uuid_before = theirs.uuid.clone();
@@ -221,7 +200,7 @@ impl StreamLoader {
                         if in_package {
                             return Err(Error::at(
                                 ErrorKind::MalformedCommand {
-                                    name: "PACKAGED",
+                                    name: MigCmd::Packaged.name(),
                                     reason: "nested package".into(),
                                 },
                                 at,
@@ -230,7 +209,7 @@ impl StreamLoader {
                         if len > MAX_PACKAGE_LEN {
                             return Err(Error::at(
                                 ErrorKind::MalformedCommand {
-                                    name: "PACKAGED",
+                                    name: MigCmd::Packaged.name(),
                                     reason: format!(
                                         "length {len} exceeds the limit of {MAX_PACKAGE_LEN}"
                                     ),
@@ -250,12 +229,7 @@ impl StreamLoader {
                         return Ok(LoadEnd::Quit);
                     }
                 }
-                _ => {
-                    return Err(Error::at(
-                        ErrorKind::Invalid(format!("unknown savevm section type {ty:#04x}").into()),
-                        at,
-                    ))
-                }
+                _ => return Err(Error::at(ErrorKind::UnknownRecordType { ty }, at)),
             }
         }
     }
@@ -270,12 +244,7 @@ impl StreamLoader {
         let section_id = r.read_u32()?;
         let name = r.read_counted_bytes()?;
         if name.as_bytes().is_empty() {
-            return Err(Error::at(
-                ErrorKind::Invalid(
-                    format!("unable to read ID string for section {section_id}").into(),
-                ),
-                at,
-            ));
+            return Err(Error::at(ErrorKind::EmptyIdstr { section_id }, at));
         }
         let instance_id = r.read_u32()?;
         let version_id = r.read_u32()?;
@@ -285,13 +254,10 @@ impl StreamLoader {
         );
         let Some(index) = reg.position(name.as_bytes(), instance_id) else {
             return Err(Error::at(
-                ErrorKind::Invalid(
-                    format!(
-                        "unknown savevm section or instance '{}' {instance_id}",
-                        name.to_string_lossy()
-                    )
-                    .into(),
-                ),
+                ErrorKind::UnknownSection {
+                    idstr: name.to_string_lossy(),
+                    instance_id,
+                },
                 at,
             ));
         };
@@ -307,11 +273,7 @@ impl StreamLoader {
             .in_section(what));
         }
         if ty == RecordType::SectionStart && !entry.handlers.is_iterative() {
-            return Err(Error::at(
-                ErrorKind::Invalid("START section for a non-iterative entry".into()),
-                at,
-            )
-            .in_section(what));
+            return Err(Error::at(ErrorKind::StartForNonIterative, at).in_section(what));
         }
         self.sections.insert(
             section_id,
@@ -335,14 +297,11 @@ impl StreamLoader {
     ) -> Result<()> {
         let section_id = r.read_u32()?;
         let Some(open) = self.sections.get(&section_id).copied() else {
-            return Err(Error::at(
-                ErrorKind::Invalid(format!("unknown section id {section_id} in PART/END").into()),
-                at,
-            ));
+            return Err(Error::at(ErrorKind::UnknownSectionId { section_id }, at));
         };
         let entry = reg
             .get_mut(open.entry)
-            .ok_or_else(|| Error::invalid("registry changed during load"))?;
+            .ok_or_else(|| Error::new(ErrorKind::RegistryChanged))?;
         let what = format!(
             "section '{}' instance {} (id {section_id})",
             entry.idstr, entry.instance_id
@@ -363,10 +322,7 @@ impl StreamLoader {
         r.read_u8()?;
         let len = r.read_u32()?;
         if len > MAX_VMDESC_LEN {
-            return Err(Error::at(
-                ErrorKind::Invalid(format!("vmdesc of {len} bytes exceeds the limit").into()),
-                at,
-            ));
+            return Err(Error::at(ErrorKind::VmDescTooLarge { len }, at));
         }
         let json = r.read_vec(len as usize)?;
         Ok(Some(String::from_utf8_lossy(&json).into_owned()))
@@ -377,19 +333,15 @@ fn check_footer(r: &mut SectionReader, section_id: u32) -> Result<()> {
     let at = r.position();
     let marker = r.read_u8()?;
     if marker != RecordType::SectionFooter as u8 {
-        return Err(Error::at(
-            ErrorKind::Invalid(
-                format!("missing section footer: found {marker:#04x} instead of 0x7e").into(),
-            ),
-            at,
-        ));
+        return Err(Error::at(ErrorKind::MissingFooter { found: marker }, at));
     }
     let id = r.read_u32()?;
     if id != section_id {
         return Err(Error::at(
-            ErrorKind::Invalid(
-                format!("mismatched section id in footer: {id}, header said {section_id}").into(),
-            ),
+            ErrorKind::FooterMismatch {
+                found: id,
+                expected: section_id,
+            },
             at,
         ));
     }

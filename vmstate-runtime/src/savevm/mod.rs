@@ -1,6 +1,17 @@
-//! The savevm stream: QEMU's migration stream format (header, configuration,
-//! sections, commands, EOF, vmdesc), the registry of migratable components with
-//! their `SaveVmHandlers`, and the return-path messages.
+//! The savevm stream: QEMU's migration stream format and everything that reads
+//! or writes it.
+//!
+//! * [`format`](mod@format): every byte value and limit of the stream, named once;
+//! * [`Command`] and [`RpMessage`]: the command records and the return-path
+//!   messages, encoded and validated;
+//! * [`Configuration`]: the configuration record and its checks;
+//! * [`SaveVmHandlers`] and [`Registry`]: what a migratable component implements,
+//!   and the ordered list of them (section and instance ids as QEMU allocates them);
+//! * [`StreamWriter`] (source) and [`StreamLoader`] (destination): header,
+//!   START/PART/END/FULL sections, commands, packages, EOF and the vmdesc trailer
+//!   ([`VmDescBuilder`]), with [`SectionBuf`] carrying guest pages uncopied.
+
+#![deny(unsafe_code)]
 
 mod command;
 mod config;
@@ -13,22 +24,21 @@ mod section_buf;
 mod vmdesc;
 mod writer;
 
-pub use command::{cmd, Command, PostcopyAdvise, MAX_DISCARDS_PER_COMMAND};
+pub use command::{Command, PostcopyAdvise};
 pub use config::{
-    Capabilities, Configuration, CountedString, TargetPageBits, VmUuid, TARGET_PAGE_BITS_X86,
-    VALIDATED_CAPABILITIES,
+    Capabilities, Configuration, CountedString, TargetPageBits, VmUuid, VALIDATED_CAPABILITIES,
 };
-pub use format::{QemuVersion, RecordType};
+pub use format::{
+    QemuVersion, RecordType, MAX_DISCARDS_PER_COMMAND, MAX_PACKAGE_LEN, MAX_RP_PAYLOAD,
+    MAX_VMDESC_LEN, RECV_BITMAP_ENDING, RESUME_ACK_VALUE, TARGET_PAGE_BITS_X86, TARGET_PAGE_SIZE,
+};
 pub use handlers::{
     BlockRanges, IterateStatus, PageRequester, Pending, RpSend, SaveVmHandlers, SectionReader,
     SectionWriter, SwitchoverApprover, VmStateHandler,
 };
-pub use loader::{
-    CommandHandler, LoadEnd, LoadFlow, LoadOptions, NoCommands, StreamLoader, MAX_PACKAGE_LEN,
-    MAX_VMDESC_LEN,
-};
+pub use loader::{CommandHandler, LoadEnd, LoadFlow, LoadOptions, NoCommands, StreamLoader};
 pub use registry::{InstanceId, Registry, SaveStateEntry};
-pub use return_path::{rp, RpMessage, MAX_RP_PAYLOAD, RECV_BITMAP_ENDING, RESUME_ACK_VALUE};
+pub use return_path::RpMessage;
 pub use section_buf::SectionBuf;
-pub use vmdesc::{device_json, VmDescBuilder, TARGET_PAGE_SIZE};
+pub use vmdesc::{device_json, VmDescBuilder};
 pub use writer::StreamWriter;

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use super::format::{INSTANCE_ID_ANY, MAX_IDSTR_LEN};
 use super::handlers::{SaveVmHandlers, VmStateHandler};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::priority::MigrationPriority;
 use crate::vmstate::VmState;
 
@@ -144,7 +144,7 @@ impl Registry {
             .entries
             .iter_mut()
             .find(|e| e.section_id == section_id)
-            .ok_or_else(|| Error::invalid(format!("no section with id {section_id}")))?;
+            .ok_or_else(|| Error::new(ErrorKind::NoSuchSection { section_id }))?;
         e.alias_id = Some(alias_id);
         Ok(())
     }
@@ -158,16 +158,17 @@ impl Registry {
         handlers: Box<dyn SaveVmHandlers>,
     ) -> Result<u32> {
         if idstr.is_empty() || idstr.len() > MAX_IDSTR_LEN {
-            return Err(Error::invalid(format!(
-                "idstr '{idstr}' must be 1 to {MAX_IDSTR_LEN} bytes"
-            )));
+            return Err(Error::new(ErrorKind::BadIdstr {
+                idstr: idstr.to_string(),
+            }));
         }
         let instance_id = match instance_id {
             InstanceId::Fixed(i) => {
                 if self.find(idstr, i).is_some() {
-                    return Err(Error::invalid(format!(
-                        "'{idstr}' instance {i} is already registered"
-                    )));
+                    return Err(Error::new(ErrorKind::DuplicateInstance {
+                        idstr: idstr.to_string(),
+                        instance_id: i,
+                    }));
                 }
                 i
             }
@@ -218,9 +219,8 @@ impl Registry {
 
     /// The entry answering to `idstr` and `instance_id` (or its alias).
     pub fn find(&self, idstr: &str, instance_id: u32) -> Option<&SaveStateEntry> {
-        self.entries.iter().find(|e| {
-            e.idstr == idstr && (e.instance_id == instance_id || e.alias_id == Some(instance_id))
-        })
+        self.position(idstr.as_bytes(), instance_id)
+            .map(|i| &self.entries[i])
     }
 
     /// Index of the entry answering to `idstr`/`instance_id`, for mutable access.

@@ -3,34 +3,9 @@
 
 use bytes::{Buf, BufMut};
 
-use super::format::QemuVersion;
+use super::format::{QemuVersion, RpMsgType, MAX_RP_PAYLOAD, REQ_PAGES_LEN};
 use crate::error::{Error, ErrorKind, Result};
 use crate::wire::{Reader, Writer};
-
-/// Largest payload the source accepts (its receive buffer).
-pub const MAX_RP_PAYLOAD: usize = 512;
-/// The only valid RESUME_ACK value.
-pub const RESUME_ACK_VALUE: u32 = 1;
-/// End marker after a RECV_BITMAP blob.
-pub const RECV_BITMAP_ENDING: u64 = 0x0123_4567_89ab_cdef;
-
-/// Message type numbers.
-pub mod rp {
-    /// Destination is done (payload: be32 0 = ok, 1 = error).
-    pub const SHUT: u16 = 1;
-    /// Reply to PING.
-    pub const PONG: u16 = 2;
-    /// Page request naming the block.
-    pub const REQ_PAGES_ID: u16 = 3;
-    /// Page request in the same block as the previous one.
-    pub const REQ_PAGES: u16 = 4;
-    /// Received bitmap follows (postcopy recovery).
-    pub const RECV_BITMAP: u16 = 5;
-    /// Reply to POSTCOPY_RESUME.
-    pub const RESUME_ACK: u16 = 6;
-    /// Switchover allowed (QEMU 10.x).
-    pub const SWITCHOVER_ACK: u16 = 7;
-}
 
 /// A return-path message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,11 +49,11 @@ impl RpMessage {
         let ty = match self {
             RpMessage::Shut { error } => {
                 p.write_u32(u32::from(*error))?;
-                rp::SHUT
+                RpMsgType::Shut
             }
             RpMessage::Pong(v) => {
                 p.write_u32(*v)?;
-                rp::PONG
+                RpMsgType::Pong
             }
             RpMessage::ReqPages { block, start, len } => {
                 p.write_u64(*start)?;
@@ -86,23 +61,23 @@ impl RpMessage {
                 match block {
                     Some(name) => {
                         p.write_counted_bytes(name.as_bytes())?;
-                        rp::REQ_PAGES_ID
+                        RpMsgType::ReqPagesId
                     }
-                    None => rp::REQ_PAGES,
+                    None => RpMsgType::ReqPages,
                 }
             }
             RpMessage::RecvBitmap(name) => {
                 p.write_counted_bytes(name.as_bytes())?;
-                rp::RECV_BITMAP
+                RpMsgType::RecvBitmap
             }
             RpMessage::ResumeAck(v) => {
                 p.write_u32(*v)?;
-                rp::RESUME_ACK
+                RpMsgType::ResumeAck
             }
-            RpMessage::SwitchoverAck => rp::SWITCHOVER_ACK,
+            RpMessage::SwitchoverAck => RpMsgType::SwitchoverAck,
         };
         let p = p.into_inner();
-        w.write_u16(ty)?;
+        w.write_u16(ty as u16)?;
         w.write_u16(p.len() as u16)?;
         w.write_bytes(&p)
     }
@@ -113,19 +88,14 @@ impl RpMessage {
         let ty = r.read_u16()?;
         let len = usize::from(r.read_u16()?);
         let bad = |reason: String| Error::at(ErrorKind::BadReturnPathMessage { ty, reason }, at);
-        if ty == 0 || ty >= version.rp_msg_max() {
-            return Err(bad("unknown message type".into()));
-        }
+        let msg_type = match RpMsgType::from_u16(ty) {
+            Some(t) if ty < version.rp_msg_max() => t,
+            _ => return Err(bad("unknown message type".into())),
+        };
         if len > MAX_RP_PAYLOAD {
             return Err(bad(format!("length {len} exceeds {MAX_RP_PAYLOAD}")));
         }
-        let fixed = match ty {
-            rp::SHUT | rp::PONG | rp::RESUME_ACK => Some(4),
-            rp::REQ_PAGES => Some(12),
-            rp::SWITCHOVER_ACK => Some(0),
-            _ => None,
-        };
-        if let Some(f) = fixed {
+        if let Some(f) = msg_type.fixed_len() {
             if len != f {
                 return Err(bad(format!("length {len}, expected {f}")));
             }
@@ -146,13 +116,13 @@ impl RpMessage {
             }
             Ok(String::from_utf8_lossy(&p[off + 1..]).into_owned())
         };
-        Ok(match ty {
-            rp::SHUT => RpMessage::Shut {
+        Ok(match msg_type {
+            RpMsgType::Shut => RpMessage::Shut {
                 error: be32(p) != 0,
             },
-            rp::PONG => RpMessage::Pong(be32(p)),
-            rp::REQ_PAGES | rp::REQ_PAGES_ID => {
-                if len < 12 {
+            RpMsgType::Pong => RpMessage::Pong(be32(p)),
+            RpMsgType::ReqPages | RpMsgType::ReqPagesId => {
+                if len < REQ_PAGES_LEN {
                     return Err(bad(format!("length {len} is too short")));
                 }
                 let mut s = [0u8; 8];
@@ -160,16 +130,16 @@ impl RpMessage {
                 RpMessage::ReqPages {
                     start: u64::from_be_bytes(s),
                     len: be32(&p[8..]),
-                    block: if ty == rp::REQ_PAGES_ID {
-                        Some(name_at(12)?)
+                    block: if msg_type == RpMsgType::ReqPagesId {
+                        Some(name_at(REQ_PAGES_LEN)?)
                     } else {
                         None
                     },
                 }
             }
-            rp::RECV_BITMAP => RpMessage::RecvBitmap(name_at(0)?),
-            rp::RESUME_ACK => RpMessage::ResumeAck(be32(p)),
-            _ => RpMessage::SwitchoverAck,
+            RpMsgType::RecvBitmap => RpMessage::RecvBitmap(name_at(0)?),
+            RpMsgType::ResumeAck => RpMessage::ResumeAck(be32(p)),
+            RpMsgType::SwitchoverAck => RpMessage::SwitchoverAck,
         })
     }
 }
@@ -203,7 +173,9 @@ mod tests {
             len: 4096,
         });
         roundtrip(RpMessage::RecvBitmap("pc.ram".into()));
-        roundtrip(RpMessage::ResumeAck(RESUME_ACK_VALUE));
+        roundtrip(RpMessage::ResumeAck(
+            crate::savevm::format::RESUME_ACK_VALUE,
+        ));
         roundtrip(RpMessage::SwitchoverAck);
     }
 

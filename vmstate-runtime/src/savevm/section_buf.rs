@@ -4,8 +4,7 @@
 
 use std::io::{IoSlice, Write};
 
-use bytes::buf::UninitSlice;
-use bytes::{BufMut, Bytes};
+use bytes::Bytes;
 
 use crate::wire::Writer;
 
@@ -133,39 +132,53 @@ impl SectionBuf {
     }
 }
 
-// SAFETY: every method forwards to `Vec<u8>`'s `BufMut` implementation on
-// `self.data`, which upholds the trait's contract: `chunk_mut` is the vector's
-// spare capacity and `advance_mut` forwards the same count, so the bytes marked
-// initialised are exactly those the caller wrote. `remaining_mut` is the
-// vector's minus the shared bytes, never more than the vector can take, and it
-// falls by exactly what is written (copied or shared), which keeps a `Writer`'s
-// offsets right.
-unsafe impl BufMut for SectionBuf {
-    #[inline]
-    fn remaining_mut(&self) -> usize {
-        self.data.remaining_mut() - self.shared_len
-    }
+// The one `unsafe` of the workspace (`unsafe_code` is denied everywhere else):
+// `Writer<B: BufMut>` and the derive's generated code write through `BufMut`, so
+// the section buffer must be one. The SAFETY argument follows; the tests
+// `unused_after_shared_page_reaches_chunk_mut` and
+// `put_bytes_past_capacity_reaches_advance_mut` drive `chunk_mut`/`advance_mut`
+// through the real save path.
+#[allow(unsafe_code)]
+mod buf_mut {
+    use bytes::buf::UninitSlice;
+    use bytes::BufMut;
 
-    #[inline]
-    unsafe fn advance_mut(&mut self, cnt: usize) {
-        // SAFETY: the caller initialised `cnt` bytes of `chunk_mut()`, which is
-        // `self.data.chunk_mut()`.
-        unsafe { self.data.advance_mut(cnt) }
-    }
+    use super::SectionBuf;
 
-    #[inline]
-    fn chunk_mut(&mut self) -> &mut UninitSlice {
-        self.data.chunk_mut()
-    }
+    // SAFETY: every method forwards to `Vec<u8>`'s `BufMut` implementation on
+    // `self.data`, which upholds the trait's contract: `chunk_mut` is the vector's
+    // spare capacity and `advance_mut` forwards the same count, so the bytes marked
+    // initialised are exactly those the caller wrote. `remaining_mut` is the
+    // vector's minus the shared bytes, never more than the vector can take, and it
+    // falls by exactly what is written (copied or shared), which keeps a `Writer`'s
+    // offsets right.
+    unsafe impl BufMut for SectionBuf {
+        #[inline]
+        fn remaining_mut(&self) -> usize {
+            self.data.remaining_mut() - self.shared_len
+        }
 
-    #[inline]
-    fn put_slice(&mut self, src: &[u8]) {
-        self.data.extend_from_slice(src);
-    }
+        #[inline]
+        unsafe fn advance_mut(&mut self, cnt: usize) {
+            // SAFETY: the caller initialised `cnt` bytes of `chunk_mut()`, which is
+            // `self.data.chunk_mut()`.
+            unsafe { self.data.advance_mut(cnt) }
+        }
 
-    #[inline]
-    fn put_u8(&mut self, n: u8) {
-        self.data.push(n);
+        #[inline]
+        fn chunk_mut(&mut self) -> &mut UninitSlice {
+            self.data.chunk_mut()
+        }
+
+        #[inline]
+        fn put_slice(&mut self, src: &[u8]) {
+            self.data.extend_from_slice(src);
+        }
+
+        #[inline]
+        fn put_u8(&mut self, n: u8) {
+            self.data.push(n);
+        }
     }
 }
 
@@ -179,7 +192,100 @@ impl Writer<SectionBuf> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use bytes::BufMut;
+
     use super::*;
+    use crate::savevm::format::RecordType;
+    use crate::savevm::{QemuVersion, Registry, SaveVmHandlers, SectionReader, StreamWriter};
+    use crate::VmState;
+
+    /// A device body with padding: `unused = N` is written with `put_bytes`,
+    /// whose default body fills `chunk_mut()` and calls `advance_mut`.
+    #[derive(VmState, Default, Debug)]
+    #[vmstate(name = "padded", version = 1)]
+    struct Padded {
+        a: u16,
+        #[vmstate(unused = 300)]
+        _pad: (),
+        b: u8,
+    }
+
+    /// A FULL section body: a guest page as a shared segment, then the device.
+    struct PageThenDevice {
+        page: Bytes,
+        dev: Arc<Mutex<Padded>>,
+    }
+
+    impl SaveVmHandlers for PageThenDevice {
+        fn has_full_section(&self) -> bool {
+            true
+        }
+        fn save_state(&mut self, w: &mut crate::savevm::SectionWriter) -> crate::Result<()> {
+            w.put_shared(self.page.clone());
+            self.dev.lock().unwrap().save(w)
+        }
+        fn load_state(&mut self, _: &mut SectionReader, _: u32) -> crate::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn unused_after_shared_page_reaches_chunk_mut() {
+        let page = Bytes::from((0..4096u32).map(|i| i as u8).collect::<Vec<_>>());
+        let dev = Arc::new(Mutex::new(Padded {
+            a: 0x1234,
+            _pad: (),
+            b: 0x56,
+        }));
+        let mut reg = Registry::new();
+        let id = reg
+            .register_savevm_live(
+                "page",
+                0,
+                1,
+                Box::new(PageThenDevice {
+                    page: page.clone(),
+                    dev,
+                }),
+            )
+            .unwrap();
+        let mut w = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
+        w.suppress_vmdesc();
+        w.full_sections(&mut reg).unwrap();
+        let position = w.position();
+        let out = w.into_inner().unwrap();
+        let mut expected = vec![RecordType::SectionFull as u8];
+        expected.extend_from_slice(&id.to_be_bytes());
+        expected.extend_from_slice(b"\x04page\0\0\0\0\0\0\0\x01");
+        expected.extend_from_slice(&page);
+        expected.extend_from_slice(&[0x12, 0x34]);
+        expected.extend_from_slice(&[0; 300]);
+        expected.push(0x56);
+        expected.push(RecordType::SectionFooter as u8);
+        expected.extend_from_slice(&id.to_be_bytes());
+        assert_eq!(out, expected);
+        // Offsets count the shared page too.
+        assert_eq!(position, expected.len() as u64);
+    }
+
+    #[test]
+    fn put_bytes_past_capacity_reaches_advance_mut() {
+        // A buffer with no spare room: `chunk_mut` must grow it, repeatedly, and
+        // `advance_mut` must mark exactly the filled bytes.
+        let mut b = SectionBuf::with_capacity(0);
+        b.put_shared(Bytes::from_static(b"shared"));
+        let before = b.remaining_mut();
+        b.put_bytes(0xaa, 1000);
+        b.put_slice(b"end");
+        assert_eq!(before - b.remaining_mut(), 1003);
+        assert_eq!(b.len(), 6 + 1003);
+        let out = b.to_vec();
+        assert_eq!(&out[..6], b"shared");
+        assert!(out[6..1006].iter().all(|&x| x == 0xaa));
+        assert_eq!(&out[1006..], b"end");
+    }
 
     #[test]
     fn shared_segments_keep_stream_order_and_offsets() {

@@ -5,13 +5,10 @@
 use std::fmt::Write as _;
 
 use super::config::Configuration;
-use super::format::QemuVersion;
+use super::format::{QemuVersion, TARGET_PAGE_SIZE};
 use crate::error::Result;
 use crate::vmstate::{DescribeRecorder, DescribedField, DescribedVmsd, VmState};
 use crate::wire::Writer;
-
-/// Target page size written as `page_size`.
-pub const TARGET_PAGE_SIZE: u64 = 4096;
 
 /// Builds the vmdesc JSON while the FULL sections are written.
 #[derive(Debug)]

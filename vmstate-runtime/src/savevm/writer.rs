@@ -9,11 +9,11 @@ use std::io::Write;
 use super::command::Command;
 use super::config::Configuration;
 use super::format::{QemuVersion, RecordType, FILE_MAGIC, FILE_VERSION};
-use super::handlers::{IterateStatus, Pending, SectionWriter};
+use super::handlers::{IterateStatus, Pending, SaveVmHandlers, SectionWriter};
 use super::registry::{Registry, SaveStateEntry};
 use super::section_buf::SectionBuf;
 use super::vmdesc::VmDescBuilder;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::vmstate::{DescribeRecorder, VmState};
 use crate::wire::Writer;
 
@@ -128,10 +128,11 @@ impl<W: Write> StreamWriter<W> {
 
     /// A command record.
     pub fn write_command(&mut self, cmd: &Command) -> Result<()> {
-        if matches!(cmd, Command::SwitchoverStart) && self.version == QemuVersion::V7_2 {
-            return Err(Error::invalid(
-                "SWITCHOVER_START does not exist in QEMU 7.2 (its loader rejects it)",
-            ));
+        if !self.version.has_command(cmd.cmd()) {
+            return Err(Error::new(ErrorKind::CommandNotInVersion {
+                cmd: cmd.cmd(),
+                version: self.version,
+            }));
         }
         cmd.write(&mut self.out)
     }
@@ -139,7 +140,7 @@ impl<W: Write> StreamWriter<W> {
     /// A nested package (MIG_CMD_PACKAGED + its bytes).
     pub fn write_packaged(&mut self, package: &[u8]) -> Result<()> {
         let len = u32::try_from(package.len())
-            .map_err(|_| Error::invalid("package larger than 4 GiB"))?;
+            .map_err(|_| Error::new(ErrorKind::RecordTooLarge { what: "package" }))?;
         self.write_command(&Command::Packaged(len))?;
         self.out.write_bytes(package)
     }
@@ -162,6 +163,24 @@ impl<W: Write> StreamWriter<W> {
         self.out.write_u32(e.section_id)
     }
 
+    /// One section of `e`: its header for `ty`, the body `body` writes, the footer.
+    /// A handler's error names the section.
+    fn section<T>(
+        &mut self,
+        ty: RecordType,
+        e: &mut SaveStateEntry,
+        body: impl FnOnce(&mut dyn SaveVmHandlers, &mut SectionWriter) -> Result<T>,
+    ) -> Result<T> {
+        if ty.has_full_header() {
+            self.full_header(ty, e)?;
+        } else {
+            self.short_header(ty, e)?;
+        }
+        let out = body(e.handlers.as_mut(), &mut self.out).map_err(|err| section_err(err, e))?;
+        self.footer(e)?;
+        Ok(out)
+    }
+
     /// Setup pass: a START section for every active iterative entry.
     pub fn setup(&mut self, reg: &mut Registry) -> Result<()> {
         for e in reg.entries_mut() {
@@ -176,11 +195,7 @@ impl<W: Write> StreamWriter<W> {
             if !e.handlers.is_iterative() || !e.handlers.is_active() {
                 continue;
             }
-            self.full_header(RecordType::SectionStart, e)?;
-            e.handlers
-                .save_setup(&mut self.out)
-                .map_err(|err| section_err(err, e))?;
-            self.footer(e)?;
+            self.section(RecordType::SectionStart, e, |h, w| h.save_setup(w))?;
             self.maybe_flush()?;
         }
         Ok(())
@@ -210,12 +225,7 @@ impl<W: Write> StreamWriter<W> {
             if rate_limited(self.position()) {
                 return Ok(IterateStatus::Continue);
             }
-            self.short_header(RecordType::SectionPart, e)?;
-            let status = e
-                .handlers
-                .save_live_iterate(&mut self.out)
-                .map_err(|err| section_err(err, e))?;
-            self.footer(e)?;
+            let status = self.section(RecordType::SectionPart, e, |h, w| h.save_live_iterate(w))?;
             self.maybe_flush()?;
             if status == IterateStatus::Continue {
                 all_done = false;
@@ -277,11 +287,9 @@ impl<W: Write> StreamWriter<W> {
             if !h.is_iterative() || !h.is_active() || (in_postcopy && h.has_postcopy()) {
                 continue;
             }
-            self.short_header(RecordType::SectionEnd, e)?;
-            e.handlers
-                .save_live_complete_precopy(&mut self.out)
-                .map_err(|err| section_err(err, e))?;
-            self.footer(e)?;
+            self.section(RecordType::SectionEnd, e, |h, w| {
+                h.save_live_complete_precopy(w)
+            })?;
             self.maybe_flush()?;
         }
         Ok(())
@@ -335,11 +343,9 @@ impl<W: Write> StreamWriter<W> {
             if !h.is_iterative() || !h.is_active() || !h.has_postcopy() {
                 continue;
             }
-            self.short_header(RecordType::SectionEnd, e)?;
-            e.handlers
-                .save_live_complete_postcopy(&mut self.out)
-                .map_err(|err| section_err(err, e))?;
-            self.footer(e)?;
+            self.section(RecordType::SectionEnd, e, |h, w| {
+                h.save_live_complete_postcopy(w)
+            })?;
         }
         self.out.write_u8(RecordType::Eof as u8)?;
         self.flush()
@@ -350,8 +356,11 @@ impl<W: Write> StreamWriter<W> {
         self.out.write_u8(RecordType::Eof as u8)?;
         if let Some(v) = self.vmdesc.take() {
             let json = v.finish();
-            let len = u32::try_from(json.len())
-                .map_err(|_| Error::invalid("vmdesc JSON larger than 4 GiB"))?;
+            let len = u32::try_from(json.len()).map_err(|_| {
+                Error::new(ErrorKind::RecordTooLarge {
+                    what: "vmdesc JSON",
+                })
+            })?;
             self.out.write_u8(RecordType::VmDescription as u8)?;
             self.out.write_u32(len)?;
             self.out.write_bytes(json.as_bytes())?;

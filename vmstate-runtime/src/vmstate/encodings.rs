@@ -8,10 +8,8 @@ use bytes::{Buf, BufMut};
 
 use super::{DescribeSink, FieldType, VmState, VmStateDescription, VmStateField};
 use crate::error::{Error, ErrorKind, Result};
+use crate::savevm::format::{LIST_ELEMENT_MARKER, LIST_END_MARKER, TIMER_DISARMED};
 use crate::wire::{Reader, Writer};
-
-/// Timer value meaning "not armed".
-pub const TIMER_DISARMED: u64 = u64::MAX;
 
 // QEMU's info names for the encodings that are not a Rust type's own (those come
 // from the type's `VmStateField::FIELD_TYPE`).
@@ -264,10 +262,10 @@ pub fn load_positive_le<B: Buf>(current: &mut i32, r: &mut Reader<B>) -> Result<
 /// Saves a list (QEMU `QTAILQ`/`QLIST`): per element 0x01 + body, then 0x00.
 pub fn save_list<T: VmState, B: BufMut>(items: &[T], w: &mut Writer<B>) -> Result<()> {
     for (i, item) in items.iter().enumerate() {
-        w.write_u8(1)?;
+        w.write_u8(LIST_ELEMENT_MARKER)?;
         item.save(w).map_err(|e| e.in_index(i))?;
     }
-    w.write_u8(0)
+    w.write_u8(LIST_END_MARKER)
 }
 
 /// Loads a list, replacing the vector's contents; at most `max` elements.
@@ -280,8 +278,8 @@ pub fn load_list<T: VmState + Default, B: Buf>(
     loop {
         let at = r.position();
         match r.read_u8()? {
-            0 => return Ok(()),
-            1 => {
+            LIST_END_MARKER => return Ok(()),
+            LIST_ELEMENT_MARKER => {
                 if items.len() >= max {
                     return Err(Error::at(ErrorKind::ListTooLong { max }, at));
                 }

@@ -5,10 +5,8 @@ use bytes::{Buf, BufMut};
 
 use super::{DescribeSink, FieldType, VmStateField};
 use crate::error::{ErrorKind, Result};
+use crate::savevm::format::NULLPTR_MARKER;
 use crate::wire::{Reader, Writer};
-
-/// QEMU writes pointers that are NULL in an array of pointers as this byte.
-pub const NULLPTR_MARKER: u8 = 0x30;
 
 /// An array of scalars is described by its length alone: its elements are not
 /// reported one by one (QEMU describes them with one entry).

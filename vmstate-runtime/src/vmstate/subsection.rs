@@ -7,10 +7,8 @@ use bytes::{Buf, BufMut};
 
 use super::{DescribeSink, VmState};
 use crate::error::{Error, ErrorKind, PathSegment, Result};
+use crate::savevm::format::SUBSECTION_MARKER;
 use crate::wire::{Reader, Writer};
-
-/// QEMU_VM_SUBSECTION.
-pub const SUBSECTION_MARKER: u8 = 0x05;
 
 /// Writes a subsection: 0x05, name length, name, be32 version, then the body,
 /// reported to `sink` (vmdesc).

@@ -3,6 +3,8 @@
 //! Both track their byte offset so every error can say where it happened; both
 //! check bounds before every access so hostile input yields an error, never a panic.
 
+#![deny(unsafe_code)]
+
 mod reader;
 mod writer;
 

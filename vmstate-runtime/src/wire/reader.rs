@@ -4,7 +4,8 @@ use bytes::Buf;
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// Longest name a subsection header can carry (the length is one byte).
+/// Longest name a subsection header can carry (the length is one byte); the
+/// stream format's limit, re-exported here for the wire API.
 ///
 /// ```
 /// use vmstate_runtime::wire::{Reader, Writer, MAX_NAME_LEN};
@@ -17,7 +18,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// let read = Reader::new(&bytes[..]).read_counted_bytes().unwrap();
 /// assert_eq!(read.as_bytes().len(), MAX_NAME_LEN);
 /// ```
-pub const MAX_NAME_LEN: usize = 255;
+pub use crate::savevm::format::MAX_NAME_LEN;
 
 /// A big-endian reader over a [`Buf`] that never panics and knows its byte offset.
 ///

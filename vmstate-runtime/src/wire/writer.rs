@@ -351,11 +351,7 @@ impl<B: BufMut> Writer<B> {
     /// ```
     pub fn write_counted_bytes(&mut self, s: &[u8]) -> Result<()> {
         let len = u8::try_from(s.len()).map_err(|_| {
-            Error::invalid(format!(
-                "name of {} bytes does not fit a one-byte length",
-                s.len()
-            ))
-            .with_offset(self.position())
+            Error::new(ErrorKind::NameTooLong { len: s.len() }).with_offset(self.position())
         })?;
         self.write_u8(len)?;
         self.write_bytes(s)

@@ -170,6 +170,20 @@ fn generics() {
     );
 }
 
+/// `crate = "..."`: every path goes through the named re-export of the runtime.
+#[test]
+fn crate_path() {
+    check(
+        "crate_path",
+        quote! {
+            #[vmstate(crate = "my_vmm::migration", name = "uart", version = 1)]
+            struct Uart {
+                lcr: u8,
+            }
+        },
+    );
+}
+
 /// The struct `name` as it is declared in `file` (relative to the workspace root),
 /// so the golden expansion follows the real code instead of a copy of it.
 fn declared(file: &str, name: &str) -> proc_macro2::TokenStream {

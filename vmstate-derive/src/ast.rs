@@ -1,15 +1,27 @@
-//! The checked model of a derive input. Code generation reads only this, never the
-//! raw attributes, so every rule lives in one place (`check.rs`).
+//! The checked IR of a derive input: what `check/` makes of the attributes, and all
+//! that code generation reads (never the raw attributes), so every rule lives in
+//! `check/`. It only exists for an input without errors.
 
 use syn::{Expr, Ident, Path, Type};
+
+/// A checked derive input.
+pub enum Input<'a> {
+    Struct(Container<'a>),
+    Enum(ReprEnum<'a>),
+}
 
 /// A struct deriving `VmState`.
 pub struct Container<'a> {
     pub ident: &'a Ident,
     pub generics: &'a syn::Generics,
+    /// The path generated code names the runtime by (`crate = "..."`, default
+    /// `::vmstate_runtime`).
+    pub runtime: Path,
     pub name: String,
     pub version: u32,
     pub minimum_version: u32,
+    /// A `MigrationPriority` variant as the user wrote it (with its span, so rustc
+    /// reports an unknown one there), or `Default`.
     pub priority: Ident,
     pub hooks: Hooks<'a>,
     /// Wire-order fields (everything that is not a subsection).
@@ -129,6 +141,8 @@ pub struct Subsection<'a> {
 pub struct ReprEnum<'a> {
     pub ident: &'a Ident,
     pub generics: &'a syn::Generics,
+    /// As [`Container::runtime`].
+    pub runtime: Path,
     pub repr: Ident,
     pub variants: Vec<&'a Ident>,
 }

@@ -666,5 +666,4 @@ impl I8042 {
 }
 
 #[cfg(test)]
-#[path = "i8042_tests.rs"]
 mod tests;

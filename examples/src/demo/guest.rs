@@ -1,0 +1,49 @@
+//! The source side: the machine, booted, with its guest workload running; and
+//! what the guest would read next from its keyboard controller.
+
+use std::time::Duration;
+
+use vmstate_devices::pckbd::I8042;
+
+use super::{DemoError, DemoOptions};
+use crate::machine::{Guest, Machine, Workload};
+
+/// Seed of the data the source guest boots with.
+const BOOT_SEED: u64 = 0x1234_5678;
+/// How long the guest runs before the migration starts.
+const WARM_UP: Duration = Duration::from_millis(200);
+
+/// The running source VM.
+pub(super) struct Source {
+    pub(super) machine: Machine,
+    pub(super) guest: Guest,
+}
+
+impl Source {
+    /// Boots the source machine and starts its guest; returns after a warm-up.
+    pub(super) fn start(opts: &DemoOptions, pages: usize) -> Result<Source, DemoError> {
+        let machine = Machine::new(pages);
+        machine.boot(opts.used_percent, BOOT_SEED)?;
+        let guest = Guest::start(
+            &machine,
+            Workload {
+                dirty_pages_per_sec: opts.dirty_rate,
+                keys_per_sec: opts.keys_per_sec,
+                ..Workload::default()
+            },
+        )?;
+        std::thread::sleep(WARM_UP);
+        Ok(Source { machine, guest })
+    }
+}
+
+/// Bytes the controller holds for the guest, in the order port 0x60 would
+/// deliver them (read on a copy: the device itself is not disturbed).
+pub fn pending_bytes(dev: &I8042) -> Vec<u8> {
+    let mut twin = dev.clone();
+    let mut out = Vec::new();
+    while twin.read_port(0x64) & 0x01 != 0 && out.len() < 64 {
+        out.push(twin.read_port(0x60));
+    }
+    out
+}

@@ -1,0 +1,185 @@
+//! The destination side and the way there: the destination machine loading the
+//! stream in its own thread, and, with `--keep-stream`, a tee that copies the
+//! stream to a file on its way.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::thread::JoinHandle;
+
+use vmstate_runtime::migration::{connect, run_incoming, Incoming, MigrationUri, StatsHandle};
+use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion};
+
+use super::{fail, DemoError};
+use crate::machine::{Machine, MACHINE_TYPE};
+
+/// The destination thread and the optional tee, and the URIs to reach them.
+pub(super) struct Link {
+    /// Where the destination listens.
+    pub(super) dst_uri: MigrationUri,
+    /// Where the source connects (the tee, or the destination).
+    pub(super) src_uri: MigrationUri,
+    dst_machine: Machine,
+    dst_stats: StatsHandle,
+    destination: JoinHandle<vmstate_runtime::Result<()>>,
+    tee: Option<JoinHandle<io::Result<u64>>>,
+}
+
+/// The destination once the migration ended well.
+pub(super) struct Arrived {
+    pub(super) machine: Machine,
+    pub(super) stats: StatsHandle,
+    /// Bytes of the kept stream file, when one was written.
+    pub(super) kept_bytes: Option<u64>,
+}
+
+impl Link {
+    /// Starts the destination listening on `listen_uri` (before the source
+    /// starts), and the tee when the stream is to be kept.
+    pub(super) fn open(
+        listen_uri: &MigrationUri,
+        keep_stream: Option<&Path>,
+        pages: usize,
+        tmp: &Path,
+    ) -> Result<Link, DemoError> {
+        let incoming = Incoming::listen(listen_uri)?;
+        let dst_uri = match incoming.local_tcp_addr() {
+            Some(a) => MigrationUri::Tcp(a.to_string()),
+            None => listen_uri.clone(),
+        };
+        let dst_machine = Machine::new(pages);
+        let dst_stats = StatsHandle::default();
+        let destination = {
+            let (m, s) = (dst_machine.clone(), dst_stats.clone());
+            std::thread::Builder::new()
+                .name("destination".into())
+                .spawn(move || -> vmstate_runtime::Result<()> {
+                    let mut reg = m.registry()?;
+                    let opts = LoadOptions {
+                        version: QemuVersion::V7_2,
+                        configuration: Some(Configuration::new(MACHINE_TYPE)),
+                    };
+                    run_incoming(incoming, &mut reg, opts, &s)
+                })?
+        };
+        let (src_uri, tee) = match keep_stream {
+            Some(path) => {
+                let file = File::create(path)
+                    .map_err(|e| DemoError(format!("--keep-stream {}: {e}", path.display())))?;
+                let sock = tmp.join("tee.sock");
+                let listener = UnixListener::bind(&sock)?;
+                let tee = spawn_tee(listener, dst_uri.clone(), file)?;
+                (MigrationUri::Unix(sock), Some(tee))
+            }
+            None => (dst_uri.clone(), None),
+        };
+        Ok(Link {
+            dst_uri,
+            src_uri,
+            dst_machine,
+            dst_stats,
+            destination,
+            tee,
+        })
+    }
+
+    /// Whether a tee keeps a copy of the stream.
+    pub(super) fn has_tee(&self) -> bool {
+        self.tee.is_some()
+    }
+
+    /// Unblocks the destination (and tee) if they still wait for a connection
+    /// (after the source failed before connecting): connect once and hang up.
+    pub(super) fn unblock(&self) {
+        let _ = connect(&self.src_uri);
+        let _ = connect(&self.dst_uri);
+    }
+
+    /// After a failed migration: stops both threads; returns the destination's
+    /// own error, as a note for the failure message.
+    pub(super) fn abandon(self) -> String {
+        self.unblock();
+        let dst = self.destination.join();
+        if let Some(t) = self.tee {
+            let _ = t.join();
+        }
+        match dst {
+            Ok(Err(de)) => format!("; destination: {de}"),
+            _ => String::new(),
+        }
+    }
+
+    /// After a completed migration: the destination's outcome and the tee's.
+    pub(super) fn finish(self) -> Result<Arrived, DemoError> {
+        match self.destination.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return fail(format!("destination failed: {e}")),
+            Err(_) => return fail("destination thread panicked"),
+        }
+        let kept_bytes = match self.tee {
+            Some(t) => match t.join() {
+                Ok(Ok(n)) => Some(n),
+                Ok(Err(e)) => return fail(format!("keeping the stream: {e}")),
+                Err(_) => return fail("tee thread panicked"),
+            },
+            None => None,
+        };
+        Ok(Arrived {
+            machine: self.dst_machine,
+            stats: self.dst_stats,
+            kept_bytes,
+        })
+    }
+}
+
+/// Copies the source's stream to the destination and to `file`, and the return
+/// path back; returns the bytes of the stream.
+fn spawn_tee(
+    listener: UnixListener,
+    target: MigrationUri,
+    file: File,
+) -> io::Result<JoinHandle<io::Result<u64>>> {
+    std::thread::Builder::new()
+        .name("tee".into())
+        .spawn(move || {
+            let (src, _) = listener.accept()?;
+            let dst = connect(&target).map_err(io::Error::other)?;
+            let mut dst_w = dst.stream;
+            let dst_r = dst.reverse;
+            let mut src_r = src.try_clone()?;
+            let mut src_w = src;
+            let back = std::thread::spawn(move || {
+                if let Some(mut r) = dst_r {
+                    let _ = io::copy(&mut r, &mut src_w);
+                }
+                let _ = src_w.shutdown(std::net::Shutdown::Both);
+            });
+            let mut file = BufWriter::new(file);
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut total = 0u64;
+            let copied = (|| -> io::Result<()> {
+                loop {
+                    let n = match src_r.read(&mut buf) {
+                        Ok(0) => return Ok(()),
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    };
+                    file.write_all(&buf[..n])?;
+                    dst_w.write_all(&buf[..n])?;
+                    total += n as u64;
+                }
+            })();
+            let flushed = file.flush();
+            if copied.is_err() {
+                let _ = dst_w.shutdown();
+                let _ = src_r.shutdown(std::net::Shutdown::Both);
+            } else {
+                let _ = dst_w.flush();
+                let _ = dst_w.shutdown_write();
+            }
+            let _ = back.join();
+            copied.and(flushed).map(|_| total)
+        })
+}

@@ -1,0 +1,207 @@
+//! The source driver (QEMU's migration thread): setup → active →
+//! [pre-switchover] → device → completed, or active → postcopy-active
+//! [→ postcopy-paused → postcopy-recover → postcopy-active] → completed.
+//!
+//! * this module: the caller's side ([`start_migration`], [`MigrationHandle`]);
+//! * `driver`: the thread's run, from connect to the outcome (a failure leaves the
+//!   VM running, a cancel at any point before the stream's EOF too);
+//! * `convergence`: the iteration loop, measured per 100 ms window (`window`),
+//!   rate limited, until what is left fits the downtime limit;
+//! * `completion`: the precopy switchover (stop, END and FULL sections, EOF);
+//! * `postcopy`: the postcopy switch, serving page requests, and recovery over a
+//!   new connection;
+//! * `return_path`: the thread reading the destination's messages.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use super::params::{MigrationCapabilities, MigrationParameters};
+use super::stats::StatsHandle;
+use super::status::MigrationStatus;
+use super::transport::{MigrationUri, ReadWrite};
+use crate::error::{Error, ErrorKind, Result};
+use crate::savevm::{QemuVersion, Registry};
+
+mod completion;
+mod convergence;
+mod driver;
+mod postcopy;
+mod return_path;
+mod window;
+
+use driver::Driver;
+
+/// What the driver needs from the VMM: stop and restart the vCPUs.
+pub trait VmControl: Send {
+    /// Stops the guest (switchover).
+    fn pause(&mut self) -> Result<()>;
+    /// Restarts the guest (after a failed or cancelled migration).
+    fn resume(&mut self) -> Result<()>;
+}
+
+/// Everything a migration needs to start.
+#[derive(Debug, Clone)]
+pub struct MigrationConfig {
+    /// Where to send the stream.
+    pub uri: MigrationUri,
+    /// Machine type written in the configuration record.
+    pub machine: String,
+    /// The QEMU dialect.
+    pub version: QemuVersion,
+    /// Initial parameters (can be changed while running).
+    pub params: MigrationParameters,
+    /// Capabilities.
+    pub caps: MigrationCapabilities,
+}
+
+/// State shared between the driver thread and the handle.
+struct Shared {
+    params: Mutex<MigrationParameters>,
+    cancel: AtomicBool,
+    resume_from_pre_switchover: AtomicBool,
+    postcopy_requested: AtomicBool,
+    resume_uri: Mutex<Option<MigrationUri>>,
+    /// A second handle on the outgoing connection, so cancel() can unblock a
+    /// source stuck writing to a destination that stopped reading.
+    kill: Mutex<Option<Box<dyn ReadWrite>>>,
+    stats: StatsHandle,
+}
+
+/// A running outgoing migration.
+pub struct MigrationHandle {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<(Registry, Result<()>)>>,
+}
+
+impl std::fmt::Debug for MigrationHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MigrationHandle")
+            .field("status", &self.shared.stats.snapshot().status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MigrationHandle {
+    /// Live statistics (cheap; call as often as a progress bar needs).
+    pub fn stats(&self) -> StatsHandle {
+        self.shared.stats.clone()
+    }
+
+    /// Changes parameters while running (takes effect at the next window).
+    pub fn set_parameters(&self, p: MigrationParameters) -> Result<()> {
+        p.validate()?;
+        *self
+            .shared
+            .params
+            .lock()
+            .map_err(|_| Error::poisoned("parameters lock poisoned"))? = p;
+        Ok(())
+    }
+
+    /// Requests cancellation; the source VM keeps (or goes back to) running. The
+    /// status reads "cancelling" at once (except in postcopy, which cannot be
+    /// cancelled without losing the guest).
+    pub fn cancel(&self) {
+        self.shared.cancel.store(true, Ordering::SeqCst);
+        let in_postcopy = matches!(
+            self.shared.stats.snapshot().status,
+            MigrationStatus::PostcopyActive
+                | MigrationStatus::PostcopyPaused
+                | MigrationStatus::PostcopyRecover
+        );
+        if !in_postcopy {
+            // Like QEMU's qemu_file_shutdown: a blocked write fails at once.
+            if let Ok(k) = self.shared.kill.lock() {
+                if let Some(conn) = k.as_ref() {
+                    let _ = conn.shutdown();
+                }
+            }
+        }
+        self.shared.stats.update(|s| {
+            if matches!(
+                s.status,
+                MigrationStatus::Setup
+                    | MigrationStatus::Active
+                    | MigrationStatus::PreSwitchover
+                    | MigrationStatus::Device
+                    | MigrationStatus::WaitUnplug
+            ) {
+                s.status = MigrationStatus::Cancelling;
+            }
+        });
+    }
+
+    /// Switches to postcopy as soon as what must be sent in precopy fits the
+    /// downtime limit (QMP `migrate-start-postcopy`; needs the postcopy-ram
+    /// capability).
+    pub fn start_postcopy(&self) {
+        self.shared.postcopy_requested.store(true, Ordering::SeqCst);
+    }
+
+    /// Recovers a paused postcopy over a new connection (QMP `migrate` with
+    /// `resume: true`).
+    pub fn resume(&self, uri: MigrationUri) -> Result<()> {
+        *self
+            .shared
+            .resume_uri
+            .lock()
+            .map_err(|_| Error::poisoned("resume lock poisoned"))? = Some(uri);
+        Ok(())
+    }
+
+    /// Leaves pre-switchover (QMP `migrate-continue`).
+    pub fn continue_switchover(&self) {
+        self.shared
+            .resume_from_pre_switchover
+            .store(true, Ordering::SeqCst);
+    }
+
+    /// Waits for the end; returns the registry (for a retry) and the outcome.
+    pub fn wait(mut self) -> (Registry, Result<()>) {
+        let t = self.thread.take().expect("joined once");
+        match t.join() {
+            Ok(r) => r,
+            Err(_) => (
+                Registry::new(),
+                Err(Error::new(ErrorKind::ThreadPanicked {
+                    thread: "migration",
+                })),
+            ),
+        }
+    }
+}
+
+/// Starts an outgoing migration on its own thread. The registry is moved into the
+/// thread for the duration and handed back by [`MigrationHandle::wait`].
+pub fn start_migration(
+    config: MigrationConfig,
+    registry: Registry,
+    vm: Box<dyn VmControl>,
+) -> Result<MigrationHandle> {
+    config.params.validate()?;
+    if config.caps.switchover_ack && config.version == QemuVersion::V7_2 {
+        return Err(Error::new(ErrorKind::SwitchoverAckNeedsV10));
+    }
+    let shared = Arc::new(Shared {
+        params: Mutex::new(config.params.clone()),
+        cancel: AtomicBool::new(false),
+        resume_from_pre_switchover: AtomicBool::new(false),
+        postcopy_requested: AtomicBool::new(false),
+        resume_uri: Mutex::new(None),
+        kill: Mutex::new(None),
+        stats: StatsHandle::default(),
+    });
+    let s2 = shared.clone();
+    let thread = std::thread::Builder::new()
+        .name("migration".into())
+        .spawn(move || {
+            let mut registry = registry;
+            let r = Driver::new(config, s2, vm).run(&mut registry);
+            (registry, r)
+        })?;
+    Ok(MigrationHandle {
+        shared,
+        thread: Some(thread),
+    })
+}

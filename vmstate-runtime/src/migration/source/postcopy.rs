@@ -1,0 +1,216 @@
+//! Postcopy on the source (QEMU `postcopy_start` and the postcopy part of the
+//! migration thread): the switch with the VM stopped, then serving the
+//! destination's page requests ahead of the background pages until done; a
+//! broken connection pauses until [`MigrationHandle::resume`](super::MigrationHandle::resume)
+//! gives a new one, over which the received bitmaps are fetched so no page is lost.
+
+use std::time::Duration;
+
+use super::driver::Driver;
+use super::return_path::ReturnPath;
+use super::window::Window;
+use crate::error::{Error, ErrorKind, PostcopyError, RecoveryError, Result};
+use crate::migration::status::MigrationStatus;
+use crate::migration::transport::{connect, Connection, MigrationUri, Outgoing};
+use crate::savevm::format::{
+    MAX_DISCARDS_PER_COMMAND, PING_AFTER_PACKAGE, PING_BEFORE_PACKAGE, PING_PACKAGED_LOADED,
+    PING_PACKAGE_DEVICES,
+};
+use crate::savevm::{Command, QemuVersion, Registry, StreamWriter};
+
+impl Driver {
+    /// Postcopy after the switch: serve faults first, send the rest, complete.
+    /// A broken connection pauses (postcopy-paused) until [`MigrationHandle::resume`]
+    /// gives a new URI; then the received bitmaps are fetched, the handlers mark
+    /// what the destination lacks as dirty, and sending continues (no page lost).
+    /// Returns the bytes sent over all connections.
+    pub(super) fn postcopy_until_done(
+        &mut self,
+        mut w: StreamWriter<Outgoing>,
+        mut rp: ReturnPath,
+        reg: &mut Registry,
+    ) -> Result<u64> {
+        let mut before = 0u64;
+        loop {
+            let pos = std::cell::Cell::new(0u64);
+            match self.postcopy_serve(w, rp, reg, &pos) {
+                Ok(sent) => return Ok(before + sent),
+                Err(e) => {
+                    before += pos.get();
+                    let mut err = e;
+                    // Paused until a recovery attempt succeeds (or a cancel).
+                    let (w2, rp2) = loop {
+                        let msg = err.to_string();
+                        self.set_status(MigrationStatus::PostcopyPaused);
+                        self.shared.stats.update(|s| s.error = Some(msg));
+                        let uri = self.wait_for_resume_uri()?;
+                        self.set_status(MigrationStatus::PostcopyRecover);
+                        match self.reconnect_postcopy(&uri, reg) {
+                            Ok(c) => break c,
+                            Err(e) => err = e,
+                        }
+                    };
+                    self.shared.stats.update(|s| s.error = None);
+                    self.set_status(MigrationStatus::PostcopyActive);
+                    w = w2;
+                    rp = rp2;
+                }
+            }
+        }
+    }
+
+    /// One connection's worth of postcopy; `pos` tracks the bytes sent on it.
+    fn postcopy_serve(
+        &mut self,
+        mut w: StreamWriter<Outgoing>,
+        rp: ReturnPath,
+        reg: &mut Registry,
+        pos: &std::cell::Cell<u64>,
+    ) -> Result<u64> {
+        let mut window = Window::new(w.position());
+        loop {
+            pos.set(w.position());
+            rp.check()?;
+            window.roll(w.position(), &self.shared.stats);
+            for (block, start, len) in rp.take_page_requests() {
+                let mut served = false;
+                for e in reg.entries_mut() {
+                    if e.handlers.has_postcopy()
+                        && e.handlers.queue_page_request(&block, start, len)?
+                    {
+                        served = true;
+                        break;
+                    }
+                }
+                if !served {
+                    return Err(Error::new(ErrorKind::Postcopy(
+                        PostcopyError::RequestForUnknownBlock { block },
+                    )));
+                }
+            }
+            let pending = StreamWriter::<Outgoing>::pending(reg, true);
+            let transferred = w.position();
+            self.shared.stats.update(|s| {
+                s.remaining = pending.total();
+                s.transferred = transferred;
+                s.total = transferred + pending.total();
+                s.total_time = self.started.elapsed();
+            });
+            if pending.total() == 0 && !rp.has_page_requests() {
+                w.complete_postcopy(reg)?;
+                let sent = w.position();
+                pos.set(sent);
+                drop(w);
+                rp.wait_shut()?;
+                return Ok(sent);
+            }
+            let mut limited = window.limiter(self.params().max_postcopy_bandwidth);
+            if limited(w.position()) {
+                w.flush()?;
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            }
+            w.iterate(reg, true, &mut limited)?;
+            w.flush()?;
+        }
+    }
+
+    /// Waits in postcopy-paused for a new URI (or a cancel, which fails).
+    fn wait_for_resume_uri(&mut self) -> Result<MigrationUri> {
+        loop {
+            if self.cancelled() {
+                return Err(Error::new(ErrorKind::Cancelled {
+                    in_postcopy_pause: true,
+                }));
+            }
+            if let Some(uri) = self
+                .shared
+                .resume_uri
+                .lock()
+                .ok()
+                .and_then(|mut u| u.take())
+            {
+                return Ok(uri);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Postcopy recovery on a new connection (QEMU `postcopy_do_resume`): for
+    /// every RAM block ask for the destination's received bitmap
+    /// (RECV_BITMAP → RP RECV_BITMAP + blob), let the handler re-dirty what did
+    /// not arrive, resume_prepare, POSTCOPY_RESUME, wait for RESUME_ACK.
+    fn reconnect_postcopy(
+        &mut self,
+        uri: &MigrationUri,
+        reg: &mut Registry,
+    ) -> Result<(StreamWriter<Outgoing>, ReturnPath)> {
+        let Connection {
+            stream, reverse, ..
+        } = connect(uri)?;
+        let reverse = reverse.ok_or_else(|| {
+            Error::new(ErrorKind::PostcopyRecovery(RecoveryError::NotBidirectional))
+        })?;
+        let mut w = StreamWriter::new(Outgoing(stream), self.config.version);
+        w.suppress_vmdesc();
+        let rp = ReturnPath::spawn(reverse, self.config.version)?;
+        for e in reg.entries_mut() {
+            if !e.handlers.has_postcopy() {
+                continue;
+            }
+            for block in e.handlers.ram_block_names() {
+                w.write_command(&Command::RecvBitmap(block.clone()))?;
+                w.flush()?;
+                let bitmap = rp.wait_bitmap(&block)?;
+                e.handlers.postcopy_resume_bitmap(&block, &bitmap)?;
+            }
+        }
+        for e in reg.entries_mut() {
+            if e.handlers.is_active() {
+                e.handlers.resume_prepare()?;
+            }
+        }
+        w.write_command(&Command::PostcopyResume)?;
+        w.flush()?;
+        rp.wait_resume_ack()?;
+        Ok((w, rp))
+    }
+
+    /// The postcopy switch (QEMU `postcopy_start`, with the VM stopped): END
+    /// sections of handlers that cannot continue, discard ranges, PING(2), the
+    /// package (LISTEN, device state, PING(3), RUN), PING(4).
+    pub(super) fn switch_to_postcopy(
+        &mut self,
+        w: &mut StreamWriter<Outgoing>,
+        reg: &mut Registry,
+    ) -> Result<()> {
+        w.complete_iterables(reg, true)?;
+        for e in reg.entries_mut() {
+            if !e.handlers.has_postcopy() {
+                continue;
+            }
+            for (block, ranges) in e.handlers.postcopy_discard_ranges()? {
+                for chunk in ranges.chunks(MAX_DISCARDS_PER_COMMAND) {
+                    w.write_command(&Command::PostcopyRamDiscard {
+                        block: block.clone(),
+                        ranges: chunk.to_vec(),
+                    })?;
+                }
+            }
+        }
+        w.write_command(&Command::Ping(PING_BEFORE_PACKAGE))?;
+        let mut pkg = StreamWriter::new(Vec::new(), self.config.version);
+        pkg.suppress_vmdesc();
+        pkg.write_command(&Command::PostcopyListen)?;
+        pkg.full_sections(reg)?;
+        pkg.write_command(&Command::Ping(PING_PACKAGE_DEVICES))?;
+        if self.config.version == QemuVersion::V10 {
+            pkg.write_command(&Command::Ping(PING_PACKAGED_LOADED))?;
+        }
+        pkg.write_command(&Command::PostcopyRun)?;
+        let pkg = pkg.into_inner()?;
+        w.write_packaged(&pkg)?;
+        w.write_command(&Command::Ping(PING_AFTER_PACKAGE))?;
+        w.flush()
+    }
+}
