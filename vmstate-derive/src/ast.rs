@@ -16,7 +16,6 @@ pub struct Container<'a> {
     pub generics: &'a syn::Generics,
     /// The path generated code names the runtime by (`crate = "..."`, default
     /// `::vmstate_runtime`).
-    #[allow(dead_code)] // until code generation routes its paths through it
     pub runtime: Path,
     pub name: String,
     pub version: u32,
@@ -143,7 +142,6 @@ pub struct ReprEnum<'a> {
     pub ident: &'a Ident,
     pub generics: &'a syn::Generics,
     /// As [`Container::runtime`].
-    #[allow(dead_code)] // until code generation routes its paths through it
     pub runtime: Path,
     pub repr: Ident,
     pub variants: Vec<&'a Ident>,

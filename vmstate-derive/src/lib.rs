@@ -66,138 +66,58 @@
 //! at the `#[derive]`); all errors of one derive are reported together, and a type
 //! whose derive failed still gets stand-in impls so its uses add no further errors.
 //! `ui-tests/tests/ui/fail/` shows every diagnostic.
+//!
+//! # What it generates
+//!
+//! One `const _: () = { ... };` block per type, naming the runtime only through
+//! `vmstate_runtime::__private` (so it builds where the caller shadows `Result`,
+//! `Option`, `core` or `std`), with `#[automatically_derived]` impls: the static
+//! `DESCRIPTION`, one save path `save_with` generic over the describe sink (plain
+//! `save` passes a no-op sink), `load`, and the `VmStateField` impl that nests the
+//! type in others. `src/expand/output_tests/expanded/` holds the exact expansion of
+//! representative inputs.
 
 mod ast;
 mod attr;
 mod check;
 mod ctxt;
-mod describe;
-mod enum_repr;
-mod load;
-mod save;
+mod expand;
 mod suggest;
 mod symbol;
 mod types;
 
+use expand::paths::Paths;
 use proc_macro::TokenStream;
-use quote::quote;
 
 /// Derives `vmstate_runtime::VmState` (for structs) or `vmstate_runtime::VmStateField`
 /// (for enums with an integer `#[repr]`). See the crate documentation for attributes.
 #[proc_macro_derive(VmState, attributes(vmstate))]
 pub fn derive_vmstate(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    expand(&input).into()
+    expand_derive(&input).into()
 }
 
-fn expand(input: &syn::DeriveInput) -> proc_macro2::TokenStream {
+fn expand_derive(input: &syn::DeriveInput) -> proc_macro2::TokenStream {
     // The attributes are read in one pass, then checked into the IR; every error of
     // both stages is reported together.
     let cx = ctxt::Ctxt::new();
     let attrs = attr::Input::from_ast(&cx, input);
     let checked = attrs.as_ref().and_then(|a| check::check(&cx, a));
     match (cx.check(), checked) {
-        (Ok(()), Some(ast::Input::Struct(c))) => expand_struct(&c),
-        (Ok(()), Some(ast::Input::Enum(e))) => enum_repr::expand(&e),
-        (errors, _) => with_fallback(input, errors.err()),
-    }
-}
-
-fn expand_struct(c: &ast::Container) -> proc_macro2::TokenStream {
-    let ident = c.ident;
-    let (impl_generics, ty_generics, where_clause) = c.generics.split_for_impl();
-    let description = describe::description(c);
-    let save = save::save_fn(c, save::Mode::Save);
-    let save_described = save::save_fn(c, save::Mode::Described);
-    let load = load::load_fn(c);
-    let checks = describe::static_checks(c);
-    quote! {
-        const _: () = {
-            impl #impl_generics ::vmstate_runtime::VmState for #ident #ty_generics #where_clause {
-                #description
-                #save
-                #save_described
-                #load
-            }
-
-            /// As a field of another struct: QEMU's VMSTATE_STRUCT (body inline, loaded
-            /// at this type's own current version).
-            impl #impl_generics ::vmstate_runtime::VmStateField for #ident #ty_generics #where_clause {
-                const FIELD_TYPE: ::vmstate_runtime::FieldType = ::vmstate_runtime::FieldType {
-                    info: "struct",
-                    size: <Self as ::vmstate_runtime::VmState>::DESCRIPTION.fixed_body_size(),
-                    array_len: ::core::option::Option::None,
-                    nested: ::core::option::Option::Some(<Self as ::vmstate_runtime::VmState>::DESCRIPTION),
-                };
-
-                #[inline]
-                fn save_field<__B: ::vmstate_runtime::__private::BufMut>(
-                    &self,
-                    __w: &mut ::vmstate_runtime::wire::Writer<__B>,
-                ) -> ::vmstate_runtime::Result<()> {
-                    ::vmstate_runtime::__private::save_struct(self, __w)
-                }
-
-                fn save_field_described<__B: ::vmstate_runtime::__private::BufMut>(
-                    &self,
-                    __w: &mut ::vmstate_runtime::wire::Writer<__B>,
-                    __sink: &mut dyn ::vmstate_runtime::vmstate::DescribeSink,
-                ) -> ::vmstate_runtime::Result<()> {
-                    <Self as ::vmstate_runtime::VmState>::save_described(self, __w, __sink)
-                }
-
-                #[inline]
-                fn load_field<__B: ::vmstate_runtime::__private::Buf>(
-                    &mut self,
-                    __r: &mut ::vmstate_runtime::wire::Reader<__B>,
-                ) -> ::vmstate_runtime::Result<()> {
-                    ::vmstate_runtime::__private::load_struct(self, __r)
-                }
-            }
-
-            #checks
-        };
-    }
-}
-
-/// The vmsd name of the stand-in impl emitted after an error. The static checks of a
-/// parent (subsection prefix, duplicate names) accept it, so a type that failed to
-/// derive does not cause errors in the types that use it.
-pub(crate) const FALLBACK_NAME: &str = "\0vmstate-derive: invalid";
-
-/// On error: the errors, plus a stub impl so uses of the type elsewhere do not add a
-/// cascade of "VmState is not implemented" errors.
-fn with_fallback(input: &syn::DeriveInput, errors: Option<syn::Error>) -> proc_macro2::TokenStream {
-    let errors = errors.map(|e| e.to_compile_error()).unwrap_or_default();
-    let ident = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    if matches!(input.data, syn::Data::Enum(_)) {
-        return quote! {
-            #errors
-            impl #impl_generics ::vmstate_runtime::VmStateField for #ident #ty_generics #where_clause {
-                const FIELD_TYPE: ::vmstate_runtime::FieldType = ::vmstate_runtime::FieldType::scalar("invalid", 0);
-                fn save_field<__B: ::vmstate_runtime::__private::BufMut>(&self, _: &mut ::vmstate_runtime::wire::Writer<__B>) -> ::vmstate_runtime::Result<()> { ::core::unreachable!() }
-                fn load_field<__B: ::vmstate_runtime::__private::Buf>(&mut self, _: &mut ::vmstate_runtime::wire::Reader<__B>) -> ::vmstate_runtime::Result<()> { ::core::unreachable!() }
-            }
-        };
-    }
-    let name = FALLBACK_NAME;
-    quote! {
-        #errors
-        impl #impl_generics ::vmstate_runtime::VmState for #ident #ty_generics #where_clause {
-            const DESCRIPTION: &'static ::vmstate_runtime::VmStateDescription = &::vmstate_runtime::VmStateDescription {
-                name: #name, version_id: 0, minimum_version_id: 0,
-                priority: ::vmstate_runtime::MigrationPriority::Default,
-                fields: &[], subsections: &[],
-                hooks: ::vmstate_runtime::Hooks { pre_save: false, post_save: false, pre_load: false, post_load: false },
-            };
-            fn save<__B: ::vmstate_runtime::__private::BufMut>(&self, _: &mut ::vmstate_runtime::wire::Writer<__B>) -> ::vmstate_runtime::Result<()> { ::core::unreachable!() }
-            fn load<__B: ::vmstate_runtime::__private::Buf>(&mut self, _: &mut ::vmstate_runtime::wire::Reader<__B>, _: u32) -> ::vmstate_runtime::Result<()> { ::core::unreachable!() }
+        (Ok(()), Some(ast::Input::Struct(c))) => expand::container(&c, &Paths::new(&c.runtime)),
+        (Ok(()), Some(ast::Input::Enum(e))) => {
+            expand::enum_repr::expand(&e, &Paths::new(&e.runtime))
         }
-        impl #impl_generics ::vmstate_runtime::VmStateField for #ident #ty_generics #where_clause {
-            const FIELD_TYPE: ::vmstate_runtime::FieldType = ::vmstate_runtime::FieldType::scalar("invalid", 0);
-            fn save_field<__B: ::vmstate_runtime::__private::BufMut>(&self, _: &mut ::vmstate_runtime::wire::Writer<__B>) -> ::vmstate_runtime::Result<()> { ::core::unreachable!() }
-            fn load_field<__B: ::vmstate_runtime::__private::Buf>(&mut self, _: &mut ::vmstate_runtime::wire::Reader<__B>) -> ::vmstate_runtime::Result<()> { ::core::unreachable!() }
+        (errors, _) => {
+            // The stand-in impls name the runtime where the input says it is, if
+            // its `crate = "..."` could be read.
+            let runtime = attrs
+                .as_ref()
+                .and_then(|a| a.container.runtime.as_ref())
+                .map(|r| r.value.clone());
+            let paths = runtime.map_or_else(Paths::default_runtime, |r| Paths::new(&r));
+            let errors = errors.err().map(|e| e.to_compile_error());
+            expand::fallback::expand(input, errors.unwrap_or_default(), &paths)
         }
     }
 }

@@ -5,9 +5,12 @@
 //! * [`wire`]: big-endian [`Reader`](wire::Reader)/[`Writer`](wire::Writer) over
 //!   `bytes`, bounded and offset-aware;
 //! * [`VmState`] and [`VmStateField`]: the traits `#[derive(VmState)]` implements,
-//!   with encodings for the standard types;
+//!   with encodings for the standard types (see [`vmstate`]);
 //! * [`VmStateDescription`]: the static description every type carries (the source
-//!   for docs, vmdesc JSON and compatibility checks);
+//!   for layout docs and the vmdesc JSON);
+//! * [`savevm`]: QEMU's migration stream (sections, commands, vmdesc) and the
+//!   registry of migratable components;
+//! * [`migration`]: live migration drivers, transports, parameters and status;
 //! * [`Error`]: one error type that says what, where (field path, byte offset) and why.
 //!
 //! ```
@@ -45,17 +48,47 @@ pub use codec::{from_bytes, to_bytes};
 pub use error::{Error, ErrorKind, PathSegment, Result};
 pub use priority::MigrationPriority;
 pub use vmstate::{
-    check_version, FieldDescription, FieldLayout, FieldType, Hooks, PlainField,
-    SubsectionDescription, VmState, VmStateDescription, VmStateField, VmStateTmp, WithTmp,
+    FieldDescription, FieldLayout, FieldType, Hooks, SubsectionDescription, VmState,
+    VmStateDescription, VmStateField, VmStateTmp, WithTmp,
 };
 /// `#[derive(VmState)]`: see the [`vmstate_derive`] crate for the attribute reference.
 pub use vmstate_derive::VmState;
 
-/// Support code for the derive's output. Not a public API: anything here may change
+/// Everything the derive's output names, and nothing else names: generated code
+/// reaches the runtime, `core` and the primitive types only through this module
+/// (so it works where the caller shadows `Result`, `Option`, `core` or `std`, and
+/// through a re-export of the runtime). Not a public API: anything here may change
 /// in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::vmstate::helpers::*;
+    // The traits and description types the impls are written against.
+    pub use crate::error::{Error, ErrorKind};
+    pub use crate::priority::MigrationPriority;
+    pub use crate::vmstate::{
+        DescribeSink, FieldDescription, FieldLayout, FieldType, Hooks, SubsectionDescription,
+        VmState, VmStateDescription, VmStateField, VmStateTmp,
+    };
+    pub use crate::wire::{Reader, Writer};
     pub use bytes::{Buf, BufMut};
+
+    // The calls the generated bodies make, one module per concern.
+    pub use crate::vmstate::describe_sink::{
+        begin_vmsd, end_vmsd, is_recording, save_field, save_value,
+    };
+    pub use crate::vmstate::encodings::*;
+    pub use crate::vmstate::hooks::{hook, validation_failed};
+    pub use crate::vmstate::plain::{PlainField, PlainRun};
+    pub use crate::vmstate::subsection::{
+        load_subsection, next_subsection, no_subsections, save_subsection, str_eq, str_starts_with,
+        subsection_index_out_of_range, SubsectionHeader,
+    };
+    pub use crate::vmstate::with_tmp::{load_tmp, save_tmp, tmp_type};
+
+    // `core` items and primitive types, by a path no caller can shadow.
+    pub use core::marker::Sized;
+    pub use core::mem::size_of;
+    pub use core::option::Option;
+    pub use core::primitive::{bool, i16, i32, i64, i8, str, u16, u32, u64, u8, usize};
     pub use core::result::Result;
+    pub use core::{assert, unreachable};
 }

@@ -9,7 +9,7 @@ use vmstate_runtime::VmState;
 
 use super::migration::{ExtendedState, Outport};
 use super::regs::{mode, obsrc, outport, pending, status};
-use super::wire_tmp::WireTmp;
+use vmstate_runtime::vmstate::SaveComputed;
 
 /// An interrupt output: its level and how many times it went from low to high.
 ///
@@ -66,7 +66,7 @@ pub struct KbdState {
     /// Command byte.
     pub(super) mode: u8,
     /// `pending` as sent: all of it with extended state, else the compat bits only.
-    pub(super) pending_tmp: WireTmp<u8>,
+    pub(super) pending_tmp: SaveComputed<u8>,
     /// Output port; sent when it differs from what the status implies (e.g. A20 off).
     #[vmstate(subsection(needed = Self::outport_not_default))]
     pub(super) outport: Outport,
@@ -101,7 +101,7 @@ impl KbdState {
             write_cmd: 0,
             status: 0,
             mode: 0,
-            pending_tmp: WireTmp::default(),
+            pending_tmp: SaveComputed::default(),
             outport: Outport::default(),
             ext: ExtendedState::default(),
             pending: 0,

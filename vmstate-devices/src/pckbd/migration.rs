@@ -15,7 +15,7 @@ use vmstate_runtime::{Error, VmState};
 
 use super::controller::KbdState;
 use super::regs::{obsrc, pending, status, MIGR_TIMER_PENDING};
-use super::wire_tmp::WireTmp;
+use vmstate_runtime::vmstate::SaveComputed;
 
 /// Subsection "pckbd_outport", version 1 (a pre-"/" name: QEMU matches it by the
 /// "pckbd" prefix).
@@ -41,7 +41,7 @@ impl Outport {
 #[vmstate(name = "pckbd/extended_state", post_load = Self::post_load)]
 pub(crate) struct ExtendedState {
     /// `MIGR_TIMER_PENDING` when the throttle timer was armed (set by pre_save).
-    pub(super) migration_flags: WireTmp<u32>,
+    pub(super) migration_flags: SaveComputed<u32>,
     /// Source of the byte in the output buffer (`regs::obsrc` bits).
     pub(super) obsrc: u32,
     /// The byte last delivered at port 0x60.

@@ -45,7 +45,6 @@ mod migration;
 pub mod ps2;
 mod registration;
 pub mod regs;
-mod wire_tmp;
 
 pub use controller::{IrqLine, KbdState};
 pub use i8042::{I8042Config, I8042Event, I8042};

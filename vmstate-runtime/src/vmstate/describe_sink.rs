@@ -2,9 +2,17 @@
 //! how many bytes each took. This is what QEMU's vmdesc trailer (and its
 //! `analyze-migration.py`) is made from; sizes of variable fields and element
 //! counts of variable arrays are only known while saving, so the generated
-//! `save_described` reports them here.
+//! `save_with` reports them here.
+//!
+//! The `begin_vmsd`/`save_field`/`end_vmsd` functions at the end are what the
+//! generated code calls: each asks [`DescribeSink::is_recording`] first, so with
+//! [`NoDescribe`] (a plain `save`) they compile down to the bare write.
 
-use super::{FieldDescription, VmStateDescription};
+use bytes::BufMut;
+
+use super::{FieldDescription, FieldLayout, VmStateDescription, VmStateField};
+use crate::error::{Error, Result};
+use crate::wire::Writer;
 
 /// What a sink is told when a field starts.
 ///
@@ -45,7 +53,8 @@ pub struct FieldStart {
     pub elements: Option<usize>,
 }
 
-/// Receives a body's structure during [`VmState::save_described`](super::VmState::save_described).
+/// Receives a body's structure during [`VmState::save_with`](super::VmState::save_with)
+/// (and so [`save_described`](super::VmState::save_described)).
 ///
 /// Calls nest: `begin_vmsd` … `end_vmsd` around every body (the top level, a nested
 /// struct inside a field or array element, or a subsection directly inside its
@@ -108,6 +117,19 @@ pub trait DescribeSink {
     fn begin_element(&mut self, _index: usize) {}
     /// The element ended after `size` bytes.
     fn end_element(&mut self, _size: u64) {}
+    /// Whether anything is recorded. A sink that records nothing says `false`, and
+    /// the save path then skips every report (and works out no sizes or names).
+    ///
+    /// ```
+    /// use vmstate_runtime::vmstate::{DescribeRecorder, DescribeSink, NoDescribe};
+    ///
+    /// assert!(DescribeRecorder::new().is_recording());
+    /// assert!(!NoDescribe.is_recording());
+    /// ```
+    #[inline]
+    fn is_recording(&self) -> bool {
+        true
+    }
 }
 
 /// One described body: what QEMU's vmdesc lists for a vmsd.
@@ -399,7 +421,8 @@ impl DescribeSink for DescribeRecorder {
     }
 }
 
-/// A sink that records nothing (for `save_described` callers that only want bytes).
+/// A sink that records nothing: what [`VmState::save`](super::VmState::save) passes
+/// (QEMU passes a NULL vmdesc), and for `save_described` callers that only want bytes.
 ///
 /// ```
 /// use vmstate_runtime::vmstate::NoDescribe;
@@ -418,8 +441,127 @@ impl DescribeSink for DescribeRecorder {
 pub struct NoDescribe;
 
 impl DescribeSink for NoDescribe {
+    #[inline(always)]
     fn begin_vmsd(&mut self, _: &'static VmStateDescription) {}
+    #[inline(always)]
     fn end_vmsd(&mut self) {}
+    #[inline(always)]
     fn begin_field(&mut self, _: FieldStart) {}
+    #[inline(always)]
     fn end_field(&mut self, _: u64) {}
+    #[inline(always)]
+    fn is_recording(&self) -> bool {
+        false
+    }
+}
+
+// `save_described` takes `&mut dyn DescribeSink`: the trait must stay dyn-compatible
+// (no associated consts or generic methods).
+static_assertions::assert_obj_safe!(DescribeSink);
+
+/// Whether `sink` records (generated code: the plain-run fast path is taken only
+/// when it does not).
+#[inline(always)]
+pub fn is_recording<S: DescribeSink + ?Sized>(sink: &S) -> bool {
+    sink.is_recording()
+}
+
+/// A body of `desc` starts.
+#[inline(always)]
+pub fn begin_vmsd<S: DescribeSink + ?Sized>(sink: &mut S, desc: &'static VmStateDescription) {
+    if sink.is_recording() {
+        sink.begin_vmsd(desc);
+    }
+}
+
+/// The body ends.
+#[inline(always)]
+pub fn end_vmsd<S: DescribeSink + ?Sized>(sink: &mut S) {
+    if sink.is_recording() {
+        sink.end_vmsd();
+    }
+}
+
+/// Writes field `index` of `desc` with `write`, between the sink's `begin_field`
+/// and `end_field`; a failure is located at the field. `count` is a variable
+/// array's element count at save time (fixed arrays take theirs from the layout).
+#[inline(always)]
+pub fn save_field<B, S, F>(
+    w: &mut Writer<B>,
+    sink: &mut S,
+    desc: &'static VmStateDescription,
+    index: usize,
+    count: Option<i64>,
+    write: F,
+) -> Result<()>
+where
+    B: BufMut,
+    S: DescribeSink + ?Sized,
+    F: FnOnce(&mut Writer<B>, &mut S) -> Result<()>,
+{
+    let recording = sink.is_recording();
+    let start = w.position();
+    if recording {
+        begin_field(sink, desc, index, count.map(|c| c.max(0) as usize));
+    }
+    if let Err(e) = write(w, sink) {
+        return Err(located(e, desc, index, w.position()));
+    }
+    if recording {
+        sink.end_field(w.position() - start);
+    }
+    Ok(())
+}
+
+/// [`save_field`] for a field saved through its type's own encoding.
+#[inline(always)]
+pub fn save_value<T, B, S>(
+    value: &T,
+    w: &mut Writer<B>,
+    sink: &mut S,
+    desc: &'static VmStateDescription,
+    index: usize,
+) -> Result<()>
+where
+    T: VmStateField,
+    B: BufMut,
+    S: DescribeSink + ?Sized,
+{
+    save_field(w, sink, desc, index, None, |w, sink| {
+        value.save_field_with(w, sink)
+    })
+}
+
+#[cold]
+fn located(e: Error, desc: &'static VmStateDescription, index: usize, at: u64) -> Error {
+    e.in_field(desc.fields.get(index).map_or("?", |f| f.name), at)
+}
+
+fn begin_field<S: DescribeSink + ?Sized>(
+    sink: &mut S,
+    desc: &'static VmStateDescription,
+    index: usize,
+    count: Option<usize>,
+) {
+    let Some(field) = desc.fields.get(index) else {
+        return;
+    };
+    // QEMU names repeated field names `name[k]`, k counting the vmsd's fields of
+    // that name (written or not).
+    let same = desc.fields.iter().filter(|f| f.name == field.name).count();
+    let duplicate_index = (same > 1).then(|| {
+        desc.fields[..index]
+            .iter()
+            .filter(|f| f.name == field.name)
+            .count()
+    });
+    let elements = count.or(match field.layout {
+        FieldLayout::Array { len } => Some(len),
+        _ => None,
+    });
+    sink.begin_field(FieldStart {
+        field,
+        duplicate_index,
+        elements,
+    });
 }

@@ -1,10 +1,11 @@
 //! Static, `const`-constructible descriptions of VMState types.
 //!
 //! The derive emits one [`VmStateDescription`] per type. It is the single source of
-//! truth from which wire-format documentation, QEMU-style `-dump-vmstate` JSON and
-//! the vmdesc trailer are produced; save and load code is generated from the same
-//! attribute set, so the two cannot drift apart.
+//! truth from which wire-format documentation (the layout table) and the vmdesc
+//! trailer are produced; save and load code is generated from the same checked
+//! attributes, so the two cannot drift apart.
 
+use crate::error::{ErrorKind, Result};
 use crate::priority::MigrationPriority;
 
 /// The static description of a VMState type (QEMU's `VMStateDescription`).
@@ -137,6 +138,24 @@ pub enum FieldLayout {
     Skipped,
 }
 
+impl FieldLayout {
+    /// The layout a value of element type `ty` has on its own: an array of its
+    /// flattened length, or a single value.
+    ///
+    /// ```
+    /// use vmstate_runtime::{FieldLayout, VmStateField};
+    ///
+    /// assert_eq!(FieldLayout::of(u8::FIELD_TYPE), FieldLayout::Single);
+    /// assert_eq!(FieldLayout::of(<[[u16; 2]; 3]>::FIELD_TYPE), FieldLayout::Array { len: 6 });
+    /// ```
+    pub const fn of(ty: FieldType) -> Self {
+        match ty.array_len {
+            Some(len) => FieldLayout::Array { len },
+            None => FieldLayout::Single,
+        }
+    }
+}
+
 /// The wire type of a field's element, as its Rust type reports it.
 ///
 /// ```
@@ -240,6 +259,80 @@ pub struct FieldDescription {
 }
 
 impl FieldDescription {
+    /// A field on the wire from version 0, with no test or validation.
+    ///
+    /// ```
+    /// use vmstate_runtime::{FieldDescription, FieldLayout, FieldType};
+    ///
+    /// const PAD: FieldDescription =
+    ///     FieldDescription::new("pad", FieldType::scalar("unused_buffer", 3), FieldLayout::Unused { size: 3 });
+    /// assert_eq!(PAD.fixed_wire_size(), Some(3));
+    /// assert_eq!((PAD.version_id, PAD.has_test, PAD.has_validate), (0, false, false));
+    /// ```
+    pub const fn new(name: &'static str, ty: FieldType, layout: FieldLayout) -> Self {
+        FieldDescription {
+            name,
+            ty,
+            layout,
+            version_id: 0,
+            has_test: false,
+            has_validate: false,
+        }
+    }
+
+    /// A field of element type `ty` laid out as that type is on its own
+    /// ([`FieldLayout::of`]).
+    ///
+    /// ```
+    /// use vmstate_runtime::{FieldDescription, FieldLayout, VmStateField};
+    ///
+    /// const REGS: FieldDescription = FieldDescription::of_type("regs", <[u32; 4]>::FIELD_TYPE);
+    /// assert_eq!(REGS.layout, FieldLayout::Array { len: 4 });
+    /// assert_eq!(REGS.fixed_wire_size(), Some(16));
+    /// ```
+    pub const fn of_type(name: &'static str, ty: FieldType) -> Self {
+        Self::new(name, ty, FieldLayout::of(ty))
+    }
+
+    /// The same field, on the wire only from `version_id` on (`since`).
+    ///
+    /// ```
+    /// use vmstate_runtime::{FieldDescription, VmStateField};
+    ///
+    /// assert_eq!(FieldDescription::of_type("mode", u8::FIELD_TYPE).since(2).version_id, 2);
+    /// ```
+    pub const fn since(self, version_id: u32) -> Self {
+        FieldDescription { version_id, ..self }
+    }
+
+    /// The same field, present only when its `test` says so.
+    ///
+    /// ```
+    /// use vmstate_runtime::{FieldDescription, VmStateField};
+    ///
+    /// assert!(FieldDescription::of_type("mode", u8::FIELD_TYPE).with_test().has_test);
+    /// ```
+    pub const fn with_test(self) -> Self {
+        FieldDescription {
+            has_test: true,
+            ..self
+        }
+    }
+
+    /// The same field, with a `validate` check after it loads.
+    ///
+    /// ```
+    /// use vmstate_runtime::{FieldDescription, VmStateField};
+    ///
+    /// assert!(FieldDescription::of_type("mode", u8::FIELD_TYPE).with_validate().has_validate);
+    /// ```
+    pub const fn with_validate(self) -> Self {
+        FieldDescription {
+            has_validate: true,
+            ..self
+        }
+    }
+
     /// Whether the field is written at all (not skipped).
     ///
     /// ```
@@ -320,6 +413,40 @@ pub struct SubsectionDescription {
 }
 
 impl VmStateDescription {
+    /// Checks `version_id` against the current and minimum versions, as QEMU's
+    /// `vmstate_load_state` does before loading anything.
+    ///
+    /// ```
+    /// use vmstate_runtime::{ErrorKind, VmState};
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "d", version = 3, minimum_version = 2)]
+    /// struct D { x: u8 }
+    ///
+    /// assert!(D::DESCRIPTION.check_version(2).is_ok());
+    /// let e = D::DESCRIPTION.check_version(4).unwrap_err();
+    /// assert!(matches!(e.kind(), ErrorKind::VersionTooNew { version: 4, max: 3 }));
+    /// assert!(D::DESCRIPTION.check_version(1).is_err());
+    /// ```
+    #[inline]
+    pub fn check_version(&self, version_id: u32) -> Result<()> {
+        if version_id > self.version_id {
+            return Err(ErrorKind::VersionTooNew {
+                version: version_id,
+                max: self.version_id,
+            }
+            .into());
+        }
+        if version_id < self.minimum_version_id {
+            return Err(ErrorKind::VersionTooOld {
+                version: version_id,
+                min: self.minimum_version_id,
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// Looks a field up by name.
     ///
     /// ```

@@ -3,23 +3,46 @@
 
 use bytes::{Buf, BufMut};
 
-use super::{FieldType, VmStateField};
+use super::{DescribeSink, FieldType, VmStateField};
 use crate::error::{ErrorKind, Result};
+use crate::savevm::format::NULLPTR_MARKER;
 use crate::wire::{Reader, Writer};
 
-/// QEMU writes pointers that are NULL in an array of pointers as this byte.
-pub const NULLPTR_MARKER: u8 = 0x30;
+/// An array of scalars is described by its length alone: its elements are not
+/// reported one by one (QEMU describes them with one entry).
+macro_rules! scalar_elements {
+    () => {
+        #[inline]
+        fn save_slice_with<B: BufMut, S: DescribeSink + ?Sized>(
+            items: &[Self],
+            w: &mut Writer<B>,
+            _sink: &mut S,
+        ) -> Result<()> {
+            Self::save_slice(items, w)
+        }
+    };
+}
+
+/// An integer is one big-endian `read_*`/`write_*` of the wire module.
+macro_rules! scalar_codec {
+    ($read:ident, $write:ident) => {
+        #[inline(always)]
+        fn save_field<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()> {
+            w.$write(*self)
+        }
+
+        #[inline(always)]
+        fn load_field<B: Buf>(&mut self, r: &mut Reader<B>) -> Result<()> {
+            *self = r.$read()?;
+            Ok(())
+        }
+    };
+}
 
 impl VmStateField for bool {
     const FIELD_TYPE: FieldType = FieldType::scalar("bool", 1);
 
-    fn save_slice_described<B: BufMut>(
-        items: &[Self],
-        w: &mut Writer<B>,
-        _sink: &mut dyn super::DescribeSink,
-    ) -> Result<()> {
-        Self::save_slice(items, w)
-    }
+    scalar_elements!();
 
     #[inline(always)]
     fn save_field<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()> {
@@ -47,24 +70,9 @@ macro_rules! int_field {
         impl VmStateField for $ty {
             const FIELD_TYPE: FieldType = FieldType::scalar($info, std::mem::size_of::<$ty>());
 
-            #[inline(always)]
-            fn save_field<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()> {
-                w.$write(*self)
-            }
+            scalar_codec!($read, $write);
 
-            #[inline(always)]
-            fn load_field<B: Buf>(&mut self, r: &mut Reader<B>) -> Result<()> {
-                *self = r.$read()?;
-                Ok(())
-            }
-
-            fn save_slice_described<B: BufMut>(
-                items: &[Self],
-                w: &mut Writer<B>,
-                _sink: &mut dyn super::DescribeSink,
-            ) -> Result<()> {
-                Self::save_slice(items, w)
-            }
+            scalar_elements!();
 
             #[inline]
             fn save_slice<B: BufMut>(items: &[Self], w: &mut Writer<B>) -> Result<()> {
@@ -111,60 +119,35 @@ int_field! {
     i64 => "int64", read_i64, write_i64, put_i64;
 }
 
-impl VmStateField for u8 {
-    const FIELD_TYPE: FieldType = FieldType::scalar("uint8", 1);
+/// The one-byte integers: one `read_*`/`write_*` per value; `u8` slices are
+/// also copied in bulk (`extra` items).
+macro_rules! byte_field {
+    ($($ty:ty => $info:literal, $read:ident, $write:ident { $($extra:item)* })*) => {$(
+        impl VmStateField for $ty {
+            const FIELD_TYPE: FieldType = FieldType::scalar($info, 1);
 
-    fn save_slice_described<B: BufMut>(
-        items: &[Self],
-        w: &mut Writer<B>,
-        _sink: &mut dyn super::DescribeSink,
-    ) -> Result<()> {
-        Self::save_slice(items, w)
-    }
+            scalar_elements!();
 
-    #[inline(always)]
-    fn save_field<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()> {
-        w.write_u8(*self)
-    }
+            scalar_codec!($read, $write);
 
-    #[inline(always)]
-    fn load_field<B: Buf>(&mut self, r: &mut Reader<B>) -> Result<()> {
-        *self = r.read_u8()?;
-        Ok(())
-    }
-
-    #[inline]
-    fn save_slice<B: BufMut>(items: &[Self], w: &mut Writer<B>) -> Result<()> {
-        w.write_bytes(items)
-    }
-
-    #[inline]
-    fn load_slice<B: Buf>(items: &mut [Self], r: &mut Reader<B>) -> Result<()> {
-        r.read_bytes(items)
-    }
+            $($extra)*
+        }
+    )*};
 }
 
-impl VmStateField for i8 {
-    const FIELD_TYPE: FieldType = FieldType::scalar("int8", 1);
+byte_field! {
+    u8 => "uint8", read_u8, write_u8 {
+        #[inline]
+        fn save_slice<B: BufMut>(items: &[Self], w: &mut Writer<B>) -> Result<()> {
+            w.write_bytes(items)
+        }
 
-    fn save_slice_described<B: BufMut>(
-        items: &[Self],
-        w: &mut Writer<B>,
-        _sink: &mut dyn super::DescribeSink,
-    ) -> Result<()> {
-        Self::save_slice(items, w)
+        #[inline]
+        fn load_slice<B: Buf>(items: &mut [Self], r: &mut Reader<B>) -> Result<()> {
+            r.read_bytes(items)
+        }
     }
-
-    #[inline(always)]
-    fn save_field<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()> {
-        w.write_i8(*self)
-    }
-
-    #[inline(always)]
-    fn load_field<B: Buf>(&mut self, r: &mut Reader<B>) -> Result<()> {
-        *self = r.read_i8()?;
-        Ok(())
-    }
+    i8 => "int8", read_i8, write_i8 {}
 }
 
 /// `[T; N]`: N elements back to back, no count on the wire (VMS_ARRAY).
@@ -189,12 +172,13 @@ impl<T: VmStateField, const N: usize> VmStateField for [T; N] {
         T::load_slice(self, r)
     }
 
-    fn save_field_described<B: BufMut>(
+    #[inline]
+    fn save_field_with<B: BufMut, S: DescribeSink + ?Sized>(
         &self,
         w: &mut Writer<B>,
-        sink: &mut dyn super::DescribeSink,
+        sink: &mut S,
     ) -> Result<()> {
-        T::save_slice_described(self, w, sink)
+        T::save_slice_with(self, w, sink)
     }
 }
 
@@ -214,12 +198,12 @@ impl<T: VmStateField> VmStateField for Box<T> {
     }
 
     #[inline]
-    fn save_field_described<B: BufMut>(
+    fn save_field_with<B: BufMut, S: DescribeSink + ?Sized>(
         &self,
         w: &mut Writer<B>,
-        sink: &mut dyn super::DescribeSink,
+        sink: &mut S,
     ) -> Result<()> {
-        (**self).save_field_described(w, sink)
+        (**self).save_field_with(w, sink)
     }
 }
 
@@ -242,13 +226,14 @@ impl<T: VmStateField> VmStateField for Option<Box<T>> {
         }
     }
 
-    fn save_field_described<B: BufMut>(
+    #[inline]
+    fn save_field_with<B: BufMut, S: DescribeSink + ?Sized>(
         &self,
         w: &mut Writer<B>,
-        sink: &mut dyn super::DescribeSink,
+        sink: &mut S,
     ) -> Result<()> {
         match self {
-            Some(v) => v.save_field_described(w, sink),
+            Some(v) => v.save_field_with(w, sink),
             None => w.write_u8(NULLPTR_MARKER),
         }
     }

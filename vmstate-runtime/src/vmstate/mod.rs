@@ -1,13 +1,34 @@
-//! The VMState engine: the [`VmState`] and [`VmStateField`] traits, field
-//! encodings for standard types, subsections and version handling.
+//! The VMState engine: the [`VmState`] and [`VmStateField`] traits and the code
+//! behind them.
+//!
+//! * `description`: the static [`VmStateDescription`] every type carries;
+//! * `field`: [`VmStateField`] for the standard types (integers, bool, arrays,
+//!   boxes, arrays of pointers);
+//! * `plain`: runs of fixed-size fields saved and loaded with one bounds check;
+//! * `encodings`: the encodings an attribute selects (variable arrays, bitmaps,
+//!   lists, timers, `equal`, `positive_le`) and their QEMU info names;
+//! * `subsection`: subsection headers on save and their matching on load;
+//! * `with_tmp`: temporary views of a parent ([`VmStateTmp`], [`WithTmp`]);
+//! * `computed`: values computed just before saving ([`SaveComputed`]);
+//! * `hooks`: pre/post save/load hook results and `validate` failures;
+//! * `describe_sink`: recording a body's layout while it is saved (vmdesc).
+//!
+//! There is one save path: [`VmState::save_with`], generic over the
+//! [`DescribeSink`]. [`VmState::save`] passes [`NoDescribe`] (QEMU's NULL vmdesc),
+//! for which every report compiles away; [`VmState::save_described`] passes a
+//! recorder.
 
-mod describe_sink;
+mod computed;
+pub(crate) mod describe_sink;
 mod description;
+pub(crate) mod encodings;
 mod field;
-pub(crate) mod helpers;
-mod plain;
-mod special;
+pub(crate) mod hooks;
+pub(crate) mod plain;
+pub(crate) mod subsection;
+pub(crate) mod with_tmp;
 
+pub use computed::{ComputedValue, SaveComputed};
 pub use describe_sink::{
     DescribeRecorder, DescribeSink, DescribedElement, DescribedField, DescribedVmsd, FieldStart,
     NoDescribe,
@@ -15,20 +36,20 @@ pub use describe_sink::{
 pub use description::{
     FieldDescription, FieldLayout, FieldType, Hooks, SubsectionDescription, VmStateDescription,
 };
-pub use plain::PlainField;
-pub use special::{VmStateTmp, WithTmp};
+pub use with_tmp::{VmStateTmp, WithTmp};
 
 use bytes::{Buf, BufMut};
 
-use crate::error::{ErrorKind, Result};
+use crate::error::Result;
 use crate::wire::{Reader, Writer};
 
 /// A type with a VMState description: a device (or a part of one) whose state can be
 /// saved to and loaded from QEMU's VMState wire format.
 ///
-/// Implement it with `#[derive(VmState)]`; hand-written implementations must keep
-/// [`save`](VmState::save), [`load`](VmState::load) and [`DESCRIPTION`](VmState::DESCRIPTION)
-/// consistent.
+/// Implement it with `#[derive(VmState)]`; a hand-written implementation provides
+/// [`save_with`](VmState::save_with) (the one save path: [`save`](VmState::save) and
+/// [`save_described`](VmState::save_described) call it), [`load`](VmState::load) and
+/// [`DESCRIPTION`](VmState::DESCRIPTION), and must keep the three consistent.
 ///
 /// ```
 /// use vmstate_runtime::{to_bytes, from_bytes, VmState};
@@ -71,6 +92,35 @@ pub trait VmState {
     /// ```
     const DESCRIPTION: &'static VmStateDescription;
 
+    /// Writes the body at the current version (pre_save hook, fields, needed
+    /// subsections, post_save hook) and reports its layout to `sink`. This is the
+    /// one save path the derive generates; [`save`](VmState::save) and
+    /// [`save_described`](VmState::save_described) call it. It is generic over the
+    /// sink, so with [`NoDescribe`] every report compiles away.
+    ///
+    /// ```
+    /// use vmstate_runtime::vmstate::{DescribeRecorder, NoDescribe};
+    /// use vmstate_runtime::wire::Writer;
+    /// use vmstate_runtime::VmState;
+    ///
+    /// #[derive(VmState, Default)]
+    /// #[vmstate(name = "dev", version = 1)]
+    /// struct Dev { a: u16, b: bool }
+    ///
+    /// let mut w = Writer::new(Vec::new());
+    /// Dev { a: 0x0102, b: true }.save_with(&mut w, &mut NoDescribe).unwrap();
+    /// assert_eq!(w.into_inner(), [1, 2, 1]);
+    ///
+    /// let mut rec = DescribeRecorder::new();
+    /// Dev::default().save_with(&mut Writer::new(Vec::new()), &mut rec).unwrap();
+    /// assert_eq!(rec.finish().unwrap().fields.len(), 2);
+    /// ```
+    fn save_with<B: BufMut, S: DescribeSink + ?Sized>(
+        &self,
+        w: &mut Writer<B>,
+        sink: &mut S,
+    ) -> Result<()>;
+
     /// Writes the body at the current version: pre_save hook, fields, needed
     /// subsections, post_save hook.
     ///
@@ -86,7 +136,10 @@ pub trait VmState {
     /// Dev { a: 0x0102, b: true }.save(&mut w).unwrap();
     /// assert_eq!(w.into_inner(), [1, 2, 1]);
     /// ```
-    fn save<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()>;
+    #[inline]
+    fn save<B: BufMut>(&self, w: &mut Writer<B>) -> Result<()> {
+        self.save_with(w, &mut NoDescribe)
+    }
 
     /// Loads a body written at `version_id` into `self`: version checks, pre_load
     /// hook, fields present in that version, subsections present in the stream,
@@ -113,8 +166,8 @@ pub trait VmState {
 
     /// Like [`save`](VmState::save), and reports the layout written (fields,
     /// sizes, nested bodies, subsections) to `sink`; this is what the vmdesc
-    /// trailer is made from. The derive implements it; the default records only
-    /// the body as a whole.
+    /// trailer is made from. It is [`save_with`](VmState::save_with) with a
+    /// dynamic sink (one call per body, not per field, decides what to record).
     ///
     /// ```
     /// use vmstate_runtime::vmstate::DescribeRecorder;
@@ -138,10 +191,7 @@ pub trait VmState {
         w: &mut Writer<B>,
         sink: &mut dyn DescribeSink,
     ) -> Result<()> {
-        sink.begin_vmsd(Self::DESCRIPTION);
-        let r = self.save(w);
-        sink.end_vmsd();
-        r
+        self.save_with(w, sink)
     }
 }
 
@@ -218,8 +268,29 @@ pub trait VmStateField {
     /// ```
     fn load_field<B: Buf>(&mut self, r: &mut Reader<B>) -> Result<()>;
 
-    /// Writes the value and reports nested bodies to `sink` (nested structs
-    /// override this; plain values have nothing to add).
+    /// Writes the value and reports nested bodies to `sink`: the generic save path
+    /// (nested structs override it; plain values have nothing to report and just
+    /// [`save_field`](VmStateField::save_field)).
+    ///
+    /// ```
+    /// use vmstate_runtime::vmstate::NoDescribe;
+    /// use vmstate_runtime::wire::Writer;
+    /// use vmstate_runtime::VmStateField;
+    ///
+    /// let mut w = Writer::new(Vec::new());
+    /// 7u8.save_field_with(&mut w, &mut NoDescribe).unwrap();
+    /// assert_eq!(w.into_inner(), [7]);
+    /// ```
+    #[inline]
+    fn save_field_with<B: BufMut, S: DescribeSink + ?Sized>(
+        &self,
+        w: &mut Writer<B>,
+        _sink: &mut S,
+    ) -> Result<()> {
+        self.save_field(w)
+    }
+
+    /// [`save_field_with`](VmStateField::save_field_with) with a dynamic sink.
     ///
     /// ```
     /// use vmstate_runtime::vmstate::NoDescribe;
@@ -235,14 +306,15 @@ pub trait VmStateField {
     fn save_field_described<B: BufMut>(
         &self,
         w: &mut Writer<B>,
-        _sink: &mut dyn DescribeSink,
+        sink: &mut dyn DescribeSink,
     ) -> Result<()> {
-        self.save_field(w)
+        self.save_field_with(w, sink)
     }
 
     /// Writes a run of values as elements of an array, reporting each element's
-    /// size and nested body to `sink` (plain values override this: their arrays
-    /// are described by length alone).
+    /// size and nested body to `sink` while it records (plain values override
+    /// this: their arrays are described by length alone). Without recording it is
+    /// [`save_slice`](VmStateField::save_slice).
     ///
     /// ```
     /// use vmstate_runtime::vmstate::{DescribeSink, FieldStart, VmStateDescription};
@@ -266,8 +338,40 @@ pub trait VmStateField {
     ///
     /// let mut w = Writer::new(Vec::new());
     /// let mut sizes = Sizes::default();
-    /// Elem::save_slice_described(&[Elem { v: 1 }, Elem { v: 2 }], &mut w, &mut sizes).unwrap();
+    /// Elem::save_slice_with(&[Elem { v: 1 }, Elem { v: 2 }], &mut w, &mut sizes).unwrap();
     /// assert_eq!(sizes.0, [2, 2]);
+    /// assert_eq!(w.into_inner(), [0, 1, 0, 2]);
+    /// ```
+    fn save_slice_with<B: BufMut, S: DescribeSink + ?Sized>(
+        items: &[Self],
+        w: &mut Writer<B>,
+        sink: &mut S,
+    ) -> Result<()>
+    where
+        Self: Sized,
+    {
+        if !sink.is_recording() {
+            return Self::save_slice(items, w);
+        }
+        for (i, item) in items.iter().enumerate() {
+            let start = w.position();
+            sink.begin_element(i);
+            let r = item.save_field_with(w, sink);
+            sink.end_element(w.position() - start);
+            r.map_err(|e| e.in_index(i))?;
+        }
+        Ok(())
+    }
+
+    /// [`save_slice_with`](VmStateField::save_slice_with) with a dynamic sink.
+    ///
+    /// ```
+    /// use vmstate_runtime::vmstate::DescribeRecorder;
+    /// use vmstate_runtime::wire::Writer;
+    /// use vmstate_runtime::VmStateField;
+    ///
+    /// let mut w = Writer::new(Vec::new());
+    /// u16::save_slice_described(&[1, 2], &mut w, &mut DescribeRecorder::new()).unwrap();
     /// assert_eq!(w.into_inner(), [0, 1, 0, 2]);
     /// ```
     fn save_slice_described<B: BufMut>(
@@ -278,14 +382,7 @@ pub trait VmStateField {
     where
         Self: Sized,
     {
-        for (i, item) in items.iter().enumerate() {
-            let start = w.position();
-            sink.begin_element(i);
-            let r = item.save_field_described(w, sink);
-            sink.end_element(w.position() - start);
-            r.map_err(|e| e.in_index(i))?;
-        }
-        Ok(())
+        Self::save_slice_with(items, w, sink)
     }
 
     /// Writes a run of values. Plain integers override this with one bulk copy.
@@ -333,35 +430,4 @@ pub trait VmStateField {
         }
         Ok(())
     }
-}
-
-/// Checks `version_id` against a description's current and minimum versions, as
-/// QEMU's `vmstate_load_state` does before loading anything.
-///
-/// ```
-/// use vmstate_runtime::{check_version, VmState};
-/// #[derive(VmState, Default)]
-/// #[vmstate(name = "d", version = 3, minimum_version = 2)]
-/// struct D { x: u8 }
-/// assert!(check_version(D::DESCRIPTION, 2).is_ok());
-/// assert!(check_version(D::DESCRIPTION, 4).is_err());
-/// assert!(check_version(D::DESCRIPTION, 1).is_err());
-/// ```
-#[inline]
-pub fn check_version(desc: &VmStateDescription, version_id: u32) -> Result<()> {
-    if version_id > desc.version_id {
-        return Err(ErrorKind::VersionTooNew {
-            version: version_id,
-            max: desc.version_id,
-        }
-        .into());
-    }
-    if version_id < desc.minimum_version_id {
-        return Err(ErrorKind::VersionTooOld {
-            version: version_id,
-            min: desc.minimum_version_id,
-        }
-        .into());
-    }
-    Ok(())
 }

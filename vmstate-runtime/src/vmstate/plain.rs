@@ -5,15 +5,18 @@
 //! check over the contiguous input, instead of one check and one reader update per
 //! field. When the input is not contiguous, or a value is invalid (a bool byte of
 //! 2), the run falls back to field-by-field loading, which reports the precise error.
+//!
+//! Codegen-only: public through `vmstate_runtime::__private`, not a stable API.
 
 use bytes::BufMut;
+use static_assertions::const_assert_eq;
 
 use super::VmStateField;
 
 /// A value with a fixed wire size that decodes from exactly that many bytes.
 ///
 /// ```
-/// use vmstate_runtime::PlainField;
+/// use vmstate_runtime::__private::PlainField;
 ///
 /// let mut regs = [0u16; 2];
 /// assert!(regs.decode_into(&[0x12, 0x34, 0x00, 0x01]));
@@ -28,7 +31,7 @@ pub trait PlainField: VmStateField {
     /// Bytes on the wire.
     ///
     /// ```
-    /// use vmstate_runtime::PlainField;
+    /// use vmstate_runtime::__private::PlainField;
     ///
     /// assert_eq!(u8::WIRE_SIZE, 1);
     /// assert_eq!(bool::WIRE_SIZE, 1);
@@ -41,7 +44,7 @@ pub trait PlainField: VmStateField {
     /// when the bytes are not a valid value.
     ///
     /// ```
-    /// use vmstate_runtime::PlainField;
+    /// use vmstate_runtime::__private::PlainField;
     ///
     /// let mut v = 0i32;
     /// assert!(v.decode_into(&[0xff, 0xff, 0xff, 0xfe]));
@@ -57,7 +60,7 @@ pub trait PlainField: VmStateField {
     /// for `WIRE_SIZE` bytes.
     ///
     /// ```
-    /// use vmstate_runtime::PlainField;
+    /// use vmstate_runtime::__private::PlainField;
     ///
     /// let mut out = Vec::new();
     /// 0x0102_0304u32.put_plain(&mut out);
@@ -70,7 +73,7 @@ pub trait PlainField: VmStateField {
     /// long); bytes as one copy.
     ///
     /// ```
-    /// use vmstate_runtime::PlainField;
+    /// use vmstate_runtime::__private::PlainField;
     ///
     /// let mut vals = [0u16; 3];
     /// assert!(u16::decode_slice_plain(&mut vals, &[0, 1, 0, 2, 0, 3]));
@@ -94,7 +97,7 @@ pub trait PlainField: VmStateField {
     /// Writes a run of values (bytes as one copy).
     ///
     /// ```
-    /// use vmstate_runtime::PlainField;
+    /// use vmstate_runtime::__private::PlainField;
     ///
     /// let mut out = Vec::new();
     /// i16::put_slice_plain(&[-1, 2], &mut out);
@@ -192,6 +195,65 @@ impl<T: PlainField, const N: usize> PlainField for [T; N] {
         T::put_slice_plain(self, buf);
     }
 }
+
+/// A run of plain values being decoded from one contiguous slice (which the
+/// caller has checked holds the whole run): each [`decode`](PlainRun::decode) takes
+/// the next `WIRE_SIZE` bytes; [`ok`](PlainRun::ok) says whether all were valid.
+///
+/// ```
+/// use vmstate_runtime::__private::PlainRun;
+///
+/// let (mut a, mut b) = (0u16, false);
+/// let mut run = PlainRun::new(&[0, 7, 1]);
+/// run.decode(&mut a);
+/// run.decode(&mut b);
+/// assert!(run.ok());
+/// assert_eq!((a, b), (7, true));
+/// ```
+pub struct PlainRun<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    ok: bool,
+}
+
+impl<'a> PlainRun<'a> {
+    /// A run over `bytes`.
+    #[inline(always)]
+    pub fn new(bytes: &'a [u8]) -> Self {
+        PlainRun {
+            bytes,
+            offset: 0,
+            ok: true,
+        }
+    }
+
+    /// Decodes the next value into `value`.
+    #[inline(always)]
+    pub fn decode<T: PlainField>(&mut self, value: &mut T) {
+        let end = self.offset + T::WIRE_SIZE;
+        self.ok &= value.decode_into(&self.bytes[self.offset..end]);
+        self.offset = end;
+    }
+
+    /// Whether every value decoded was valid.
+    #[inline(always)]
+    pub fn ok(&self) -> bool {
+        self.ok
+    }
+}
+
+// The facts the run code relies on, checked at compile time: a plain value's wire
+// size is its in-memory size (the bulk slice paths copy `len * size_of::<T>()`
+// bytes), and the description's element size says the same (the room check of a
+// run and `fixed_body_size` agree).
+macro_rules! wire_size_facts {
+    ($($t:ty => $n:literal),*) => {$(
+        const_assert_eq!(<$t as PlainField>::WIRE_SIZE, $n);
+        const_assert_eq!(std::mem::size_of::<$t>(), $n);
+        static_assertions::const_assert!(matches!(<$t as VmStateField>::FIELD_TYPE.size, Some($n)));
+    )*};
+}
+wire_size_facts!(u8 => 1, i8 => 1, bool => 1, u16 => 2, i16 => 2, u32 => 4, i32 => 4, u64 => 8, i64 => 8);
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@
 use vmstate_runtime::VmState;
 
 use super::queue::{Ps2Common, NONE};
-use crate::pckbd::wire_tmp::WireTmp;
+use vmstate_runtime::vmstate::SaveComputed;
 
 /// A PS/2 keyboard (QEMU device `ps2-kbd`, section "ps2kbd" version 3, minimum 2).
 ///
@@ -82,13 +82,13 @@ pub(crate) struct NeedHighBit {
 #[vmstate(name = "ps2kbd/command_reply_queue")]
 pub(crate) struct CommandReplyQueue {
     #[vmstate(rename = "parent_obj.queue.cwptr")]
-    cwptr: WireTmp<i32>,
+    cwptr: SaveComputed<i32>,
 }
 
 impl Default for CommandReplyQueue {
     fn default() -> Self {
         CommandReplyQueue {
-            cwptr: WireTmp::new(NONE),
+            cwptr: SaveComputed::new(NONE),
         }
     }
 }

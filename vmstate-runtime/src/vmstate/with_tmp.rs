@@ -1,11 +1,14 @@
-//! Field kinds that are not plain values: temporary migration views
-//! (QEMU's `VMSTATE_WITH_TMP`).
+//! Temporary migration views (QEMU's `VMSTATE_WITH_TMP`): [`VmStateTmp`], the
+//! [`WithTmp`] marker, and the save/load calls the derive's output makes for them.
 
 use std::fmt;
 use std::marker::PhantomData;
 
-use super::VmState;
-use crate::error::Result;
+use bytes::{Buf, BufMut};
+
+use super::{FieldType, VmState, VmStateDescription};
+use crate::error::{PathSegment, Result};
+use crate::wire::{Reader, Writer};
 
 /// A temporary migration view of a parent type `P` (QEMU's `VMSTATE_WITH_TMP`).
 ///
@@ -118,6 +121,9 @@ pub trait VmStateTmp<P>: VmState + Sized {
 /// ```
 pub struct WithTmp<T>(PhantomData<fn() -> T>);
 
+// The marker adds nothing to the struct that holds it.
+static_assertions::assert_eq_size!(WithTmp<u64>, ());
+
 impl<T> WithTmp<T> {
     /// The marker.
     ///
@@ -159,5 +165,33 @@ impl<T> Eq for WithTmp<T> {}
 impl<T> fmt::Debug for WithTmp<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "WithTmp<{}>", std::any::type_name::<T>())
+    }
+}
+
+/// Saves a with_tmp view built from the parent.
+#[inline]
+pub fn save_tmp<T: VmStateTmp<P>, P, B: BufMut>(parent: &P, w: &mut Writer<B>) -> Result<()> {
+    let tmp = T::from_parent(parent).map_err(|e| e.within(PathSegment::Field("from_parent")))?;
+    tmp.save(w)
+}
+
+/// Loads a with_tmp view and applies it to the parent.
+#[inline]
+pub fn load_tmp<T: VmStateTmp<P>, P, B: Buf>(parent: &mut P, r: &mut Reader<B>) -> Result<()> {
+    let mut tmp =
+        T::from_parent(parent).map_err(|e| e.within(PathSegment::Field("from_parent")))?;
+    tmp.load(r, T::DESCRIPTION.version_id)?;
+    tmp.into_parent(parent)
+        .map_err(|e| e.within(PathSegment::Field("into_parent")))
+}
+
+/// `#[vmstate(with_tmp)]` with a view described by `tmp`: QEMU's `tmp` info, the
+/// view's fields inline.
+pub const fn tmp_type(tmp: &'static VmStateDescription) -> FieldType {
+    FieldType {
+        info: "tmp",
+        size: tmp.fixed_body_size(),
+        array_len: None,
+        nested: Some(tmp),
     }
 }
