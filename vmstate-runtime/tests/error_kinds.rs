@@ -119,6 +119,21 @@ fn wait_for_status(stats: &StatsHandle, want: MigrationStatus) {
     }
 }
 
+/// Migrates one registered `Dev` over the unix socket at `path` with the return
+/// path on, and gives the source's result.
+fn migrate_dev_with_return_path(path: PathBuf) -> vmstate_runtime::Result<()> {
+    let mut reg = Registry::new();
+    reg.vmstate_register(0, Arc::new(Mutex::new(Dev { x: 7 })))
+        .unwrap();
+    let caps = MigrationCapabilities {
+        return_path: true,
+        ..Default::default()
+    };
+    let handle =
+        start_migration(config(MigrationUri::Unix(path), caps), reg, Box::new(NopVm)).unwrap();
+    handle.wait().1
+}
+
 #[test]
 fn transport_failures_name_the_operation() {
     let path = socket("nobody");
@@ -211,17 +226,7 @@ fn a_destination_that_fails_to_load_is_peer_failed() {
         };
         run_incoming(incoming, &mut reg, opts, &StatsHandle::default())
     });
-    let mut reg = Registry::new();
-    reg.vmstate_register(0, Arc::new(Mutex::new(Dev { x: 7 })))
-        .unwrap();
-    let caps = MigrationCapabilities {
-        return_path: true,
-        ..Default::default()
-    };
-    let handle =
-        start_migration(config(MigrationUri::Unix(path), caps), reg, Box::new(NopVm)).unwrap();
-    let (_, r) = handle.wait();
-    let e = r.unwrap_err();
+    let e = migrate_dev_with_return_path(path).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::PeerFailed), "{e:?}");
     let de = dst.join().unwrap().unwrap_err();
     assert!(
@@ -237,17 +242,7 @@ fn a_destination_that_fails_to_load_is_peer_failed() {
 fn a_destination_that_hangs_up_is_a_return_path_error() {
     let path = socket("hangup");
     let dst = silent_destination(&path);
-    let mut reg = Registry::new();
-    reg.vmstate_register(0, Arc::new(Mutex::new(Dev { x: 7 })))
-        .unwrap();
-    let caps = MigrationCapabilities {
-        return_path: true,
-        ..Default::default()
-    };
-    let handle =
-        start_migration(config(MigrationUri::Unix(path), caps), reg, Box::new(NopVm)).unwrap();
-    let (_, r) = handle.wait();
-    let e = r.unwrap_err();
+    let e = migrate_dev_with_return_path(path).unwrap_err();
     assert!(
         matches!(
             e.kind(),
