@@ -4,8 +4,13 @@
 //!   mouse, wire-compatible with QEMU 7.2's `pckbd`, `ps2kbd` and `ps2mouse`
 //!   sections.
 //!
-//! Guest RAM and virtio models land here as their issues are completed.
+//! * [`machine`]: a small machine composing guest RAM and the keyboard
+//!   controller, with a guest workload thread and vCPU pause/resume; what the
+//!   demo, the analyzer and the tests migrate.
+//!
+//! The real guest RAM model and virtio land here as their issues are completed.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod machine;
 pub mod pckbd;

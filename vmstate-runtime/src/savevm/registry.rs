@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use super::format::{INSTANCE_ID_ANY, MAX_IDSTR_LEN};
 use super::handlers::{SaveVmHandlers, VmStateHandler};
+use super::postcopy_ram::PostcopyRam;
 use crate::error::{Error, ErrorKind, Result};
 use crate::priority::MigrationPriority;
 use crate::vmstate::VmState;
@@ -239,6 +240,14 @@ impl Registry {
     /// Entries in stream order, mutable.
     pub fn entries_mut(&mut self) -> impl Iterator<Item = &mut SaveStateEntry> {
         self.entries.iter_mut()
+    }
+
+    /// The postcopy-capable RAM interfaces of the entries that have one
+    /// ([`SaveVmHandlers::as_postcopy_ram`]), in stream order.
+    pub fn postcopy_rams(&mut self) -> impl Iterator<Item = &mut (dyn PostcopyRam + '_)> {
+        self.entries
+            .iter_mut()
+            .filter_map(|e| e.handlers.as_postcopy_ram())
     }
 
     /// The entry at an index from [`position`](Self::position).
