@@ -84,33 +84,24 @@ fn a_16_kib_page_is_in_the_configuration_record_and_the_vmdesc() {
     assert_eq!(json["page_size"], 16384);
 }
 
+/// The load failed on the configuration's page bits, naming both.
+fn assert_page_bits_mismatch(e: &vmstate_runtime::Error, stream: u32, ours: u32) {
+    let want = ConfigMismatch::PageBits { stream, ours };
+    assert!(
+        matches!(e.kind(), ErrorKind::ConfigurationMismatch(m) if *m == want),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_destination_with_another_page_size_refuses_the_stream() {
     let bytes = stream(TargetPage::new(14, 12).unwrap());
     let e = load(&bytes, TargetPage::X86).unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::ConfigurationMismatch(ConfigMismatch::PageBits {
-                stream: 14,
-                ours: 12
-            })
-        ),
-        "{e}"
-    );
+    assert_page_bits_mismatch(&e, 14, 12);
     // And the other way round: an x86 stream (no subsection: the minimum, 12
     // bits) on a 16 KiB destination.
     let e = load(&stream(TargetPage::X86), TargetPage::new(14, 12).unwrap()).unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::ConfigurationMismatch(ConfigMismatch::PageBits {
-                stream: 12,
-                ours: 14
-            })
-        ),
-        "{e}"
-    );
+    assert_page_bits_mismatch(&e, 12, 14);
 }
 
 #[test]

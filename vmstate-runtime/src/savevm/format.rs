@@ -269,8 +269,8 @@ pub const MAX_RP_PAYLOAD: usize = 512;
 pub const RESUME_ACK_VALUE: u32 = 1;
 /// End marker after a RECV_BITMAP blob.
 pub const RECV_BITMAP_ENDING: u64 = 0x0123_4567_89ab_cdef;
-/// Largest received bitmap accepted on the return path (one bit per 4 KiB page:
-/// 64 MiB of bitmap covers 2 TiB of guest RAM).
+/// Largest received bitmap accepted on the return path (one bit per target
+/// page: 64 MiB of bitmap covers 2 TiB of guest RAM in 4 KiB pages).
 pub const MAX_RECV_BITMAP: u64 = 64 * 1024 * 1024;
 
 // ---- pages ----
