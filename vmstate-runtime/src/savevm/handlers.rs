@@ -214,7 +214,9 @@ pub trait SaveVmHandlers: Send {
     /// guest RAM with postcopy (discards, page requests, received bitmaps);
     /// `None` (the default) for every other handler. The drivers reach the
     /// RAM-only hooks through this, so `SaveVmHandlers` keeps to what QEMU's
-    /// `SaveVMHandlers` has.
+    /// `SaveVMHandlers` has. The source calls them only on handlers whose
+    /// [`has_postcopy`](Self::has_postcopy) is true; the destination on every
+    /// handler that offers the interface (it finds a block's owner by name).
     fn as_postcopy_ram(&mut self) -> Option<&mut dyn PostcopyRam> {
         None
     }

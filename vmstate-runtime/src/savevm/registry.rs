@@ -278,6 +278,40 @@ mod tests {
         }
     }
 
+    /// A RAM handler owning one block, opted into the postcopy hooks.
+    struct Ram(&'static str);
+    impl SaveVmHandlers for Ram {
+        fn is_iterative(&self) -> bool {
+            true
+        }
+        fn load_state(&mut self, _r: &mut SectionReader, _v: u32) -> Result<()> {
+            Ok(())
+        }
+        fn as_postcopy_ram(&mut self) -> Option<&mut dyn PostcopyRam> {
+            Some(self)
+        }
+    }
+    impl PostcopyRam for Ram {
+        fn ram_block_names(&self) -> Vec<String> {
+            vec![self.0.to_string()]
+        }
+    }
+
+    #[test]
+    fn postcopy_rams_are_the_handlers_that_opted_in_in_stream_order() {
+        let mut reg = Registry::new();
+        reg.register_savevm_live("dev", 0, 1, Box::new(Nop))
+            .unwrap();
+        reg.register_savevm_live("ram", 0, 4, Box::new(Ram("pc.ram")))
+            .unwrap();
+        reg.register_savevm_live("ram", 1, 4, Box::new(Ram("pc.bios")))
+            .unwrap();
+        let blocks: Vec<Vec<String>> = reg.postcopy_rams().map(|r| r.ram_block_names()).collect();
+        assert_eq!(blocks, [["pc.ram"], ["pc.bios"]]);
+        // Everything else keeps the default: no postcopy RAM interface.
+        assert!(Nop.as_postcopy_ram().is_none());
+    }
+
     #[test]
     fn priority_order_is_stable_and_descending() {
         let mut reg = Registry::new();
