@@ -235,6 +235,7 @@ fn load(stream: &[u8]) -> Result<Loaded> {
     let mut loader = StreamLoader::new(LoadOptions {
         version: QemuVersion::V7_2,
         configuration: Some(Configuration::new("pc-i440fx-7.2")),
+        ..Default::default()
     });
     let mut r = Reader::new(BytesMut::from(stream));
     let vmdesc = loader

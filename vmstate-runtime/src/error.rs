@@ -16,7 +16,7 @@
 //! (bad magic, unknown sections, commands), the registry's, and the migration
 //! layer's, grouped by concern with detail enums ([`ConfigMismatch`],
 //! [`UriError`], [`TransportError`], [`ReturnPathMissing`], [`ReturnPathError`],
-//! [`PostcopyError`], [`RecoveryError`]), plus [`ErrorKind::Cancelled`] and
+//! [`PostcopyError`], [`RecoveryError`], [`TimeoutError`]), plus [`ErrorKind::Cancelled`] and
 //! [`ErrorKind::PeerFailed`]. [`ErrorKind::Invalid`] is left to handlers and hooks
 //! that report invalid state of their own.
 
@@ -26,7 +26,7 @@ use std::fmt;
 mod migration;
 
 pub use migration::{
-    ConfigMismatch, PostcopyError, RecoveryError, ReturnPathError, ReturnPathMissing,
+    ConfigMismatch, PostcopyError, RecoveryError, ReturnPathError, ReturnPathMissing, TimeoutError,
     TransportError, TransportOp, UriError,
 };
 
@@ -322,6 +322,14 @@ pub enum ErrorKind {
         /// Its announced length.
         len: u32,
     },
+    /// The configuration says a vmdesc trailer follows EOF
+    /// ([`VmDescPolicy::Expected`](crate::savevm::VmDescPolicy::Expected)) but
+    /// another record came.
+    #[error("expected the vmdesc trailer after EOF, found record type {found:#04x}")]
+    MissingVmDesc {
+        /// The byte found instead of the vmdesc record type.
+        found: u8,
+    },
     /// A command in a stream whose loader takes none (snapshots, files).
     #[error("command {cmd} not expected in this stream (no return path / postcopy)")]
     UnexpectedCommand {
@@ -427,7 +435,9 @@ pub enum ErrorKind {
     /// `switchover-ack` with the QEMU 7.2 dialect, which has no SWITCHOVER_ACK.
     #[error("switchover-ack needs the QEMU 10.x stream dialect (7.2 has no SWITCHOVER_ACK)")]
     SwitchoverAckNeedsV10,
-    /// The migration was cancelled ([`MigrationHandle::cancel`](crate::migration::MigrationHandle::cancel)).
+    /// The migration was cancelled: on the source by
+    /// [`MigrationHandle::cancel`](crate::migration::MigrationHandle::cancel), on the
+    /// destination by its [`CancelToken`](crate::migration::CancelToken).
     #[error("{}", if *in_postcopy_pause {
         "cancelled in postcopy-paused: the guest state stays split until recovery"
     } else {
@@ -459,6 +469,9 @@ pub enum ErrorKind {
     /// A postcopy recovery attempt failed.
     #[error(transparent)]
     PostcopyRecovery(#[from] RecoveryError),
+    /// The peer stayed silent (or did not read) for longer than allowed.
+    #[error(transparent)]
+    TimedOut(#[from] TimeoutError),
 }
 
 fn stream_version_message(version: u32) -> String {
@@ -876,7 +889,24 @@ impl From<ErrorKind> for Error {
 }
 
 impl From<std::io::Error> for Error {
+    /// An [`Error`] carried inside the `io::Error` (how a
+    /// [`Refill`](crate::wire::Refill) reports a timeout or a cancel) comes back
+    /// as itself; any other I/O error becomes [`ErrorKind::Io`].
+    ///
+    /// ```
+    /// use vmstate_runtime::{Error, ErrorKind};
+    ///
+    /// let typed = Error::new(ErrorKind::Cancelled { in_postcopy_pause: false });
+    /// let io = std::io::Error::new(std::io::ErrorKind::TimedOut, typed);
+    /// assert!(matches!(Error::from(io).kind(), ErrorKind::Cancelled { .. }));
+    /// let plain = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+    /// assert!(matches!(Error::from(plain).kind(), ErrorKind::Io(_)));
+    /// ```
     fn from(e: std::io::Error) -> Self {
+        if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            let inner = e.into_inner().expect("checked: has an inner error");
+            return *inner.downcast::<Error>().expect("checked: it is an Error");
+        }
         Error::new(ErrorKind::Io(e))
     }
 }

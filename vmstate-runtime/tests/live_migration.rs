@@ -182,6 +182,7 @@ fn load_options() -> LoadOptions {
     LoadOptions {
         version: QemuVersion::V7_2,
         configuration: Some(Configuration::new("pc-i440fx-7.2")),
+        ..Default::default()
     }
 }
 

@@ -305,6 +305,7 @@ fn start_destination(
             LoadOptions {
                 version,
                 configuration: Some(Configuration::new(MACHINE)),
+                ..Default::default()
             },
             &s2,
         );

@@ -192,6 +192,7 @@ fn postcopy(cut: Option<usize>, target_page: TargetPage) {
             LoadOptions {
                 version: QemuVersion::V7_2,
                 configuration: Some(Configuration::for_target("pc-i440fx-7.2", target_page)),
+                ..Default::default()
             },
             &dst_stats2,
             hooks,

@@ -12,70 +12,20 @@
 mod common;
 use common::bytes::sub_header;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use proptest::collection::vec;
 use proptest::prelude::*;
 use vmstate_runtime::wire::Reader;
 use vmstate_runtime::{from_bytes, to_bytes, Error, VmState, VmStateTmp, WithTmp};
 
-// ---------------------------------------------------------------------------------
-// An allocator that records the largest single allocation made on the current
-// thread while tracking is on.
-// ---------------------------------------------------------------------------------
-
-struct Tracking;
-
-thread_local! {
-    static TRACKING: Cell<bool> = const { Cell::new(false) };
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note(size: usize) {
-    let _ = TRACKING.try_with(|t| {
-        if t.get() {
-            let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
-        }
-    });
-}
-
-// The test-only second place `unsafe_code` is allowed: a `GlobalAlloc` cannot be
-// written without it. It measures the largest allocation a load makes, which is how
-// the bounded-allocation properties below are checked.
-// SAFETY: every method forwards its arguments unchanged to `System`, which upholds
-// `GlobalAlloc`'s contract; `note` only records a size in a thread-local and never
-// allocates (`Cell<usize>`/`Cell<bool>` with const initialisers), so there is no
-// re-entrancy into the allocator.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Tracking {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
+// The counting allocator of `common::alloc` measures the largest allocation a load
+// makes.
 #[global_allocator]
-static ALLOC: Tracking = Tracking;
+static ALLOC: common::alloc::Counting = common::alloc::Counting;
 
 /// Runs `f` and returns its result with the largest allocation it made.
 fn largest_allocation<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    LARGEST.with(|l| l.set(0));
-    TRACKING.with(|t| t.set(true));
-    let r = f();
-    TRACKING.with(|t| t.set(false));
-    (r, LARGEST.with(|l| l.get()))
+    let (r, seen) = common::alloc::measure(f);
+    (r, seen.largest)
 }
 
 /// Far above anything `Rich` legitimately needs (its largest bounded buffer is 32

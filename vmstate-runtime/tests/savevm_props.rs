@@ -361,6 +361,7 @@ fn load_into(spec: &Spec, bytes: &[u8], dst: &mut Built) -> Result<(Option<Strin
     let mut loader = StreamLoader::new(LoadOptions {
         version: spec.version,
         configuration: Some(Configuration::new(MACHINE)),
+        ..Default::default()
     });
     let mut r = Reader::new(BytesMut::from(bytes));
     let vmdesc = loader.load(&mut r, &mut dst.reg, &mut NoCommands)?;

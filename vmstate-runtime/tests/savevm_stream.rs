@@ -112,6 +112,7 @@ fn load(bytes: &[u8], dst: &mut Destination) -> Result<Option<String>> {
     let mut loader = StreamLoader::new(LoadOptions {
         version: QemuVersion::V7_2,
         configuration: Some(Configuration::new("pc-i440fx-7.2")),
+        ..Default::default()
     });
     let mut r = Reader::new(BytesMut::from(bytes));
     let out = loader.load(&mut r, &mut dst.reg, &mut NoCommands)?;
@@ -360,6 +361,7 @@ fn packaged_stream_loads_devices_and_quits_on_run() {
     let mut loader = StreamLoader::new(LoadOptions {
         version: QemuVersion::V7_2,
         configuration: Some(Configuration::new("pc-i440fx-7.2")),
+        ..Default::default()
     });
     let mut r = Reader::new(BytesMut::from(&bytes[..]));
     loader.load_header(&mut r).unwrap();

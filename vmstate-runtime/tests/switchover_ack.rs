@@ -74,6 +74,7 @@ fn run(needs_ack: bool) {
             LoadOptions {
                 version: QemuVersion::V10,
                 configuration: Some(Configuration::new("pc-i440fx-10.2")),
+                ..Default::default()
             },
             &StatsHandle::default(),
             IncomingHooks {

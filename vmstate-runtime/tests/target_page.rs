@@ -49,6 +49,7 @@ fn load(bytes: &[u8], page: TargetPage) -> vmstate_runtime::Result<(Timer, Optio
     let mut loader = StreamLoader::new(LoadOptions {
         version: QemuVersion::V7_2,
         configuration: Some(Configuration::for_target(MACHINE, page)),
+        ..Default::default()
     });
     let mut r = Reader::new(BytesMut::from(bytes));
     let vmdesc = loader.load(&mut r, &mut reg, &mut NoCommands)?;

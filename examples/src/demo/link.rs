@@ -59,6 +59,7 @@ impl Link {
                     let opts = LoadOptions {
                         version: QemuVersion::V7_2,
                         configuration: Some(Configuration::new(MACHINE_TYPE)),
+                        ..Default::default()
                     };
                     run_incoming(incoming, &mut reg, opts, &s)
                 })?

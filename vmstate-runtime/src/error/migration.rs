@@ -7,9 +7,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::Error;
-use crate::migration::PostcopyState;
+use crate::migration::{IncomingPhase, PostcopyState};
 use crate::savevm::format::{MigCmd, RESUME_ACK_VALUE};
 use crate::savevm::RpMessage;
 
@@ -325,5 +326,55 @@ pub enum RecoveryError {
     NotSupported {
         /// The block.
         block: String,
+    },
+}
+
+/// The incoming side waited too long: for a source to connect, for the next
+/// byte of a stream the source still owes, or for the source to read the return
+/// path. The timeouts are [`LoadOptions`](crate::savevm::LoadOptions) fields.
+///
+/// ```
+/// use std::time::Duration;
+/// use vmstate_runtime::error::TimeoutError;
+/// use vmstate_runtime::migration::IncomingPhase;
+///
+/// let e = TimeoutError::Idle {
+///     phase: IncomingPhase::Header,
+///     idle: Duration::from_millis(200),
+///     received: 3,
+/// };
+/// assert_eq!(
+///     e.to_string(),
+///     "no byte from the source for 200ms while reading the stream header (3 byte(s) received)"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TimeoutError {
+    /// Nobody connected within the accept timeout.
+    #[error("no source connected within {waited:?}")]
+    Accept {
+        /// The accept timeout.
+        waited: Duration,
+    },
+    /// The source sent nothing for the idle timeout while it still owed data.
+    #[error(
+        "no byte from the source for {idle:?} while reading {phase} ({received} byte(s) received)"
+    )]
+    Idle {
+        /// What was being read.
+        phase: IncomingPhase,
+        /// The idle timeout.
+        idle: Duration,
+        /// Bytes received on this connection until the silence (the error's
+        /// offset is where the read that waited began).
+        received: u64,
+    },
+    /// A return-path write made no progress within the write timeout: the
+    /// source does not read its return path.
+    #[error("return-path write blocked for {timeout:?}: the source does not read it")]
+    ReturnPathWrite {
+        /// The write timeout.
+        timeout: Duration,
     },
 }

@@ -5,13 +5,15 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::BytesMut;
 
+use super::stall::{is_timeout, IncomingPhase, PhaseCell, ReadWatch};
 use super::stats::StatsHandle;
 use super::status::MigrationStatus;
 use super::transport::{Incoming, ReadWrite, TransportRefill};
-use crate::error::{Error, ErrorKind, PostcopyError, Result, ReturnPathMissing};
+use crate::error::{Error, ErrorKind, PostcopyError, Result, ReturnPathMissing, TimeoutError};
 use crate::savevm::format::{MigCmd, RECV_BITMAP_ENDING, RESUME_ACK_VALUE};
 use crate::savevm::{
     Command, CommandHandler, LoadEnd, LoadFlow, LoadOptions, PageRequester, Registry, RpMessage,
@@ -66,7 +68,42 @@ impl std::fmt::Debug for IncomingHooks {
     }
 }
 
-type SharedRp = Arc<Mutex<Box<dyn ReadWrite>>>;
+/// The destination's end of the return path, shared by the command handler and
+/// the hooks that send on it (page requests, switchover approval).
+struct ReturnPathOut {
+    conn: Mutex<Box<dyn ReadWrite>>,
+    /// What the socket's write timeout was set to, for the error.
+    write_timeout: Option<Duration>,
+}
+
+type SharedRp = Arc<ReturnPathOut>;
+
+/// The return path of a new connection, with the write timeout on its socket.
+fn return_path(
+    reverse: Option<Box<dyn ReadWrite>>,
+    timeout: Option<Duration>,
+) -> Result<Option<SharedRp>> {
+    let Some(conn) = reverse else {
+        return Ok(None);
+    };
+    let write_timeout = if conn.set_write_timeout(timeout)? {
+        timeout
+    } else {
+        None
+    };
+    Ok(Some(Arc::new(ReturnPathOut {
+        conn: Mutex::new(conn),
+        write_timeout,
+    })))
+}
+
+fn shutdown_rp(rp: Option<SharedRp>) {
+    if let Some(rp) = rp {
+        if let Ok(conn) = rp.conn.lock() {
+            let _ = conn.shutdown();
+        }
+    }
+}
 
 fn send_rp(rp: &SharedRp, msg: &RpMessage) -> Result<()> {
     let mut w = Writer::new(Vec::with_capacity(32));
@@ -74,14 +111,24 @@ fn send_rp(rp: &SharedRp, msg: &RpMessage) -> Result<()> {
     send_rp_bytes(rp, &w.into_inner())
 }
 
-/// Writes one framed message (and whatever follows it) to the return path.
+/// Writes one framed message (and whatever follows it) to the return path; a
+/// write that makes no progress within the write timeout is
+/// [`TimeoutError::ReturnPathWrite`].
 fn send_rp_bytes(rp: &SharedRp, bytes: &[u8]) -> Result<()> {
-    let mut rp = rp
+    let mut conn = rp
+        .conn
         .lock()
         .map_err(|_| Error::poisoned("return path lock poisoned"))?;
-    rp.write_all(bytes)?;
-    rp.flush()?;
-    Ok(())
+    conn.write_all(bytes)
+        .and_then(|()| conn.flush())
+        .map_err(|e| match rp.write_timeout {
+            Some(timeout) if is_timeout(&e) => {
+                Error::new(ErrorKind::TimedOut(TimeoutError::ReturnPathWrite {
+                    timeout,
+                }))
+            }
+            _ => Error::from(e),
+        })
 }
 
 fn postcopy_err(e: PostcopyError) -> Error {
@@ -272,9 +319,22 @@ pub fn run_incoming_with(
     mut hooks: IncomingHooks,
 ) -> Result<()> {
     stats.update(|s| s.status = MigrationStatus::Setup);
-    let conn = incoming.accept()?;
+    let conn = incoming.accept_within(opts.accept_timeout, opts.cancel.as_ref())?;
+    let phase: PhaseCell = Arc::new(Mutex::new(IncomingPhase::Header));
+    let watch = ReadWatch {
+        idle: opts.idle_timeout,
+        cancel: opts.cancel.clone(),
+        phase: phase.clone(),
+    };
+    let set_phase = |p| {
+        if let Ok(mut cell) = phase.lock() {
+            *cell = p;
+        }
+    };
+    let write_timeout = opts.write_timeout;
+    let cancel = opts.cancel.clone();
     let mut cmds = IncomingCommands {
-        reverse: conn.reverse.map(|r| Arc::new(Mutex::new(r))),
+        reverse: return_path(conn.reverse, write_timeout)?,
         rp_open: false,
         postcopy: PostcopyState::None,
         switchover_ack: hooks.switchover_ack,
@@ -284,17 +344,23 @@ pub fn run_incoming_with(
     let mut r = Reader::with_refill(
         BytesMut::with_capacity(REFILL_CHUNK),
         0,
-        Box::new(TransportRefill::new(conn.stream, REFILL_CHUNK)),
+        Box::new(TransportRefill::watched(
+            conn.stream,
+            REFILL_CHUNK,
+            watch.clone(),
+        )?),
     );
     stats.update(|s| s.status = MigrationStatus::Active);
     let mut loader = StreamLoader::new(opts);
     let result = (|| -> Result<()> {
         loader.load_header(&mut r)?;
+        set_phase(IncomingPhase::Main);
         StreamLoader::load_setup_all(reg)?;
         let outcome = (|| -> Result<()> {
             if loader.load_main(&mut r, reg, &mut cmds)? == LoadEnd::Quit {
                 // POSTCOPY_RUN: the guest starts here; the rest of the stream (RAM
                 // pages, the END sections, EOF) keeps coming on this thread.
+                set_phase(IncomingPhase::PostcopyActive);
                 stats.update(|s| s.status = MigrationStatus::PostcopyActive);
                 if let Some(run) = hooks.on_postcopy_run.as_mut() {
                     run()?;
@@ -303,10 +369,13 @@ pub fn run_incoming_with(
                     match loader.load_main(&mut r, reg, &mut cmds) {
                         Ok(LoadEnd::Eof) => break,
                         Ok(LoadEnd::Quit) => return Err(postcopy_err(PostcopyError::RunTwice)),
+                        // A cancel ends the migration; it does not pause it.
+                        Err(e) if matches!(e.kind(), ErrorKind::Cancelled { .. }) => return Err(e),
                         Err(e) => {
                             // The guest runs here already: pause and wait for the
                             // source to reconnect (postcopy recovery), if the VMM
-                            // can provide a new channel.
+                            // can provide a new channel. A silent source (idle
+                            // timeout) is a broken connection too.
                             let Some(paused) = hooks.on_postcopy_paused.as_mut() else {
                                 return Err(e);
                             };
@@ -315,27 +384,40 @@ pub fn run_incoming_with(
                                 s.status = MigrationStatus::PostcopyPaused;
                                 s.error = Some(msg);
                             });
-                            if let Some(old) = cmds.reverse.take() {
-                                if let Ok(old) = old.lock() {
-                                    let _ = old.shutdown();
-                                }
-                            }
-                            let conn = paused(&e)?.accept()?;
+                            shutdown_rp(cmds.reverse.take());
+                            // Waiting in postcopy-paused has no timeout: giving up
+                            // would lose the guest. Only a cancel ends it.
+                            let conn =
+                                paused(&e)?
+                                    .accept_within(None, cancel.as_ref())
+                                    .map_err(|e| match e.kind() {
+                                        ErrorKind::Cancelled { .. } => {
+                                            Error::new(ErrorKind::Cancelled {
+                                                in_postcopy_pause: true,
+                                            })
+                                        }
+                                        _ => e,
+                                    })?;
                             stats.update(|s| s.status = MigrationStatus::PostcopyRecover);
                             let base = r.position();
                             r = Reader::with_refill(
                                 BytesMut::with_capacity(REFILL_CHUNK),
                                 base,
-                                Box::new(TransportRefill::new(conn.stream, REFILL_CHUNK)),
+                                Box::new(TransportRefill::watched(
+                                    conn.stream,
+                                    REFILL_CHUNK,
+                                    watch.clone(),
+                                )?),
                             );
                             // The recovery channel always carries a return path.
-                            cmds.reverse = conn.reverse.map(|r| Arc::new(Mutex::new(r)));
+                            cmds.reverse = return_path(conn.reverse, write_timeout)?;
                             cmds.rp_open = cmds.reverse.is_some();
                         }
                     }
                 }
             } else {
-                StreamLoader::load_vmdesc(&mut r)?;
+                set_phase(IncomingPhase::VmDesc);
+                loader.load_trailer(&mut r)?;
             }
             Ok(())
         })();
@@ -351,11 +433,7 @@ pub fn run_incoming_with(
             },
         );
     }
-    if let Some(rp) = cmds.reverse.take() {
-        if let Ok(rp) = rp.lock() {
-            let _ = rp.shutdown();
-        }
-    }
+    shutdown_rp(cmds.reverse.take());
     match &result {
         Ok(()) => stats.update(|s| {
             s.status = MigrationStatus::Completed;

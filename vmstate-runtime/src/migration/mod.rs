@@ -7,7 +7,9 @@
 //! * [`MigrationParameters`] and [`MigrationCapabilities`] (QMP
 //!   `migrate-set-parameters` / `-capabilities`), [`MigrationStatus`] and its
 //!   transitions, [`MigrationStats`] (QMP `query-migrate`);
-//! * transports with QEMU-style URIs ([`MigrationUri`], [`connect`], [`Incoming`]).
+//! * transports with QEMU-style URIs ([`MigrationUri`], [`connect`], [`Incoming`]);
+//! * the incoming side's timeouts and [`CancelToken`] (a peer that never
+//!   connects, goes silent or stops reading cannot hold the destination).
 //!
 //! Failures are typed: cancel, peer failure, transport, return path, postcopy and
 //! postcopy recovery each have their [`ErrorKind`](crate::ErrorKind).
@@ -15,6 +17,7 @@
 mod incoming;
 mod params;
 mod source;
+mod stall;
 mod stats;
 mod status;
 mod transport;
@@ -25,6 +28,7 @@ pub use params::{
     DEFAULT_MAX_BANDWIDTH, MAX_DOWNTIME_LIMIT_MS,
 };
 pub use source::{start_migration, MigrationConfig, MigrationHandle, VmControl};
+pub use stall::{CancelToken, IncomingPhase, DEFAULT_RP_WRITE_TIMEOUT, POLL_INTERVAL};
 pub use stats::{MigrationStats, StatsHandle};
 pub use status::MigrationStatus;
 pub use transport::{

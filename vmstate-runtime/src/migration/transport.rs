@@ -8,6 +8,9 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::stall::{is_timeout, poll_accept, CancelToken, ReadWatch};
 
 use crate::error::{Error, ErrorKind, Result, TransportError, TransportOp, UriError};
 
@@ -146,6 +149,21 @@ pub trait ReadWrite: Read + Write + Send {
     fn try_clone_rw(&self) -> Option<Box<dyn ReadWrite>> {
         None
     }
+
+    /// Makes a blocked read give up after `timeout` (`None`: never) with an
+    /// `io::Error` of kind `WouldBlock` or `TimedOut`; returns whether the
+    /// transport can (sockets can; files never block; pipes cannot).
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        let _ = timeout;
+        Ok(false)
+    }
+
+    /// Makes a blocked write give up after `timeout` (`None`: never); returns
+    /// whether the transport can.
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<bool> {
+        let _ = timeout;
+        Ok(false)
+    }
 }
 
 /// Sockets: shut down with `shutdown(2)`, cloned with `dup(2)`.
@@ -162,6 +180,12 @@ macro_rules! socket_read_write {
                 self.try_clone()
                     .ok()
                     .map(|s| Box::new(s) as Box<dyn ReadWrite>)
+            }
+            fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<bool> {
+                <$socket>::set_read_timeout(self, timeout).map(|()| true)
+            }
+            fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<bool> {
+                <$socket>::set_write_timeout(self, timeout).map(|()| true)
             }
         }
     )+};
@@ -348,15 +372,55 @@ impl Incoming {
 
     /// Waits for the source (tcp/unix) and returns the connection.
     pub fn accept(self) -> Result<Connection> {
+        self.accept_within(None, None)
+    }
+
+    /// [`accept`](Self::accept) that gives up after `timeout`
+    /// ([`TimeoutError::Accept`](crate::error::TimeoutError::Accept)) or when
+    /// `cancel` is set ([`ErrorKind::Cancelled`]). With either, the listener is
+    /// non-blocking and polled every [`POLL_INTERVAL`](super::POLL_INTERVAL);
+    /// nothing needs to connect to unblock it. File and exec sources are ready
+    /// at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use vmstate_runtime::error::TimeoutError;
+    /// use vmstate_runtime::migration::{Incoming, MigrationUri};
+    /// use vmstate_runtime::ErrorKind;
+    ///
+    /// let incoming = Incoming::listen(&MigrationUri::Tcp("127.0.0.1:0".into())).unwrap();
+    /// let err = incoming.accept_within(Some(Duration::from_millis(50)), None).unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::TimedOut(TimeoutError::Accept { .. })));
+    /// ```
+    pub fn accept_within(
+        self,
+        timeout: Option<Duration>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<Connection> {
+        let polled = timeout.is_some() || cancel.is_some();
         Ok(match self {
             Incoming::Tcp(l) => {
-                let (s, _) = l.accept()?;
+                let s = if polled {
+                    l.set_nonblocking(true)?;
+                    let s = poll_accept(|| l.accept().map(|(s, _)| s), timeout, cancel)?;
+                    s.set_nonblocking(false)?;
+                    s
+                } else {
+                    l.accept()?.0
+                };
                 s.set_nodelay(true)?;
                 let r = s.try_clone()?;
                 Connection::bidirectional(s, r)
             }
             Incoming::Unix(l, path) => {
-                let (s, _) = l.accept()?;
+                let s = if polled {
+                    l.set_nonblocking(true)?;
+                    let s = poll_accept(|| l.accept().map(|(s, _)| s), timeout, cancel)?;
+                    s.set_nonblocking(false)?;
+                    s
+                } else {
+                    l.accept()?.0
+                };
                 let _ = std::fs::remove_file(&path);
                 let r = s.try_clone()?;
                 Connection::bidirectional(s, r)
@@ -454,37 +518,89 @@ impl ReadWrite for MemEnd {}
 
 /// Reads from a transport into a `BytesMut` for a [`Reader`](crate::wire::Reader)
 /// (the loader's refill source).
+///
+/// Each call grows the buffer by at most one chunk and returns what arrived, so
+/// the buffer is only ever as large as the bytes received plus a chunk, whatever
+/// length the peer claims. A watched refill ([`watched`](Self::watched)) also
+/// ends a wait for the idle timeout or a cancel.
 pub struct TransportRefill {
     source: Box<dyn ReadWrite>,
     chunk: usize,
+    watch: Option<ReadWatch>,
+    /// Bytes received so far (what a stall error reports).
+    received: u64,
+    last_byte: Instant,
 }
 
 impl TransportRefill {
-    /// Refills in reads of up to `chunk` bytes (at least what is needed).
+    /// Refills in reads of up to `chunk` bytes (at least one byte per call).
     pub fn new(source: Box<dyn ReadWrite>, chunk: usize) -> Self {
-        TransportRefill { source, chunk }
+        TransportRefill {
+            source,
+            chunk: chunk.max(1),
+            watch: None,
+            received: 0,
+            last_byte: Instant::now(),
+        }
+    }
+
+    /// A refill whose waits end on the watch's idle timeout or cancel: puts the
+    /// watch's read timeout on the socket. A transport without read timeouts
+    /// (pipes) keeps blocking reads; the watch then only acts between them.
+    pub(crate) fn watched(
+        source: Box<dyn ReadWrite>,
+        chunk: usize,
+        watch: ReadWatch,
+    ) -> io::Result<Self> {
+        let mut r = Self::new(source, chunk);
+        if watch.is_active() {
+            r.source.set_read_timeout(watch.socket_timeout())?;
+            r.watch = Some(watch);
+        }
+        Ok(r)
     }
 }
 
 impl crate::wire::Refill<bytes::BytesMut> for TransportRefill {
     fn refill(&mut self, buf: &mut bytes::BytesMut, min: usize) -> io::Result<usize> {
-        let want = min.max(self.chunk);
+        // Never more than a chunk at a time: `min` is what the reader needs, which
+        // may be a length the peer claims (a package, a vmdesc) and not yet sent.
+        let room = self.chunk;
+        let need = min.clamp(1, room);
         let start = buf.len();
-        buf.resize(start + want, 0);
+        buf.resize(start + room, 0);
         let mut got = 0;
-        while got < min {
-            match self.source.read(&mut buf[start + got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    buf.truncate(start + got);
-                    return Err(e);
-                }
+        let result = loop {
+            if got >= need {
+                break Ok(got);
             }
-        }
+            match self.source.read(&mut buf[start + got..]) {
+                Ok(0) => break Ok(got),
+                Ok(n) => {
+                    got += n;
+                    self.last_byte = Instant::now();
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) && self.watch.is_some() => {
+                    if got > 0 {
+                        break Ok(got);
+                    }
+                    let watch = self.watch.as_ref().expect("checked above");
+                    if let Some(stop) = watch.check(self.last_byte, self.received) {
+                        break Err(stop);
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
         buf.truncate(start + got);
-        Ok(got)
+        self.received += got as u64;
+        // Bytes read before an error stay buffered; the reader counts only what
+        // it is told, so report them and leave the error to the next call.
+        match result {
+            Err(_) if got > 0 => Ok(got),
+            other => other,
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! error naming the section, the offset and the reason.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use bytes::BytesMut;
 
@@ -16,6 +17,7 @@ use super::handlers::SectionReader;
 use super::page::TargetPage;
 use super::registry::Registry;
 use crate::error::{Error, ErrorKind, Result};
+use crate::migration::{CancelToken, DEFAULT_RP_WRITE_TIMEOUT};
 use crate::vmstate::VmState;
 use crate::wire::Reader;
 
@@ -54,8 +56,44 @@ pub enum LoadEnd {
     Quit,
 }
 
+/// Whether a vmdesc trailer follows EOF.
+///
+/// QEMU's destination reads one exactly when its own machine does not have
+/// `suppress-vmdesc` and the migration did not go through postcopy, and fails if
+/// another record comes; it never peeks. Over a connection, peeking is not
+/// harmless: a source that sends no vmdesc and keeps the connection open until
+/// SHUT would wait for the destination while the destination waits for a byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum VmDescPolicy {
+    /// Read one if the input has another byte (waits for that byte or EOF): for
+    /// files and snapshots, and sources that close after EOF. The default, which
+    /// loads every stream the loader loaded before this option existed.
+    #[default]
+    IfPresent,
+    /// One follows (QEMU's default, `suppress-vmdesc=off`): read it; any other
+    /// record is [`ErrorKind::MissingVmDesc`].
+    Expected,
+    /// None follows (`suppress-vmdesc=on`): stop at EOF without reading on.
+    Suppressed,
+}
+
 /// Options for an incoming stream.
-#[derive(Debug, Clone, Default)]
+///
+/// The timeouts and the cancel token are used by the destination driver
+/// ([`run_incoming`](crate::migration::run_incoming)); the in-memory loader
+/// ignores them.
+///
+/// Silence that is legitimate is handled so: a source paused in pre-switchover
+/// (waiting for `migrate-continue`) sends nothing for as long as its operator
+/// takes, and nothing in the stream tells the destination, so `idle_timeout`
+/// is off by default and must be set above the longest pause the VMM allows.
+/// In postcopy-paused (the guest runs here, waiting for the source to
+/// reconnect) no timeout applies, since giving up loses the guest; only the
+/// cancel token ends that wait. A silence beyond `idle_timeout` after
+/// POSTCOPY_RUN is a broken connection: it pauses postcopy (when the VMM has a
+/// recovery hook) instead of failing.
+#[derive(Debug, Clone)]
 pub struct LoadOptions {
     /// The dialect to accept.
     pub version: QemuVersion,
@@ -63,6 +101,34 @@ pub struct LoadOptions {
     /// record that matches it (QEMU's `send-configuration`, default on). Its
     /// target page ([`Configuration::for_target`]) is ours.
     pub configuration: Option<Configuration>,
+    /// Whether a vmdesc trailer follows EOF (default [`VmDescPolicy::IfPresent`]).
+    pub vmdesc: VmDescPolicy,
+    /// How long to wait for a source to connect (tcp/unix); default `None`:
+    /// as long as it takes, as QEMU's `-incoming` does.
+    pub accept_timeout: Option<Duration>,
+    /// How long the source may send nothing while it still owes part of the
+    /// stream; default `None` (see the type's notes on pre-switchover).
+    pub idle_timeout: Option<Duration>,
+    /// How long a return-path write may make no progress; default
+    /// [`DEFAULT_RP_WRITE_TIMEOUT`] (30 s).
+    pub write_timeout: Option<Duration>,
+    /// Cancels the incoming migration from another thread (keep a clone);
+    /// default `None`.
+    pub cancel: Option<CancelToken>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            version: QemuVersion::default(),
+            configuration: None,
+            vmdesc: VmDescPolicy::default(),
+            accept_timeout: None,
+            idle_timeout: None,
+            write_timeout: Some(DEFAULT_RP_WRITE_TIMEOUT),
+            cancel: None,
+        }
+    }
 }
 
 impl LoadOptions {
@@ -122,7 +188,7 @@ impl StreamLoader {
         self.load_header(r)?;
         Self::load_setup_all(reg)?;
         let result = self.load_main(r, reg, cmds).and_then(|end| match end {
-            LoadEnd::Eof => Self::load_vmdesc(r),
+            LoadEnd::Eof => self.load_trailer(r),
             LoadEnd::Quit => Ok(None),
         });
         let cleanup = Self::load_cleanup_all(reg);
@@ -337,19 +403,75 @@ impl StreamLoader {
         check_footer(r, section_id).map_err(|e| e.in_section(what))
     }
 
-    /// After EOF: an optional vmdesc record (0x06, be32 len, JSON).
+    /// After EOF: an optional vmdesc record (0x06, be32 len, JSON), read if the
+    /// input has another byte ([`VmDescPolicy::IfPresent`]). The end of the
+    /// input, or a transport error, means none; but a wait the destination ended
+    /// itself (an idle timeout, a cancel) is reported, not taken for "none".
     pub fn load_vmdesc(r: &mut SectionReader) -> Result<Option<String>> {
-        if !r.ensure(1) || r.peek_u8() != Some(RecordType::VmDescription as u8) {
+        match r.require(1) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::TimedOut(_) | ErrorKind::Cancelled { .. }
+                ) =>
+            {
+                return Err(e)
+            }
+            Err(_) => return Ok(None),
+        }
+        if r.peek_u8() != Some(RecordType::VmDescription as u8) {
             return Ok(None);
         }
+        Self::read_vmdesc(r).map(Some)
+    }
+
+    /// After EOF: the vmdesc trailer as this loader's [`VmDescPolicy`] says.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use vmstate_runtime::savevm::{LoadOptions, StreamLoader, VmDescPolicy};
+    /// use vmstate_runtime::wire::Reader;
+    /// use vmstate_runtime::ErrorKind;
+    ///
+    /// let expect = |vmdesc| StreamLoader::new(LoadOptions { vmdesc, ..Default::default() });
+    /// let mut r = Reader::new(BytesMut::from(&[0x06, 0, 0, 0, 2, b'{', b'}'][..]));
+    /// assert_eq!(expect(VmDescPolicy::Expected).load_trailer(&mut r).unwrap().as_deref(), Some("{}"));
+    /// // Suppressed: nothing is read, even when bytes follow.
+    /// let mut r = Reader::new(BytesMut::from(&[0x06][..]));
+    /// assert_eq!(expect(VmDescPolicy::Suppressed).load_trailer(&mut r).unwrap(), None);
+    /// assert_eq!(r.remaining(), 1);
+    /// let err = expect(VmDescPolicy::Expected).load_trailer(&mut Reader::new(BytesMut::from(&[7][..])));
+    /// assert!(matches!(err.unwrap_err().kind(), ErrorKind::MissingVmDesc { found: 7 }));
+    /// ```
+    pub fn load_trailer(&self, r: &mut SectionReader) -> Result<Option<String>> {
+        match self.opts.vmdesc {
+            VmDescPolicy::IfPresent => Self::load_vmdesc(r),
+            VmDescPolicy::Suppressed => Ok(None),
+            VmDescPolicy::Expected => {
+                let at = r.position();
+                let found = r.peek_u8().map_or_else(|| r.read_u8(), Ok)?;
+                if found != RecordType::VmDescription as u8 {
+                    return Err(Error::at(ErrorKind::MissingVmDesc { found }, at));
+                }
+                Self::read_vmdesc(r).map(Some)
+            }
+        }
+    }
+
+    /// The vmdesc record at the read position (its type byte checked by the caller).
+    fn read_vmdesc(r: &mut SectionReader) -> Result<String> {
         let at = r.position();
         r.read_u8()?;
         let len = r.read_u32()?;
         if len > MAX_VMDESC_LEN {
             return Err(Error::at(ErrorKind::VmDescTooLarge { len }, at));
         }
+        // `read_vec` checks the bytes are there first; over a socket the reader
+        // grows by a chunk per arrival, so a claimed length costs nothing until
+        // the bytes come.
         let json = r.read_vec(len as usize)?;
-        Ok(Some(String::from_utf8_lossy(&json).into_owned()))
+        Ok(String::from_utf8_lossy(&json).into_owned())
     }
 }
 

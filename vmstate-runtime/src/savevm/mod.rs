@@ -40,7 +40,9 @@ pub use handlers::{
     IterateStatus, Pending, RpSend, SaveVmHandlers, SectionReader, SectionWriter,
     SwitchoverApprover, VmStateHandler,
 };
-pub use loader::{CommandHandler, LoadEnd, LoadFlow, LoadOptions, NoCommands, StreamLoader};
+pub use loader::{
+    CommandHandler, LoadEnd, LoadFlow, LoadOptions, NoCommands, StreamLoader, VmDescPolicy,
+};
 pub use page::TargetPage;
 pub use postcopy_ram::{BlockRanges, PageRequester, PostcopyRam};
 pub use registry::{InstanceId, Registry, SaveStateEntry};

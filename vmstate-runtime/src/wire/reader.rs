@@ -73,9 +73,16 @@ pub struct Reader<B> {
 /// // The source is exhausted: the next read reports truncation at offset 5.
 /// assert_eq!(r.read_u8().unwrap_err().offset(), Some(5));
 /// ```
+///
+/// A source may append fewer than `min` bytes per call (the reader calls again
+/// until it has what it needs): a transport grows the buffer in bounded chunks
+/// as bytes arrive, so a length the peer claims costs memory only once that many
+/// bytes came. A source that fails with an `io::Error` carrying a runtime
+/// [`Error`] (a timeout, a cancel) has that error reported as itself.
 pub trait Refill<B>: Send {
-    /// Appends at least `min` bytes to `buf` if the source still has them (it may
-    /// append more); returns how many were appended, 0 at the end of the input.
+    /// Appends at least one byte to `buf` if the source still has any (up to
+    /// `min` or more as they arrive); returns how many were appended, 0 at the
+    /// end of the input.
     fn refill(&mut self, buf: &mut B, min: usize) -> std::io::Result<usize>;
 }
 
@@ -178,7 +185,7 @@ impl<B: Buf> Reader<B> {
             match refill.refill(&mut self.buf, want) {
                 Ok(0) => return Err(self.truncated(n)),
                 Ok(k) => self.start_remaining += k,
-                Err(e) => return Err(Error::at(ErrorKind::Io(e), at)),
+                Err(e) => return Err(Error::from(e).with_offset(at)),
             }
         }
         Ok(())
