@@ -47,9 +47,26 @@ struct Args {
     /// Cancel the migration if it has not finished after this many seconds.
     #[arg(long, default_value_t = 30)]
     timeout_secs: u64,
+    /// The destination gives up if no source connected within SECS seconds
+    /// (fractions allowed) [default: it waits].
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    accept_timeout: Option<Duration>,
+    /// The destination gives up if the source sends nothing for SECS seconds in
+    /// the middle of the stream [default: it waits].
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    idle_timeout: Option<Duration>,
     /// Plain progress lines instead of a progress bar.
     #[arg(long)]
     no_progress_bar: bool,
+}
+
+/// A positive number of seconds, fractions allowed.
+fn seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{s}: {e}"))?;
+    if secs.is_nan() || secs <= 0.0 {
+        return Err(format!("{s}: must be more than 0"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s}: {e}"))
 }
 
 fn main() -> ExitCode {
@@ -64,6 +81,8 @@ fn main() -> ExitCode {
         uri: a.uri,
         keep_stream: a.keep_stream,
         timeout: Duration::from_secs(a.timeout_secs),
+        accept_timeout: a.accept_timeout,
+        idle_timeout: a.idle_timeout,
         progress: if a.no_progress_bar {
             ProgressMode::Lines
         } else {

@@ -7,8 +7,11 @@ use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use vmstate_runtime::migration::{connect, run_incoming, Incoming, MigrationUri, StatsHandle};
+use vmstate_runtime::migration::{
+    connect, run_incoming, CancelToken, Incoming, MigrationUri, StatsHandle,
+};
 use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion};
 
 use super::{fail, DemoError};
@@ -23,7 +26,19 @@ pub(super) struct Link {
     dst_machine: Machine,
     dst_stats: StatsHandle,
     destination: JoinHandle<vmstate_runtime::Result<()>>,
+    /// Stops the destination wherever it waits (accept, a read).
+    cancel: CancelToken,
     tee: Option<JoinHandle<io::Result<u64>>>,
+}
+
+/// How long the destination waits for the source (`--accept-timeout`,
+/// `--idle-timeout`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Patience {
+    /// For the source to connect.
+    pub(super) accept: Option<Duration>,
+    /// For the next byte in the middle of the stream.
+    pub(super) idle: Option<Duration>,
 }
 
 /// The destination once the migration ended well.
@@ -42,6 +57,7 @@ impl Link {
         keep_stream: Option<&Path>,
         pages: usize,
         tmp: &Path,
+        patience: Patience,
     ) -> Result<Link, DemoError> {
         let incoming = Incoming::listen(listen_uri)?;
         let dst_uri = match incoming.local_tcp_addr() {
@@ -50,8 +66,9 @@ impl Link {
         };
         let dst_machine = Machine::new(pages);
         let dst_stats = StatsHandle::default();
+        let cancel = CancelToken::new();
         let destination = {
-            let (m, s) = (dst_machine.clone(), dst_stats.clone());
+            let (m, s, c) = (dst_machine.clone(), dst_stats.clone(), cancel.clone());
             std::thread::Builder::new()
                 .name("destination".into())
                 .spawn(move || -> vmstate_runtime::Result<()> {
@@ -59,6 +76,9 @@ impl Link {
                     let opts = LoadOptions {
                         version: QemuVersion::V7_2,
                         configuration: Some(Configuration::new(MACHINE_TYPE)),
+                        accept_timeout: patience.accept,
+                        idle_timeout: patience.idle,
+                        cancel: Some(c),
                         ..Default::default()
                     };
                     run_incoming(incoming, &mut reg, opts, &s)
@@ -81,6 +101,7 @@ impl Link {
             dst_machine,
             dst_stats,
             destination,
+            cancel,
             tee,
         })
     }
@@ -90,11 +111,14 @@ impl Link {
         self.tee.is_some()
     }
 
-    /// Unblocks the destination (and tee) if they still wait for a connection
-    /// (after the source failed before connecting): connect once and hang up.
+    /// Stops the destination wherever it waits (after the source failed), and
+    /// unblocks the tee if it still waits for a connection: connect once and
+    /// hang up.
     pub(super) fn unblock(&self) {
-        let _ = connect(&self.src_uri);
-        let _ = connect(&self.dst_uri);
+        self.cancel.cancel();
+        if self.tee.is_some() {
+            let _ = connect(&self.src_uri);
+        }
     }
 
     /// After a failed migration: stops both threads; returns the destination's

@@ -28,7 +28,7 @@ pub use options::{DemoOptions, ProgressMode};
 pub use report::{human_bytes, Check, DemoReport};
 
 use guest::Source;
-use link::Link;
+use link::{Link, Patience};
 use vmstate_devices::machine::{RamStats, MACHINE_TYPE};
 
 const MIB: u64 = 1024 * 1024;
@@ -70,7 +70,17 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport, DemoEr
     let pages = opts.pages();
     let tmp = tempfile::Builder::new().prefix("vmstate-demo-").tempdir()?;
     let listen_uri = opts.listen_uri(tmp.path())?;
-    let link = Link::open(&listen_uri, opts.keep_stream.as_deref(), pages, tmp.path())?;
+    let patience = Patience {
+        accept: opts.accept_timeout,
+        idle: opts.idle_timeout,
+    };
+    let link = Link::open(
+        &listen_uri,
+        opts.keep_stream.as_deref(),
+        pages,
+        tmp.path(),
+        patience,
+    )?;
     let source = Source::start(opts, pages)?;
     report::print_intro(opts, pages, &link.dst_uri, link.has_tee(), out);
 

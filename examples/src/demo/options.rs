@@ -41,6 +41,12 @@ pub struct DemoOptions {
     pub keep_stream: Option<PathBuf>,
     /// Give up (cancel) when the migration has not finished after this long.
     pub timeout: Duration,
+    /// The destination gives up when no source connected within this long
+    /// (default `None`: it waits until the demo cancels it).
+    pub accept_timeout: Option<Duration>,
+    /// The destination gives up when the source sends nothing for this long in
+    /// the middle of the stream (default `None`).
+    pub idle_timeout: Option<Duration>,
     /// How to show progress.
     pub progress: ProgressMode,
 }
@@ -57,6 +63,8 @@ impl Default for DemoOptions {
             uri: None,
             keep_stream: None,
             timeout: Duration::from_secs(30),
+            accept_timeout: None,
+            idle_timeout: None,
             progress: ProgressMode::Auto,
         }
     }
