@@ -169,28 +169,36 @@ fn a_peer_that_goes_silent_trips_the_idle_timeout_naming_where() {
     }
 }
 
+/// Runs the destination with a cancel token (and no timeout), cancels it from
+/// another thread after `T`, and checks it returned `Cancelled` promptly.
+fn cancelled_after_t(listener: Incoming, sock: Sock) -> vmstate_runtime::Error {
+    let cancel = CancelToken::new();
+    let opts = LoadOptions {
+        cancel: Some(cancel.clone()),
+        ..Default::default()
+    };
+    let canceller = thread::spawn(move || {
+        thread::sleep(T);
+        cancel.cancel();
+    });
+    let (r, took) = timed(|| incoming(listener, opts));
+    canceller.join().unwrap();
+    let e = r.unwrap_err();
+    assert_kind!(
+        e,
+        ErrorKind::Cancelled {
+            in_postcopy_pause: false
+        }
+    );
+    assert!(took >= T && took < T + SLACK, "{sock:?}: took {took:?}");
+    e
+}
+
 #[test]
 fn cancel_from_another_thread_ends_a_blocked_accept() {
     for sock in BOTH {
         let (listener, _) = listen(sock, "cancel-accept");
-        let cancel = CancelToken::new();
-        let opts = LoadOptions {
-            cancel: Some(cancel.clone()),
-            ..Default::default()
-        };
-        let canceller = thread::spawn(move || {
-            thread::sleep(T);
-            cancel.cancel();
-        });
-        let (r, took) = timed(|| incoming(listener, opts));
-        canceller.join().unwrap();
-        assert_kind!(
-            r.unwrap_err(),
-            ErrorKind::Cancelled {
-                in_postcopy_pause: false
-            }
-        );
-        assert!(took >= T && took < T + SLACK, "{sock:?}: took {took:?}");
+        cancelled_after_t(listener, sock);
     }
 }
 
@@ -199,27 +207,9 @@ fn cancel_from_another_thread_ends_a_blocked_read() {
     for sock in BOTH {
         let (listener, uri) = listen(sock, "cancel-read");
         let _peer = stalling_peer(uri, HEADER.to_vec());
-        let cancel = CancelToken::new();
-        // No idle timeout: only the cancel can end the wait.
-        let opts = LoadOptions {
-            cancel: Some(cancel.clone()),
-            ..Default::default()
-        };
-        let canceller = thread::spawn(move || {
-            thread::sleep(T);
-            cancel.cancel();
-        });
-        let (r, took) = timed(|| incoming(listener, opts));
-        canceller.join().unwrap();
-        let e = r.unwrap_err();
-        assert_kind!(
-            e,
-            ErrorKind::Cancelled {
-                in_postcopy_pause: false
-            }
-        );
+        let e = cancelled_after_t(listener, sock);
+        // Where it waited: the first record after the header.
         assert_eq!(e.offset(), Some(8), "{e}");
-        assert!(took >= T && took < T + SLACK, "{sock:?}: took {took:?}");
     }
 }
 
@@ -263,6 +253,22 @@ fn a_source_without_vmdesc_waiting_for_shut_completes_when_none_is_expected() {
     }
 }
 
+/// Options with only the idle timeout set (to `T`).
+fn idle_after_t() -> LoadOptions {
+    LoadOptions {
+        idle_timeout: Some(T),
+        ..Default::default()
+    }
+}
+
+/// Asserts `e` is the idle timeout, fired while reading `phase`.
+fn assert_idle_in(e: &vmstate_runtime::Error, phase: IncomingPhase) {
+    assert_kind!(
+        e,
+        ErrorKind::TimedOut(TimeoutError::Idle { phase: p, .. }) if *p == phase
+    );
+}
+
 #[test]
 fn peeking_for_a_vmdesc_the_source_never_sends_waits_and_says_so() {
     // The contrast: with the peek (the default policy) the destination waits for
@@ -270,18 +276,8 @@ fn peeking_for_a_vmdesc_the_source_never_sends_waits_and_says_so() {
     // SHUT with the error instead of hanging.
     let (listener, uri) = listen(Sock::Unix, "peek-vmdesc");
     let source = source_waiting_for_shut(uri);
-    let opts = LoadOptions {
-        idle_timeout: Some(T),
-        ..Default::default()
-    };
-    let e = incoming(listener, opts).unwrap_err();
-    assert_kind!(
-        e,
-        ErrorKind::TimedOut(TimeoutError::Idle {
-            phase: IncomingPhase::VmDesc,
-            ..
-        })
-    );
+    let e = incoming(listener, idle_after_t()).unwrap_err();
+    assert_idle_in(&e, IncomingPhase::VmDesc);
     assert_eq!(
         source.join().unwrap(),
         Some(RpMessage::Shut { error: true })
@@ -354,24 +350,29 @@ fn claimed_length(bytes: Vec<u8>, close: bool, name: &str) -> (vmstate_runtime::
     (r.unwrap_err(), seen.peak)
 }
 
+/// A peer sends `bytes`, whose last record claims `claimed` more bytes, then
+/// closes (the error is truncation) or stays silent (the idle timeout in
+/// `phase`): either way the destination holds far less than the claim.
+fn claim_costs_nothing(bytes: Vec<u8>, claimed: usize, phase: IncomingPhase, name: &str) {
+    let (e, peak) = claimed_length(bytes.clone(), true, &format!("{name}-eof"));
+    assert_kind!(e, ErrorKind::Truncated { needed, .. } if *needed == claimed);
+    assert!(peak < PEAK_BOUND, "held {peak} bytes at the peak: {e}");
+    let (e, peak) = claimed_length(bytes.clone(), false, &format!("{name}-silent"));
+    let sent = bytes.len() as u64;
+    assert_kind!(
+        e,
+        ErrorKind::TimedOut(TimeoutError::Idle { phase: p, received, .. })
+            if *p == phase && *received == sent
+    );
+    assert!(peak < PEAK_BOUND, "held {peak} bytes at the peak: {e}");
+}
+
 #[test]
 fn a_package_claiming_256_mib_holds_only_what_arrived() {
     let mut bytes = HEADER.to_vec();
     // MIG_CMD_PACKAGED, payload be32 length 256 MiB (the largest accepted).
     bytes.extend_from_slice(&[0x08, 0, 7, 0, 4, 0x10, 0, 0, 0]);
-    let (e, peak) = claimed_length(bytes.clone(), true, "package-eof");
-    assert_kind!(e, ErrorKind::Truncated { needed, .. } if *needed == 256 << 20);
-    assert!(peak < PEAK_BOUND, "held {peak} bytes at the peak: {e}");
-    let (e, peak) = claimed_length(bytes, false, "package-silent");
-    assert_kind!(
-        e,
-        ErrorKind::TimedOut(TimeoutError::Idle {
-            phase: IncomingPhase::Main,
-            received: 17,
-            ..
-        })
-    );
-    assert!(peak < PEAK_BOUND, "held {peak} bytes at the peak: {e}");
+    claim_costs_nothing(bytes, 256 << 20, IncomingPhase::Main, "package");
 }
 
 #[test]
@@ -379,19 +380,7 @@ fn a_vmdesc_claiming_64_mib_holds_only_what_arrived() {
     let mut bytes = HEADER.to_vec();
     // EOF, then the vmdesc record with be32 length 64 MiB (the largest accepted).
     bytes.extend_from_slice(&[EOF, 0x06, 0x04, 0, 0, 0]);
-    let (e, peak) = claimed_length(bytes.clone(), true, "vmdesc-eof");
-    assert_kind!(e, ErrorKind::Truncated { needed, .. } if *needed == 64 << 20);
-    assert!(peak < PEAK_BOUND, "held {peak} bytes at the peak: {e}");
-    let (e, peak) = claimed_length(bytes, false, "vmdesc-silent");
-    assert_kind!(
-        e,
-        ErrorKind::TimedOut(TimeoutError::Idle {
-            phase: IncomingPhase::VmDesc,
-            received: 14,
-            ..
-        })
-    );
-    assert!(peak < PEAK_BOUND, "held {peak} bytes at the peak: {e}");
+    claim_costs_nothing(bytes, 64 << 20, IncomingPhase::VmDesc, "vmdesc");
 }
 
 #[test]
@@ -400,4 +389,73 @@ fn the_counting_allocator_sees_what_is_held() {
     let (v, seen) = common::alloc::measure(|| vec![1u8; 8 << 20]);
     assert_eq!(v.len(), 8 << 20);
     assert!(seen.peak >= 8 << 20 && seen.largest >= 8 << 20, "{seen:?}");
+}
+
+/// The stream up to POSTCOPY_RUN: the return path, ADVISE (4 KiB pages), LISTEN,
+/// RUN. After it the guest runs on the destination.
+fn up_to_postcopy_run() -> Vec<u8> {
+    let mut s = HEADER.to_vec();
+    s.extend_from_slice(&OPEN_RP);
+    s.extend_from_slice(&[0x08, 0, 3, 0, 16]);
+    s.extend_from_slice(&4096u64.to_be_bytes());
+    s.extend_from_slice(&4096u64.to_be_bytes());
+    s.extend_from_slice(&[0x08, 0, 4, 0, 0]);
+    s.extend_from_slice(&[0x08, 0, 5, 0, 0]);
+    s
+}
+
+#[test]
+fn silence_after_postcopy_run_fails_without_recovery_naming_postcopy() {
+    let (listener, uri) = listen(Sock::Unix, "postcopy-idle");
+    let _peer = stalling_peer(uri, up_to_postcopy_run());
+    let e = incoming(listener, idle_after_t()).unwrap_err();
+    assert_idle_in(&e, IncomingPhase::PostcopyActive);
+}
+
+#[test]
+fn silence_after_postcopy_run_pauses_and_only_a_cancel_ends_the_pause() {
+    use std::sync::{Arc, Mutex};
+    use vmstate_runtime::migration::{run_incoming_with, IncomingHooks, MigrationStatus};
+
+    let (listener, uri) = listen(Sock::Unix, "postcopy-pause");
+    let _peer = stalling_peer(uri, up_to_postcopy_run());
+    let cancel = CancelToken::new();
+    let stats = StatsHandle::default();
+    let paused_by = Arc::new(Mutex::new(None::<String>));
+    let (seen, stats2, cancel2) = (paused_by.clone(), stats.clone(), cancel.clone());
+    let hooks = IncomingHooks {
+        on_postcopy_paused: Some(Box::new(move |e| {
+            *seen.lock().unwrap() = Some(e.to_string());
+            assert_eq!(stats2.snapshot().status, MigrationStatus::PostcopyPaused);
+            // Nobody reconnects: the wait has no timeout (an accept timeout is set
+            // and must not apply here), so only the cancel below ends it.
+            let (again, _) = listen(Sock::Unix, "postcopy-pause-again");
+            let c = cancel2.clone();
+            thread::spawn(move || {
+                thread::sleep(3 * T);
+                c.cancel();
+            });
+            Ok(again)
+        })),
+        ..Default::default()
+    };
+    let opts = LoadOptions {
+        idle_timeout: Some(T),
+        accept_timeout: Some(T),
+        cancel: Some(cancel),
+        ..Default::default()
+    };
+    let (r, took) =
+        timed(|| run_incoming_with(listener, &mut Registry::new(), opts, &stats, hooks));
+    assert_kind!(
+        r.unwrap_err(),
+        ErrorKind::Cancelled {
+            in_postcopy_pause: true
+        }
+    );
+    let why = paused_by.lock().unwrap().clone().expect("postcopy paused");
+    assert!(why.contains("the postcopy stream"), "{why}");
+    // Idle timeout, then three more T in the pause before the cancel.
+    assert!(took >= 4 * T, "took {took:?}");
+    assert_eq!(stats.snapshot().status, MigrationStatus::Failed);
 }

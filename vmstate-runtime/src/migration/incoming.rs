@@ -301,6 +301,16 @@ impl CommandHandler for IncomingCommands {
 /// Runs an incoming migration to the end: waits for the source, loads every
 /// section into `reg`, and tells the source the outcome (SHUT) when a return path
 /// is open. Statistics (status setup → active → completed/failed) go to `stats`.
+///
+/// `opts` bounds every wait on the peer: [`LoadOptions::accept_timeout`],
+/// [`idle_timeout`](LoadOptions::idle_timeout) and
+/// [`write_timeout`](LoadOptions::write_timeout) end in
+/// [`ErrorKind::TimedOut`], and [`LoadOptions::cancel`] ends any wait (accept,
+/// a read, postcopy-paused) in [`ErrorKind::Cancelled`] within about
+/// [`POLL_INTERVAL`](super::POLL_INTERVAL). After EOF the vmdesc trailer is read
+/// as [`LoadOptions::vmdesc`] says. The timeouts act on tcp and unix sockets;
+/// `exec:` pipes have no read timeout (a cancel or idle check there waits for
+/// the next read to return) and files never block.
 pub fn run_incoming(
     incoming: Incoming,
     reg: &mut Registry,

@@ -521,7 +521,7 @@ impl ReadWrite for MemEnd {}
 ///
 /// Each call grows the buffer by at most one chunk and returns what arrived, so
 /// the buffer is only ever as large as the bytes received plus a chunk, whatever
-/// length the peer claims. A watched refill ([`watched`](Self::watched)) also
+/// length the peer claims. The destination driver's refill also
 /// ends a wait for the idle timeout or a cancel.
 pub struct TransportRefill {
     source: Box<dyn ReadWrite>,
