@@ -384,6 +384,28 @@ fn a_vmdesc_claiming_64_mib_holds_only_what_arrived() {
 }
 
 #[test]
+fn a_package_that_does_arrive_costs_about_its_size_once() {
+    // 8 MiB of package, all sent, whose inner stream is bad from its first byte:
+    // the destination holds the package (the refill buffer, grown as it came, is
+    // split off without a copy), not copies of it.
+    const LEN: usize = 8 << 20;
+    let mut bytes = HEADER.to_vec();
+    bytes.extend_from_slice(&[0x08, 0, 7, 0, 4]);
+    bytes.extend_from_slice(&(LEN as u32).to_be_bytes());
+    let inner_at = bytes.len() as u64;
+    bytes.push(0x42);
+    bytes.resize(bytes.len() + LEN - 1, 0);
+    let (e, peak) = claimed_length(bytes, true, "package-arrives");
+    assert_kind!(e, ErrorKind::UnknownRecordType { ty: 0x42 });
+    assert_eq!(e.offset(), Some(inner_at), "{e}");
+    assert!(peak >= LEN, "the package itself is held: {peak}");
+    assert!(
+        peak < 2 * LEN + PEAK_BOUND,
+        "held {peak} bytes for {LEN}: {e}"
+    );
+}
+
+#[test]
 fn the_counting_allocator_sees_what_is_held() {
     // Without this, a broken allocator would make the peak checks pass vacuously.
     let (v, seen) = common::alloc::measure(|| vec![1u8; 8 << 20]);

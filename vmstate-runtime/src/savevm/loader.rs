@@ -6,8 +6,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bytes::BytesMut;
-
 use super::command::Command;
 use super::config::Configuration;
 use super::format::{
@@ -308,7 +306,9 @@ impl StreamLoader {
                             ));
                         }
                         let base = r.position();
-                        let package = BytesMut::from(&r.read_vec(len as usize)?[..]);
+                        // The bytes are checked present first (over a socket they
+                        // arrive a chunk at a time), then split off uncopied.
+                        let package = r.read_split(len as usize)?;
                         let mut pr = Reader::with_base_offset(package, base);
                         if self.load_main_inner(&mut pr, reg, cmds, true)? == LoadEnd::Quit {
                             return Ok(LoadEnd::Quit);
@@ -471,7 +471,8 @@ impl StreamLoader {
         // grows by a chunk per arrival, so a claimed length costs nothing until
         // the bytes come.
         let json = r.read_vec(len as usize)?;
-        Ok(String::from_utf8_lossy(&json).into_owned())
+        Ok(String::from_utf8(json)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
     }
 }
 

@@ -632,6 +632,27 @@ impl<B: Buf> Reader<B> {
     }
 }
 
+impl Reader<bytes::BytesMut> {
+    /// Splits the next `n` bytes off as a buffer of their own, without copying,
+    /// after checking (refilling) that they are present: a nested stream (a
+    /// PACKAGED command) costs the bytes that arrived, once.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use vmstate_runtime::wire::Reader;
+    ///
+    /// let mut r = Reader::new(BytesMut::from(&[1, 2, 3][..]));
+    /// assert_eq!(&r.read_split(2).unwrap()[..], [1, 2]);
+    /// assert_eq!(r.position(), 2);
+    /// assert!(r.read_split(2).is_err()); // one byte left: nothing consumed
+    /// assert_eq!(r.read_u8().unwrap(), 3);
+    /// ```
+    pub fn read_split(&mut self, n: usize) -> Result<bytes::BytesMut> {
+        self.require(n)?;
+        Ok(self.buf.split_to(n))
+    }
+}
+
 /// A name of at most 255 bytes held inline (no allocation), as read from a
 /// one-byte-length-prefixed string on the wire.
 ///
