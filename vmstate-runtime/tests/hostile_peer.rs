@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use vmstate_runtime::error::TimeoutError;
 use vmstate_runtime::migration::{
-    run_incoming, CancelToken, Incoming, IncomingPhase, MigrationUri, StatsHandle,
+    run_incoming, CancelToken, Incoming, IncomingPhase, MigrationStatus, MigrationUri, StatsHandle,
 };
 use vmstate_runtime::savevm::{LoadOptions, QemuVersion, Registry, RpMessage, VmDescPolicy};
 use vmstate_runtime::wire::Reader;
@@ -126,9 +126,13 @@ fn nobody_connects_and_the_accept_timeout_fires() {
             accept_timeout: Some(T),
             ..Default::default()
         };
-        let (r, took) = timed(|| incoming(listener, opts));
+        let stats = StatsHandle::default();
+        let (r, took) = timed(|| run_incoming(listener, &mut Registry::new(), opts, &stats));
         let e = r.unwrap_err();
         assert_kind!(e, ErrorKind::TimedOut(TimeoutError::Accept { waited }) if *waited == T);
+        let s = stats.snapshot();
+        assert_eq!(s.status, MigrationStatus::Failed, "{sock:?}");
+        assert_eq!(s.error, Some(e.to_string()));
         assert!(took >= T && took < T + SLACK, "{sock:?}: took {took:?}");
     }
 }
@@ -181,9 +185,15 @@ fn cancelled_after_t(listener: Incoming, sock: Sock) -> vmstate_runtime::Error {
         thread::sleep(T);
         cancel.cancel();
     });
-    let (r, took) = timed(|| incoming(listener, opts));
+    let stats = StatsHandle::default();
+    let (r, took) = timed(|| run_incoming(listener, &mut Registry::new(), opts, &stats));
     canceller.join().unwrap();
     let e = r.unwrap_err();
+    assert_eq!(
+        stats.snapshot().status,
+        MigrationStatus::Cancelled,
+        "{sock:?}"
+    );
     assert_kind!(
         e,
         ErrorKind::Cancelled {
@@ -437,7 +447,7 @@ fn silence_after_postcopy_run_fails_without_recovery_naming_postcopy() {
 #[test]
 fn silence_after_postcopy_run_pauses_and_only_a_cancel_ends_the_pause() {
     use std::sync::{Arc, Mutex};
-    use vmstate_runtime::migration::{run_incoming_with, IncomingHooks, MigrationStatus};
+    use vmstate_runtime::migration::{run_incoming_with, IncomingHooks};
 
     let (listener, uri) = listen(Sock::Unix, "postcopy-pause");
     let _peer = stalling_peer(uri, up_to_postcopy_run());
@@ -479,5 +489,5 @@ fn silence_after_postcopy_run_pauses_and_only_a_cancel_ends_the_pause() {
     assert!(why.contains("the postcopy stream"), "{why}");
     // Idle timeout, then three more T in the pause before the cancel.
     assert!(took >= 4 * T, "took {took:?}");
-    assert_eq!(stats.snapshot().status, MigrationStatus::Failed);
+    assert_eq!(stats.snapshot().status, MigrationStatus::Cancelled);
 }

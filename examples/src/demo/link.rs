@@ -31,6 +31,9 @@ pub(super) struct Link {
     tee: Option<JoinHandle<io::Result<u64>>>,
 }
 
+/// How long [`Link::abandon`] lets the destination end on its own.
+const ABANDON_GRACE: Duration = Duration::from_secs(1);
+
 /// How long the destination waits for the source (`--accept-timeout`,
 /// `--idle-timeout`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -124,6 +127,12 @@ impl Link {
     /// After a failed migration: stops both threads; returns the destination's
     /// own error, as a note for the failure message.
     pub(super) fn abandon(self) -> String {
+        // A source that failed mid-stream closed the connection: give the
+        // destination a moment to report its own view of it before cancelling.
+        let grace = std::time::Instant::now();
+        while !self.destination.is_finished() && grace.elapsed() < ABANDON_GRACE {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         self.unblock();
         let dst = self.destination.join();
         if let Some(t) = self.tee {

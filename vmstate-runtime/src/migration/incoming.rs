@@ -300,7 +300,8 @@ impl CommandHandler for IncomingCommands {
 
 /// Runs an incoming migration to the end: waits for the source, loads every
 /// section into `reg`, and tells the source the outcome (SHUT) when a return path
-/// is open. Statistics (status setup → active → completed/failed) go to `stats`.
+/// is open. Statistics (status setup → active → completed/failed, or cancelled
+/// by the cancel token) go to `stats`.
 ///
 /// `opts` bounds every wait on the peer: [`LoadOptions::accept_timeout`],
 /// [`idle_timeout`](LoadOptions::idle_timeout) and
@@ -329,7 +330,14 @@ pub fn run_incoming_with(
     mut hooks: IncomingHooks,
 ) -> Result<()> {
     stats.update(|s| s.status = MigrationStatus::Setup);
-    let conn = incoming.accept_within(opts.accept_timeout, opts.cancel.as_ref())?;
+    let conn = match incoming.accept_within(opts.accept_timeout, opts.cancel.as_ref()) {
+        Ok(conn) => conn,
+        Err(e) => {
+            let failed = Err(e);
+            record_outcome(stats, &failed, 0);
+            return failed;
+        }
+    };
     let phase: PhaseCell = Arc::new(Mutex::new(IncomingPhase::Header));
     let watch = ReadWatch {
         idle: opts.idle_timeout,
@@ -444,19 +452,25 @@ pub fn run_incoming_with(
         );
     }
     shutdown_rp(cmds.reverse.take());
-    match &result {
-        Ok(()) => stats.update(|s| {
-            s.status = MigrationStatus::Completed;
-            s.transferred = transferred;
-        }),
-        Err(e) => {
-            let msg = e.to_string();
-            stats.update(|s| {
-                s.status = MigrationStatus::Failed;
-                s.transferred = transferred;
-                s.error = Some(msg);
-            })
-        }
-    }
+    record_outcome(stats, &result, transferred);
     result
+}
+
+/// The end of an incoming migration in the statistics: completed, cancelled
+/// (by the [`CancelToken`](super::CancelToken)), or failed with the error.
+fn record_outcome(stats: &StatsHandle, result: &Result<()>, transferred: u64) {
+    let (status, error) = match result {
+        Ok(()) => (MigrationStatus::Completed, None),
+        Err(e) if matches!(e.kind(), ErrorKind::Cancelled { .. }) => {
+            (MigrationStatus::Cancelled, Some(e.to_string()))
+        }
+        Err(e) => (MigrationStatus::Failed, Some(e.to_string())),
+    };
+    stats.update(|s| {
+        s.status = status;
+        s.transferred = transferred;
+        if error.is_some() {
+            s.error = error;
+        }
+    });
 }
