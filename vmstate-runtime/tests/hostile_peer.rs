@@ -254,7 +254,8 @@ fn a_source_without_vmdesc_waiting_for_shut_completes_when_none_is_expected() {
         };
         let (r, took) = timed(|| incoming(listener, opts));
         r.unwrap();
-        assert!(took < T, "{sock:?}: took {took:?}");
+        // Done at EOF: the idle guard (SLACK) would have ended a wait for a vmdesc.
+        assert!(took < SLACK, "{sock:?}: took {took:?}");
         assert_eq!(
             source.join().unwrap(),
             Some(RpMessage::Shut { error: false }),
