@@ -4,8 +4,11 @@
 //!   mouse, wire-compatible with QEMU 7.2's `pckbd`, `ps2kbd` and `ps2mouse`
 //!   sections.
 //!
-//! Guest RAM and virtio models land here as their issues are completed.
+//! * [`ram`]: guest RAM (QEMU's "ram" section) over rust-vmm `vm-memory`.
+//!
+//! Virtio models land here as their issues are completed.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod pckbd;
+pub mod ram;

@@ -1,0 +1,389 @@
+//! The "ram" section's handlers (QEMU's `ram_save_*` / `ram_load`, precopy):
+//! START carries the MEM_SIZE list, PARTs carry dirty pages (the first pass
+//! sends every page), END the rest after a final dirty sync; every body ends
+//! with EOS. Loading checks every record against the local blocks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use vmstate_runtime::savevm::{
+    IterateStatus, Pending, SaveVmHandlers, SectionReader, SectionWriter,
+};
+use vmstate_runtime::{Error, Result};
+
+use super::block::RamBlockList;
+use super::dirty::{DirtyBitmap, DirtyLog, VmMemoryDirtyLog};
+use super::error::{RamError, RamErrorKind};
+use super::protocol::{
+    BlockEntry, MemSizeOptions, RamDecoder, RamEncoder, RecordHeader, SECTION_VERSION,
+    X86_TARGET_PAGE_SIZE,
+};
+
+/// How the section saves and loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RamSectionConfig {
+    /// The target page size (x86: 4 KiB).
+    pub page_size: u64,
+    /// Optional MEM_SIZE words (postcopy-ram page size, x-ignore-shared GPA).
+    pub mem_size: MemSizeOptions,
+    /// Bytes of page records after which a PART ends (the driver checks its
+    /// rate limit between PARTs).
+    pub part_budget: u64,
+    /// Longest time one PART may take (QEMU's 50 ms `MAX_WAIT`), checked every
+    /// 64 pages as QEMU does.
+    pub max_iterate_time: Duration,
+}
+
+impl Default for RamSectionConfig {
+    fn default() -> Self {
+        RamSectionConfig {
+            page_size: X86_TARGET_PAGE_SIZE,
+            mem_size: MemSizeOptions::default(),
+            part_budget: 256 * 1024,
+            max_iterate_time: Duration::from_millis(50),
+        }
+    }
+}
+
+/// QEMU's RAM counters (`query-migrate` "ram"), shared with whoever reports.
+#[derive(Debug, Default)]
+pub struct RamCounters {
+    /// PAGE records sent or received ("normal").
+    pub normal: AtomicU64,
+    /// ZERO records sent or received ("duplicate").
+    pub duplicate: AtomicU64,
+    /// Payload bytes of PAGE records ("normal-bytes").
+    pub normal_bytes: AtomicU64,
+    /// Dirty syncs done ("dirty-sync-count").
+    pub dirty_sync_count: AtomicU64,
+}
+
+/// The "ram" section of a machine: its blocks (shared with the VMM, whose
+/// vCPUs keep writing the regions) and the migration state of either side.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use vmstate_devices::ram::{RamBlockList, RamBlockSpec, RamSection};
+/// use vmstate_runtime::savevm::Registry;
+///
+/// let ram = Arc::new(Mutex::new(
+///     RamBlockList::new(vec![RamBlockSpec::ram("pc.ram", 1 << 20)]).unwrap(),
+/// ));
+/// let mut reg = Registry::new();
+/// RamSection::new(ram).register(&mut reg).unwrap();
+/// ```
+pub struct RamSection {
+    ram: Arc<Mutex<RamBlockList>>,
+    config: RamSectionConfig,
+    log: Box<dyn DirtyLog>,
+    counters: Arc<RamCounters>,
+    save: Option<SaveState>,
+    decoder: RamDecoder,
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for RamSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RamSection")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Source side: the migration bitmaps and where the pass stands.
+struct SaveState {
+    bitmaps: Vec<DirtyBitmap>,
+    encoder: RamEncoder,
+    /// (block, page) where the current pass continues.
+    cursor: (usize, u64),
+}
+
+fn lock(ram: &Mutex<RamBlockList>) -> Result<MutexGuard<'_, RamBlockList>> {
+    ram.lock()
+        .map_err(|_| Error::poisoned("RAM block list poisoned by a panicking thread"))
+}
+
+/// Whether a page is all zero bytes: 64 bytes at a time folded into one word,
+/// which the compiler turns into vector ORs.
+fn is_zero_page(page: &[u8]) -> bool {
+    let mut chunks = page.chunks_exact(64);
+    let all = chunks.by_ref().all(|c| {
+        c.chunks_exact(8)
+            .map(|w| u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
+            .fold(0, |a, w| a | w)
+            == 0
+    });
+    all && chunks.remainder().iter().all(|b| *b == 0)
+}
+
+impl RamSection {
+    /// The section over `ram`, tracking dirty pages through vm-memory's bitmap.
+    pub fn new(ram: Arc<Mutex<RamBlockList>>) -> Self {
+        Self::with_config(ram, RamSectionConfig::default(), Box::new(VmMemoryDirtyLog))
+    }
+
+    /// The section with its configuration and dirty log.
+    pub fn with_config(
+        ram: Arc<Mutex<RamBlockList>>,
+        config: RamSectionConfig,
+        log: Box<dyn DirtyLog>,
+    ) -> Self {
+        RamSection {
+            ram,
+            decoder: RamDecoder::new(config.page_size, config.mem_size),
+            scratch: vec![0; config.page_size as usize],
+            config,
+            log,
+            counters: Arc::default(),
+            save: None,
+        }
+    }
+
+    /// Registers the section as QEMU does: "ram", instance 0, version 4.
+    pub fn register(self, reg: &mut vmstate_runtime::savevm::Registry) -> Result<()> {
+        reg.register_savevm_live(
+            super::protocol::SECTION_NAME,
+            0,
+            SECTION_VERSION,
+            Box::new(self),
+        )?;
+        Ok(())
+    }
+
+    /// The counters, shared.
+    pub fn counters(&self) -> Arc<RamCounters> {
+        self.counters.clone()
+    }
+
+    /// The blocks, shared.
+    pub fn ram(&self) -> Arc<Mutex<RamBlockList>> {
+        self.ram.clone()
+    }
+
+    fn dirty_pages(&self) -> u64 {
+        self.save
+            .as_ref()
+            .map_or(0, |s| s.bitmaps.iter().map(DirtyBitmap::count).sum())
+    }
+
+    /// Pulls the dirty log into the migration bitmaps (QEMU's bitmap sync).
+    fn sync(&mut self) -> Result<()> {
+        let Some(save) = self.save.as_mut() else {
+            return Ok(());
+        };
+        let ram = lock(&self.ram)?;
+        for (block, bitmap) in ram.blocks().iter().zip(save.bitmaps.iter_mut()) {
+            self.log.sync(block, bitmap);
+        }
+        self.counters
+            .dirty_sync_count
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sends dirty pages in RAM-list order, ascending in each block, from the
+    /// cursor on, until `budget` bytes or the time bound. Returns whether the
+    /// bitmaps are now clean.
+    fn send_dirty(&mut self, w: &mut SectionWriter, budget: u64, bounded: bool) -> Result<bool> {
+        let started = Instant::now();
+        let save = self
+            .save
+            .as_mut()
+            .ok_or_else(|| Error::invalid("ram: save_live_iterate before save_setup"))?;
+        let ram = lock(&self.ram)?;
+        let ps = self.config.page_size;
+        let page = &mut self.scratch[..];
+        let start_pos = w.position();
+        let mut sent = 0u64;
+        let (mut bi, mut from) = save.cursor;
+        let mut wrapped = false;
+        loop {
+            if bi >= ram.len() {
+                if wrapped || save.bitmaps.iter().all(|b| b.count() == 0) {
+                    save.cursor = (0, 0);
+                    return Ok(true);
+                }
+                (bi, from) = (0, 0);
+                wrapped = true;
+                continue;
+            }
+            let block = &ram.blocks()[bi];
+            let bitmap = &mut save.bitmaps[bi];
+            let Some(p) = bitmap.next_set(from) else {
+                (bi, from) = (bi + 1, 0);
+                continue;
+            };
+            bitmap.test_and_clear(p);
+            let offset = p * ps;
+            block
+                .slice(offset, ps as usize)
+                .map_err(Error::from)?
+                .copy_to(page);
+            if is_zero_page(page) {
+                save.encoder.write_zero(w, bi, block.idstr(), offset)?;
+                self.counters.duplicate.fetch_add(1, Ordering::Relaxed);
+            } else {
+                save.encoder
+                    .write_page(w, bi, block.idstr(), offset, page)?;
+                self.counters.normal.fetch_add(1, Ordering::Relaxed);
+                self.counters.normal_bytes.fetch_add(ps, Ordering::Relaxed);
+            }
+            from = p + 1;
+            sent += 1;
+            if bounded {
+                let over_budget = w.position() - start_pos >= budget;
+                let over_time =
+                    sent.is_multiple_of(64) && started.elapsed() >= self.config.max_iterate_time;
+                if over_budget || over_time {
+                    save.cursor = (bi, from);
+                    return Ok(save.bitmaps.iter().all(|b| b.count() == 0));
+                }
+            }
+        }
+    }
+
+    fn load_records(&mut self, r: &mut SectionReader) -> std::result::Result<(), RamError> {
+        let mut ram = lock(&self.ram).map_err(|e| RamError::new(RamErrorKind::Wire(e), 0))?;
+        let ps = self.config.page_size as usize;
+        loop {
+            let at = r.position();
+            match self.decoder.next_header(r, &*ram)? {
+                RecordHeader::Eos => return Ok(()),
+                RecordHeader::MemSize(entries) => {
+                    for (index, BlockEntry { used_length, .. }) in entries {
+                        ram.block_mut(index)
+                            .resize(used_length)
+                            .map_err(|e| RamError::new(into_kind(e), at))?;
+                    }
+                }
+                RecordHeader::Zero { block, offset, .. } => {
+                    let slice = ram.blocks()[block]
+                        .slice(offset, ps)
+                        .map_err(|e| RamError::new(into_kind(e), at))?;
+                    // Leave a page that is already zero untouched (an untouched
+                    // anonymous page stays unallocated).
+                    slice.copy_to(&mut self.scratch[..]);
+                    if !is_zero_page(&self.scratch) {
+                        self.scratch.fill(0);
+                        slice.copy_from(&self.scratch[..]);
+                    }
+                    self.counters.duplicate.fetch_add(1, Ordering::Relaxed);
+                }
+                RecordHeader::Page { block, offset } => {
+                    let slice = ram.blocks()[block]
+                        .slice(offset, ps)
+                        .map_err(|e| RamError::new(into_kind(e), at))?;
+                    // Straight from the receive buffer into guest memory when the
+                    // page is contiguous there; otherwise through the scratch page.
+                    if r.with_contiguous(ps, |src| slice.copy_from(src)).is_none() {
+                        r.read_bytes(&mut self.scratch[..])
+                            .map_err(|e| RamError::new(RamErrorKind::Wire(e), at))?;
+                        slice.copy_from(&self.scratch[..]);
+                    }
+                    self.counters.normal.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .normal_bytes
+                        .fetch_add(ps as u64, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+fn into_kind(e: RamError) -> RamErrorKind {
+    e.into_kind()
+}
+
+impl SaveVmHandlers for RamSection {
+    fn is_iterative(&self) -> bool {
+        true
+    }
+
+    fn save_setup(&mut self, w: &mut SectionWriter) -> Result<()> {
+        let ram = lock(&self.ram)?;
+        let mut bitmaps = Vec::with_capacity(ram.len());
+        let mut entries = Vec::with_capacity(ram.len());
+        for block in ram.blocks() {
+            // Log from now on; the bulk pass sends every page anyway.
+            self.log.start(block);
+            bitmaps.push(DirtyBitmap::all_dirty(block.pages()));
+            let spec = block.spec();
+            entries.push(BlockEntry {
+                idstr: spec.idstr.clone(),
+                used_length: spec.used_length,
+                page_size: self
+                    .config
+                    .mem_size
+                    .postcopy_host_page_size
+                    .filter(|host| *host != spec.page_size)
+                    .map(|_| spec.page_size),
+                gpa: self.config.mem_size.ignore_shared.then_some(spec.gpa),
+            });
+        }
+        drop(ram);
+        let mut encoder = RamEncoder::new(self.config.page_size);
+        encoder.write_mem_size(w, &entries, self.config.mem_size)?;
+        encoder.write_eos(w)?;
+        self.save = Some(SaveState {
+            bitmaps,
+            encoder,
+            cursor: (0, 0),
+        });
+        Ok(())
+    }
+
+    fn save_live_iterate(&mut self, w: &mut SectionWriter) -> Result<IterateStatus> {
+        let clean = self.send_dirty(w, self.config.part_budget, true)?;
+        self.save_eos(w)?;
+        Ok(if clean {
+            IterateStatus::Done
+        } else {
+            IterateStatus::Continue
+        })
+    }
+
+    fn state_pending_estimate(&mut self) -> Pending {
+        Pending {
+            must_precopy: self.dirty_pages() * self.config.page_size,
+            can_postcopy: 0,
+        }
+    }
+
+    fn state_pending_exact(&mut self) -> Pending {
+        // A poisoned lock shows up as an error in the next PART.
+        let _ = self.sync();
+        self.state_pending_estimate()
+    }
+
+    fn save_live_complete_precopy(&mut self, w: &mut SectionWriter) -> Result<()> {
+        self.sync()?;
+        self.send_dirty(w, u64::MAX, false)?;
+        self.save_eos(w)
+    }
+
+    fn save_cleanup(&mut self) {
+        self.save = None;
+    }
+
+    fn load_setup(&mut self) -> Result<()> {
+        self.decoder = RamDecoder::new(self.config.page_size, self.config.mem_size);
+        Ok(())
+    }
+
+    fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
+        if version_id != SECTION_VERSION {
+            return Err(RamError::new(RamErrorKind::BadVersion(version_id), r.position()).into());
+        }
+        self.load_records(r).map_err(Error::from)
+    }
+}
+
+impl RamSection {
+    fn save_eos(&mut self, w: &mut SectionWriter) -> Result<()> {
+        match self.save.as_mut() {
+            Some(s) => s.encoder.write_eos(w),
+            None => Err(Error::invalid("ram: chunk written before save_setup")),
+        }
+    }
+}
