@@ -188,7 +188,7 @@ fn resize_beyond_max_length() {
     ));
     // Within max_length the entry is accepted (the caller resizes).
     let ok = [
-        word(8 * PS | MEM),
+        word((8 * PS) | MEM),
         named("/rom@etc/acpi/tables"),
         word(8 * PS),
     ]
@@ -213,14 +213,14 @@ fn a_huge_total_allocates_nothing_and_fails_on_the_missing_entries() {
 
 #[test]
 fn offset_beyond_used_length() {
-    let bytes = [word(64 * PS | ZERO), named("pc.ram"), vec![0]].concat();
+    let bytes = [word((64 * PS) | ZERO), named("pc.ram"), vec![0]].concat();
     let e = err_of(&bytes, plain());
     assert!(matches!(
         e.kind(),
         RamErrorKind::OffsetBeyondUsed { block, offset, used } if block == "pc.ram" && *offset == 64 * PS && *used == 64 * PS
     ));
     // The last page is fine.
-    let ok = [word(63 * PS | ZERO), named("pc.ram"), vec![0]].concat();
+    let ok = [word((63 * PS) | ZERO), named("pc.ram"), vec![0]].concat();
     assert!(decode_all(&ok, &table(), plain()).is_ok());
     // An offset so large that offset + page overflows.
     let wrap = [word(!(PS - 1) | PAGE), named("pc.ram")].concat();
@@ -328,7 +328,7 @@ fn gpa_mismatch() {
         ignore_shared: true,
     };
     let bytes = [
-        word(8 * PS | MEM),
+        word((8 * PS) | MEM),
         named("pc.bios"),
         word(8 * PS),
         word(0xc0000),
