@@ -5,24 +5,26 @@
 use bytes::BytesMut;
 use proptest::prelude::*;
 use vmstate_devices::ram::protocol::{
-    BlockEntry, BlockSpec, BlockSpecs, MemSizeOptions, RamDecoder, RamEncoder, RamFlag, Record,
+    BlockEntry, BlockSpecs, MemSizeOptions, RamDecoder, RamEncoder, RamFlag, Record,
     X86_TARGET_PAGE_SIZE as PS,
 };
-use vmstate_devices::ram::{RamError, RamErrorKind};
+use vmstate_devices::ram::{RamBlockSpec, RamError, RamErrorKind};
 use vmstate_runtime::wire::{Reader, Writer};
 
 const HUGE: u64 = 0x20_0000;
 
 fn table() -> BlockSpecs {
-    let b =
-        |idstr: &str, used: u64, max: u64, resizeable: bool, page_size: u64, gpa: u64| BlockSpec {
+    let b = |idstr: &str, used: u64, max: u64, resizeable: bool, page_size: u64, gpa: u64| {
+        RamBlockSpec {
             idstr: idstr.into(),
             used_length: used,
             max_length: max,
             resizeable,
+            read_only: false,
             page_size,
             gpa,
-        };
+        }
+    };
     BlockSpecs(vec![
         b("pc.ram", 64 * PS, 64 * PS, false, PS, 0),
         b("/rom@etc/acpi/tables", 4 * PS, 16 * PS, true, PS, 0),

@@ -10,7 +10,7 @@ use vm_memory::{
 };
 
 use super::error::{RamError, RamErrorKind};
-use super::protocol::{BlockLimits, BlockTable, X86_TARGET_PAGE_SIZE};
+use super::protocol::{BlockSpecs, BlockTable, X86_TARGET_PAGE_SIZE};
 
 /// The vm-memory region type that backs a block.
 pub type RamRegion = GuestRegionMmap<AtomicBitmap>;
@@ -343,6 +343,12 @@ impl RamBlockList {
         self.blocks.is_empty()
     }
 
+    /// The declarations alone (current used_lengths), e.g. to decode a stream
+    /// against this block set without touching its memory.
+    pub fn specs(&self) -> BlockSpecs {
+        BlockSpecs(self.blocks.iter().map(|b| b.spec.clone()).collect())
+    }
+
     /// Sum of used_length.
     pub fn total_used(&self) -> u64 {
         self.blocks.iter().map(RamBlock::used_length).sum()
@@ -356,15 +362,7 @@ impl BlockTable for RamBlockList {
             .position(|b| b.idstr().as_bytes() == idstr)
     }
 
-    fn limits(&self, index: usize) -> BlockLimits<'_> {
-        let s = &self.blocks[index].spec;
-        BlockLimits {
-            idstr: &s.idstr,
-            used_length: s.used_length,
-            max_length: s.max_length,
-            resizeable: s.resizeable,
-            page_size: s.page_size,
-            gpa: s.gpa,
-        }
+    fn limits(&self, index: usize) -> &RamBlockSpec {
+        &self.blocks[index].spec
     }
 }

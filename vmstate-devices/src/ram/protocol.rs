@@ -11,6 +11,7 @@
 use bytes::{Buf, BufMut};
 use vmstate_runtime::wire::{Reader, Writer};
 
+use super::block::RamBlockSpec;
 use super::error::{RamError, RamErrorKind};
 
 /// QEMU's `RAM_SAVE_FLAG_*` bits, with QEMU's values.
@@ -88,25 +89,9 @@ pub struct MemSizeOptions {
 pub trait BlockTable {
     /// Index of the block called `idstr`.
     fn find(&self, idstr: &[u8]) -> Option<usize>;
-    /// Limits of block `index` (an index `find` returned).
-    fn limits(&self, index: usize) -> BlockLimits<'_>;
-}
-
-/// The local facts a stream is checked against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BlockLimits<'a> {
-    /// Block name.
-    pub idstr: &'a str,
-    /// Current used_length.
-    pub used_length: u64,
-    /// Largest used_length a resize may reach.
-    pub max_length: u64,
-    /// Whether a MEM_SIZE entry may change used_length.
-    pub resizeable: bool,
-    /// The block's page size.
-    pub page_size: u64,
-    /// Guest physical address of the block's memory region.
-    pub gpa: u64,
+    /// Declaration of block `index` (an index `find` returned), with its
+    /// current used_length: what the stream is checked against.
+    fn limits(&self, index: usize) -> &RamBlockSpec;
 }
 
 /// A decoded record header. For [`RecordHeader::Page`] the page's bytes follow
@@ -550,40 +535,15 @@ impl RamDecoder {
     }
 }
 
-/// A plain [`BlockTable`] of fixed limits, for tools and tests.
+/// A plain [`BlockTable`] of declarations without memory, for tools and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BlockSpecs(pub Vec<BlockSpec>);
-
-/// One block of a [`BlockSpecs`] table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockSpec {
-    /// Name.
-    pub idstr: String,
-    /// used_length.
-    pub used_length: u64,
-    /// max_length.
-    pub max_length: u64,
-    /// Resizeable.
-    pub resizeable: bool,
-    /// Page size.
-    pub page_size: u64,
-    /// Guest address.
-    pub gpa: u64,
-}
+pub struct BlockSpecs(pub Vec<RamBlockSpec>);
 
 impl BlockTable for BlockSpecs {
     fn find(&self, idstr: &[u8]) -> Option<usize> {
         self.0.iter().position(|b| b.idstr.as_bytes() == idstr)
     }
-    fn limits(&self, index: usize) -> BlockLimits<'_> {
-        let b = &self.0[index];
-        BlockLimits {
-            idstr: &b.idstr,
-            used_length: b.used_length,
-            max_length: b.max_length,
-            resizeable: b.resizeable,
-            page_size: b.page_size,
-            gpa: b.gpa,
-        }
+    fn limits(&self, index: usize) -> &RamBlockSpec {
+        &self.0[index]
     }
 }
