@@ -138,7 +138,7 @@ fn save_with_dirtying_between_passes_then_load() {
     );
     // The pending figure comes from the dirty bitmap after a sync.
     let pending = StreamWriter::<Vec<u8>>::pending(&mut reg, true);
-    assert!(pending.must_precopy > 0 && pending.must_precopy % PS == 0);
+    assert!(pending.must_precopy > 0 && pending.must_precopy.is_multiple_of(PS));
     assert!(pending.must_precopy <= 20 * (parts as u64 / 3 + 1) * PS);
     // A second pass over what was dirtied, then more writes before stop-and-copy.
     while w.iterate(&mut reg, false, &mut |_| false).unwrap() != IterateStatus::Done {}
