@@ -104,17 +104,15 @@ fn lock(ram: &Mutex<RamBlockList>) -> Result<MutexGuard<'_, RamBlockList>> {
         .map_err(|_| Error::poisoned("RAM block list poisoned by a panicking thread"))
 }
 
-/// Whether a page is all zero bytes: 64 bytes at a time folded into one word,
-/// which the compiler turns into vector ORs.
+/// Whether a page is all zero bytes: 256 bytes at a time, the 32 words of a
+/// chunk ORed together with no branch (the compiler turns it into vector ORs),
+/// one test per chunk so a non-zero page stops early.
 fn is_zero_page(page: &[u8]) -> bool {
-    let mut chunks = page.chunks_exact(64);
-    let all = chunks.by_ref().all(|c| {
-        c.chunks_exact(8)
-            .map(|w| u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
-            .fold(0, |a, w| a | w)
-            == 0
-    });
-    all && chunks.remainder().iter().all(|b| *b == 0)
+    let (chunks, tail) = page.as_chunks::<256>();
+    chunks.iter().all(|c| {
+        let (words, _) = c.as_chunks::<8>();
+        words.iter().fold(0u64, |a, w| a | u64::from_ne_bytes(*w)) == 0
+    }) && tail.iter().all(|b| *b == 0)
 }
 
 impl RamSection {
@@ -385,5 +383,26 @@ impl RamSection {
             Some(s) => s.encoder.write_eos(w),
             None => Err(Error::invalid("ram: chunk written before save_setup")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_zero_page;
+
+    #[test]
+    fn zero_page_check_sees_every_byte() {
+        let mut page = vec![0u8; 4096];
+        assert!(is_zero_page(&page));
+        for at in [0, 7, 8, 255, 256, 1000, 4088, 4095] {
+            page[at] = 0x80;
+            assert!(!is_zero_page(&page), "byte {at}");
+            page[at] = 0;
+        }
+        // A length that is not a multiple of the chunk: the tail counts too.
+        let mut odd = vec![0u8; 300];
+        assert!(is_zero_page(&odd));
+        odd[299] = 1;
+        assert!(!is_zero_page(&odd));
     }
 }
