@@ -343,6 +343,35 @@ impl RamBlockList {
         self.blocks.is_empty()
     }
 
+    /// A `GuestMemoryMmap` over the blocks called `names` (each at its GPA,
+    /// sharing the blocks' regions and dirty bitmaps): what a VMM's vCPUs and
+    /// devices access guest RAM through, so their writes are logged for migration.
+    ///
+    /// ```
+    /// use vm_memory::{Bytes, GuestAddress};
+    /// use vmstate_devices::ram::{RamBlockList, RamBlockSpec};
+    ///
+    /// let ram = RamBlockList::new(vec![RamBlockSpec::ram("pc.ram", 1 << 20)]).unwrap();
+    /// let mem = ram.guest_memory(&["pc.ram"]).unwrap();
+    /// mem.write_obj(0x1234_5678u32, GuestAddress(0x3000)).unwrap();
+    /// assert!(ram.get("pc.ram").unwrap().dirty_bitmap().is_addr_set(0x3000));
+    /// ```
+    pub fn guest_memory(
+        &self,
+        names: &[&str],
+    ) -> Result<vm_memory::GuestMemoryMmap<AtomicBitmap>, RamError> {
+        let regions = names
+            .iter()
+            .map(|n| {
+                self.get(n)
+                    .map(|b| b.region.clone())
+                    .ok_or_else(|| mem_err(n, "no such block"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        vm_memory::GuestMemoryMmap::from_arc_regions(regions)
+            .map_err(|e| mem_err(names.first().copied().unwrap_or(""), e))
+    }
+
     /// The declarations alone (current used_lengths), e.g. to decode a stream
     /// against this block set without touching its memory.
     pub fn specs(&self) -> BlockSpecs {

@@ -15,6 +15,7 @@ use super::block::RamBlock;
 /// assert_eq!(b.count(), 2);
 /// assert_eq!(b.next_set(0), Some(3));
 /// assert_eq!(b.next_set(4), Some(129));
+/// assert_eq!(b.run_len(3, 16), 1);
 /// assert!(b.test_and_clear(3));
 /// assert_eq!(b.next_set(0), Some(129));
 /// ```
@@ -113,6 +114,15 @@ impl DirtyBitmap {
         }
     }
 
+    /// How many pages from `page` on (at most `max`) are set in a row.
+    pub fn run_len(&self, page: u64, max: u64) -> u64 {
+        let mut n = 0;
+        while n < max && self.get(page + n) {
+            n += 1;
+        }
+        n
+    }
+
     /// ORs 64-page words in (word i covers pages 64·i ..), e.g. a hypervisor's
     /// dirty log; bits beyond the end are ignored.
     pub fn or_words(&mut self, words: &[u64]) {
@@ -172,44 +182,38 @@ pub struct VmMemoryDirtyLog;
 impl DirtyLog for VmMemoryDirtyLog {
     fn sync(&mut self, block: &RamBlock, into: &mut DirtyBitmap) {
         let log = block.dirty_bitmap();
-        let words = log.get_and_reset();
-        let log_page = (log.byte_size() as u64)
-            .checked_div(log.len() as u64)
-            .filter(|_| log.len() != 0);
+        let log_page = log_page_size(log);
         let target = block.spec().page_size;
-        match log_page {
-            // Same page size (the usual 4 KiB on x86): the words line up.
-            Some(p) if p == target => into.or_words(&words),
-            _ => {
-                // Another granularity: map each set log page onto target pages.
-                let log_page = host_page_of(log, target);
-                for (wi, w) in words.iter().enumerate() {
-                    let mut w = *w;
-                    while w != 0 {
-                        let bit = wi as u64 * 64 + u64::from(w.trailing_zeros());
-                        w &= w - 1;
-                        let start = bit * log_page;
-                        let end = start + log_page;
-                        let mut page = start / target;
-                        while page * target < end {
-                            into.set(page);
-                            page += 1;
-                        }
-                    }
+        let words = log.get_and_reset();
+        if log_page == target {
+            // The usual case (4 KiB host and target pages): the words line up.
+            into.or_words(&words);
+            return;
+        }
+        // Another granularity: each set log page marks the target pages it covers.
+        for (wi, w) in words.iter().enumerate() {
+            let mut w = *w;
+            while w != 0 {
+                let bit = wi as u64 * 64 + u64::from(w.trailing_zeros());
+                w &= w - 1;
+                let (start, end) = (bit * log_page, (bit + 1) * log_page);
+                for page in start / target..end.div_ceil(target) {
+                    into.set(page);
                 }
             }
         }
     }
 }
 
-/// The log's page size: the byte size over the bit count, rounded to a power of
-/// two (vm-memory rounds the bit count up).
-fn host_page_of(log: &vm_memory::bitmap::AtomicBitmap, fallback: u64) -> u64 {
+/// The page size of vm-memory's bitmap (the host page size it was made with):
+/// its byte size over its bit count, rounded up to a power of two.
+fn log_page_size(log: &vm_memory::bitmap::AtomicBitmap) -> u64 {
     if log.len() == 0 {
-        return fallback;
+        return 1;
     }
-    let approx = (log.byte_size() as u64).div_ceil(log.len() as u64);
-    approx.next_power_of_two()
+    (log.byte_size() as u64)
+        .div_ceil(log.len() as u64)
+        .next_power_of_two()
 }
 
 #[cfg(test)]

@@ -80,8 +80,14 @@ pub struct RamSection {
     counters: Arc<RamCounters>,
     save: Option<SaveState>,
     decoder: RamDecoder,
+    /// One page, for loading.
     scratch: Vec<u8>,
+    /// [`RUN_PAGES`] pages, for saving.
+    run_buf: Vec<u8>,
 }
+
+/// Dirty pages copied out of guest memory at once when saving.
+const RUN_PAGES: u64 = 16;
 
 impl std::fmt::Debug for RamSection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -131,6 +137,7 @@ impl RamSection {
             ram,
             decoder: RamDecoder::new(config.page_size, config.mem_size),
             scratch: vec![0; config.page_size as usize],
+            run_buf: vec![0; (RUN_PAGES * config.page_size) as usize],
             config,
             log,
             counters: Arc::default(),
@@ -191,16 +198,17 @@ impl RamSection {
             .ok_or_else(|| Error::invalid("ram: save_live_iterate before save_setup"))?;
         let ram = lock(&self.ram)?;
         let ps = self.config.page_size;
-        let page = &mut self.scratch[..];
+        let scratch = &mut self.run_buf[..];
         let start_pos = w.position();
-        let mut sent = 0u64;
+        // Counted locally, published once: no atomic per page.
+        let (mut sent, mut zero) = (0u64, 0u64);
         let (mut bi, mut from) = save.cursor;
         let mut wrapped = false;
-        loop {
+        let clean = loop {
             if bi >= ram.len() {
                 if wrapped || save.bitmaps.iter().all(|b| b.count() == 0) {
                     save.cursor = (0, 0);
-                    return Ok(true);
+                    break true;
                 }
                 (bi, from) = (0, 0);
                 wrapped = true;
@@ -208,46 +216,106 @@ impl RamSection {
             }
             let block = &ram.blocks()[bi];
             let bitmap = &mut save.bitmaps[bi];
-            let Some(p) = bitmap.next_set(from) else {
+            let Some(first) = bitmap.next_set(from) else {
                 (bi, from) = (bi + 1, 0);
                 continue;
             };
-            bitmap.test_and_clear(p);
-            let offset = p * ps;
+            // A run of dirty pages is copied out in one go: one long copy keeps
+            // several pages' loads in flight where page-sized copies each start
+            // cold (the prefetchers stop at page boundaries).
+            let run = bitmap.run_len(first, RUN_PAGES);
+            let bytes = (run * ps) as usize;
             block
-                .slice(offset, ps as usize)
+                .slice(first * ps, bytes)
                 .map_err(Error::from)?
-                .copy_to(page);
-            if is_zero_page(page) {
-                save.encoder.write_zero(w, bi, block.idstr(), offset)?;
-                self.counters.duplicate.fetch_add(1, Ordering::Relaxed);
-            } else {
-                save.encoder
-                    .write_page(w, bi, block.idstr(), offset, page)?;
-                self.counters.normal.fetch_add(1, Ordering::Relaxed);
-                self.counters.normal_bytes.fetch_add(ps, Ordering::Relaxed);
-            }
-            from = p + 1;
-            sent += 1;
-            if bounded {
-                let over_budget = w.position() - start_pos >= budget;
-                let over_time =
-                    sent.is_multiple_of(64) && started.elapsed() >= self.config.max_iterate_time;
-                if over_budget || over_time {
-                    save.cursor = (bi, from);
-                    return Ok(save.bitmaps.iter().all(|b| b.count() == 0));
+                .copy_to(&mut scratch[..bytes]);
+            let mut stop = false;
+            for (i, page) in scratch[..bytes].chunks_exact(ps as usize).enumerate() {
+                let p = first + i as u64;
+                bitmap.test_and_clear(p);
+                let offset = p * ps;
+                if is_zero_page(page) {
+                    save.encoder.write_zero(w, bi, block.idstr(), offset)?;
+                    zero += 1;
+                } else {
+                    save.encoder
+                        .write_page(w, bi, block.idstr(), offset, page)?;
+                }
+                from = p + 1;
+                sent += 1;
+                if bounded {
+                    let over_budget = w.position() - start_pos >= budget;
+                    let over_time = sent.is_multiple_of(64)
+                        && started.elapsed() >= self.config.max_iterate_time;
+                    if over_budget || over_time {
+                        stop = true;
+                        break;
+                    }
                 }
             }
-        }
+            if stop {
+                // Pages of the run not sent keep their dirty bits.
+                save.cursor = (bi, from);
+                break save.bitmaps.iter().all(|b| b.count() == 0);
+            }
+        };
+        let c = &self.counters;
+        c.duplicate.fetch_add(zero, Ordering::Relaxed);
+        c.normal.fetch_add(sent - zero, Ordering::Relaxed);
+        c.normal_bytes
+            .fetch_add((sent - zero) * ps, Ordering::Relaxed);
+        Ok(clean)
     }
 
     fn load_records(&mut self, r: &mut SectionReader) -> std::result::Result<(), RamError> {
         let mut ram = lock(&self.ram).map_err(|e| RamError::new(RamErrorKind::Wire(e), 0))?;
         let ps = self.config.page_size as usize;
-        loop {
+        // PAGE records for consecutive pages of one block are gathered and go
+        // into guest memory in one copy: vm-memory marks its dirty bitmap with a
+        // SeqCst RMW after every write, which waits for the copy's stores, so
+        // one mark per run instead of per page keeps the stores streaming.
+        let mut run: Option<PageRun> = None;
+        let mut pages = 0u64;
+        let mut zeros = 0u64;
+        let result = loop {
             let at = r.position();
-            match self.decoder.next_header(r, &*ram)? {
-                RecordHeader::Eos => return Ok(()),
+            let header = match self.decoder.next_header(r, &*ram) {
+                Ok(h) => h,
+                Err(e) => break Err(e),
+            };
+            if let RecordHeader::Page { block, offset } = header {
+                let extends = run.as_ref().is_some_and(|run| {
+                    run.block == block
+                        && run.offset + (run.pages * ps) as u64 == offset
+                        && run.pages < RUN_PAGES as usize
+                });
+                if !extends {
+                    if let Some(done) = run.take() {
+                        done.write(&ram, &self.run_buf, ps)?;
+                    }
+                    run = Some(PageRun {
+                        block,
+                        offset,
+                        pages: 0,
+                        at,
+                    });
+                }
+                let cur = run.as_mut().expect("a run was just started");
+                let dst = &mut self.run_buf[cur.pages * ps..(cur.pages + 1) * ps];
+                if let Err(e) = r.read_bytes(dst) {
+                    break Err(RamError::new(RamErrorKind::Wire(e), at));
+                }
+                cur.pages += 1;
+                pages += 1;
+                continue;
+            }
+            // Any other record: what was gathered goes in first (a ZERO may be
+            // for a page of the run).
+            if let Some(done) = run.take() {
+                done.write(&ram, &self.run_buf, ps)?;
+            }
+            match header {
+                RecordHeader::Eos => break Ok(()),
                 RecordHeader::MemSize(entries) => {
                     for (index, BlockEntry { used_length, .. }) in entries {
                         ram.block_mut(index)
@@ -266,26 +334,38 @@ impl RamSection {
                         self.scratch.fill(0);
                         slice.copy_from(&self.scratch[..]);
                     }
-                    self.counters.duplicate.fetch_add(1, Ordering::Relaxed);
+                    zeros += 1;
                 }
-                RecordHeader::Page { block, offset } => {
-                    let slice = ram.blocks()[block]
-                        .slice(offset, ps)
-                        .map_err(|e| RamError::new(into_kind(e), at))?;
-                    // Straight from the receive buffer into guest memory when the
-                    // page is contiguous there; otherwise through the scratch page.
-                    if r.with_contiguous(ps, |src| slice.copy_from(src)).is_none() {
-                        r.read_bytes(&mut self.scratch[..])
-                            .map_err(|e| RamError::new(RamErrorKind::Wire(e), at))?;
-                        slice.copy_from(&self.scratch[..]);
-                    }
-                    self.counters.normal.fetch_add(1, Ordering::Relaxed);
-                    self.counters
-                        .normal_bytes
-                        .fetch_add(ps as u64, Ordering::Relaxed);
-                }
+                RecordHeader::Page { .. } => unreachable!("handled above"),
             }
-        }
+        };
+        let c = &self.counters;
+        c.normal.fetch_add(pages, Ordering::Relaxed);
+        c.normal_bytes
+            .fetch_add(pages * ps as u64, Ordering::Relaxed);
+        c.duplicate.fetch_add(zeros, Ordering::Relaxed);
+        result
+    }
+}
+
+/// Consecutive PAGE records of one block, gathered before they go into guest
+/// memory.
+struct PageRun {
+    block: usize,
+    offset: u64,
+    pages: usize,
+    /// Stream offset of the first record (for errors).
+    at: u64,
+}
+
+impl PageRun {
+    fn write(self, ram: &RamBlockList, buf: &[u8], ps: usize) -> std::result::Result<(), RamError> {
+        let bytes = self.pages * ps;
+        ram.blocks()[self.block]
+            .slice(self.offset, bytes)
+            .map_err(|e| RamError::new(into_kind(e), self.at))?
+            .copy_from(&buf[..bytes]);
+        Ok(())
     }
 }
 
