@@ -5,7 +5,7 @@
 use bytes::BytesMut;
 use proptest::prelude::*;
 use vmstate_devices::ram::protocol::{
-    BlockEntry, BlockSpecs, MemSizeOptions, RamDecoder, RamEncoder, RamFlag, Record,
+    BlockEntry, BlockSpecs, MemSizeOptions, PageAt, RamDecoder, RamEncoder, RamFlag, Record,
     X86_TARGET_PAGE_SIZE as PS,
 };
 use vmstate_devices::ram::{RamBlockSpec, RamError, RamErrorKind};
@@ -48,21 +48,29 @@ fn entries(t: &BlockSpecs, opts: MemSizeOptions) -> Vec<BlockEntry> {
         .collect()
 }
 
+fn at(t: &BlockSpecs, block: usize, offset: u64) -> PageAt<'_> {
+    PageAt {
+        block,
+        idstr: &t.0[block].idstr,
+        offset,
+    }
+}
+
 fn encode(records: &[Record], t: &BlockSpecs, opts: MemSizeOptions) -> Vec<u8> {
     let mut enc = RamEncoder::new(PS);
     let mut w = Writer::new(Vec::new());
     for r in records {
         match r {
             Record::MemSize(e) => enc.write_mem_size(&mut w, e, opts).unwrap(),
-            Record::Zero { block, offset } => enc
-                .write_zero(&mut w, *block, &t.0[*block].idstr, *offset)
-                .unwrap(),
+            Record::Zero { block, offset } => {
+                enc.write_zero(&mut w, at(t, *block, *offset)).unwrap()
+            }
             Record::Page {
                 block,
                 offset,
                 data,
             } => enc
-                .write_page(&mut w, *block, &t.0[*block].idstr, *offset, data)
+                .write_page(&mut w, at(t, *block, *offset), data)
                 .unwrap(),
             Record::Eos => enc.write_eos(&mut w).unwrap(),
         }

@@ -78,16 +78,30 @@ impl SaveVmHandlers for PlainRam {
     }
 }
 
-fn load_stream(stream: &[u8], ram: Box<dyn SaveVmHandlers>) {
+/// Loads a whole stream with `ram` as its "ram" section.
+fn load_with(stream: &[u8], ram: Box<dyn SaveVmHandlers>) -> Result<()> {
     let mut reg = Registry::new();
-    reg.register_savevm_live("ram", 0, 4, ram).unwrap();
-    register_devices(&mut reg, stream, |_| None).unwrap();
+    reg.register_savevm_live("ram", 0, 4, ram)?;
+    register_devices(&mut reg, stream, |_| None)?;
     let mut loader = StreamLoader::new(LoadOptions {
         version: QemuVersion::V7_2,
         configuration: Some(Configuration::new("pc-i440fx-7.2")),
     });
     let mut r = Reader::new(BytesMut::from(stream));
-    loader.load(&mut r, &mut reg, &mut NoCommands).unwrap();
+    loader.load(&mut r, &mut reg, &mut NoCommands)?;
+    Ok(())
+}
+
+fn load_stream(stream: &[u8], ram: Box<dyn SaveVmHandlers>) {
+    load_with(stream, ram).unwrap();
+}
+
+/// Loads a stream into `blocks` through the RAM section.
+fn try_load(stream: &[u8], blocks: RamBlockList) -> Result<()> {
+    load_with(
+        stream,
+        Box::new(RamSection::new(Arc::new(Mutex::new(blocks)))),
+    )
 }
 
 /// QEMU's RAM counters for a fixture (`query-migrate` at completion).
@@ -171,16 +185,7 @@ fn every_fixture_ram_loads_into_the_pc_block_set() {
 #[test]
 fn a_block_set_without_the_virtio_rom_rejects_the_virtio_net_stream() {
     let stream = fixture("pc-virtio-net.mig");
-    let ram = Arc::new(Mutex::new(RamBlockList::qemu_pc(32 << 20, false).unwrap()));
-    let mut reg = Registry::new();
-    RamSection::new(ram).register(&mut reg).unwrap();
-    register_devices(&mut reg, &stream, |_| None).unwrap();
-    let mut loader = StreamLoader::new(LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new("pc-i440fx-7.2")),
-    });
-    let mut r = Reader::new(BytesMut::from(stream.as_slice()));
-    let e = loader.load(&mut r, &mut reg, &mut NoCommands).unwrap_err();
+    let e = try_load(&stream, RamBlockList::qemu_pc(32 << 20, false).unwrap()).unwrap_err();
     let text = e.to_string();
     assert!(
         text.contains(&format!("unknown RAMBlock \"{NET_ROM}\"")),
@@ -199,16 +204,7 @@ fn a_block_set_without_the_virtio_rom_rejects_the_virtio_net_stream() {
 #[test]
 fn a_smaller_pc_ram_rejects_the_stream_naming_the_block() {
     let stream = fixture("pc-default.mig");
-    let ram = Arc::new(Mutex::new(RamBlockList::qemu_pc(16 << 20, false).unwrap()));
-    let mut reg = Registry::new();
-    RamSection::new(ram).register(&mut reg).unwrap();
-    register_devices(&mut reg, &stream, |_| None).unwrap();
-    let mut loader = StreamLoader::new(LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new("pc-i440fx-7.2")),
-    });
-    let mut r = Reader::new(BytesMut::from(stream.as_slice()));
-    let e = loader.load(&mut r, &mut reg, &mut NoCommands).unwrap_err();
+    let e = try_load(&stream, RamBlockList::qemu_pc(16 << 20, false).unwrap()).unwrap_err();
     assert!(
         e.to_string()
             .contains("RAMBlock \"pc.ram\": length 0x2000000 in the stream, 0x1000000 here"),

@@ -146,17 +146,30 @@ pub enum Record {
     Eos,
 }
 
+/// Which page a record is for: the local block index (what CONTINUE compares),
+/// its idstr (sent when the block changes) and the page offset in the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageAt<'a> {
+    /// Local block index.
+    pub block: usize,
+    /// The block's idstr.
+    pub idstr: &'a str,
+    /// Page-aligned offset in the block.
+    pub offset: u64,
+}
+
 /// Writes RAM records; remembers the last block named so CONTINUE is used
 /// whenever QEMU would use it (across sections too).
 ///
 /// ```
-/// use vmstate_devices::ram::protocol::{RamEncoder, X86_TARGET_PAGE_SIZE};
+/// use vmstate_devices::ram::protocol::{PageAt, RamEncoder, X86_TARGET_PAGE_SIZE};
 /// use vmstate_runtime::wire::Writer;
 ///
 /// let mut enc = RamEncoder::new(X86_TARGET_PAGE_SIZE);
 /// let mut w = Writer::new(Vec::new());
-/// enc.write_zero(&mut w, 0, "pc.ram", 0).unwrap();
-/// enc.write_zero(&mut w, 0, "pc.ram", 0x1000).unwrap();
+/// let at = |offset| PageAt { block: 0, idstr: "pc.ram", offset };
+/// enc.write_zero(&mut w, at(0)).unwrap();
+/// enc.write_zero(&mut w, at(0x1000)).unwrap();
 /// enc.write_eos(&mut w).unwrap();
 /// let bytes = w.into_inner();
 /// assert_eq!(&bytes[..16], b"\0\0\0\0\0\0\0\x02\x06pc.ram\0");
@@ -221,9 +234,11 @@ impl RamEncoder {
     fn header<B: BufMut>(
         &mut self,
         w: &mut Writer<B>,
-        block: usize,
-        idstr: &str,
-        offset: u64,
+        PageAt {
+            block,
+            idstr,
+            offset,
+        }: PageAt<'_>,
         flag: RamFlag,
     ) -> vmstate_runtime::Result<()> {
         debug_assert_eq!(offset & flag_mask(self.page_size), 0, "unaligned page");
@@ -237,15 +252,13 @@ impl RamEncoder {
         }
     }
 
-    /// A ZERO record for the page at `offset` of block `block` (named `idstr`).
+    /// A ZERO record for the page `at`.
     pub fn write_zero<B: BufMut>(
         &mut self,
         w: &mut Writer<B>,
-        block: usize,
-        idstr: &str,
-        offset: u64,
+        at: PageAt<'_>,
     ) -> vmstate_runtime::Result<()> {
-        self.header(w, block, idstr, offset, RamFlag::Zero)?;
+        self.header(w, at, RamFlag::Zero)?;
         w.write_u8(0)
     }
 
@@ -253,20 +266,16 @@ impl RamEncoder {
     pub fn write_page_header<B: BufMut>(
         &mut self,
         w: &mut Writer<B>,
-        block: usize,
-        idstr: &str,
-        offset: u64,
+        at: PageAt<'_>,
     ) -> vmstate_runtime::Result<()> {
-        self.header(w, block, idstr, offset, RamFlag::Page)
+        self.header(w, at, RamFlag::Page)
     }
 
     /// A whole PAGE record.
     pub fn write_page<B: BufMut>(
         &mut self,
         w: &mut Writer<B>,
-        block: usize,
-        idstr: &str,
-        offset: u64,
+        at: PageAt<'_>,
         data: &[u8],
     ) -> vmstate_runtime::Result<()> {
         assert_eq!(
@@ -274,7 +283,7 @@ impl RamEncoder {
             self.page_size,
             "a page is one target page"
         );
-        self.write_page_header(w, block, idstr, offset)?;
+        self.write_page_header(w, at)?;
         w.write_bytes(data)
     }
 
@@ -396,27 +405,14 @@ impl RamDecoder {
                     fill,
                 })
             }
-            (XBZRLE, _) => Err(RamError::new(
-                RamErrorKind::Unsupported {
-                    what: "XBZRLE",
-                    flags,
-                },
-                at,
-            )),
-            (COMPRESS, _) => Err(RamError::new(
-                RamErrorKind::Unsupported {
-                    what: "COMPRESS_PAGE (compress capability)",
-                    flags,
-                },
-                at,
-            )),
-            (HOOK, _) => Err(RamError::new(
-                RamErrorKind::Unsupported {
-                    what: "RDMA HOOK",
-                    flags,
-                },
-                at,
-            )),
+            (XBZRLE | COMPRESS | HOOK, _) => {
+                let what = match kind {
+                    XBZRLE => "XBZRLE",
+                    COMPRESS => "COMPRESS_PAGE (compress capability)",
+                    _ => "RDMA HOOK",
+                };
+                Err(RamError::new(RamErrorKind::Unsupported { what, flags }, at))
+            }
             _ => Err(RamError::new(RamErrorKind::UnknownFlags { flags }, at)),
         }
     }
@@ -471,32 +467,39 @@ impl RamDecoder {
                     }));
                 }
             }
-            let mut page_size = None;
-            if let Some(host) = self.opts.postcopy_host_page_size {
-                if lim.page_size != host {
-                    let ps = r.read_u64().map_err(wire(entry_at))?;
-                    if ps != lim.page_size {
-                        return Err(err(RamErrorKind::PageSizeMismatch {
-                            block: block(),
-                            local: lim.page_size,
-                            stream: ps,
-                        }));
+            // Optional words: each must equal the local value.
+            let read_matching =
+                |r: &mut Reader<B>, local: u64, kind: fn(String, u64, u64) -> RamErrorKind| {
+                    let v = r.read_u64().map_err(wire(entry_at))?;
+                    if v == local {
+                        Ok(v)
+                    } else {
+                        Err(err(kind(block(), local, v)))
                     }
-                    page_size = Some(ps);
+                };
+            let page_size = match self.opts.postcopy_host_page_size {
+                Some(host) if lim.page_size != host => {
+                    Some(read_matching(r, lim.page_size, |block, local, stream| {
+                        RamErrorKind::PageSizeMismatch {
+                            block,
+                            local,
+                            stream,
+                        }
+                    })?)
                 }
-            }
-            let mut gpa = None;
-            if self.opts.ignore_shared {
-                let addr = r.read_u64().map_err(wire(entry_at))?;
-                if addr != lim.gpa {
-                    return Err(err(RamErrorKind::GpaMismatch {
-                        block: block(),
-                        local: lim.gpa,
-                        stream: addr,
-                    }));
-                }
-                gpa = Some(addr);
-            }
+                _ => None,
+            };
+            let gpa = if self.opts.ignore_shared {
+                Some(read_matching(r, lim.gpa, |block, local, stream| {
+                    RamErrorKind::GpaMismatch {
+                        block,
+                        local,
+                        stream,
+                    }
+                })?)
+            } else {
+                None
+            };
             entries.push((
                 index,
                 BlockEntry {

@@ -16,7 +16,7 @@ use super::block::RamBlockList;
 use super::dirty::{DirtyBitmap, DirtyLog, VmMemoryDirtyLog};
 use super::error::{RamError, RamErrorKind};
 use super::protocol::{
-    BlockEntry, MemSizeOptions, RamDecoder, RamEncoder, RecordHeader, SECTION_VERSION,
+    BlockEntry, MemSizeOptions, PageAt, RamDecoder, RamEncoder, RecordHeader, SECTION_VERSION,
     X86_TARGET_PAGE_SIZE,
 };
 
@@ -234,12 +234,16 @@ impl RamSection {
                 let p = first + i as u64;
                 bitmap.test_and_clear(p);
                 let offset = p * ps;
+                let at = PageAt {
+                    block: bi,
+                    idstr: block.idstr(),
+                    offset,
+                };
                 if is_zero_page(page) {
-                    save.encoder.write_zero(w, bi, block.idstr(), offset)?;
+                    save.encoder.write_zero(w, at)?;
                     zero += 1;
                 } else {
-                    save.encoder
-                        .write_page(w, bi, block.idstr(), offset, page)?;
+                    save.encoder.write_page(w, at, page)?;
                 }
                 from = p + 1;
                 sent += 1;
