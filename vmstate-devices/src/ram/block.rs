@@ -395,3 +395,91 @@ impl BlockTable for RamBlockList {
         &self.blocks[index].spec
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vmm_region_is_used_in_place() {
+        let region =
+            Arc::new(RamRegion::from_range(GuestAddress(0x10_0000), 8 * 4096, None).unwrap());
+        region
+            .write_slice(b"from the vmm", MemoryRegionAddress(0x1000))
+            .unwrap();
+        let spec = RamBlockSpec::ram("pc.ram", 8 * 4096).at(0x10_0000);
+        let block = RamBlock::from_region(spec.clone(), region.clone()).unwrap();
+        let mut buf = [0u8; 12];
+        block.read(0x1000, &mut buf).unwrap();
+        assert_eq!(&buf, b"from the vmm");
+        // Same memory, same dirty log.
+        block.write(0x3000, b"x").unwrap();
+        let mapping: &vm_memory::MmapRegion<AtomicBitmap> = &region;
+        assert!(mapping.bitmap().is_addr_set(0x3000));
+        // A region smaller than max_length is refused.
+        let big = RamBlockSpec::ram("pc.ram", 16 * 4096);
+        assert!(RamBlock::from_region(big, region).is_err());
+    }
+
+    #[test]
+    fn resize_rules() {
+        let mut fixed = RamBlock::new(RamBlockSpec::rom("pc.bios", 4 * 4096)).unwrap();
+        assert!(matches!(
+            fixed.resize(2 * 4096).unwrap_err().kind(),
+            RamErrorKind::LengthMismatch { .. }
+        ));
+        let mut blob = RamBlock::new(RamBlockSpec::resizeable_rom(
+            "/rom@etc/acpi/tables",
+            4 * 4096,
+            8 * 4096,
+        ))
+        .unwrap();
+        blob.write(3 * 4096, &[7; 16]).unwrap();
+        blob.resize(2 * 4096).unwrap();
+        assert!(
+            blob.read(3 * 4096, &mut [0; 1]).is_err(),
+            "beyond used_length"
+        );
+        // Growing again shows zeros where the old bytes were.
+        blob.resize(8 * 4096).unwrap();
+        let mut back = [1u8; 16];
+        blob.read(3 * 4096, &mut back).unwrap();
+        assert_eq!(back, [0; 16]);
+        assert!(matches!(
+            blob.resize(9 * 4096).unwrap_err().kind(),
+            RamErrorKind::ResizeBeyondMax { .. }
+        ));
+    }
+
+    #[test]
+    fn declarations_are_checked() {
+        assert!(RamBlock::new(RamBlockSpec::ram("odd", 4096 + 1)).is_err());
+        assert!(RamBlock::new(RamBlockSpec::ram("", 4096)).is_err());
+        let twice = RamBlockList::new(vec![
+            RamBlockSpec::ram("a", 4096),
+            RamBlockSpec::ram("a", 4096),
+        ]);
+        assert!(twice.is_err());
+    }
+
+    #[test]
+    fn the_pc_block_set_is_in_qemu_ram_list_order() {
+        let pc = RamBlockList::qemu_pc(32 << 20, true).unwrap();
+        let names: Vec<&str> = pc.blocks().iter().map(RamBlock::idstr).collect();
+        assert_eq!(
+            names,
+            [
+                "pc.ram",
+                "/rom@etc/acpi/tables",
+                "pc.bios",
+                "0000:00:02.0/virtio-net-pci.rom",
+                "pc.rom",
+                "/rom@etc/table-loader",
+                "/rom@etc/acpi/rsdp"
+            ]
+        );
+        // QEMU orders the list by max_length, largest first.
+        let max: Vec<u64> = pc.blocks().iter().map(|b| b.spec().max_length).collect();
+        assert!(max.windows(2).all(|w| w[0] >= w[1]), "{max:?}");
+    }
+}
