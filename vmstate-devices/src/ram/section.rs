@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use vm_memory::WriteVolatile;
 use vmstate_runtime::savevm::{
     IterateStatus, Pending, SaveVmHandlers, SectionReader, SectionWriter,
 };
@@ -82,11 +84,12 @@ pub struct RamSection {
     decoder: RamDecoder,
     /// One page, for loading.
     scratch: Vec<u8>,
-    /// [`RUN_PAGES`] pages, for saving.
+    /// [`RUN_PAGES`] pages, for gathering PAGE records when loading.
     run_buf: Vec<u8>,
 }
 
-/// Dirty pages copied out of guest memory at once when saving.
+/// Dirty pages copied out of guest memory at once when saving (and PAGE
+/// records gathered before they go into guest memory when loading).
 const RUN_PAGES: u64 = 16;
 
 impl std::fmt::Debug for RamSection {
@@ -198,7 +201,6 @@ impl RamSection {
             .ok_or_else(|| Error::invalid("ram: save_live_iterate before save_setup"))?;
         let ram = lock(&self.ram)?;
         let ps = self.config.page_size;
-        let scratch = &mut self.run_buf[..];
         let start_pos = w.position();
         // Counted locally, published once: no atomic per page.
         let (mut sent, mut zero) = (0u64, 0u64);
@@ -225,12 +227,17 @@ impl RamSection {
             // cold (the prefetchers stop at page boundaries).
             let run = bitmap.run_len(first, RUN_PAGES);
             let bytes = (run * ps) as usize;
-            block
-                .slice(first * ps, bytes)
-                .map_err(Error::from)?
-                .copy_to(&mut scratch[..bytes]);
+            let slice = block.slice(first * ps, bytes).map_err(Error::from)?;
+            // The run is copied once, into a buffer that the PAGE payloads then
+            // share (`put_shared`): they reach the transport in vectored writes
+            // with no further copy.
+            let mut copied = Vec::with_capacity(bytes);
+            copied
+                .write_volatile(&slice)
+                .map_err(|e| Error::from(RamError::new(RamErrorKind::Memory(e.to_string()), 0)))?;
+            let copied = Bytes::from(copied);
             let mut stop = false;
-            for (i, page) in scratch[..bytes].chunks_exact(ps as usize).enumerate() {
+            for (i, page) in copied.chunks_exact(ps as usize).enumerate() {
                 let p = first + i as u64;
                 bitmap.test_and_clear(p);
                 let offset = p * ps;
@@ -243,7 +250,9 @@ impl RamSection {
                     save.encoder.write_zero(w, at)?;
                     zero += 1;
                 } else {
-                    save.encoder.write_page(w, at, page)?;
+                    save.encoder.write_page_header(w, at)?;
+                    let start = i * ps as usize;
+                    w.put_shared(copied.slice(start..start + ps as usize));
                 }
                 from = p + 1;
                 sent += 1;
