@@ -130,7 +130,8 @@ pub enum RamErrorKind {
 }
 
 /// A RAM section error: what (with its block and block offset in the kind) and
-/// at which byte offset of the stream the record starts.
+/// at which byte offset of the stream the record starts ([`at`](Self::at);
+/// the runtime error it converts into carries it as its offset).
 ///
 /// ```
 /// use vmstate_devices::ram::{RamError, RamErrorKind};
@@ -138,11 +139,17 @@ pub enum RamErrorKind {
 /// let e = RamError::new(RamErrorKind::ContinueWithoutBlock { offset: 0x1000 }, 42);
 /// assert_eq!(
 ///     e.to_string(),
-///     "page at offset 0x1000 has CONTINUE but no RAMBlock was named before (record at stream offset 42)"
+///     "page at offset 0x1000 has CONTINUE but no RAMBlock was named before"
+/// );
+/// let runtime: vmstate_runtime::Error = e.into();
+/// assert_eq!(runtime.offset(), Some(42));
+/// assert_eq!(
+///     runtime.to_string(),
+///     "ram: page at offset 0x1000 has CONTINUE but no RAMBlock was named before (at byte offset 42)"
 /// );
 /// ```
 #[derive(Debug, Error)]
-#[error("{kind} (record at stream offset {at})")]
+#[error("{kind}")]
 pub struct RamError {
     kind: RamErrorKind,
     at: u64,
@@ -172,13 +179,14 @@ impl RamError {
 }
 
 impl From<RamError> for vmstate_runtime::Error {
-    /// The runtime's error, at the record's offset, keeping the typed RAM error
-    /// as its `source()`.
+    /// The runtime's error ([`ErrorKind::Device`](vmstate_runtime::ErrorKind::Device)
+    /// "ram") at the record's offset, keeping the typed RAM error as its
+    /// `source()`; a wire error (truncation) stays the runtime's own.
     fn from(e: RamError) -> Self {
         let at = e.at;
         match e.kind {
             RamErrorKind::Wire(inner) => inner,
-            _ => vmstate_runtime::Error::hook("ram load", e).with_offset(at),
+            _ => vmstate_runtime::Error::device("ram", e).with_offset(at),
         }
     }
 }
