@@ -34,7 +34,7 @@ use vmstate_runtime::savevm::format::{
     self, MigCmd, RecordType, FILE_MAGIC, FILE_VERSION, NULLPTR_MARKER, SUBSECTION_MARKER,
 };
 
-use crate::machine::{flags as ram, RAM_SECTION, RAM_VERSION};
+use vmstate_devices::machine::{flags as ram, RAM_SECTION, RAM_VERSION};
 
 /// Where and what went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]

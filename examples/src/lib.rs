@@ -1,7 +1,6 @@
-//! The example programs' code, as a library so tests can drive it in-process:
+//! The example programs' code, as a library so tests can drive it in-process
+//! (the machine they migrate is `vmstate_devices::machine`):
 //!
-//! * [`machine`]: the demo machine (guest RAM migrated as QEMU's "ram" section,
-//!   the PC keyboard controller) and its guest workload;
 //! * [`demo`]: the live-migration demo (`cargo run --release -p vmstate-examples --bin demo`);
 //! * [`analyze`]: reading migration stream files like QEMU's
 //!   `analyze-migration.py` (`vmstate analyze`);
@@ -12,7 +11,6 @@
 pub mod analyze;
 pub mod demo;
 pub mod dump;
-pub mod machine;
 
 /// Formats bytes as a classic 16-bytes-per-line hex dump with offsets.
 ///

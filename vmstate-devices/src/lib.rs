@@ -5,10 +5,15 @@
 //!   sections.
 //!
 //! * [`ram`]: guest RAM (QEMU's "ram" section) over rust-vmm `vm-memory`.
+//! * [`machine`]: a small machine composing guest RAM and the keyboard
+//!   controller, with a guest workload thread and vCPU pause/resume; what the
+//!   demo, the analyzer and the tests migrate (its RAM is still the demo's own,
+//!   to be moved onto [`ram`]).
 //!
 //! Virtio models land here as their issues are completed.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod machine;
 pub mod pckbd;
 pub mod ram;

@@ -19,7 +19,7 @@ use vmstate_runtime::migration::{
 };
 use vmstate_runtime::savevm::{
     Configuration, IterateStatus, LoadOptions, NoCommands, QemuVersion, Registry, StreamLoader,
-    StreamWriter,
+    StreamWriter, TargetPage,
 };
 use vmstate_runtime::wire::Reader;
 use vmstate_runtime::Result;
@@ -307,6 +307,7 @@ fn live_precopy_over_a_unix_socket_with_a_dirtying_guest() {
             max_postcopy_bandwidth: 0,
         },
         caps: MigrationCapabilities::default(),
+        target_page: TargetPage::X86,
     };
     let control = Box::new(GuestControl {
         running: guest.running.clone(),

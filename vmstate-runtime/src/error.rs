@@ -32,7 +32,7 @@ pub use migration::{
 
 use crate::savevm::format::{
     MigCmd, QemuVersion, RecordType, FILE_VERSION_COMPAT, LIST_ELEMENT_MARKER, LIST_END_MARKER,
-    MAX_IDSTR_LEN, NULLPTR_MARKER,
+    MAX_IDSTR_LEN, MAX_TARGET_PAGE_BITS, MIN_TARGET_PAGE_BITS, NULLPTR_MARKER,
 };
 
 /// A boxed error from user code (hooks), kept as the `source()` of an [`Error`].
@@ -418,6 +418,19 @@ pub enum ErrorKind {
     ThreadPanicked {
         /// The thread (`migration`).
         thread: &'static str,
+    },
+
+    /// A target page size outside what QEMU targets use
+    /// ([`TargetPage::new`](crate::savevm::TargetPage::new)).
+    #[error(
+        "target page bits {bits} (minimum {min_bits}) out of range: \
+         {MIN_TARGET_PAGE_BITS}..={MAX_TARGET_PAGE_BITS}, and at least the minimum"
+    )]
+    BadTargetPageBits {
+        /// The page bits asked for.
+        bits: u32,
+        /// The target's minimum page bits asked for.
+        min_bits: u32,
     },
 
     // ---- the migration drivers ----

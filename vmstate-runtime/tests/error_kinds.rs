@@ -21,7 +21,7 @@ use vmstate_runtime::migration::{
 use vmstate_runtime::savevm::format::{MigCmd, FILE_MAGIC};
 use vmstate_runtime::savevm::{
     Command, Configuration, IterateStatus, LoadOptions, NoCommands, Pending, QemuVersion, Registry,
-    SaveVmHandlers, SectionReader, SectionWriter, StreamLoader, StreamWriter,
+    SaveVmHandlers, SectionReader, SectionWriter, StreamLoader, StreamWriter, TargetPage,
 };
 use vmstate_runtime::wire::Reader;
 use vmstate_runtime::{ErrorKind, Result, VmState};
@@ -94,6 +94,7 @@ fn config(uri: MigrationUri, caps: MigrationCapabilities) -> MigrationConfig {
         version: QemuVersion::V7_2,
         params: MigrationParameters::default(),
         caps,
+        target_page: TargetPage::default(),
     }
 }
 

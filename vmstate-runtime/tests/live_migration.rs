@@ -16,7 +16,9 @@ use vmstate_runtime::migration::{
     run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
     MigrationHandle, MigrationParameters, MigrationStatus, MigrationUri, StatsHandle, VmControl,
 };
-use vmstate_runtime::savevm::{Configuration, InstanceId, LoadOptions, QemuVersion, Registry};
+use vmstate_runtime::savevm::{
+    Configuration, InstanceId, LoadOptions, QemuVersion, Registry, TargetPage,
+};
 use vmstate_runtime::{Result, VmState};
 
 const PAGE: usize = 4096;
@@ -194,6 +196,7 @@ fn config(uri: MigrationUri, max_bandwidth: u64, caps: MigrationCapabilities) ->
             max_postcopy_bandwidth: 0,
         },
         caps,
+        target_page: TargetPage::default(),
     }
 }
 

@@ -23,7 +23,7 @@ use vmstate_runtime::migration::{
     MigrationHandle, MigrationParameters, MigrationStats, MigrationStatus, MigrationUri,
     StatsHandle, MAX_DOWNTIME_LIMIT_MS,
 };
-use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion, Registry};
+use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion, Registry, TargetPage};
 use vmstate_runtime::{ErrorKind, Result, VmState};
 
 use MigrationStatus as S;
@@ -243,6 +243,7 @@ fn start_source(uri: MigrationUri, o: &SourceOpts) -> Source {
             version: o.version,
             params: o.params.clone(),
             caps: o.caps,
+            target_page: TargetPage::default(),
         },
         reg,
         Box::new(Vm(vm.clone())),
@@ -1090,6 +1091,7 @@ fn downtime_limit_above_2_000_000_ms_is_rejected() {
             version: QemuVersion::V7_2,
             params: bad,
             caps: MigrationCapabilities::default(),
+            target_page: TargetPage::default(),
         },
         Registry::new(),
         Box::new(Vm(Arc::new(VmLog::default()))),

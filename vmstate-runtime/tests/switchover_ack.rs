@@ -12,7 +12,7 @@ use vmstate_runtime::migration::{
     MigrationConfig, MigrationParameters, MigrationStatus, MigrationUri, StatsHandle,
 };
 use vmstate_runtime::savevm::{
-    Configuration, LoadOptions, QemuVersion, Registry, SwitchoverApprover,
+    Configuration, LoadOptions, QemuVersion, Registry, SwitchoverApprover, TargetPage,
 };
 use vmstate_runtime::VmState;
 
@@ -47,6 +47,7 @@ fn config(path: std::path::PathBuf, version: QemuVersion) -> MigrationConfig {
             switchover_ack: true,
             ..Default::default()
         },
+        target_page: TargetPage::default(),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use vmstate_devices::pckbd::I8042;
 
 use super::{DemoError, DemoOptions};
-use crate::machine::{Guest, Machine, Workload};
+use vmstate_devices::machine::{Guest, Machine, Workload};
 
 /// Seed of the data the source guest boots with.
 const BOOT_SEED: u64 = 0x1234_5678;

@@ -12,7 +12,7 @@ use vmstate_runtime::migration::{connect, run_incoming, Incoming, MigrationUri, 
 use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion};
 
 use super::{fail, DemoError};
-use crate::machine::{Machine, MACHINE_TYPE};
+use vmstate_devices::machine::{Machine, MACHINE_TYPE};
 
 /// The destination thread and the optional tee, and the URIs to reach them.
 pub(super) struct Link {

@@ -15,7 +15,7 @@ use std::time::Instant;
 use vmstate_runtime::migration::{
     start_migration, MigrationCapabilities, MigrationConfig, MigrationParameters,
 };
-use vmstate_runtime::savevm::QemuVersion;
+use vmstate_runtime::savevm::{QemuVersion, TargetPage};
 
 mod guest;
 mod link;
@@ -27,9 +27,9 @@ pub use guest::pending_bytes;
 pub use options::{DemoOptions, ProgressMode};
 pub use report::{human_bytes, Check, DemoReport};
 
-use crate::machine::{RamStats, MACHINE_TYPE};
 use guest::Source;
 use link::Link;
+use vmstate_devices::machine::{RamStats, MACHINE_TYPE};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -87,6 +87,7 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport, DemoEr
             return_path: true,
             ..MigrationCapabilities::default()
         },
+        target_page: TargetPage::default(),
     };
     let src_registry = source.machine.registry()?;
     let handle = match start_migration(config, src_registry, source.guest.control()) {

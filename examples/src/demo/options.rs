@@ -6,7 +6,7 @@ use std::time::Duration;
 use vmstate_runtime::migration::{MigrationUri, MAX_DOWNTIME_LIMIT_MS};
 
 use super::{fail, DemoError, MIB};
-use crate::machine::PAGE_SIZE;
+use vmstate_devices::machine::PAGE_SIZE;
 
 /// How progress is shown while migrating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

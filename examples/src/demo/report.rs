@@ -11,7 +11,7 @@ use vmstate_runtime::to_bytes;
 
 use super::guest::pending_bytes;
 use super::{DemoError, DemoOptions, MIB};
-use crate::machine::{Machine, RAM_BLOCK};
+use vmstate_devices::machine::{Machine, RAM_BLOCK};
 
 /// One compared part of the machine.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,10 +12,10 @@ use super::stats::StatsHandle;
 use super::status::MigrationStatus;
 use super::transport::{Incoming, ReadWrite, TransportRefill};
 use crate::error::{Error, ErrorKind, PostcopyError, Result, ReturnPathMissing};
-use crate::savevm::format::{MigCmd, RECV_BITMAP_ENDING, RESUME_ACK_VALUE, TARGET_PAGE_SIZE};
+use crate::savevm::format::{MigCmd, RECV_BITMAP_ENDING, RESUME_ACK_VALUE};
 use crate::savevm::{
     Command, CommandHandler, LoadEnd, LoadFlow, LoadOptions, PageRequester, Registry, RpMessage,
-    StreamLoader, SwitchoverApprover,
+    StreamLoader, SwitchoverApprover, TargetPage,
 };
 use crate::wire::{Reader, Writer};
 
@@ -98,6 +98,8 @@ struct IncomingCommands {
     rp_open: bool,
     postcopy: PostcopyState,
     switchover_ack: bool,
+    /// Our target page: what POSTCOPY_ADVISE must announce.
+    target_page: TargetPage,
     stats: StatsHandle,
 }
 
@@ -167,12 +169,12 @@ impl CommandHandler for IncomingCommands {
                 let Some(a) = advise else {
                     return Err(postcopy_err(PostcopyError::BitmapOnly));
                 };
-                if a.target_page_size != TARGET_PAGE_SIZE || a.host_page_summary != TARGET_PAGE_SIZE
-                {
+                let ours = self.target_page.size();
+                if a.target_page_size != ours || a.host_page_summary != ours {
                     return Err(postcopy_err(PostcopyError::PageSizeMismatch {
                         host: a.host_page_summary,
                         target: a.target_page_size,
-                        destination: TARGET_PAGE_SIZE,
+                        destination: ours,
                     }));
                 }
                 self.postcopy = P::Advise;
@@ -181,8 +183,8 @@ impl CommandHandler for IncomingCommands {
                 self.expect_postcopy(MigCmd::PostcopyRamDiscard, &[P::Advise, P::Discard])?;
                 self.postcopy = P::Discard;
                 let mut owned = false;
-                for e in reg.entries_mut() {
-                    if e.handlers.postcopy_discard(&block, &ranges)? {
+                for ram in reg.postcopy_rams() {
+                    if ram.postcopy_discard(&block, &ranges)? {
                         owned = true;
                         break;
                     }
@@ -199,8 +201,8 @@ impl CommandHandler for IncomingCommands {
                 let rp = self.rp()?.clone();
                 let requester =
                     PageRequester::new(Box::new(move |msg: &RpMessage| send_rp(&rp, msg)));
-                for e in reg.entries_mut() {
-                    e.handlers.postcopy_listen(requester.clone())?;
+                for ram in reg.postcopy_rams() {
+                    ram.postcopy_listen(requester.clone())?;
                 }
                 self.postcopy = P::Listening;
             }
@@ -212,8 +214,8 @@ impl CommandHandler for IncomingCommands {
             Command::RecvBitmap(block) => {
                 self.expect_postcopy(MigCmd::RecvBitmap, &[P::Running])?;
                 let mut bitmap = None;
-                for e in reg.entries_mut() {
-                    if let Some(b) = e.handlers.postcopy_received_bitmap(&block)? {
+                for ram in reg.postcopy_rams() {
+                    if let Some(b) = ram.postcopy_received_bitmap(&block)? {
                         bitmap = Some(b);
                         break;
                     }
@@ -276,6 +278,7 @@ pub fn run_incoming_with(
         rp_open: false,
         postcopy: PostcopyState::None,
         switchover_ack: hooks.switchover_ack,
+        target_page: opts.target_page(),
         stats: stats.clone(),
     };
     let mut r = Reader::with_refill(

@@ -4,7 +4,7 @@
 
 use bytes::{Buf, BufMut};
 
-use super::format::TARGET_PAGE_BITS_X86;
+use super::page::TargetPage;
 use crate::error::{ConfigMismatch, Error, Result};
 use crate::vmstate::{FieldType, VmStateField};
 use crate::wire::{Reader, Writer};
@@ -107,17 +107,38 @@ pub struct Configuration {
     /// Whether to send the uuid subsection.
     #[vmstate(skip)]
     pub send_uuid: bool,
+    /// Our target page (its minimum bits decide whether `page_bits` is sent,
+    /// and what an absent subsection means on load).
+    #[vmstate(skip)]
+    pub target_page: TargetPage,
 }
 
 impl Configuration {
-    /// A configuration for an x86 machine type with no validated capabilities.
+    /// A configuration for an x86 machine type (4 KiB target pages) with no
+    /// validated capabilities.
     pub fn new(machine: &str) -> Self {
+        Self::for_target(machine, TargetPage::X86)
+    }
+
+    /// A configuration for a machine type whose target page is `page`, with
+    /// no validated capabilities.
+    ///
+    /// ```
+    /// use vmstate_runtime::savevm::{Configuration, TargetPage};
+    ///
+    /// let c = Configuration::for_target("virt-7.2", TargetPage::new(14, 12).unwrap());
+    /// assert_eq!(c.page_bits.target_page_bits, 14);
+    /// // 14 bits exceed the minimum 12: the record carries them (the subsection).
+    /// assert!(vmstate_runtime::to_bytes(&c).unwrap().ends_with(&[0, 0, 0, 14]));
+    /// ```
+    pub fn for_target(machine: &str, page: TargetPage) -> Self {
         Configuration {
             len: machine.len() as u32,
             name: machine.as_bytes().to_vec(),
             page_bits: TargetPageBits {
-                target_page_bits: TARGET_PAGE_BITS_X86,
+                target_page_bits: page.bits(),
             },
+            target_page: page,
             ..Default::default()
         }
     }
@@ -128,7 +149,7 @@ impl Configuration {
     }
 
     fn page_bits_needed(&self) -> bool {
-        self.page_bits.target_page_bits > TARGET_PAGE_BITS_X86
+        self.page_bits.target_page_bits > self.target_page.min_bits()
     }
 
     fn capabilities_needed(&self) -> bool {
@@ -161,7 +182,7 @@ impl Configuration {
             }));
         }
         let their_bits = if incoming.page_bits.target_page_bits == 0 {
-            TARGET_PAGE_BITS_X86
+            self.target_page.min_bits()
         } else {
             incoming.page_bits.target_page_bits
         };

@@ -269,17 +269,24 @@ pub const MAX_RP_PAYLOAD: usize = 512;
 pub const RESUME_ACK_VALUE: u32 = 1;
 /// End marker after a RECV_BITMAP blob.
 pub const RECV_BITMAP_ENDING: u64 = 0x0123_4567_89ab_cdef;
-/// Largest received bitmap accepted on the return path (one bit per 4 KiB page:
-/// 64 MiB of bitmap covers 2 TiB of guest RAM).
+/// Largest received bitmap accepted on the return path (one bit per target
+/// page: 64 MiB of bitmap covers 2 TiB of guest RAM in 4 KiB pages).
 pub const MAX_RECV_BITMAP: u64 = 64 * 1024 * 1024;
 
 // ---- pages ----
 
 /// The x86 target page bits (and the minimum, so the configuration's
-/// target-page-bits subsection is never sent there).
+/// target-page-bits subsection is never sent there): the default of
+/// [`TargetPage`](super::TargetPage), which carries the page size through the
+/// runtime.
 pub const TARGET_PAGE_BITS_X86: u32 = 12;
-/// Target page size: what the vmdesc trailer reports and POSTCOPY_ADVISE announces.
+/// The x86 target page size (4 KiB): the default page size the vmdesc trailer
+/// reports and POSTCOPY_ADVISE announces.
 pub const TARGET_PAGE_SIZE: u64 = 1 << TARGET_PAGE_BITS_X86;
+/// Smallest target page bits a QEMU target uses (1 KiB pages).
+pub const MIN_TARGET_PAGE_BITS: u32 = 10;
+/// Largest target page bits accepted (64 KiB pages).
+pub const MAX_TARGET_PAGE_BITS: u32 = 16;
 
 // ---- limits ----
 
@@ -301,6 +308,9 @@ static_assertions::const_assert!(MAX_RP_PAYLOAD <= u16::MAX as usize);
 static_assertions::const_assert!(REQ_PAGES_LEN <= MAX_RP_PAYLOAD);
 static_assertions::const_assert!(MAX_DISCARDS_PER_COMMAND * DISCARD_RANGE_LEN <= u16::MAX as usize);
 static_assertions::const_assert!(TARGET_PAGE_SIZE.is_power_of_two());
+static_assertions::const_assert!(
+    MIN_TARGET_PAGE_BITS <= TARGET_PAGE_BITS_X86 && TARGET_PAGE_BITS_X86 <= MAX_TARGET_PAGE_BITS
+);
 
 // ---- versions ----
 

@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
 
+use super::postcopy_ram::PostcopyRam;
 use super::return_path::RpMessage;
 use super::section_buf::SectionBuf;
-use crate::error::{Error, ErrorKind, RecoveryError, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::vmstate::{DescribeSink, VmState, VmStateDescription};
 use crate::wire::{Reader, Writer};
 
@@ -21,11 +22,8 @@ pub type SectionWriter = Writer<SectionBuf>;
 /// transport as needed).
 pub type SectionReader = Reader<BytesMut>;
 
-/// Byte ranges (start, length) of one RAMBlock, by name: what a postcopy discard
-/// covers.
-pub type BlockRanges = (String, Vec<(u64, u64)>);
-
-/// How a [`PageRequester`] puts a message on the return path.
+/// How a [`PageRequester`](super::PageRequester) or a [`SwitchoverApprover`]
+/// puts a message on the return path.
 pub type RpSend = Box<dyn FnMut(&RpMessage) -> Result<()> + Send>;
 
 /// Outcome of one `save_live_iterate` round (QEMU: >0 done, 0 not done).
@@ -212,110 +210,15 @@ pub trait SaveVmHandlers: Send {
         Ok(())
     }
 
-    // ---- postcopy (RAM-like handlers; everyone else keeps the defaults) ----
-
-    /// Source, at the postcopy switch: per block, the byte ranges already sent
-    /// that were dirtied again and must be dropped by the destination
-    /// (MIG_CMD_POSTCOPY_RAM_DISCARD).
-    fn postcopy_discard_ranges(&mut self) -> Result<Vec<BlockRanges>> {
-        Ok(Vec::new())
-    }
-
-    /// Source, in postcopy: the destination faulted on `len` bytes at `start` of
-    /// `block`; send them ahead of everything else. Returns false when the block
-    /// is not this handler's.
-    fn queue_page_request(&mut self, _block: &str, _start: u64, _len: u64) -> Result<bool> {
-        Ok(false)
-    }
-
-    /// Source: the RAM blocks this handler migrates (for postcopy recovery).
-    fn ram_block_names(&self) -> Vec<String> {
-        Vec::new()
-    }
-
-    /// Source, postcopy recovery: `received` is the destination's bitmap of
-    /// `block` (bit i = target page i arrived, little-endian 64-bit words); mark
-    /// every page it lacks as dirty so it is sent again.
-    fn postcopy_resume_bitmap(&mut self, block: &str, _received: &[u8]) -> Result<()> {
-        Err(Error::new(ErrorKind::PostcopyRecovery(
-            RecoveryError::NotSupported {
-                block: block.to_string(),
-            },
-        )))
-    }
-
-    /// Destination, postcopy recovery: the received bitmap of `block` (bit i =
-    /// target page i arrived, little-endian 64-bit words, length a multiple of
-    /// 8), or `None` when the block is not this handler's.
-    fn postcopy_received_bitmap(&mut self, _block: &str) -> Result<Option<Vec<u8>>> {
-        Ok(None)
-    }
-
-    /// Destination: drop these ranges of `block` (they will be sent again).
-    /// Returns false when the block is not this handler's.
-    fn postcopy_discard(&mut self, _block: &str, _ranges: &[(u64, u64)]) -> Result<bool> {
-        Ok(false)
-    }
-
-    /// Destination: POSTCOPY_LISTEN arrived; `requester` asks the source for
-    /// pages the running guest needs before they arrive.
-    fn postcopy_listen(&mut self, _requester: PageRequester) -> Result<()> {
-        Ok(())
-    }
-}
-
-/// Sends postcopy page requests on the return path (REQ_PAGES_ID naming the
-/// block when it changes, REQ_PAGES otherwise). Cheap to clone; shared with the
-/// destination's fault handling.
-#[derive(Clone)]
-pub struct PageRequester {
-    inner: Arc<Mutex<RequesterState>>,
-}
-
-struct RequesterState {
-    send: RpSend,
-    last_block: Option<String>,
-    sent: u64,
-}
-
-impl std::fmt::Debug for PageRequester {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PageRequester").finish_non_exhaustive()
-    }
-}
-
-impl PageRequester {
-    /// A requester writing messages with `send` (the return path's writer).
-    pub fn new(send: RpSend) -> Self {
-        PageRequester {
-            inner: Arc::new(Mutex::new(RequesterState {
-                send,
-                last_block: None,
-                sent: 0,
-            })),
-        }
-    }
-
-    /// Requests `len` bytes at `start` of `block`.
-    pub fn request(&self, block: &str, start: u64, len: u32) -> Result<()> {
-        let mut s = self
-            .inner
-            .lock()
-            .map_err(|_| Error::poisoned("page requester poisoned"))?;
-        let msg = RpMessage::ReqPages {
-            block: (s.last_block.as_deref() != Some(block)).then(|| block.to_string()),
-            start,
-            len,
-        };
-        (s.send)(&msg)?;
-        s.last_block = Some(block.to_string());
-        s.sent += 1;
-        Ok(())
-    }
-
-    /// Requests sent so far.
-    pub fn requests_sent(&self) -> u64 {
-        self.inner.lock().map(|s| s.sent).unwrap_or(0)
+    /// The postcopy-capable RAM interface of this handler, when it migrates
+    /// guest RAM with postcopy (discards, page requests, received bitmaps);
+    /// `None` (the default) for every other handler. The drivers reach the
+    /// RAM-only hooks through this, so `SaveVmHandlers` keeps to what QEMU's
+    /// `SaveVMHandlers` has. The source calls them only on handlers whose
+    /// [`has_postcopy`](Self::has_postcopy) is true; the destination on every
+    /// handler that offers the interface (it finds a block's owner by name).
+    fn as_postcopy_ram(&mut self) -> Option<&mut dyn PostcopyRam> {
+        None
     }
 }
 

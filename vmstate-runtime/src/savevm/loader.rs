@@ -13,6 +13,7 @@ use super::format::{
     MigCmd, QemuVersion, RecordType, FILE_MAGIC, FILE_VERSION, MAX_PACKAGE_LEN, MAX_VMDESC_LEN,
 };
 use super::handlers::SectionReader;
+use super::page::TargetPage;
 use super::registry::Registry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::vmstate::VmState;
@@ -59,8 +60,31 @@ pub struct LoadOptions {
     /// The dialect to accept.
     pub version: QemuVersion,
     /// The local configuration: when set, the stream must carry a configuration
-    /// record that matches it (QEMU's `send-configuration`, default on).
+    /// record that matches it (QEMU's `send-configuration`, default on). Its
+    /// target page ([`Configuration::for_target`]) is ours.
     pub configuration: Option<Configuration>,
+}
+
+impl LoadOptions {
+    /// Our target page: the local configuration's, x86's 4 KiB without one.
+    /// What POSTCOPY_ADVISE must announce and the page-bits check compares.
+    ///
+    /// ```
+    /// use vmstate_runtime::savevm::{Configuration, LoadOptions, TargetPage};
+    ///
+    /// assert_eq!(LoadOptions::default().target_page(), TargetPage::X86);
+    /// let page = TargetPage::new(14, 12).unwrap();
+    /// let opts = LoadOptions {
+    ///     configuration: Some(Configuration::for_target("virt", page)),
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(opts.target_page().size(), 16384);
+    /// ```
+    pub fn target_page(&self) -> TargetPage {
+        self.configuration
+            .as_ref()
+            .map_or(TargetPage::X86, |c| c.target_page)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -7,6 +7,9 @@
 //! * [`Configuration`]: the configuration record and its checks;
 //! * [`SaveVmHandlers`] and [`Registry`]: what a migratable component implements,
 //!   and the ordered list of them (section and instance ids as QEMU allocates them);
+//! * [`PostcopyRam`]: the hooks only a postcopy-capable RAM handler adds
+//!   (discards, page requests, received bitmaps), with [`PageRequester`];
+//! * [`TargetPage`]: the target page size, a parameter of each migration;
 //! * [`StreamWriter`] (source) and [`StreamLoader`] (destination): header,
 //!   START/PART/END/FULL sections, commands, packages, EOF and the vmdesc trailer
 //!   ([`VmDescBuilder`]), with [`SectionBuf`] carrying guest pages uncopied.
@@ -16,6 +19,8 @@ mod config;
 pub mod format;
 mod handlers;
 mod loader;
+mod page;
+mod postcopy_ram;
 mod registry;
 mod return_path;
 mod section_buf;
@@ -28,13 +33,16 @@ pub use config::{
 };
 pub use format::{
     QemuVersion, RecordType, MAX_DISCARDS_PER_COMMAND, MAX_PACKAGE_LEN, MAX_RP_PAYLOAD,
-    MAX_VMDESC_LEN, RECV_BITMAP_ENDING, RESUME_ACK_VALUE, TARGET_PAGE_BITS_X86, TARGET_PAGE_SIZE,
+    MAX_TARGET_PAGE_BITS, MAX_VMDESC_LEN, MIN_TARGET_PAGE_BITS, RECV_BITMAP_ENDING,
+    RESUME_ACK_VALUE, TARGET_PAGE_BITS_X86, TARGET_PAGE_SIZE,
 };
 pub use handlers::{
-    BlockRanges, IterateStatus, PageRequester, Pending, RpSend, SaveVmHandlers, SectionReader,
-    SectionWriter, SwitchoverApprover, VmStateHandler,
+    IterateStatus, Pending, RpSend, SaveVmHandlers, SectionReader, SectionWriter,
+    SwitchoverApprover, VmStateHandler,
 };
 pub use loader::{CommandHandler, LoadEnd, LoadFlow, LoadOptions, NoCommands, StreamLoader};
+pub use page::TargetPage;
+pub use postcopy_ram::{BlockRanges, PageRequester, PostcopyRam};
 pub use registry::{InstanceId, Registry, SaveStateEntry};
 pub use return_path::RpMessage;
 pub use section_buf::SectionBuf;

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use super::format::{INSTANCE_ID_ANY, MAX_IDSTR_LEN};
 use super::handlers::{SaveVmHandlers, VmStateHandler};
+use super::postcopy_ram::PostcopyRam;
 use crate::error::{Error, ErrorKind, Result};
 use crate::priority::MigrationPriority;
 use crate::vmstate::VmState;
@@ -241,6 +242,14 @@ impl Registry {
         self.entries.iter_mut()
     }
 
+    /// The postcopy-capable RAM interfaces of the entries that have one
+    /// ([`SaveVmHandlers::as_postcopy_ram`]), in stream order.
+    pub fn postcopy_rams(&mut self) -> impl Iterator<Item = &mut (dyn PostcopyRam + '_)> {
+        self.entries
+            .iter_mut()
+            .filter_map(|e| e.handlers.as_postcopy_ram())
+    }
+
     /// The entry at an index from [`position`](Self::position).
     pub fn get_mut(&mut self, index: usize) -> Option<&mut SaveStateEntry> {
         self.entries.get_mut(index)
@@ -267,6 +276,40 @@ mod tests {
         fn load_state(&mut self, _r: &mut SectionReader, _v: u32) -> Result<()> {
             Ok(())
         }
+    }
+
+    /// A RAM handler owning one block, opted into the postcopy hooks.
+    struct Ram(&'static str);
+    impl SaveVmHandlers for Ram {
+        fn is_iterative(&self) -> bool {
+            true
+        }
+        fn load_state(&mut self, _r: &mut SectionReader, _v: u32) -> Result<()> {
+            Ok(())
+        }
+        fn as_postcopy_ram(&mut self) -> Option<&mut dyn PostcopyRam> {
+            Some(self)
+        }
+    }
+    impl PostcopyRam for Ram {
+        fn ram_block_names(&self) -> Vec<String> {
+            vec![self.0.to_string()]
+        }
+    }
+
+    #[test]
+    fn postcopy_rams_are_the_handlers_that_opted_in_in_stream_order() {
+        let mut reg = Registry::new();
+        reg.register_savevm_live("dev", 0, 1, Box::new(Nop))
+            .unwrap();
+        reg.register_savevm_live("ram", 0, 4, Box::new(Ram("pc.ram")))
+            .unwrap();
+        reg.register_savevm_live("ram", 1, 4, Box::new(Ram("pc.bios")))
+            .unwrap();
+        let blocks: Vec<Vec<String>> = reg.postcopy_rams().map(|r| r.ram_block_names()).collect();
+        assert_eq!(blocks, [["pc.ram"], ["pc.bios"]]);
+        // Everything else keeps the default: no postcopy RAM interface.
+        assert!(Nop.as_postcopy_ram().is_none());
     }
 
     #[test]

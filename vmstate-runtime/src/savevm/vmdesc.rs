@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 
 use super::config::Configuration;
-use super::format::{QemuVersion, TARGET_PAGE_SIZE};
+use super::format::QemuVersion;
+use super::page::TargetPage;
 use crate::error::Result;
 use crate::vmstate::{DescribeRecorder, DescribedField, DescribedVmsd, VmState};
 use crate::wire::Writer;
@@ -14,22 +15,33 @@ use crate::wire::Writer;
 #[derive(Debug)]
 pub struct VmDescBuilder {
     version: QemuVersion,
+    page: TargetPage,
     configuration: Option<String>,
     devices: Vec<String>,
 }
 
 impl VmDescBuilder {
-    /// An empty description for the given dialect.
+    /// An empty description for the given dialect, of an x86 guest (4 KiB
+    /// target pages) until [`set_target_page`](Self::set_target_page) or
+    /// [`set_configuration`](Self::set_configuration) says otherwise.
     pub fn new(version: QemuVersion) -> Self {
         VmDescBuilder {
             version,
+            page: TargetPage::default(),
             configuration: None,
             devices: Vec::new(),
         }
     }
 
-    /// Records the configuration (QEMU 10.x lists it first; 7.2 does not).
+    /// The target page whose size the trailer reports as `page_size`.
+    pub fn set_target_page(&mut self, page: TargetPage) {
+        self.page = page;
+    }
+
+    /// Records the configuration (QEMU 10.x lists it first; 7.2 does not) and
+    /// takes its target page.
     pub fn set_configuration(&mut self, config: &Configuration) -> Result<()> {
+        self.page = config.target_page;
         if self.version == QemuVersion::V7_2 {
             return Ok(());
         }
@@ -64,7 +76,7 @@ impl VmDescBuilder {
             s.push_str(c);
             s.push_str(", ");
         }
-        let _ = write!(s, "\"page_size\": {TARGET_PAGE_SIZE}, \"devices\": [");
+        let _ = write!(s, "\"page_size\": {}, \"devices\": [", self.page.size());
         s.push_str(&self.devices.join(", "));
         s.push_str("]}");
         s

@@ -10,6 +10,7 @@ use super::command::Command;
 use super::config::Configuration;
 use super::format::{QemuVersion, RecordType, FILE_MAGIC, FILE_VERSION};
 use super::handlers::{IterateStatus, Pending, SaveVmHandlers, SectionWriter};
+use super::page::TargetPage;
 use super::registry::{Registry, SaveStateEntry};
 use super::section_buf::SectionBuf;
 use super::vmdesc::VmDescBuilder;
@@ -49,6 +50,14 @@ impl<W: Write> StreamWriter<W> {
             flushed: 0,
             version,
             vmdesc: Some(VmDescBuilder::new(version)),
+        }
+    }
+
+    /// The target page the vmdesc trailer reports (x86's 4 KiB unless set here
+    /// or by [`write_configuration`](Self::write_configuration)).
+    pub fn set_target_page(&mut self, page: TargetPage) {
+        if let Some(v) = &mut self.vmdesc {
+            v.set_target_page(page);
         }
     }
 

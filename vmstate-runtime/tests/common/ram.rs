@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use vmstate_runtime::savevm::{
-    BlockRanges, IterateStatus, PageRequester, Pending, SaveVmHandlers, SectionReader,
+    BlockRanges, IterateStatus, PageRequester, Pending, PostcopyRam, SaveVmHandlers, SectionReader,
     SectionWriter,
 };
 use vmstate_runtime::{Error, Result};
@@ -363,6 +363,32 @@ impl SaveVmHandlers for SyntheticRam {
         self.send(w, usize::MAX)
     }
 
+    fn load_setup(&mut self) -> Result<()> {
+        self.expect_start = true;
+        Ok(())
+    }
+
+    fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
+        if version_id != self.version {
+            return Err(Error::invalid(format!(
+                "ram: version must be {}",
+                self.version
+            )));
+        }
+        if std::mem::take(&mut self.expect_start) {
+            return self.load_start(r);
+        }
+        self.load_pages(r)
+    }
+
+    fn as_postcopy_ram(&mut self) -> Option<&mut dyn PostcopyRam> {
+        Some(self)
+    }
+}
+
+/// The synthetic RAM's postcopy side: one block (the one named by
+/// [`SyntheticRam::postcopy`]), one bit per page of the memory's page size.
+impl PostcopyRam for SyntheticRam {
     fn postcopy_discard_ranges(&mut self) -> Result<Vec<BlockRanges>> {
         let Some(block) = self.postcopy_block.clone() else {
             return Ok(Vec::new());
@@ -401,24 +427,6 @@ impl SaveVmHandlers for SyntheticRam {
             }
         }
         Ok(())
-    }
-
-    fn load_setup(&mut self) -> Result<()> {
-        self.expect_start = true;
-        Ok(())
-    }
-
-    fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
-        if version_id != self.version {
-            return Err(Error::invalid(format!(
-                "ram: version must be {}",
-                self.version
-            )));
-        }
-        if std::mem::take(&mut self.expect_start) {
-            return self.load_start(r);
-        }
-        self.load_pages(r)
     }
 
     fn postcopy_discard(&mut self, block: &str, ranges: &[(u64, u64)]) -> Result<bool> {

@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind, Result, ReturnPathMissing};
 use crate::migration::params::MigrationParameters;
 use crate::migration::status::MigrationStatus;
 use crate::migration::transport::{connect, Connection, Outgoing};
-use crate::savevm::format::{PING_RETURN_PATH_OPENED, TARGET_PAGE_SIZE};
+use crate::savevm::format::PING_RETURN_PATH_OPENED;
 use crate::savevm::{Command, Configuration, PostcopyAdvise, Registry, StreamWriter};
 
 /// The state of one outgoing migration, owned by its thread.
@@ -182,7 +182,10 @@ impl Driver {
         let caps = self.config.caps;
         let mut w = StreamWriter::new(Outgoing(stream), self.config.version);
         w.write_header()?;
-        w.write_configuration(&Configuration::new(&self.config.machine))?;
+        w.write_configuration(&Configuration::for_target(
+            &self.config.machine,
+            self.config.target_page,
+        ))?;
 
         let rp = if caps.wants_return_path() {
             let reverse = reverse.ok_or_else(|| {
@@ -196,8 +199,8 @@ impl Driver {
         };
         if caps.postcopy_ram {
             w.write_command(&Command::PostcopyAdvise(Some(PostcopyAdvise {
-                host_page_summary: TARGET_PAGE_SIZE,
-                target_page_size: TARGET_PAGE_SIZE,
+                host_page_summary: self.config.target_page.size(),
+                target_page_size: self.config.target_page.size(),
             })))?;
         }
         if self.cancelled() {

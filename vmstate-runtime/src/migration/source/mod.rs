@@ -21,7 +21,7 @@ use super::stats::StatsHandle;
 use super::status::MigrationStatus;
 use super::transport::{MigrationUri, ReadWrite};
 use crate::error::{Error, ErrorKind, Result};
-use crate::savevm::{QemuVersion, Registry};
+use crate::savevm::{QemuVersion, Registry, TargetPage};
 
 mod completion;
 mod convergence;
@@ -53,6 +53,10 @@ pub struct MigrationConfig {
     pub params: MigrationParameters,
     /// Capabilities.
     pub caps: MigrationCapabilities,
+    /// The guest's target page (x86's 4 KiB by default): the configuration
+    /// record's page bits, the vmdesc `page_size` and what POSTCOPY_ADVISE
+    /// announces.
+    pub target_page: TargetPage,
 }
 
 /// State shared between the driver thread and the handle.

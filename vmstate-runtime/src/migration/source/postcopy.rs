@@ -75,11 +75,14 @@ impl Driver {
             for (block, start, len) in rp.take_page_requests() {
                 let mut served = false;
                 for e in reg.entries_mut() {
-                    if e.handlers.has_postcopy()
-                        && e.handlers.queue_page_request(&block, start, len)?
-                    {
-                        served = true;
-                        break;
+                    if !e.handlers.has_postcopy() {
+                        continue;
+                    }
+                    if let Some(ram) = e.handlers.as_postcopy_ram() {
+                        if ram.queue_page_request(&block, start, len)? {
+                            served = true;
+                            break;
+                        }
                     }
                 }
                 if !served {
@@ -158,11 +161,14 @@ impl Driver {
             if !e.handlers.has_postcopy() {
                 continue;
             }
-            for block in e.handlers.ram_block_names() {
+            let Some(ram) = e.handlers.as_postcopy_ram() else {
+                continue;
+            };
+            for block in ram.ram_block_names() {
                 w.write_command(&Command::RecvBitmap(block.clone()))?;
                 w.flush()?;
                 let bitmap = rp.wait_bitmap(&block)?;
-                e.handlers.postcopy_resume_bitmap(&block, &bitmap)?;
+                ram.postcopy_resume_bitmap(&block, &bitmap)?;
             }
         }
         for e in reg.entries_mut() {
@@ -189,7 +195,10 @@ impl Driver {
             if !e.handlers.has_postcopy() {
                 continue;
             }
-            for (block, ranges) in e.handlers.postcopy_discard_ranges()? {
+            let Some(ram) = e.handlers.as_postcopy_ram() else {
+                continue;
+            };
+            for (block, ranges) in ram.postcopy_discard_ranges()? {
                 for chunk in ranges.chunks(MAX_DISCARDS_PER_COMMAND) {
                     w.write_command(&Command::PostcopyRamDiscard {
                         block: block.clone(),

@@ -1,41 +1,34 @@
-//! A small "machine" for the live-migration demo: guest RAM with a dirty log,
-//! migrated as QEMU's iterative "ram" section (version 4), plus the PC keyboard
-//! controller's three FULL sections, and a guest workload thread that writes
-//! memory and types on the keyboard while the VM runs.
+//! The demo's "ram" section (version 4) over [`GuestMemory`]: one RAMBlock,
+//! `pc.ram`. **Replaced by the real RAM model (`vmstate-devices`' `ram`
+//! module) in the next increment of issue 8**; until then it is the one place
+//! that writes and reads RAM records for the machine, and its [`flags`] are the
+//! analyzer's.
 //!
-//! The RAM section follows QEMU's RAM protocol (`migration/ram.c`; qemu-wire.md
-//! §4): the START body is the `MEM_SIZE` block list, every body ends with `EOS`,
-//! pages travel as `ZERO` (one fill byte) or `PAGE` (4096 raw bytes) records whose
-//! be64 header word carries the page offset and flags, and `CONTINUE` omits the
-//! block name when it is the block of the previous record (kept across sections,
-//! as QEMU does). Dirty tracking mirrors QEMU's: the guest sets bits in a dirty
-//! *log*; a *sync* (`state_pending_exact`) moves the log into the migration
-//! bitmap, which iteration drains; the first pass sends every page.
+//! It follows QEMU's RAM protocol (`migration/ram.c`; qemu-wire.md §4): the
+//! START body is the `MEM_SIZE` block list, every body ends with `EOS`, pages
+//! travel as `ZERO` (one fill byte) or `PAGE` (4096 raw bytes) records whose be64
+//! header word carries the page offset and flags, and `CONTINUE` omits the block
+//! name when it is the block of the previous record (kept across sections, as
+//! QEMU does). A *sync* (`state_pending_exact`) moves the dirty log into the
+//! migration bitmap, which iteration drains; the first pass sends every page.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use vmstate_devices::pckbd::ps2::Axis;
-use vmstate_devices::pckbd::{self, KeyCode, I8042};
-use vmstate_runtime::migration::VmControl;
 use vmstate_runtime::savevm::{
-    IterateStatus, Pending, Registry, SaveVmHandlers, SectionReader, SectionWriter,
-    TARGET_PAGE_SIZE,
+    IterateStatus, Pending, SaveVmHandlers, SectionReader, SectionWriter,
 };
 use vmstate_runtime::{Error, ErrorKind, Result};
 
-/// Target page size (x86).
-pub const PAGE_SIZE: usize = TARGET_PAGE_SIZE as usize;
+use super::guest_memory::{SharedMemory, PAGE_SIZE};
+use super::lock;
+
 /// Section name of guest RAM.
 pub const RAM_SECTION: &str = "ram";
 /// The RAM section's version (QEMU's `ram_load` accepts only 4).
 pub const RAM_VERSION: u32 = 4;
 /// Name of the demo's single RAMBlock (the main RAM block of a QEMU pc machine).
 pub const RAM_BLOCK: &str = "pc.ram";
-/// Machine type written in (and checked against) the configuration record.
-pub const MACHINE_TYPE: &str = "vmstate-demo";
 
 /// Flags in the low bits of a RAM record's be64 header word (`RAM_SAVE_FLAG_*`).
 pub mod flags {
@@ -65,93 +58,6 @@ pub mod flags {
 /// PART at the rate limit or after 50 ms; the driver checks its rate limit
 /// between PARTs, so PARTs are kept short).
 pub const PART_BUDGET: u64 = 128 * 1024;
-
-/// Guest memory: the bytes and the dirty log the "hardware" keeps for them.
-pub struct GuestMemory {
-    data: Vec<u8>,
-    /// One bit per page, set by guest writes, cleared by a sync.
-    dirty_log: Vec<u64>,
-}
-
-impl std::fmt::Debug for GuestMemory {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GuestMemory")
-            .field("bytes", &self.data.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl GuestMemory {
-    /// `pages` zeroed pages.
-    pub fn new(pages: usize) -> Self {
-        GuestMemory {
-            data: vec![0; pages * PAGE_SIZE],
-            dirty_log: vec![0; pages.div_ceil(64)],
-        }
-    }
-
-    /// Number of pages.
-    pub fn pages(&self) -> usize {
-        self.data.len() / PAGE_SIZE
-    }
-
-    /// Size in bytes.
-    pub fn len(&self) -> usize {
-        self.data.len()
-    }
-
-    /// Whether there is no memory at all.
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
-    /// All bytes.
-    pub fn bytes(&self) -> &[u8] {
-        &self.data
-    }
-
-    /// One page.
-    pub fn page(&self, index: usize) -> &[u8] {
-        &self.data[index * PAGE_SIZE..(index + 1) * PAGE_SIZE]
-    }
-
-    /// A guest write: copies `bytes` to `offset` and logs the pages dirty.
-    /// Writes past the end are cut off.
-    pub fn write(&mut self, offset: usize, bytes: &[u8]) {
-        let end = (offset + bytes.len()).min(self.data.len());
-        if offset >= end {
-            return;
-        }
-        self.data[offset..end].copy_from_slice(&bytes[..end - offset]);
-        for page in offset / PAGE_SIZE..=(end - 1) / PAGE_SIZE {
-            self.dirty_log[page / 64] |= 1 << (page % 64);
-        }
-    }
-
-    /// Moves the dirty log into `bitmap` (OR) and clears it; returns how many
-    /// bits were newly set in `bitmap`.
-    fn sync_into(&mut self, bitmap: &mut [u64]) -> usize {
-        let mut added = 0;
-        for (b, l) in bitmap.iter_mut().zip(self.dirty_log.iter_mut()) {
-            added += (*l & !*b).count_ones() as usize;
-            *b |= *l;
-            *l = 0;
-        }
-        added
-    }
-
-    fn clear_dirty_log(&mut self) {
-        self.dirty_log.fill(0);
-    }
-}
-
-/// Guest memory shared between the guest (vCPU) thread and the migration.
-pub type SharedMemory = Arc<Mutex<GuestMemory>>;
-
-fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
-    m.lock()
-        .map_err(|_| Error::poisoned("machine state mutex poisoned by a panicking thread"))
-}
 
 fn is_zero(page: &[u8]) -> bool {
     page.chunks_exact(16)
@@ -462,343 +368,15 @@ impl SaveVmHandlers for RamSection {
     }
 }
 
-/// The demo machine: guest RAM and a PC keyboard controller.
-#[derive(Clone)]
-pub struct Machine {
-    /// Guest RAM (one RAMBlock, [`RAM_BLOCK`]).
-    pub ram: SharedMemory,
-    /// The i8042 with its PS/2 keyboard and mouse.
-    pub i8042: Arc<Mutex<I8042>>,
-    /// The RAM section's counters.
-    pub ram_stats: Arc<RamStats>,
-}
-
-impl std::fmt::Debug for Machine {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Machine").finish_non_exhaustive()
-    }
-}
-
-impl Machine {
-    /// A machine with `pages` pages of zeroed RAM and a keyboard controller
-    /// fresh from reset.
-    pub fn new(pages: usize) -> Self {
-        Machine {
-            ram: Arc::new(Mutex::new(GuestMemory::new(pages))),
-            i8042: Arc::new(Mutex::new(I8042::default())),
-            ram_stats: Arc::new(RamStats::default()),
-        }
-    }
-
-    /// "Boots" the guest: fills the first `used_percent` of RAM with data (the
-    /// rest stays zero pages, as in a fresh guest) and sets the keyboard
-    /// controller up as an OS driver does (translation and interrupts on, Num
-    /// Lock LED, mouse reporting enabled).
-    pub fn boot(&self, used_percent: u32, seed: u64) -> Result<()> {
-        {
-            let mut mem = lock(&self.ram)?;
-            let used = mem.len() / PAGE_SIZE * used_percent.min(100) as usize / 100 * PAGE_SIZE;
-            let mut rng = Rng(seed | 1);
-            for chunk in mem.data[..used].chunks_exact_mut(8) {
-                chunk.copy_from_slice(&rng.next().to_le_bytes());
-            }
-            mem.clear_dirty_log();
-        }
-        let mut kbd = lock(&self.i8042)?;
-        for (port, val) in [
-            (0x64, 0x60), // write command byte:
-            (0x60, 0x47), //   translate to set 1, system flag, both interrupts on
-            (0x60, 0xed), // keyboard: set LEDs ...
-            (0x60, 0x02), //   ... Num Lock
-            (0x64, 0xa8), // enable the aux (mouse) port
-            (0x64, 0xd4), // next byte to the mouse:
-            (0x60, 0xf4), //   enable reporting
-        ] {
-            kbd.write_port(port, val);
-            // The driver reads each acknowledgement.
-            while kbd.read_port(0x64) & 0x01 != 0 {
-                kbd.read_port(0x60);
-            }
-        }
-        Ok(())
-    }
-
-    /// A registry with this machine's sections: "ram" (iterative, instance 0,
-    /// version 4), then "ps2kbd", "ps2mouse" and "pckbd" (FULL).
-    pub fn registry(&self) -> Result<Registry> {
-        self.registry_with_part_budget(PART_BUDGET)
-    }
-
-    /// [`registry`](Self::registry) with a different PART size.
-    pub fn registry_with_part_budget(&self, part_budget: u64) -> Result<Registry> {
-        let mut reg = Registry::new();
-        let ram = RamSection::new(self.ram.clone(), self.ram_stats.clone())?
-            .with_part_budget(part_budget);
-        reg.register_savevm_live(RAM_SECTION, 0, RAM_VERSION, Box::new(ram))?;
-        pckbd::register(&mut reg, self.i8042.clone())?;
-        Ok(reg)
-    }
-}
-
-/// xorshift64*: deterministic, dependency-free pseudo-random numbers.
-#[derive(Debug, Clone)]
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// The next number.
-    #[allow(clippy::should_implement_trait)]
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number below `n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-/// What the guest workload does.
-#[derive(Debug, Clone)]
-pub struct Workload {
-    /// Pages dirtied per second (spread over the first `working_set_percent`
-    /// of RAM).
-    pub dirty_pages_per_sec: u64,
-    /// Part of RAM the writes go to, in percent.
-    pub working_set_percent: u32,
-    /// Keys typed per second (0: none).
-    pub keys_per_sec: u32,
-    /// Text typed on the keyboard, in a loop.
-    pub text: String,
-    /// Seed of the write pattern.
-    pub seed: u64,
-}
-
-impl Default for Workload {
-    fn default() -> Self {
-        Workload {
-            dirty_pages_per_sec: 4000,
-            working_set_percent: 50,
-            keys_per_sec: 25,
-            text: "the quick brown fox jumps over the lazy dog. ".into(),
-            seed: 0x5eed,
-        }
-    }
-}
-
-/// Counters of the guest workload.
-#[derive(Debug, Default)]
-pub struct GuestCounters {
-    /// Memory writes done.
-    pub writes: AtomicU64,
-    /// Key presses typed (host side).
-    pub keys: AtomicU64,
-    /// Bytes the guest's keyboard driver read from port 0x60.
-    pub bytes_read: AtomicU64,
-    /// Times the VM was paused.
-    pub pauses: AtomicU64,
-}
-
-/// The running guest: one thread standing for the vCPUs (memory writes, the
-/// keyboard driver) and the host input (typing, mouse moves).
-pub struct Guest {
-    running: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    counters: Arc<GuestCounters>,
-    machine: Machine,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for Guest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Guest")
-            .field("running", &self.running.load(Ordering::SeqCst))
-            .finish_non_exhaustive()
-    }
-}
-
-/// Tick of the guest thread.
-const TICK: Duration = Duration::from_millis(5);
-
-fn key_for(c: char) -> Option<KeyCode> {
-    match c {
-        ' ' => Some(KeyCode::Spc),
-        '.' => Some(KeyCode::Dot),
-        ',' => Some(KeyCode::Comma),
-        '\n' => Some(KeyCode::Ret),
-        c => KeyCode::from_qcode_name(&c.to_ascii_lowercase().to_string()),
-    }
-}
-
-impl Guest {
-    /// Starts the workload on `machine` (running).
-    pub fn start(machine: &Machine, workload: Workload) -> Result<Guest> {
-        let running = Arc::new(AtomicBool::new(true));
-        let stop = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(GuestCounters::default());
-        let (r, s, c, m) = (
-            running.clone(),
-            stop.clone(),
-            counters.clone(),
-            machine.clone(),
-        );
-        let thread = std::thread::Builder::new()
-            .name("guest".into())
-            .spawn(move || guest_loop(m, workload, r, s, c))?;
-        Ok(Guest {
-            running,
-            stop,
-            counters,
-            machine: machine.clone(),
-            thread: Some(thread),
-        })
-    }
-
-    /// The pause/resume control the migration driver uses.
-    pub fn control(&self) -> Box<dyn VmControl> {
-        Box::new(GuestControl {
-            machine: self.machine.clone(),
-            running: self.running.clone(),
-            counters: self.counters.clone(),
-        })
-    }
-
-    /// Whether the guest runs.
-    pub fn is_running(&self) -> bool {
-        self.running.load(Ordering::SeqCst)
-    }
-
-    /// The workload counters.
-    pub fn counters(&self) -> &GuestCounters {
-        &self.counters
-    }
-}
-
-impl Drop for Guest {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn guest_loop(
-    m: Machine,
-    w: Workload,
-    running: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    c: Arc<GuestCounters>,
-) {
-    let mut rng = Rng(w.seed | 1);
-    let (mut pages_done, mut keys_done, mut tick) = (0u64, 0u64, 0u64);
-    let text: Vec<KeyCode> = w.text.chars().filter_map(key_for).collect();
-    // Running time only: a paused guest does not catch up after a resume.
-    let mut active = Duration::ZERO;
-    let mut last = Instant::now();
-    while !stop.load(Ordering::SeqCst) {
-        std::thread::sleep(TICK);
-        tick += 1;
-        let now = Instant::now();
-        let step = now - last;
-        last = now;
-        if !running.load(Ordering::SeqCst) {
-            continue;
-        }
-        active += step;
-        let elapsed = active.as_secs_f64();
-        // Memory: catch up with the configured rate.
-        let due = (elapsed * w.dirty_pages_per_sec as f64) as u64;
-        if due > pages_done {
-            let Ok(mut mem) = m.ram.lock() else { return };
-            // Re-check under the lock: pause() clears the flag, then takes the lock.
-            if running.load(Ordering::SeqCst) {
-                let span =
-                    (mem.pages() * w.working_set_percent.clamp(1, 100) as usize / 100).max(1);
-                for _ in 0..(due - pages_done).min(50_000) {
-                    let page = rng.below(span);
-                    let at = page * PAGE_SIZE + rng.below(PAGE_SIZE / 8) * 8;
-                    let v = rng.next();
-                    mem.write(at, &v.to_le_bytes());
-                    c.writes.fetch_add(1, Ordering::Relaxed);
-                }
-                pages_done = due;
-            }
-        }
-        // Keyboard and mouse: the host types, the guest driver reads port 0x60.
-        let Ok(mut kbd) = m.i8042.lock() else { return };
-        if !running.load(Ordering::SeqCst) {
-            continue;
-        }
-        let keys_due = (elapsed * w.keys_per_sec as f64) as u64;
-        if keys_due > keys_done && !text.is_empty() {
-            let key = text[(keys_done % text.len() as u64) as usize];
-            kbd.key_event(key, true);
-            kbd.key_event(key, false);
-            keys_done += 1;
-            c.keys.fetch_add(1, Ordering::Relaxed);
-        }
-        if tick % 20 == 0 && w.keys_per_sec > 0 {
-            let dx = rng.below(9) as i32 - 4;
-            kbd.mouse_move(Axis::X, dx);
-            kbd.mouse_move(Axis::Y, 2);
-            kbd.mouse_sync();
-        }
-        // The driver takes one byte per tick (IRQ 1 / IRQ 12 handler), so a few
-        // bytes are usually waiting in the queues.
-        if tick % 2 == 0 && kbd.read_port(0x64) & 0x01 != 0 {
-            kbd.read_port(0x60);
-            c.bytes_read.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-struct GuestControl {
-    machine: Machine,
-    running: Arc<AtomicBool>,
-    counters: Arc<GuestCounters>,
-}
-
-impl VmControl for GuestControl {
-    fn pause(&mut self) -> Result<()> {
-        self.running.store(false, Ordering::SeqCst);
-        // Wait out a guest tick in progress: it re-checks the flag under each lock.
-        drop(lock(&self.machine.ram)?);
-        drop(lock(&self.machine.i8042)?);
-        self.counters.pauses.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-
-    fn resume(&mut self) -> Result<()> {
-        self.running.store(true, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::machine::Machine;
     use bytes::BytesMut;
     use vmstate_runtime::savevm::{
-        LoadOptions, NoCommands, QemuVersion, StreamLoader, StreamWriter,
+        LoadOptions, NoCommands, QemuVersion, Registry, StreamLoader, StreamWriter,
     };
     use vmstate_runtime::wire::Reader;
-
-    #[test]
-    fn guest_writes_log_dirty_pages_and_sync_moves_them() {
-        let mut mem = GuestMemory::new(130);
-        mem.write(PAGE_SIZE - 4, &[1; 8]); // straddles pages 0 and 1
-        mem.write(129 * PAGE_SIZE, &[2]);
-        mem.write(200 * PAGE_SIZE, &[3]); // beyond the end: ignored
-        let mut bitmap = vec![0u64; 3];
-        assert_eq!(mem.sync_into(&mut bitmap), 3);
-        assert_eq!(bitmap, [0b11, 0, 0b10]);
-        assert_eq!(mem.sync_into(&mut bitmap), 0);
-    }
 
     fn save_all(machine: &Machine, budget: u64) -> (Vec<u8>, Registry) {
         let mut reg = machine.registry_with_part_budget(budget).unwrap();
@@ -896,35 +474,5 @@ mod tests {
         let mut wrong_version = stream.clone();
         wrong_version[find(b"\x03ram") + 11] = 3;
         assert!(load(wrong_version).contains("only 4 is supported"));
-    }
-
-    #[test]
-    fn pause_stops_the_workload() {
-        let m = Machine::new(64);
-        m.boot(0, 1).unwrap();
-        let guest = Guest::start(
-            &m,
-            Workload {
-                dirty_pages_per_sec: 20_000,
-                keys_per_sec: 200,
-                ..Workload::default()
-            },
-        )
-        .unwrap();
-        std::thread::sleep(Duration::from_millis(60));
-        let mut ctl = guest.control();
-        ctl.pause().unwrap();
-        assert!(!guest.is_running());
-        let writes = RamStats::get(&guest.counters().writes);
-        let keys = RamStats::get(&guest.counters().keys);
-        let snapshot = m.ram.lock().unwrap().bytes().to_vec();
-        std::thread::sleep(Duration::from_millis(40));
-        assert!(writes > 0 && keys > 0);
-        assert_eq!(RamStats::get(&guest.counters().writes), writes);
-        assert_eq!(RamStats::get(&guest.counters().keys), keys);
-        assert!(m.ram.lock().unwrap().bytes() == snapshot.as_slice());
-        ctl.resume().unwrap();
-        std::thread::sleep(Duration::from_millis(30));
-        assert!(RamStats::get(&guest.counters().writes) > writes);
     }
 }

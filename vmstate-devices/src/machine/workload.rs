@@ -1,0 +1,269 @@
+//! The guest: one thread standing for the vCPUs (memory writes, the keyboard
+//! driver) and the host input (typing, mouse moves), and what it does.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use vmstate_runtime::migration::VmControl;
+use vmstate_runtime::Result;
+
+use super::composition::Machine;
+use super::guest_memory::PAGE_SIZE;
+use super::vm_control::GuestControl;
+use crate::pckbd::ps2::Axis;
+use crate::pckbd::KeyCode;
+
+/// xorshift64*: deterministic, dependency-free pseudo-random numbers.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// What the guest workload does.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// Pages dirtied per second (spread over the first `working_set_percent`
+    /// of RAM).
+    pub dirty_pages_per_sec: u64,
+    /// Part of RAM the writes go to, in percent.
+    pub working_set_percent: u32,
+    /// Keys typed per second (0: none).
+    pub keys_per_sec: u32,
+    /// Text typed on the keyboard, in a loop.
+    pub text: String,
+    /// Seed of the write pattern.
+    pub seed: u64,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload {
+            dirty_pages_per_sec: 4000,
+            working_set_percent: 50,
+            keys_per_sec: 25,
+            text: "the quick brown fox jumps over the lazy dog. ".into(),
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// Counters of the guest workload.
+#[derive(Debug, Default)]
+pub struct GuestCounters {
+    /// Memory writes done.
+    pub writes: AtomicU64,
+    /// Key presses typed (host side).
+    pub keys: AtomicU64,
+    /// Bytes the guest's keyboard driver read from port 0x60.
+    pub bytes_read: AtomicU64,
+    /// Times the VM was paused.
+    pub pauses: AtomicU64,
+}
+
+/// The running guest: one thread standing for the vCPUs (memory writes, the
+/// keyboard driver) and the host input (typing, mouse moves).
+pub struct Guest {
+    running: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    counters: Arc<GuestCounters>,
+    machine: Machine,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Guest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guest")
+            .field("running", &self.running.load(Ordering::SeqCst))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Tick of the guest thread.
+const TICK: Duration = Duration::from_millis(5);
+
+fn key_for(c: char) -> Option<KeyCode> {
+    match c {
+        ' ' => Some(KeyCode::Spc),
+        '.' => Some(KeyCode::Dot),
+        ',' => Some(KeyCode::Comma),
+        '\n' => Some(KeyCode::Ret),
+        c => KeyCode::from_qcode_name(&c.to_ascii_lowercase().to_string()),
+    }
+}
+
+impl Guest {
+    /// Starts the workload on `machine` (running).
+    pub fn start(machine: &Machine, workload: Workload) -> Result<Guest> {
+        let running = Arc::new(AtomicBool::new(true));
+        let stop = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(GuestCounters::default());
+        let (r, s, c, m) = (
+            running.clone(),
+            stop.clone(),
+            counters.clone(),
+            machine.clone(),
+        );
+        let thread = std::thread::Builder::new()
+            .name("guest".into())
+            .spawn(move || guest_loop(m, workload, r, s, c))?;
+        Ok(Guest {
+            running,
+            stop,
+            counters,
+            machine: machine.clone(),
+            thread: Some(thread),
+        })
+    }
+
+    /// The pause/resume control the migration driver uses.
+    pub fn control(&self) -> Box<dyn VmControl> {
+        Box::new(GuestControl::new(
+            self.machine.clone(),
+            self.running.clone(),
+            self.counters.clone(),
+        ))
+    }
+
+    /// Whether the guest runs.
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    /// The workload counters.
+    pub fn counters(&self) -> &GuestCounters {
+        &self.counters
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn guest_loop(
+    m: Machine,
+    w: Workload,
+    running: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    c: Arc<GuestCounters>,
+) {
+    let mut rng = Rng(w.seed | 1);
+    let (mut pages_done, mut keys_done, mut tick) = (0u64, 0u64, 0u64);
+    let text: Vec<KeyCode> = w.text.chars().filter_map(key_for).collect();
+    // Running time only: a paused guest does not catch up after a resume.
+    let mut active = Duration::ZERO;
+    let mut last = Instant::now();
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(TICK);
+        tick += 1;
+        let now = Instant::now();
+        let step = now - last;
+        last = now;
+        if !running.load(Ordering::SeqCst) {
+            continue;
+        }
+        active += step;
+        let elapsed = active.as_secs_f64();
+        // Memory: catch up with the configured rate.
+        let due = (elapsed * w.dirty_pages_per_sec as f64) as u64;
+        if due > pages_done {
+            let Ok(mut mem) = m.ram.lock() else { return };
+            // Re-check under the lock: pause() clears the flag, then takes the lock.
+            if running.load(Ordering::SeqCst) {
+                let span =
+                    (mem.pages() * w.working_set_percent.clamp(1, 100) as usize / 100).max(1);
+                for _ in 0..(due - pages_done).min(50_000) {
+                    let page = rng.below(span);
+                    let at = page * PAGE_SIZE + rng.below(PAGE_SIZE / 8) * 8;
+                    let v = rng.next();
+                    mem.write(at, &v.to_le_bytes());
+                    c.writes.fetch_add(1, Ordering::Relaxed);
+                }
+                pages_done = due;
+            }
+        }
+        // Keyboard and mouse: the host types, the guest driver reads port 0x60.
+        let Ok(mut kbd) = m.i8042.lock() else { return };
+        if !running.load(Ordering::SeqCst) {
+            continue;
+        }
+        let keys_due = (elapsed * w.keys_per_sec as f64) as u64;
+        if keys_due > keys_done && !text.is_empty() {
+            let key = text[(keys_done % text.len() as u64) as usize];
+            kbd.key_event(key, true);
+            kbd.key_event(key, false);
+            keys_done += 1;
+            c.keys.fetch_add(1, Ordering::Relaxed);
+        }
+        if tick % 20 == 0 && w.keys_per_sec > 0 {
+            let dx = rng.below(9) as i32 - 4;
+            kbd.mouse_move(Axis::X, dx);
+            kbd.mouse_move(Axis::Y, 2);
+            kbd.mouse_sync();
+        }
+        // The driver takes one byte per tick (IRQ 1 / IRQ 12 handler), so a few
+        // bytes are usually waiting in the queues.
+        if tick % 2 == 0 && kbd.read_port(0x64) & 0x01 != 0 {
+            kbd.read_port(0x60);
+            c.bytes_read.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::RamStats;
+
+    #[test]
+    fn pause_stops_the_workload() {
+        let m = Machine::new(64);
+        m.boot(0, 1).unwrap();
+        let guest = Guest::start(
+            &m,
+            Workload {
+                dirty_pages_per_sec: 20_000,
+                keys_per_sec: 200,
+                ..Workload::default()
+            },
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        let mut ctl = guest.control();
+        ctl.pause().unwrap();
+        assert!(!guest.is_running());
+        let writes = RamStats::get(&guest.counters().writes);
+        let keys = RamStats::get(&guest.counters().keys);
+        let snapshot = m.ram.lock().unwrap().bytes().to_vec();
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(writes > 0 && keys > 0);
+        assert_eq!(RamStats::get(&guest.counters().writes), writes);
+        assert_eq!(RamStats::get(&guest.counters().keys), keys);
+        assert!(m.ram.lock().unwrap().bytes() == snapshot.as_slice());
+        ctl.resume().unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(RamStats::get(&guest.counters().writes) > writes);
+    }
+}
