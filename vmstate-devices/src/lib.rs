@@ -4,13 +4,16 @@
 //!   mouse, wire-compatible with QEMU 7.2's `pckbd`, `ps2kbd` and `ps2mouse`
 //!   sections.
 //!
+//! * [`ram`]: guest RAM (QEMU's "ram" section) over rust-vmm `vm-memory`.
 //! * [`machine`]: a small machine composing guest RAM and the keyboard
 //!   controller, with a guest workload thread and vCPU pause/resume; what the
-//!   demo, the analyzer and the tests migrate.
+//!   demo, the analyzer and the tests migrate (its RAM is still the demo's own,
+//!   to be moved onto [`ram`]).
 //!
-//! The real guest RAM model and virtio land here as their issues are completed.
+//! Virtio models land here as their issues are completed.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod machine;
 pub mod pckbd;
+pub mod ram;

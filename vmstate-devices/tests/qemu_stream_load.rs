@@ -8,110 +8,19 @@ use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
 use vmstate_devices::pckbd::{Ps2Keyboard, Ps2Mouse, I8042};
+use vmstate_devices::ram::section::RamCounters;
+use vmstate_devices::ram::{RamBlockList, RamSection};
 use vmstate_runtime::savevm::{
-    Configuration, InstanceId, LoadOptions, NoCommands, QemuVersion, Registry, SaveVmHandlers,
-    SectionReader, StreamLoader,
+    Configuration, LoadOptions, NoCommands, QemuVersion, Registry, SaveVmHandlers, SectionReader,
+    StreamLoader,
 };
 use vmstate_runtime::wire::Reader;
-use vmstate_runtime::{Error, Result, VmState};
+use vmstate_runtime::{Result, VmState};
 
 mod common;
 use common::fixtures::fixture;
+use common::opaque::register_devices;
 use common::qemu::{qemu_available, Qemu, TempDir};
-
-/// A FULL section of a device not modelled here: its body is kept as bytes, with
-/// the size QEMU recorded in the vmdesc, and written back as is.
-#[derive(Clone)]
-struct Opaque {
-    size: usize,
-    body: Arc<Mutex<Vec<u8>>>,
-}
-
-impl SaveVmHandlers for Opaque {
-    fn has_full_section(&self) -> bool {
-        true
-    }
-    fn load_state(&mut self, r: &mut SectionReader, _: u32) -> Result<()> {
-        *self.body.lock().unwrap() = r.read_vec(self.size)?;
-        Ok(())
-    }
-    fn save_state(&mut self, w: &mut vmstate_runtime::savevm::SectionWriter) -> Result<()> {
-        w.write_bytes(&self.body.lock().unwrap())
-    }
-}
-
-/// The "ram" section parsed with QEMU's page-record rules (qemu-wire.md §4):
-/// MEM_SIZE block list in START, then ZERO/PAGE records with CONTINUE, ended by
-/// EOS. Pages land in per-block buffers.
-#[derive(Default)]
-struct Ram {
-    blocks: Vec<(String, Vec<u8>)>,
-    last: Option<usize>,
-    pages: usize,
-}
-
-const MEM_SIZE: u64 = 0x04;
-const ZERO: u64 = 0x02;
-const PAGE: u64 = 0x08;
-const EOS: u64 = 0x10;
-const CONTINUE: u64 = 0x20;
-
-impl SaveVmHandlers for Ram {
-    fn is_iterative(&self) -> bool {
-        true
-    }
-    fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
-        if version_id != 4 {
-            return Err(Error::invalid(format!("ram version {version_id}")));
-        }
-        loop {
-            let word = r.read_u64()?;
-            let (flags, offset) = (word & 0xfff, word & !0xfff);
-            if flags & MEM_SIZE != 0 {
-                let mut total = offset;
-                while total > 0 {
-                    let name = r.read_counted_bytes()?.to_string_lossy();
-                    let len = r.read_u64()?;
-                    if len > total || len > 1 << 32 {
-                        return Err(Error::invalid("RAMBlock lengths exceed the total"));
-                    }
-                    total -= len;
-                    self.blocks.push((name, vec![0; len as usize]));
-                }
-                continue;
-            }
-            if flags & EOS != 0 {
-                return Ok(());
-            }
-            if flags & (ZERO | PAGE) == 0 {
-                return Err(Error::invalid(format!("unknown ram flags {flags:#x}")));
-            }
-            let block = if flags & CONTINUE != 0 {
-                self.last
-                    .ok_or_else(|| Error::invalid("CONTINUE without a block"))?
-            } else {
-                let name = r.read_counted_bytes()?.to_string_lossy();
-                self.blocks
-                    .iter()
-                    .position(|(n, _)| *n == name)
-                    .ok_or_else(|| Error::invalid(format!("unknown RAMBlock {name}")))?
-            };
-            self.last = Some(block);
-            let mem = &mut self.blocks[block].1;
-            let at = offset as usize;
-            if at + 4096 > mem.len() {
-                return Err(Error::invalid("page beyond its RAMBlock"));
-            }
-            if flags & ZERO != 0 {
-                let fill = r.read_u8()?;
-                mem[at..at + 4096].fill(fill);
-            } else {
-                r.read_bytes(&mut mem[at..at + 4096])?;
-            }
-            self.pages += 1;
-        }
-    }
-}
 
 struct Shared<T>(Arc<Mutex<T>>);
 
@@ -131,107 +40,46 @@ struct Loaded {
     kbd: Arc<Mutex<Ps2Keyboard>>,
     mouse: Arc<Mutex<Ps2Mouse>>,
     ctl: Arc<Mutex<I8042>>,
-    ram: Arc<Mutex<Ram>>,
+    /// The machine's RAM model (QEMU 7.2's pc block set), loaded.
+    ram: Arc<Mutex<RamBlockList>>,
+    ram_counters: Arc<RamCounters>,
     vmdesc: String,
     /// The registry, loaded: it can write the same machine state again.
     reg: Registry,
 }
 
-struct SharedRam(Arc<Mutex<Ram>>);
+const NET_ROM: &str = "0000:00:02.0/virtio-net-pci.rom";
 
-impl SaveVmHandlers for SharedRam {
-    fn is_iterative(&self) -> bool {
-        true
-    }
-    fn load_state(&mut self, r: &mut SectionReader, v: u32) -> Result<()> {
-        self.0.lock().unwrap().load_state(r, v)
-    }
-    /// START: the MEM_SIZE block list, as QEMU's ram_save_setup.
-    fn save_setup(&mut self, w: &mut vmstate_runtime::savevm::SectionWriter) -> Result<()> {
-        let ram = self.0.lock().unwrap();
-        let total: u64 = ram.blocks.iter().map(|(_, m)| m.len() as u64).sum();
-        w.write_u64(total | MEM_SIZE)?;
-        for (name, mem) in &ram.blocks {
-            w.write_counted_bytes(name.as_bytes())?;
-            w.write_u64(mem.len() as u64)?;
-        }
-        w.write_u64(EOS)
-    }
-    /// One PART with every page: ZERO records for zero pages, PAGE otherwise,
-    /// CONTINUE within a block.
-    fn save_live_iterate(
-        &mut self,
-        w: &mut vmstate_runtime::savevm::SectionWriter,
-    ) -> Result<vmstate_runtime::savevm::IterateStatus> {
-        let ram = self.0.lock().unwrap();
-        for (name, mem) in &ram.blocks {
-            for (i, page) in mem.chunks(4096).enumerate() {
-                let zero = page.iter().all(|b| *b == 0);
-                let cont = if i == 0 { 0 } else { CONTINUE };
-                w.write_u64((i as u64 * 4096) | if zero { ZERO } else { PAGE } | cont)?;
-                if i == 0 {
-                    w.write_counted_bytes(name.as_bytes())?;
-                }
-                if zero {
-                    w.write_u8(0)?;
-                } else {
-                    w.write_bytes(page)?;
-                }
-            }
-        }
-        w.write_u64(EOS)?;
-        Ok(vmstate_runtime::savevm::IterateStatus::Done)
-    }
-    fn save_live_complete_precopy(
-        &mut self,
-        w: &mut vmstate_runtime::savevm::SectionWriter,
-    ) -> Result<()> {
-        w.write_u64(EOS)
-    }
-}
-
-/// Registers every section QEMU's vmdesc lists, and "ram", then loads the stream.
+/// Registers the RAM model ("ram" with the pc block set), the keyboard
+/// controller models and every other section QEMU's vmdesc lists, then loads
+/// the stream.
 fn load(stream: &[u8]) -> Result<Loaded> {
-    // The vmdesc trailer, located the way analyze-migration.py does.
-    let start = stream
-        .windows(14)
-        .rposition(|w| w == b"{\"page_size\": ")
-        .unwrap();
-    let vmdesc: serde_json::Value = serde_json::from_slice(&stream[start..]).unwrap();
     let mut reg = Registry::new();
-    let ram = Arc::new(Mutex::new(Ram::default()));
-    reg.register_savevm_live("ram", 0, 4, Box::new(SharedRam(ram.clone())))?;
+    // The virtio-net stream has one more RAMBlock (the device's option ROM).
+    let with_net_rom = stream
+        .windows(NET_ROM.len())
+        .any(|w| w == NET_ROM.as_bytes());
+    let ram = Arc::new(Mutex::new(
+        RamBlockList::qemu_pc(32 << 20, with_net_rom).unwrap(),
+    ));
+    let section = RamSection::new(ram.clone());
+    let ram_counters = section.counters();
+    section.register(&mut reg)?;
     let kbd = Arc::new(Mutex::new(Ps2Keyboard::default()));
     let mouse = Arc::new(Mutex::new(Ps2Mouse::default()));
     let ctl = Arc::new(Mutex::new(I8042::default()));
-    for dev in vmdesc["devices"].as_array().unwrap() {
-        let name = dev["name"].as_str().unwrap();
-        let instance = dev["instance_id"].as_u64().unwrap() as u32;
-        // Old-style (vmsd-less) entries carry no version in the vmdesc: accept any.
-        let version = dev["version"].as_u64().unwrap_or(u64::from(u32::MAX)) as u32;
-        let handler: Box<dyn SaveVmHandlers> = match name {
-            "ps2kbd" => Box::new(Shared(kbd.clone())),
-            "ps2mouse" => Box::new(Shared(mouse.clone())),
-            "pckbd" => Box::new(Shared(ctl.clone())),
-            _ => {
-                let size: u64 = dev["fields"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|f| {
-                        let n = f.get("array_len").and_then(|v| v.as_u64()).unwrap_or(1);
-                        f["size"].as_u64().unwrap() * n
-                    })
-                    .sum::<u64>()
-                    + dev.get("subsections").map(subsections_size).unwrap_or(0);
-                Box::new(Opaque {
-                    size: size as usize,
-                    body: Arc::new(Mutex::new(Vec::new())),
-                })
+    register_devices(
+        &mut reg,
+        stream,
+        |name| -> Option<Box<dyn SaveVmHandlers>> {
+            match name {
+                "ps2kbd" => Some(Box::new(Shared(kbd.clone()))),
+                "ps2mouse" => Some(Box::new(Shared(mouse.clone()))),
+                "pckbd" => Some(Box::new(Shared(ctl.clone()))),
+                _ => None,
             }
-        };
-        reg.register_savevm_live(name, InstanceId::Fixed(instance), version, handler)?;
-    }
+        },
+    )?;
     let mut loader = StreamLoader::new(LoadOptions {
         version: QemuVersion::V7_2,
         configuration: Some(Configuration::new("pc-i440fx-7.2")),
@@ -247,35 +95,20 @@ fn load(stream: &[u8]) -> Result<Loaded> {
         mouse,
         ctl,
         ram,
+        ram_counters,
         vmdesc,
         reg,
     })
 }
 
-/// Bytes of a vmdesc subsection list: per subsection its header (0x05, name
-/// length, name, be32 version) plus its fields and nested subsections.
-fn subsections_size(subs: &serde_json::Value) -> u64 {
-    subs.as_array()
+/// Every block's contents, by name.
+fn ram_contents(ram: &Mutex<RamBlockList>) -> Vec<(String, Vec<u8>)> {
+    ram.lock()
         .unwrap()
+        .blocks()
         .iter()
-        .map(|s| {
-            let name = s["vmsd_name"].as_str().unwrap();
-            let fields: u64 = s["fields"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| {
-                    f["size"].as_u64().unwrap()
-                        * f.get("array_len").and_then(|v| v.as_u64()).unwrap_or(1)
-                })
-                .sum();
-            1 + 1
-                + name.len() as u64
-                + 4
-                + fields
-                + s.get("subsections").map(subsections_size).unwrap_or(0)
-        })
-        .sum()
+        .map(|b| (b.idstr().to_string(), b.to_vec().unwrap()))
+        .collect()
 }
 
 #[test]
@@ -289,11 +122,11 @@ fn qemu_7_2_streams_load_end_to_end() {
         let stream = fixture(name);
         let loaded = load(&stream).unwrap_or_else(|e| panic!("{name}: {e}"));
         let ram = loaded.ram.lock().unwrap();
-        assert!(ram
-            .blocks
-            .iter()
-            .any(|(n, m)| n == "pc.ram" && m.len() == 32 << 20));
-        assert!(ram.pages > 8000, "{name}: {} pages", ram.pages);
+        assert_eq!(ram.get("pc.ram").unwrap().used_length(), 32 << 20);
+        let c = &loaded.ram_counters;
+        let pages = c.normal.load(std::sync::atomic::Ordering::Relaxed)
+            + c.duplicate.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(pages > 8000, "{name}: {pages} pages");
         assert!(loaded.vmdesc.starts_with("{\"page_size\": 4096"));
         // The controller sections went into the real models and save back to
         // exactly QEMU's bodies.
@@ -365,7 +198,7 @@ fn our_rewritten_stream_loads_back_here() {
         vmstate_runtime::to_bytes(&*again.ctl.lock().unwrap()).unwrap(),
         vmstate_runtime::to_bytes(&*loaded.ctl.lock().unwrap()).unwrap()
     );
-    assert!(again.ram.lock().unwrap().blocks == loaded.ram.lock().unwrap().blocks);
+    assert!(ram_contents(&again.ram) == ram_contents(&loaded.ram));
 }
 
 /// The decisive interop check: real QEMU 7.2 loads a stream written by us.

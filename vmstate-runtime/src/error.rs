@@ -205,6 +205,16 @@ pub enum ErrorKind {
         #[source]
         source: BoxError,
     },
+    /// A device model rejected what the stream gave it (e.g. the RAM section's
+    /// block checks); the model's typed error is the `source()`.
+    #[error("{device}: {source}")]
+    Device {
+        /// Which device model.
+        device: &'static str,
+        /// The model's own error.
+        #[source]
+        source: BoxError,
+    },
     /// Invalid state reported by a handler or hook (a with_tmp conversion, a
     /// device-level consistency check). The runtime itself reports its own
     /// failures with the typed kinds below.
@@ -607,6 +617,25 @@ impl Error {
     pub fn hook(hook: &'static str, source: impl Into<BoxError>) -> Self {
         Error::new(ErrorKind::Hook {
             hook,
+            source: source.into(),
+        })
+    }
+
+    /// Wraps a device model's own typed error ([`ErrorKind::Device`]).
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// use vmstate_runtime::{Error, ErrorKind};
+    ///
+    /// let err = Error::device("ram", "unknown RAMBlock \"vga.vram\"");
+    /// assert!(matches!(err.kind(), ErrorKind::Device { device: "ram", .. }));
+    /// assert_eq!(err.to_string(), "ram: unknown RAMBlock \"vga.vram\"");
+    /// assert!(err.source().is_some());
+    /// ```
+    #[cold]
+    pub fn device(device: &'static str, source: impl Into<BoxError>) -> Self {
+        Error::new(ErrorKind::Device {
+            device,
             source: source.into(),
         })
     }

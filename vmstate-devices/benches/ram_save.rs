@@ -1,0 +1,169 @@
+//! The "ram" section's speed against `memcpy`, in one run:
+//!
+//! * `memcpy`: copying the guest RAM out of its mapping into a pre-faulted
+//!   buffer (vm-memory's `copy_to`, a `ptr::copy_nonoverlapping`): the baseline.
+//! * `save_random`: a whole precopy save of the same random RAM (START with the
+//!   MEM_SIZE list, PARTs of 256 KiB until the bulk pass is done, END with a
+//!   dirty sync, EOF) through `StreamWriter` into `io::sink()`.
+//! * `save_zero`: the same for never-written RAM: ZERO records only, i.e. the
+//!   zero-page scan rate.
+//! * `load_random` / `load_zero`: loading those streams into a destination
+//!   block, the stream fed to the reader in 256 KiB reads the way a socket
+//!   feeds it.
+//!
+//! Size: `RAM_BENCH_MIB` (default 1024 = 1 GiB). Run with
+//! `cargo bench -p vmstate-devices --bench ram_save`; throughput is per line,
+//! the ratios to `memcpy` are the figures of merit.
+
+use std::hint::black_box;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use vmstate_devices::ram::{RamBlockList, RamBlockSpec, RamSection};
+use vmstate_runtime::savevm::{
+    Configuration, IterateStatus, LoadOptions, NoCommands, QemuVersion, Registry, StreamLoader,
+    StreamWriter,
+};
+use vmstate_runtime::wire::{Reader, Refill};
+
+const MACHINE: &str = "pc-i440fx-7.2";
+const READ_CHUNK: usize = 256 * 1024;
+
+fn ram_bytes() -> u64 {
+    std::env::var("RAM_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(1024)
+        << 20
+}
+
+fn one_block(len: u64) -> Arc<Mutex<RamBlockList>> {
+    Arc::new(Mutex::new(
+        RamBlockList::new(vec![RamBlockSpec::ram("pc.ram", len)]).unwrap(),
+    ))
+}
+
+/// Fills the block with xorshift output, 1 MiB at a time (no zero page).
+fn randomize(ram: &RamBlockList) {
+    let b = &ram.blocks()[0];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut chunk = vec![0u8; 1 << 20];
+    for at in (0..b.used_length()).step_by(chunk.len()) {
+        for w in chunk.chunks_exact_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            w.copy_from_slice(&x.to_ne_bytes());
+        }
+        b.write(at, &chunk).unwrap();
+    }
+}
+
+fn registry(ram: &Arc<Mutex<RamBlockList>>) -> Registry {
+    let mut reg = Registry::new();
+    RamSection::new(ram.clone()).register(&mut reg).unwrap();
+    reg
+}
+
+/// One whole precopy save of `reg` into `sink`.
+fn save<W: std::io::Write>(reg: &mut Registry, sink: W) -> W {
+    let mut w = StreamWriter::new(sink, QemuVersion::V7_2);
+    w.write_header().unwrap();
+    w.write_configuration(&Configuration::new(MACHINE)).unwrap();
+    w.setup(reg).unwrap();
+    while w.iterate(reg, false, &mut |_| false).unwrap() != IterateStatus::Done {}
+    w.complete_precopy(reg).unwrap();
+    StreamWriter::<W>::cleanup(reg);
+    w.into_inner().unwrap()
+}
+
+/// Feeds a stream in socket-sized reads.
+struct Chunks {
+    stream: Arc<Vec<u8>>,
+    at: usize,
+}
+
+impl Refill<BytesMut> for Chunks {
+    fn refill(&mut self, buf: &mut BytesMut, min: usize) -> std::io::Result<usize> {
+        let n = min.max(READ_CHUNK).min(self.stream.len() - self.at);
+        buf.put_slice(&self.stream[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+fn load(reg: &mut Registry, stream: &Arc<Vec<u8>>) {
+    let refill = Chunks {
+        stream: stream.clone(),
+        at: 0,
+    };
+    let mut r = Reader::with_refill(BytesMut::with_capacity(2 * READ_CHUNK), 0, Box::new(refill));
+    let mut loader = StreamLoader::new(LoadOptions {
+        version: QemuVersion::V7_2,
+        configuration: Some(Configuration::new(MACHINE)),
+    });
+    loader.load(&mut r, reg, &mut NoCommands).unwrap();
+}
+
+fn bench(c: &mut Criterion) {
+    let len = ram_bytes();
+    let random = one_block(len);
+    randomize(&random.lock().unwrap());
+    let zero = one_block(len);
+
+    let mut g = c.benchmark_group(format!("ram_{}MiB", len >> 20));
+    g.throughput(Throughput::Bytes(len));
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(8));
+
+    // The baseline: the same bytes out of the same mapping, into faulted memory.
+    let mut copy = vec![1u8; len as usize];
+    g.bench_function("memcpy", |b| {
+        b.iter(|| {
+            random.lock().unwrap().blocks()[0]
+                .read(0, black_box(&mut copy))
+                .unwrap();
+        })
+    });
+    drop(copy);
+
+    let mut reg = registry(&random);
+    g.bench_function("save_random", |b| {
+        b.iter(|| save(&mut reg, std::io::sink()))
+    });
+    let mut zreg = registry(&zero);
+    g.bench_function("save_zero", |b| b.iter(|| save(&mut zreg, std::io::sink())));
+
+    // The streams to load, written once (and checked to carry the RAM).
+    let random_stream = Arc::new(save(
+        &mut reg,
+        Vec::with_capacity((len + (len >> 8)) as usize),
+    ));
+    let zero_stream = Arc::new(save(&mut zreg, Vec::new()));
+    assert!(random_stream.len() as u64 > len);
+    assert!((zero_stream.len() as u64) < len / 256);
+
+    let dst = one_block(len);
+    let mut dreg = registry(&dst);
+    // Every page arrives: the destination equals the source.
+    load(&mut dreg, &random_stream);
+    assert!(
+        dst.lock().unwrap().blocks()[0].to_vec().unwrap()
+            == random.lock().unwrap().blocks()[0].to_vec().unwrap()
+    );
+    g.bench_function("load_random", |b| {
+        b.iter(|| load(&mut dreg, &random_stream))
+    });
+    drop(dreg);
+    drop(dst);
+    let zdst = one_block(len);
+    let mut zdreg = registry(&zdst);
+    g.bench_function("load_zero", |b| b.iter(|| load(&mut zdreg, &zero_stream)));
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

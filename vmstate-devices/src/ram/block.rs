@@ -1,0 +1,485 @@
+//! RAMBlocks: named guest memory in QEMU's RAM-list order, each backed by a
+//! rust-vmm `vm-memory` mmap region with an `AtomicBitmap`, so writes through
+//! the API are dirty-tracked the way rust-vmm VMMs already track them.
+
+use std::sync::Arc;
+
+use vm_memory::bitmap::AtomicBitmap;
+use vm_memory::{
+    Bytes, GuestAddress, GuestMemoryRegion, GuestRegionMmap, MemoryRegionAddress, VolatileSlice,
+};
+
+use super::error::{RamError, RamErrorKind};
+use super::protocol::{BlockSpecs, BlockTable, X86_TARGET_PAGE_SIZE};
+
+/// The vm-memory region type that backs a block.
+pub type RamRegion = GuestRegionMmap<AtomicBitmap>;
+
+/// How a block is declared (before its memory exists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RamBlockSpec {
+    /// QEMU's idstr (e.g. `pc.ram`, `/rom@etc/acpi/tables`).
+    pub idstr: String,
+    /// Bytes in use now.
+    pub used_length: u64,
+    /// Bytes mapped; a resizeable block may grow up to it.
+    pub max_length: u64,
+    /// Whether a migration stream may change `used_length`.
+    pub resizeable: bool,
+    /// ROM-like: the guest cannot write it (the migration still carries it).
+    pub read_only: bool,
+    /// The block's page size.
+    pub page_size: u64,
+    /// Guest physical address of the block's memory region.
+    pub gpa: u64,
+}
+
+impl RamBlockSpec {
+    /// A fixed-size, writable block of `len` bytes with 4 KiB pages.
+    pub fn ram(idstr: &str, len: u64) -> Self {
+        RamBlockSpec {
+            idstr: idstr.to_string(),
+            used_length: len,
+            max_length: len,
+            resizeable: false,
+            read_only: false,
+            page_size: X86_TARGET_PAGE_SIZE,
+            gpa: 0,
+        }
+    }
+
+    /// A fixed-size ROM-like block.
+    pub fn rom(idstr: &str, len: u64) -> Self {
+        RamBlockSpec {
+            read_only: true,
+            ..Self::ram(idstr, len)
+        }
+    }
+
+    /// A resizeable ROM-like block (QEMU's fw_cfg blobs such as the ACPI tables).
+    pub fn resizeable_rom(idstr: &str, len: u64, max: u64) -> Self {
+        RamBlockSpec {
+            resizeable: true,
+            max_length: max,
+            ..Self::rom(idstr, len)
+        }
+    }
+
+    /// The same block at guest address `gpa`.
+    pub fn at(mut self, gpa: u64) -> Self {
+        self.gpa = gpa;
+        self
+    }
+}
+
+/// One RAMBlock: its declaration and its memory (a region of `max_length`
+/// bytes, of which the first `used_length` are in use).
+#[derive(Debug, Clone)]
+pub struct RamBlock {
+    spec: RamBlockSpec,
+    region: Arc<RamRegion>,
+}
+
+fn mem_err(block: &str, e: impl std::fmt::Display) -> RamError {
+    RamError::new(
+        RamErrorKind::Memory(format!("RAMBlock \"{block}\": {e}")),
+        0,
+    )
+}
+
+impl RamBlock {
+    /// A block with fresh anonymous memory (zero-filled).
+    pub fn new(spec: RamBlockSpec) -> Result<Self, RamError> {
+        Self::check_spec(&spec)?;
+        let region = RamRegion::from_range(GuestAddress(spec.gpa), spec.max_length as usize, None)
+            .map_err(|e| mem_err(&spec.idstr, e))?;
+        Ok(RamBlock {
+            spec,
+            region: Arc::new(region),
+        })
+    }
+
+    /// A block over a region the VMM already has (no copy): `region` must span
+    /// at least `max_length` bytes.
+    pub fn from_region(spec: RamBlockSpec, region: Arc<RamRegion>) -> Result<Self, RamError> {
+        Self::check_spec(&spec)?;
+        if region.len() < spec.max_length {
+            return Err(mem_err(
+                &spec.idstr,
+                format_args!(
+                    "region of {:#x} bytes is smaller than max_length {:#x}",
+                    region.len(),
+                    spec.max_length
+                ),
+            ));
+        }
+        Ok(RamBlock { spec, region })
+    }
+
+    fn check_spec(spec: &RamBlockSpec) -> Result<(), RamError> {
+        let ps = spec.page_size;
+        let ok = ps.is_power_of_two()
+            && spec.used_length.is_multiple_of(ps)
+            && spec.max_length.is_multiple_of(ps)
+            && spec.used_length <= spec.max_length
+            && (spec.resizeable || spec.used_length == spec.max_length)
+            && !spec.idstr.is_empty()
+            && spec.idstr.len() <= 255;
+        if ok {
+            Ok(())
+        } else {
+            Err(mem_err(
+                &spec.idstr,
+                format_args!("inconsistent declaration {spec:?}"),
+            ))
+        }
+    }
+
+    /// The idstr.
+    pub fn idstr(&self) -> &str {
+        &self.spec.idstr
+    }
+
+    /// The declaration, with the current used_length.
+    pub fn spec(&self) -> &RamBlockSpec {
+        &self.spec
+    }
+
+    /// Bytes in use.
+    pub fn used_length(&self) -> u64 {
+        self.spec.used_length
+    }
+
+    /// Target pages in use (of the block's page size).
+    pub fn pages(&self) -> u64 {
+        self.spec.used_length / self.spec.page_size
+    }
+
+    /// The backing vm-memory region (shared with the VMM).
+    pub fn region(&self) -> &Arc<RamRegion> {
+        &self.region
+    }
+
+    /// vm-memory's dirty bitmap of this block's region.
+    pub fn dirty_bitmap(&self) -> &AtomicBitmap {
+        let mapping: &vm_memory::MmapRegion<AtomicBitmap> = &self.region;
+        mapping.bitmap()
+    }
+
+    /// Changes used_length (QEMU's `qemu_ram_resize`): only a resizeable block,
+    /// only up to max_length. Bytes beyond the new length are cleared so a
+    /// later grow starts from zero.
+    pub fn resize(&mut self, len: u64) -> Result<(), RamError> {
+        let s = &self.spec;
+        if len == s.used_length {
+            return Ok(());
+        }
+        if !s.resizeable {
+            return Err(RamError::new(
+                RamErrorKind::LengthMismatch {
+                    block: s.idstr.clone(),
+                    local: s.used_length,
+                    stream: len,
+                },
+                0,
+            ));
+        }
+        if len > s.max_length || !len.is_multiple_of(s.page_size) {
+            return Err(RamError::new(
+                RamErrorKind::ResizeBeyondMax {
+                    block: s.idstr.clone(),
+                    max: s.max_length,
+                    stream: len,
+                },
+                0,
+            ));
+        }
+        if len < s.used_length {
+            let tail = self
+                .slice(len, (s.used_length - len) as usize)
+                .map_err(|e| mem_err(&s.idstr, e))?;
+            tail.copy_from(&vec![0u8; tail.len()]);
+        }
+        self.spec.used_length = len;
+        Ok(())
+    }
+
+    /// A volatile view of `len` bytes at `offset` (within used_length).
+    pub fn slice(
+        &self,
+        offset: u64,
+        len: usize,
+    ) -> Result<VolatileSlice<'_, vm_memory::bitmap::BS<'_, AtomicBitmap>>, RamError> {
+        if offset
+            .checked_add(len as u64)
+            .is_none_or(|end| end > self.spec.used_length)
+        {
+            return Err(RamError::new(
+                RamErrorKind::OffsetBeyondUsed {
+                    block: self.spec.idstr.clone(),
+                    offset,
+                    used: self.spec.used_length,
+                },
+                0,
+            ));
+        }
+        self.region
+            .get_slice(MemoryRegionAddress(offset), len)
+            .map_err(|e| mem_err(&self.spec.idstr, e))
+    }
+
+    /// Copies `buf.len()` bytes at `offset` out of the block.
+    pub fn read(&self, offset: u64, buf: &mut [u8]) -> Result<(), RamError> {
+        self.slice(offset, buf.len())?.copy_to(buf);
+        Ok(())
+    }
+
+    /// Writes `buf` at `offset`, marking the pages dirty in vm-memory's bitmap
+    /// (the way a device or the VMM writes guest memory).
+    pub fn write(&self, offset: u64, buf: &[u8]) -> Result<(), RamError> {
+        self.slice(offset, buf.len())?;
+        self.region
+            .write_slice(buf, MemoryRegionAddress(offset))
+            .map_err(|e| mem_err(&self.spec.idstr, e))
+    }
+
+    /// The first `used_length` bytes, copied (for checks and checksums).
+    pub fn to_vec(&self) -> Result<Vec<u8>, RamError> {
+        let mut v = vec![0; self.spec.used_length as usize];
+        self.read(0, &mut v)?;
+        Ok(v)
+    }
+}
+
+/// RAMBlocks in QEMU's RAM-list order (the MEM_SIZE list order).
+///
+/// ```
+/// use vmstate_devices::ram::{RamBlockList, RamBlockSpec};
+///
+/// let ram = RamBlockList::new(vec![
+///     RamBlockSpec::ram("pc.ram", 1 << 20),
+///     RamBlockSpec::rom("pc.bios", 64 << 10),
+/// ])
+/// .unwrap();
+/// let block = ram.get("pc.ram").unwrap();
+/// block.write(0x2000, b"hello").unwrap();
+/// assert!(block.dirty_bitmap().is_addr_set(0x2000));
+/// let mut buf = [0u8; 5];
+/// block.read(0x2000, &mut buf).unwrap();
+/// assert_eq!(&buf, b"hello");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct RamBlockList {
+    blocks: Vec<RamBlock>,
+}
+
+impl RamBlockList {
+    /// Blocks with fresh memory, in the given order.
+    pub fn new(specs: Vec<RamBlockSpec>) -> Result<Self, RamError> {
+        Self::from_blocks(
+            specs
+                .into_iter()
+                .map(RamBlock::new)
+                .collect::<Result<_, _>>()?,
+        )
+    }
+
+    /// Blocks already made (e.g. over the VMM's regions), in RAM-list order.
+    pub fn from_blocks(blocks: Vec<RamBlock>) -> Result<Self, RamError> {
+        for (i, b) in blocks.iter().enumerate() {
+            if blocks[..i].iter().any(|o| o.idstr() == b.idstr()) {
+                return Err(mem_err(b.idstr(), "declared twice"));
+            }
+        }
+        Ok(RamBlockList { blocks })
+    }
+
+    /// QEMU 7.2's `pc` machine blocks as its streams list them (the fixtures of
+    /// `tests/fixtures/qemu-7.2`): `ram_size` bytes of `pc.ram`, the BIOS, the
+    /// option-ROM area, the fw_cfg ACPI blobs (resizeable, with QEMU's maximum
+    /// sizes) and, with `virtio_net_rom`, the virtio-net-pci option ROM of the
+    /// device at 0000:00:02.0. RAM-list order: by max_length, largest first.
+    pub fn qemu_pc(ram_size: u64, virtio_net_rom: bool) -> Result<Self, RamError> {
+        let mut specs = vec![
+            RamBlockSpec::ram("pc.ram", ram_size),
+            // fw_cfg blob: 128 KiB in use, room for 2 MiB of tables.
+            RamBlockSpec::resizeable_rom("/rom@etc/acpi/tables", 0x20000, 0x200000),
+            RamBlockSpec::rom("pc.bios", 0x40000).at(0xfffc_0000),
+            RamBlockSpec::rom("pc.rom", 0x20000).at(0xc0000),
+            RamBlockSpec::resizeable_rom("/rom@etc/table-loader", 0x1000, 0x10000),
+            RamBlockSpec::resizeable_rom("/rom@etc/acpi/rsdp", 0x1000, 0x1000),
+        ];
+        if virtio_net_rom {
+            specs.insert(
+                3,
+                RamBlockSpec::rom("0000:00:02.0/virtio-net-pci.rom", 0x40000),
+            );
+        }
+        Self::new(specs)
+    }
+
+    /// The blocks, in order.
+    pub fn blocks(&self) -> &[RamBlock] {
+        &self.blocks
+    }
+
+    /// Block `index`, mutably (to resize it).
+    pub fn block_mut(&mut self, index: usize) -> &mut RamBlock {
+        &mut self.blocks[index]
+    }
+
+    /// The block called `idstr`.
+    pub fn get(&self, idstr: &str) -> Option<&RamBlock> {
+        self.blocks.iter().find(|b| b.idstr() == idstr)
+    }
+
+    /// Number of blocks.
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Whether there is no block.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    /// A `GuestMemoryMmap` over the blocks called `names` (each at its GPA,
+    /// sharing the blocks' regions and dirty bitmaps): what a VMM's vCPUs and
+    /// devices access guest RAM through, so their writes are logged for migration.
+    ///
+    /// ```
+    /// use vm_memory::{Bytes, GuestAddress};
+    /// use vmstate_devices::ram::{RamBlockList, RamBlockSpec};
+    ///
+    /// let ram = RamBlockList::new(vec![RamBlockSpec::ram("pc.ram", 1 << 20)]).unwrap();
+    /// let mem = ram.guest_memory(&["pc.ram"]).unwrap();
+    /// mem.write_obj(0x1234_5678u32, GuestAddress(0x3000)).unwrap();
+    /// assert!(ram.get("pc.ram").unwrap().dirty_bitmap().is_addr_set(0x3000));
+    /// ```
+    pub fn guest_memory(
+        &self,
+        names: &[&str],
+    ) -> Result<vm_memory::GuestMemoryMmap<AtomicBitmap>, RamError> {
+        let regions = names
+            .iter()
+            .map(|n| {
+                self.get(n)
+                    .map(|b| b.region.clone())
+                    .ok_or_else(|| mem_err(n, "no such block"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        vm_memory::GuestMemoryMmap::from_arc_regions(regions)
+            .map_err(|e| mem_err(names.first().copied().unwrap_or(""), e))
+    }
+
+    /// The declarations alone (current used_lengths), e.g. to decode a stream
+    /// against this block set without touching its memory.
+    pub fn specs(&self) -> BlockSpecs {
+        BlockSpecs(self.blocks.iter().map(|b| b.spec.clone()).collect())
+    }
+
+    /// Sum of used_length.
+    pub fn total_used(&self) -> u64 {
+        self.blocks.iter().map(RamBlock::used_length).sum()
+    }
+}
+
+impl BlockTable for RamBlockList {
+    fn find(&self, idstr: &[u8]) -> Option<usize> {
+        self.blocks
+            .iter()
+            .position(|b| b.idstr().as_bytes() == idstr)
+    }
+
+    fn limits(&self, index: usize) -> &RamBlockSpec {
+        &self.blocks[index].spec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vmm_region_is_used_in_place() {
+        let region =
+            Arc::new(RamRegion::from_range(GuestAddress(0x10_0000), 8 * 4096, None).unwrap());
+        region
+            .write_slice(b"from the vmm", MemoryRegionAddress(0x1000))
+            .unwrap();
+        let spec = RamBlockSpec::ram("pc.ram", 8 * 4096).at(0x10_0000);
+        let block = RamBlock::from_region(spec.clone(), region.clone()).unwrap();
+        let mut buf = [0u8; 12];
+        block.read(0x1000, &mut buf).unwrap();
+        assert_eq!(&buf, b"from the vmm");
+        // Same memory, same dirty log.
+        block.write(0x3000, b"x").unwrap();
+        let mapping: &vm_memory::MmapRegion<AtomicBitmap> = &region;
+        assert!(mapping.bitmap().is_addr_set(0x3000));
+        // A region smaller than max_length is refused.
+        let big = RamBlockSpec::ram("pc.ram", 16 * 4096);
+        assert!(RamBlock::from_region(big, region).is_err());
+    }
+
+    #[test]
+    fn resize_rules() {
+        let mut fixed = RamBlock::new(RamBlockSpec::rom("pc.bios", 4 * 4096)).unwrap();
+        assert!(matches!(
+            fixed.resize(2 * 4096).unwrap_err().kind(),
+            RamErrorKind::LengthMismatch { .. }
+        ));
+        let mut blob = RamBlock::new(RamBlockSpec::resizeable_rom(
+            "/rom@etc/acpi/tables",
+            4 * 4096,
+            8 * 4096,
+        ))
+        .unwrap();
+        blob.write(3 * 4096, &[7; 16]).unwrap();
+        blob.resize(2 * 4096).unwrap();
+        assert!(
+            blob.read(3 * 4096, &mut [0; 1]).is_err(),
+            "beyond used_length"
+        );
+        // Growing again shows zeros where the old bytes were.
+        blob.resize(8 * 4096).unwrap();
+        let mut back = [1u8; 16];
+        blob.read(3 * 4096, &mut back).unwrap();
+        assert_eq!(back, [0; 16]);
+        assert!(matches!(
+            blob.resize(9 * 4096).unwrap_err().kind(),
+            RamErrorKind::ResizeBeyondMax { .. }
+        ));
+    }
+
+    #[test]
+    fn declarations_are_checked() {
+        assert!(RamBlock::new(RamBlockSpec::ram("odd", 4096 + 1)).is_err());
+        assert!(RamBlock::new(RamBlockSpec::ram("", 4096)).is_err());
+        let twice = RamBlockList::new(vec![
+            RamBlockSpec::ram("a", 4096),
+            RamBlockSpec::ram("a", 4096),
+        ]);
+        assert!(twice.is_err());
+    }
+
+    #[test]
+    fn the_pc_block_set_is_in_qemu_ram_list_order() {
+        let pc = RamBlockList::qemu_pc(32 << 20, true).unwrap();
+        let names: Vec<&str> = pc.blocks().iter().map(RamBlock::idstr).collect();
+        assert_eq!(
+            names,
+            [
+                "pc.ram",
+                "/rom@etc/acpi/tables",
+                "pc.bios",
+                "0000:00:02.0/virtio-net-pci.rom",
+                "pc.rom",
+                "/rom@etc/table-loader",
+                "/rom@etc/acpi/rsdp"
+            ]
+        );
+        // QEMU orders the list by max_length, largest first.
+        let max: Vec<u64> = pc.blocks().iter().map(|b| b.spec().max_length).collect();
+        assert!(max.windows(2).all(|w| w[0] >= w[1]), "{max:?}");
+    }
+}

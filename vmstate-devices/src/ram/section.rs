@@ -1,0 +1,501 @@
+//! The "ram" section's handlers (QEMU's `ram_save_*` / `ram_load`, precopy):
+//! START carries the MEM_SIZE list, PARTs carry dirty pages (the first pass
+//! sends every page), END the rest after a final dirty sync; every body ends
+//! with EOS. Loading checks every record against the local blocks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use vm_memory::WriteVolatile;
+use vmstate_runtime::savevm::{
+    IterateStatus, Pending, SaveVmHandlers, SectionReader, SectionWriter,
+};
+use vmstate_runtime::{Error, Result};
+
+use super::block::RamBlockList;
+use super::dirty::{DirtyBitmap, DirtyLog, VmMemoryDirtyLog};
+use super::error::{RamError, RamErrorKind};
+use super::protocol::{
+    BlockEntry, MemSizeOptions, PageAt, RamDecoder, RamEncoder, RecordHeader, SECTION_VERSION,
+    X86_TARGET_PAGE_SIZE,
+};
+
+/// How the section saves and loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RamSectionConfig {
+    /// The target page size (x86: 4 KiB).
+    pub page_size: u64,
+    /// Optional MEM_SIZE words (postcopy-ram page size, x-ignore-shared GPA).
+    pub mem_size: MemSizeOptions,
+    /// Bytes of page records after which a PART ends (the driver checks its
+    /// rate limit between PARTs).
+    pub part_budget: u64,
+    /// Longest time one PART may take (QEMU's 50 ms `MAX_WAIT`), checked every
+    /// 64 pages as QEMU does.
+    pub max_iterate_time: Duration,
+}
+
+impl Default for RamSectionConfig {
+    fn default() -> Self {
+        RamSectionConfig {
+            page_size: X86_TARGET_PAGE_SIZE,
+            mem_size: MemSizeOptions::default(),
+            part_budget: 256 * 1024,
+            max_iterate_time: Duration::from_millis(50),
+        }
+    }
+}
+
+/// QEMU's RAM counters (`query-migrate` "ram"), shared with whoever reports.
+#[derive(Debug, Default)]
+pub struct RamCounters {
+    /// PAGE records sent or received ("normal").
+    pub normal: AtomicU64,
+    /// ZERO records sent or received ("duplicate").
+    pub duplicate: AtomicU64,
+    /// Payload bytes of PAGE records ("normal-bytes").
+    pub normal_bytes: AtomicU64,
+    /// Dirty syncs done ("dirty-sync-count").
+    pub dirty_sync_count: AtomicU64,
+}
+
+/// The "ram" section of a machine: its blocks (shared with the VMM, whose
+/// vCPUs keep writing the regions) and the migration state of either side.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use vmstate_devices::ram::{RamBlockList, RamBlockSpec, RamSection};
+/// use vmstate_runtime::savevm::Registry;
+///
+/// let ram = Arc::new(Mutex::new(
+///     RamBlockList::new(vec![RamBlockSpec::ram("pc.ram", 1 << 20)]).unwrap(),
+/// ));
+/// let mut reg = Registry::new();
+/// RamSection::new(ram).register(&mut reg).unwrap();
+/// ```
+pub struct RamSection {
+    ram: Arc<Mutex<RamBlockList>>,
+    config: RamSectionConfig,
+    log: Box<dyn DirtyLog>,
+    counters: Arc<RamCounters>,
+    save: Option<SaveState>,
+    decoder: RamDecoder,
+    /// One page, for loading.
+    scratch: Vec<u8>,
+    /// [`RUN_PAGES`] pages, for gathering PAGE records when loading.
+    run_buf: Vec<u8>,
+}
+
+/// Dirty pages copied out of guest memory at once when saving (and PAGE
+/// records gathered before they go into guest memory when loading).
+const RUN_PAGES: u64 = 16;
+
+impl std::fmt::Debug for RamSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RamSection")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Source side: the migration bitmaps and where the pass stands.
+struct SaveState {
+    bitmaps: Vec<DirtyBitmap>,
+    encoder: RamEncoder,
+    /// (block, page) where the current pass continues.
+    cursor: (usize, u64),
+}
+
+fn lock(ram: &Mutex<RamBlockList>) -> Result<MutexGuard<'_, RamBlockList>> {
+    ram.lock()
+        .map_err(|_| Error::poisoned("RAM block list poisoned by a panicking thread"))
+}
+
+/// Whether a page is all zero bytes: 256 bytes at a time, the 32 words of a
+/// chunk ORed together with no branch (the compiler turns it into vector ORs),
+/// one test per chunk so a non-zero page stops early.
+fn is_zero_page(page: &[u8]) -> bool {
+    let (chunks, tail) = page.as_chunks::<256>();
+    chunks.iter().all(|c| {
+        let (words, _) = c.as_chunks::<8>();
+        words.iter().fold(0u64, |a, w| a | u64::from_ne_bytes(*w)) == 0
+    }) && tail.iter().all(|b| *b == 0)
+}
+
+impl RamSection {
+    /// The section over `ram`, tracking dirty pages through vm-memory's bitmap.
+    pub fn new(ram: Arc<Mutex<RamBlockList>>) -> Self {
+        Self::with_config(ram, RamSectionConfig::default(), Box::new(VmMemoryDirtyLog))
+    }
+
+    /// The section with its configuration and dirty log.
+    pub fn with_config(
+        ram: Arc<Mutex<RamBlockList>>,
+        config: RamSectionConfig,
+        log: Box<dyn DirtyLog>,
+    ) -> Self {
+        RamSection {
+            ram,
+            decoder: RamDecoder::new(config.page_size, config.mem_size),
+            scratch: vec![0; config.page_size as usize],
+            run_buf: vec![0; (RUN_PAGES * config.page_size) as usize],
+            config,
+            log,
+            counters: Arc::default(),
+            save: None,
+        }
+    }
+
+    /// Registers the section as QEMU does: "ram", instance 0, version 4.
+    pub fn register(self, reg: &mut vmstate_runtime::savevm::Registry) -> Result<()> {
+        reg.register_savevm_live(
+            super::protocol::SECTION_NAME,
+            0,
+            SECTION_VERSION,
+            Box::new(self),
+        )?;
+        Ok(())
+    }
+
+    /// The counters, shared.
+    pub fn counters(&self) -> Arc<RamCounters> {
+        self.counters.clone()
+    }
+
+    /// The blocks, shared.
+    pub fn ram(&self) -> Arc<Mutex<RamBlockList>> {
+        self.ram.clone()
+    }
+
+    fn dirty_pages(&self) -> u64 {
+        self.save
+            .as_ref()
+            .map_or(0, |s| s.bitmaps.iter().map(DirtyBitmap::count).sum())
+    }
+
+    /// Pulls the dirty log into the migration bitmaps (QEMU's bitmap sync).
+    fn sync(&mut self) -> Result<()> {
+        let Some(save) = self.save.as_mut() else {
+            return Ok(());
+        };
+        let ram = lock(&self.ram)?;
+        for (block, bitmap) in ram.blocks().iter().zip(save.bitmaps.iter_mut()) {
+            self.log.sync(block, bitmap);
+        }
+        self.counters
+            .dirty_sync_count
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sends dirty pages in RAM-list order, ascending in each block, from the
+    /// cursor on, until `budget` bytes or the time bound. Returns whether the
+    /// bitmaps are now clean.
+    fn send_dirty(&mut self, w: &mut SectionWriter, budget: u64, bounded: bool) -> Result<bool> {
+        let started = Instant::now();
+        let save = self
+            .save
+            .as_mut()
+            .ok_or_else(|| Error::invalid("ram: save_live_iterate before save_setup"))?;
+        let ram = lock(&self.ram)?;
+        let ps = self.config.page_size;
+        let start_pos = w.position();
+        // Counted locally, published once: no atomic per page.
+        let (mut sent, mut zero) = (0u64, 0u64);
+        let (mut bi, mut from) = save.cursor;
+        let mut wrapped = false;
+        let clean = loop {
+            if bi >= ram.len() {
+                if wrapped || save.bitmaps.iter().all(|b| b.count() == 0) {
+                    save.cursor = (0, 0);
+                    break true;
+                }
+                (bi, from) = (0, 0);
+                wrapped = true;
+                continue;
+            }
+            let block = &ram.blocks()[bi];
+            let bitmap = &mut save.bitmaps[bi];
+            let Some(first) = bitmap.next_set(from) else {
+                (bi, from) = (bi + 1, 0);
+                continue;
+            };
+            // A run of dirty pages is copied out in one go: one long copy keeps
+            // several pages' loads in flight where page-sized copies each start
+            // cold (the prefetchers stop at page boundaries).
+            let run = bitmap.run_len(first, RUN_PAGES);
+            let bytes = (run * ps) as usize;
+            let slice = block.slice(first * ps, bytes).map_err(Error::from)?;
+            // The run is copied once, into a buffer that the PAGE payloads then
+            // share (`put_shared`): they reach the transport in vectored writes
+            // with no further copy.
+            let mut copied = Vec::with_capacity(bytes);
+            copied
+                .write_volatile(&slice)
+                .map_err(|e| Error::from(RamError::new(RamErrorKind::Memory(e.to_string()), 0)))?;
+            let copied = Bytes::from(copied);
+            let mut stop = false;
+            for (i, page) in copied.chunks_exact(ps as usize).enumerate() {
+                let p = first + i as u64;
+                bitmap.test_and_clear(p);
+                let offset = p * ps;
+                let at = PageAt {
+                    block: bi,
+                    idstr: block.idstr(),
+                    offset,
+                };
+                if is_zero_page(page) {
+                    save.encoder.write_zero(w, at)?;
+                    zero += 1;
+                } else {
+                    save.encoder.write_page_header(w, at)?;
+                    let start = i * ps as usize;
+                    w.put_shared(copied.slice(start..start + ps as usize));
+                }
+                from = p + 1;
+                sent += 1;
+                if bounded {
+                    let over_budget = w.position() - start_pos >= budget;
+                    let over_time = sent.is_multiple_of(64)
+                        && started.elapsed() >= self.config.max_iterate_time;
+                    if over_budget || over_time {
+                        stop = true;
+                        break;
+                    }
+                }
+            }
+            if stop {
+                // Pages of the run not sent keep their dirty bits.
+                save.cursor = (bi, from);
+                break save.bitmaps.iter().all(|b| b.count() == 0);
+            }
+        };
+        let c = &self.counters;
+        c.duplicate.fetch_add(zero, Ordering::Relaxed);
+        c.normal.fetch_add(sent - zero, Ordering::Relaxed);
+        c.normal_bytes
+            .fetch_add((sent - zero) * ps, Ordering::Relaxed);
+        Ok(clean)
+    }
+
+    fn load_records(&mut self, r: &mut SectionReader) -> std::result::Result<(), RamError> {
+        let mut ram = lock(&self.ram).map_err(|e| RamError::new(RamErrorKind::Wire(e), 0))?;
+        let ps = self.config.page_size as usize;
+        // PAGE records for consecutive pages of one block are gathered and go
+        // into guest memory in one copy: vm-memory marks its dirty bitmap with a
+        // SeqCst RMW after every write, which waits for the copy's stores, so
+        // one mark per run instead of per page keeps the stores streaming.
+        let mut run: Option<PageRun> = None;
+        let mut pages = 0u64;
+        let mut zeros = 0u64;
+        let result = loop {
+            let at = r.position();
+            let header = match self.decoder.next_header(r, &*ram) {
+                Ok(h) => h,
+                Err(e) => break Err(e),
+            };
+            if let RecordHeader::Page { block, offset } = header {
+                let extends = run.as_ref().is_some_and(|run| {
+                    run.block == block
+                        && run.offset + (run.pages * ps) as u64 == offset
+                        && run.pages < RUN_PAGES as usize
+                });
+                if !extends {
+                    if let Some(done) = run.take() {
+                        done.write(&ram, &self.run_buf, ps)?;
+                    }
+                    run = Some(PageRun {
+                        block,
+                        offset,
+                        pages: 0,
+                        at,
+                    });
+                }
+                let cur = run.as_mut().expect("a run was just started");
+                let dst = &mut self.run_buf[cur.pages * ps..(cur.pages + 1) * ps];
+                if let Err(e) = r.read_bytes(dst) {
+                    break Err(RamError::new(RamErrorKind::Wire(e), at));
+                }
+                cur.pages += 1;
+                pages += 1;
+                continue;
+            }
+            // Any other record: what was gathered goes in first (a ZERO may be
+            // for a page of the run).
+            if let Some(done) = run.take() {
+                done.write(&ram, &self.run_buf, ps)?;
+            }
+            match header {
+                RecordHeader::Eos => break Ok(()),
+                RecordHeader::MemSize(entries) => {
+                    for (index, BlockEntry { used_length, .. }) in entries {
+                        ram.block_mut(index)
+                            .resize(used_length)
+                            .map_err(|e| RamError::new(into_kind(e), at))?;
+                    }
+                }
+                RecordHeader::Zero { block, offset, .. } => {
+                    let slice = ram.blocks()[block]
+                        .slice(offset, ps)
+                        .map_err(|e| RamError::new(into_kind(e), at))?;
+                    // Leave a page that is already zero untouched (an untouched
+                    // anonymous page stays unallocated).
+                    slice.copy_to(&mut self.scratch[..]);
+                    if !is_zero_page(&self.scratch) {
+                        self.scratch.fill(0);
+                        slice.copy_from(&self.scratch[..]);
+                    }
+                    zeros += 1;
+                }
+                RecordHeader::Page { .. } => unreachable!("handled above"),
+            }
+        };
+        let c = &self.counters;
+        c.normal.fetch_add(pages, Ordering::Relaxed);
+        c.normal_bytes
+            .fetch_add(pages * ps as u64, Ordering::Relaxed);
+        c.duplicate.fetch_add(zeros, Ordering::Relaxed);
+        result
+    }
+}
+
+/// Consecutive PAGE records of one block, gathered before they go into guest
+/// memory.
+struct PageRun {
+    block: usize,
+    offset: u64,
+    pages: usize,
+    /// Stream offset of the first record (for errors).
+    at: u64,
+}
+
+impl PageRun {
+    fn write(self, ram: &RamBlockList, buf: &[u8], ps: usize) -> std::result::Result<(), RamError> {
+        let bytes = self.pages * ps;
+        ram.blocks()[self.block]
+            .slice(self.offset, bytes)
+            .map_err(|e| RamError::new(into_kind(e), self.at))?
+            .copy_from(&buf[..bytes]);
+        Ok(())
+    }
+}
+
+fn into_kind(e: RamError) -> RamErrorKind {
+    e.into_kind()
+}
+
+impl SaveVmHandlers for RamSection {
+    fn is_iterative(&self) -> bool {
+        true
+    }
+
+    fn save_setup(&mut self, w: &mut SectionWriter) -> Result<()> {
+        let ram = lock(&self.ram)?;
+        let mut bitmaps = Vec::with_capacity(ram.len());
+        let mut entries = Vec::with_capacity(ram.len());
+        for block in ram.blocks() {
+            // Log from now on; the bulk pass sends every page anyway.
+            self.log.start(block);
+            bitmaps.push(DirtyBitmap::all_dirty(block.pages()));
+            let spec = block.spec();
+            entries.push(BlockEntry {
+                idstr: spec.idstr.clone(),
+                used_length: spec.used_length,
+                page_size: self
+                    .config
+                    .mem_size
+                    .postcopy_host_page_size
+                    .filter(|host| *host != spec.page_size)
+                    .map(|_| spec.page_size),
+                gpa: self.config.mem_size.ignore_shared.then_some(spec.gpa),
+            });
+        }
+        drop(ram);
+        let mut encoder = RamEncoder::new(self.config.page_size);
+        encoder.write_mem_size(w, &entries, self.config.mem_size)?;
+        encoder.write_eos(w)?;
+        self.save = Some(SaveState {
+            bitmaps,
+            encoder,
+            cursor: (0, 0),
+        });
+        Ok(())
+    }
+
+    fn save_live_iterate(&mut self, w: &mut SectionWriter) -> Result<IterateStatus> {
+        let clean = self.send_dirty(w, self.config.part_budget, true)?;
+        self.save_eos(w)?;
+        Ok(if clean {
+            IterateStatus::Done
+        } else {
+            IterateStatus::Continue
+        })
+    }
+
+    fn state_pending_estimate(&mut self) -> Pending {
+        Pending {
+            must_precopy: self.dirty_pages() * self.config.page_size,
+            can_postcopy: 0,
+        }
+    }
+
+    fn state_pending_exact(&mut self) -> Pending {
+        // A poisoned lock shows up as an error in the next PART.
+        let _ = self.sync();
+        self.state_pending_estimate()
+    }
+
+    fn save_live_complete_precopy(&mut self, w: &mut SectionWriter) -> Result<()> {
+        self.sync()?;
+        self.send_dirty(w, u64::MAX, false)?;
+        self.save_eos(w)
+    }
+
+    fn save_cleanup(&mut self) {
+        self.save = None;
+    }
+
+    fn load_setup(&mut self) -> Result<()> {
+        self.decoder = RamDecoder::new(self.config.page_size, self.config.mem_size);
+        Ok(())
+    }
+
+    fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
+        if version_id != SECTION_VERSION {
+            return Err(RamError::new(RamErrorKind::BadVersion(version_id), r.position()).into());
+        }
+        self.load_records(r).map_err(Error::from)
+    }
+}
+
+impl RamSection {
+    fn save_eos(&mut self, w: &mut SectionWriter) -> Result<()> {
+        match self.save.as_mut() {
+            Some(s) => s.encoder.write_eos(w),
+            None => Err(Error::invalid("ram: chunk written before save_setup")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_zero_page;
+
+    #[test]
+    fn zero_page_check_sees_every_byte() {
+        let mut page = vec![0u8; 4096];
+        assert!(is_zero_page(&page));
+        for at in [0, 7, 8, 255, 256, 1000, 4088, 4095] {
+            page[at] = 0x80;
+            assert!(!is_zero_page(&page), "byte {at}");
+            page[at] = 0;
+        }
+        // A length that is not a multiple of the chunk: the tail counts too.
+        let mut odd = vec![0u8; 300];
+        assert!(is_zero_page(&odd));
+        odd[299] = 1;
+        assert!(!is_zero_page(&odd));
+    }
+}
