@@ -103,6 +103,7 @@ fn load(reg: &mut Registry, stream: &Arc<Vec<u8>>) {
     let mut loader = StreamLoader::new(LoadOptions {
         version: QemuVersion::V7_2,
         configuration: Some(Configuration::new(MACHINE)),
+        ..Default::default()
     });
     loader.load(&mut r, reg, &mut NoCommands).unwrap();
 }

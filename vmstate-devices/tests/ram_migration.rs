@@ -106,6 +106,7 @@ fn load_options() -> LoadOptions {
     LoadOptions {
         version: QemuVersion::V7_2,
         configuration: Some(Configuration::new(MACHINE)),
+        ..Default::default()
     }
 }
 

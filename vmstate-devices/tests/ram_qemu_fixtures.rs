@@ -86,6 +86,7 @@ fn load_with(stream: &[u8], ram: Box<dyn SaveVmHandlers>) -> Result<()> {
     let mut loader = StreamLoader::new(LoadOptions {
         version: QemuVersion::V7_2,
         configuration: Some(Configuration::new("pc-i440fx-7.2")),
+        ..Default::default()
     });
     let mut r = Reader::new(BytesMut::from(stream));
     loader.load(&mut r, &mut reg, &mut NoCommands)?;

@@ -51,6 +51,7 @@
 //! let mut loader = StreamLoader::new(LoadOptions {
 //!     version: QemuVersion::V7_2,
 //!     configuration: Some(Configuration::new("pc-i440fx-7.2")),
+//!     ..Default::default()
 //! });
 //! loader
 //!     .load(&mut Reader::new(BytesMut::from(&stream[..])), &mut dreg, &mut NoCommands)
