@@ -34,7 +34,9 @@ use vmstate_runtime::savevm::format::{
     self, MigCmd, RecordType, FILE_MAGIC, FILE_VERSION, NULLPTR_MARKER, SUBSECTION_MARKER,
 };
 
-use vmstate_devices::machine::{flags as ram, RAM_SECTION, RAM_VERSION};
+use vmstate_devices::ram::protocol::{
+    RamFlag, SECTION_NAME as RAM_SECTION, SECTION_VERSION as RAM_VERSION,
+};
 
 /// Where and what went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -643,7 +645,7 @@ impl<'a> Walker<'a> {
             let mut fl = word & (page - 1);
             let addr = word & !(page - 1);
             let bad = |msg: String| AnalyzeError::new(Some(at), msg);
-            if fl & ram::MEM_SIZE != 0 {
+            if fl & RamFlag::MemSize.bit() != 0 {
                 let mut total = addr;
                 while total > 0 {
                     let name = self.c.counted("a RAMBlock name")?;
@@ -659,19 +661,19 @@ impl<'a> Walker<'a> {
                     sizes.insert(name, Value::String(format!("0x{len:016x}")));
                     self.c.count_value()?;
                 }
-                fl &= !ram::MEM_SIZE;
+                fl &= !RamFlag::MemSize.bit();
             }
-            if fl & (ram::ZERO | ram::PAGE) != 0 {
-                if fl & ram::CONTINUE != 0 {
+            if fl & (RamFlag::Zero.bit() | RamFlag::Page.bit()) != 0 {
+                if fl & RamFlag::Continue.bit() != 0 {
                     if self.last_block.is_none() {
                         return Err(bad("CONTINUE page record with no previous RAMBlock".into()));
                     }
-                    fl &= !ram::CONTINUE;
+                    fl &= !RamFlag::Continue.bit();
                 } else {
                     self.last_block = Some(self.c.counted("a RAMBlock name")?);
                 }
                 let block = self.last_block.clone().unwrap_or_default();
-                if fl & ram::ZERO != 0 {
+                if fl & RamFlag::Zero.bit() != 0 {
                     let fill = self.c.u8("a zero page's fill byte")?;
                     if let Some(m) = memory.as_deref_mut() {
                         m.insert(
@@ -680,7 +682,7 @@ impl<'a> Walker<'a> {
                         );
                         self.c.count_value()?;
                     }
-                    fl &= !ram::ZERO;
+                    fl &= !RamFlag::Zero.bit();
                 } else {
                     let bytes = self.c.take(page, "a page")?;
                     if let Some(m) = memory.as_deref_mut() {
@@ -690,17 +692,17 @@ impl<'a> Walker<'a> {
                         );
                         self.c.count_value()?;
                     }
-                    fl &= !ram::PAGE;
+                    fl &= !RamFlag::Page.bit();
                 }
-            } else if fl & ram::XBZRLE != 0 {
+            } else if fl & RamFlag::Xbzrle.bit() != 0 {
                 return Err(bad("XBZRLE RAM compression is not supported".into()));
-            } else if fl & ram::HOOK != 0 {
+            } else if fl & RamFlag::Hook.bit() != 0 {
                 return Err(bad("RAM hooks (RDMA) make no sense in a file".into()));
-            } else if fl & ram::COMPRESS_PAGE != 0 {
+            } else if fl & RamFlag::CompressPage.bit() != 0 {
                 return Err(bad("compressed RAM pages are not supported".into()));
             }
-            fl &= !ram::MULTIFD_FLUSH;
-            if fl & ram::EOS != 0 {
+            fl &= !RamFlag::MultifdFlush.bit();
+            if fl & RamFlag::Eos.bit() != 0 {
                 return Ok(());
             }
             if fl != 0 {
