@@ -22,7 +22,7 @@ pub(super) struct Source {
 impl Source {
     /// Boots the source machine and starts its guest; returns after a warm-up.
     pub(super) fn start(opts: &DemoOptions, pages: usize) -> Result<Source, DemoError> {
-        let machine = Machine::new(pages);
+        let machine = Machine::new(pages)?;
         machine.boot(opts.used_percent, BOOT_SEED)?;
         let guest = Guest::start(
             &machine,

@@ -67,7 +67,7 @@ impl Link {
             Some(a) => MigrationUri::Tcp(a.to_string()),
             None => listen_uri.clone(),
         };
-        let dst_machine = Machine::new(pages);
+        let dst_machine = Machine::new(pages)?;
         let dst_stats = StatsHandle::default();
         let cancel = CancelToken::new();
         let destination = {

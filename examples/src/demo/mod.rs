@@ -10,6 +10,7 @@
 //! migration, with the timeout), `report` (comparison and summary).
 
 use std::io::{self, Write};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use vmstate_runtime::migration::{
@@ -29,7 +30,8 @@ pub use report::{human_bytes, Check, DemoReport};
 
 use guest::Source;
 use link::{Link, Patience};
-use vmstate_devices::machine::{RamStats, MACHINE_TYPE};
+use vmstate_devices::machine::MACHINE_TYPE;
+use vmstate_devices::ram::RamCounters;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -129,18 +131,18 @@ pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport, DemoEr
 
     // Compare: the source is still paused, exactly as it was at switchover.
     let (checks, in_flight) = report::compare(&source.machine, &arrived.machine)?;
-    let rs = &source.machine.ram_stats;
+    let rs = &source.machine.ram_counters;
     let counters = source.guest.counters();
     let report = DemoReport {
         stats: watched.stats,
         destination_status: arrived.stats.snapshot().status,
         ram_pages: pages as u64,
-        normal_pages: RamStats::get(&rs.normal_pages),
-        zero_pages: RamStats::get(&rs.zero_pages),
-        resent_pages: RamStats::get(&rs.resent_pages),
-        downtime_pages: RamStats::get(&rs.downtime_pages),
-        guest_writes: RamStats::get(&counters.writes),
-        keys_typed: RamStats::get(&counters.keys),
+        normal_pages: RamCounters::get(&rs.normal),
+        zero_pages: RamCounters::get(&rs.duplicate),
+        resent_pages: RamCounters::get(&rs.resent),
+        downtime_bytes: RamCounters::get(&rs.downtime_bytes),
+        guest_writes: counters.writes.load(Ordering::Relaxed),
+        keys_typed: counters.keys.load(Ordering::Relaxed),
         in_flight,
         checks,
         kept_bytes: arrived.kept_bytes,

@@ -6,7 +6,10 @@ use std::time::Duration;
 use vmstate_runtime::migration::{MigrationUri, MAX_DOWNTIME_LIMIT_MS};
 
 use super::{fail, DemoError, MIB};
-use vmstate_devices::machine::PAGE_SIZE;
+use vmstate_devices::ram::protocol::X86_TARGET_PAGE_SIZE;
+
+/// The guest's page size (x86).
+const PAGE_SIZE: usize = X86_TARGET_PAGE_SIZE as usize;
 
 /// How progress is shown while migrating.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,8 @@ use vmstate_runtime::to_bytes;
 
 use super::guest::pending_bytes;
 use super::{DemoError, DemoOptions, MIB};
-use vmstate_devices::machine::{Machine, RAM_BLOCK};
+use vmstate_devices::machine::Machine;
+use vmstate_devices::ram::RamBlock;
 
 /// One compared part of the machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +40,9 @@ pub struct DemoReport {
     pub zero_pages: u64,
     /// Pages sent again after the guest rewrote them.
     pub resent_pages: u64,
-    /// Pages sent while the guest was paused.
-    pub downtime_pages: u64,
+    /// Bytes of the "ram" section sent while the guest was paused (QEMU's
+    /// `downtime-bytes`).
+    pub downtime_bytes: u64,
     /// Memory writes the guest made.
     pub guest_writes: u64,
     /// Keys typed into the source keyboard.
@@ -83,8 +85,8 @@ fn ms(d: Duration) -> String {
 }
 
 /// Compares the destination with the source (still paused, exactly as at
-/// switchover): RAM, the three keyboard-controller sections, and the bytes the
-/// guest reads next. Returns the checks and the source's bytes in flight.
+/// switchover): RAM block by block, the three keyboard-controller sections,
+/// and the bytes the guest reads next. Returns the checks and the source's bytes in flight.
 pub(super) fn compare(src: &Machine, dst: &Machine) -> Result<(Vec<Check>, Vec<u8>), DemoError> {
     let mut checks = Vec::new();
     {
@@ -92,11 +94,16 @@ pub(super) fn compare(src: &Machine, dst: &Machine) -> Result<(Vec<Check>, Vec<u
             lock(&src.ram, "source RAM")?,
             lock(&dst.ram, "destination RAM")?,
         );
-        checks.push(Check {
-            what: format!("ram ({RAM_BLOCK})"),
-            bytes: a.len(),
-            identical: a.bytes() == b.bytes(),
-        });
+        for block in a.blocks() {
+            checks.push(Check {
+                what: format!("ram ({})", block.idstr()),
+                bytes: block.used_length() as usize,
+                identical: match b.get(block.idstr()) {
+                    Some(other) => same_contents(block, other)?,
+                    None => false,
+                },
+            });
+        }
     }
     let src_kbd = lock(&src.i8042, "source i8042")?.clone();
     let dst_kbd = lock(&dst.i8042, "destination i8042")?.clone();
@@ -127,6 +134,32 @@ pub(super) fn compare(src: &Machine, dst: &Machine) -> Result<(Vec<Check>, Vec<u
         identical: in_flight == dst_in_flight,
     });
     Ok((checks, in_flight))
+}
+
+/// Whether two RAMBlocks hold the same bytes, compared a chunk at a time (no
+/// copy of a whole guest RAM).
+fn same_contents(a: &RamBlock, b: &RamBlock) -> Result<bool, DemoError> {
+    const CHUNK: u64 = 1 << 20;
+    if a.used_length() != b.used_length() {
+        return Ok(false);
+    }
+    let (mut x, mut y) = (vec![0u8; CHUNK as usize], vec![0u8; CHUNK as usize]);
+    let mut at = 0;
+    while at < a.used_length() {
+        let n = (a.used_length() - at).min(CHUNK) as usize;
+        let read = |block: &RamBlock, buf: &mut [u8]| {
+            block
+                .read(at, buf)
+                .map_err(|e| DemoError(format!("reading RAMBlock {}: {e}", block.idstr())))
+        };
+        read(a, &mut x[..n])?;
+        read(b, &mut y[..n])?;
+        if x[..n] != y[..n] {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
 }
 
 fn lock<'a, T>(m: &'a Mutex<T>, what: &str) -> Result<MutexGuard<'a, T>, DemoError> {
@@ -246,7 +279,10 @@ pub(super) fn print_summary(opts: &DemoOptions, r: &DemoReport, out: &mut dyn Wr
         out,
         "  ram pages     {} sent with data, {} as zero-page records;\n\
          \x20               {} resent after the guest rewrote them, {} sent while paused",
-        r.normal_pages, r.zero_pages, r.resent_pages, r.downtime_pages
+        r.normal_pages,
+        r.zero_pages,
+        r.resent_pages,
+        human_bytes(r.downtime_bytes)
     );
     let _ = writeln!(
         out,

@@ -4,23 +4,35 @@
 use std::sync::{Arc, Mutex};
 
 use vmstate_runtime::savevm::Registry;
-use vmstate_runtime::Result;
+use vmstate_runtime::{Error, Result};
 
-use super::demo_ram::{RamSection, RamStats, PART_BUDGET, RAM_SECTION, RAM_VERSION};
-use super::guest_memory::{GuestMemory, SharedMemory, PAGE_SIZE};
 use super::lock;
 use super::workload::Rng;
 use crate::pckbd::{self, I8042};
+use crate::ram::protocol::X86_TARGET_PAGE_SIZE;
+use crate::ram::{
+    RamBlockList, RamBlockSpec, RamCounters, RamSection, RamSectionConfig, VmMemoryDirtyLog,
+};
+
+/// Name of the machine's one RAMBlock (the main RAM block of a QEMU pc machine).
+pub const RAM_BLOCK: &str = "pc.ram";
+
+/// Bytes a PART body of the "ram" section may carry (the driver checks its
+/// rate limit between PARTs, so the demo keeps PARTs short and its progress
+/// and rate limit smooth).
+pub const PART_BUDGET: u64 = 128 * 1024;
 
 /// The demo machine: guest RAM and a PC keyboard controller.
 #[derive(Clone)]
 pub struct Machine {
-    /// Guest RAM (one RAMBlock, [`RAM_BLOCK`](super::RAM_BLOCK)).
-    pub ram: SharedMemory,
+    /// Guest RAM: one RAMBlock, [`RAM_BLOCK`], on vm-memory (writes through
+    /// [`RamBlock::write`](crate::ram::RamBlock::write) are dirty-logged).
+    pub ram: Arc<Mutex<RamBlockList>>,
     /// The i8042 with its PS/2 keyboard and mouse.
     pub i8042: Arc<Mutex<I8042>>,
-    /// The RAM section's counters.
-    pub ram_stats: Arc<RamStats>,
+    /// The "ram" section's counters (shared by every section this machine
+    /// registers, see [`RamSection::sharing_counters`]).
+    pub ram_counters: Arc<RamCounters>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -29,15 +41,21 @@ impl std::fmt::Debug for Machine {
     }
 }
 
+/// Bytes of boot data generated and written at once.
+const BOOT_CHUNK: usize = 1 << 20;
+
 impl Machine {
-    /// A machine with `pages` pages of zeroed RAM and a keyboard controller
-    /// fresh from reset.
-    pub fn new(pages: usize) -> Self {
-        Machine {
-            ram: Arc::new(Mutex::new(GuestMemory::new(pages))),
+    /// A machine with `pages` 4 KiB pages of zeroed RAM (fresh anonymous
+    /// memory) and a keyboard controller fresh from reset.
+    pub fn new(pages: usize) -> Result<Self> {
+        let spec = RamBlockSpec::ram(RAM_BLOCK, pages as u64 * X86_TARGET_PAGE_SIZE);
+        Ok(Machine {
+            ram: Arc::new(Mutex::new(
+                RamBlockList::new(vec![spec]).map_err(Error::from)?,
+            )),
             i8042: Arc::new(Mutex::new(I8042::default())),
-            ram_stats: Arc::new(RamStats::default()),
-        }
+            ram_counters: Arc::default(),
+        })
     }
 
     /// "Boots" the guest: fills the first `used_percent` of RAM with data (the
@@ -46,13 +64,25 @@ impl Machine {
     /// Lock LED, mouse reporting enabled).
     pub fn boot(&self, used_percent: u32, seed: u64) -> Result<()> {
         {
-            let mut mem = lock(&self.ram)?;
-            let used = mem.len() / PAGE_SIZE * used_percent.min(100) as usize / 100 * PAGE_SIZE;
-            let mut rng = Rng(seed | 1);
-            for chunk in mem.data[..used].chunks_exact_mut(8) {
-                chunk.copy_from_slice(&rng.next().to_le_bytes());
+            let ram = lock(&self.ram)?;
+            for block in ram.blocks() {
+                let ps = block.spec().page_size;
+                let used = block.pages() * u64::from(used_percent.min(100)) / 100 * ps;
+                // One pseudo-random stream over the used part, written a chunk
+                // at a time (the migration's bulk pass sends every page, so
+                // the dirty log these writes leave does not matter).
+                let mut rng = Rng(seed | 1);
+                let mut chunk = vec![0u8; BOOT_CHUNK];
+                let mut at = 0;
+                while at < used {
+                    let n = (used - at).min(BOOT_CHUNK as u64) as usize;
+                    for word in chunk[..n].chunks_exact_mut(8) {
+                        word.copy_from_slice(&rng.next().to_le_bytes());
+                    }
+                    block.write(at, &chunk[..n]).map_err(Error::from)?;
+                    at += n as u64;
+                }
             }
-            mem.clear_dirty_log();
         }
         let mut kbd = lock(&self.i8042)?;
         for (port, val) in [
@@ -82,10 +112,148 @@ impl Machine {
     /// [`registry`](Self::registry) with a different PART size.
     pub fn registry_with_part_budget(&self, part_budget: u64) -> Result<Registry> {
         let mut reg = Registry::new();
-        let ram = RamSection::new(self.ram.clone(), self.ram_stats.clone())?
-            .with_part_budget(part_budget);
-        reg.register_savevm_live(RAM_SECTION, 0, RAM_VERSION, Box::new(ram))?;
+        let config = RamSectionConfig {
+            part_budget,
+            ..RamSectionConfig::default()
+        };
+        RamSection::with_config(self.ram.clone(), config, Box::new(VmMemoryDirtyLog))
+            .sharing_counters(self.ram_counters.clone())
+            .register(&mut reg)?;
         pckbd::register(&mut reg, self.i8042.clone())?;
         Ok(reg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use vmstate_runtime::savevm::{
+        IterateStatus, LoadOptions, NoCommands, QemuVersion, StreamLoader, StreamWriter,
+    };
+    use vmstate_runtime::wire::Reader;
+
+    const PS: u64 = X86_TARGET_PAGE_SIZE;
+
+    fn ram_bytes(m: &Machine) -> Vec<u8> {
+        m.ram
+            .lock()
+            .unwrap()
+            .get(RAM_BLOCK)
+            .unwrap()
+            .to_vec()
+            .unwrap()
+    }
+
+    /// Saves `machine` with PARTs of `budget` bytes; with `late_page`, the
+    /// guest writes that page once the passes are done, so the END section
+    /// carries it.
+    fn save_all(machine: &Machine, budget: u64, late_page: Option<u64>) -> (Vec<u8>, Registry) {
+        let mut reg = machine.registry_with_part_budget(budget).unwrap();
+        let mut w = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
+        w.write_header().unwrap();
+        w.setup(&mut reg).unwrap();
+        while w.iterate(&mut reg, false, &mut |_| false).unwrap() == IterateStatus::Continue {}
+        if let Some(page) = late_page {
+            let ram = machine.ram.lock().unwrap();
+            let block = ram.get(RAM_BLOCK).unwrap();
+            block.write(page * PS, b"late write").unwrap();
+        }
+        w.complete_precopy(&mut reg).unwrap();
+        (w.into_inner().unwrap(), reg)
+    }
+
+    #[test]
+    fn stream_round_trip_uses_zero_page_and_continue_records() {
+        let src = Machine::new(100).unwrap();
+        src.boot(30, 7).unwrap();
+        let (stream, reg) = save_all(&src, 8 * PS, Some(5));
+        let ram_id = reg.find("ram", 0).unwrap().section_id;
+        let c = &src.ram_counters;
+        assert_eq!(RamCounters::get(&c.normal), 31); // 30 used + the late write
+        assert_eq!(RamCounters::get(&c.normal_bytes), 31 * PS);
+        assert_eq!(RamCounters::get(&c.duplicate), 70);
+        assert_eq!(RamCounters::get(&c.resent), 1);
+        // The END body: the late page (CONTINUE header word, payload) and EOS.
+        assert_eq!(RamCounters::get(&c.downtime_bytes), 8 + PS + 8);
+        // START: MEM_SIZE list, EOS.
+        let start = [
+            &[0x01][..],
+            &ram_id.to_be_bytes(),
+            b"\x03ram\x00\x00\x00\x00\x00\x00\x00\x04",
+        ]
+        .concat();
+        assert!(stream.windows(start.len()).any(|w| w == start.as_slice()));
+        let mem_size = [&[0, 0, 0, 0, 0, 0x06, 0x40, 0x04, 6][..], b"pc.ram"].concat();
+        assert!(stream
+            .windows(mem_size.len())
+            .any(|w| w == mem_size.as_slice()));
+        // The first page names the block, the next continue it.
+        let first = [&[0u8, 0, 0, 0, 0, 0, 0, 0x08, 6][..], b"pc.ram"].concat();
+        assert!(stream.windows(first.len()).any(|w| w == first.as_slice()));
+        let zero_cont = [0u8, 0, 0, 0, 0, 0x06, 0x30, 0x22, 0];
+        assert!(stream.windows(9).any(|w| w == zero_cont));
+
+        let dst = Machine::new(100).unwrap();
+        let mut reg = dst.registry().unwrap();
+        let mut r = Reader::new(BytesMut::from(&stream[..]));
+        StreamLoader::new(LoadOptions::default())
+            .load(&mut r, &mut reg, &mut NoCommands)
+            .unwrap();
+        assert!(ram_bytes(&src) == ram_bytes(&dst));
+        // The destination counts what it loaded, END included.
+        let d = &dst.ram_counters;
+        assert_eq!(RamCounters::get(&d.normal), 31);
+        assert_eq!(RamCounters::get(&d.duplicate), 70);
+    }
+
+    #[test]
+    fn loader_rejects_bad_ram_records() {
+        let src = Machine::new(4).unwrap();
+        src.boot(50, 1).unwrap();
+        let (stream, _) = save_all(&src, u64::MAX, None);
+        let find = |needle: &[u8]| {
+            stream
+                .windows(needle.len())
+                .position(|w| w == needle)
+                .unwrap()
+        };
+        let load = |bytes: Vec<u8>| {
+            let dst = Machine::new(4).unwrap();
+            let mut reg = dst.registry().unwrap();
+            let mut r = Reader::new(BytesMut::from(&bytes[..]));
+            StreamLoader::new(LoadOptions::default())
+                .load(&mut r, &mut reg, &mut NoCommands)
+                .unwrap_err()
+                .to_string()
+        };
+        let first_page = find(&[0, 0, 0, 0, 0, 0, 0, 0x08, 6]);
+        let mut bad = stream.clone();
+        bad[first_page + 7] = 0x48; // PAGE | XBZRLE
+        assert!(load(bad).contains("unknown combination of migration flags 0x48"));
+        let mut bad = stream.clone();
+        bad[first_page + 7] = 0x40; // XBZRLE
+        assert!(load(bad).contains("XBZRLE records are not accepted here"));
+        let mut bad = stream.clone();
+        bad[first_page + 7] = 0x28; // CONTINUE before any block was named
+        assert!(load(bad).contains("has CONTINUE but no RAMBlock was named before"));
+        let mut bad = stream.clone();
+        bad[first_page + 4] = 0x10; // offset far beyond the block
+        assert!(load(bad).contains("is beyond its used_length 0x4000"));
+        let mut bad = stream.clone();
+        bad[first_page + 9] = b'X'; // "Xc.ram"
+        assert!(load(bad).contains("unknown RAMBlock \"Xc.ram\""));
+        let size = find(&[0, 0, 0, 0, 0, 0, 0x40, 0x04]);
+        let mut bad = stream.clone();
+        bad[size + 6] = 0x20; // MEM_SIZE total 8 KiB, smaller than the block
+        assert!(load(bad).contains("exceeds the 0x2000 bytes left of the announced total"));
+        let mut bad = stream.clone();
+        bad[size + 6] = 0x80; // MEM_SIZE total 32 KiB ...
+        bad[size + 21] = 0x80; // ... and the block's own length
+        assert!(load(bad)
+            .contains("length 0x8000 in the stream, 0x4000 here, and the block is not resizeable"));
+        let mut wrong_version = stream.clone();
+        wrong_version[find(b"\x03ram") + 11] = 3;
+        assert!(load(wrong_version).contains("version 3"));
     }
 }

@@ -10,7 +10,6 @@ use vmstate_runtime::migration::VmControl;
 use vmstate_runtime::Result;
 
 use super::composition::Machine;
-use super::guest_memory::PAGE_SIZE;
 use super::vm_control::GuestControl;
 use crate::pckbd::ps2::Axis;
 use crate::pckbd::KeyCode;
@@ -189,16 +188,25 @@ fn guest_loop(
         // Memory: catch up with the configured rate.
         let due = (elapsed * w.dirty_pages_per_sec as f64) as u64;
         if due > pages_done {
-            let Ok(mut mem) = m.ram.lock() else { return };
+            let Ok(ram) = m.ram.lock() else { return };
             // Re-check under the lock: pause() clears the flag, then takes the lock.
             if running.load(Ordering::SeqCst) {
-                let span =
-                    (mem.pages() * w.working_set_percent.clamp(1, 100) as usize / 100).max(1);
+                // The vCPUs write main RAM (the first block) through the RAM
+                // model, so vm-memory's dirty bitmap logs every write.
+                let Some(block) = ram.blocks().first() else {
+                    return;
+                };
+                let ps = block.spec().page_size as usize;
+                let span = (block.pages() as usize * w.working_set_percent.clamp(1, 100) as usize
+                    / 100)
+                    .max(1);
                 for _ in 0..(due - pages_done).min(50_000) {
                     let page = rng.below(span);
-                    let at = page * PAGE_SIZE + rng.below(PAGE_SIZE / 8) * 8;
+                    let at = page * ps + rng.below(ps / 8) * 8;
                     let v = rng.next();
-                    mem.write(at, &v.to_le_bytes());
+                    if block.write(at as u64, &v.to_le_bytes()).is_err() {
+                        return;
+                    }
                     c.writes.fetch_add(1, Ordering::Relaxed);
                 }
                 pages_done = due;
@@ -235,11 +243,25 @@ fn guest_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::RamStats;
+    use crate::machine::RAM_BLOCK;
+
+    fn count(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+
+    fn ram_bytes(m: &Machine) -> Vec<u8> {
+        m.ram
+            .lock()
+            .unwrap()
+            .get(RAM_BLOCK)
+            .unwrap()
+            .to_vec()
+            .unwrap()
+    }
 
     #[test]
     fn pause_stops_the_workload() {
-        let m = Machine::new(64);
+        let m = Machine::new(64).unwrap();
         m.boot(0, 1).unwrap();
         let guest = Guest::start(
             &m,
@@ -254,16 +276,57 @@ mod tests {
         let mut ctl = guest.control();
         ctl.pause().unwrap();
         assert!(!guest.is_running());
-        let writes = RamStats::get(&guest.counters().writes);
-        let keys = RamStats::get(&guest.counters().keys);
-        let snapshot = m.ram.lock().unwrap().bytes().to_vec();
+        let writes = count(&guest.counters().writes);
+        let keys = count(&guest.counters().keys);
+        let snapshot = ram_bytes(&m);
         std::thread::sleep(Duration::from_millis(40));
         assert!(writes > 0 && keys > 0);
-        assert_eq!(RamStats::get(&guest.counters().writes), writes);
-        assert_eq!(RamStats::get(&guest.counters().keys), keys);
-        assert!(m.ram.lock().unwrap().bytes() == snapshot.as_slice());
+        assert_eq!(count(&guest.counters().writes), writes);
+        assert_eq!(count(&guest.counters().keys), keys);
+        assert!(ram_bytes(&m) == snapshot);
         ctl.resume().unwrap();
         std::thread::sleep(Duration::from_millis(30));
-        assert!(RamStats::get(&guest.counters().writes) > writes);
+        assert!(count(&guest.counters().writes) > writes);
+    }
+
+    #[test]
+    fn guest_writes_reach_the_dirty_log_of_vm_memory() {
+        use crate::ram::{DirtyBitmap, DirtyLog, VmMemoryDirtyLog};
+
+        let m = Machine::new(256).unwrap();
+        m.boot(0, 1).unwrap();
+        let mut log = VmMemoryDirtyLog;
+        log.start(m.ram.lock().unwrap().get(RAM_BLOCK).unwrap());
+        let guest = Guest::start(
+            &m,
+            Workload {
+                dirty_pages_per_sec: 20_000,
+                working_set_percent: 25,
+                keys_per_sec: 0,
+                ..Workload::default()
+            },
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        guest.control().pause().unwrap();
+        let ram = m.ram.lock().unwrap();
+        let block = ram.get(RAM_BLOCK).unwrap();
+        let mut dirty = DirtyBitmap::new(block.pages());
+        log.sync(block, &mut dirty);
+        let writes = count(&guest.counters().writes);
+        assert!(writes > 0);
+        // Every write landed in the working set (the first quarter) and was
+        // logged; several writes may hit one page.
+        assert!(dirty.count() > 0 && dirty.count() <= writes);
+        assert_eq!(dirty.next_set(64), None, "{dirty:?}");
+        let bytes = block.to_vec().unwrap();
+        for page in 0..64 {
+            let data = &bytes[page as usize * 4096..][..4096];
+            assert_eq!(
+                dirty.get(page),
+                data.iter().any(|b| *b != 0),
+                "page {page}: logged iff written"
+            );
+        }
     }
 }

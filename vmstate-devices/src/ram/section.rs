@@ -59,6 +59,30 @@ pub struct RamCounters {
     pub normal_bytes: AtomicU64,
     /// Dirty syncs done ("dirty-sync-count").
     pub dirty_sync_count: AtomicU64,
+    /// Bytes of the section's START and PART bodies, sent while the guest runs
+    /// ("precopy-bytes").
+    pub precopy_bytes: AtomicU64,
+    /// Bytes of the section's END body, sent with the guest stopped
+    /// ("downtime-bytes").
+    pub downtime_bytes: AtomicU64,
+    /// Pages sent again because the guest wrote them after they were sent (not
+    /// a QEMU counter: the number that tells how much the guest's writes cost;
+    /// every page goes once in the bulk pass, so pages sent = pages + resent).
+    pub resent: AtomicU64,
+}
+
+impl RamCounters {
+    /// Reads `counter` (a field of these counters).
+    ///
+    /// ```
+    /// use vmstate_devices::ram::RamCounters;
+    ///
+    /// let c = RamCounters::default();
+    /// assert_eq!(RamCounters::get(&c.normal), 0);
+    /// ```
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
 }
 
 /// The "ram" section of a machine: its blocks (shared with the VMM, whose
@@ -103,6 +127,8 @@ impl std::fmt::Debug for RamSection {
 /// Source side: the migration bitmaps and where the pass stands.
 struct SaveState {
     bitmaps: Vec<DirtyBitmap>,
+    /// Per block, the pages sent at least once (to count resent pages).
+    sent_once: Vec<DirtyBitmap>,
     encoder: RamEncoder,
     /// (block, page) where the current pass continues.
     cursor: (usize, u64),
@@ -164,6 +190,13 @@ impl RamSection {
         self.counters.clone()
     }
 
+    /// The section counting into `counters` (e.g. a machine's, which outlive
+    /// the registry the section is registered in).
+    pub fn sharing_counters(mut self, counters: Arc<RamCounters>) -> Self {
+        self.counters = counters;
+        self
+    }
+
     /// The blocks, shared.
     pub fn ram(&self) -> Arc<Mutex<RamBlockList>> {
         self.ram.clone()
@@ -203,7 +236,7 @@ impl RamSection {
         let ps = self.config.page_size;
         let start_pos = w.position();
         // Counted locally, published once: no atomic per page.
-        let (mut sent, mut zero) = (0u64, 0u64);
+        let (mut sent, mut zero, mut resent) = (0u64, 0u64, 0u64);
         let (mut bi, mut from) = save.cursor;
         let mut wrapped = false;
         let clean = loop {
@@ -218,6 +251,7 @@ impl RamSection {
             }
             let block = &ram.blocks()[bi];
             let bitmap = &mut save.bitmaps[bi];
+            let sent_once = &mut save.sent_once[bi];
             let Some(first) = bitmap.next_set(from) else {
                 (bi, from) = (bi + 1, 0);
                 continue;
@@ -240,6 +274,11 @@ impl RamSection {
             for (i, page) in copied.chunks_exact(ps as usize).enumerate() {
                 let p = first + i as u64;
                 bitmap.test_and_clear(p);
+                if sent_once.get(p) {
+                    resent += 1;
+                } else {
+                    sent_once.set(p);
+                }
                 let offset = p * ps;
                 let at = PageAt {
                     block: bi,
@@ -274,6 +313,7 @@ impl RamSection {
         };
         let c = &self.counters;
         c.duplicate.fetch_add(zero, Ordering::Relaxed);
+        c.resent.fetch_add(resent, Ordering::Relaxed);
         c.normal.fetch_add(sent - zero, Ordering::Relaxed);
         c.normal_bytes
             .fetch_add((sent - zero) * ps, Ordering::Relaxed);
@@ -393,12 +433,15 @@ impl SaveVmHandlers for RamSection {
 
     fn save_setup(&mut self, w: &mut SectionWriter) -> Result<()> {
         let ram = lock(&self.ram)?;
+        let start = w.position();
         let mut bitmaps = Vec::with_capacity(ram.len());
+        let mut sent_once = Vec::with_capacity(ram.len());
         let mut entries = Vec::with_capacity(ram.len());
         for block in ram.blocks() {
             // Log from now on; the bulk pass sends every page anyway.
             self.log.start(block);
             bitmaps.push(DirtyBitmap::all_dirty(block.pages()));
+            sent_once.push(DirtyBitmap::new(block.pages()));
             let spec = block.spec();
             entries.push(BlockEntry {
                 idstr: spec.idstr.clone(),
@@ -418,15 +461,19 @@ impl SaveVmHandlers for RamSection {
         encoder.write_eos(w)?;
         self.save = Some(SaveState {
             bitmaps,
+            sent_once,
             encoder,
             cursor: (0, 0),
         });
+        self.count_bytes(&self.counters.precopy_bytes, w, start);
         Ok(())
     }
 
     fn save_live_iterate(&mut self, w: &mut SectionWriter) -> Result<IterateStatus> {
+        let start = w.position();
         let clean = self.send_dirty(w, self.config.part_budget, true)?;
         self.save_eos(w)?;
+        self.count_bytes(&self.counters.precopy_bytes, w, start);
         Ok(if clean {
             IterateStatus::Done
         } else {
@@ -448,9 +495,12 @@ impl SaveVmHandlers for RamSection {
     }
 
     fn save_live_complete_precopy(&mut self, w: &mut SectionWriter) -> Result<()> {
+        let start = w.position();
         self.sync()?;
         self.send_dirty(w, u64::MAX, false)?;
-        self.save_eos(w)
+        self.save_eos(w)?;
+        self.count_bytes(&self.counters.downtime_bytes, w, start);
+        Ok(())
     }
 
     fn save_cleanup(&mut self) {
@@ -471,6 +521,11 @@ impl SaveVmHandlers for RamSection {
 }
 
 impl RamSection {
+    /// Adds the bytes `w` took since `start` to `counter`.
+    fn count_bytes(&self, counter: &AtomicU64, w: &SectionWriter, start: u64) {
+        counter.fetch_add(w.position() - start, Ordering::Relaxed);
+    }
+
     fn save_eos(&mut self, w: &mut SectionWriter) -> Result<()> {
         match self.save.as_mut() {
             Some(s) => s.encoder.write_eos(w),
