@@ -176,6 +176,19 @@ mod tests {
         assert_eq!(RamCounters::get(&c.resent), 1);
         // The END body: the late page (CONTINUE header word, payload) and EOS.
         assert_eq!(RamCounters::get(&c.downtime_bytes), 8 + PS + 8);
+        // Precopy: the MEM_SIZE list (word, "pc.ram", length), the first
+        // record's block name, 30 PAGE and 70 ZERO records, and one EOS per
+        // START and PART body (a PART header is 0x02 and the section id).
+        let part_header = [&[0x02][..], &ram_id.to_be_bytes()].concat();
+        let parts = stream
+            .windows(part_header.len())
+            .filter(|w| *w == part_header.as_slice())
+            .count() as u64;
+        assert!(parts > 1, "8-page PARTs: several of them");
+        assert_eq!(
+            RamCounters::get(&c.precopy_bytes),
+            (8 + 7 + 8) + 7 + 30 * (8 + PS) + 70 * (8 + 1) + 8 * (1 + parts)
+        );
         // START: MEM_SIZE list, EOS.
         let start = [
             &[0x01][..],
