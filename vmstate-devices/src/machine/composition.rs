@@ -127,6 +127,7 @@ impl Machine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::machine::test_support::ram_bytes;
     use bytes::BytesMut;
     use vmstate_runtime::savevm::{
         IterateStatus, LoadOptions, NoCommands, QemuVersion, StreamLoader, StreamWriter,
@@ -134,16 +135,6 @@ mod tests {
     use vmstate_runtime::wire::Reader;
 
     const PS: u64 = X86_TARGET_PAGE_SIZE;
-
-    fn ram_bytes(m: &Machine) -> Vec<u8> {
-        m.ram
-            .lock()
-            .unwrap()
-            .get(RAM_BLOCK)
-            .unwrap()
-            .to_vec()
-            .unwrap()
-    }
 
     /// Saves `machine` with PARTs of `budget` bytes; with `late_page`, the
     /// guest writes that page once the passes are done, so the END section

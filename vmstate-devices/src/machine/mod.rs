@@ -44,3 +44,15 @@ fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>> {
     m.lock()
         .map_err(|_| Error::poisoned("machine state mutex poisoned by a panicking thread"))
 }
+
+/// What the machine's unit tests share.
+#[cfg(test)]
+mod test_support {
+    use super::{Machine, RAM_BLOCK};
+
+    /// The bytes of the machine's RAM block.
+    pub(super) fn ram_bytes(m: &Machine) -> Vec<u8> {
+        let ram = m.ram.lock().unwrap();
+        ram.get(RAM_BLOCK).unwrap().to_vec().unwrap()
+    }
+}

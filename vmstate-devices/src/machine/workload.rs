@@ -243,20 +243,11 @@ fn guest_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::machine::test_support::ram_bytes;
     use crate::machine::RAM_BLOCK;
 
     fn count(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
-    }
-
-    fn ram_bytes(m: &Machine) -> Vec<u8> {
-        m.ram
-            .lock()
-            .unwrap()
-            .get(RAM_BLOCK)
-            .unwrap()
-            .to_vec()
-            .unwrap()
     }
 
     #[test]
