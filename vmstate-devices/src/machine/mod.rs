@@ -1,7 +1,7 @@
 //! A small machine to migrate: guest RAM (the RAM model of [`crate::ram`], on
-//! vm-memory, with its dirty log), the PC keyboard
-//! controller, a guest workload thread that writes memory and types while the
-//! VM runs, and the vCPU pause/resume the migration driver calls
+//! vm-memory, with its dirty log), the PC keyboard controller, a guest workload
+//! thread that writes memory and types while the VM runs, and the vCPU
+//! pause/resume the migration driver calls
 //! ([`VmControl`](vmstate_runtime::migration::VmControl)). The live-migration
 //! demo, the stream analyzer and the tests use it.
 //!
