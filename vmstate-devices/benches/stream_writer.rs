@@ -9,15 +9,19 @@
 //!   in PART sections of 256 pages (RAM-style records: be64 offset|flags, page;
 //!   be64 EOS), against the same bytes appended by hand.
 //!
+//! It lives in vmstate-devices, not beside the runtime's writer, because its RAM-style
+//! records take their flags from `vmstate_devices::ram::protocol`, the one table of them.
+//!
 //! Both sides write into one reused, pre-sized `Vec<u8>`; the bytes are checked
 //! to be identical before measuring. Run with
-//! `cargo bench -p vmstate-runtime --bench stream_writer`; criterion prints the
+//! `cargo bench -p vmstate-devices --bench stream_writer`; criterion prints the
 //! throughput of each line, and the ratio generated / plain is the figure of merit.
 
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use vmstate_devices::ram::protocol::RamFlag;
 use vmstate_runtime::savevm::format::{RecordType, FILE_MAGIC, FILE_VERSION, TARGET_PAGE_SIZE};
 use vmstate_runtime::savevm::{
     Configuration, InstanceId, IterateStatus, Pending, QemuVersion, Registry, SaveVmHandlers,
@@ -116,11 +120,11 @@ fn generated_full(out: &mut Vec<u8>, reg: &mut Registry, vmdesc: bool) {
 const PAGE: usize = TARGET_PAGE_SIZE as usize;
 const RAM: usize = 64 << 20;
 const PAGES_PER_PART: usize = 256;
-// RAM record flags (`RAM_SAVE_FLAG_*`): device-level, not part of the savevm
-// format; the benchmark is the only RAM-style writer in the runtime crate.
-const FLAG_MEM_SIZE: u64 = 0x04;
-const FLAG_PAGE: u64 = 0x08;
-const FLAG_EOS: u64 = 0x10;
+// RAM record flags from their one table (`ram::protocol`); this bench lives in
+// vmstate-devices so that it can use them.
+const FLAG_MEM_SIZE: u64 = RamFlag::MemSize.bit();
+const FLAG_PAGE: u64 = RamFlag::Page.bit();
+const FLAG_EOS: u64 = RamFlag::Eos.bit();
 
 struct Ram {
     mem: Arc<Vec<u8>>,
