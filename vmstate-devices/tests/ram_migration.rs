@@ -294,9 +294,9 @@ fn live_precopy_over_a_unix_socket_with_a_dirtying_guest() {
     });
 
     let mut reg = Registry::new();
-    RamSection::with_config(src.clone(), small_parts(), Box::new(VmMemoryDirtyLog))
-        .register(&mut reg)
-        .unwrap();
+    let section = RamSection::with_config(src.clone(), small_parts(), Box::new(VmMemoryDirtyLog));
+    let counters = section.counters();
+    section.register(&mut reg).unwrap();
     let config = MigrationConfig {
         uri,
         machine: MACHINE.into(),
@@ -326,4 +326,23 @@ fn live_precopy_over_a_unix_socket_with_a_dirtying_guest() {
     // The guest stays paused after a completed migration: compare now.
     assert!(!guest.running.load(Ordering::SeqCst));
     assert_same(&src.lock().unwrap(), &dst.lock().unwrap());
+
+    // The live statistics show the section's own RAM counters, final figures.
+    let ram = s.ram.expect("the RAM section reports its counters");
+    assert_eq!(ram, counters.to_stats(PS));
+    let total_pages: u64 = src.lock().unwrap().blocks().iter().map(|b| b.pages()).sum();
+    assert!(ram.normal > 0 && ram.duplicate > 0, "{ram:?}");
+    assert!(
+        ram.normal + ram.duplicate > total_pages,
+        "re-dirtied pages went again: {ram:?}"
+    );
+    assert_eq!(ram.page_size, PS);
+    assert_eq!(ram.normal_bytes, ram.normal * PS);
+    assert!(ram.precopy_bytes > 0 && ram.downtime_bytes > 0, "{ram:?}");
+    assert!(
+        ram.precopy_bytes + ram.downtime_bytes <= s.transferred,
+        "{ram:?} {s:?}"
+    );
+    assert!(ram.dirty_sync_count > 1, "{ram:?}");
+    assert_eq!(ram.postcopy_bytes, 0);
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use vm_memory::WriteVolatile;
 use vmstate_runtime::savevm::{
-    IterateStatus, Pending, SaveVmHandlers, SectionReader, SectionWriter,
+    IterateStatus, Pending, RamStats, SaveVmHandlers, SectionReader, SectionWriter,
 };
 use vmstate_runtime::{Error, Result};
 
@@ -82,6 +82,35 @@ impl RamCounters {
     /// ```
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// The counters as the runtime's live statistics show them (QMP
+    /// `query-migrate`'s "ram"), counted in pages of `page_size` bytes.
+    ///
+    /// ```
+    /// use std::sync::atomic::Ordering;
+    /// use vmstate_devices::ram::RamCounters;
+    ///
+    /// let c = RamCounters::default();
+    /// c.normal.store(3, Ordering::Relaxed);
+    /// c.normal_bytes.store(3 * 4096, Ordering::Relaxed);
+    /// let s = c.to_stats(4096);
+    /// assert_eq!((s.normal, s.normal_bytes, s.page_size), (3, 3 * 4096, 4096));
+    /// ```
+    pub fn to_stats(&self, page_size: u64) -> RamStats {
+        let get = Self::get;
+        RamStats {
+            normal: get(&self.normal),
+            duplicate: get(&self.duplicate),
+            normal_bytes: get(&self.normal_bytes),
+            dirty_sync_count: get(&self.dirty_sync_count),
+            precopy_bytes: get(&self.precopy_bytes),
+            downtime_bytes: get(&self.downtime_bytes),
+            // The section has no postcopy (it never says `has_postcopy`), so
+            // nothing of it is sent after the switchover.
+            postcopy_bytes: 0,
+            page_size,
+        }
     }
 }
 
@@ -510,6 +539,10 @@ impl SaveVmHandlers for RamSection {
     fn load_setup(&mut self) -> Result<()> {
         self.decoder = RamDecoder::new(self.config.page_size, self.config.mem_size);
         Ok(())
+    }
+
+    fn ram_stats(&self) -> Option<RamStats> {
+        Some(self.counters.to_stats(self.config.page_size))
     }
 
     fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {

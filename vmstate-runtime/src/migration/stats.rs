@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::status::MigrationStatus;
+use crate::savevm::RamStats;
 
 /// A `query-migrate` snapshot.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -33,6 +34,10 @@ pub struct MigrationStats {
     pub dirty_sync_count: u64,
     /// Iteration rounds done.
     pub iterations: u64,
+    /// The "ram" counters, as the handlers that migrate guest RAM report them
+    /// ([`SaveVmHandlers::ram_stats`](crate::savevm::SaveVmHandlers::ram_stats));
+    /// `None` when no handler does (or on the destination).
+    pub ram: Option<RamStats>,
     /// The error, when failed.
     pub error: Option<String>,
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use bytes::BytesMut;
 
 use super::postcopy_ram::PostcopyRam;
+use super::ram_stats::RamStats;
 use super::return_path::RpMessage;
 use super::section_buf::SectionBuf;
 use crate::error::{Error, ErrorKind, Result};
@@ -218,6 +219,14 @@ pub trait SaveVmHandlers: Send {
     /// [`has_postcopy`](Self::has_postcopy) is true; the destination on every
     /// handler that offers the interface (it finds a block's owner by name).
     fn as_postcopy_ram(&mut self) -> Option<&mut dyn PostcopyRam> {
+        None
+    }
+
+    /// The RAM counters of this handler (QMP `query-migrate`'s "ram"), when it
+    /// migrates guest RAM; `None` (the default) for every other handler. The
+    /// source driver reads them at each statistics update, so a handler keeps
+    /// them current as it saves.
+    fn ram_stats(&self) -> Option<RamStats> {
         None
     }
 }

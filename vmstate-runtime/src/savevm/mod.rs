@@ -21,6 +21,7 @@ mod handlers;
 mod loader;
 mod page;
 mod postcopy_ram;
+mod ram_stats;
 mod registry;
 mod return_path;
 mod section_buf;
@@ -45,6 +46,7 @@ pub use loader::{
 };
 pub use page::TargetPage;
 pub use postcopy_ram::{BlockRanges, PageRequester, PostcopyRam};
+pub use ram_stats::RamStats;
 pub use registry::{InstanceId, Registry, SaveStateEntry};
 pub use return_path::RpMessage;
 pub use section_buf::SectionBuf;

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use super::format::{INSTANCE_ID_ANY, MAX_IDSTR_LEN};
 use super::handlers::{SaveVmHandlers, VmStateHandler};
 use super::postcopy_ram::PostcopyRam;
+use super::ram_stats::RamStats;
 use crate::error::{Error, ErrorKind, Result};
 use crate::priority::MigrationPriority;
 use crate::vmstate::VmState;
@@ -250,6 +251,18 @@ impl Registry {
             .filter_map(|e| e.handlers.as_postcopy_ram())
     }
 
+    /// The RAM counters of the entries that report them
+    /// ([`SaveVmHandlers::ram_stats`]), added up; `None` when no entry does.
+    pub fn ram_stats(&self) -> Option<RamStats> {
+        self.entries
+            .iter()
+            .filter_map(|e| e.handlers.ram_stats())
+            .reduce(|mut sum, s| {
+                sum += s;
+                sum
+            })
+    }
+
     /// The entry at an index from [`position`](Self::position).
     pub fn get_mut(&mut self, index: usize) -> Option<&mut SaveStateEntry> {
         self.entries.get_mut(index)
@@ -310,6 +323,55 @@ mod tests {
         assert_eq!(blocks, [["pc.ram"], ["pc.bios"]]);
         // Everything else keeps the default: no postcopy RAM interface.
         assert!(Nop.as_postcopy_ram().is_none());
+    }
+
+    /// A handler reporting fixed RAM counters.
+    struct Counted(RamStats);
+    impl SaveVmHandlers for Counted {
+        fn load_state(&mut self, _r: &mut SectionReader, _v: u32) -> Result<()> {
+            Ok(())
+        }
+        fn ram_stats(&self) -> Option<RamStats> {
+            Some(self.0)
+        }
+    }
+
+    #[test]
+    fn ram_stats_add_up_the_handlers_that_report_them() {
+        let mut reg = Registry::new();
+        reg.register_savevm_live("dev", 0, 1, Box::new(Nop))
+            .unwrap();
+        assert_eq!(reg.ram_stats(), None, "no handler reports RAM counters");
+        let a = RamStats {
+            normal: 3,
+            duplicate: 1,
+            normal_bytes: 3 * 4096,
+            dirty_sync_count: 2,
+            precopy_bytes: 100,
+            downtime_bytes: 10,
+            postcopy_bytes: 1,
+            page_size: 4096,
+        };
+        let b = RamStats {
+            normal: 1,
+            normal_bytes: 4096,
+            page_size: 4096,
+            ..RamStats::default()
+        };
+        reg.register_savevm_live("ram", 0, 4, Box::new(Counted(a)))
+            .unwrap();
+        reg.register_savevm_live("ram", 1, 4, Box::new(Counted(b)))
+            .unwrap();
+        let sum = reg.ram_stats().unwrap();
+        assert_eq!(
+            sum,
+            RamStats {
+                normal: 4,
+                normal_bytes: 4 * 4096,
+                ..a
+            }
+        );
+        assert!(Nop.ram_stats().is_none());
     }
 
     #[test]

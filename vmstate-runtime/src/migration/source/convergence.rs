@@ -72,6 +72,7 @@ impl Driver {
                 s.expected_downtime = expected;
                 s.total_time = self.started.elapsed();
             });
+            self.publish_ram_stats(reg);
 
             let switchover_allowed = rp.is_none_or(|r| r.switchover_allowed(caps));
             if caps.postcopy_ram

@@ -102,6 +102,9 @@ impl Driver {
         self.set_status(MigrationStatus::Setup);
         let mut vm_paused = false;
         let outcome = self.run_inner(reg, &mut vm_paused);
+        // The final counters, whatever the outcome (a failed or cancelled
+        // migration shows how far it got, as QEMU's query-migrate does).
+        self.publish_ram_stats(reg);
         StreamWriter::<Vec<u8>>::cleanup(reg);
         match outcome {
             Ok(()) => {
@@ -209,6 +212,12 @@ impl Driver {
         w.setup(reg)?;
         w.flush()?;
         Ok((w, rp))
+    }
+
+    /// Copies the RAM handlers' counters into the live statistics.
+    pub(super) fn publish_ram_stats(&self, reg: &Registry) {
+        let ram = reg.ram_stats();
+        self.shared.stats.update(|s| s.ram = ram);
     }
 
     /// The last figures: everything sent, nothing left.

@@ -99,6 +99,7 @@ impl Driver {
                 s.total = transferred + pending.total();
                 s.total_time = self.started.elapsed();
             });
+            self.publish_ram_stats(reg);
             if pending.total() == 0 && !rp.has_page_requests() {
                 w.complete_postcopy(reg)?;
                 let sent = w.position();
