@@ -346,3 +346,110 @@ fn live_precopy_over_a_unix_socket_with_a_dirtying_guest() {
     assert!(ram.dirty_sync_count > 1, "{ram:?}");
     assert_eq!(ram.postcopy_bytes, 0);
 }
+
+/// 16 KiB target pages (e.g. an arm64 guest with 16 KiB pages, target minimum 4 KiB).
+fn page_16k() -> TargetPage {
+    TargetPage::new(14, 12).unwrap()
+}
+
+#[test]
+fn the_section_migrates_in_the_runtimes_target_page() {
+    let tp = page_16k();
+    let ps = tp.size();
+    let spec = |idstr: &str, pages: u64| RamBlockSpec {
+        page_size: ps,
+        ..RamBlockSpec::ram(idstr, pages * ps)
+    };
+    let src = Arc::new(Mutex::new(
+        RamBlockList::new(vec![spec("pc.ram", 64), spec("pc.bios", 4)]).unwrap(),
+    ));
+    {
+        let ram = src.lock().unwrap();
+        for (i, b) in ram.blocks().iter().enumerate() {
+            for p in (0..b.pages()).step_by(3) {
+                b.write(p * ps + ps - 1, &[i as u8 + 1]).unwrap();
+            }
+        }
+    }
+    let config = RamSectionConfig::for_target(tp);
+    assert_eq!(config.page_size(), ps);
+    let section = RamSection::with_config(src.clone(), config, Box::new(VmMemoryDirtyLog));
+    let counters = section.counters();
+    let mut reg = Registry::new();
+    section.register(&mut reg).unwrap();
+    let mut w = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
+    w.write_header().unwrap();
+    w.write_configuration(&Configuration::for_target(MACHINE, tp))
+        .unwrap();
+    w.setup(&mut reg).unwrap();
+    while w.iterate(&mut reg, false, &mut |_| false).unwrap() != IterateStatus::Done {}
+    w.complete_precopy(&mut reg).unwrap();
+    let stream = w.into_inner().unwrap();
+    StreamWriter::<Vec<u8>>::cleanup(&mut reg);
+    // 68 pages of 16 KiB: every third one written (22 + 2), the rest zero.
+    let stats = reg.ram_stats().unwrap();
+    assert_eq!((stats.normal, stats.duplicate), (24, 44), "{stats:?}");
+    assert_eq!(stats.page_size, ps);
+    assert_eq!(stats.normal_bytes, 24 * ps);
+    assert_eq!(stats, counters.to_stats(ps));
+
+    let dst = Arc::new(Mutex::new(
+        RamBlockList::new(vec![spec("pc.ram", 64), spec("pc.bios", 4)]).unwrap(),
+    ));
+    let mut dreg = Registry::new();
+    RamSection::with_config(dst.clone(), config, Box::new(VmMemoryDirtyLog))
+        .register(&mut dreg)
+        .unwrap();
+    let opts = LoadOptions {
+        version: QemuVersion::V7_2,
+        configuration: Some(Configuration::for_target(MACHINE, tp)),
+        ..Default::default()
+    };
+    assert_eq!(opts.target_page(), tp);
+    let mut r = Reader::new(BytesMut::from(stream.as_slice()));
+    StreamLoader::new(opts)
+        .load(&mut r, &mut dreg, &mut NoCommands)
+        .unwrap();
+    let (a, b) = (src.lock().unwrap(), dst.lock().unwrap());
+    for (x, y) in a.blocks().iter().zip(b.blocks()) {
+        assert!(x.to_vec().unwrap() == y.to_vec().unwrap(), "{}", x.idstr());
+    }
+}
+
+#[test]
+fn blocks_whose_pages_are_not_the_target_page_are_refused() {
+    // 4 KiB blocks under a section configured for 16 KiB target pages.
+    let ram = Arc::new(Mutex::new(RamBlockList::new(specs(8, 1)).unwrap()));
+    let config = RamSectionConfig::for_target(page_16k());
+    let mut reg = Registry::new();
+    RamSection::with_config(ram.clone(), config, Box::new(VmMemoryDirtyLog))
+        .register(&mut reg)
+        .unwrap();
+    let mut w = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
+    w.write_header().unwrap();
+    let e = w.setup(&mut reg).unwrap_err();
+    let want =
+        "RAMBlock \"pc.ram\": its page size 0x1000 is not the section's target page size 0x4000";
+    assert!(e.to_string().contains(want), "{e}");
+    StreamWriter::<Vec<u8>>::cleanup(&mut reg);
+
+    // The destination refuses before reading a record.
+    let mut dreg = Registry::new();
+    RamSection::with_config(ram, config, Box::new(VmMemoryDirtyLog))
+        .register(&mut dreg)
+        .unwrap();
+    let mut src = Registry::new();
+    let other = Arc::new(Mutex::new(RamBlockList::new(specs(8, 1)).unwrap()));
+    RamSection::new(other).register(&mut src).unwrap();
+    let mut w = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
+    w.write_header().unwrap();
+    w.write_configuration(&Configuration::new(MACHINE)).unwrap();
+    w.setup(&mut src).unwrap();
+    w.complete_precopy(&mut src).unwrap();
+    let stream = w.into_inner().unwrap();
+    let mut r = Reader::new(BytesMut::from(stream.as_slice()));
+    let e = StreamLoader::new(load_options())
+        .load(&mut r, &mut dreg, &mut NoCommands)
+        .unwrap_err();
+    assert!(e.to_string().contains(want), "{e}");
+}

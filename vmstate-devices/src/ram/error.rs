@@ -108,6 +108,17 @@ pub enum RamErrorKind {
         /// Page size the stream announced.
         stream: u64,
     },
+    /// A local block's pages are not the target pages the section migrates in
+    /// (its dirty bitmaps and records count in target pages).
+    #[error("RAMBlock \"{block}\": its page size {block_page:#x} is not the section's target page size {target_page:#x}")]
+    BlockPageNotTargetPage {
+        /// Block name.
+        block: String,
+        /// The block's page size.
+        block_page: u64,
+        /// The section's target page size.
+        target_page: u64,
+    },
     /// The x-ignore-shared GPA word differs from the local block's address.
     #[error("RAMBlock \"{block}\": guest address {stream:#x} in the stream, {local:#x} here")]
     GpaMismatch {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use vm_memory::WriteVolatile;
 use vmstate_runtime::savevm::{
-    IterateStatus, Pending, RamStats, SaveVmHandlers, SectionReader, SectionWriter,
+    IterateStatus, Pending, RamStats, SaveVmHandlers, SectionReader, SectionWriter, TargetPage,
 };
 use vmstate_runtime::{Error, Result};
 
@@ -19,14 +19,27 @@ use super::dirty::{DirtyBitmap, DirtyLog, VmMemoryDirtyLog};
 use super::error::{RamError, RamErrorKind};
 use super::protocol::{
     BlockEntry, MemSizeOptions, PageAt, RamDecoder, RamEncoder, RecordHeader, SECTION_VERSION,
-    X86_TARGET_PAGE_SIZE,
 };
 
 /// How the section saves and loads.
+///
+/// The page the section counts and addresses in is the runtime's
+/// [`TargetPage`], the same value a migration's `MigrationConfig::target_page`
+/// and the destination's `LoadOptions::target_page()` carry, so one value sets
+/// the configuration record, POSTCOPY_ADVISE and the RAM records.
+///
+/// ```
+/// use vmstate_devices::ram::RamSectionConfig;
+/// use vmstate_runtime::savevm::TargetPage;
+///
+/// assert_eq!(RamSectionConfig::default().target_page, TargetPage::default());
+/// let arm = RamSectionConfig::for_target(TargetPage::new(14, 12).unwrap());
+/// assert_eq!(arm.page_size(), 16384);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RamSectionConfig {
-    /// The target page size (x86: 4 KiB).
-    pub page_size: u64,
+    /// The target page (x86: 4 KiB).
+    pub target_page: TargetPage,
     /// Optional MEM_SIZE words (postcopy-ram page size, x-ignore-shared GPA).
     pub mem_size: MemSizeOptions,
     /// Bytes of page records after which a PART ends (the driver checks its
@@ -39,12 +52,24 @@ pub struct RamSectionConfig {
 
 impl Default for RamSectionConfig {
     fn default() -> Self {
+        Self::for_target(TargetPage::default())
+    }
+}
+
+impl RamSectionConfig {
+    /// The default configuration for pages of `target_page`.
+    pub fn for_target(target_page: TargetPage) -> Self {
         RamSectionConfig {
-            page_size: X86_TARGET_PAGE_SIZE,
+            target_page,
             mem_size: MemSizeOptions::default(),
             part_budget: 256 * 1024,
             max_iterate_time: Duration::from_millis(50),
         }
+    }
+
+    /// The target page size in bytes.
+    pub fn page_size(&self) -> u64 {
+        self.target_page.size()
     }
 }
 
@@ -193,9 +218,9 @@ impl RamSection {
     ) -> Self {
         RamSection {
             ram,
-            decoder: RamDecoder::new(config.page_size, config.mem_size),
-            scratch: vec![0; config.page_size as usize],
-            run_buf: vec![0; (RUN_PAGES * config.page_size) as usize],
+            decoder: RamDecoder::new(config.page_size(), config.mem_size),
+            scratch: vec![0; config.page_size() as usize],
+            run_buf: vec![0; (RUN_PAGES * config.page_size()) as usize],
             config,
             log,
             counters: Arc::default(),
@@ -262,7 +287,7 @@ impl RamSection {
             .as_mut()
             .ok_or_else(|| Error::invalid("ram: save_live_iterate before save_setup"))?;
         let ram = lock(&self.ram)?;
-        let ps = self.config.page_size;
+        let ps = self.config.page_size();
         let start_pos = w.position();
         // Counted locally, published once: no atomic per page.
         let (mut sent, mut zero, mut resent) = (0u64, 0u64, 0u64);
@@ -351,7 +376,7 @@ impl RamSection {
 
     fn load_records(&mut self, r: &mut SectionReader) -> std::result::Result<(), RamError> {
         let mut ram = lock(&self.ram).map_err(|e| RamError::new(RamErrorKind::Wire(e), 0))?;
-        let ps = self.config.page_size as usize;
+        let ps = self.config.page_size() as usize;
         // PAGE records for consecutive pages of one block are gathered and go
         // into guest memory in one copy: vm-memory marks its dirty bitmap with a
         // SeqCst RMW after every write, which waits for the copy's stores, so
@@ -462,6 +487,7 @@ impl SaveVmHandlers for RamSection {
 
     fn save_setup(&mut self, w: &mut SectionWriter) -> Result<()> {
         let ram = lock(&self.ram)?;
+        self.check_block_pages(&ram)?;
         let start = w.position();
         let mut bitmaps = Vec::with_capacity(ram.len());
         let mut sent_once = Vec::with_capacity(ram.len());
@@ -485,7 +511,7 @@ impl SaveVmHandlers for RamSection {
             });
         }
         drop(ram);
-        let mut encoder = RamEncoder::new(self.config.page_size);
+        let mut encoder = RamEncoder::new(self.config.page_size());
         encoder.write_mem_size(w, &entries, self.config.mem_size)?;
         encoder.write_eos(w)?;
         self.save = Some(SaveState {
@@ -512,7 +538,7 @@ impl SaveVmHandlers for RamSection {
 
     fn state_pending_estimate(&mut self) -> Pending {
         Pending {
-            must_precopy: self.dirty_pages() * self.config.page_size,
+            must_precopy: self.dirty_pages() * self.config.page_size(),
             can_postcopy: 0,
         }
     }
@@ -537,12 +563,13 @@ impl SaveVmHandlers for RamSection {
     }
 
     fn load_setup(&mut self) -> Result<()> {
-        self.decoder = RamDecoder::new(self.config.page_size, self.config.mem_size);
+        self.check_block_pages(&*lock(&self.ram)?)?;
+        self.decoder = RamDecoder::new(self.config.page_size(), self.config.mem_size);
         Ok(())
     }
 
     fn ram_stats(&self) -> Option<RamStats> {
-        Some(self.counters.to_stats(self.config.page_size))
+        Some(self.counters.to_stats(self.config.page_size()))
     }
 
     fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
@@ -554,6 +581,28 @@ impl SaveVmHandlers for RamSection {
 }
 
 impl RamSection {
+    /// Refuses blocks whose pages are not the section's target pages: the
+    /// bitmaps and records count in the one, the blocks in the other.
+    fn check_block_pages(&self, ram: &RamBlockList) -> Result<()> {
+        let target_page = self.config.page_size();
+        match ram
+            .blocks()
+            .iter()
+            .find(|b| b.spec().page_size != target_page)
+        {
+            Some(b) => Err(RamError::new(
+                RamErrorKind::BlockPageNotTargetPage {
+                    block: b.idstr().to_string(),
+                    block_page: b.spec().page_size,
+                    target_page,
+                },
+                0,
+            )
+            .into()),
+            None => Ok(()),
+        }
+    }
+
     /// Adds the bytes `w` took since `start` to `counter`.
     fn count_bytes(&self, counter: &AtomicU64, w: &SectionWriter, start: u64) {
         counter.fetch_add(w.position() - start, Ordering::Relaxed);
