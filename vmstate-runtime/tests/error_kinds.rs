@@ -16,7 +16,7 @@ use vmstate_runtime::error::{
 };
 use vmstate_runtime::migration::{
     connect, run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
-    MigrationParameters, MigrationStatus, MigrationUri, StatsHandle, VmControl,
+    MigrationHandle, MigrationParameters, MigrationStatus, MigrationUri, StatsHandle, VmControl,
 };
 use vmstate_runtime::savevm::format::{MigCmd, FILE_MAGIC};
 use vmstate_runtime::savevm::{
@@ -120,6 +120,19 @@ fn wait_for_status(stats: &StatsHandle, want: MigrationStatus) {
     }
 }
 
+/// Cancels a running migration and checks that its result is `Cancelled`, with
+/// `in_postcopy_pause` as given; gives the error for further checks.
+fn cancel_and_expect_cancelled(handle: MigrationHandle, in_pause: bool) -> vmstate_runtime::Error {
+    handle.cancel();
+    let (_, r) = handle.wait();
+    let e = r.unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::Cancelled { in_postcopy_pause } if *in_postcopy_pause == in_pause),
+        "{e:?}"
+    );
+    e
+}
+
 /// Migrates one registered `Dev` over the unix socket at `path` with the return
 /// path on, and gives the source's result.
 fn migrate_dev_with_return_path(path: PathBuf) -> vmstate_runtime::Result<()> {
@@ -197,18 +210,7 @@ fn cancel_is_cancelled() {
     .unwrap();
     let stats = handle.stats();
     wait_for_status(&stats, MigrationStatus::Active);
-    handle.cancel();
-    let (_, r) = handle.wait();
-    let e = r.unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::Cancelled {
-                in_postcopy_pause: false
-            }
-        ),
-        "{e:?}"
-    );
+    let e = cancel_and_expect_cancelled(handle, false);
     assert_eq!(e.to_string(), "migration cancelled");
     assert_eq!(stats.snapshot().status, MigrationStatus::Cancelled);
     dst.join().unwrap();
@@ -306,18 +308,7 @@ fn postcopy_pause_recovery_failure_and_cancel() {
         assert!(Instant::now() < deadline, "{s:?}");
         thread::sleep(Duration::from_millis(2));
     }
-    handle.cancel();
-    let (_, r) = handle.wait();
-    let e = r.unwrap_err();
-    assert!(
-        matches!(
-            e.kind(),
-            ErrorKind::Cancelled {
-                in_postcopy_pause: true
-            }
-        ),
-        "{e:?}"
-    );
+    cancel_and_expect_cancelled(handle, true);
     let _ = std::fs::remove_file(file);
 }
 

@@ -400,27 +400,13 @@ impl Incoming {
         let polled = timeout.is_some() || cancel.is_some();
         Ok(match self {
             Incoming::Tcp(l) => {
-                let s = if polled {
-                    l.set_nonblocking(true)?;
-                    let s = poll_accept(|| l.accept().map(|(s, _)| s), timeout, cancel)?;
-                    s.set_nonblocking(false)?;
-                    s
-                } else {
-                    l.accept()?.0
-                };
+                let s = accept_one(&l, polled, timeout, cancel)?;
                 s.set_nodelay(true)?;
                 let r = s.try_clone()?;
                 Connection::bidirectional(s, r)
             }
             Incoming::Unix(l, path) => {
-                let s = if polled {
-                    l.set_nonblocking(true)?;
-                    let s = poll_accept(|| l.accept().map(|(s, _)| s), timeout, cancel)?;
-                    s.set_nonblocking(false)?;
-                    s
-                } else {
-                    l.accept()?.0
-                };
+                let s = accept_one(&l, polled, timeout, cancel)?;
                 let _ = std::fs::remove_file(&path);
                 let r = s.try_clone()?;
                 Connection::bidirectional(s, r)
@@ -428,6 +414,59 @@ impl Incoming {
             Incoming::Ready(c) => c,
         })
     }
+}
+
+/// The two socket listeners `Incoming` accepts on, seen alike so that one
+/// accept routine serves both.
+trait Listener {
+    type Stream;
+    fn set_nonblocking(&self, on: bool) -> io::Result<()>;
+    fn accept_stream(&self) -> io::Result<Self::Stream>;
+    fn set_stream_blocking(s: &Self::Stream) -> io::Result<()>;
+}
+
+impl Listener for TcpListener {
+    type Stream = TcpStream;
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        TcpListener::set_nonblocking(self, on)
+    }
+    fn accept_stream(&self) -> io::Result<TcpStream> {
+        self.accept().map(|(s, _)| s)
+    }
+    fn set_stream_blocking(s: &TcpStream) -> io::Result<()> {
+        s.set_nonblocking(false)
+    }
+}
+
+impl Listener for UnixListener {
+    type Stream = UnixStream;
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        UnixListener::set_nonblocking(self, on)
+    }
+    fn accept_stream(&self) -> io::Result<UnixStream> {
+        self.accept().map(|(s, _)| s)
+    }
+    fn set_stream_blocking(s: &UnixStream) -> io::Result<()> {
+        s.set_nonblocking(false)
+    }
+}
+
+/// Accepts one connection: a plain blocking accept, or (`polled`, with a timeout or a
+/// cancel token) a non-blocking listener polled until either ends the wait. The
+/// accepted stream is blocking either way.
+fn accept_one<L: Listener>(
+    l: &L,
+    polled: bool,
+    timeout: Option<Duration>,
+    cancel: Option<&CancelToken>,
+) -> Result<L::Stream> {
+    if !polled {
+        return Ok(l.accept_stream()?);
+    }
+    l.set_nonblocking(true)?;
+    let s = poll_accept(|| l.accept_stream(), timeout, cancel)?;
+    L::set_stream_blocking(&s)?;
+    Ok(s)
 }
 
 /// An in-memory bidirectional pipe, for tests: two connected [`Connection`]s.
