@@ -204,7 +204,16 @@ impl CommandHandler for IncomingCommands {
                 let rp = self
                     .rp()
                     .map_err(|_| no_return_path(ReturnPathMissing::Ping { value: v }))?;
-                send_rp(rp, &RpMessage::Pong(v))?;
+                let sent = send_rp(rp, &RpMessage::Pong(v));
+                // Once postcopy is advised, the source may already have stopped
+                // its VM and be sending the package: failing the load on a
+                // broken return path would leave the guest nowhere to run. The
+                // load goes on; the main stream breaks too (the load fails, or
+                // after RUN postcopy pauses and recovery fixes it) or it does
+                // not (and the pages keep coming).
+                if self.postcopy == P::None {
+                    sent?;
+                }
             }
             Command::SwitchoverStart => {
                 for e in reg.entries_mut() {

@@ -309,10 +309,12 @@ impl SaveVmHandlers for SyntheticRam {
             ));
         }
         // Bulk stage: every page is sent at least once, whatever an earlier
-        // (cancelled or failed) attempt already sent.
+        // (cancelled, failed or completed) attempt already sent; "sent" (what
+        // the postcopy discards cover) starts over with this migration.
         let count = {
             let mut m = self.mem.lock();
             m.dirty.fill(true);
+            m.sent.fill(false);
             m.pages.len()
         };
         w.write_u32(count as u32)?;

@@ -92,8 +92,19 @@ impl Driver {
                 let stop_at = Instant::now();
                 self.vm.pause()?;
                 *vm_paused = true;
-                self.in_postcopy = true;
-                self.switch_to_postcopy(w, reg)?;
+                if let Err(e) = self.switch_to_postcopy(w, reg) {
+                    if !self.in_postcopy {
+                        // Nothing of the package went out: the destination
+                        // cannot run the guest, so this is a precopy failure
+                        // (the VM resumes here).
+                        return Err(e.into());
+                    }
+                    // The package may have arrived whole and the destination
+                    // may run the guest already: the source can tell no more
+                    // than after any later link failure, so it pauses for
+                    // recovery (failing would strand a running destination).
+                    self.switch_failed = Some(e);
+                }
                 self.shared
                     .stats
                     .update(|s| s.downtime = Some(stop_at.elapsed()));

@@ -25,6 +25,8 @@ pub(super) struct Driver {
     status: MigrationStatus,
     /// The destination runs the guest; the source must not resume.
     pub(super) in_postcopy: bool,
+    /// Writing the postcopy switch failed: postcopy starts paused.
+    pub(super) switch_failed: Option<Error>,
 }
 
 /// Why the run stopped early.
@@ -55,6 +57,7 @@ impl Driver {
             started: Instant::now(),
             status: MigrationStatus::None,
             in_postcopy: false,
+            switch_failed: None,
         }
     }
 

@@ -31,9 +31,18 @@ impl Driver {
         reg: &mut Registry,
     ) -> Result<u64> {
         let mut before = 0u64;
+        let mut broken = self.switch_failed.take();
         loop {
             let pos = std::cell::Cell::new(0u64);
-            match self.postcopy_serve(w, rp, reg, &pos) {
+            let served = match broken.take() {
+                Some(e) => {
+                    pos.set(w.position());
+                    drop((w, rp));
+                    Err(e)
+                }
+                None => self.postcopy_serve(w, rp, reg, &pos),
+            };
+            match served {
                 Ok(sent) => return Ok(before + sent),
                 Err(e) => {
                     before += pos.get();
@@ -185,7 +194,9 @@ impl Driver {
 
     /// The postcopy switch (QEMU `postcopy_start`, with the VM stopped): END
     /// sections of handlers that cannot continue, discard ranges, PING(2), the
-    /// package (LISTEN, device state, PING(3), RUN), PING(4).
+    /// package (LISTEN, device state, PING(3), RUN), PING(4). Sets `in_postcopy`
+    /// as the package starts going out: a failure before that is a precopy
+    /// failure, one after it a broken postcopy link.
     pub(super) fn switch_to_postcopy(
         &mut self,
         w: &mut StreamWriter<Outgoing>,
@@ -219,6 +230,9 @@ impl Driver {
         }
         pkg.write_command(&Command::PostcopyRun)?;
         let pkg = pkg.into_inner()?;
+        // From the first byte of the package on, the destination may start the
+        // guest: the source is in postcopy.
+        self.in_postcopy = true;
         w.write_packaged(&pkg)?;
         w.write_command(&Command::Ping(PING_AFTER_PACKAGE))?;
         w.flush()
