@@ -788,7 +788,9 @@ fn expected_postcopy_outcome(cut: usize, setup: usize, ran: usize) -> &'static [
         let _ = setup;
         &[Outcome::FailedInPrecopy, Outcome::DestinationNeverRan]
     } else {
-        &[Outcome::Recovered, Outcome::Clean]
+        // A cut at (or, the stream varying a little with the guest's faults,
+        // near) the very end can leave only SHUT undelivered.
+        &[Outcome::Recovered, Outcome::Clean, Outcome::ShutLost]
     }
 }
 

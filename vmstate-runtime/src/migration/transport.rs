@@ -21,7 +21,9 @@ pub enum MigrationUri {
     Tcp(String),
     /// `unix:path`.
     Unix(PathBuf),
-    /// `file:path` (one direction only, no return path).
+    /// `file:path` (one direction only, no return path). A source that fails
+    /// or is cancelled removes the partial file (a regular file only); a
+    /// failed write names the file.
     File(PathBuf),
     /// `exec:cmd`: a shell command whose stdin (outgoing) or stdout (incoming) is
     /// the stream.
@@ -218,6 +220,64 @@ impl Drop for Outgoing {
 
 impl ReadWrite for std::fs::File {}
 
+/// The `file:` target: a write that fails (a full disk) names the file; the
+/// OS error stays its source and its kind is kept.
+struct FileTarget {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+/// A failed write to a `file:` target.
+#[derive(Debug)]
+struct FileWriteError {
+    path: PathBuf,
+    source: io::Error,
+}
+
+impl std::fmt::Display for FileWriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "write {}: {}", self.path.display(), self.source)
+    }
+}
+
+impl std::error::Error for FileWriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl FileTarget {
+    fn named(&self, source: io::Error) -> io::Error {
+        io::Error::new(
+            source.kind(),
+            FileWriteError {
+                path: self.path.clone(),
+                source,
+            },
+        )
+    }
+}
+
+impl Read for FileTarget {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read(buf)
+    }
+}
+
+impl Write for FileTarget {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf).map_err(|e| self.named(e))
+    }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.file.write_vectored(bufs).map_err(|e| self.named(e))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush().map_err(|e| self.named(e))
+    }
+}
+
+impl ReadWrite for FileTarget {}
+
 /// A one-directional pipe end (child stdin/stdout) as a [`ReadWrite`].
 struct OneWay<T>(T);
 
@@ -312,7 +372,11 @@ pub fn connect(uri: &MigrationUri) -> Result<Connection> {
             Connection::bidirectional(s, r)
         }
         MigrationUri::File(path) => Connection::one_way(
-            std::fs::File::create(path).map_err(failed(TransportOp::Create(path.clone())))?,
+            FileTarget {
+                file: std::fs::File::create(path)
+                    .map_err(failed(TransportOp::Create(path.clone())))?,
+                path: path.clone(),
+            },
             None,
         ),
         MigrationUri::Exec(cmd) => exec(cmd, Direction::ToCommand)?,

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::gate::PATIENCE;
+use super::gate::{Gate, PATIENCE};
 
 /// Where the proxy kills the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +22,10 @@ pub enum Cut {
     Return(usize),
     /// Never: a clean run, for measuring (each half-close is passed on).
     Never,
+    /// Holds the main stream after this many bytes until
+    /// [`CutProxy::release`], then goes on (a peer can be killed meanwhile,
+    /// its unsent bytes still in the sockets).
+    Stall(usize),
 }
 
 /// What went through the proxy, once both directions ended.
@@ -43,6 +47,7 @@ pub struct CutProxy {
     pub addr: SocketAddr,
     report: Receiver<ProxyReport>,
     progress: Arc<Progress>,
+    stall: Gate,
 }
 
 /// What the proxy has done so far.
@@ -53,6 +58,11 @@ struct Progress {
 }
 
 impl CutProxy {
+    /// Lets a [`Cut::Stall`]ed stream go on.
+    pub fn release(&self) {
+        self.stall.open();
+    }
+
     /// Waits until `n` bytes of the main stream went through or the
     /// connection was cut (panics after [`PATIENCE`]).
     pub fn wait_passed(&self, n: usize) {
@@ -95,7 +105,7 @@ impl Ends {
 fn pump(
     mut from: TcpStream,
     mut to: TcpStream,
-    limit: Option<usize>,
+    mut limit: Option<(usize, Option<&Gate>)>,
     ends: &Ends,
     main: bool,
     capture: Option<&Mutex<Vec<u8>>>,
@@ -103,10 +113,18 @@ fn pump(
     let mut done = 0usize;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let room = limit.map_or(buf.len(), |l| (l - done).min(buf.len()));
+        let room = limit.map_or(buf.len(), |(l, _)| (l - done).min(buf.len()));
         if room == 0 {
-            ends.kill();
-            return done;
+            match limit.take() {
+                Some((_, Some(stall))) => {
+                    stall.pass();
+                    continue;
+                }
+                _ => {
+                    ends.kill();
+                    return done;
+                }
+            }
         }
         let n = match from.read(&mut buf[..room]) {
             Ok(0) | Err(_) => break,
@@ -136,6 +154,8 @@ pub fn cut_proxy(to: SocketAddr, cut: Cut, capture: bool) -> CutProxy {
     let (tx, report) = channel();
     let progress = Arc::new(Progress::default());
     let p2 = progress.clone();
+    let stall = Gate::closed();
+    let stall2 = stall.clone();
     thread::spawn(move || {
         let Ok((a, _)) = listener.accept() else {
             return;
@@ -152,8 +172,9 @@ pub fn cut_proxy(to: SocketAddr, cut: Cut, capture: bool) -> CutProxy {
             progress: p2,
         });
         let (fwd_limit, back_limit) = match cut {
-            Cut::Forward(n) => (Some(n), None),
-            Cut::Return(n) => (None, Some(n)),
+            Cut::Forward(n) => (Some((n, None)), None),
+            Cut::Stall(n) => (Some((n, Some(&stall2))), None),
+            Cut::Return(n) => (None, Some((n, None))),
             Cut::Never => (None, None),
         };
         let captured = Arc::new(Mutex::new(Vec::new()));
@@ -174,6 +195,7 @@ pub fn cut_proxy(to: SocketAddr, cut: Cut, capture: bool) -> CutProxy {
         addr,
         report,
         progress,
+        stall,
     }
 }
 

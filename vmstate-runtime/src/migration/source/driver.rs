@@ -12,7 +12,7 @@ use super::{MigrationConfig, Shared, VmControl};
 use crate::error::{Error, ErrorKind, Result, ReturnPathMissing};
 use crate::migration::params::MigrationParameters;
 use crate::migration::status::MigrationStatus;
-use crate::migration::transport::{connect, Connection, Outgoing};
+use crate::migration::transport::{connect, Connection, MigrationUri, Outgoing};
 use crate::savevm::format::PING_RETURN_PATH_OPENED;
 use crate::savevm::{Command, Configuration, PostcopyAdvise, Registry, StreamWriter};
 
@@ -109,6 +109,9 @@ impl Driver {
         // migration shows how far it got, as QEMU's query-migrate does).
         self.publish_ram_stats(reg);
         StreamWriter::<Vec<u8>>::cleanup(reg);
+        if outcome.is_err() {
+            self.remove_partial_file();
+        }
         match outcome {
             Ok(()) => {
                 self.set_status(MigrationStatus::Completed);
@@ -133,6 +136,18 @@ impl Driver {
                 self.shared.stats.update(|s| s.error = Some(e.to_string()));
                 self.set_status(MigrationStatus::Failed);
                 resumed.and(Err(e))
+            }
+        }
+    }
+
+    /// A `file:` target that did not get the whole stream is removed: a
+    /// truncated stream is no snapshot (loading it fails), and after a full
+    /// disk it holds the space that ran out. Only a regular file (the one
+    /// `connect` created or truncated): `/dev/full` or a FIFO stays.
+    fn remove_partial_file(&self) {
+        if let MigrationUri::File(path) = &self.config.uri {
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file()) {
+                let _ = std::fs::remove_file(path);
             }
         }
     }

@@ -50,8 +50,9 @@ impl Driver {
                     // Paused until a recovery attempt succeeds (or a cancel).
                     let (w2, rp2) = loop {
                         let msg = err.to_string();
-                        self.set_status(MigrationStatus::PostcopyPaused);
+                        // The reason first: whoever sees "postcopy-paused" sees why.
                         self.shared.stats.update(|s| s.error = Some(msg));
+                        self.set_status(MigrationStatus::PostcopyPaused);
                         let uri = self.wait_for_resume_uri()?;
                         self.set_status(MigrationStatus::PostcopyRecover);
                         match self.reconnect_postcopy(&uri, reg) {
