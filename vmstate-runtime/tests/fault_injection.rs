@@ -18,7 +18,7 @@ mod common;
 use common::cut::{cut_proxy, spread_offsets, Cut, CutProxy, ProxyReport, WAIT};
 use common::gate::Gate;
 use common::ram::{SharedMemory, SyntheticRam};
-use common::stream_map::{map_stream, probes, Record};
+use common::stream_map::{map_stream, probes, section_body_at, Record};
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{channel, Receiver};
@@ -411,6 +411,7 @@ fn precopy_survives_the_connection_cut_at_100_offsets() {
         cuts.len()
     );
     let slowest = Mutex::new(Duration::ZERO);
+    let mid_section = std::sync::atomic::AtomicUsize::new(0);
     run_parallel(
         cuts,
         |w| SourceVm::boot(10 + w as u8),
@@ -426,6 +427,13 @@ fn precopy_survives_the_connection_cut_at_100_offsets() {
             vm.assert_intact_and_running(&what);
             let de = dst.result.expect_err(&what);
             assert!(is_broken_connection(&de), "{what}: destination error: {de}");
+            // Cut inside a section's body: the error (stream ended, or the
+            // connection reset) says which section.
+            if let Some((_, name)) = section_body_at(&map, cut) {
+                let want = format!("section '{name}'");
+                assert!(de.to_string().contains(&want), "{what}: {de}");
+                mid_section.fetch_add(1, Ordering::SeqCst);
+            }
             assert_eq!(dst.stats.status, MigrationStatus::Failed, "{what}");
             {
                 let mut s = slowest.lock().unwrap();
@@ -441,10 +449,12 @@ fn precopy_survives_the_connection_cut_at_100_offsets() {
             vm.restart();
         },
     );
+    let named = mid_section.load(Ordering::SeqCst);
     eprintln!(
-        "precopy: slowest destination failure {:?}",
+        "precopy: slowest destination failure {:?}; {named} cuts inside a section body named it",
         slowest.lock().unwrap()
     );
+    assert!(named > OFFSETS / 2, "most cuts land inside a section body");
 }
 
 // ---- postcopy ----
@@ -603,32 +613,31 @@ enum Outcome {
 
 /// One postcopy migration of `vm` through a proxy that cuts as `cut` says
 /// (the switch is asked for once `setup_bytes`, what precedes the first
-/// iteration, went through); checks everything the outcome promises and
+/// iteration, went through; postcopy limited to `postcopy_bandwidth`, 0:
+/// none); checks everything the outcome promises and
 /// returns it, with the proxy's report.
 fn postcopy_through(
     vm: &SourceVm,
     cut: Cut,
     capture: bool,
     setup_bytes: usize,
+    postcopy_bandwidth: u64,
     what: &str,
 ) -> (Outcome, ProxyReport) {
     let (dst, events) = postcopy_destination();
     let proxy = cut_proxy(dst, cut, capture);
     let gate = Gate::closed();
     let (reg, iterations) = postcopy_registry(vm, &gate);
-    let handle = start_migration(
-        config(
-            MigrationUri::Tcp(proxy.addr.to_string()),
-            MigrationCapabilities {
-                postcopy_ram: true,
-                return_path: true,
-                ..Default::default()
-            },
-        ),
-        reg,
-        vm.control(),
-    )
-    .unwrap();
+    let mut cfg = config(
+        MigrationUri::Tcp(proxy.addr.to_string()),
+        MigrationCapabilities {
+            postcopy_ram: true,
+            return_path: true,
+            ..Default::default()
+        },
+    );
+    cfg.params.max_postcopy_bandwidth = postcopy_bandwidth;
+    let handle = start_migration(cfg, reg, vm.control()).unwrap();
     let stats = handle.stats();
     // Switch after exactly one precopy iteration (or when the fault came first)
     // and once what the source wrote before it went through the proxy (or the
@@ -797,7 +806,7 @@ fn expected_postcopy_outcome(cut: usize, setup: usize, ran: usize) -> &'static [
 #[test]
 fn postcopy_survives_the_connection_cut_at_100_offsets() {
     let vm = SourceVm::boot(2);
-    let (outcome, report) = postcopy_through(&vm, Cut::Never, true, 0, "clean postcopy run");
+    let (outcome, report) = postcopy_through(&vm, Cut::Never, true, 0, 0, "clean postcopy run");
     assert_eq!(outcome, Outcome::Clean);
     drop(vm);
     let stream = report.captured;
@@ -843,7 +852,7 @@ fn postcopy_survives_the_connection_cut_at_100_offsets() {
         |w| SourceVm::boot(20 + w as u8),
         |vm, &cut| {
             let what = format!("postcopy cut at {cut}");
-            let (outcome, report) = postcopy_through(vm, Cut::Forward(cut), false, setup, &what);
+            let (outcome, report) = postcopy_through(vm, Cut::Forward(cut), false, setup, 0, &what);
             let allowed = expected_postcopy_outcome(cut, setup, ran);
             assert!(
                 allowed.contains(&outcome),
@@ -862,10 +871,14 @@ fn postcopy_survives_the_connection_cut_at_100_offsets() {
     eprintln!("postcopy outcomes: {:?}", tally.lock().unwrap());
 }
 
+/// Postcopy at 8 MiB/s: the 1 MiB of RAM takes about 120 ms, so the guest's
+/// faults (page requests on the return path) spread over the run.
+const PACED: u64 = 8 * 1024 * 1024;
+
 #[test]
 fn postcopy_survives_the_return_path_cut() {
     let vm = SourceVm::boot(3);
-    let (outcome, report) = postcopy_through(&vm, Cut::Never, true, 0, "clean postcopy run");
+    let (outcome, report) = postcopy_through(&vm, Cut::Never, true, 0, PACED, "clean postcopy run");
     assert_eq!(outcome, Outcome::Clean);
     drop(vm);
     let map = map_stream(&report.captured, &Configuration::new(MACHINE), PAGE);
@@ -883,7 +896,8 @@ fn postcopy_survives_the_return_path_cut() {
         |w| SourceVm::boot(30 + w as u8),
         |vm, &cut| {
             let what = format!("return path cut at {cut}");
-            let (outcome, report) = postcopy_through(vm, Cut::Return(cut), false, setup, &what);
+            let (outcome, report) =
+                postcopy_through(vm, Cut::Return(cut), false, setup, PACED, &what);
             if report.cut {
                 assert_eq!(report.back, cut, "{what}: bytes through");
             }

@@ -13,10 +13,12 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use vmstate_runtime::migration::{
-    start_migration, MigrationCapabilities, MigrationConfig, MigrationParameters, MigrationStatus,
-    MigrationUri,
+    run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
+    MigrationParameters, MigrationStatus, MigrationUri, StatsHandle,
 };
-use vmstate_runtime::savevm::{InstanceId, QemuVersion, Registry, TargetPage};
+use vmstate_runtime::savevm::{
+    Configuration, InstanceId, LoadOptions, QemuVersion, Registry, TargetPage,
+};
 use vmstate_runtime::{Error, ErrorKind, VmState};
 
 const PAGE: usize = 4096;
@@ -169,4 +171,89 @@ fn dev_full_fails_the_migration_and_stays() {
     eprintln!("/dev/full: {e}");
     // Only a regular file the migration created is removed.
     assert!(path.exists(), "/dev/full is not removed");
+}
+
+/// A source VM's registry over fresh memory in the pattern.
+fn booted() -> (Registry, SharedMemory, Arc<VmLog>) {
+    let mem = SharedMemory::new(PAGES, PAGE, pattern);
+    let mut reg = Registry::new();
+    reg.register_savevm_live(
+        "ram",
+        0,
+        1,
+        Box::new(SyntheticRam::new(mem.clone()).burst(16)),
+    )
+    .unwrap();
+    reg.vmstate_register(InstanceId::Any, Arc::new(Mutex::new(Cpu { rip: 7 })))
+        .unwrap();
+    (reg, mem, Arc::new(VmLog::default()))
+}
+
+fn file_config(path: &Path, max_bandwidth: u64) -> MigrationConfig {
+    MigrationConfig {
+        uri: MigrationUri::File(path.to_path_buf()),
+        machine: "pc-i440fx-7.2".into(),
+        version: QemuVersion::V7_2,
+        params: MigrationParameters {
+            downtime_limit_ms: 0,
+            max_bandwidth,
+            max_postcopy_bandwidth: 0,
+        },
+        caps: MigrationCapabilities::default(),
+        target_page: TargetPage::default(),
+    }
+}
+
+#[test]
+fn a_complete_file_stays_and_loads() {
+    let path = std::env::temp_dir().join(format!("vmstate-ok-{}.mig", std::process::id()));
+    let (reg, mem, log) = booted();
+    let handle = start_migration(file_config(&path, 0), reg, Box::new(Vm(log))).unwrap();
+    handle.wait().1.unwrap();
+    assert!(path.exists(), "a complete stream is kept");
+    let dst = SharedMemory::zeroed(PAGES, PAGE);
+    let mut reg = Registry::new();
+    reg.register_savevm_live("ram", 0, 1, Box::new(SyntheticRam::new(dst.clone())))
+        .unwrap();
+    reg.vmstate_register(InstanceId::Any, Arc::new(Mutex::new(Cpu::default())))
+        .unwrap();
+    let incoming = Incoming::listen(&MigrationUri::File(path.clone())).unwrap();
+    run_incoming(
+        incoming,
+        &mut reg,
+        LoadOptions {
+            version: QemuVersion::V7_2,
+            configuration: Some(Configuration::new("pc-i440fx-7.2")),
+            ..Default::default()
+        },
+        &StatsHandle::default(),
+    )
+    .unwrap();
+    assert!(dst.pages() == mem.pages());
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_cancelled_file_migration_removes_the_partial_file() {
+    let path = std::env::temp_dir().join(format!("vmstate-cancel-{}.mig", std::process::id()));
+    let (reg, _mem, log) = booted();
+    // 256 KiB/s: the 1 MiB stream is far from done at the cancel.
+    let handle = start_migration(
+        file_config(&path, 256 * 1024),
+        reg,
+        Box::new(Vm(log.clone())),
+    )
+    .unwrap();
+    let stats = handle.stats();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while stats.snapshot().transferred == 0 {
+        assert!(std::time::Instant::now() < deadline, "nothing was written");
+        std::thread::yield_now();
+    }
+    assert!(path.exists(), "the file is being written");
+    handle.cancel();
+    let e = handle.wait().1.unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Cancelled { .. }), "{e}");
+    assert!(log.running());
+    assert!(!path.exists(), "the partial file was removed");
 }

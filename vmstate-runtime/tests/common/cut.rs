@@ -93,14 +93,19 @@ struct Ends {
 
 impl Ends {
     fn kill(&self) {
-        let _ = self.source.shutdown(Shutdown::Both);
-        let _ = self.destination.shutdown(Shutdown::Both);
         self.progress.cut.store(true, Ordering::SeqCst);
+        let _ = self.source.shutdown(Shutdown::Both);
+        // The destination gets EOF right after the last byte forwarded; what
+        // it still sends is drained, not left unread: closing a socket with
+        // unread bytes resets the connection, and a reset throws away what
+        // the destination has not read yet (the cut would move).
+        let _ = self.destination.shutdown(Shutdown::Write);
     }
 }
 
-/// Copies `from` to `to` until EOF or `limit` bytes (then kills both ends);
-/// returns the count. On the main stream (`main`) the progress is published
+/// Copies `from` to `to` until EOF or `limit` bytes (then kills both ends;
+/// the return path is drained until the destination closes); returns the
+/// count. On the main stream (`main`) the progress is published
 /// and `capture` keeps a copy.
 fn pump(
     mut from: TcpStream,
@@ -122,7 +127,11 @@ fn pump(
                 }
                 _ => {
                     ends.kill();
-                    return done;
+                    if main {
+                        return done;
+                    }
+                    // The return path was cut: drain it (below).
+                    continue;
                 }
             }
         }
@@ -130,6 +139,14 @@ fn pump(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if ends.progress.cut.load(Ordering::SeqCst) {
+            if main {
+                // Cut on the other direction: nothing more goes through.
+                break;
+            }
+            // Cut: drain the destination until it closes.
+            continue;
+        }
         if to.write_all(&buf[..n]).is_err() {
             break;
         }

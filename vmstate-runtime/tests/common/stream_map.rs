@@ -157,3 +157,19 @@ fn map_records(
 pub fn probes(r: &Record) -> [usize; 4] {
     [r.at, r.at + 1, r.at + r.len / 2, r.end() - 1]
 }
+
+/// The section whose body (past its header, before its footer) holds byte
+/// `offset`, if one does: `("PART", "ram")`.
+pub fn section_body_at(map: &[Record], offset: usize) -> Option<(&str, &str)> {
+    let r = map
+        .iter()
+        .rev()
+        .find(|r| r.at <= offset && offset < r.end() && r.what != "package")?;
+    let (kind, name) = r.what.split_once(' ')?;
+    let header = match kind {
+        "START" | "FULL" => 1 + 4 + 1 + name.len() + 8,
+        "PART" | "END" => 1 + 4,
+        _ => return None,
+    };
+    (r.at + header < offset && offset < r.end() - 5).then_some((kind, name))
+}
