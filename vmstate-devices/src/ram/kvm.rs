@@ -46,6 +46,15 @@
 //! let mut dirty = DirtyBitmap::new(block.pages());
 //! log.sync(block, &mut dirty);
 //! assert!(dirty.get(3) && dirty.count() == 1);
+//!
+//! // For a migration the section takes the log (the VMM keeps `vm` for its vCPUs):
+//! use vmstate_devices::ram::{RamSection, RamSectionConfig};
+//! let section = RamSection::with_config(
+//!     Arc::new(Mutex::new(ram)),
+//!     RamSectionConfig::default(),
+//!     Box::new(log),
+//! );
+//! # drop(section);
 //! ```
 
 // The one `unsafe` here is `VmFd::set_user_memory_region` (creating and
