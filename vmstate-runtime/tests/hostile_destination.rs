@@ -688,6 +688,26 @@ fn cases() -> Vec<Case> {
             max_peak: small,
         },
         Case {
+            what: "a good bitmap, then no RESUME_ACK",
+            phase: Phase::Recovery,
+            bytes: bitmap(
+                BLOCK,
+                good_blob.len() as u64,
+                &good_blob,
+                Some(RECV_BITMAP_ENDING),
+            ),
+            close: false,
+            check: |k| {
+                matches!(
+                    k,
+                    ErrorKind::PostcopyRecovery(RecoveryError::TimedOut {
+                        waiting_for: "RESUME_ACK"
+                    })
+                )
+            },
+            max_peak: small,
+        },
+        Case {
             what: "no answer at all to RECV_BITMAP",
             phase: Phase::Recovery,
             bytes: Vec::new(),
@@ -1007,4 +1027,37 @@ fn a_postcopy_write_stall_pauses_and_the_pause_waits_for_the_user() {
     assert!(e.to_string().contains("does not read"), "{e}");
     thread::sleep(5 * T);
     finish_paused(r, "postcopy write stall");
+}
+
+/// Postcopy sent everything and the destination owes SHUT: after the reply
+/// timeout the migration pauses (recoverable), it does not fail.
+#[test]
+fn a_postcopy_destination_that_never_says_shut_pauses() {
+    let setup = Setup {
+        max_postcopy_bandwidth: 0,
+        ..Setup::postcopy()
+    };
+    let r = run(
+        "pc-shut",
+        setup,
+        Reading::All,
+        When::AtOnce,
+        Vec::new(),
+        false,
+    );
+    let e = paused_with(&r.handle, |k| {
+        matches!(
+            k,
+            ErrorKind::TimedOut(TimeoutError::Reply {
+                waiting_for: "SHUT",
+                ..
+            })
+        )
+    })
+    .expect("paused waiting for SHUT");
+    assert_eq!(
+        e.to_string(),
+        format!("no SHUT from the destination within {T:?}")
+    );
+    finish_paused(r, "postcopy SHUT owed");
 }

@@ -367,6 +367,13 @@ pub enum RecoveryError {
 ///     e.to_string(),
 ///     "no byte from the source for 200ms while reading the stream header (3 byte(s) received)"
 /// );
+/// let e = TimeoutError::Reply { waiting_for: "SHUT", timeout: Duration::from_secs(30) };
+/// assert_eq!(e.to_string(), "no SHUT from the destination within 30s");
+/// let e = TimeoutError::StreamWrite { timeout: Duration::from_secs(30) };
+/// assert_eq!(
+///     e.to_string(),
+///     "stream write blocked for 30s: the destination does not read it"
+/// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -21,6 +21,10 @@
 //! | `postcopy-paused` | the user's resume (a new URI) | legitimate (there is no connection) | no timeout; cancel ends it (the VM stays stopped: the destination ran it) |
 //! | `postcopy-recover` | each RECV_BITMAP, then RESUME_ACK | owes them | reply timeout; on expiry back to `postcopy-paused` |
 //!
+//! PONGs are never awaited (the source's PINGs are markers for the
+//! destination), so they have no timeout; they are counted as they come. Every
+//! row is tested in `tests/hostile_destination.rs`.
+//!
 //! A failure in a precopy state leaves the source VM running (resumed if it was
 //! stopped for the switchover); a failure in a postcopy state pauses, so a
 //! later resume recovers without losing a page.
