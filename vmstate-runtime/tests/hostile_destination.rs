@@ -1061,3 +1061,33 @@ fn a_postcopy_destination_that_never_says_shut_pauses() {
     );
     finish_paused(r, "postcopy SHUT owed");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Any bytes on the return path: the parser ends (SHUT, a typed error, or
+    /// the end of the bytes) without a panic, holding at most a blob chunk
+    /// beyond what arrived, whatever lengths and sizes the bytes claim.
+    #[test]
+    fn any_return_path_bytes_end_in_bounded_memory(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048),
+        postcopy in proptest::prelude::any::<bool>(),
+        frame_prefix in proptest::prelude::any::<bool>(),
+    ) {
+        // Half the inputs start with a real RECV_BITMAP header for the asked
+        // block, so the claimed size is what the random bytes say.
+        let mut input = if frame_prefix {
+            frames(&[RpMessage::RecvBitmap(BLOCK.into())])
+        } else {
+            Vec::new()
+        };
+        input.extend_from_slice(&bytes);
+        let (r, seen) = common::alloc::measure(|| {
+            read_return_path(&mut &input[..], QemuVersion::V10, postcopy, Some(BLOCK))
+        });
+        if let Err(e) = &r {
+            proptest::prop_assert!(matches!(e.kind(), ErrorKind::ReturnPath(_)), "{}", e);
+        }
+        proptest::prop_assert!(seen.peak <= 128 * 1024 + 8 * input.len(), "peak {}", seen.peak);
+    }
+}
