@@ -16,5 +16,6 @@ pub mod kinds;
 pub mod net;
 pub mod payload;
 pub mod ram;
+pub mod stream;
 pub mod stream_map;
 pub mod vm;

@@ -50,6 +50,9 @@ impl Driver {
                     // Paused until a recovery attempt succeeds (or a cancel).
                     let (w2, rp2) = loop {
                         let msg = err.to_string();
+                        if let Ok(mut p) = self.shared.paused_error.lock() {
+                            *p = Some(std::sync::Arc::new(err));
+                        }
                         // The reason first: whoever sees "postcopy-paused" sees why.
                         self.shared.stats.update(|s| s.error = Some(msg));
                         self.set_status(MigrationStatus::PostcopyPaused);
@@ -97,7 +100,9 @@ impl Driver {
                 }
                 if !served {
                     return Err(Error::new(ErrorKind::Postcopy(
-                        PostcopyError::RequestForUnknownBlock { block },
+                        PostcopyError::RequestForUnknownBlock {
+                            block: block.to_string(),
+                        },
                     )));
                 }
             }
@@ -165,9 +170,12 @@ impl Driver {
         let reverse = reverse.ok_or_else(|| {
             Error::new(ErrorKind::PostcopyRecovery(RecoveryError::NotBidirectional))
         })?;
-        let mut w = StreamWriter::new(Outgoing(stream), self.config.version);
+        let mut w = StreamWriter::new(
+            Outgoing::new(stream, self.opts.write_timeout)?,
+            self.config.version,
+        );
         w.suppress_vmdesc();
-        let rp = ReturnPath::spawn(reverse, self.config.version)?;
+        let rp = ReturnPath::spawn(reverse, self.config.version, true, self.opts.reply_timeout)?;
         for e in reg.entries_mut() {
             if !e.handlers.has_postcopy() {
                 continue;
@@ -176,6 +184,9 @@ impl Driver {
                 continue;
             };
             for block in ram.ram_block_names() {
+                // Announced before asking: a bitmap nobody asked for is refused
+                // before its blob is read.
+                rp.want_bitmap(&block)?;
                 w.write_command(&Command::RecvBitmap(block.clone()))?;
                 w.flush()?;
                 let bitmap = rp.wait_bitmap(&block)?;
