@@ -404,6 +404,12 @@ fn run_postcopy(link: Link) -> Outcome {
     }
     let (_, result) = handle.wait();
     result.unwrap();
+    // query-migrate's "ram" shows the bytes sent after the switch.
+    let shown = stats.snapshot().ram.expect("RAM statistics").postcopy_bytes;
+    assert!(
+        shown > 0 && shown <= postcopy_bytes.load(Ordering::Relaxed),
+        "postcopy-bytes {shown}"
+    );
     let writes = writer.join().unwrap();
     let (dst_result, reads) = dst_thread.join().unwrap();
     dst_result.unwrap();
@@ -769,24 +775,29 @@ fn an_accessor_blocks_until_the_page_arrives_and_times_out_or_cancels() {
             })
         })
         .collect();
+    // A guest write to a missing page waits too: the page that lands later
+    // (here a ZERO record) must not overwrite it.
+    let guest_write = {
+        let a = access.clone();
+        thread::spawn(move || a.write("pc.ram", 6 * PS, b"guest"))
+    };
     let t0 = Instant::now();
-    while asked.lock().unwrap().is_empty() {
+    while asked.lock().unwrap().len() < 2 {
         assert!(t0.elapsed() < Duration::from_secs(5), "no request sent");
         thread::sleep(Duration::from_millis(1));
     }
     thread::sleep(Duration::from_millis(30));
     assert!(readers.iter().all(|r| !r.is_finished()), "readers block");
-    assert_eq!(
-        asked.lock().unwrap().len(),
-        1,
-        "{:?}",
-        asked.lock().unwrap()
-    );
-    assert!(
-        asked.lock().unwrap()[0].contains("20480"),
-        "{:?}",
-        asked.lock().unwrap()
-    );
+    assert!(!guest_write.is_finished(), "the writer blocks");
+    let asked_now = asked.lock().unwrap().clone();
+    assert_eq!(asked_now.len(), 2, "one request per page: {asked_now:?}");
+    for offset in [5 * PS, 6 * PS] {
+        let start = format!("start: {offset}");
+        assert!(
+            asked_now.iter().any(|m| m.contains(&start)),
+            "{asked_now:?}"
+        );
+    }
     // The page arrives through the loader's path (a PAGE record).
     let mut w = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
     w.write_header().unwrap();
@@ -817,6 +828,10 @@ fn an_accessor_blocks_until_the_page_arrives_and_times_out_or_cancels() {
     for r in readers {
         assert_eq!(&r.join().unwrap().unwrap(), b"arrived!");
     }
+    guest_write.join().unwrap().unwrap();
+    let mut back = [0u8; 5];
+    access.read("pc.ram", 6 * PS, &mut back).unwrap();
+    assert_eq!(&back, b"guest", "the guest's write landed after the page");
     // A timeout: a fresh listening section whose page never comes.
     let mut lonely = RamSection::new(shared_ram());
     let quick = lonely
@@ -836,8 +851,43 @@ fn an_accessor_blocks_until_the_page_arrives_and_times_out_or_cancels() {
         ),
         "{e}"
     );
+    // Out of range: refused before anything is asked.
+    let e = access
+        .read("pc.ram", RAM_PAGES * PS, &mut [0u8; 1])
+        .unwrap_err();
+    assert!(
+        matches!(e.kind(), RamErrorKind::OffsetBeyondUsed { .. }),
+        "{e}"
+    );
+    // The migration ends (fails) while an access waits: an error, no hang;
+    // afterwards accesses go straight to memory again.
+    let waiter = {
+        let p = quick.clone().with_timeout(Duration::from_secs(30));
+        thread::spawn(move || p.read("pc.ram", 2 * PS, &mut [0u8; 1]))
+    };
+    thread::sleep(Duration::from_millis(30));
+    lonely.load_cleanup().unwrap();
+    let e = waiter.join().unwrap().unwrap_err();
+    assert!(
+        matches!(
+            e.kind(),
+            RamErrorKind::Postcopy(PostcopyRamError::EndedWithoutPage { .. })
+        ),
+        "{e}"
+    );
+    assert!(!quick.is_listening());
+    assert!(quick.read("pc.ram", 0, &mut [0u8; 1]).is_ok());
     // A cancel ends a wait at once, whatever the timeout.
-    let patient = quick.clone().with_timeout(Duration::from_secs(30));
+    let mut other = RamSection::new(shared_ram());
+    let patient = other
+        .postcopy_access()
+        .with_timeout(Duration::from_secs(30));
+    other.load_setup().unwrap();
+    other
+        .postcopy_listen(vmstate_runtime::savevm::PageRequester::new(Box::new(
+            |_| Ok(()),
+        )))
+        .unwrap();
     let waiter = {
         let p = patient.clone();
         thread::spawn(move || p.read("pc.ram", PS, &mut [0u8; 1]))
@@ -852,16 +902,4 @@ fn an_accessor_blocks_until_the_page_arrives_and_times_out_or_cancels() {
         ),
         "{e}"
     );
-    // Out of range: refused before anything is asked.
-    let e = access
-        .read("pc.ram", RAM_PAGES * PS, &mut [0u8; 1])
-        .unwrap_err();
-    assert!(
-        matches!(e.kind(), RamErrorKind::OffsetBeyondUsed { .. }),
-        "{e}"
-    );
-    // The migration ended: accesses go straight to memory again.
-    lonely.load_cleanup().unwrap();
-    assert!(!quick.is_listening());
-    assert!(quick.read("pc.ram", 0, &mut [0u8; 1]).is_ok());
 }

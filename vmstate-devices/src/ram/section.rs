@@ -222,8 +222,8 @@ impl RamSection {
         log: Box<dyn DirtyLog>,
     ) -> Self {
         RamSection {
-            // postcopy hook: one received bitmap per block, by max_length.
-            postcopy: PostcopyState::new(&ram),
+            // postcopy hook: the postcopy state (bitmaps come at load_setup).
+            postcopy: PostcopyState::default(),
             ram,
             decoder: RamDecoder::new(config.page_size(), config.mem_size),
             scratch: vec![0; config.page_size() as usize],
@@ -628,8 +628,8 @@ impl SaveVmHandlers for RamSection {
 
     fn load_setup(&mut self) -> Result<()> {
         self.check_block_pages(&*lock(&self.ram)?)?;
-        // postcopy hook: no page received yet.
-        self.postcopy.load_setup();
+        // postcopy hook: no page received yet (one bit per page by max_length).
+        self.postcopy.load_setup(&*lock(&self.ram)?);
         self.decoder = RamDecoder::new(self.config.page_size(), self.config.mem_size);
         Ok(())
     }

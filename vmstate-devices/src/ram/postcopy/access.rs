@@ -34,24 +34,17 @@ const RECHECK: Duration = Duration::from_millis(20);
 /// How long an access waits for a page unless told otherwise.
 pub const DEFAULT_ACCESS_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// What the loader, the PostcopyRam hooks and the accessors share.
-pub(crate) struct Shared {
-    /// Per block (RAM-list order), the pages that arrived.
+/// The bitmaps of one incoming migration, per block in RAM-list order (sized
+/// by max_length, so a resize never outgrows them).
+#[derive(Debug, Default)]
+pub(crate) struct Maps {
+    /// The pages that arrived.
     pub(crate) received: Vec<ReceivedMap>,
-    /// Per block, the pages asked for since they went missing.
+    /// The pages asked for since they went missing.
     requested: Vec<ReceivedMap>,
-    phase: AtomicU8,
-    /// The blocks as they were at POSTCOPY_LISTEN (shared memory).
-    views: RwLock<Option<Arc<[RamBlock]>>>,
-    requester: Mutex<Option<PageRequester>>,
-    waiters: AtomicUsize,
-    cancelled: AtomicBool,
-    lock: Mutex<()>,
-    arrived: Condvar,
 }
 
-impl Shared {
-    /// Maps for `ram`'s blocks, by max_length (a resize never outgrows them).
+impl Maps {
     pub(crate) fn new(ram: &RamBlockList) -> Self {
         let maps = || {
             ram.blocks()
@@ -59,38 +52,17 @@ impl Shared {
                 .map(|b| ReceivedMap::new(b.spec().max_length / b.spec().page_size))
                 .collect()
         };
-        Shared {
+        Maps {
             received: maps(),
             requested: maps(),
-            phase: AtomicU8::new(IDLE),
-            views: RwLock::new(None),
-            requester: Mutex::new(None),
-            waiters: AtomicUsize::new(0),
-            cancelled: AtomicBool::new(false),
-            lock: Mutex::new(()),
-            arrived: Condvar::new(),
-        }
-    }
-
-    /// A new incoming migration: nothing received, nobody listening.
-    pub(crate) fn reset(&self) {
-        self.phase.store(IDLE, Ordering::SeqCst);
-        for m in self.received.iter().chain(&self.requested) {
-            m.clear_all();
-        }
-        if let Ok(mut v) = self.views.write() {
-            *v = None;
         }
     }
 
     /// The loader wrote `n` pages of block `block` from `first` on.
+    #[inline]
     pub(crate) fn loaded(&self, block: usize, first: u64, n: u64) {
         if let Some(m) = self.received.get(block) {
             m.set_range(first, n);
-        }
-        // Only when someone waits: the precopy load path pays one load here.
-        if self.waiters.load(Ordering::SeqCst) > 0 {
-            self.wake();
         }
     }
 
@@ -102,6 +74,49 @@ impl Shared {
         if let Some(m) = self.requested.get(block) {
             m.clear_range(first, n);
         }
+    }
+}
+
+/// What the loader, the PostcopyRam hooks and the accessors share.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// The bitmaps of the current incoming migration (replaced at each
+    /// load_setup; the loader keeps its own reference and takes no lock).
+    maps: RwLock<Arc<Maps>>,
+    phase: AtomicU8,
+    /// The blocks as they were at POSTCOPY_LISTEN (shared memory).
+    views: RwLock<Option<Arc<[RamBlock]>>>,
+    requester: Mutex<Option<PageRequester>>,
+    waiters: AtomicUsize,
+    cancelled: AtomicBool,
+    lock: Mutex<()>,
+    arrived: Condvar,
+}
+
+impl Shared {
+    /// A new incoming migration with `maps` (nothing received), nobody
+    /// listening.
+    pub(crate) fn reset(&self, maps: Arc<Maps>) {
+        self.phase.store(IDLE, Ordering::SeqCst);
+        if let Ok(mut m) = self.maps.write() {
+            *m = maps;
+        }
+        if let Ok(mut v) = self.views.write() {
+            *v = None;
+        }
+    }
+
+    /// Pages arrived: wakes the accessors, only when one waits (the precopy
+    /// load path pays one load here).
+    #[inline]
+    pub(crate) fn arrived(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.wake();
+        }
+    }
+
+    fn maps(&self) -> Arc<Maps> {
+        self.maps.read().map(|m| m.clone()).unwrap_or_default()
     }
 
     /// POSTCOPY_LISTEN: from now on missing pages block, and are asked for
@@ -216,6 +231,7 @@ impl PostcopyAccess {
     /// its first `pages`.
     pub fn received_pages(&self, block: usize, pages: u64) -> u64 {
         self.shared
+            .maps()
             .received
             .get(block)
             .map_or(0, |m| m.count(pages))
@@ -275,30 +291,47 @@ impl PostcopyAccess {
         view.slice(offset, len)?;
         let ps = view.spec().page_size;
         if len > 0 {
+            let maps = self.shared.maps();
             let last = (offset + len as u64 - 1) / ps;
             for page in offset / ps..=last {
-                self.wait_for(index, view, page)?;
+                self.wait_for(&maps, index, view, page)?;
             }
         }
         Ok(Some(view.clone()))
     }
 
     /// Returns once page `page` of block `index` is there.
-    fn wait_for(&self, index: usize, view: &RamBlock, page: u64) -> Result<(), RamError> {
+    fn wait_for(
+        &self,
+        maps: &Maps,
+        index: usize,
+        view: &RamBlock,
+        page: u64,
+    ) -> Result<(), RamError> {
         let s = &*self.shared;
-        let received = &s.received[index];
+        let (Some(received), Some(requested)) =
+            (maps.received.get(index), maps.requested.get(index))
+        else {
+            // No bitmap for the block (no load_setup): nothing to wait for.
+            return Ok(());
+        };
         if received.get(page) {
             return Ok(());
         }
         s.waiters.fetch_add(1, Ordering::SeqCst);
-        let outcome = self.wait_loop(index, view, page);
+        let outcome = self.wait_loop(received, requested, view, page);
         s.waiters.fetch_sub(1, Ordering::SeqCst);
         outcome
     }
 
-    fn wait_loop(&self, index: usize, view: &RamBlock, page: u64) -> Result<(), RamError> {
+    fn wait_loop(
+        &self,
+        received: &ReceivedMap,
+        requested: &ReceivedMap,
+        view: &RamBlock,
+        page: u64,
+    ) -> Result<(), RamError> {
         let s = &*self.shared;
-        let received = &s.received[index];
         let ps = view.spec().page_size;
         let offset = page * ps;
         let started = Instant::now();
@@ -332,12 +365,12 @@ impl PostcopyAccess {
             }
             // The first accessor of the page asks for it; a request that
             // could not be sent (postcopy paused) is asked again next round.
-            if !s.requested[index].test_and_set(page) {
+            if !requested.test_and_set(page) {
                 let requester = s.requester.lock().ok().and_then(|r| r.clone());
                 let sent =
                     requester.is_some_and(|r| r.request(view.idstr(), offset, ps as u32).is_ok());
                 if !sent {
-                    s.requested[index].clear_range(page, 1);
+                    requested.clear_range(page, 1);
                 }
             }
             let guard = s.lock.lock().map_err(|_| {

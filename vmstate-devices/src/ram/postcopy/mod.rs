@@ -57,25 +57,27 @@ pub(crate) struct PostcopyState {
     bytes: Arc<AtomicU64>,
     /// Source: pages asked for by the destination.
     urgent: UrgentQueue,
-    /// Destination: received bitmaps, accessors.
+    /// Destination: the received bitmaps of this incoming migration (the
+    /// loader's own reference: marking takes no lock).
+    maps: Arc<access::Maps>,
+    /// Destination: what the accessors share with the loader.
     shared: Arc<access::Shared>,
 }
 
-impl PostcopyState {
-    pub(crate) fn new(ram: &std::sync::Mutex<RamBlockList>) -> Self {
-        let shared = match ram.lock() {
-            Ok(list) => access::Shared::new(&list),
-            Err(_) => access::Shared::new(&RamBlockList::default()),
-        };
+impl Default for PostcopyState {
+    fn default() -> Self {
         PostcopyState {
             enabled: false,
             in_postcopy: AtomicBool::new(false),
             bytes: Arc::default(),
             urgent: UrgentQueue::default(),
-            shared: Arc::new(shared),
+            maps: Arc::default(),
+            shared: Arc::default(),
         }
     }
+}
 
+impl PostcopyState {
     pub(crate) fn enabled(&self) -> bool {
         self.enabled
     }
@@ -97,8 +99,10 @@ impl PostcopyState {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn load_setup(&self) {
-        self.shared.reset();
+    /// A new incoming migration into `ram`: fresh bitmaps, nothing received.
+    pub(crate) fn load_setup(&mut self, ram: &RamBlockList) {
+        self.maps = Arc::new(access::Maps::new(ram));
+        self.shared.reset(self.maps.clone());
     }
 
     pub(crate) fn load_cleanup(&self) {
@@ -108,7 +112,8 @@ impl PostcopyState {
     /// The loader wrote `n` pages of block `block` from page `first` on.
     #[inline]
     pub(crate) fn loaded(&self, block: usize, first: u64, n: u64) {
-        self.shared.loaded(block, first, n);
+        self.maps.loaded(block, first, n);
+        self.shared.arrived();
     }
 }
 
@@ -333,12 +338,11 @@ impl PostcopyRam for RamSection {
         else {
             return Ok(None);
         };
-        Ok(self
-            .postcopy
-            .shared
-            .received
-            .get(index)
-            .map(|m| m.to_le_words(b.pages())))
+        // A block with no bitmap (no load_setup) has received nothing.
+        Ok(Some(match self.postcopy.maps.received.get(index) {
+            Some(m) => m.to_le_words(b.pages()),
+            None => vec![0; recv_bitmap_size(b.pages()) as usize],
+        }))
     }
 
     fn postcopy_discard(&mut self, block: &str, ranges: &[(u64, u64)]) -> Result<bool> {
@@ -356,9 +360,7 @@ impl PostcopyRam for RamSection {
         let ps = limits.page_size;
         let zero = vec![0u8; ps as usize];
         for span in spans {
-            self.postcopy
-                .shared
-                .discarded(index, span.first, span.pages);
+            self.postcopy.maps.discarded(index, span.first, span.pages);
             // Dropped: the old contents are gone until the page comes again.
             for p in span.first..span.first + span.pages {
                 b.slice(p * ps, ps as usize)
