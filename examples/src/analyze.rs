@@ -15,6 +15,15 @@
 //!    decoded with its own record parser (MEM_SIZE list, ZERO, PAGE, CONTINUE,
 //!    EOS).
 //!
+//! Bounds against a hostile file: the vmdesc's counts and nesting are claims,
+//! so the walk's work (records, fields, subsections, array elements visited)
+//! is capped at [`AnalyzeOptions::work_per_byte`] per stream byte plus
+//! [`WORK_BASE`] ([`analyze_state_counted`] reports it), which also bounds the
+//! values it builds; struct nesting stops at [`MAX_STRUCT_DEPTH`]; every number
+//! from the vmdesc is checked before arithmetic; sections and devices are found
+//! by hash, not by scanning; and [`to_python_json_bounded`] caps the printed
+//! text ([`DEFAULT_MAX_OUTPUT`] for `vmstate analyze`).
+//!
 //! ```
 //! // A tiny stream: header, one FULL section described by the trailer, EOF.
 //! let mut s = b"QEVM\0\0\0\x03".to_vec();
@@ -27,6 +36,7 @@
 //! assert_eq!(state["dev (0)"]["x"], "0x1234");
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde_json::{Map, Value};
@@ -91,6 +101,12 @@ pub struct AnalyzeOptions {
     /// Most values (fields, array elements, pages) one analysis may produce: a
     /// bound on what a hostile vmdesc can make the tool allocate.
     pub max_values: u64,
+    /// Work allowed per byte of the stream: every record, field, subsection and
+    /// array element the walk visits costs one unit, and one analysis may spend
+    /// at most `work_per_byte * stream length + WORK_BASE` units. The vmdesc's
+    /// counts (`array_len`, nesting) are claims; this ties the walk's time and
+    /// memory to the bytes that back them (see [`AnalyzeWork`]).
+    pub work_per_byte: u64,
 }
 
 impl Default for AnalyzeOptions {
@@ -98,6 +114,7 @@ impl Default for AnalyzeOptions {
         AnalyzeOptions {
             dump_memory: false,
             max_values: MAX_VALUES,
+            work_per_byte: WORK_PER_BYTE,
         }
     }
 }
@@ -107,6 +124,33 @@ pub const MAX_VMDESC_LEN: usize = format::MAX_VMDESC_LEN as usize;
 /// Default bound of [`AnalyzeOptions::max_values`]: 4 Mi values (a 16 GiB guest's
 /// pages with `dump_memory`, far more than any device state needs).
 pub const MAX_VALUES: u64 = 1 << 22;
+
+/// Default of [`AnalyzeOptions::work_per_byte`]. A real stream costs about one
+/// unit per field of at least one byte (two or three with nested structs); 16
+/// leaves room for every layout QEMU writes.
+pub const WORK_PER_BYTE: u64 = 16;
+/// Work any stream may take whatever its length (so a tiny stream with a real
+/// vmdesc still decodes).
+pub const WORK_BASE: u64 = 1 << 16;
+/// Deepest nesting of `struct` fields and subsections the walk follows (QEMU's
+/// devices nest a few levels; serde_json's own recursion limit keeps a parsed
+/// trailer shallower still).
+pub const MAX_STRUCT_DEPTH: usize = 32;
+/// Default byte cap of [`to_python_json_bounded`] (the `vmstate analyze`
+/// `--max-output` default): 256 MiB.
+pub const DEFAULT_MAX_OUTPUT: usize = 256 << 20;
+
+/// What one analysis cost, in the units [`AnalyzeOptions::work_per_byte`]
+/// counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AnalyzeWork {
+    /// Records, fields, subsections and array elements visited.
+    pub visits: u64,
+    /// Visits allowed for this stream.
+    pub limit: u64,
+    /// Length of the stream walked (header to the vmdesc trailer).
+    pub stream_bytes: u64,
+}
 
 /// The vmdesc trailer: where its record starts and the parsed JSON.
 #[derive(Debug, Clone)]
@@ -158,7 +202,7 @@ pub fn find_vmdesc(data: &[u8]) -> Result<VmDesc> {
         }
         if data[p] == RecordType::VmDescription as u8 && data[p + 5] == b'{' {
             let len = u32::from_be_bytes(data[p + 1..p + 5].try_into().expect("4 bytes")) as usize;
-            if p + 5 + len == data.len() {
+            if (p + 5).checked_add(len) == Some(data.len()) {
                 break Some(p);
             }
         }
@@ -219,28 +263,71 @@ pub fn analyze_desc(data: &[u8]) -> Result<Value> {
 /// `analyze-migration.py -d state`: every section decoded, keyed
 /// `"<idstr> (<section id>)"` in stream order.
 pub fn analyze_state(data: &[u8], opts: &AnalyzeOptions) -> Result<Value> {
-    check_header(data)?;
-    let vmdesc = find_vmdesc(data)?;
-    analyze_state_with(&data[..vmdesc.offset], &vmdesc.json, opts)
+    analyze_state_counted(data, opts).0
+}
+
+/// [`analyze_state`], also returning the work it did (also when it failed):
+/// how the tests check that the walk's cost is linear in the input.
+pub fn analyze_state_counted(data: &[u8], opts: &AnalyzeOptions) -> (Result<Value>, AnalyzeWork) {
+    let vmdesc = match check_header(data).and_then(|()| find_vmdesc(data)) {
+        Ok(v) => v,
+        Err(e) => return (Err(e), AnalyzeWork::default()),
+    };
+    walk_stream(&data[..vmdesc.offset], &vmdesc.json, opts)
 }
 
 /// Like [`analyze_state`], for a stream (header to EOF, no trailer needed)
 /// described by `vmdesc`, e.g. the trailer of another stream of the same
 /// machine when this one was saved without (`suppress-vmdesc`).
 pub fn analyze_state_with(stream: &[u8], vmdesc: &Value, opts: &AnalyzeOptions) -> Result<Value> {
-    check_header(stream)?;
-    check_vmdesc(vmdesc)?;
+    walk_stream(stream, vmdesc, opts).0
+}
+
+fn walk_stream(
+    stream: &[u8],
+    vmdesc: &Value,
+    opts: &AnalyzeOptions,
+) -> (Result<Value>, AnalyzeWork) {
+    let limit = opts
+        .work_per_byte
+        .saturating_mul(stream.len() as u64)
+        .saturating_add(WORK_BASE);
+    let mut work = AnalyzeWork {
+        visits: 0,
+        limit,
+        stream_bytes: stream.len() as u64,
+    };
+    if let Err(e) = check_header(stream).and_then(|()| check_vmdesc(vmdesc)) {
+        return (Err(e), work);
+    }
+    let devices = vmdesc["devices"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    // (name, instance) -> first device so described, as a linear search would
+    // find it (a hashed lookup: sections times devices must not multiply).
+    let mut device_index = HashMap::with_capacity(devices.len());
+    for (i, d) in devices.iter().enumerate() {
+        if let (Some(name), Some(instance)) = (
+            d.get("name").and_then(Value::as_str),
+            d.get("instance_id").and_then(Value::as_u64),
+        ) {
+            device_index.entry((name, instance)).or_insert(i);
+        }
+    }
     let mut walker = Walker {
         c: Cursor {
             data: stream,
             pos: 8,
             values: 0,
             max_values: opts.max_values,
+            visits: 0,
+            max_visits: limit,
+            depth: 0,
         },
-        devices: vmdesc["devices"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or(&[]),
+        devices,
+        device_index,
+        section_index: HashMap::new(),
         page_size: vmdesc["page_size"]
             .as_u64()
             .unwrap_or(format::TARGET_PAGE_SIZE),
@@ -250,32 +337,95 @@ pub fn analyze_state_with(stream: &[u8], vmdesc: &Value, opts: &AnalyzeOptions) 
         last_block: None,
         last_section_id: None,
     };
-    walker.walk()?;
+    let walked = walker.walk();
+    work.visits = walker.c.visits;
+    if let Err(e) = walked {
+        return (Err(e), work);
+    }
     let mut out = Map::new();
     for (id, name, state) in walker.sections {
         out.insert(format!("{name} ({id})"), state.into_value());
     }
-    Ok(Value::Object(out))
+    (Ok(Value::Object(out)), work)
 }
 
 /// Prints JSON as Python's `json.dumps(v, indent=4, separators=(',', ': '))`
 /// does (what analyze-migration.py prints): 4-space indentation, non-ASCII
 /// escaped as `\uXXXX`. No trailing newline.
 pub fn to_python_json(v: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Output {
+        text: String::new(),
+        cap: usize::MAX,
+    };
     write_python(&mut out, v, 0);
-    out
+    out.text
 }
 
-fn write_python(out: &mut String, v: &Value, depth: usize) {
-    let newline = |out: &mut String, depth: usize| {
+/// [`to_python_json`] with the text cut at `max_bytes` bytes: what is left out
+/// is replaced by a line `... output truncated at <max_bytes> bytes`. Writing
+/// stops at the cap, so the cost is bounded by it too.
+///
+/// ```
+/// use vmstate_examples::analyze::to_python_json_bounded;
+/// let v = serde_json::json!({"a": "x".repeat(100)});
+/// let out = to_python_json_bounded(&v, 16);
+/// assert_eq!(out, "{\n    \"a\": \"xxxx\n... output truncated at 16 bytes");
+/// assert_eq!(to_python_json_bounded(&v, 1000), vmstate_examples::analyze::to_python_json(&v));
+/// ```
+pub fn to_python_json_bounded(v: &Value, max_bytes: usize) -> String {
+    let mut out = Output {
+        text: String::new(),
+        cap: max_bytes,
+    };
+    write_python(&mut out, v, 0);
+    if out.text.len() > max_bytes {
+        // Only ASCII is written (non-ASCII is escaped), so any byte is a char
+        // boundary.
+        out.text.truncate(max_bytes);
+        out.text
+            .push_str(&format!("\n... output truncated at {max_bytes} bytes"));
+    }
+    out.text
+}
+
+/// Text being written, and the length past which writing stops (at most one
+/// escape sequence or indentation more is written, then cut).
+struct Output {
+    text: String,
+    cap: usize,
+}
+
+impl Output {
+    fn full(&self) -> bool {
+        self.text.len() > self.cap
+    }
+    fn push(&mut self, c: char) {
+        if !self.full() {
+            self.text.push(c);
+        }
+    }
+    fn push_str(&mut self, s: &str) {
+        if !self.full() {
+            let room = (self.cap - self.text.len()).saturating_add(1);
+            self.text.push_str(&s[..s.len().min(room)]);
+        }
+    }
+}
+
+fn write_python(out: &mut Output, v: &Value, depth: usize) {
+    let newline = |out: &mut Output, depth: usize| {
         out.push('\n');
-        out.push_str(&"    ".repeat(depth));
+        for _ in 0..depth {
+            out.push_str("    ");
+        }
     };
     match v {
         Value::Array(a) if !a.is_empty() => {
             out.push('[');
             for (i, item) in a.iter().enumerate() {
+                if out.full() {
+                    return;
+                }
                 if i > 0 {
                     out.push(',');
                 }
@@ -288,6 +438,9 @@ fn write_python(out: &mut String, v: &Value, depth: usize) {
         Value::Object(m) if !m.is_empty() => {
             out.push('{');
             for (i, (k, item)) in m.iter().enumerate() {
+                if out.full() {
+                    return;
+                }
                 if i > 0 {
                     out.push(',');
                 }
@@ -305,9 +458,12 @@ fn write_python(out: &mut String, v: &Value, depth: usize) {
 }
 
 /// A JSON string with Python's `ensure_ascii` escapes.
-fn write_python_str(out: &mut String, s: &str) {
+fn write_python_str(out: &mut Output, s: &str) {
     out.push('"');
     for c in s.chars() {
+        if out.full() {
+            return;
+        }
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -334,6 +490,11 @@ struct Cursor<'a> {
     pos: usize,
     values: u64,
     max_values: u64,
+    /// Work done so far and allowed ([`AnalyzeWork`]).
+    visits: u64,
+    max_visits: u64,
+    /// Nesting of the struct being read.
+    depth: usize,
 }
 
 impl<'a> Cursor<'a> {
@@ -381,6 +542,21 @@ impl<'a> Cursor<'a> {
         Ok(String::from_utf8_lossy(self.take(n as u64, what)?).into_owned())
     }
 
+    /// One unit of work; fails once the stream's budget is spent.
+    fn visit(&mut self) -> Result<()> {
+        self.visits += 1;
+        if self.visits > self.max_visits {
+            return Err(self.err(format!(
+                "the vmdesc trailer asks for more work than the stream backs: over {} \
+                 records, fields and elements for {} stream bytes; refusing to go on \
+                 (a hostile vmdesc trailer?)",
+                self.max_visits,
+                self.data.len()
+            )));
+        }
+        Ok(())
+    }
+
     fn count_value(&mut self) -> Result<()> {
         self.values += 1;
         if self.values > self.max_values {
@@ -425,6 +601,10 @@ impl SectionState {
 struct Walker<'a> {
     c: Cursor<'a>,
     devices: &'a [Value],
+    /// (name, instance id) -> index into `devices`.
+    device_index: HashMap<(&'a str, u64), usize>,
+    /// Section id -> index into `sections`.
+    section_index: HashMap<u32, usize>,
     page_size: u64,
     dump_memory: bool,
     /// x-ignore-shared was announced in the configuration: MEM_SIZE entries
@@ -442,6 +622,7 @@ impl<'a> Walker<'a> {
     fn walk(&mut self) -> Result<()> {
         loop {
             let at = self.c.pos;
+            self.c.visit()?;
             let ty = self.c.u8("a record type")?;
             match RecordType::from_u8(ty) {
                 Some(RecordType::Eof) => return Ok(()),
@@ -454,7 +635,7 @@ impl<'a> Walker<'a> {
                 Some(t @ (RecordType::SectionPart | RecordType::SectionEnd)) => {
                     let id = self.c.be32("a section id")?;
                     self.last_section_id = Some(id);
-                    let Some(i) = self.sections.iter().position(|s| s.0 == id) else {
+                    let Some(&i) = self.section_index.get(&id) else {
                         return Err(AnalyzeError::new(
                             Some(at as u64),
                             format!(
@@ -548,6 +729,7 @@ impl<'a> Walker<'a> {
                 "configuration/capabilities" => {
                     let n = self.c.be32("caps_count")?;
                     for _ in 0..n {
+                        self.c.visit()?;
                         let cap = self.c.counted("a capability name")?;
                         if cap == "x-ignore-shared" {
                             self.ignore_shared = true;
@@ -576,10 +758,10 @@ impl<'a> Walker<'a> {
         let version = self.c.be32("a section version")?;
         self.last_section_id = Some(id);
         let what = format!("section '{name}' instance {instance} (id {id})");
-        let device = self.devices.iter().position(|d| {
-            d.get("name").and_then(Value::as_str) == Some(name.as_str())
-                && d.get("instance_id").and_then(Value::as_u64) == Some(instance as u64)
-        });
+        let device = self
+            .device_index
+            .get(&(name.as_str(), u64::from(instance)))
+            .copied();
         let mut state = match device {
             Some(device) => SectionState::Vmsd {
                 device,
@@ -615,9 +797,12 @@ impl<'a> Walker<'a> {
             }
         };
         self.read_section(&mut state).map_err(|e| e.within(what))?;
-        match self.sections.iter_mut().find(|s| s.0 == id) {
-            Some(s) => *s = (id, name, state),
-            None => self.sections.push((id, name, state)),
+        match self.section_index.get(&id) {
+            Some(&i) => self.sections[i] = (id, name, state),
+            None => {
+                self.section_index.insert(id, self.sections.len());
+                self.sections.push((id, name, state));
+            }
         }
         Ok(())
     }
@@ -641,6 +826,7 @@ impl<'a> Walker<'a> {
         let page = self.page_size;
         loop {
             let at = self.c.pos as u64;
+            self.c.visit()?;
             let word = self.c.be64("a RAM record header")?;
             let mut fl = word & (page - 1);
             let addr = word & !(page - 1);
@@ -648,6 +834,7 @@ impl<'a> Walker<'a> {
             if fl & RamFlag::MemSize.bit() != 0 {
                 let mut total = addr;
                 while total > 0 {
+                    self.c.visit()?;
                     let name = self.c.counted("a RAMBlock name")?;
                     let len = self.c.be64("a RAMBlock length")?;
                     if self.ignore_shared {
@@ -743,12 +930,25 @@ fn desc_uint(v: &Value, key: &str, what: &str) -> Result<u64> {
 
 /// A body described by `desc` (its "fields", then its "subsections").
 fn read_struct(c: &mut Cursor<'_>, desc: &Value) -> Result<Map<String, Value>> {
+    if c.depth >= MAX_STRUCT_DEPTH {
+        return Err(c.err(format!(
+            "vmdesc: structs nested deeper than {MAX_STRUCT_DEPTH} levels"
+        )));
+    }
+    c.depth += 1;
+    let r = read_struct_fields(c, desc);
+    c.depth -= 1;
+    r
+}
+
+fn read_struct_fields(c: &mut Cursor<'_>, desc: &Value) -> Result<Map<String, Value>> {
     let mut data = Map::new();
     let fields = desc
         .get("fields")
         .and_then(Value::as_array)
         .ok_or_else(|| c.err("vmdesc: a description has no \"fields\" list"))?;
     for field in fields {
+        c.visit()?;
         let name = desc_str(field, "name", "a field")?;
         let ty = desc_str(field, "type", &format!("field '{name}'"))?;
         let within = |e: AnalyzeError| e.within(format!("field '{name}'"));
@@ -776,7 +976,12 @@ fn read_struct(c: &mut Cursor<'_>, desc: &Value) -> Result<Map<String, Value>> {
                 data.insert(name.to_string(), v);
             }
             Some(n) => {
-                for i in first..first + n {
+                let end = first.checked_add(n).ok_or_else(|| {
+                    c.err(format!(
+                        "vmdesc: field '{name}' index {first} plus count {n} overflows"
+                    ))
+                })?;
+                for i in first..end {
                     let v = read_field(c, field, ty)
                         .map_err(|e| e.within(format!("index {i}")))
                         .map_err(within)?;
@@ -800,6 +1005,7 @@ fn read_struct(c: &mut Cursor<'_>, desc: &Value) -> Result<Map<String, Value>> {
             .as_array()
             .ok_or_else(|| c.err("vmdesc: \"subsections\" is not a list"))?;
         for sub in subs {
+            c.visit()?;
             let expected = desc_str(sub, "vmsd_name", "a subsection")?;
             let at = c.pos;
             let marker = c.u8("a subsection marker")?;
@@ -842,6 +1048,7 @@ const UNSIGNED: &[&str] = &["uint8", "uint16", "uint32", "uint32 equal", "uint64
 
 /// One element of a field, by its vmdesc type (analyze-migration.py's readers).
 fn read_field(c: &mut Cursor<'_>, field: &Value, ty: &str) -> Result<Value> {
+    c.visit()?;
     c.count_value()?;
     if ty == "struct" {
         let desc = field

@@ -6,14 +6,24 @@ use std::process::Command;
 mod common;
 use common::fixtures::stream;
 
+// The runtime's counting allocator, shared rather than copied: the peak a
+// hostile trailer makes the analyzer hold is what these tests bound.
+#[path = "../../vmstate-runtime/tests/common/alloc.rs"]
+#[allow(dead_code)]
+mod alloc;
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
+
 use vmstate_examples::analyze::{
-    analyze_desc, analyze_state, analyze_state_with, AnalyzeError, AnalyzeOptions,
+    analyze_desc, analyze_state, analyze_state_counted, analyze_state_with, to_python_json_bounded,
+    AnalyzeError, AnalyzeOptions, MAX_STRUCT_DEPTH, WORK_BASE, WORK_PER_BYTE,
 };
 
 fn opts() -> AnalyzeOptions {
     AnalyzeOptions {
         dump_memory: false,
         max_values: 100_000,
+        ..AnalyzeOptions::default()
     }
 }
 
@@ -305,4 +315,187 @@ fn the_binary_reports_malformed_files_without_panicking() {
             }
         }
     }
+}
+
+/// A stream of one FULL section of device "d" whose body is `body`, then EOF,
+/// then the vmdesc trailer describing "d" with `fields` (a JSON list).
+fn crafted(body: &[u8], fields: &str) -> Vec<u8> {
+    let mut s = b"QEVM\0\0\0\x03".to_vec();
+    s.extend_from_slice(b"\x04\0\0\0\x05\x01d\0\0\0\0\0\0\0\x01");
+    s.extend_from_slice(body);
+    s.extend_from_slice(b"\x7e\0\0\0\x05\x00");
+    let json = format!(
+        r#"{{"page_size": 4096, "devices": [{{"name": "d", "instance_id": 0, "vmsd_name": "d", "version": 1, "fields": {fields}}}]}}"#
+    );
+    s.push(0x06);
+    s.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    s.extend_from_slice(json.as_bytes());
+    s
+}
+
+/// A struct field named `name` repeated `count` times, each element described
+/// by `inner` (a JSON list of fields).
+fn struct_array(name: &str, count: u64, inner: &str) -> String {
+    format!(
+        r#"{{"name": "{name}", "array_len": {count}, "type": "struct", "size": 0, "struct": {{"vmsd_name": "{name}", "version": 1, "fields": {inner}}}}}"#
+    )
+}
+
+/// The three reports against the analyzer (a 4.4 KB file allocating 4 GB, a
+/// 1 MB file taking ~24 minutes, an index near u64::MAX overflowing): each
+/// input now ends in a clear error, with the work done within
+/// `WORK_PER_BYTE` per stream byte (plus `WORK_BASE`) and a bounded peak
+/// allocation.
+#[test]
+fn vmdesc_counts_are_not_work_the_input_does_not_back() {
+    let zero = r#"[{"name": "z", "type": "unused_buffer", "size": 0}]"#;
+    // Many fields that each read nothing (array_len 0): one element costs the
+    // whole list, however few values it yields.
+    let empties = format!(
+        "[{}]",
+        (0..300)
+            .map(|i| format!(r#"{{"name": "e{i}", "array_len": 0, "type": "uint8", "size": 1}}"#))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // 30 levels of two-element arrays over an empty leaf: 2^30 leaves.
+    let mut nested = zero.to_string();
+    for level in 0..30 {
+        nested = format!("[{}]", struct_array(&format!("n{level}"), 2, &nested));
+    }
+    // Deeper than the walk follows (still within serde_json's nesting limit).
+    let mut deep = zero.to_string();
+    for level in 0..MAX_STRUCT_DEPTH + 2 {
+        deep = format!("[{}]", struct_array(&format!("l{level}"), 1, &deep));
+    }
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "a huge count of zero-byte elements",
+            crafted(
+                &[],
+                &format!("[{}]", struct_array("a", 4_000_000_000, zero)),
+            ),
+            "more work than the stream backs",
+        ),
+        (
+            "a huge count of elements whose fields read nothing",
+            crafted(&[], &format!("[{}]", struct_array("a", 1 << 40, &empties))),
+            "more work than the stream backs",
+        ),
+        (
+            "nested arrays multiplying",
+            crafted(&[], &nested),
+            "more work than the stream backs",
+        ),
+        (
+            "nesting deeper than the walk follows",
+            crafted(&[], &deep),
+            "nested deeper than",
+        ),
+        (
+            "an index near u64::MAX",
+            crafted(
+                &[7],
+                r#"[{"name": "x", "index": 18446744073709551615, "type": "uint8", "size": 1}]"#,
+            ),
+            "overflows",
+        ),
+    ];
+    for (what, data, expected) in cases {
+        let ((r, work), seen) =
+            alloc::measure(|| analyze_state_counted(&data, &AnalyzeOptions::default()));
+        let e = r.expect_err(what).to_string();
+        assert!(e.contains(expected), "{what}: {e}");
+        assert!(e.contains("section 'd' instance 0 (id 5)"), "{what}: {e}");
+        let limit = WORK_PER_BYTE * work.stream_bytes + WORK_BASE;
+        assert_eq!(work.limit, limit, "{what}");
+        assert!(work.visits <= limit + 1, "{what}: {work:?}");
+        // The file is a few KB; what it may make the tool hold is a few MB
+        // (the values of at most `limit` visits), not gigabytes.
+        assert!(data.len() < 20_000, "{what}: {} bytes", data.len());
+        assert!(seen.peak < 32 << 20, "{what}: peak {} bytes", seen.peak);
+    }
+}
+
+/// A real stream costs a few units of work per byte, far below the budget.
+#[test]
+fn real_streams_take_work_linear_in_their_length() {
+    for name in common::fixtures::STREAMS {
+        let data = stream(name);
+        let (r, work) = analyze_state_counted(&data, &AnalyzeOptions::default());
+        r.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(work.visits > 0, "{name}");
+        assert!(
+            work.visits <= 2 * work.stream_bytes,
+            "{name}: {} visits for {} bytes",
+            work.visits,
+            work.stream_bytes
+        );
+    }
+}
+
+/// Many sections: the walk looks sections and devices up by hash, so its
+/// work stays linear (one visit per record) however many there are.
+#[test]
+fn many_sections_cost_one_visit_each() {
+    let n = 20_000u32;
+    let mut s = b"QEVM\0\0\0\x03".to_vec();
+    let mut devices = Vec::new();
+    for id in 0..n {
+        s.extend_from_slice(&[0x04]);
+        s.extend_from_slice(&id.to_be_bytes());
+        s.extend_from_slice(b"\x01d");
+        s.extend_from_slice(&id.to_be_bytes());
+        s.extend_from_slice(&1u32.to_be_bytes());
+        s.push(id as u8);
+        devices.push(format!(
+            r#"{{"name": "d", "instance_id": {id}, "vmsd_name": "d", "version": 1, "fields": [{{"name": "x", "type": "uint8", "size": 1}}]}}"#
+        ));
+    }
+    s.push(0x00);
+    let json = format!(
+        r#"{{"page_size": 4096, "devices": [{}]}}"#,
+        devices.join(", ")
+    );
+    s.push(0x06);
+    s.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    s.extend_from_slice(json.as_bytes());
+    let (r, work) = analyze_state_counted(&s, &AnalyzeOptions::default());
+    let v = r.unwrap();
+    assert_eq!(v.as_object().unwrap().len(), n as usize);
+    assert_eq!(v["d (19999)"]["x"], "0x1f");
+    // A record, a field and an element per section, and the EOF.
+    assert_eq!(work.visits, 3 * u64::from(n) + 1);
+}
+
+/// The printed JSON stops at the caller's cap with a marker saying so, in the
+/// library and through `vmstate analyze --max-output`.
+#[test]
+fn output_is_cut_at_the_cap_with_a_marker() {
+    let data = stream("pc-i8042");
+    let v = analyze_state(&data, &AnalyzeOptions::default()).unwrap();
+    let full = vmstate_examples::analyze::to_python_json(&v);
+    assert!(full.len() > 4000);
+    let (cut, seen) = alloc::measure(|| to_python_json_bounded(&v, 1000));
+    let marker = "\n... output truncated at 1000 bytes";
+    assert!(cut.ends_with(marker), "{cut}");
+    assert_eq!(cut.len(), 1000 + marker.len());
+    assert_eq!(&cut[..1000], &full[..1000]);
+    assert!(seen.peak < 16 * 1024, "peak {}", seen.peak);
+    assert_eq!(to_python_json_bounded(&v, full.len()), full);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("i8042.mig");
+    std::fs::write(&path, &data).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vmstate"))
+        .args(["analyze", "--max-output", "500"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text,
+        format!("{}\n... output truncated at 500 bytes\n", &full[..500])
+    );
 }

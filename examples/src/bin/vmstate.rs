@@ -1,6 +1,6 @@
 //! `vmstate`: tools for QEMU migration streams and the built-in device types.
 //!
-//! * `vmstate analyze FILE [--dump state|desc] [--memory]`: decode a migration
+//! * `vmstate analyze FILE [--dump state|desc] [--memory] [--max-output BYTES]`: decode a migration
 //!   stream file like QEMU's `scripts/analyze-migration.py` (same JSON);
 //! * `vmstate describe [TYPE...]`: the wire layout of the built-in device types;
 //! * `vmstate dump-vmstate [--machine NAME]`: their QEMU `-dump-vmstate` JSON.
@@ -38,6 +38,10 @@ enum Cmd {
         /// Include RAM page contents in the state dump.
         #[arg(short, long)]
         memory: bool,
+        /// Print at most this many bytes of JSON; longer output is cut with a
+        /// final line "... output truncated at N bytes".
+        #[arg(long, value_name = "BYTES", default_value_t = analyze::DEFAULT_MAX_OUTPUT)]
+        max_output: usize,
     },
     /// Print the wire layout of the built-in device types (all, or those named:
     /// i8042, ps2-kbd, ps2-mouse, or their Rust or section names).
@@ -62,7 +66,12 @@ enum DumpKind {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Cmd::Analyze { file, dump, memory } => {
+        Cmd::Analyze {
+            file,
+            dump,
+            memory,
+            max_output,
+        } => {
             let data = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             let json = match dump {
                 DumpKind::State => analyze::analyze_state(
@@ -75,7 +84,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 DumpKind::Desc => analyze::analyze_desc(&data),
             }
             .map_err(|e| format!("{}: {e}", file.display()))?;
-            println!("{}", analyze::to_python_json(&json));
+            println!("{}", analyze::to_python_json_bounded(&json, max_output));
         }
         Cmd::Describe { types } => {
             let chosen: Vec<_> = if types.is_empty() {

@@ -13,6 +13,9 @@
 //!   has, or use [`RamBlockList::guest_memory`] as its `GuestMemoryMmap`);
 //! * [`dirty`]: the migration [`DirtyBitmap`] per block and the [`DirtyLog`] it
 //!   is synced from ([`VmMemoryDirtyLog`]: vm-memory's bitmap);
+//! * `kvm` (feature `kvm`): `KvmDirtyLog`, KVM's `KVM_GET_DIRTY_LOG` per
+//!   memory slot ORed into the migration bitmap, with RAMBlocks registered as
+//!   dirty-logged KVM memory slots;
 //! * [`section`]: [`RamSection`], the section's `SaveVmHandlers` for precopy
 //!   (bulk pass, dirty sync, pages ascending per block, ZERO from a chunked
 //!   zero check, PARTs bounded by a byte budget and QEMU's 50 ms) and loading
@@ -69,6 +72,8 @@
 pub mod block;
 pub mod dirty;
 mod error;
+#[cfg(feature = "kvm")]
+pub mod kvm;
 pub mod postcopy;
 pub mod protocol;
 pub mod section;

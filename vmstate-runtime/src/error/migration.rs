@@ -234,6 +234,23 @@ pub enum ReturnPathError {
     /// REQ_PAGES (same block as before) before any REQ_PAGES_ID.
     #[error("REQ_PAGES before any REQ_PAGES_ID")]
     ReqPagesWithoutBlock,
+    /// A page request of no bytes, or whose end does not fit in 64 bits.
+    #[error("page request of {len:#x} bytes at {start:#x} of '{block}' is not a range")]
+    BadPageRange {
+        /// The block named.
+        block: String,
+        /// The first byte.
+        start: u64,
+        /// The length.
+        len: u64,
+    },
+    /// More page requests outstanding than the source queues: the destination
+    /// asks faster than any guest faults.
+    #[error("more than {limit} page requests outstanding")]
+    TooManyPageRequests {
+        /// The queue's bound.
+        limit: usize,
+    },
     /// A message the source does not expect here.
     #[error("unexpected return-path message {0:?}")]
     Unexpected(RpMessage),
@@ -329,9 +346,12 @@ pub enum RecoveryError {
     },
 }
 
-/// The incoming side waited too long: for a source to connect, for the next
-/// byte of a stream the source still owes, or for the source to read the return
-/// path. The timeouts are [`LoadOptions`](crate::savevm::LoadOptions) fields.
+/// A peer was silent too long. Incoming side: no source connected, the next
+/// byte of a stream the source still owes did not come, or the source did not
+/// read the return path (the timeouts are
+/// [`LoadOptions`](crate::savevm::LoadOptions) fields). Source side: the
+/// destination stopped reading the stream, or did not send a reply it owes
+/// ([`SourceOptions`](crate::migration::SourceOptions) fields).
 ///
 /// ```
 /// use std::time::Duration;
@@ -346,6 +366,13 @@ pub enum RecoveryError {
 /// assert_eq!(
 ///     e.to_string(),
 ///     "no byte from the source for 200ms while reading the stream header (3 byte(s) received)"
+/// );
+/// let e = TimeoutError::Reply { waiting_for: "SHUT", timeout: Duration::from_secs(30) };
+/// assert_eq!(e.to_string(), "no SHUT from the destination within 30s");
+/// let e = TimeoutError::StreamWrite { timeout: Duration::from_secs(30) };
+/// assert_eq!(
+///     e.to_string(),
+///     "stream write blocked for 30s: the destination does not read it"
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -375,6 +402,22 @@ pub enum TimeoutError {
     #[error("return-path write blocked for {timeout:?}: the source does not read it")]
     ReturnPathWrite {
         /// The write timeout.
+        timeout: Duration,
+    },
+    /// Source: a write of the migration stream made no progress within the
+    /// write timeout: the destination stopped reading.
+    #[error("stream write blocked for {timeout:?}: the destination does not read it")]
+    StreamWrite {
+        /// The write timeout.
+        timeout: Duration,
+    },
+    /// Source: the destination owed a return-path reply and sent nothing for
+    /// the reply timeout.
+    #[error("no {waiting_for} from the destination within {timeout:?}")]
+    Reply {
+        /// The reply (`SHUT`, `SWITCHOVER_ACK`).
+        waiting_for: &'static str,
+        /// The reply timeout.
         timeout: Duration,
     },
 }

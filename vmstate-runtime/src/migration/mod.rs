@@ -9,7 +9,9 @@
 //!   transitions, [`MigrationStats`] (QMP `query-migrate`);
 //! * transports with QEMU-style URIs ([`MigrationUri`], [`connect`], [`Incoming`]);
 //! * the incoming side's timeouts and [`CancelToken`] (a peer that never
-//!   connects, goes silent or stops reading cannot hold the destination).
+//!   connects, goes silent or stops reading cannot hold the destination), and
+//!   the source's ([`SourceOptions`]: a destination that stops reading or owes
+//!   a reply cannot hold the source).
 //!
 //! Failures are typed: cancel, peer failure, transport, return path, postcopy and
 //! postcopy recovery each have their [`ErrorKind`](crate::ErrorKind).
@@ -27,7 +29,11 @@ pub use params::{
     MigrationCapabilities, MigrationParameters, BUFFER_DELAY_MS, DEFAULT_DOWNTIME_LIMIT_MS,
     DEFAULT_MAX_BANDWIDTH, MAX_DOWNTIME_LIMIT_MS,
 };
-pub use source::{start_migration, MigrationConfig, MigrationHandle, VmControl};
+pub use source::{
+    read_return_path, start_migration, start_migration_with, MigrationConfig, MigrationHandle,
+    SourceOptions, VmControl, DEFAULT_REPLY_TIMEOUT, DEFAULT_SOURCE_WRITE_TIMEOUT,
+    MAX_QUEUED_PAGE_REQUESTS,
+};
 pub use stall::{CancelToken, IncomingPhase, DEFAULT_RP_WRITE_TIMEOUT, POLL_INTERVAL};
 pub use stats::{MigrationStats, StatsHandle};
 pub use status::MigrationStatus;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::stall::{is_timeout, poll_accept, CancelToken, ReadWatch};
 
-use crate::error::{Error, ErrorKind, Result, TransportError, TransportOp, UriError};
+use crate::error::{Error, ErrorKind, Result, TimeoutError, TransportError, TransportOp, UriError};
 
 /// A parsed migration URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,26 +193,55 @@ macro_rules! socket_read_write {
 
 socket_read_write!(TcpStream, UnixStream);
 
-/// The outgoing stream: ends its direction when dropped, so the destination sees
-/// EOF even while the return-path half of the socket stays open.
-pub(crate) struct Outgoing(pub(crate) Box<dyn ReadWrite>);
+/// The outgoing stream: its writes give up after the write timeout (a typed
+/// [`TimeoutError::StreamWrite`] inside the `io::Error`), and it ends its
+/// direction when dropped, so the destination sees EOF even while the
+/// return-path half of the socket stays open.
+pub(crate) struct Outgoing {
+    conn: Box<dyn ReadWrite>,
+    write_timeout: Option<Duration>,
+}
+
+impl Outgoing {
+    /// Puts `write_timeout` on the connection (where the transport can).
+    pub(crate) fn new(conn: Box<dyn ReadWrite>, write_timeout: Option<Duration>) -> Result<Self> {
+        let timeout = match write_timeout {
+            Some(t) => conn.set_write_timeout(Some(t))?.then_some(t),
+            None => None,
+        };
+        Ok(Outgoing {
+            conn,
+            write_timeout: timeout,
+        })
+    }
+
+    fn typed(&self, e: io::Error) -> io::Error {
+        match self.write_timeout {
+            Some(timeout) if is_timeout(&e) => io::Error::new(
+                io::ErrorKind::TimedOut,
+                Error::new(ErrorKind::TimedOut(TimeoutError::StreamWrite { timeout })),
+            ),
+            _ => e,
+        }
+    }
+}
 
 impl Write for Outgoing {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
+        self.conn.write(buf).map_err(|e| self.typed(e))
     }
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        self.0.write_vectored(bufs)
+        self.conn.write_vectored(bufs).map_err(|e| self.typed(e))
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
+        self.conn.flush().map_err(|e| self.typed(e))
     }
 }
 
 impl Drop for Outgoing {
     fn drop(&mut self) {
-        let _ = self.0.flush();
-        let _ = self.0.shutdown_write();
+        let _ = self.conn.flush();
+        let _ = self.conn.shutdown_write();
     }
 }
 

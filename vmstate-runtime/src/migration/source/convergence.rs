@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::driver::{Driver, Stop};
 use super::return_path::ReturnPath;
 use super::window::Window;
-use crate::error::{Error, ErrorKind, ReturnPathMissing};
+use crate::error::{Error, ErrorKind, ReturnPathMissing, TimeoutError};
 use crate::migration::params::BUFFER_DELAY_MS;
 use crate::migration::status::MigrationStatus;
 use crate::migration::transport::Outgoing;
@@ -30,6 +30,9 @@ impl Driver {
         let mut iterations = 0u64;
         let mut syncs = 0u64;
         let mut dirty_mark: Option<(u64, u64, Instant)> = None;
+        // Since when the switchover could start but for SWITCHOVER_ACK: the
+        // destination owes it from then on (bounded by the reply timeout).
+        let mut ack_owed_since: Option<Instant> = None;
         loop {
             if self.cancelled() {
                 return Err(Stop::Cancelled);
@@ -75,6 +78,25 @@ impl Driver {
             self.publish_ram_stats(reg);
 
             let switchover_allowed = rp.is_none_or(|r| r.switchover_allowed(caps));
+            if let Some(rp) = rp.filter(|_| !switchover_allowed) {
+                let could_switch = pending.total() <= threshold
+                    || (caps.postcopy_ram
+                        && self.shared.postcopy_requested.load(Ordering::SeqCst)
+                        && pending.must_precopy <= threshold);
+                if could_switch {
+                    let since = *ack_owed_since.get_or_insert_with(Instant::now);
+                    if let Some(timeout) = rp.reply_timeout() {
+                        if since.elapsed() > timeout {
+                            return Err(Stop::Failed(Error::new(ErrorKind::TimedOut(
+                                TimeoutError::Reply {
+                                    waiting_for: "SWITCHOVER_ACK",
+                                    timeout,
+                                },
+                            ))));
+                        }
+                    }
+                }
+            }
             if caps.postcopy_ram
                 && self.shared.postcopy_requested.load(Ordering::SeqCst)
                 && pending.must_precopy <= threshold

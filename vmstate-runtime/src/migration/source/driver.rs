@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::return_path::ReturnPath;
-use super::{MigrationConfig, Shared, VmControl};
+use super::{MigrationConfig, Shared, SourceOptions, VmControl};
 use crate::error::{Error, ErrorKind, Result, ReturnPathMissing};
 use crate::migration::params::MigrationParameters;
 use crate::migration::status::MigrationStatus;
@@ -19,6 +19,7 @@ use crate::savevm::{Command, Configuration, PostcopyAdvise, Registry, StreamWrit
 /// The state of one outgoing migration, owned by its thread.
 pub(super) struct Driver {
     pub(super) config: MigrationConfig,
+    pub(super) opts: SourceOptions,
     pub(super) shared: Arc<Shared>,
     pub(super) vm: Box<dyn VmControl>,
     pub(super) started: Instant,
@@ -45,11 +46,13 @@ pub(super) type Channel = (StreamWriter<Outgoing>, Option<ReturnPath>);
 impl Driver {
     pub(super) fn new(
         config: MigrationConfig,
+        opts: SourceOptions,
         shared: Arc<Shared>,
         vm: Box<dyn VmControl>,
     ) -> Self {
         Driver {
             config,
+            opts,
             shared,
             vm,
             started: Instant::now(),
@@ -183,7 +186,10 @@ impl Driver {
             return Err(Stop::Cancelled);
         }
         let caps = self.config.caps;
-        let mut w = StreamWriter::new(Outgoing(stream), self.config.version);
+        let mut w = StreamWriter::new(
+            Outgoing::new(stream, self.opts.write_timeout)?,
+            self.config.version,
+        );
         w.write_header()?;
         w.write_configuration(&Configuration::for_target(
             &self.config.machine,
@@ -196,7 +202,12 @@ impl Driver {
             })?;
             w.write_command(&Command::OpenReturnPath)?;
             w.write_command(&Command::Ping(PING_RETURN_PATH_OPENED))?;
-            Some(ReturnPath::spawn(reverse, self.config.version)?)
+            Some(ReturnPath::spawn(
+                reverse,
+                self.config.version,
+                caps.postcopy_ram,
+                self.opts.reply_timeout,
+            )?)
         } else {
             None
         };

@@ -10,7 +10,9 @@
 //! * `completion`: the precopy switchover (stop, END and FULL sections, EOF);
 //! * `postcopy`: the postcopy switch, serving page requests, and recovery over a
 //!   new connection;
-//! * `return_path`: the thread reading the destination's messages.
+//! * `return_path`: the thread reading the destination's messages;
+//! * `options`: the write and reply timeouts, and the table of which state
+//!   waits for what.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,11 +28,14 @@ use crate::savevm::{QemuVersion, Registry, TargetPage};
 mod completion;
 mod convergence;
 mod driver;
+mod options;
 mod postcopy;
 mod return_path;
 mod window;
 
 use driver::Driver;
+pub use options::{SourceOptions, DEFAULT_REPLY_TIMEOUT, DEFAULT_SOURCE_WRITE_TIMEOUT};
+pub use return_path::{read_return_path, MAX_QUEUED_PAGE_REQUESTS};
 
 /// What the driver needs from the VMM: stop and restart the vCPUs.
 pub trait VmControl: Send {
@@ -69,6 +74,8 @@ struct Shared {
     /// A second handle on the outgoing connection, so cancel() can unblock a
     /// source stuck writing to a destination that stopped reading.
     kill: Mutex<Option<Box<dyn ReadWrite>>>,
+    /// Why the migration is (or last was) postcopy-paused.
+    paused_error: Mutex<Option<Arc<Error>>>,
     stats: StatsHandle,
 }
 
@@ -154,6 +161,14 @@ impl MigrationHandle {
         Ok(())
     }
 
+    /// Why the migration went to postcopy-paused the last time (the typed
+    /// error behind the status's `error` text): the connection failing, the
+    /// destination breaking the return path, or a recovery attempt failing.
+    /// `None` before the first pause.
+    pub fn paused_error(&self) -> Option<Arc<Error>> {
+        self.shared.paused_error.lock().ok().and_then(|e| e.clone())
+    }
+
     /// Leaves pre-switchover (QMP `migrate-continue`).
     pub fn continue_switchover(&self) {
         self.shared
@@ -176,12 +191,24 @@ impl MigrationHandle {
     }
 }
 
-/// Starts an outgoing migration on its own thread. The registry is moved into the
-/// thread for the duration and handed back by [`MigrationHandle::wait`].
+/// Starts an outgoing migration on its own thread, with the default
+/// [`SourceOptions`]. The registry is moved into the thread for the duration
+/// and handed back by [`MigrationHandle::wait`].
 pub fn start_migration(
     config: MigrationConfig,
     registry: Registry,
     vm: Box<dyn VmControl>,
+) -> Result<MigrationHandle> {
+    start_migration_with(config, registry, vm, SourceOptions::default())
+}
+
+/// [`start_migration`] with the given timeouts (see [`SourceOptions`] for which
+/// state waits for what).
+pub fn start_migration_with(
+    config: MigrationConfig,
+    registry: Registry,
+    vm: Box<dyn VmControl>,
+    opts: SourceOptions,
 ) -> Result<MigrationHandle> {
     config.params.validate()?;
     if config.caps.switchover_ack && config.version == QemuVersion::V7_2 {
@@ -194,6 +221,7 @@ pub fn start_migration(
         postcopy_requested: AtomicBool::new(false),
         resume_uri: Mutex::new(None),
         kill: Mutex::new(None),
+        paused_error: Mutex::new(None),
         stats: StatsHandle::default(),
     });
     let s2 = shared.clone();
@@ -201,7 +229,7 @@ pub fn start_migration(
         .name("migration".into())
         .spawn(move || {
             let mut registry = registry;
-            let r = Driver::new(config, s2, vm).run(&mut registry);
+            let r = Driver::new(config, opts, s2, vm).run(&mut registry);
             (registry, r)
         })?;
     Ok(MigrationHandle {

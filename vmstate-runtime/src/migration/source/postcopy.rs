@@ -41,6 +41,9 @@ impl Driver {
                     // Paused until a recovery attempt succeeds (or a cancel).
                     let (w2, rp2) = loop {
                         let msg = err.to_string();
+                        if let Ok(mut p) = self.shared.paused_error.lock() {
+                            *p = Some(std::sync::Arc::new(err));
+                        }
                         self.set_status(MigrationStatus::PostcopyPaused);
                         self.shared.stats.update(|s| s.error = Some(msg));
                         let uri = self.wait_for_resume_uri()?;
@@ -87,7 +90,9 @@ impl Driver {
                 }
                 if !served {
                     return Err(Error::new(ErrorKind::Postcopy(
-                        PostcopyError::RequestForUnknownBlock { block },
+                        PostcopyError::RequestForUnknownBlock {
+                            block: block.to_string(),
+                        },
                     )));
                 }
             }
@@ -155,9 +160,12 @@ impl Driver {
         let reverse = reverse.ok_or_else(|| {
             Error::new(ErrorKind::PostcopyRecovery(RecoveryError::NotBidirectional))
         })?;
-        let mut w = StreamWriter::new(Outgoing(stream), self.config.version);
+        let mut w = StreamWriter::new(
+            Outgoing::new(stream, self.opts.write_timeout)?,
+            self.config.version,
+        );
         w.suppress_vmdesc();
-        let rp = ReturnPath::spawn(reverse, self.config.version)?;
+        let rp = ReturnPath::spawn(reverse, self.config.version, true, self.opts.reply_timeout)?;
         for e in reg.entries_mut() {
             if !e.handlers.has_postcopy() {
                 continue;
@@ -166,6 +174,9 @@ impl Driver {
                 continue;
             };
             for block in ram.ram_block_names() {
+                // Announced before asking: a bitmap nobody asked for is refused
+                // before its blob is read.
+                rp.want_bitmap(&block)?;
                 w.write_command(&Command::RecvBitmap(block.clone()))?;
                 w.flush()?;
                 let bitmap = rp.wait_bitmap(&block)?;
