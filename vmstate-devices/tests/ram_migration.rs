@@ -453,3 +453,61 @@ fn blocks_whose_pages_are_not_the_target_page_are_refused() {
         .unwrap_err();
     assert!(e.to_string().contains(want), "{e}");
 }
+
+/// With the postcopy-ram capability on and a postcopy-capable section, a
+/// migration that is never switched to postcopy converges and completes as
+/// precopy: everything left counts as `can_postcopy`, nothing is discarded,
+/// nothing goes after a switch.
+#[test]
+fn a_postcopy_capable_section_completes_in_precopy_when_never_switched() {
+    let dir = TempDir::new("ram-pc-precopy");
+    let uri = MigrationUri::Unix(dir.path().join("mig.sock"));
+    let src = Arc::new(Mutex::new(RamBlockList::new(specs(512, 2)).unwrap()));
+    fill(&src.lock().unwrap(), 11);
+    let incoming = Incoming::listen(&uri).unwrap();
+    let dst = Arc::new(Mutex::new(RamBlockList::new(specs(512, 2)).unwrap()));
+    let dst_ram = dst.clone();
+    let destination = thread::spawn(move || {
+        let mut reg = Registry::new();
+        RamSection::new(dst_ram).register(&mut reg).unwrap();
+        run_incoming(incoming, &mut reg, load_options(), &StatsHandle::default())
+    });
+    let section = RamSection::with_config(src.clone(), small_parts(), Box::new(VmMemoryDirtyLog))
+        .with_postcopy();
+    let postcopy_bytes = section.postcopy_bytes();
+    let mut reg = Registry::new();
+    section.register(&mut reg).unwrap();
+    let config = MigrationConfig {
+        uri,
+        machine: MACHINE.into(),
+        version: QemuVersion::V7_2,
+        params: MigrationParameters {
+            downtime_limit_ms: 300,
+            max_bandwidth: 64 << 20,
+            max_postcopy_bandwidth: 0,
+        },
+        caps: MigrationCapabilities {
+            postcopy_ram: true,
+            return_path: true,
+            ..Default::default()
+        },
+        target_page: TargetPage::X86,
+    };
+    let running = Arc::new(AtomicBool::new(true));
+    let control = Box::new(GuestControl {
+        running: running.clone(),
+        busy: Arc::default(),
+    });
+    let handle = start_migration(config, reg, control).unwrap();
+    let stats = handle.stats();
+    let (_reg, result) = handle.wait();
+    result.unwrap();
+    destination.join().unwrap().unwrap();
+    let s = stats.snapshot();
+    assert_eq!(s.status, MigrationStatus::Completed);
+    assert_same(&src.lock().unwrap(), &dst.lock().unwrap());
+    let ram = s.ram.expect("RAM counters");
+    assert!(ram.precopy_bytes > 0 && ram.downtime_bytes > 0, "{ram:?}");
+    assert_eq!(ram.postcopy_bytes, 0);
+    assert_eq!(postcopy_bytes.load(Ordering::Relaxed), 0);
+}

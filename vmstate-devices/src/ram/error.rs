@@ -138,6 +138,10 @@ pub enum RamErrorKind {
     /// Guest memory access failed.
     #[error("guest memory: {0}")]
     Memory(String),
+    /// postcopy: a page request, discard, received bitmap or blocking guest
+    /// access that cannot be honoured.
+    #[error("postcopy: {0}")]
+    Postcopy(super::postcopy::PostcopyRamError),
 }
 
 /// A RAM section error: what (with its block and block offset in the kind) and

@@ -19,7 +19,12 @@
 //! * [`section`]: [`RamSection`], the section's `SaveVmHandlers` for precopy
 //!   (bulk pass, dirty sync, pages ascending per block, ZERO from a chunked
 //!   zero check, PARTs bounded by a byte budget and QEMU's 50 ms) and loading
-//!   with every check of the decoder.
+//!   with every check of the decoder;
+//! * [`postcopy`]: the section's postcopy side ([`PostcopyRam`](vmstate_runtime::savevm::PostcopyRam)
+//!   for [`RamSection`]): discard ranges of re-dirtied sent pages, urgent pages
+//!   first, the destination's received bitmap in QEMU's RECV_BITMAP format for
+//!   recovery, and [`PostcopyAccess`], guest accesses that block on a page
+//!   that has not arrived until it does.
 //!
 //! Errors are [`RamError`]s: what ([`RamErrorKind`], naming the block and the
 //! offset in it) and where (the record's stream offset).
@@ -69,10 +74,12 @@ pub mod dirty;
 mod error;
 #[cfg(feature = "kvm")]
 pub mod kvm;
+pub mod postcopy;
 pub mod protocol;
 pub mod section;
 
 pub use block::{RamBlock, RamBlockList, RamBlockSpec, RamRegion};
 pub use dirty::{DirtyBitmap, DirtyLog, VmMemoryDirtyLog};
 pub use error::{RamError, RamErrorKind};
+pub use postcopy::{PostcopyAccess, PostcopyRamError};
 pub use section::{RamCounters, RamSection, RamSectionConfig};

@@ -17,6 +17,8 @@ use vmstate_runtime::{Error, Result};
 use super::block::RamBlockList;
 use super::dirty::{DirtyBitmap, DirtyLog, VmMemoryDirtyLog};
 use super::error::{RamError, RamErrorKind};
+// postcopy hook: the section's postcopy state (ram/postcopy/).
+use super::postcopy::PostcopyState;
 use super::protocol::{
     BlockEntry, MemSizeOptions, PageAt, RamDecoder, RamEncoder, RecordHeader, SECTION_VERSION,
 };
@@ -131,8 +133,8 @@ impl RamCounters {
             dirty_sync_count: get(&self.dirty_sync_count),
             precopy_bytes: get(&self.precopy_bytes),
             downtime_bytes: get(&self.downtime_bytes),
-            // The section has no postcopy (it never says `has_postcopy`), so
-            // nothing of it is sent after the switchover.
+            // postcopy hook: counted by the section's postcopy state, which
+            // `RamSection::ram_stats` fills in.
             postcopy_bytes: 0,
             page_size,
         }
@@ -154,11 +156,14 @@ impl RamCounters {
 /// RamSection::new(ram).register(&mut reg).unwrap();
 /// ```
 pub struct RamSection {
-    ram: Arc<Mutex<RamBlockList>>,
-    config: RamSectionConfig,
+    // postcopy hook: fields visible to ram/postcopy/ (pub(super)).
+    pub(super) ram: Arc<Mutex<RamBlockList>>,
+    pub(super) config: RamSectionConfig,
     log: Box<dyn DirtyLog>,
-    counters: Arc<RamCounters>,
-    save: Option<SaveState>,
+    pub(super) counters: Arc<RamCounters>,
+    pub(super) save: Option<SaveState>,
+    /// postcopy hook: discards, urgent pages, received bitmaps, accessors.
+    pub(super) postcopy: PostcopyState,
     decoder: RamDecoder,
     /// One page, for loading.
     scratch: Vec<u8>,
@@ -168,7 +173,7 @@ pub struct RamSection {
 
 /// Dirty pages copied out of guest memory at once when saving (and PAGE
 /// records gathered before they go into guest memory when loading).
-const RUN_PAGES: u64 = 16;
+pub(super) const RUN_PAGES: u64 = 16;
 
 impl std::fmt::Debug for RamSection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -179,16 +184,16 @@ impl std::fmt::Debug for RamSection {
 }
 
 /// Source side: the migration bitmaps and where the pass stands.
-struct SaveState {
-    bitmaps: Vec<DirtyBitmap>,
+pub(super) struct SaveState {
+    pub(super) bitmaps: Vec<DirtyBitmap>,
     /// Per block, the pages sent at least once (to count resent pages).
-    sent_once: Vec<DirtyBitmap>,
-    encoder: RamEncoder,
+    pub(super) sent_once: Vec<DirtyBitmap>,
+    pub(super) encoder: RamEncoder,
     /// (block, page) where the current pass continues.
-    cursor: (usize, u64),
+    pub(super) cursor: (usize, u64),
 }
 
-fn lock(ram: &Mutex<RamBlockList>) -> Result<MutexGuard<'_, RamBlockList>> {
+pub(super) fn lock(ram: &Mutex<RamBlockList>) -> Result<MutexGuard<'_, RamBlockList>> {
     ram.lock()
         .map_err(|_| Error::poisoned("RAM block list poisoned by a panicking thread"))
 }
@@ -196,7 +201,7 @@ fn lock(ram: &Mutex<RamBlockList>) -> Result<MutexGuard<'_, RamBlockList>> {
 /// Whether a page is all zero bytes: 256 bytes at a time, the 32 words of a
 /// chunk ORed together with no branch (the compiler turns it into vector ORs),
 /// one test per chunk so a non-zero page stops early.
-fn is_zero_page(page: &[u8]) -> bool {
+pub(super) fn is_zero_page(page: &[u8]) -> bool {
     let (chunks, tail) = page.as_chunks::<256>();
     chunks.iter().all(|c| {
         let (words, _) = c.as_chunks::<8>();
@@ -217,6 +222,8 @@ impl RamSection {
         log: Box<dyn DirtyLog>,
     ) -> Self {
         RamSection {
+            // postcopy hook: the postcopy state (bitmaps come at load_setup).
+            postcopy: PostcopyState::default(),
             ram,
             decoder: RamDecoder::new(config.page_size(), config.mem_size),
             scratch: vec![0; config.page_size() as usize],
@@ -263,7 +270,7 @@ impl RamSection {
     }
 
     /// Pulls the dirty log into the migration bitmaps (QEMU's bitmap sync).
-    fn sync(&mut self) -> Result<()> {
+    pub(super) fn sync(&mut self) -> Result<()> {
         let Some(save) = self.save.as_mut() else {
             return Ok(());
         };
@@ -280,7 +287,12 @@ impl RamSection {
     /// Sends dirty pages in RAM-list order, ascending in each block, from the
     /// cursor on, until `budget` bytes or the time bound. Returns whether the
     /// bitmaps are now clean.
-    fn send_dirty(&mut self, w: &mut SectionWriter, budget: u64, bounded: bool) -> Result<bool> {
+    pub(super) fn send_dirty(
+        &mut self,
+        w: &mut SectionWriter,
+        budget: u64,
+        bounded: bool,
+    ) -> Result<bool> {
         let started = Instant::now();
         let save = self
             .save
@@ -398,7 +410,7 @@ impl RamSection {
                 });
                 if !extends {
                     if let Some(done) = run.take() {
-                        done.write(&ram, &self.run_buf, ps)?;
+                        done.write(&ram, &self.run_buf, ps, &self.postcopy)?;
                     }
                     run = Some(PageRun {
                         block,
@@ -419,7 +431,7 @@ impl RamSection {
             // Any other record: what was gathered goes in first (a ZERO may be
             // for a page of the run).
             if let Some(done) = run.take() {
-                done.write(&ram, &self.run_buf, ps)?;
+                done.write(&ram, &self.run_buf, ps, &self.postcopy)?;
             }
             match header {
                 RecordHeader::Eos => break Ok(()),
@@ -441,6 +453,8 @@ impl RamSection {
                         self.scratch.fill(0);
                         slice.copy_from(&self.scratch[..]);
                     }
+                    // postcopy hook: the page arrived.
+                    self.postcopy.loaded(block, offset / ps as u64, 1);
                     zeros += 1;
                 }
                 RecordHeader::Page { .. } => unreachable!("handled above"),
@@ -466,12 +480,20 @@ struct PageRun {
 }
 
 impl PageRun {
-    fn write(self, ram: &RamBlockList, buf: &[u8], ps: usize) -> std::result::Result<(), RamError> {
+    fn write(
+        self,
+        ram: &RamBlockList,
+        buf: &[u8],
+        ps: usize,
+        postcopy: &PostcopyState,
+    ) -> std::result::Result<(), RamError> {
         let bytes = self.pages * ps;
         ram.blocks()[self.block]
             .slice(self.offset, bytes)
             .map_err(|e| RamError::new(into_kind(e), self.at))?
             .copy_from(&buf[..bytes]);
+        // postcopy hook: the run's pages arrived (one bit set per run).
+        postcopy.loaded(self.block, self.offset / ps as u64, self.pages as u64);
         Ok(())
     }
 }
@@ -483,6 +505,27 @@ fn into_kind(e: RamError) -> RamErrorKind {
 impl SaveVmHandlers for RamSection {
     fn is_iterative(&self) -> bool {
         true
+    }
+
+    // postcopy hook: postcopy-capable when enabled (RamSection::with_postcopy).
+    fn has_postcopy(&self) -> bool {
+        self.postcopy.enabled()
+    }
+
+    // postcopy hook: the PostcopyRam interface (ram/postcopy/mod.rs).
+    fn as_postcopy_ram(&mut self) -> Option<&mut dyn vmstate_runtime::savevm::PostcopyRam> {
+        Some(self)
+    }
+
+    // postcopy hook: after the switch, the rest without a dirty sync.
+    fn save_live_complete_postcopy(&mut self, w: &mut SectionWriter) -> Result<()> {
+        self.postcopy_complete(w)
+    }
+
+    fn load_cleanup(&mut self) -> Result<()> {
+        // postcopy hook: accessors stop waiting.
+        self.postcopy.load_cleanup();
+        Ok(())
     }
 
     fn save_setup(&mut self, w: &mut SectionWriter) -> Result<()> {
@@ -511,6 +554,8 @@ impl SaveVmHandlers for RamSection {
             });
         }
         drop(ram);
+        // postcopy hook: a new outgoing migration starts in precopy.
+        self.postcopy.save_setup();
         let mut encoder = RamEncoder::new(self.config.page_size());
         encoder.write_mem_size(w, &entries, self.config.mem_size)?;
         encoder.write_eos(w)?;
@@ -526,9 +571,16 @@ impl SaveVmHandlers for RamSection {
 
     fn save_live_iterate(&mut self, w: &mut SectionWriter) -> Result<IterateStatus> {
         let start = w.position();
+        // postcopy hook: pages the destination asked for go first.
+        self.postcopy_send_urgent(w)?;
         let clean = self.send_dirty(w, self.config.part_budget, true)?;
         self.save_eos(w)?;
-        self.count_bytes(&self.counters.precopy_bytes, w, start);
+        // postcopy hook: after the switch the bytes are postcopy-bytes.
+        if self.postcopy.in_postcopy() {
+            self.postcopy.count_bytes(w.position() - start);
+        } else {
+            self.count_bytes(&self.counters.precopy_bytes, w, start);
+        }
         Ok(if clean {
             IterateStatus::Done
         } else {
@@ -537,15 +589,27 @@ impl SaveVmHandlers for RamSection {
     }
 
     fn state_pending_estimate(&mut self) -> Pending {
+        let left = self.dirty_pages() * self.config.page_size();
+        // postcopy hook: with postcopy, all of it may go after the switch.
+        if self.postcopy.enabled() {
+            return Pending {
+                must_precopy: 0,
+                can_postcopy: left,
+            };
+        }
         Pending {
-            must_precopy: self.dirty_pages() * self.config.page_size(),
+            must_precopy: left,
             can_postcopy: 0,
         }
     }
 
     fn state_pending_exact(&mut self) -> Pending {
-        // A poisoned lock shows up as an error in the next PART.
-        let _ = self.sync();
+        // postcopy hook: no dirty sync after the switch (the destination's
+        // guest owns the memory then).
+        if !self.postcopy.in_postcopy() {
+            // A poisoned lock shows up as an error in the next PART.
+            let _ = self.sync();
+        }
         self.state_pending_estimate()
     }
 
@@ -564,12 +628,17 @@ impl SaveVmHandlers for RamSection {
 
     fn load_setup(&mut self) -> Result<()> {
         self.check_block_pages(&*lock(&self.ram)?)?;
+        // postcopy hook: no page received yet (one bit per page by max_length).
+        self.postcopy.load_setup(&*lock(&self.ram)?);
         self.decoder = RamDecoder::new(self.config.page_size(), self.config.mem_size);
         Ok(())
     }
 
     fn ram_stats(&self) -> Option<RamStats> {
-        Some(self.counters.to_stats(self.config.page_size()))
+        let mut stats = self.counters.to_stats(self.config.page_size());
+        // postcopy hook: bytes sent after the switch.
+        stats.postcopy_bytes = self.postcopy.bytes();
+        Some(stats)
     }
 
     fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
@@ -604,11 +673,11 @@ impl RamSection {
     }
 
     /// Adds the bytes `w` took since `start` to `counter`.
-    fn count_bytes(&self, counter: &AtomicU64, w: &SectionWriter, start: u64) {
+    pub(super) fn count_bytes(&self, counter: &AtomicU64, w: &SectionWriter, start: u64) {
         counter.fetch_add(w.position() - start, Ordering::Relaxed);
     }
 
-    fn save_eos(&mut self, w: &mut SectionWriter) -> Result<()> {
+    pub(super) fn save_eos(&mut self, w: &mut SectionWriter) -> Result<()> {
         match self.save.as_mut() {
             Some(s) => s.encoder.write_eos(w),
             None => Err(Error::invalid("ram: chunk written before save_setup")),
