@@ -480,7 +480,18 @@ fn postcopy_runs_or_says_why_it_cannot() {
     // Until the RAM section offers postcopy, --postcopy is refused with its
     // reason; once it does, the migration switches and verifies.
     let out = Command::new(demo_exe())
-        .args(["--ram-size", "4M", "--postcopy", "--no-progress-bar"])
+        // A guest dirtying far faster than the link: precopy alone could not
+        // converge, postcopy must finish it.
+        .args([
+            "--ram-size",
+            "8M",
+            "--max-bandwidth",
+            "4M",
+            "--dirty-rate",
+            "20000",
+            "--postcopy",
+            "--no-progress-bar",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
