@@ -119,7 +119,10 @@ impl Default for DemoOptions {
 impl DemoOptions {
     /// Refuses sizes, limits and combinations the demo cannot run with.
     pub(super) fn check(&self) -> Result<(), DemoError> {
-        if self.ram_size == 0 || self.ram_size > MAX_RAM_SIZE || !self.ram_size.is_multiple_of(PAGE_SIZE) {
+        if self.ram_size == 0
+            || self.ram_size > MAX_RAM_SIZE
+            || !self.ram_size.is_multiple_of(PAGE_SIZE)
+        {
             return fail(format!(
                 "--ram-size must be a multiple of 4 KiB between 4K and {}G",
                 MAX_RAM_SIZE >> 30
