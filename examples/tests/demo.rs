@@ -544,3 +544,33 @@ fn ctrl_c_cancels_cleanly() {
     );
     assert!(!tmp.exists(), "temporary directory left: {}", tmp.display());
 }
+
+#[test]
+fn ctrl_c_stops_a_waiting_destination_and_removes_its_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("wait.sock");
+    let incoming = format!("unix:{}", sock.display());
+    let mut dst = spawn_demo(&[
+        "--role",
+        "destination",
+        "--ram-size",
+        "2M",
+        "--incoming",
+        &incoming,
+    ]);
+    dst.wait_for_line("waiting on ", Duration::from_secs(30));
+    assert!(sock.exists());
+    let pid = dst.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let (status, stdout, stderr) = dst.finish();
+    assert_eq!(status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("incoming migration cancelled by Ctrl-C"),
+        "{stderr}"
+    );
+    assert!(!sock.exists(), "socket left behind");
+}

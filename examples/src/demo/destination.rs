@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use vmstate_runtime::migration::{Incoming, MigrationStatus};
+use vmstate_runtime::migration::{Incoming, MigrationStatus, MigrationUri};
 
 use super::checksum::{machine_checksums, print_checksums};
 use super::link::{Patience, Receiver};
@@ -54,6 +54,11 @@ pub(super) fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport,
     }
     let elapsed = connected.map(|c| c.elapsed()).unwrap_or_default();
     let (machine, stats, result) = receiver.join();
+    // The socket this process bound goes with it (accepting removes it; a
+    // cancel or timeout before any source came does not).
+    if let MigrationUri::Unix(path) = &uri {
+        let _ = std::fs::remove_file(path);
+    }
     let mut s = stats.snapshot();
     s.total_time = elapsed;
     let mut report = DemoReport::new(Role::Destination, s, opts.pages());
