@@ -190,6 +190,28 @@ fn file_uri_both_ways() {
     assert_eq!(got, want, "{stdout}");
 }
 
+#[test]
+fn exec_uri_pipes_the_stream_through_commands() {
+    // QEMU's `migrate "exec:CMD"` / `-incoming "exec:CMD2"`: here through a
+    // file the two commands share.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("piped.mig");
+    let opts = DemoOptions {
+        uri: Some(format!("exec:cat > '{}'", file.display())),
+        incoming: Some(format!("exec:cat '{}'", file.display())),
+        ram_size: 2 * MIB,
+        ..tiny()
+    };
+    let mut out = Vec::new();
+    let report =
+        run(&opts, &mut out).unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&out)));
+    assert!(report.verified(), "{}", String::from_utf8_lossy(&out));
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().len(),
+        report.stats.transferred
+    );
+}
+
 /// Both sides as processes over `incoming` (a destination that prints where
 /// it waits); the source goes to `uri_of(that line)`.
 fn two_processes(incoming: &str, uri_of: impl Fn(&str) -> String) {
