@@ -20,9 +20,10 @@ pub(super) struct Source {
 }
 
 impl Source {
-    /// Boots the source machine and starts its guest; returns after a warm-up.
-    pub(super) fn start(opts: &DemoOptions, pages: usize) -> Result<Source, DemoError> {
-        let machine = Machine::new(pages)?;
+    /// Boots the source machine (QEMU's pc RAM blocks) and starts its guest;
+    /// returns after a warm-up.
+    pub(super) fn start(opts: &DemoOptions) -> Result<Source, DemoError> {
+        let machine = Machine::qemu_pc(opts.ram_size)?;
         machine.boot(opts.used_percent, BOOT_SEED)?;
         let guest = Guest::start(
             &machine,

@@ -1,5 +1,6 @@
 //! The destination side and the way there: the destination machine loading the
-//! stream in its own thread, and, with `--keep-stream`, a tee that copies the
+//! stream in its own thread ([`Receiver`]), and, with both sides in one
+//! process, the [`Link`] to it: with `--keep-stream`, a tee that copies the
 //! stream to a file on its way.
 
 use std::fs::File;
@@ -16,6 +17,7 @@ use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion};
 
 use super::{fail, DemoError};
 use vmstate_devices::machine::{Machine, MACHINE_TYPE};
+use vmstate_devices::ram::RamSectionConfig;
 
 /// The destination thread and the optional tee, and the URIs to reach them.
 pub(super) struct Link {
@@ -23,11 +25,7 @@ pub(super) struct Link {
     pub(super) dst_uri: MigrationUri,
     /// Where the source connects (the tee, or the destination).
     pub(super) src_uri: MigrationUri,
-    dst_machine: Machine,
-    dst_stats: StatsHandle,
-    destination: JoinHandle<vmstate_runtime::Result<()>>,
-    /// Stops the destination wherever it waits (accept, a read).
-    cancel: CancelToken,
+    receiver: Receiver,
     tee: Option<JoinHandle<io::Result<u64>>>,
 }
 
@@ -52,45 +50,89 @@ pub(super) struct Arrived {
     pub(super) kept_bytes: Option<u64>,
 }
 
+/// The destination VM loading the stream on its own thread.
+pub(super) struct Receiver {
+    pub(super) machine: Machine,
+    pub(super) stats: StatsHandle,
+    thread: JoinHandle<vmstate_runtime::Result<()>>,
+    /// Stops the destination wherever it waits (accept, a read).
+    pub(super) cancel: CancelToken,
+}
+
+impl Receiver {
+    /// An empty machine of `ram_size` bytes of guest RAM (QEMU's pc blocks)
+    /// loading from `incoming` on a thread of its own.
+    pub(super) fn spawn(
+        incoming: Incoming,
+        ram_size: u64,
+        ram_config: RamSectionConfig,
+        patience: Patience,
+        cancel: CancelToken,
+    ) -> Result<Receiver, DemoError> {
+        let machine = Machine::qemu_pc(ram_size)?;
+        let stats = StatsHandle::default();
+        let mut reg = machine.registry_with(ram_config)?;
+        let (s, c) = (stats.clone(), cancel.clone());
+        let thread = std::thread::Builder::new()
+            .name("destination".into())
+            .spawn(move || -> vmstate_runtime::Result<()> {
+                let opts = LoadOptions {
+                    version: QemuVersion::V7_2,
+                    configuration: Some(Configuration::new(MACHINE_TYPE)),
+                    accept_timeout: patience.accept,
+                    idle_timeout: patience.idle,
+                    cancel: Some(c),
+                    ..Default::default()
+                };
+                run_incoming(incoming, &mut reg, opts, &s)
+            })?;
+        Ok(Receiver {
+            machine,
+            stats,
+            thread,
+            cancel,
+        })
+    }
+
+    /// Whether the destination has ended.
+    pub(super) fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Waits for the destination's outcome.
+    pub(super) fn join(self) -> (Machine, StatsHandle, vmstate_runtime::Result<()>) {
+        let r = match self.thread.join() {
+            Ok(r) => r,
+            Err(_) => Err(vmstate_runtime::Error::new(
+                vmstate_runtime::ErrorKind::ThreadPanicked {
+                    thread: "destination",
+                },
+            )),
+        };
+        (self.machine, self.stats, r)
+    }
+}
+
 impl Link {
     /// Starts the destination listening on `listen_uri` (before the source
     /// starts), and the tee when the stream is to be kept.
     pub(super) fn open(
         listen_uri: &MigrationUri,
         keep_stream: Option<&Path>,
-        pages: usize,
+        spawn: impl FnOnce(Incoming) -> Result<Receiver, DemoError>,
         tmp: &Path,
-        patience: Patience,
     ) -> Result<Link, DemoError> {
         let incoming = Incoming::listen(listen_uri)?;
         let dst_uri = match incoming.local_tcp_addr() {
             Some(a) => MigrationUri::Tcp(a.to_string()),
             None => listen_uri.clone(),
         };
-        let dst_machine = Machine::new(pages)?;
-        let dst_stats = StatsHandle::default();
-        let cancel = CancelToken::new();
-        let destination = {
-            let (m, s, c) = (dst_machine.clone(), dst_stats.clone(), cancel.clone());
-            std::thread::Builder::new()
-                .name("destination".into())
-                .spawn(move || -> vmstate_runtime::Result<()> {
-                    let mut reg = m.registry()?;
-                    let opts = LoadOptions {
-                        version: QemuVersion::V7_2,
-                        configuration: Some(Configuration::new(MACHINE_TYPE)),
-                        accept_timeout: patience.accept,
-                        idle_timeout: patience.idle,
-                        cancel: Some(c),
-                        ..Default::default()
-                    };
-                    run_incoming(incoming, &mut reg, opts, &s)
-                })?
-        };
+        let receiver = spawn(incoming)?;
         let (src_uri, tee) = match keep_stream {
             Some(path) => {
-                let file = File::create(path)
-                    .map_err(|e| DemoError(format!("--keep-stream {}: {e}", path.display())))?;
+                let file = File::create(path).map_err(|e| {
+                    DemoError::Failed(format!("--keep-stream {}: {e}", path.display()))
+                })?;
                 let sock = tmp.join("tee.sock");
                 let listener = UnixListener::bind(&sock)?;
                 let tee = spawn_tee(listener, dst_uri.clone(), file)?;
@@ -101,10 +143,7 @@ impl Link {
         Ok(Link {
             dst_uri,
             src_uri,
-            dst_machine,
-            dst_stats,
-            destination,
-            cancel,
+            receiver,
             tee,
         })
     }
@@ -118,7 +157,7 @@ impl Link {
     /// unblocks the tee if it still waits for a connection: connect once and
     /// hang up.
     pub(super) fn unblock(&self) {
-        self.cancel.cancel();
+        self.receiver.cancel.cancel();
         if self.tee.is_some() {
             let _ = connect(&self.src_uri);
         }
@@ -130,26 +169,25 @@ impl Link {
         // A source that failed mid-stream closed the connection: give the
         // destination a moment to report its own view of it before cancelling.
         let grace = std::time::Instant::now();
-        while !self.destination.is_finished() && grace.elapsed() < ABANDON_GRACE {
+        while !self.receiver.is_finished() && grace.elapsed() < ABANDON_GRACE {
             std::thread::sleep(Duration::from_millis(10));
         }
         self.unblock();
-        let dst = self.destination.join();
+        let (_, _, dst) = self.receiver.join();
         if let Some(t) = self.tee {
             let _ = t.join();
         }
         match dst {
-            Ok(Err(de)) => format!("; destination: {de}"),
-            _ => String::new(),
+            Err(de) => format!("; destination: {de}"),
+            Ok(()) => String::new(),
         }
     }
 
     /// After a completed migration: the destination's outcome and the tee's.
     pub(super) fn finish(self) -> Result<Arrived, DemoError> {
-        match self.destination.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return fail(format!("destination failed: {e}")),
-            Err(_) => return fail("destination thread panicked"),
+        let (machine, stats, r) = self.receiver.join();
+        if let Err(e) = r {
+            return fail(format!("destination failed: {e}"));
         }
         let kept_bytes = match self.tee {
             Some(t) => match t.join() {
@@ -160,8 +198,8 @@ impl Link {
             None => None,
         };
         Ok(Arrived {
-            machine: self.dst_machine,
-            stats: self.dst_stats,
+            machine,
+            stats,
             kept_bytes,
         })
     }

@@ -9,10 +9,15 @@ use std::time::Duration;
 use vmstate_runtime::migration::{MigrationStats, MigrationStatus, MigrationUri};
 use vmstate_runtime::to_bytes;
 
+use super::checksum::Checksum;
 use super::guest::pending_bytes;
+use super::options::Role;
 use super::{DemoError, DemoOptions, MIB};
+use std::sync::atomic::Ordering;
+
+use super::guest::Source;
 use vmstate_devices::machine::Machine;
-use vmstate_devices::ram::RamBlock;
+use vmstate_devices::ram::{RamBlock, RamCounters};
 
 /// One compared part of the machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,15 +33,18 @@ pub struct Check {
 /// What the demo measured and checked.
 #[derive(Debug, Clone)]
 pub struct DemoReport {
-    /// The source's final `query-migrate` figures.
+    /// The side(s) this process ran.
+    pub role: Role,
+    /// The final figures of this process's migration: the source's
+    /// `query-migrate` (the destination's own, with `--role destination`).
     pub stats: MigrationStats,
-    /// The destination's final status.
-    pub destination_status: MigrationStatus,
-    /// Pages of guest RAM.
+    /// The destination's final status (when this process ran it).
+    pub destination_status: Option<MigrationStatus>,
+    /// Pages of guest RAM (all blocks).
     pub ram_pages: u64,
-    /// PAGE records sent.
+    /// PAGE records sent (received, on the destination).
     pub normal_pages: u64,
-    /// ZERO records sent.
+    /// ZERO records sent (received).
     pub zero_pages: u64,
     /// Pages sent again after the guest rewrote them.
     pub resent_pages: u64,
@@ -50,24 +58,84 @@ pub struct DemoReport {
     /// Bytes waiting in the source controller at switchover, in the order the
     /// guest would read them (the destination delivers the same).
     pub in_flight: Vec<u8>,
-    /// Source-vs-destination comparisons.
+    /// Source-vs-destination comparisons (both sides in this process).
     pub checks: Vec<Check>,
+    /// The source's checksums at switchover (when this process ran it).
+    pub source_checksums: Vec<Checksum>,
+    /// The destination's checksums once loaded (when this process ran it).
+    pub destination_checksums: Vec<Checksum>,
     /// Bytes of the kept stream file, when one was written.
     pub kept_bytes: Option<u64>,
+    /// The highest vCPU throttle auto-converge set, percent.
+    pub max_throttle: u32,
+    /// This process's peak resident set (`VmHWM`), when the OS tells it.
+    pub peak_rss: Option<u64>,
     /// Wall time of the whole demo.
     pub wall: Duration,
 }
 
 impl DemoReport {
-    /// Whether every comparison was identical.
+    /// A report of `stats` with nothing else measured yet.
+    pub(super) fn new(role: Role, stats: MigrationStats, ram_pages: u64) -> Self {
+        DemoReport {
+            role,
+            stats,
+            destination_status: None,
+            ram_pages,
+            normal_pages: 0,
+            zero_pages: 0,
+            resent_pages: 0,
+            downtime_bytes: 0,
+            guest_writes: 0,
+            keys_typed: 0,
+            in_flight: Vec::new(),
+            checks: Vec::new(),
+            source_checksums: Vec::new(),
+            destination_checksums: Vec::new(),
+            kept_bytes: None,
+            max_throttle: 0,
+            peak_rss: None,
+            wall: Duration::ZERO,
+        }
+    }
+
+    /// Takes the RAM counters of `machine` (what its "ram" section sent or
+    /// loaded).
+    pub(super) fn count_ram(&mut self, machine: &Machine) {
+        let c = &machine.ram_counters;
+        self.normal_pages = RamCounters::get(&c.normal);
+        self.zero_pages = RamCounters::get(&c.duplicate);
+        self.resent_pages = RamCounters::get(&c.resent);
+        self.downtime_bytes = RamCounters::get(&c.downtime_bytes);
+    }
+
+    /// Takes the guest workload's counters and what the source's keyboard
+    /// controller holds for the guest.
+    pub(super) fn count_guest(&mut self, source: &Source) -> Result<(), DemoError> {
+        let c = source.guest.counters();
+        self.guest_writes = c.writes.load(Ordering::Relaxed);
+        self.keys_typed = c.keys.load(Ordering::Relaxed);
+        self.in_flight = pending_bytes(&*lock(&source.machine.i8042, "source i8042")?);
+        Ok(())
+    }
+
+    /// Whether every comparison was identical (both sides in this process),
+    /// or, for one side, whether its migration completed.
     pub fn verified(&self) -> bool {
-        !self.checks.is_empty() && self.checks.iter().all(|c| c.identical)
+        match self.role {
+            Role::Both => !self.checks.is_empty() && self.checks.iter().all(|c| c.identical),
+            _ => self.stats.status == MigrationStatus::Completed,
+        }
     }
 }
 
+const GIB: u64 = 1 << 30;
+
 /// Human-readable byte count (binary units).
 pub fn human_bytes(b: u64) -> String {
-    if b >= MIB {
+    if b >= GIB {
+        format!("{:.2} GiB", b as f64 / GIB as f64)
+    } else if b >= MIB {
         format!("{:.1} MiB", b as f64 / MIB as f64)
     } else if b >= 1024 {
         format!("{:.1} KiB", b as f64 / 1024.0)
@@ -76,12 +144,24 @@ pub fn human_bytes(b: u64) -> String {
     }
 }
 
-fn ms(d: Duration) -> String {
-    if d >= Duration::from_secs(1) {
-        format!("{:.2} s", d.as_secs_f64())
-    } else {
-        format!("{} ms", d.as_millis())
-    }
+/// Human-readable rate (binary units per second).
+pub fn human_rate(bps: f64) -> String {
+    format!("{}/s", human_bytes(bps.max(0.0) as u64))
+}
+
+/// This process's peak resident set size in bytes (`VmHWM` of
+/// `/proc/self/status`), where the OS has it.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// Compares the destination with the source (still paused, exactly as at
@@ -150,7 +230,7 @@ fn same_contents(a: &RamBlock, b: &RamBlock) -> Result<bool, DemoError> {
         let read = |block: &RamBlock, buf: &mut [u8]| {
             block
                 .read(at, buf)
-                .map_err(|e| DemoError(format!("reading RAMBlock {}: {e}", block.idstr())))
+                .map_err(|e| DemoError::Failed(format!("reading RAMBlock {}: {e}", block.idstr())))
         };
         read(a, &mut x[..n])?;
         read(b, &mut y[..n])?;
@@ -162,18 +242,32 @@ fn same_contents(a: &RamBlock, b: &RamBlock) -> Result<bool, DemoError> {
     Ok(true)
 }
 
-fn lock<'a, T>(m: &'a Mutex<T>, what: &str) -> Result<MutexGuard<'a, T>, DemoError> {
-    m.lock().map_err(|_| DemoError(format!("{what} poisoned")))
+pub(super) fn lock<'a, T>(m: &'a Mutex<T>, what: &str) -> Result<MutexGuard<'a, T>, DemoError> {
+    m.lock()
+        .map_err(|_| DemoError::Failed(format!("{what} poisoned")))
 }
 
-/// The setup, before the migration starts.
-pub(super) fn print_intro(
-    opts: &DemoOptions,
-    pages: usize,
-    dst_uri: &MigrationUri,
-    tee: bool,
-    out: &mut dyn Write,
-) {
+/// A URI as QEMU writes it.
+pub(super) fn uri_text(uri: &MigrationUri) -> String {
+    match uri {
+        MigrationUri::Unix(p) => format!("unix:{}", p.display()),
+        MigrationUri::Tcp(a) => format!("tcp:{a}"),
+        MigrationUri::File(p) => format!("file:{}", p.display()),
+        MigrationUri::Exec(c) => format!("exec:{c}"),
+    }
+}
+
+/// A bandwidth limit, 0 shown as unlimited.
+pub(super) fn limit_text(max_bandwidth: u64) -> String {
+    if max_bandwidth == 0 {
+        "unlimited".into()
+    } else {
+        human_rate(max_bandwidth as f64)
+    }
+}
+
+/// The guest and the migration parameters, before the migration starts.
+pub(super) fn print_intro(opts: &DemoOptions, ram_total: u64, out: &mut dyn Write) {
     let _ = writeln!(out, "vmstate-rs live migration demo");
     let _ = writeln!(out, "==============================");
     let _ = writeln!(
@@ -184,41 +278,48 @@ pub(super) fn print_intro(
     );
     let _ = writeln!(
         out,
-        "  source       {} MiB guest RAM: {pages} pages of 4 KiB, {}% data, the rest zero\n\
+        "  source       {} guest RAM ({:#x} bytes, {} pages of 4 KiB), {}% data, the rest zero,\n\
+         \x20              in QEMU 7.2's pc RAM blocks ({} with firmware and fw_cfg)\n\
          \x20              + PC keyboard controller (i8042, PS/2 keyboard and mouse)",
-        opts.ram_mib, opts.used_percent
+        human_bytes(opts.ram_size),
+        opts.ram_size,
+        opts.pages(),
+        opts.used_percent,
+        human_bytes(ram_total)
     );
     let _ = writeln!(
         out,
-        "  guest        dirties {} pages/s ({}/s) of its RAM,\n\
+        "  guest        dirties {} pages/s ({}) of its RAM,\n\
          \x20              types {} keys/s and moves the mouse",
         opts.dirty_rate,
-        human_bytes(opts.dirty_bytes_per_sec()),
+        human_rate(opts.dirty_bytes_per_sec() as f64),
         opts.keys_per_sec
     );
-    let uri_text = match dst_uri {
-        MigrationUri::Unix(p) => format!("unix:{}", p.display()),
-        MigrationUri::Tcp(a) => format!("tcp:{a}"),
-        other => format!("{other:?}"),
-    };
+    print_limits(opts, out);
+}
+
+/// The migration parameters and capabilities.
+pub(super) fn print_limits(opts: &DemoOptions, out: &mut dyn Write) {
+    let mut caps = Vec::new();
+    if opts.postcopy {
+        caps.push("postcopy-ram".to_string());
+    }
+    if opts.auto_converge {
+        caps.push(format!(
+            "auto-converge (cpu-throttle-initial {}%, increment {}%)",
+            opts.cpu_throttle_initial, opts.cpu_throttle_increment
+        ));
+    }
     let _ = writeln!(
         out,
-        "  destination  a thread listening on {uri_text}{}",
-        if tee {
-            "\n               (through a tee that keeps a copy of the stream)"
+        "  limits       max-bandwidth {}, downtime-limit {} ms{}",
+        limit_text(opts.max_bandwidth),
+        opts.downtime_limit_ms,
+        if caps.is_empty() {
+            String::new()
         } else {
-            ""
+            format!("\n  capabilities {}", caps.join(", "))
         }
-    );
-    let _ = writeln!(
-        out,
-        "  limits       bandwidth {}, downtime {} ms\n",
-        if opts.max_bandwidth() == 0 {
-            "unlimited".to_string()
-        } else {
-            format!("{}/s", human_bytes(opts.max_bandwidth()))
-        },
-        opts.downtime_ms
     );
     let _ = out.flush();
 }
@@ -234,6 +335,29 @@ pub(super) fn print_kept(out: &mut dyn Write, path: &Path, n: u64) {
     );
 }
 
+/// The rate line: transferred bytes over the total time (what the
+/// `qemu-vs-us` script compares with QEMU's `query-migrate`).
+pub(super) fn rate_line(bytes: u64, time: Duration) -> String {
+    let secs = time.as_secs_f64();
+    let rate = if secs > 0.0 { bytes as f64 / secs } else { 0.0 };
+    format!(
+        "{:.3} GiB/s ({bytes} bytes in {secs:.3} s)",
+        rate / GIB as f64
+    )
+}
+
+/// The peak-RSS line, against the guest RAM size.
+pub(super) fn rss_line(peak: Option<u64>, ram_total: u64) -> String {
+    match peak {
+        Some(p) => format!(
+            "{} (VmHWM of /proc/self/status, {p} bytes), {:.3}x the guest RAM",
+            human_bytes(p),
+            p as f64 / ram_total.max(1) as f64
+        ),
+        None => "unknown (no VmHWM in /proc/self/status)".into(),
+    }
+}
+
 pub(super) fn print_summary(opts: &DemoOptions, r: &DemoReport, out: &mut dyn Write) {
     let s = &r.stats;
     let secs = s.total_time.as_secs_f64();
@@ -241,11 +365,6 @@ pub(super) fn print_summary(opts: &DemoOptions, r: &DemoReport, out: &mut dyn Wr
         s.transferred as f64 / secs
     } else {
         0.0
-    };
-    let limit = if opts.max_bandwidth_mib == 0 {
-        "no limit".to_string()
-    } else {
-        format!("limit {} MiB/s", opts.max_bandwidth_mib)
     };
     let downtime = s.downtime.map(ms).unwrap_or_else(|| "-".into());
     let _ = writeln!(out, "\nMigration summary (as QMP query-migrate reports it)");
@@ -255,7 +374,7 @@ pub(super) fn print_summary(opts: &DemoOptions, r: &DemoReport, out: &mut dyn Wr
     let _ = writeln!(
         out,
         "  downtime      {downtime} (limit {} ms): how long the guest was paused",
-        opts.downtime_ms
+        opts.downtime_limit_ms
     );
     let _ = writeln!(
         out,
@@ -265,9 +384,15 @@ pub(super) fn print_summary(opts: &DemoOptions, r: &DemoReport, out: &mut dyn Wr
     );
     let _ = writeln!(
         out,
-        "  throughput    {}/s while throttled ({limit}), {}/s overall",
-        human_bytes(s.throughput_bps as u64),
-        human_bytes(average as u64)
+        "  rate          {}",
+        rate_line(s.transferred, s.total_time)
+    );
+    let _ = writeln!(
+        out,
+        "  throughput    {} in the last window (max-bandwidth {}), {} overall",
+        human_rate(s.throughput_bps),
+        limit_text(opts.max_bandwidth),
+        human_rate(average)
     );
     let _ = writeln!(
         out,
@@ -284,9 +409,14 @@ pub(super) fn print_summary(opts: &DemoOptions, r: &DemoReport, out: &mut dyn Wr
         r.resent_pages,
         human_bytes(r.downtime_bytes)
     );
+    let throttle = if opts.auto_converge {
+        format!(", vCPU throttle up to {}%", r.max_throttle)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "  guest         {} memory writes, {} keys typed",
+        "  guest         {} memory writes, {} keys typed{throttle}",
         r.guest_writes, r.keys_typed
     );
     let in_flight = if r.in_flight.is_empty() {
@@ -301,6 +431,14 @@ pub(super) fn print_summary(opts: &DemoOptions, r: &DemoReport, out: &mut dyn Wr
         )
     };
     let _ = writeln!(out, "  keyboard      {in_flight}");
+    let _ = writeln!(
+        out,
+        "  peak RSS      {}",
+        rss_line(r.peak_rss, opts.ram_size)
+    );
+    if r.checks.is_empty() {
+        return;
+    }
     let _ = writeln!(
         out,
         "\nVerification: destination vs source at switchover (byte compare)"
@@ -318,6 +456,16 @@ pub(super) fn print_summary(opts: &DemoOptions, r: &DemoReport, out: &mut dyn Wr
             }
         );
     }
-    let _ = writeln!(out, "  destination status: {}", r.destination_status);
+    if let Some(st) = r.destination_status {
+        let _ = writeln!(out, "  destination status: {st}");
+    }
     let _ = writeln!(out, "  demo wall time: {}", ms(r.wall));
+}
+
+pub(super) fn ms(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{:.2} s", d.as_secs_f64())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
 }

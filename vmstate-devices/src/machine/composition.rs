@@ -14,7 +14,8 @@ use crate::ram::{
     RamBlockList, RamBlockSpec, RamCounters, RamSection, RamSectionConfig, VmMemoryDirtyLog,
 };
 
-/// Name of the machine's one RAMBlock (the main RAM block of a QEMU pc machine).
+/// Name of the machine's main RAMBlock (the guest's RAM in a QEMU pc machine;
+/// the vCPUs of the guest workload write it).
 pub const RAM_BLOCK: &str = "pc.ram";
 
 /// Bytes a PART body of the "ram" section may carry (the driver checks its
@@ -25,8 +26,10 @@ pub const PART_BUDGET: u64 = 128 * 1024;
 /// The demo machine: guest RAM and a PC keyboard controller.
 #[derive(Clone)]
 pub struct Machine {
-    /// Guest RAM: one RAMBlock, [`RAM_BLOCK`], on vm-memory (writes through
-    /// [`RamBlock::write`](crate::ram::RamBlock::write) are dirty-logged).
+    /// Guest RAM: [`RAM_BLOCK`] first, then (with [`Machine::qemu_pc`]) the
+    /// firmware and fw_cfg blocks of QEMU's pc machine, each on vm-memory
+    /// (writes through [`RamBlock::write`](crate::ram::RamBlock::write) are
+    /// dirty-logged).
     pub ram: Arc<Mutex<RamBlockList>>,
     /// The i8042 with its PS/2 keyboard and mouse.
     pub i8042: Arc<Mutex<I8042>>,
@@ -49,29 +52,61 @@ impl Machine {
     /// memory) and a keyboard controller fresh from reset.
     pub fn new(pages: usize) -> Result<Self> {
         let spec = RamBlockSpec::ram(RAM_BLOCK, pages as u64 * X86_TARGET_PAGE_SIZE);
-        Ok(Machine {
-            ram: Arc::new(Mutex::new(
-                RamBlockList::new(vec![spec]).map_err(Error::from)?,
-            )),
-            i8042: Arc::new(Mutex::new(I8042::default())),
-            ram_counters: Arc::default(),
-        })
+        Ok(Self::with_ram(
+            RamBlockList::new(vec![spec]).map_err(Error::from)?,
+        ))
     }
 
-    /// "Boots" the guest: fills the first `used_percent` of RAM with data (the
-    /// rest stays zero pages, as in a fresh guest) and sets the keyboard
+    /// A machine with QEMU 7.2's `pc` RAM block set
+    /// ([`RamBlockList::qemu_pc`]: `ram_size` bytes of [`RAM_BLOCK`], the BIOS,
+    /// the option-ROM area and the fw_cfg ACPI blobs, in QEMU's RAM-list
+    /// order), so the "ram" section of a QEMU pc stream loads into it block
+    /// for block. `ram_size` must be a multiple of 4 KiB.
+    ///
+    /// ```
+    /// use vmstate_devices::machine::Machine;
+    ///
+    /// let m = Machine::qemu_pc(1 << 20).unwrap();
+    /// let ram = m.ram.lock().unwrap();
+    /// let names: Vec<&str> = ram.blocks().iter().map(|b| b.idstr()).collect();
+    /// assert_eq!(names[..3], ["pc.ram", "/rom@etc/acpi/tables", "pc.bios"]);
+    /// ```
+    pub fn qemu_pc(ram_size: u64) -> Result<Self> {
+        if ram_size == 0 || !ram_size.is_multiple_of(X86_TARGET_PAGE_SIZE) {
+            return Err(Error::invalid(format!(
+                "guest RAM size {ram_size:#x} is not a positive multiple of the 4 KiB page"
+            )));
+        }
+        Ok(Self::with_ram(
+            RamBlockList::qemu_pc(ram_size, false).map_err(Error::from)?,
+        ))
+    }
+
+    /// A machine over the RAM blocks a VMM already has (the first one is the
+    /// guest's main RAM), with a keyboard controller fresh from reset.
+    pub fn with_ram(ram: RamBlockList) -> Self {
+        Machine {
+            ram: Arc::new(Mutex::new(ram)),
+            i8042: Arc::new(Mutex::new(I8042::default())),
+            ram_counters: Arc::default(),
+        }
+    }
+
+    /// "Boots" the guest: fills the first `used_percent` of every RAM block with
+    /// data (one pseudo-random stream per block; the rest stays zero pages, as
+    /// in a fresh guest) and sets the keyboard
     /// controller up as an OS driver does (translation and interrupts on, Num
     /// Lock LED, mouse reporting enabled).
     pub fn boot(&self, used_percent: u32, seed: u64) -> Result<()> {
         {
             let ram = lock(&self.ram)?;
-            for block in ram.blocks() {
+            for (index, block) in ram.blocks().iter().enumerate() {
                 let ps = block.spec().page_size;
                 let used = block.pages() * u64::from(used_percent.min(100)) / 100 * ps;
                 // One pseudo-random stream over the used part, written a chunk
                 // at a time (the migration's bulk pass sends every page, so
                 // the dirty log these writes leave does not matter).
-                let mut rng = Rng(seed | 1);
+                let mut rng = Rng((seed ^ (index as u64).wrapping_mul(0x9e37_79b9)) | 1);
                 let mut chunk = vec![0u8; BOOT_CHUNK];
                 let mut at = 0;
                 while at < used {
@@ -111,11 +146,17 @@ impl Machine {
 
     /// [`registry`](Self::registry) with a different PART size.
     pub fn registry_with_part_budget(&self, part_budget: u64) -> Result<Registry> {
-        let mut reg = Registry::new();
-        let config = RamSectionConfig {
+        self.registry_with(RamSectionConfig {
             part_budget,
             ..RamSectionConfig::default()
-        };
+        })
+    }
+
+    /// [`registry`](Self::registry) with the "ram" section configured as
+    /// `config` says (PART size, the MEM_SIZE words that capabilities such as
+    /// postcopy-ram add).
+    pub fn registry_with(&self, config: RamSectionConfig) -> Result<Registry> {
+        let mut reg = Registry::new();
         RamSection::with_config(self.ram.clone(), config, Box::new(VmMemoryDirtyLog))
             .sharing_counters(self.ram_counters.clone())
             .register(&mut reg)?;
@@ -209,6 +250,34 @@ mod tests {
         let d = &dst.ram_counters;
         assert_eq!(RamCounters::get(&d.normal), 31);
         assert_eq!(RamCounters::get(&d.duplicate), 70);
+    }
+
+    #[test]
+    fn the_qemu_pc_machine_migrates_every_block() {
+        let src = Machine::qemu_pc(16 * PS).unwrap();
+        src.boot(50, 3).unwrap();
+        let (stream, _) = save_all(&src, 8 * PS, None);
+        let dst = Machine::qemu_pc(16 * PS).unwrap();
+        let mut reg = dst.registry().unwrap();
+        let mut r = Reader::new(BytesMut::from(&stream[..]));
+        StreamLoader::new(LoadOptions::default())
+            .load(&mut r, &mut reg, &mut NoCommands)
+            .unwrap();
+        let (a, b) = (src.ram.lock().unwrap(), dst.ram.lock().unwrap());
+        assert_eq!(a.len(), 6);
+        for block in a.blocks() {
+            let other = b.get(block.idstr()).unwrap();
+            assert!(
+                block.to_vec().unwrap() == other.to_vec().unwrap(),
+                "{}",
+                block.idstr()
+            );
+            // Booted blocks hold data (half of each, at least a page).
+            assert!(block.to_vec().unwrap().iter().any(|x| *x != 0) || block.pages() < 2);
+        }
+        for bad in [0, PS + 1] {
+            assert!(Machine::qemu_pc(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

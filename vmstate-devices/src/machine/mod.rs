@@ -7,11 +7,14 @@
 //!
 //! One module per job:
 //!
-//! * `composition`: [`Machine`], what the machine is made of (one RAMBlock,
-//!   [`RAM_BLOCK`], registered as QEMU's "ram" section through
+//! * `composition`: [`Machine`], what the machine is made of (RAMBlocks:
+//!   [`RAM_BLOCK`] alone, or QEMU 7.2's pc block set with
+//!   [`Machine::qemu_pc`], so a QEMU pc stream's RAM loads into it block for
+//!   block; registered as QEMU's "ram" section through
 //!   [`ram::RamSection`](crate::ram::RamSection)) and its
 //!   [`Registry`](vmstate_runtime::savevm::Registry) of sections;
-//! * `workload`: [`Guest`], the guest thread, and what it does ([`Workload`]);
+//! * `workload`: [`Guest`], the guest thread, what it does ([`Workload`]),
+//!   and its vCPU throttle ([`CpuThrottle`], for auto-converge);
 //! * `vm_control`: pausing and resuming that guest for the migration driver.
 //!
 //! ```
@@ -34,7 +37,7 @@ mod vm_control;
 mod workload;
 
 pub use composition::{Machine, PART_BUDGET, RAM_BLOCK};
-pub use workload::{Guest, GuestCounters, Rng, Workload};
+pub use workload::{CpuThrottle, Guest, GuestCounters, Rng, Workload};
 
 /// Machine type written in (and checked against) the configuration record.
 pub const MACHINE_TYPE: &str = "vmstate-demo";

@@ -1,7 +1,7 @@
 //! The guest: one thread standing for the vCPUs (memory writes, the keyboard
 //! driver) and the host input (typing, mouse moves), and what it does.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -77,12 +77,36 @@ pub struct GuestCounters {
     pub pauses: AtomicU64,
 }
 
+/// The vCPU throttle of a running guest (QEMU's auto-converge
+/// `cpu-throttle-percentage`): at `p` percent the vCPUs sleep `p`% of the
+/// time, so the guest does (and dirties) only `100 - p`% of its work.
+/// Clones share the setting.
+#[derive(Debug, Clone, Default)]
+pub struct CpuThrottle(Arc<AtomicU32>);
+
+impl CpuThrottle {
+    /// Highest throttle (QEMU's `cpu-throttle` maximum: the vCPUs still run 1%).
+    pub const MAX_PERCENT: u32 = 99;
+
+    /// Sets the throttle to `percent` (capped at [`Self::MAX_PERCENT`]; 0: off).
+    pub fn set(&self, percent: u32) {
+        self.0
+            .store(percent.min(Self::MAX_PERCENT), Ordering::SeqCst);
+    }
+
+    /// The throttle in percent (0: the vCPUs run freely).
+    pub fn percent(&self) -> u32 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// The running guest: one thread standing for the vCPUs (memory writes, the
 /// keyboard driver) and the host input (typing, mouse moves).
 pub struct Guest {
     running: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     counters: Arc<GuestCounters>,
+    throttle: CpuThrottle,
     machine: Machine,
     thread: Option<JoinHandle<()>>,
 }
@@ -114,19 +138,21 @@ impl Guest {
         let running = Arc::new(AtomicBool::new(true));
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(GuestCounters::default());
-        let (r, s, c, m) = (
-            running.clone(),
-            stop.clone(),
-            counters.clone(),
-            machine.clone(),
-        );
+        let throttle = CpuThrottle::default();
+        let flags = GuestFlags {
+            running: running.clone(),
+            stop: stop.clone(),
+            throttle: throttle.clone(),
+        };
+        let (c, m) = (counters.clone(), machine.clone());
         let thread = std::thread::Builder::new()
             .name("guest".into())
-            .spawn(move || guest_loop(m, workload, r, s, c))?;
+            .spawn(move || guest_loop(m, workload, flags, c))?;
         Ok(Guest {
             running,
             stop,
             counters,
+            throttle,
             machine: machine.clone(),
             thread: Some(thread),
         })
@@ -150,6 +176,18 @@ impl Guest {
     pub fn counters(&self) -> &GuestCounters {
         &self.counters
     }
+
+    /// The vCPU throttle (auto-converge sets it while migrating).
+    pub fn throttle(&self) -> CpuThrottle {
+        self.throttle.clone()
+    }
+}
+
+/// What the guest thread is told from outside.
+struct GuestFlags {
+    running: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    throttle: CpuThrottle,
 }
 
 impl Drop for Guest {
@@ -161,13 +199,12 @@ impl Drop for Guest {
     }
 }
 
-fn guest_loop(
-    m: Machine,
-    w: Workload,
-    running: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    c: Arc<GuestCounters>,
-) {
+fn guest_loop(m: Machine, w: Workload, flags: GuestFlags, c: Arc<GuestCounters>) {
+    let GuestFlags {
+        running,
+        stop,
+        throttle,
+    } = flags;
     let mut rng = Rng(w.seed | 1);
     let (mut pages_done, mut keys_done, mut tick) = (0u64, 0u64, 0u64);
     let text: Vec<KeyCode> = w.text.chars().filter_map(key_for).collect();
@@ -183,7 +220,13 @@ fn guest_loop(
         if !running.load(Ordering::SeqCst) {
             continue;
         }
-        active += step;
+        // Throttled at p%, the vCPUs sleep p% of each period (the extra sleep
+        // at the end of this tick), and only the rest counts as guest time.
+        let throttled = throttle.percent();
+        active += step.mul_f64(f64::from(100 - throttled) / 100.0);
+        if throttled > 0 {
+            std::thread::sleep(TICK.mul_f64(f64::from(throttled) / f64::from(100 - throttled)));
+        }
         let elapsed = active.as_secs_f64();
         // Memory: catch up with the configured rate.
         let due = (elapsed * w.dirty_pages_per_sec as f64) as u64;
@@ -278,6 +321,35 @@ mod tests {
         ctl.resume().unwrap();
         std::thread::sleep(Duration::from_millis(30));
         assert!(count(&guest.counters().writes) > writes);
+    }
+
+    #[test]
+    fn a_throttled_guest_does_only_the_unthrottled_share_of_its_work() {
+        const RATE: u64 = 100_000;
+        let m = Machine::new(256).unwrap();
+        m.boot(0, 1).unwrap();
+        let guest = Guest::start(
+            &m,
+            Workload {
+                dirty_pages_per_sec: RATE,
+                keys_per_sec: 0,
+                ..Workload::default()
+            },
+        )
+        .unwrap();
+        let throttle = guest.throttle();
+        throttle.set(150);
+        assert_eq!(throttle.percent(), CpuThrottle::MAX_PERCENT, "capped");
+        throttle.set(90);
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_millis(300));
+        guest.control().pause().unwrap();
+        // At 90% only a tenth of the wall time counts as guest time, so at
+        // most a tenth of the writes (plus one tick's catch-up) were made.
+        let bound = RATE as f64 * t0.elapsed().as_secs_f64() / 10.0 + RATE as f64 * 0.01;
+        let writes = count(&guest.counters().writes);
+        assert!((writes as f64) <= bound, "{writes} writes, bound {bound}");
+        assert!(writes > 0);
     }
 
     #[test]
