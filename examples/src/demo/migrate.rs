@@ -63,7 +63,11 @@ pub(super) fn migrate(
     uri: MigrationUri,
     out: &mut dyn Write,
 ) -> Result<Watched, DemoError> {
-    let registry = source.machine.registry_with(ram_config(opts))?;
+    let registry = if opts.postcopy {
+        source.machine.postcopy_registry_with(ram_config(opts))?
+    } else {
+        source.machine.registry_with(ram_config(opts))?
+    };
     if opts.postcopy {
         check_postcopy(&uri, &registry)?;
     }

@@ -156,10 +156,24 @@ impl Machine {
     /// `config` says (PART size, the MEM_SIZE words that capabilities such as
     /// postcopy-ram add).
     pub fn registry_with(&self, config: RamSectionConfig) -> Result<Registry> {
-        let mut reg = Registry::new();
+        self.registry_of(self.ram_section(config))
+    }
+
+    /// [`registry_with`](Self::registry_with) whose "ram" section can go
+    /// postcopy (the source's `postcopy-ram` capability,
+    /// [`RamSection::with_postcopy`]).
+    pub fn postcopy_registry_with(&self, config: RamSectionConfig) -> Result<Registry> {
+        self.registry_of(self.ram_section(config).with_postcopy())
+    }
+
+    fn ram_section(&self, config: RamSectionConfig) -> RamSection {
         RamSection::with_config(self.ram.clone(), config, Box::new(VmMemoryDirtyLog))
             .sharing_counters(self.ram_counters.clone())
-            .register(&mut reg)?;
+    }
+
+    fn registry_of(&self, ram: RamSection) -> Result<Registry> {
+        let mut reg = Registry::new();
+        ram.register(&mut reg)?;
         pckbd::register(&mut reg, self.i8042.clone())?;
         Ok(reg)
     }
