@@ -134,11 +134,12 @@ impl VirtioBlk {
     }
 
     fn complete(&mut self, ctx: &mut DeviceContext<'_>, r: InFlight) {
-        let (status, written) = self.execute(ctx.mem, &r.elem);
+        let status = self.execute(ctx.mem, &r.elem);
         let in_len = r.elem.in_len();
         // The status byte is the last device-writable byte.
         let status_ok = in_len > 0 && r.elem.write_at(ctx.mem, in_len - 1, &[status]).is_ok();
-        let len = if status_ok { written + 1 } else { 0 };
+        // QEMU reports the whole device-writable size, whatever was written.
+        let len = if status_ok { in_len } else { 0 };
         let q = r.queue as usize;
         self.completed += 1;
         if let Ok(true) = ctx.core.queues[q].complete(ctx.mem, q, r.elem.head as u16, len as u32) {
@@ -146,12 +147,11 @@ impl VirtioBlk {
         }
     }
 
-    /// Runs one request: (status byte, bytes written into the guest's data
-    /// buffers).
-    fn execute(&mut self, mem: &GuestMem, e: &Element) -> (u8, u64) {
+    /// Runs one request; returns its status byte.
+    fn execute(&mut self, mem: &GuestMem, e: &Element) -> u8 {
         let mut hdr = [0u8; 16];
         if e.out_len() < 16 || e.read_at(mem, 0, &mut hdr).is_err() || e.in_len() == 0 {
-            return (VIRTIO_BLK_S_IOERR as u8, 0);
+            return VIRTIO_BLK_S_IOERR as u8;
         }
         let ty = u32::from_le_bytes(hdr[0..4].try_into().unwrap());
         let sector = u64::from_le_bytes(hdr[8..16].try_into().unwrap());
@@ -163,7 +163,7 @@ impl VirtioBlk {
                     .checked_add(len / SECTOR_SIZE)
                     .is_some_and(|end| end <= self.capacity)
         };
-        let ioerr = (VIRTIO_BLK_S_IOERR as u8, 0);
+        let ioerr = VIRTIO_BLK_S_IOERR as u8;
         match ty {
             VIRTIO_BLK_T_IN => {
                 if !range_ok(data_in) {
@@ -178,7 +178,7 @@ impl VirtioBlk {
                 {
                     return ioerr;
                 }
-                (VIRTIO_BLK_S_OK as u8, data_in)
+                VIRTIO_BLK_S_OK as u8
             }
             VIRTIO_BLK_T_OUT => {
                 if !range_ok(data_out) {
@@ -190,10 +190,10 @@ impl VirtioBlk {
                 {
                     return ioerr;
                 }
-                (VIRTIO_BLK_S_OK as u8, 0)
+                VIRTIO_BLK_S_OK as u8
             }
             VIRTIO_BLK_T_FLUSH => match self.file.sync_data() {
-                Ok(()) => (VIRTIO_BLK_S_OK as u8, 0),
+                Ok(()) => VIRTIO_BLK_S_OK as u8,
                 Err(_) => ioerr,
             },
             VIRTIO_BLK_T_GET_ID => {
@@ -201,9 +201,9 @@ impl VirtioBlk {
                 if e.write_at(mem, 0, &self.serial[..n]).is_err() {
                     return ioerr;
                 }
-                (VIRTIO_BLK_S_OK as u8, n as u64)
+                VIRTIO_BLK_S_OK as u8
             }
-            _ => (VIRTIO_BLK_S_UNSUPP as u8, 0),
+            _ => VIRTIO_BLK_S_UNSUPP as u8,
         }
     }
 }

@@ -12,13 +12,19 @@
 //!   [`VirtioError::RingOutsideMemory`].
 //! * QEMU's `inuse` (chains popped but not returned) is not part of the crate:
 //!   [`VirtQueue::inuse`] keeps it.
+//! * Without EVENT_IDX, virtio-queue's `needs_notification` always says yes;
+//!   QEMU honours the avail ring's NO_INTERRUPT flag, and so does
+//!   [`VirtQueue::complete`].
 //! * Legacy rings are given by one page frame; their avail and used addresses
 //!   are derived here ([`legacy_ring_addresses`]).
 
 use std::sync::atomic::Ordering;
 
 use virtio_queue::{Queue, QueueT};
-use vm_memory::{GuestAddress, GuestMemory};
+use vm_memory::{Bytes, GuestAddress, GuestMemory};
+
+/// The driver's "no interrupt, please" flag in the avail ring (without EVENT_IDX).
+const VRING_AVAIL_F_NO_INTERRUPT: u16 = 1;
 
 use super::error::VirtioError;
 use super::VIRTIO_NO_VECTOR;
@@ -189,7 +195,18 @@ impl VirtQueue {
         };
         self.queue.add_used(mem, head, len).map_err(ring)?;
         self.inuse = self.inuse.saturating_sub(1);
-        self.queue.needs_notification(mem).map_err(ring)
+        if self.queue.event_idx_enabled() {
+            return self.queue.needs_notification(mem).map_err(ring);
+        }
+        // virtio-queue always asks for an interrupt without EVENT_IDX; QEMU
+        // (and the spec) honour the driver's VRING_AVAIL_F_NO_INTERRUPT flag.
+        let flags: u16 = mem
+            .load(GuestAddress(self.avail()), Ordering::Acquire)
+            .map_err(|e| VirtioError::Ring {
+                queue: index,
+                msg: e.to_string(),
+            })?;
+        Ok(u16::from_le(flags) & VRING_AVAIL_F_NO_INTERRUPT == 0)
     }
 
     /// After a load: checks the ring against guest memory and recomputes the
