@@ -27,20 +27,16 @@ pub fn write_subsection_header<B: BufMut>(
 /// rule: a subsection not named after the body is left to the parent);
 /// nothing is consumed.
 pub fn peek_subsection<B: Buf>(r: &mut Reader<B>, prefix: &str) -> Result<Option<String>> {
+    if r.peek_u8() != Some(SUBSECTION) {
+        return Ok(None);
+    }
+    // A subsection marker promises a header: a short one is a truncation.
+    r.require(2)?;
     let mut head = [0u8; 2 + 255];
-    if !r.ensure(2) {
-        return Ok(None);
-    }
-    r.ensure(head.len());
-    let got = r.peek_into(&mut head);
-    if got < 2 || head[0] != SUBSECTION {
-        return Ok(None);
-    }
+    r.peek_into(&mut head[..2]);
     let len = usize::from(head[1]);
-    if got < 2 + len {
-        // Let the read report the truncation.
-        r.require(2 + len)?;
-    }
+    r.require(2 + len)?;
+    r.peek_into(&mut head[..2 + len]);
     let name = String::from_utf8_lossy(&head[2..2 + len]).into_owned();
     if name.starts_with(prefix) {
         Ok(Some(name))
