@@ -37,7 +37,7 @@ pub mod core;
 pub mod device;
 pub mod element;
 mod error;
-mod migration;
+pub mod migration;
 pub mod pci;
 pub mod queue;
 pub mod wire;
