@@ -10,7 +10,8 @@
 //!   migrated companions (vector, in-use count);
 //! * [`pci`]: the virtio-pci proxy — config space with the virtio
 //!   capabilities, MSI-X table and PBA, the modern common-config registers,
-//!   the "virtio_pci/modern_state" extra state;
+//!   the "virtio_pci/modern_state" extra state; [`legacy`]: its BAR0 legacy
+//!   I/O interface;
 //! * devices: [`blk`] (section `<pci-path>/virtio-blk`, version 2).
 //!
 //! Every load check of QEMU's `virtio_load` is a typed [`VirtioError`].
@@ -37,6 +38,7 @@ pub mod core;
 pub mod device;
 pub mod element;
 mod error;
+pub mod legacy;
 pub mod migration;
 pub mod pci;
 pub mod queue;

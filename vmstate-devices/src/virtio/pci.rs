@@ -216,7 +216,8 @@ impl VirtioPci {
         self.identity.nvectors > 0
     }
 
-    fn msix_enabled(&self) -> bool {
+    /// Whether the driver enabled MSI-X in the capability.
+    pub fn msix_enabled(&self) -> bool {
         self.has_msix() && self.config[MSIX_CAP + 3] & MSIX_ENABLE != 0
     }
 
@@ -387,7 +388,8 @@ impl VirtioPci {
         false
     }
 
-    fn checked_vector(&self, v: u16) -> u16 {
+    /// `v` if it names one of the function's vectors, else "no vector".
+    pub fn checked_vector(&self, v: u16) -> u16 {
         if v < self.identity.nvectors {
             v
         } else {

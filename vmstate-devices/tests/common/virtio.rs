@@ -137,6 +137,18 @@ impl BlkDriver {
         }
     }
 
+    /// A driver for rings the caller already gave the device.
+    pub fn with_ring(ring: RingLayout, buf_base: u64) -> Self {
+        BlkDriver {
+            ring,
+            next_desc: 0,
+            avail_idx: 0,
+            used_seen: 0,
+            buf_base,
+            buf_next: buf_base,
+        }
+    }
+
     fn alloc(&mut self, len: u64) -> u64 {
         let a = self.buf_next;
         self.buf_next += (len + 15) & !15;
