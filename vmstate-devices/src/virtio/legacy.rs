@@ -100,11 +100,9 @@ impl<D: VirtioDeviceModel> VirtioPciDevice<D> {
                 self.core.queue_sel = value as u16;
             }
             reg::QUEUE_NOTIFY => self.queue_notify(value as usize),
-            reg::STATUS => {
-                if self.core.write_status(value as u8) {
-                    self.transport.reset();
-                    self.device.reset();
-                }
+            reg::STATUS if self.core.write_status(value as u8) => {
+                self.transport.reset();
+                self.device.reset();
             }
             reg::MSI_CONFIG_VECTOR => {
                 self.transport.config_vector = self.transport.checked_vector(value as u16)
