@@ -12,7 +12,8 @@
 //!   capabilities, MSI-X table and PBA, the modern common-config registers,
 //!   the "virtio_pci/modern_state" extra state; [`legacy`]: its BAR0 legacy
 //!   I/O interface;
-//! * devices: [`blk`] (section `<pci-path>/virtio-blk`, version 2).
+//! * devices: [`blk`] (section `<pci-path>/virtio-blk`, version 2) and
+//!   [`rng`] (`<pci-path>/virtio-rng`, version 1).
 //!
 //! Every load check of QEMU's `virtio_load` is a typed [`VirtioError`].
 //!
@@ -42,6 +43,7 @@ pub mod legacy;
 pub mod migration;
 pub mod pci;
 pub mod queue;
+pub mod rng;
 pub mod wire;
 
 pub use device::{DeviceContext, VirtioDeviceModel, VirtioPciDevice};
