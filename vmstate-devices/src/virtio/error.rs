@@ -181,6 +181,13 @@ pub enum VirtioError {
     /// A marker byte of the request list other than 0/1.
     #[error("request list marker {0} (expected 0 or 1)")]
     BadRequestMarker(i8),
+    /// CVE-2013-4148: a MAC table count so large that even skipping its
+    /// entries is not credible (QEMU would skip `in_use × 6` bytes).
+    #[error("MAC table in_use {0} (more than {max} entries)", max = super::net::MAC_TABLE_SKIP_MAX)]
+    MacTableTooLarge(u32),
+    /// The stream's peer had a vnet header or UFO that this backend lacks.
+    #[error("{0} in the stream, the backend has none")]
+    BackendLacks(&'static str),
     /// The guest's ring or descriptor chain could not be used.
     #[error("queue {queue}: {msg}")]
     Ring {

@@ -12,8 +12,9 @@
 //!   capabilities, MSI-X table and PBA, the modern common-config registers,
 //!   the "virtio_pci/modern_state" extra state; [`legacy`]: its BAR0 legacy
 //!   I/O interface;
-//! * devices: [`blk`] (section `<pci-path>/virtio-blk`, version 2) and
-//!   [`rng`] (`<pci-path>/virtio-rng`, version 1).
+//! * devices: [`blk`] (section `<pci-path>/virtio-blk`, version 2),
+//!   [`net`] (`<pci-path>/virtio-net`, version 11) and [`rng`]
+//!   (`<pci-path>/virtio-rng`, version 1).
 //!
 //! Every load check of QEMU's `virtio_load` is a typed [`VirtioError`].
 //!
@@ -41,6 +42,7 @@ pub mod element;
 mod error;
 pub mod legacy;
 pub mod migration;
+pub mod net;
 pub mod pci;
 pub mod queue;
 pub mod rng;
