@@ -10,7 +10,8 @@
 //!   demo, the analyzer and the tests migrate (its RAM is still the demo's own,
 //!   to be moved onto [`ram`]).
 //!
-//! Virtio models land here as their issues are completed.
+//! * [`virtio`]: virtio core, split virtqueues and the PCI transport, with
+//!   virtio-blk over a file; QEMU 7.2's "virtio" section layout and load checks.
 #![deny(missing_docs)]
 // No `unsafe` anywhere, except `ram::kvm` (feature `kvm`), which allows it for
 // creating and deleting KVM memory slots.
@@ -20,3 +21,4 @@
 pub mod machine;
 pub mod pckbd;
 pub mod ram;
+pub mod virtio;

@@ -10,3 +10,4 @@ pub mod opaque;
 pub mod qemu;
 pub mod sections;
 pub mod streams;
+pub mod virtio;
