@@ -160,14 +160,12 @@ pub struct RamSection {
     counters: Arc<RamCounters>,
     save: Option<SaveState>,
     decoder: RamDecoder,
-    /// One page, for loading.
+    /// One page, for loading (ZERO records' check, a PAGE split across
+    /// buffers).
     scratch: Vec<u8>,
-    /// [`RUN_PAGES`] pages, for gathering PAGE records when loading.
-    run_buf: Vec<u8>,
 }
 
-/// Dirty pages copied out of guest memory at once when saving (and PAGE
-/// records gathered before they go into guest memory when loading).
+/// Dirty pages copied out of guest memory at once when saving.
 const RUN_PAGES: u64 = 16;
 
 impl std::fmt::Debug for RamSection {
@@ -220,7 +218,6 @@ impl RamSection {
             ram,
             decoder: RamDecoder::new(config.page_size(), config.mem_size),
             scratch: vec![0; config.page_size() as usize],
-            run_buf: vec![0; (RUN_PAGES * config.page_size()) as usize],
             config,
             log,
             counters: Arc::default(),
@@ -377,11 +374,6 @@ impl RamSection {
     fn load_records(&mut self, r: &mut SectionReader) -> std::result::Result<(), RamError> {
         let mut ram = lock(&self.ram).map_err(|e| RamError::new(RamErrorKind::Wire(e), 0))?;
         let ps = self.config.page_size() as usize;
-        // PAGE records for consecutive pages of one block are gathered and go
-        // into guest memory in one copy: vm-memory marks its dirty bitmap with a
-        // SeqCst RMW after every write, which waits for the copy's stores, so
-        // one mark per run instead of per page keeps the stores streaming.
-        let mut run: Option<PageRun> = None;
         let mut pages = 0u64;
         let mut zeros = 0u64;
         let result = loop {
@@ -390,38 +382,13 @@ impl RamSection {
                 Ok(h) => h,
                 Err(e) => break Err(e),
             };
-            if let RecordHeader::Page { block, offset } = header {
-                let extends = run.as_ref().is_some_and(|run| {
-                    run.block == block
-                        && run.offset + (run.pages * ps) as u64 == offset
-                        && run.pages < RUN_PAGES as usize
-                });
-                if !extends {
-                    if let Some(done) = run.take() {
-                        done.write(&ram, &self.run_buf, ps)?;
-                    }
-                    run = Some(PageRun {
-                        block,
-                        offset,
-                        pages: 0,
-                        at,
-                    });
-                }
-                let cur = run.as_mut().expect("a run was just started");
-                let dst = &mut self.run_buf[cur.pages * ps..(cur.pages + 1) * ps];
-                if let Err(e) = r.read_bytes(dst) {
-                    break Err(RamError::new(RamErrorKind::Wire(e), at));
-                }
-                cur.pages += 1;
-                pages += 1;
-                continue;
-            }
-            // Any other record: what was gathered goes in first (a ZERO may be
-            // for a page of the run).
-            if let Some(done) = run.take() {
-                done.write(&ram, &self.run_buf, ps)?;
-            }
             match header {
+                RecordHeader::Page { block, offset } => {
+                    if let Err(e) = load_page(r, &ram, block, offset, &mut self.scratch, at) {
+                        break Err(e);
+                    }
+                    pages += 1;
+                }
                 RecordHeader::Eos => break Ok(()),
                 RecordHeader::MemSize(entries) => {
                     for (index, BlockEntry { used_length, .. }) in entries {
@@ -443,7 +410,6 @@ impl RamSection {
                     }
                     zeros += 1;
                 }
-                RecordHeader::Page { .. } => unreachable!("handled above"),
             }
         };
         let c = &self.counters;
@@ -455,25 +421,31 @@ impl RamSection {
     }
 }
 
-/// Consecutive PAGE records of one block, gathered before they go into guest
-/// memory.
-struct PageRun {
+/// A PAGE record's payload, from the section's input straight into guest
+/// memory: one copy out of the reader's buffer (which the transport filled),
+/// no staging buffer. The decoder has checked `offset` against used_length.
+fn load_page(
+    r: &mut SectionReader,
+    ram: &RamBlockList,
     block: usize,
     offset: u64,
-    pages: usize,
-    /// Stream offset of the first record (for errors).
+    scratch: &mut [u8],
     at: u64,
-}
-
-impl PageRun {
-    fn write(self, ram: &RamBlockList, buf: &[u8], ps: usize) -> std::result::Result<(), RamError> {
-        let bytes = self.pages * ps;
-        ram.blocks()[self.block]
-            .slice(self.offset, bytes)
-            .map_err(|e| RamError::new(into_kind(e), self.at))?
-            .copy_from(&buf[..bytes]);
-        Ok(())
+) -> std::result::Result<(), RamError> {
+    let ps = scratch.len();
+    let dst = ram.blocks()[block]
+        .slice(offset, ps)
+        .map_err(|e| RamError::new(into_kind(e), at))?;
+    r.require(ps)
+        .map_err(|e| RamError::new(RamErrorKind::Wire(e), at))?;
+    // The section reader's buffer is one contiguous `BytesMut`, so once `ps`
+    // bytes are buffered they are one chunk; `with_contiguous` still checks.
+    if r.with_contiguous(ps, |src| dst.copy_from(src)).is_none() {
+        r.read_bytes(scratch)
+            .map_err(|e| RamError::new(RamErrorKind::Wire(e), at))?;
+        dst.copy_from(&scratch[..]);
     }
+    Ok(())
 }
 
 fn into_kind(e: RamError) -> RamErrorKind {
