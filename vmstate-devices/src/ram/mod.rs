@@ -66,8 +66,10 @@ pub mod dirty;
 mod error;
 pub mod protocol;
 pub mod section;
+pub mod xbzrle;
 
 pub use block::{RamBlock, RamBlockList, RamBlockSpec, RamRegion};
 pub use dirty::{DirtyBitmap, DirtyLog, VmMemoryDirtyLog};
 pub use error::{RamError, RamErrorKind};
 pub use section::{RamCounters, RamSection, RamSectionConfig};
+pub use xbzrle::{XbzrleConfig, XbzrleError};

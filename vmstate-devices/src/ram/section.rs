@@ -11,6 +11,7 @@ use bytes::Bytes;
 use vm_memory::WriteVolatile;
 use vmstate_runtime::savevm::{
     IterateStatus, Pending, RamStats, SaveVmHandlers, SectionReader, SectionWriter, TargetPage,
+    XbzrleStats,
 };
 use vmstate_runtime::{Error, Result};
 
@@ -20,6 +21,7 @@ use super::error::{RamError, RamErrorKind};
 use super::protocol::{
     BlockEntry, MemSizeOptions, PageAt, RamDecoder, RamEncoder, RecordHeader, SECTION_VERSION,
 };
+use super::xbzrle::{self, Encoded, PageCache, XbzrleConfig};
 
 /// How the section saves and loads.
 ///
@@ -42,12 +44,17 @@ pub struct RamSectionConfig {
     pub target_page: TargetPage,
     /// Optional MEM_SIZE words (postcopy-ram page size, x-ignore-shared GPA).
     pub mem_size: MemSizeOptions,
-    /// Bytes of page records after which a PART ends (the driver checks its
-    /// rate limit between PARTs).
+    /// Bytes of page records after which a PART ends at the latest; a smaller
+    /// byte budget the driver gives the round from its rate limit
+    /// ([`SectionWriter::remaining_budget`]) ends it earlier.
     pub part_budget: u64,
     /// Longest time one PART may take (QEMU's 50 ms `MAX_WAIT`), checked every
     /// 64 pages as QEMU does.
     pub max_iterate_time: Duration,
+    /// XBZRLE on the source (capability `xbzrle`, parameter
+    /// `xbzrle-cache-size`); `None`: off. The destination accepts XBZRLE
+    /// records whatever this says.
+    pub xbzrle: Option<XbzrleConfig>,
 }
 
 impl Default for RamSectionConfig {
@@ -64,6 +71,7 @@ impl RamSectionConfig {
             mem_size: MemSizeOptions::default(),
             part_budget: 256 * 1024,
             max_iterate_time: Duration::from_millis(50),
+            xbzrle: None,
         }
     }
 
@@ -90,6 +98,29 @@ pub struct RamCounters {
     /// Bytes of the section's END body, sent with the guest stopped
     /// ("downtime-bytes").
     pub downtime_bytes: AtomicU64,
+    /// Pages the guest dirtied per second, over the syncs of the last second
+    /// or more ("dirty-pages-rate").
+    pub dirty_pages_rate: AtomicU64,
+    /// Bytes of the section sent after the switchover to postcopy
+    /// ("postcopy-bytes").
+    pub postcopy_bytes: AtomicU64,
+    /// The XBZRLE cache size in bytes; 0 while XBZRLE is off.
+    pub xbzrle_cache_size: AtomicU64,
+    /// XBZRLE records sent ("xbzrle-cache" "pages").
+    pub xbzrle_pages: AtomicU64,
+    /// Bytes of XBZRLE records without their 8-byte record word, plus a page
+    /// per overflow ("bytes", as QEMU counts it).
+    pub xbzrle_bytes: AtomicU64,
+    /// Pages not in the XBZRLE cache, sent whole ("cache-miss").
+    pub xbzrle_cache_miss: AtomicU64,
+    /// Pages whose encoding did not fit in a page, sent whole ("overflow").
+    pub xbzrle_overflow: AtomicU64,
+    /// Cache misses per page sent over the last rate period, as `f64` bits
+    /// ("cache-miss-rate").
+    pub xbzrle_cache_miss_rate: AtomicU64,
+    /// Page bytes per encoded byte over the last rate period, as `f64` bits
+    /// ("encoding-rate").
+    pub xbzrle_encoding_rate: AtomicU64,
     /// Pages sent again because the guest wrote them after they were sent (not
     /// a QEMU counter: the number that tells how much the guest's writes cost;
     /// every page goes once in the bulk pass, so pages sent = pages + resent).
@@ -129,12 +160,23 @@ impl RamCounters {
             duplicate: get(&self.duplicate),
             normal_bytes: get(&self.normal_bytes),
             dirty_sync_count: get(&self.dirty_sync_count),
+            dirty_pages_rate: get(&self.dirty_pages_rate),
             precopy_bytes: get(&self.precopy_bytes),
             downtime_bytes: get(&self.downtime_bytes),
-            // The section has no postcopy (it never says `has_postcopy`), so
-            // nothing of it is sent after the switchover.
-            postcopy_bytes: 0,
+            postcopy_bytes: get(&self.postcopy_bytes),
             page_size,
+            xbzrle: match get(&self.xbzrle_cache_size) {
+                0 => None,
+                cache_size => Some(XbzrleStats {
+                    cache_size,
+                    bytes: get(&self.xbzrle_bytes),
+                    pages: get(&self.xbzrle_pages),
+                    cache_miss: get(&self.xbzrle_cache_miss),
+                    cache_miss_rate: f64::from_bits(get(&self.xbzrle_cache_miss_rate)),
+                    encoding_rate: f64::from_bits(get(&self.xbzrle_encoding_rate)),
+                    overflow: get(&self.xbzrle_overflow),
+                }),
+            },
         }
     }
 }
@@ -161,8 +203,10 @@ pub struct RamSection {
     save: Option<SaveState>,
     decoder: RamDecoder,
     /// One page, for loading (ZERO records' check, a PAGE split across
-    /// buffers).
+    /// buffers, the page an XBZRLE record is decoded in).
     scratch: Vec<u8>,
+    /// One page of room for XBZRLE data split across input buffers.
+    encoded_in: Vec<u8>,
 }
 
 /// Dirty pages copied out of guest memory at once when saving.
@@ -184,6 +228,94 @@ struct SaveState {
     encoder: RamEncoder,
     /// (block, page) where the current pass continues.
     cursor: (usize, u64),
+    /// The first (bulk) pass is over: XBZRLE starts with the second, as in
+    /// QEMU (the first pass would only fill the cache with misses).
+    bulk_done: bool,
+    /// Per block, where its pages start in one address space over all blocks
+    /// (QEMU's ram_addr_t, what the XBZRLE cache is indexed by).
+    bases: Vec<u64>,
+    /// XBZRLE state, when the capability is on.
+    xbzrle: Option<XbzrleState>,
+    /// Pages handled so far (any record or none), for the per-period rates.
+    pages_done: u64,
+    /// The current rate period (QEMU: rates are taken at a bitmap sync once a
+    /// second or more has passed).
+    period: RatePeriod,
+}
+
+/// The source's XBZRLE state: QEMU's page cache and one page of encoding room.
+struct XbzrleState {
+    cache: PageCache,
+    encoded: Vec<u8>,
+    zero: Vec<u8>,
+}
+
+/// Counts at the start of the current rate period.
+struct RatePeriod {
+    started: Instant,
+    /// Pages newly dirtied by the syncs of this period.
+    dirtied: u64,
+    pages_done: u64,
+    cache_miss: u64,
+    xbzrle_pages: u64,
+    xbzrle_bytes: u64,
+}
+
+impl RatePeriod {
+    fn new(c: &RamCounters, pages_done: u64) -> Self {
+        let get = RamCounters::get;
+        RatePeriod {
+            started: Instant::now(),
+            dirtied: 0,
+            pages_done,
+            cache_miss: get(&c.xbzrle_cache_miss),
+            xbzrle_pages: get(&c.xbzrle_pages),
+            xbzrle_bytes: get(&c.xbzrle_bytes),
+        }
+    }
+}
+
+/// What the page loop counts locally and publishes once per call (no atomic
+/// per page).
+#[derive(Default)]
+struct Tally {
+    /// Pages handled (the 50 ms check runs every 64).
+    handled: u64,
+    normal: u64,
+    zero: u64,
+    resent: u64,
+    xbzrle_pages: u64,
+    xbzrle_bytes: u64,
+    cache_miss: u64,
+    overflow: u64,
+}
+
+impl Tally {
+    fn publish(&self, c: &RamCounters, page_size: u64) {
+        let add = |counter: &AtomicU64, n: u64| {
+            if n != 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        };
+        add(&c.duplicate, self.zero);
+        add(&c.resent, self.resent);
+        add(&c.normal, self.normal);
+        add(&c.normal_bytes, self.normal * page_size);
+        add(&c.xbzrle_pages, self.xbzrle_pages);
+        add(&c.xbzrle_bytes, self.xbzrle_bytes);
+        add(&c.xbzrle_cache_miss, self.cache_miss);
+        add(&c.xbzrle_overflow, self.overflow);
+    }
+}
+
+/// Which stage pages are sent in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// A PART: bounded by the byte budget and the time bound.
+    Iterate,
+    /// The END with the guest stopped: everything, and the XBZRLE cache is
+    /// no longer updated (QEMU's `last_stage`).
+    Complete,
 }
 
 fn lock(ram: &Mutex<RamBlockList>) -> Result<MutexGuard<'_, RamBlockList>> {
@@ -218,6 +350,7 @@ impl RamSection {
             ram,
             decoder: RamDecoder::new(config.page_size(), config.mem_size),
             scratch: vec![0; config.page_size() as usize],
+            encoded_in: vec![0; config.page_size() as usize],
             config,
             log,
             counters: Arc::default(),
@@ -266,18 +399,54 @@ impl RamSection {
         };
         let ram = lock(&self.ram)?;
         for (block, bitmap) in ram.blocks().iter().zip(save.bitmaps.iter_mut()) {
+            let before = bitmap.count();
             self.log.sync(block, bitmap);
+            save.period.dirtied += bitmap.count() - before;
         }
-        self.counters
-            .dirty_sync_count
-            .fetch_add(1, Ordering::Relaxed);
+        let c = &self.counters;
+        c.dirty_sync_count.fetch_add(1, Ordering::Relaxed);
+        let elapsed = save.period.started.elapsed();
+        if elapsed >= Duration::from_secs(1) {
+            Self::update_rates(c, save, elapsed, self.config.page_size());
+        }
         Ok(())
     }
 
+    /// QEMU's `migration_update_rates`: dirty-pages-rate, and the XBZRLE cache
+    /// miss rate and encoding rate of the period that ends.
+    fn update_rates(c: &RamCounters, save: &mut SaveState, elapsed: Duration, page_size: u64) {
+        let get = RamCounters::get;
+        let p = &save.period;
+        let ms = elapsed.as_millis().max(1) as u64;
+        c.dirty_pages_rate
+            .store(p.dirtied * 1000 / ms, Ordering::Relaxed);
+        if save.xbzrle.is_some() {
+            let pages = save.pages_done - p.pages_done;
+            let miss = get(&c.xbzrle_cache_miss) - p.cache_miss;
+            let miss_rate = if pages == 0 {
+                0.0
+            } else {
+                miss as f64 / pages as f64
+            };
+            let xb_pages = get(&c.xbzrle_pages) - p.xbzrle_pages;
+            let encoded = get(&c.xbzrle_bytes) - p.xbzrle_bytes;
+            let encoding_rate = if xb_pages == 0 || encoded == 0 {
+                0.0
+            } else {
+                (xb_pages * page_size) as f64 / encoded as f64
+            };
+            c.xbzrle_cache_miss_rate
+                .store(miss_rate.to_bits(), Ordering::Relaxed);
+            c.xbzrle_encoding_rate
+                .store(encoding_rate.to_bits(), Ordering::Relaxed);
+        }
+        save.period = RatePeriod::new(c, save.pages_done);
+    }
+
     /// Sends dirty pages in RAM-list order, ascending in each block, from the
-    /// cursor on, until `budget` bytes or the time bound. Returns whether the
-    /// bitmaps are now clean.
-    fn send_dirty(&mut self, w: &mut SectionWriter, budget: u64, bounded: bool) -> Result<bool> {
+    /// cursor on; in a PART until `budget` bytes or the time bound. Returns
+    /// whether the bitmaps are now clean.
+    fn send_dirty(&mut self, w: &mut SectionWriter, budget: u64, stage: Stage) -> Result<bool> {
         let started = Instant::now();
         let save = self
             .save
@@ -285,13 +454,15 @@ impl RamSection {
             .ok_or_else(|| Error::invalid("ram: save_live_iterate before save_setup"))?;
         let ram = lock(&self.ram)?;
         let ps = self.config.page_size();
+        let age = RamCounters::get(&self.counters.dirty_sync_count);
         let start_pos = w.position();
-        // Counted locally, published once: no atomic per page.
-        let (mut sent, mut zero, mut resent) = (0u64, 0u64, 0u64);
+        let mut tally = Tally::default();
         let (mut bi, mut from) = save.cursor;
         let mut wrapped = false;
         let clean = loop {
             if bi >= ram.len() {
+                // A pass ended: XBZRLE (when on) is used from now on.
+                save.bulk_done = true;
                 if wrapped || save.bitmaps.iter().all(|b| b.count() == 0) {
                     save.cursor = (0, 0);
                     break true;
@@ -315,18 +486,21 @@ impl RamSection {
             let slice = block.slice(first * ps, bytes).map_err(Error::from)?;
             // The run is copied once, into a buffer that the PAGE payloads then
             // share (`put_shared`): they reach the transport in vectored writes
-            // with no further copy.
+            // with no further copy. (Guest memory itself cannot be handed out:
+            // the vCPUs keep writing it, and a `&[u8]` over bytes that change
+            // under it is undefined behaviour; the copy is the snapshot.)
             let mut copied = Vec::with_capacity(bytes);
             copied
                 .write_volatile(&slice)
                 .map_err(|e| Error::from(RamError::new(RamErrorKind::Memory(e.to_string()), 0)))?;
             let copied = Bytes::from(copied);
+            let mut xbzrle = save.xbzrle.as_mut().filter(|_| save.bulk_done);
             let mut stop = false;
             for (i, page) in copied.chunks_exact(ps as usize).enumerate() {
                 let p = first + i as u64;
                 bitmap.test_and_clear(p);
                 if sent_once.get(p) {
-                    resent += 1;
+                    tally.resent += 1;
                 } else {
                     sent_once.set(p);
                 }
@@ -336,19 +510,42 @@ impl RamSection {
                     idstr: block.idstr(),
                     offset,
                 };
+                let addr = save.bases[bi] + offset;
                 if is_zero_page(page) {
                     save.encoder.write_zero(w, at)?;
-                    zero += 1;
+                    tally.zero += 1;
+                    if let Some(xb) = xbzrle.as_deref_mut() {
+                        // A page now zero must not be encoded against its old
+                        // cached copy later.
+                        xb.cache.insert(addr, &xb.zero, age);
+                    }
                 } else {
-                    save.encoder.write_page_header(w, at)?;
-                    let start = i * ps as usize;
-                    w.put_shared(copied.slice(start..start + ps as usize));
+                    let sent = match xbzrle.as_deref_mut() {
+                        Some(xb) => xbzrle_page(
+                            xb,
+                            &mut save.encoder,
+                            w,
+                            at,
+                            addr,
+                            page,
+                            age,
+                            stage,
+                            &mut tally,
+                        )?,
+                        None => false,
+                    };
+                    if !sent {
+                        save.encoder.write_page_header(w, at)?;
+                        let start = i * ps as usize;
+                        w.put_shared(copied.slice(start..start + ps as usize));
+                        tally.normal += 1;
+                    }
                 }
                 from = p + 1;
-                sent += 1;
-                if bounded {
+                tally.handled += 1;
+                if stage == Stage::Iterate {
                     let over_budget = w.position() - start_pos >= budget;
-                    let over_time = sent.is_multiple_of(64)
+                    let over_time = tally.handled.is_multiple_of(64)
                         && started.elapsed() >= self.config.max_iterate_time;
                     if over_budget || over_time {
                         stop = true;
@@ -362,12 +559,8 @@ impl RamSection {
                 break save.bitmaps.iter().all(|b| b.count() == 0);
             }
         };
-        let c = &self.counters;
-        c.duplicate.fetch_add(zero, Ordering::Relaxed);
-        c.resent.fetch_add(resent, Ordering::Relaxed);
-        c.normal.fetch_add(sent - zero, Ordering::Relaxed);
-        c.normal_bytes
-            .fetch_add((sent - zero) * ps, Ordering::Relaxed);
+        save.pages_done += tally.handled;
+        tally.publish(&self.counters, ps);
         Ok(clean)
     }
 
@@ -376,6 +569,7 @@ impl RamSection {
         let ps = self.config.page_size() as usize;
         let mut pages = 0u64;
         let mut zeros = 0u64;
+        let mut xbzrle_pages = 0u64;
         let result = loop {
             let at = r.position();
             let header = match self.decoder.next_header(r, &*ram) {
@@ -388,6 +582,13 @@ impl RamSection {
                         break Err(e);
                     }
                     pages += 1;
+                }
+                RecordHeader::Xbzrle { block, offset, len } => {
+                    let bufs = (&mut self.scratch[..], &mut self.encoded_in[..]);
+                    if let Err(e) = load_xbzrle(r, &ram, block, offset, len, bufs, at) {
+                        break Err(e);
+                    }
+                    xbzrle_pages += 1;
                 }
                 RecordHeader::Eos => break Ok(()),
                 RecordHeader::MemSize(entries) => {
@@ -417,8 +618,106 @@ impl RamSection {
         c.normal_bytes
             .fetch_add(pages * ps as u64, Ordering::Relaxed);
         c.duplicate.fetch_add(zeros, Ordering::Relaxed);
+        c.xbzrle_pages.fetch_add(xbzrle_pages, Ordering::Relaxed);
         result
     }
+}
+
+/// QEMU's `save_xbzrle_page` for one non-zero page: a cache miss caches the
+/// page (outside the last stage) and has it sent whole; a hit is encoded
+/// against the cached copy: unchanged sends nothing, an overflow has it sent
+/// whole, a delta goes as an XBZRLE record; both refresh the cached copy
+/// outside the last stage. Returns whether the page is dealt with (false: send
+/// it as a PAGE).
+#[allow(clippy::too_many_arguments)]
+fn xbzrle_page(
+    xb: &mut XbzrleState,
+    encoder: &mut RamEncoder,
+    w: &mut SectionWriter,
+    at: PageAt<'_>,
+    addr: u64,
+    page: &[u8],
+    age: u64,
+    stage: Stage,
+    tally: &mut Tally,
+) -> Result<bool> {
+    let last_stage = stage == Stage::Complete;
+    if !xb.cache.is_cached(addr, age) {
+        tally.cache_miss += 1;
+        if !last_stage {
+            xb.cache.insert(addr, page, age);
+        }
+        return Ok(false);
+    }
+    let cached = xb
+        .cache
+        .page_mut(addr)
+        .expect("is_cached just found the page");
+    match xbzrle::encode(cached, page, &mut xb.encoded) {
+        Encoded::Unchanged => Ok(true),
+        Encoded::Overflow => {
+            tally.overflow += 1;
+            tally.xbzrle_bytes += page.len() as u64;
+            if !last_stage {
+                cached.copy_from_slice(page);
+            }
+            Ok(false)
+        }
+        Encoded::Delta(len) => {
+            if !last_stage {
+                cached.copy_from_slice(page);
+            }
+            let before = w.position();
+            encoder.write_xbzrle(w, at, &xb.encoded[..len])?;
+            tally.xbzrle_pages += 1;
+            // QEMU leaves the 8-byte record word out of these bytes.
+            tally.xbzrle_bytes += w.position() - before - 8;
+            Ok(true)
+        }
+    }
+}
+
+/// An XBZRLE record's data applied to the destination's copy of the page
+/// (QEMU's `load_xbzrle`): the page is decoded in `page` (one page of scratch)
+/// and goes back into guest memory only when the whole encoding is valid.
+/// `encoded` is a page of room for data split across input buffers.
+fn load_xbzrle(
+    r: &mut SectionReader,
+    ram: &RamBlockList,
+    block: usize,
+    offset: u64,
+    len: usize,
+    (page, encoded): (&mut [u8], &mut [u8]),
+    at: u64,
+) -> std::result::Result<(), RamError> {
+    let b = &ram.blocks()[block];
+    let dst = b
+        .slice(offset, page.len())
+        .map_err(|e| RamError::new(into_kind(e), at))?;
+    r.require(len)
+        .map_err(|e| RamError::new(RamErrorKind::Wire(e), at))?;
+    dst.copy_to(&mut page[..]);
+    let decoded = match r.with_contiguous(len, |enc| xbzrle::decode(enc, page)) {
+        Some(d) => d,
+        None => {
+            let enc = &mut encoded[..len];
+            r.read_bytes(enc)
+                .map_err(|e| RamError::new(RamErrorKind::Wire(e), at))?;
+            xbzrle::decode(enc, page)
+        }
+    };
+    decoded.map_err(|reason| {
+        RamError::new(
+            RamErrorKind::BadXbzrle {
+                block: b.idstr().to_string(),
+                offset,
+                reason,
+            },
+            at,
+        )
+    })?;
+    dst.copy_from(&page[..]);
+    Ok(())
 }
 
 /// A PAGE record's payload, from the section's input straight into guest
@@ -464,7 +763,11 @@ impl SaveVmHandlers for RamSection {
         let mut bitmaps = Vec::with_capacity(ram.len());
         let mut sent_once = Vec::with_capacity(ram.len());
         let mut entries = Vec::with_capacity(ram.len());
+        let mut bases = Vec::with_capacity(ram.len());
+        let mut base = 0u64;
         for block in ram.blocks() {
+            bases.push(base);
+            base += block.spec().max_length;
             // Log from now on; the bulk pass sends every page anyway.
             self.log.start(block);
             bitmaps.push(DirtyBitmap::all_dirty(block.pages()));
@@ -483,6 +786,22 @@ impl SaveVmHandlers for RamSection {
             });
         }
         drop(ram);
+        let ps = self.config.page_size() as usize;
+        let xbzrle = match self.config.xbzrle {
+            None => None,
+            Some(cfg) => {
+                let cache = PageCache::new(cfg.cache_size, ps)
+                    .map_err(|e| Error::device("ram", RamError::new(RamErrorKind::Xbzrle(e), 0)))?;
+                self.counters
+                    .xbzrle_cache_size
+                    .store(cfg.cache_size, Ordering::Relaxed);
+                Some(XbzrleState {
+                    cache,
+                    encoded: vec![0; ps],
+                    zero: vec![0; ps],
+                })
+            }
+        };
         let mut encoder = RamEncoder::new(self.config.page_size());
         encoder.write_mem_size(w, &entries, self.config.mem_size)?;
         encoder.write_eos(w)?;
@@ -491,6 +810,11 @@ impl SaveVmHandlers for RamSection {
             sent_once,
             encoder,
             cursor: (0, 0),
+            bulk_done: false,
+            bases,
+            xbzrle,
+            pages_done: 0,
+            period: RatePeriod::new(&self.counters, 0),
         });
         self.count_bytes(&self.counters.precopy_bytes, w, start);
         Ok(())
@@ -498,7 +822,14 @@ impl SaveVmHandlers for RamSection {
 
     fn save_live_iterate(&mut self, w: &mut SectionWriter) -> Result<IterateStatus> {
         let start = w.position();
-        let clean = self.send_dirty(w, self.config.part_budget, true)?;
+        // The PART's bound: the configured one, or less when the driver's rate
+        // limit leaves less of this window.
+        let budget = w
+            .remaining_budget()
+            .map_or(self.config.part_budget, |left| {
+                left.min(self.config.part_budget)
+            });
+        let clean = self.send_dirty(w, budget, Stage::Iterate)?;
         self.save_eos(w)?;
         self.count_bytes(&self.counters.precopy_bytes, w, start);
         Ok(if clean {
@@ -524,7 +855,7 @@ impl SaveVmHandlers for RamSection {
     fn save_live_complete_precopy(&mut self, w: &mut SectionWriter) -> Result<()> {
         let start = w.position();
         self.sync()?;
-        self.send_dirty(w, u64::MAX, false)?;
+        self.send_dirty(w, u64::MAX, Stage::Complete)?;
         self.save_eos(w)?;
         self.count_bytes(&self.counters.downtime_bytes, w, start);
         Ok(())
