@@ -921,7 +921,83 @@ impl RamSection {
 
 #[cfg(test)]
 mod tests {
-    use super::is_zero_page;
+    use super::*;
+    use crate::ram::RamBlockSpec;
+    use vmstate_runtime::savevm::{QemuVersion, Registry, SectionBuf, StreamWriter};
+
+    const PS: u64 = 4096;
+
+    fn section(pages: u64) -> (Arc<Mutex<RamBlockList>>, RamSection) {
+        let ram = Arc::new(Mutex::new(
+            RamBlockList::new(vec![RamBlockSpec::ram("pc.ram", pages * PS)]).unwrap(),
+        ));
+        {
+            let r = ram.lock().unwrap();
+            for p in 0..pages {
+                r.blocks()[0].write(p * PS, &[p as u8 | 1; 4096]).unwrap();
+            }
+        }
+        (ram.clone(), RamSection::new(ram))
+    }
+
+    #[test]
+    fn a_part_stops_when_the_rounds_byte_budget_is_spent() {
+        let (_ram, s) = section(64);
+        let counters = s.counters();
+        let mut reg = Registry::new();
+        s.register(&mut reg).unwrap();
+        let mut w = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
+        w.setup(&mut reg).unwrap();
+        // Room for three pages' records (the first names its block).
+        let record = PS + 8;
+        let budget = 3 * record;
+        let before = w.position();
+        let status = w
+            .iterate_within(&mut reg, false, Some(budget), &mut |_| false)
+            .unwrap();
+        assert_eq!(status, IterateStatus::Continue);
+        assert_eq!(RamCounters::get(&counters.normal), 3);
+        let part = w.position() - before;
+        assert!(part <= budget + 8 + 7 + 8 + 5 + 5, "{part}");
+        // The budget ends with the round: the next PART takes the configured
+        // part budget (256 KiB), which takes the 61 pages left.
+        w.iterate(&mut reg, false, &mut |_| false).unwrap();
+        assert_eq!(RamCounters::get(&counters.normal), 3 + 61);
+    }
+
+    #[test]
+    fn the_section_sees_the_budget_the_writer_was_given() {
+        let mut w = SectionWriter::new(SectionBuf::default());
+        w.set_budget(Some(2 * (PS + 8)));
+        let (_ram, mut s) = section(8);
+        s.save_setup(&mut w).unwrap();
+        // The MEM_SIZE list already used some of it; one page still fits.
+        let sent_before = RamCounters::get(&s.counters.normal);
+        s.save_live_iterate(&mut w).unwrap();
+        let sent = RamCounters::get(&s.counters.normal) - sent_before;
+        assert!((1..=2).contains(&sent), "{sent}");
+    }
+
+    #[test]
+    fn dirty_pages_rate_is_taken_at_a_sync_after_a_second() {
+        let (ram, mut s) = section(16);
+        let mut w = SectionWriter::new(SectionBuf::default());
+        s.save_setup(&mut w).unwrap();
+        s.save_live_iterate(&mut w).unwrap();
+        for p in 0..10 {
+            ram.lock().unwrap().blocks()[0].write(p * PS, &[9]).unwrap();
+        }
+        let save = s.save.as_mut().unwrap();
+        save.period.started = Instant::now().checked_sub(Duration::from_secs(2)).unwrap();
+        s.sync().unwrap();
+        // 10 pages over about 2 s.
+        let rate = RamCounters::get(&s.counters.dirty_pages_rate);
+        assert!((4..=5).contains(&rate), "{rate}");
+        // A new period starts; syncs within it leave the rate as it is.
+        ram.lock().unwrap().blocks()[0].write(0, &[1]).unwrap();
+        s.sync().unwrap();
+        assert_eq!(RamCounters::get(&s.counters.dirty_pages_rate), rate);
+    }
 
     #[test]
     fn zero_page_check_sees_every_byte() {
