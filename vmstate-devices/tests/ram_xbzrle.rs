@@ -354,3 +354,23 @@ fn a_migration_with_xbzrle_and_a_dirtying_guest() {
     let dc = dreg.ram_stats().unwrap();
     assert!(dc.normal >= 61, "{dc:?}");
 }
+
+#[test]
+fn a_cache_that_cannot_be_used_fails_the_setup_with_its_reason() {
+    for (size, says) in [
+        (PS - 1, "smaller than the page size"),
+        (1 << 40, "larger than the guest RAM"),
+    ] {
+        let config = RamSectionConfig {
+            xbzrle: Some(XbzrleConfig { cache_size: size }),
+            ..RamSectionConfig::default()
+        };
+        let mut reg = Registry::new();
+        RamSection::with_config(ram(8), config, Box::new(VmMemoryDirtyLog))
+            .register(&mut reg)
+            .unwrap();
+        let mut w = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
+        let e = w.setup(&mut reg).unwrap_err();
+        assert!(e.to_string().contains(says), "{e}");
+    }
+}

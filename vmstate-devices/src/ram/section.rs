@@ -1,7 +1,10 @@
 //! The "ram" section's handlers (QEMU's `ram_save_*` / `ram_load`, precopy):
 //! START carries the MEM_SIZE list, PARTs carry dirty pages (the first pass
-//! sends every page), END the rest after a final dirty sync; every body ends
-//! with EOS. Loading checks every record against the local blocks.
+//! sends every page; later ones XBZRLE deltas when it is on), each bounded by
+//! the round's byte budget and 50 ms, END the rest after a final dirty sync;
+//! every body ends with EOS. All pages go out through one loop
+//! (`send_dirty`). Loading checks every record against the local blocks and
+//! copies PAGE payloads from the input straight into guest memory.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -790,8 +793,14 @@ impl SaveVmHandlers for RamSection {
         let xbzrle = match self.config.xbzrle {
             None => None,
             Some(cfg) => {
-                let cache = PageCache::new(cfg.cache_size, ps)
-                    .map_err(|e| Error::device("ram", RamError::new(RamErrorKind::Xbzrle(e), 0)))?;
+                let err = |e| Error::device("ram", RamError::new(RamErrorKind::Xbzrle(e), 0));
+                if cfg.cache_size > base {
+                    return Err(err(xbzrle::XbzrleError::CacheTooLarge {
+                        size: cfg.cache_size,
+                        ram: base,
+                    }));
+                }
+                let cache = PageCache::new(cfg.cache_size, ps).map_err(err)?;
                 self.counters
                     .xbzrle_cache_size
                     .store(cfg.cache_size, Ordering::Relaxed);

@@ -109,6 +109,15 @@ pub enum XbzrleError {
         /// Bytes left after its length.
         left: usize,
     },
+    /// The cache size is more than the guest RAM it caches (QEMU refuses it
+    /// too).
+    #[error("xbzrle-cache-size {size:#x} is larger than the guest RAM of {ram:#x} bytes")]
+    CacheTooLarge {
+        /// The requested size.
+        size: u64,
+        /// Bytes of guest RAM.
+        ram: u64,
+    },
     /// The cache size is below one page.
     #[error("xbzrle-cache-size {size:#x} is smaller than the page size {page:#x}")]
     CacheTooSmall {
