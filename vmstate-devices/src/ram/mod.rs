@@ -16,6 +16,9 @@
 //!   has, or use [`RamBlockList::guest_memory`] as its `GuestMemoryMmap`);
 //! * [`dirty`]: the migration [`DirtyBitmap`] per block and the [`DirtyLog`] it
 //!   is synced from ([`VmMemoryDirtyLog`]: vm-memory's bitmap);
+//! * `kvm` (feature `kvm`): `KvmDirtyLog`, KVM's `KVM_GET_DIRTY_LOG` per
+//!   memory slot ORed into the migration bitmap, with RAMBlocks registered as
+//!   dirty-logged KVM memory slots;
 //! * [`section`]: [`RamSection`], the section's `SaveVmHandlers`.
 //!
 //! Saving: START carries the MEM_SIZE list; PARTs carry the bulk first pass
@@ -91,6 +94,8 @@
 pub mod block;
 pub mod dirty;
 mod error;
+#[cfg(feature = "kvm")]
+pub mod kvm;
 pub mod protocol;
 pub mod section;
 pub mod xbzrle;

@@ -9,3 +9,4 @@ pub mod i8042;
 pub mod opaque;
 pub mod qemu;
 pub mod sections;
+pub mod streams;

@@ -12,4 +12,5 @@ pub mod kinds;
 pub mod net;
 pub mod payload;
 pub mod ram;
+pub mod stream;
 pub mod vm;
