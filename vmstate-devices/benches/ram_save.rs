@@ -9,7 +9,10 @@
 //!   zero-page scan rate.
 //! * `load_random` / `load_zero`: loading those streams into a destination
 //!   block, the stream fed to the reader in 256 KiB reads the way a socket
-//!   feeds it.
+//!   feeds it (each read is a copy, as the kernel's out of a socket is);
+//! * `load_random_buffered`: the same load with the whole stream already in
+//!   the reader's buffer (e.g. a `file:` stream read ahead): what the loader
+//!   itself costs, the one copy of each page from its input into guest memory.
 //!
 //! Size: `RAM_BENCH_MIB` (default 1024 = 1 GiB). Run with
 //! `cargo bench -p vmstate-devices --bench ram_save`; throughput is per line,
@@ -20,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use vmstate_devices::ram::{RamBlockList, RamBlockSpec, RamSection};
 use vmstate_runtime::savevm::{
     Configuration, IterateStatus, LoadOptions, NoCommands, QemuVersion, Registry, StreamLoader,
@@ -100,12 +103,16 @@ fn load(reg: &mut Registry, stream: &Arc<Vec<u8>>) {
         at: 0,
     };
     let mut r = Reader::with_refill(BytesMut::with_capacity(2 * READ_CHUNK), 0, Box::new(refill));
+    load_from(reg, &mut r);
+}
+
+fn load_from(reg: &mut Registry, r: &mut Reader<BytesMut>) {
     let mut loader = StreamLoader::new(LoadOptions {
         version: QemuVersion::V7_2,
         configuration: Some(Configuration::new(MACHINE)),
         ..Default::default()
     });
-    loader.load(&mut r, reg, &mut NoCommands).unwrap();
+    loader.load(r, reg, &mut NoCommands).unwrap();
 }
 
 fn bench(c: &mut Criterion) {
@@ -157,6 +164,18 @@ fn bench(c: &mut Criterion) {
     );
     g.bench_function("load_random", |b| {
         b.iter(|| load(&mut dreg, &random_stream))
+    });
+    // The buffer is filled outside the timing and handed back to be freed
+    // outside it too.
+    g.bench_function("load_random_buffered", |b| {
+        b.iter_batched(
+            || Reader::new(BytesMut::from(&random_stream[..])),
+            |mut r| {
+                load_from(&mut dreg, &mut r);
+                r
+            },
+            BatchSize::PerIteration,
+        )
     });
     drop(dreg);
     drop(dst);

@@ -16,7 +16,7 @@
 //! | RAM: CONTINUE as the first page | `ram_continue_as_first_page` | ram_protocol |
 //! | RAM: page offset ≥ used_length | `ram_page_offset_beyond_used_length` | ram_protocol, ram_migration |
 //! | RAM: ZERO fill ≠ 0 (7.2 accepts, master rejects: so do we) | `ram_zero_fill_nonzero` | ram_protocol |
-//! | RAM: XBZRLE header/enc_len/run checks | not here: XBZRLE decoding is being added with the RAM section work (today every XBZRLE record is refused: `ram_unsupported_records`) | — |
+//! | RAM: XBZRLE header/enc_len/run checks | `ram_xbzrle_checks` | ram_xbzrle, ram_protocol |
 //! | RAM: COMPRESS_PAGE (compress is never on here) | `ram_unsupported_records` | ram_protocol |
 //! | RAM: HOOK without RDMA | `ram_unsupported_records` | ram_protocol |
 //! | RAM: unknown flag bits | `ram_unknown_flag_bits` | ram_protocol |
@@ -447,12 +447,32 @@ fn ram_zero_fill_nonzero() {
     );
 }
 
-/// Records of features this side never negotiates: XBZRLE (refused until
-/// its decoder lands), COMPRESS_PAGE (compress is off), HOOK (no RDMA).
+/// XBZRLE records through the whole loader: a header byte other than 1, an
+/// enc_len beyond the page, and data whose runs overrun the page.
+#[test]
+fn ram_xbzrle_checks() {
+    for (payload, says) in [
+        (vec![2, 0, 3, 0, 1, 9], "encoding flag 0x02"),
+        (vec![1, 0x10, 0x01], "encoded length 0x1001"),
+        (vec![1, 0, 4, 0x81, 0x20, 1, 9], "beyond the page size"),
+    ] {
+        let pages = [word(RamFlag::Xbzrle as u64), named("pc.ram"), payload].concat();
+        let s = ram_stream(&good_mem_size(), &pages);
+        let at = s.1[1];
+        ram_refused(
+            s,
+            at,
+            |k| matches!(k, RamErrorKind::BadXbzrle { block, offset: 0, .. } if block == "pc.ram"),
+            &[says],
+        );
+    }
+}
+
+/// Records of features this side never negotiates: COMPRESS_PAGE (compress
+/// is off), HOOK (no RDMA).
 #[test]
 fn ram_unsupported_records() {
     for (flag, what) in [
-        (RamFlag::Xbzrle, "XBZRLE"),
         (RamFlag::CompressPage, "COMPRESS_PAGE"),
         (RamFlag::Hook, "HOOK"),
     ] {

@@ -1,6 +1,13 @@
 //! The RAM record codec: encode then decode is the identity for arbitrary record
 //! sequences (CONTINUE kept across EOS boundaries), and every malformed case of
-//! qemu-wire.md §4/§9 gives its typed error naming block, offset and reason.
+//! qemu-wire.md §4/§9 gives its typed error naming block, offset and reason,
+//! without an allocation sized by a number the stream claims.
+
+#[path = "common/alloc.rs"]
+mod alloc;
+
+#[global_allocator]
+static ALLOC: alloc::Counting = alloc::Counting;
 
 use bytes::BytesMut;
 use proptest::prelude::*;
@@ -8,7 +15,7 @@ use vmstate_devices::ram::protocol::{
     BlockEntry, BlockSpecs, MemSizeOptions, PageAt, RamDecoder, RamEncoder, RamFlag, Record,
     X86_TARGET_PAGE_SIZE as PS,
 };
-use vmstate_devices::ram::{RamBlockSpec, RamError, RamErrorKind};
+use vmstate_devices::ram::{RamBlockSpec, RamError, RamErrorKind, XbzrleError};
 use vmstate_runtime::wire::{Reader, Writer};
 
 const HUGE: u64 = 0x20_0000;
@@ -72,6 +79,13 @@ fn encode(records: &[Record], t: &BlockSpecs, opts: MemSizeOptions) -> Vec<u8> {
             } => enc
                 .write_page(&mut w, at(t, *block, *offset), data)
                 .unwrap(),
+            Record::Xbzrle {
+                block,
+                offset,
+                data,
+            } => enc
+                .write_xbzrle(&mut w, at(t, *block, *offset), data)
+                .unwrap(),
             Record::Eos => enc.write_eos(&mut w).unwrap(),
         }
     }
@@ -102,6 +116,19 @@ fn record(t: &BlockSpecs, opts: MemSizeOptions) -> impl Strategy<Value = Record>
                 offset: i.index(pages[block] as usize) as u64 * PS,
             }
         }),
+        (
+            0..n,
+            any::<prop::sample::Index>(),
+            prop::collection::vec(any::<u8>(), 0..64)
+        )
+            .prop_map({
+                let pages = pages.clone();
+                move |(block, i, data)| Record::Xbzrle {
+                    block,
+                    offset: i.index(pages[block] as usize) as u64 * PS,
+                    data,
+                }
+            }),
         (0..n, any::<prop::sample::Index>(), any::<u8>()).prop_map(move |(block, i, fill)| {
             let mut data = vec![fill; PS as usize];
             data[i.index(PS as usize)] = fill.wrapping_add(1);
@@ -150,10 +177,6 @@ fn named(name: &str) -> Vec<u8> {
     v
 }
 
-fn err_of(bytes: &[u8], opts: MemSizeOptions) -> RamError {
-    decode_all(bytes, &table(), opts).expect_err("must be rejected")
-}
-
 fn plain() -> MemSizeOptions {
     MemSizeOptions::default()
 }
@@ -163,91 +186,304 @@ const PAGE: u64 = RamFlag::Page as u64;
 const CONT: u64 = RamFlag::Continue as u64;
 const MEM: u64 = RamFlag::MemSize as u64;
 
-#[test]
-fn unknown_block() {
-    let bytes = [word(0x3000 | ZERO), named("vga.vram"), vec![0]].concat();
-    let e = err_of(&bytes, plain());
-    assert!(matches!(e.kind(), RamErrorKind::UnknownBlock { block } if block == "vga.vram"));
-    assert_eq!(e.at(), 0);
-    assert!(
-        e.to_string().contains("unknown RAMBlock \"vga.vram\""),
-        "{e}"
-    );
-}
+const XBZ: u64 = RamFlag::Xbzrle as u64;
+const EOS: u64 = RamFlag::Eos as u64;
 
-#[test]
-fn length_mismatch_on_a_fixed_block() {
-    let bytes = [word(PS | MEM), named("pc.ram"), word(PS)].concat();
-    let e = err_of(&bytes, plain());
-    assert!(matches!(
-        e.kind(),
-        RamErrorKind::LengthMismatch { block, local, stream: PS } if block == "pc.ram" && *local == 64 * PS
-    ));
-    assert_eq!(e.at(), 8, "the entry's offset");
-    assert!(e.to_string().contains("not resizeable"), "{e}");
-}
-
-#[test]
-fn resize_beyond_max_length() {
-    let len = 17 * PS;
-    let bytes = [word(len | MEM), named("/rom@etc/acpi/tables"), word(len)].concat();
-    let e = err_of(&bytes, plain());
-    assert!(matches!(
-        e.kind(),
-        RamErrorKind::ResizeBeyondMax { block, max, stream } if block == "/rom@etc/acpi/tables" && *max == 16 * PS && *stream == len
-    ));
-    // Within max_length the entry is accepted (the caller resizes).
-    let ok = [
-        word((8 * PS) | MEM),
-        named("/rom@etc/acpi/tables"),
-        word(8 * PS),
+/// An XBZRLE record for page `offset` of pc.ram: flag byte, be16 length, data.
+fn xbzrle_record(offset: u64, flag: u8, len: u16, data: &[u8]) -> Vec<u8> {
+    [
+        word(offset | XBZ),
+        named("pc.ram"),
+        vec![flag],
+        len.to_be_bytes().to_vec(),
+        data.to_vec(),
     ]
-    .concat();
-    assert!(decode_all(&ok, &table(), plain()).is_ok());
+    .concat()
+}
+
+/// One malformed input: what it is, the bytes, the MEM_SIZE options, the
+/// stream offset the error must point at, what the error must say and a check
+/// of its typed kind.
+struct Case {
+    what: &'static str,
+    bytes: Vec<u8>,
+    opts: MemSizeOptions,
+    at: u64,
+    says: &'static str,
+    kind: fn(&RamErrorKind) -> bool,
+}
+
+fn cases() -> Vec<Case> {
+    let postcopy = MemSizeOptions {
+        postcopy_host_page_size: Some(PS),
+        ignore_shared: false,
+    };
+    let shared = MemSizeOptions {
+        postcopy_host_page_size: None,
+        ignore_shared: true,
+    };
+    let acpi = "/rom@etc/acpi/tables";
+    let case = |what, bytes, opts, at, says, kind| Case {
+        what,
+        bytes,
+        opts,
+        at,
+        says,
+        kind,
+    };
+    use RamErrorKind as K;
+    vec![
+        case(
+            "unknown block",
+            [word(0x3000 | ZERO), named("vga.vram"), vec![0]].concat(),
+            plain(),
+            0,
+            "unknown RAMBlock \"vga.vram\"",
+            |k| matches!(k, K::UnknownBlock { block } if block == "vga.vram"),
+        ),
+        case(
+            "unknown block in the MEM_SIZE list",
+            [word(PS | MEM), named("vga.vram"), word(PS)].concat(),
+            plain(),
+            8,
+            "unknown RAMBlock \"vga.vram\"",
+            |k| matches!(k, K::UnknownBlock { .. }),
+        ),
+        case(
+            "length mismatch on a non-resizeable block",
+            [word(PS | MEM), named("pc.ram"), word(PS)].concat(),
+            plain(),
+            8,
+            "RAMBlock \"pc.ram\": length 0x1000 in the stream, 0x40000 here, and the block is not resizeable",
+            |k| matches!(k, K::LengthMismatch { block, local, stream: PS } if block == "pc.ram" && *local == 64 * PS),
+        ),
+        case(
+            "resize beyond max_length",
+            [word((17 * PS) | MEM), named(acpi), word(17 * PS)].concat(),
+            plain(),
+            8,
+            "beyond its max_length 0x10000",
+            |k| matches!(k, K::ResizeBeyondMax { max, stream, .. } if *max == 16 * PS && *stream == 17 * PS),
+        ),
+        case(
+            "resize to a length that is not whole pages",
+            [word((8 * PS) | MEM), named(acpi), word(4 * PS + 1)].concat(),
+            plain(),
+            8,
+            "not a multiple of the page size",
+            |k| matches!(k, K::UnalignedLength { .. }),
+        ),
+        case(
+            "an entry longer than what is left of the total",
+            [word(PS | MEM), named("pc.bios"), word(8 * PS)].concat(),
+            plain(),
+            8,
+            "exceeds the 0x1000 bytes left of the announced total",
+            |k| matches!(k, K::TotalMismatch { remaining, .. } if *remaining == PS),
+        ),
+        case(
+            "a total the block list does not add up to",
+            [
+                word((16 * PS) | MEM),
+                named("pc.bios"),
+                word(8 * PS),
+                word(EOS),
+            ]
+            .concat(),
+            plain(),
+            8 + 8 + 8,
+            "announces a total of 0x10000 bytes, but its 1 RAMBlocks add up to 0x8000",
+            |k| matches!(k, K::MemSizeListShort { total, listed, entries: 1 } if *total == 16 * PS && *listed == 8 * PS),
+        ),
+        case(
+            "offset beyond used_length",
+            [word((64 * PS) | ZERO), named("pc.ram"), vec![0]].concat(),
+            plain(),
+            0,
+            "page at offset 0x40000 is beyond its used_length 0x40000",
+            |k| matches!(k, K::OffsetBeyondUsed { block, offset, .. } if block == "pc.ram" && *offset == 64 * PS),
+        ),
+        case(
+            "offset whose page end overflows",
+            [word(!(PS - 1) | PAGE), named("pc.ram")].concat(),
+            plain(),
+            0,
+            "beyond its used_length",
+            |k| matches!(k, K::OffsetBeyondUsed { .. }),
+        ),
+        case(
+            "CONTINUE with no previous block",
+            [word(0x1000 | ZERO | CONT), vec![0]].concat(),
+            plain(),
+            0,
+            "page at offset 0x1000 has CONTINUE but no RAMBlock was named before",
+            |k| matches!(k, K::ContinueWithoutBlock { offset: 0x1000 }),
+        ),
+        case(
+            "bad fill byte",
+            [word(PS | ZERO), named("pc.bios"), vec![0x5a]].concat(),
+            plain(),
+            0,
+            "RAMBlock \"pc.bios\": zero page at offset 0x1000 has fill byte 0x5a",
+            |k| matches!(k, K::BadFill { block, offset: PS, fill: 0x5a } if block == "pc.bios"),
+        ),
+        case(
+            "unknown flag combination ZERO|PAGE",
+            [word(ZERO | PAGE), named("pc.ram"), vec![0; 4096]].concat(),
+            plain(),
+            0,
+            "unknown combination of migration flags 0xa",
+            |k| matches!(k, K::UnknownFlags { flags: 0xa }),
+        ),
+        case(
+            "unknown flag bit 0x400",
+            word(0x400).to_vec(),
+            plain(),
+            0,
+            "unknown combination of migration flags 0x400",
+            |k| matches!(k, K::UnknownFlags { .. }),
+        ),
+        case(
+            "MEM_SIZE with CONTINUE",
+            [word(MEM | CONT), named("pc.ram")].concat(),
+            plain(),
+            0,
+            "unknown combination",
+            |k| matches!(k, K::UnknownFlags { .. }),
+        ),
+        case(
+            "the obsolete FULL flag",
+            word(RamFlag::Full as u64),
+            plain(),
+            0,
+            "unknown combination",
+            |k| matches!(k, K::UnknownFlags { flags: 1 }),
+        ),
+        case(
+            "no flag at all",
+            word(0),
+            plain(),
+            0,
+            "unknown combination",
+            |k| matches!(k, K::UnknownFlags { flags: 0 }),
+        ),
+        case(
+            "EOS with offset bits",
+            word(PS | EOS),
+            plain(),
+            0,
+            "unknown combination",
+            |k| matches!(k, K::UnknownFlags { .. }),
+        ),
+        case(
+            "COMPRESS_PAGE (compress capability off)",
+            [word(RamFlag::CompressPage as u64), named("pc.ram")].concat(),
+            plain(),
+            0,
+            "COMPRESS_PAGE",
+            |k| matches!(k, K::Unsupported { .. }),
+        ),
+        case(
+            "RDMA HOOK",
+            [word(RamFlag::Hook as u64), named("pc.ram")].concat(),
+            plain(),
+            0,
+            "RDMA HOOK",
+            |k| matches!(k, K::Unsupported { .. }),
+        ),
+        case(
+            "page-size mismatch",
+            [word((2 * HUGE) | MEM), named("huge"), word(2 * HUGE), word(PS)].concat(),
+            postcopy,
+            8,
+            "RAMBlock \"huge\": page size 0x1000 in the stream, 0x200000 here",
+            |k| matches!(k, K::PageSizeMismatch { block, local: HUGE, stream: PS } if block == "huge"),
+        ),
+        case(
+            "GPA mismatch",
+            [
+                word((8 * PS) | MEM),
+                named("pc.bios"),
+                word(8 * PS),
+                word(0xc0000),
+            ]
+            .concat(),
+            shared,
+            8,
+            "guest address 0xc0000 in the stream, 0xfffc0000 here",
+            |k| matches!(k, K::GpaMismatch { local: 0xfffc_0000, stream: 0xc0000, .. }),
+        ),
+        case(
+            "XBZRLE encoding flag other than 1",
+            xbzrle_record(PS, 2, 3, &[0, 1, 9]),
+            plain(),
+            0,
+            "RAMBlock \"pc.ram\": XBZRLE page at offset 0x1000: encoding flag 0x02",
+            |k| matches!(k, K::BadXbzrle { reason: XbzrleError::BadEncodingFlag(2), offset: PS, .. }),
+        ),
+        case(
+            "XBZRLE length beyond the page (nothing allocated for it)",
+            xbzrle_record(PS, 1, 0xffff, &[]),
+            plain(),
+            0,
+            "encoded length 0xffff is more than the page size 0x1000",
+            |k| matches!(k, K::BadXbzrle { reason: XbzrleError::LengthBeyondPage { len: 0xffff, .. }, .. }),
+        ),
+        case(
+            "truncated page payload",
+            [word(PAGE), named("pc.ram"), vec![1; 100]].concat(),
+            plain(),
+            0,
+            "",
+            |k| matches!(k, K::Wire(_)),
+        ),
+        case(
+            "a huge total, one entry, then the end of the data",
+            [word((1 << 60) | MEM), named("pc.bios"), word(8 * PS)].concat(),
+            plain(),
+            8 + 8 + 8,
+            "",
+            |k| matches!(k, K::Wire(_)),
+        ),
+    ]
 }
 
 #[test]
-fn lengths_that_do_not_add_up_to_the_total() {
-    let bytes = [word(PS | MEM), named("pc.bios"), word(8 * PS)].concat();
-    let e = err_of(&bytes, plain());
-    assert!(matches!(e.kind(), RamErrorKind::TotalMismatch { remaining, .. } if *remaining == PS));
+fn every_malformed_case_says_what_where_and_why_without_allocating_by_it() {
+    for c in cases() {
+        let (result, seen) = alloc::measure(|| decode_all(&c.bytes, &table(), c.opts));
+        let e = result.expect_err(c.what);
+        assert!((c.kind)(e.kind()), "{}: {e:?}", c.what);
+        assert!(e.to_string().contains(c.says), "{}: {e}", c.what);
+        if !matches!(e.kind(), RamErrorKind::Wire(_)) {
+            assert_eq!(e.at(), c.at, "{}: offset of {e}", c.what);
+        }
+        // Nothing sized by a claimed number: the largest allocation is the
+        // input copy and small bookkeeping, never a claimed length.
+        let bound = c.bytes.len().max(256) + 4096;
+        assert!(
+            seen.largest <= bound && seen.peak <= 2 * bound,
+            "{}: allocated {seen:?}",
+            c.what,
+        );
+    }
 }
 
 #[test]
-fn a_huge_total_allocates_nothing_and_fails_on_the_missing_entries() {
-    // 2^60 bytes announced, then one valid entry and the end of the data.
-    let bytes = [word((1 << 60) | MEM), named("pc.bios"), word(8 * PS)].concat();
-    let e = err_of(&bytes, plain());
-    assert!(matches!(e.kind(), RamErrorKind::Wire(_)), "{e}");
-}
-
-#[test]
-fn offset_beyond_used_length() {
-    let bytes = [word((64 * PS) | ZERO), named("pc.ram"), vec![0]].concat();
-    let e = err_of(&bytes, plain());
-    assert!(matches!(
-        e.kind(),
-        RamErrorKind::OffsetBeyondUsed { block, offset, used } if block == "pc.ram" && *offset == 64 * PS && *used == 64 * PS
-    ));
-    // The last page is fine.
-    let ok = [word((63 * PS) | ZERO), named("pc.ram"), vec![0]].concat();
-    assert!(decode_all(&ok, &table(), plain()).is_ok());
-    // An offset so large that offset + page overflows.
-    let wrap = [word(!(PS - 1) | PAGE), named("pc.ram")].concat();
-    assert!(matches!(
-        err_of(&wrap, plain()).kind(),
-        RamErrorKind::OffsetBeyondUsed { .. }
-    ));
-}
-
-#[test]
-fn continue_with_no_previous_block() {
-    let bytes = [word(0x1000 | ZERO | CONT), vec![0]].concat();
-    let e = err_of(&bytes, plain());
-    assert!(matches!(
-        e.kind(),
-        RamErrorKind::ContinueWithoutBlock { offset: 0x1000 }
-    ));
+fn the_same_records_just_inside_the_limits_are_accepted() {
+    for ok in [
+        [
+            word((8 * PS) | MEM),
+            named("/rom@etc/acpi/tables"),
+            word(8 * PS),
+        ]
+        .concat(),
+        [word((63 * PS) | ZERO), named("pc.ram"), vec![0]].concat(),
+        [word((2 * HUGE) | MEM), named("huge"), word(2 * HUGE)].concat(),
+        xbzrle_record(PS, 1, 3, &[0, 1, 9]),
+    ] {
+        decode_all(&ok, &table(), plain()).unwrap();
+    }
 }
 
 #[test]
@@ -256,7 +492,7 @@ fn continue_is_kept_across_eos() {
         word(ZERO),
         named("pc.bios"),
         vec![0],
-        word(RamFlag::Eos as u64),
+        word(EOS),
         word(PS | ZERO | CONT),
         vec![0],
     ]
@@ -269,95 +505,4 @@ fn continue_is_kept_across_eos() {
             offset: PS
         }
     );
-}
-
-#[test]
-fn bad_fill_byte() {
-    let bytes = [word(PS | ZERO), named("pc.bios"), vec![0x5a]].concat();
-    let e = err_of(&bytes, plain());
-    assert!(matches!(
-        e.kind(),
-        RamErrorKind::BadFill { block, offset: PS, fill: 0x5a } if block == "pc.bios"
-    ));
-}
-
-#[test]
-fn unknown_flag_combinations() {
-    for flags in [
-        ZERO | PAGE,
-        0x400,
-        0x800 | PAGE,
-        MEM | CONT,
-        RamFlag::Full as u64,
-        0,
-    ] {
-        let bytes = [word(flags), named("pc.ram"), vec![0; 4096]].concat();
-        let e = err_of(&bytes, plain());
-        assert!(
-            matches!(e.kind(), RamErrorKind::UnknownFlags { flags: f } if *f == flags),
-            "{flags:#x}: {e}"
-        );
-    }
-    // EOS with offset bits set is not an EOS.
-    let e = err_of(&word(PS | RamFlag::Eos as u64), plain());
-    assert!(matches!(e.kind(), RamErrorKind::UnknownFlags { .. }));
-    // Records of features this side does not take.
-    for (flags, what) in [
-        (RamFlag::Xbzrle as u64, "XBZRLE"),
-        (RamFlag::CompressPage as u64, "COMPRESS_PAGE"),
-        (RamFlag::Hook as u64, "HOOK"),
-    ] {
-        let e = err_of(&[word(flags), named("pc.ram")].concat(), plain());
-        assert!(e.to_string().contains(what), "{e}");
-    }
-}
-
-#[test]
-fn page_size_mismatch() {
-    let opts = MemSizeOptions {
-        postcopy_host_page_size: Some(PS),
-        ignore_shared: false,
-    };
-    let len = 2 * HUGE;
-    let bytes = [word(len | MEM), named("huge"), word(len), word(PS)].concat();
-    let e = err_of(&bytes, opts);
-    assert!(matches!(
-        e.kind(),
-        RamErrorKind::PageSizeMismatch { block, local: HUGE, stream: PS } if block == "huge"
-    ));
-    // Without postcopy the word is not on the wire: the same entry reads fine
-    // when the word is left out.
-    let plain_bytes = [word(len | MEM), named("huge"), word(len)].concat();
-    assert!(decode_all(&plain_bytes, &table(), plain()).is_ok());
-}
-
-#[test]
-fn gpa_mismatch() {
-    let opts = MemSizeOptions {
-        postcopy_host_page_size: None,
-        ignore_shared: true,
-    };
-    let bytes = [
-        word((8 * PS) | MEM),
-        named("pc.bios"),
-        word(8 * PS),
-        word(0xc0000),
-    ]
-    .concat();
-    let e = err_of(&bytes, opts);
-    assert!(matches!(
-        e.kind(),
-        RamErrorKind::GpaMismatch {
-            local: 0xfffc_0000,
-            stream: 0xc0000,
-            ..
-        }
-    ));
-}
-
-#[test]
-fn truncated_page_payload() {
-    let bytes = [word(PAGE), named("pc.ram"), vec![1; 100]].concat();
-    let e = err_of(&bytes, plain());
-    assert!(matches!(e.kind(), RamErrorKind::Wire(_)), "{e}");
 }

@@ -13,7 +13,7 @@ use vmstate_devices::ram::protocol::{
     BlockSpecs, MemSizeOptions, RamDecoder, Record, X86_TARGET_PAGE_SIZE as PS,
 };
 use vmstate_devices::ram::section::RamCounters;
-use vmstate_devices::ram::{RamBlockList, RamSection};
+use vmstate_devices::ram::{xbzrle, RamBlockList, RamSection};
 use vmstate_runtime::savevm::{
     Configuration, LoadOptions, NoCommands, QemuVersion, Registry, SaveVmHandlers, SectionReader,
     StreamLoader,
@@ -72,6 +72,14 @@ impl SaveVmHandlers for PlainRam {
                 } => {
                     let at = offset as usize;
                     mem[block][at..at + PS as usize].copy_from_slice(&data);
+                }
+                Record::Xbzrle {
+                    block,
+                    offset,
+                    data,
+                } => {
+                    let at = offset as usize;
+                    xbzrle::decode(&data, &mut mem[block][at..at + PS as usize]).unwrap();
                 }
             }
         }

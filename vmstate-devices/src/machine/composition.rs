@@ -319,8 +319,8 @@ mod tests {
         bad[first_page + 7] = 0x48; // PAGE | XBZRLE
         assert!(load(bad).contains("unknown combination of migration flags 0x48"));
         let mut bad = stream.clone();
-        bad[first_page + 7] = 0x40; // XBZRLE
-        assert!(load(bad).contains("XBZRLE records are not accepted here"));
+        bad[first_page + 7] = 0x40; // XBZRLE: the page's bytes are no XBZRLE data
+        assert!(load(bad).contains("XBZRLE page at offset 0x0"));
         let mut bad = stream.clone();
         bad[first_page + 7] = 0x28; // CONTINUE before any block was named
         assert!(load(bad).contains("has CONTINUE but no RAMBlock was named before"));

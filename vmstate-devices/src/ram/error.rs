@@ -55,6 +55,30 @@ pub enum RamErrorKind {
         /// What was left of the total.
         remaining: u64,
     },
+    /// The MEM_SIZE list ended (no further block name) before its entries
+    /// added up to the announced total.
+    #[error("MEM_SIZE list announces a total of {total:#x} bytes, but its {entries} RAMBlocks add up to {listed:#x} and no further block is named")]
+    MemSizeListShort {
+        /// The announced total.
+        total: u64,
+        /// The sum of the entries read.
+        listed: u64,
+        /// Entries read.
+        entries: usize,
+    },
+    /// An XBZRLE record that cannot be applied: a bad header or bad data.
+    #[error("RAMBlock \"{block}\": XBZRLE page at offset {offset:#x}: {reason}")]
+    BadXbzrle {
+        /// Block name.
+        block: String,
+        /// Offset of the page in the block.
+        offset: u64,
+        /// What is wrong with it.
+        reason: super::xbzrle::XbzrleError,
+    },
+    /// The XBZRLE configuration cannot be used (e.g. a cache below a page).
+    #[error("xbzrle: {0}")]
+    Xbzrle(super::xbzrle::XbzrleError),
     /// A page record beyond the block's used_length (QEMU: "Illegal RAM offset").
     #[error(
         "RAMBlock \"{block}\": page at offset {offset:#x} is beyond its used_length {used:#x}"

@@ -5,8 +5,11 @@
 //!   [`RamFlag`](protocol::RamFlag) (`RAM_SAVE_FLAG_*` with QEMU's values),
 //!   [`RamEncoder`](protocol::RamEncoder) and [`RamDecoder`](protocol::RamDecoder)
 //!   (MEM_SIZE list with the optional postcopy page-size and x-ignore-shared GPA
-//!   words, ZERO, PAGE, CONTINUE kept across sections, EOS), every decoded
-//!   number checked against the local [`BlockTable`](protocol::BlockTable) first;
+//!   words, ZERO, PAGE, XBZRLE, CONTINUE kept across sections, EOS), every
+//!   decoded number checked against the local [`BlockTable`](protocol::BlockTable)
+//!   before anything is sized by it;
+//! * [`xbzrle`]: QEMU's XBZRLE delta encoding ([`xbzrle::encode`],
+//!   [`xbzrle::decode`] with every check of QEMU's decoder) and its page cache;
 //! * [`block`]: [`RamBlock`]s in QEMU's RAM-list order ([`RamBlockList`], with
 //!   QEMU 7.2's `pc` block set in [`RamBlockList::qemu_pc`]), each a vm-memory
 //!   mmap region with an `AtomicBitmap` (a VMM can hand over the regions it
@@ -16,15 +19,39 @@
 //! * `kvm` (feature `kvm`): `KvmDirtyLog`, KVM's `KVM_GET_DIRTY_LOG` per
 //!   memory slot ORed into the migration bitmap, with RAMBlocks registered as
 //!   dirty-logged KVM memory slots;
-//! * [`section`]: [`RamSection`], the section's `SaveVmHandlers` for precopy
-//!   (bulk pass, dirty sync, pages ascending per block, ZERO from a chunked
-//!   zero check, PARTs bounded by a byte budget and QEMU's 50 ms) and loading
-//!   with every check of the decoder;
+//! * [`section`]: [`RamSection`], the section's `SaveVmHandlers`;
 //! * [`postcopy`]: the section's postcopy side ([`PostcopyRam`](vmstate_runtime::savevm::PostcopyRam)
 //!   for [`RamSection`]): discard ranges of re-dirtied sent pages, urgent pages
 //!   first, the destination's received bitmap in QEMU's RECV_BITMAP format for
 //!   recovery, and [`PostcopyAccess`], guest accesses that block on a page
 //!   that has not arrived until it does.
+//!
+//! Saving: START carries the MEM_SIZE list; PARTs carry the bulk first pass
+//! (every page) and then the pages each dirty sync found, blocks in list
+//! order, pages ascending; a zero check of 256-byte chunks turns zero pages
+//! into ZERO records. A PART ends when the round's byte budget is spent (the
+//! smaller of [`RamSectionConfig::part_budget`] and what the driver's rate
+//! limit left, seen through `SectionWriter::remaining_budget`) or after QEMU's
+//! 50 ms (checked every 64 pages). Runs of up to 16 dirty pages are copied out
+//! of guest memory once into a buffer whose pages the PAGE records share, so
+//! their payloads reach the transport in vectored writes with no further copy
+//! (guest memory itself is not lent out: the vCPUs keep writing it, and a
+//! `&[u8]` over bytes that change under it would be undefined behaviour).
+//! With [`XbzrleConfig`] on, from the second pass on a cached page is sent as an
+//! XBZRLE delta, or not at all when unchanged; a cache miss or an overflow is
+//! sent whole (QEMU's rules, counters and cache ageing). END syncs once more
+//! and sends the rest with the guest stopped.
+//!
+//! Loading: every record is checked against the local blocks (unknown block,
+//! length mismatch, resize beyond max_length, MEM_SIZE totals, offsets beyond
+//! used_length, CONTINUE with no block, fill byte, XBZRLE header and data,
+//! flag combinations, page-size and GPA words), each with a [`RamErrorKind`]
+//! naming block and offset. PAGE payloads go from the section reader's buffer
+//! (what the transport read) straight into guest memory, one copy, nothing
+//! allocated per page.
+//!
+//! The counters ([`RamCounters`], shown as the runtime's `RamStats`) are QEMU's
+//! `query-migrate` "ram" and "xbzrle-cache" members.
 //!
 //! Errors are [`RamError`]s: what ([`RamErrorKind`], naming the block and the
 //! offset in it) and where (the record's stream offset).
@@ -77,9 +104,11 @@ pub mod kvm;
 pub mod postcopy;
 pub mod protocol;
 pub mod section;
+pub mod xbzrle;
 
 pub use block::{RamBlock, RamBlockList, RamBlockSpec, RamRegion};
 pub use dirty::{DirtyBitmap, DirtyLog, VmMemoryDirtyLog};
 pub use error::{RamError, RamErrorKind};
 pub use postcopy::{PostcopyAccess, PostcopyRamError};
 pub use section::{RamCounters, RamSection, RamSectionConfig};
+pub use xbzrle::{XbzrleConfig, XbzrleError};

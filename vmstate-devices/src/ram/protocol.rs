@@ -13,6 +13,7 @@ use vmstate_runtime::wire::{Reader, Writer};
 
 use super::block::RamBlockSpec;
 use super::error::{RamError, RamErrorKind};
+use super::xbzrle::{XbzrleError, ENCODING_FLAG_XBZRLE};
 
 /// QEMU's `RAM_SAVE_FLAG_*` bits, with QEMU's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +118,17 @@ pub enum RecordHeader {
         /// Page offset in the block.
         offset: u64,
     },
+    /// An XBZRLE page whose encoding flag was checked; `len` (≤ the page size)
+    /// bytes of encoded data follow, to apply to the destination's copy of the
+    /// page ([`xbzrle::decode`](super::xbzrle::decode)).
+    Xbzrle {
+        /// Local block index.
+        block: usize,
+        /// Page offset in the block.
+        offset: u64,
+        /// Bytes of encoded data.
+        len: usize,
+    },
     /// End of the chunk.
     Eos,
 }
@@ -140,6 +152,15 @@ pub enum Record {
         /// Page offset in the block.
         offset: u64,
         /// `page_size` bytes.
+        data: Vec<u8>,
+    },
+    /// An XBZRLE page and its encoded data.
+    Xbzrle {
+        /// Local block index.
+        block: usize,
+        /// Page offset in the block.
+        offset: u64,
+        /// The encoded data (at most a page).
         data: Vec<u8>,
     },
     /// End of the chunk.
@@ -287,6 +308,25 @@ impl RamEncoder {
         w.write_bytes(data)
     }
 
+    /// An XBZRLE record for the page `at`: the encoding flag byte, the be16
+    /// length and `encoded` (an [`xbzrle::encode`](super::xbzrle::encode)
+    /// result of at most a page).
+    pub fn write_xbzrle<B: BufMut>(
+        &mut self,
+        w: &mut Writer<B>,
+        at: PageAt<'_>,
+        encoded: &[u8],
+    ) -> vmstate_runtime::Result<()> {
+        assert!(
+            encoded.len() as u64 <= self.page_size,
+            "an XBZRLE encoding is at most a page"
+        );
+        self.header(w, at, RamFlag::Xbzrle)?;
+        w.write_u8(ENCODING_FLAG_XBZRLE)?;
+        w.write_u16(encoded.len() as u16)?;
+        w.write_bytes(encoded)
+    }
+
     /// The EOS word that ends every START/PART/END body.
     pub fn write_eos<B: BufMut>(&mut self, w: &mut Writer<B>) -> vmstate_runtime::Result<()> {
         w.write_u64(RamFlag::Eos.bit())
@@ -362,52 +402,47 @@ impl RamDecoder {
         match (kind, cont) {
             (MEM_SIZE, false) => self.mem_size(r, table, offset, at),
             (EOS, false) if offset == 0 => Ok(RecordHeader::Eos),
-            (ZERO | PAGE, _) => {
-                let block = if cont {
-                    self.last_block.ok_or_else(|| {
-                        RamError::new(RamErrorKind::ContinueWithoutBlock { offset }, at)
-                    })?
-                } else {
-                    Self::block_name(r, table, at)?
-                };
-                self.last_block = Some(block);
+            (ZERO | PAGE | XBZRLE, _) => {
+                let block = self.page_block(r, table, cont, offset, at)?;
                 let lim = table.limits(block);
-                if offset
-                    .checked_add(self.page_size)
-                    .is_none_or(|end| end > lim.used_length)
-                {
-                    return Err(RamError::new(
-                        RamErrorKind::OffsetBeyondUsed {
-                            block: lim.idstr.to_string(),
+                let bad = |kind| Err(RamError::new(kind, at));
+                match kind {
+                    PAGE => Ok(RecordHeader::Page { block, offset }),
+                    ZERO => match r.read_u8().map_err(wire(at))? {
+                        0 => Ok(RecordHeader::Zero {
+                            block,
                             offset,
-                            used: lim.used_length,
-                        },
-                        at,
-                    ));
-                }
-                if kind == PAGE {
-                    return Ok(RecordHeader::Page { block, offset });
-                }
-                let fill = r.read_u8().map_err(wire(at))?;
-                if fill != 0 {
-                    return Err(RamError::new(
-                        RamErrorKind::BadFill {
+                            fill: 0,
+                        }),
+                        fill => bad(RamErrorKind::BadFill {
                             block: lim.idstr.to_string(),
                             offset,
                             fill,
-                        },
-                        at,
-                    ));
+                        }),
+                    },
+                    _ => {
+                        let xbzrle = |reason| RamErrorKind::BadXbzrle {
+                            block: lim.idstr.to_string(),
+                            offset,
+                            reason,
+                        };
+                        let flag = r.read_u8().map_err(wire(at))?;
+                        if flag != ENCODING_FLAG_XBZRLE {
+                            return bad(xbzrle(XbzrleError::BadEncodingFlag(flag)));
+                        }
+                        let len = usize::from(r.read_u16().map_err(wire(at))?);
+                        if len as u64 > self.page_size {
+                            return bad(xbzrle(XbzrleError::LengthBeyondPage {
+                                len,
+                                page: self.page_size as usize,
+                            }));
+                        }
+                        Ok(RecordHeader::Xbzrle { block, offset, len })
+                    }
                 }
-                Ok(RecordHeader::Zero {
-                    block,
-                    offset,
-                    fill,
-                })
             }
-            (XBZRLE | COMPRESS | HOOK, _) => {
+            (COMPRESS | HOOK, _) => {
                 let what = match kind {
-                    XBZRLE => "XBZRLE",
                     COMPRESS => "COMPRESS_PAGE (compress capability)",
                     _ => "RDMA HOOK",
                 };
@@ -415,6 +450,40 @@ impl RamDecoder {
             }
             _ => Err(RamError::new(RamErrorKind::UnknownFlags { flags }, at)),
         }
+    }
+
+    /// The block of a page record (named, or the previous one for CONTINUE),
+    /// with the page checked to lie within its used_length.
+    fn page_block<B: Buf, T: BlockTable>(
+        &mut self,
+        r: &mut Reader<B>,
+        table: &T,
+        cont: bool,
+        offset: u64,
+        at: u64,
+    ) -> Result<usize, RamError> {
+        let block = if cont {
+            self.last_block
+                .ok_or_else(|| RamError::new(RamErrorKind::ContinueWithoutBlock { offset }, at))?
+        } else {
+            Self::block_name(r, table, at)?
+        };
+        self.last_block = Some(block);
+        let lim = table.limits(block);
+        if offset
+            .checked_add(self.page_size)
+            .is_none_or(|end| end > lim.used_length)
+        {
+            return Err(RamError::new(
+                RamErrorKind::OffsetBeyondUsed {
+                    block: lim.idstr.to_string(),
+                    offset,
+                    used: lim.used_length,
+                },
+                at,
+            ));
+        }
+        Ok(block)
     }
 
     /// The MEM_SIZE list: entries until the announced total is used up, each
@@ -431,7 +500,27 @@ impl RamDecoder {
         let mut entries = Vec::new();
         while remaining > 0 {
             let entry_at = r.position();
-            let index = Self::block_name(r, table, entry_at)?;
+            let name = r.read_counted_bytes().map_err(wire(entry_at))?;
+            if name.as_bytes().is_empty() {
+                // No RAMBlock has an empty idstr: the list ended (typically at
+                // the EOS word) before the announced total was used up.
+                return Err(RamError::new(
+                    RamErrorKind::MemSizeListShort {
+                        total,
+                        listed: total - remaining,
+                        entries: entries.len(),
+                    },
+                    entry_at,
+                ));
+            }
+            let index = table.find(name.as_bytes()).ok_or_else(|| {
+                RamError::new(
+                    RamErrorKind::UnknownBlock {
+                        block: name.to_string_lossy(),
+                    },
+                    entry_at,
+                )
+            })?;
             let lim = table.limits(index);
             let block = || lim.idstr.to_string();
             let err = |kind| RamError::new(kind, entry_at);
@@ -533,6 +622,11 @@ impl RamDecoder {
                     data,
                 }
             }
+            RecordHeader::Xbzrle { block, offset, len } => Record::Xbzrle {
+                block,
+                offset,
+                data: r.read_vec(len).map_err(wire(at))?,
+            },
             RecordHeader::Eos => Record::Eos,
         })
     }

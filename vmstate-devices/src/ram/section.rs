@@ -1,7 +1,10 @@
 //! The "ram" section's handlers (QEMU's `ram_save_*` / `ram_load`, precopy):
 //! START carries the MEM_SIZE list, PARTs carry dirty pages (the first pass
-//! sends every page), END the rest after a final dirty sync; every body ends
-//! with EOS. Loading checks every record against the local blocks.
+//! sends every page; later ones XBZRLE deltas when it is on), each bounded by
+//! the round's byte budget and 50 ms, END the rest after a final dirty sync;
+//! every body ends with EOS. All pages go out through one loop
+//! (`send_dirty`). Loading checks every record against the local blocks and
+//! copies PAGE payloads from the input straight into guest memory.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -11,6 +14,7 @@ use bytes::Bytes;
 use vm_memory::WriteVolatile;
 use vmstate_runtime::savevm::{
     IterateStatus, Pending, RamStats, SaveVmHandlers, SectionReader, SectionWriter, TargetPage,
+    XbzrleStats,
 };
 use vmstate_runtime::{Error, Result};
 
@@ -22,6 +26,7 @@ use super::postcopy::PostcopyState;
 use super::protocol::{
     BlockEntry, MemSizeOptions, PageAt, RamDecoder, RamEncoder, RecordHeader, SECTION_VERSION,
 };
+use super::xbzrle::{self, Encoded, PageCache, XbzrleConfig};
 
 /// How the section saves and loads.
 ///
@@ -44,12 +49,17 @@ pub struct RamSectionConfig {
     pub target_page: TargetPage,
     /// Optional MEM_SIZE words (postcopy-ram page size, x-ignore-shared GPA).
     pub mem_size: MemSizeOptions,
-    /// Bytes of page records after which a PART ends (the driver checks its
-    /// rate limit between PARTs).
+    /// Bytes of page records after which a PART ends at the latest; a smaller
+    /// byte budget the driver gives the round from its rate limit
+    /// ([`SectionWriter::remaining_budget`]) ends it earlier.
     pub part_budget: u64,
     /// Longest time one PART may take (QEMU's 50 ms `MAX_WAIT`), checked every
     /// 64 pages as QEMU does.
     pub max_iterate_time: Duration,
+    /// XBZRLE on the source (capability `xbzrle`, parameter
+    /// `xbzrle-cache-size`); `None`: off. The destination accepts XBZRLE
+    /// records whatever this says.
+    pub xbzrle: Option<XbzrleConfig>,
 }
 
 impl Default for RamSectionConfig {
@@ -66,6 +76,7 @@ impl RamSectionConfig {
             mem_size: MemSizeOptions::default(),
             part_budget: 256 * 1024,
             max_iterate_time: Duration::from_millis(50),
+            xbzrle: None,
         }
     }
 
@@ -92,6 +103,29 @@ pub struct RamCounters {
     /// Bytes of the section's END body, sent with the guest stopped
     /// ("downtime-bytes").
     pub downtime_bytes: AtomicU64,
+    /// Pages the guest dirtied per second, over the syncs of the last second
+    /// or more ("dirty-pages-rate").
+    pub dirty_pages_rate: AtomicU64,
+    /// Bytes of the section sent after the switchover to postcopy
+    /// ("postcopy-bytes").
+    pub postcopy_bytes: AtomicU64,
+    /// The XBZRLE cache size in bytes; 0 while XBZRLE is off.
+    pub xbzrle_cache_size: AtomicU64,
+    /// XBZRLE records sent ("xbzrle-cache" "pages").
+    pub xbzrle_pages: AtomicU64,
+    /// Bytes of XBZRLE records without their 8-byte record word, plus a page
+    /// per overflow ("bytes", as QEMU counts it).
+    pub xbzrle_bytes: AtomicU64,
+    /// Pages not in the XBZRLE cache, sent whole ("cache-miss").
+    pub xbzrle_cache_miss: AtomicU64,
+    /// Pages whose encoding did not fit in a page, sent whole ("overflow").
+    pub xbzrle_overflow: AtomicU64,
+    /// Cache misses per page sent over the last rate period, as `f64` bits
+    /// ("cache-miss-rate").
+    pub xbzrle_cache_miss_rate: AtomicU64,
+    /// Page bytes per encoded byte over the last rate period, as `f64` bits
+    /// ("encoding-rate").
+    pub xbzrle_encoding_rate: AtomicU64,
     /// Pages sent again because the guest wrote them after they were sent (not
     /// a QEMU counter: the number that tells how much the guest's writes cost;
     /// every page goes once in the bulk pass, so pages sent = pages + resent).
@@ -131,12 +165,23 @@ impl RamCounters {
             duplicate: get(&self.duplicate),
             normal_bytes: get(&self.normal_bytes),
             dirty_sync_count: get(&self.dirty_sync_count),
+            dirty_pages_rate: get(&self.dirty_pages_rate),
             precopy_bytes: get(&self.precopy_bytes),
             downtime_bytes: get(&self.downtime_bytes),
-            // postcopy hook: counted by the section's postcopy state, which
-            // `RamSection::ram_stats` fills in.
-            postcopy_bytes: 0,
+            postcopy_bytes: get(&self.postcopy_bytes),
             page_size,
+            xbzrle: match get(&self.xbzrle_cache_size) {
+                0 => None,
+                cache_size => Some(XbzrleStats {
+                    cache_size,
+                    bytes: get(&self.xbzrle_bytes),
+                    pages: get(&self.xbzrle_pages),
+                    cache_miss: get(&self.xbzrle_cache_miss),
+                    cache_miss_rate: f64::from_bits(get(&self.xbzrle_cache_miss_rate)),
+                    encoding_rate: f64::from_bits(get(&self.xbzrle_encoding_rate)),
+                    overflow: get(&self.xbzrle_overflow),
+                }),
+            },
         }
     }
 }
@@ -165,14 +210,14 @@ pub struct RamSection {
     /// postcopy hook: discards, urgent pages, received bitmaps, accessors.
     pub(super) postcopy: PostcopyState,
     decoder: RamDecoder,
-    /// One page, for loading.
+    /// One page, for loading (ZERO records' check, a PAGE split across
+    /// buffers, the page an XBZRLE record is decoded in).
     scratch: Vec<u8>,
-    /// [`RUN_PAGES`] pages, for gathering PAGE records when loading.
-    run_buf: Vec<u8>,
+    /// One page of room for XBZRLE data split across input buffers.
+    encoded_in: Vec<u8>,
 }
 
-/// Dirty pages copied out of guest memory at once when saving (and PAGE
-/// records gathered before they go into guest memory when loading).
+/// Dirty pages copied out of guest memory at once when saving.
 pub(super) const RUN_PAGES: u64 = 16;
 
 impl std::fmt::Debug for RamSection {
@@ -191,6 +236,94 @@ pub(super) struct SaveState {
     pub(super) encoder: RamEncoder,
     /// (block, page) where the current pass continues.
     pub(super) cursor: (usize, u64),
+    /// The first (bulk) pass is over: XBZRLE starts with the second, as in
+    /// QEMU (the first pass would only fill the cache with misses).
+    bulk_done: bool,
+    /// Per block, where its pages start in one address space over all blocks
+    /// (QEMU's ram_addr_t, what the XBZRLE cache is indexed by).
+    bases: Vec<u64>,
+    /// XBZRLE state, when the capability is on.
+    xbzrle: Option<XbzrleState>,
+    /// Pages handled so far (any record or none), for the per-period rates.
+    pages_done: u64,
+    /// The current rate period (QEMU: rates are taken at a bitmap sync once a
+    /// second or more has passed).
+    period: RatePeriod,
+}
+
+/// The source's XBZRLE state: QEMU's page cache and one page of encoding room.
+struct XbzrleState {
+    cache: PageCache,
+    encoded: Vec<u8>,
+    zero: Vec<u8>,
+}
+
+/// Counts at the start of the current rate period.
+struct RatePeriod {
+    started: Instant,
+    /// Pages newly dirtied by the syncs of this period.
+    dirtied: u64,
+    pages_done: u64,
+    cache_miss: u64,
+    xbzrle_pages: u64,
+    xbzrle_bytes: u64,
+}
+
+impl RatePeriod {
+    fn new(c: &RamCounters, pages_done: u64) -> Self {
+        let get = RamCounters::get;
+        RatePeriod {
+            started: Instant::now(),
+            dirtied: 0,
+            pages_done,
+            cache_miss: get(&c.xbzrle_cache_miss),
+            xbzrle_pages: get(&c.xbzrle_pages),
+            xbzrle_bytes: get(&c.xbzrle_bytes),
+        }
+    }
+}
+
+/// What the page loop counts locally and publishes once per call (no atomic
+/// per page).
+#[derive(Default)]
+struct Tally {
+    /// Pages handled (the 50 ms check runs every 64).
+    handled: u64,
+    normal: u64,
+    zero: u64,
+    resent: u64,
+    xbzrle_pages: u64,
+    xbzrle_bytes: u64,
+    cache_miss: u64,
+    overflow: u64,
+}
+
+impl Tally {
+    fn publish(&self, c: &RamCounters, page_size: u64) {
+        let add = |counter: &AtomicU64, n: u64| {
+            if n != 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        };
+        add(&c.duplicate, self.zero);
+        add(&c.resent, self.resent);
+        add(&c.normal, self.normal);
+        add(&c.normal_bytes, self.normal * page_size);
+        add(&c.xbzrle_pages, self.xbzrle_pages);
+        add(&c.xbzrle_bytes, self.xbzrle_bytes);
+        add(&c.xbzrle_cache_miss, self.cache_miss);
+        add(&c.xbzrle_overflow, self.overflow);
+    }
+}
+
+/// Which stage pages are sent in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stage {
+    /// A PART: bounded by the byte budget and the time bound.
+    Iterate,
+    /// The END with the guest stopped: everything, and the XBZRLE cache is
+    /// no longer updated (QEMU's `last_stage`).
+    Complete,
 }
 
 pub(super) fn lock(ram: &Mutex<RamBlockList>) -> Result<MutexGuard<'_, RamBlockList>> {
@@ -227,7 +360,7 @@ impl RamSection {
             ram,
             decoder: RamDecoder::new(config.page_size(), config.mem_size),
             scratch: vec![0; config.page_size() as usize],
-            run_buf: vec![0; (RUN_PAGES * config.page_size()) as usize],
+            encoded_in: vec![0; config.page_size() as usize],
             config,
             log,
             counters: Arc::default(),
@@ -276,22 +409,58 @@ impl RamSection {
         };
         let ram = lock(&self.ram)?;
         for (block, bitmap) in ram.blocks().iter().zip(save.bitmaps.iter_mut()) {
+            let before = bitmap.count();
             self.log.sync(block, bitmap);
+            save.period.dirtied += bitmap.count() - before;
         }
-        self.counters
-            .dirty_sync_count
-            .fetch_add(1, Ordering::Relaxed);
+        let c = &self.counters;
+        c.dirty_sync_count.fetch_add(1, Ordering::Relaxed);
+        let elapsed = save.period.started.elapsed();
+        if elapsed >= Duration::from_secs(1) {
+            Self::update_rates(c, save, elapsed, self.config.page_size());
+        }
         Ok(())
     }
 
+    /// QEMU's `migration_update_rates`: dirty-pages-rate, and the XBZRLE cache
+    /// miss rate and encoding rate of the period that ends.
+    fn update_rates(c: &RamCounters, save: &mut SaveState, elapsed: Duration, page_size: u64) {
+        let get = RamCounters::get;
+        let p = &save.period;
+        let ms = elapsed.as_millis().max(1) as u64;
+        c.dirty_pages_rate
+            .store(p.dirtied * 1000 / ms, Ordering::Relaxed);
+        if save.xbzrle.is_some() {
+            let pages = save.pages_done - p.pages_done;
+            let miss = get(&c.xbzrle_cache_miss) - p.cache_miss;
+            let miss_rate = if pages == 0 {
+                0.0
+            } else {
+                miss as f64 / pages as f64
+            };
+            let xb_pages = get(&c.xbzrle_pages) - p.xbzrle_pages;
+            let encoded = get(&c.xbzrle_bytes) - p.xbzrle_bytes;
+            let encoding_rate = if xb_pages == 0 || encoded == 0 {
+                0.0
+            } else {
+                (xb_pages * page_size) as f64 / encoded as f64
+            };
+            c.xbzrle_cache_miss_rate
+                .store(miss_rate.to_bits(), Ordering::Relaxed);
+            c.xbzrle_encoding_rate
+                .store(encoding_rate.to_bits(), Ordering::Relaxed);
+        }
+        save.period = RatePeriod::new(c, save.pages_done);
+    }
+
     /// Sends dirty pages in RAM-list order, ascending in each block, from the
-    /// cursor on, until `budget` bytes or the time bound. Returns whether the
-    /// bitmaps are now clean.
+    /// cursor on; in a PART until `budget` bytes or the time bound. Returns
+    /// whether the bitmaps are now clean.
     pub(super) fn send_dirty(
         &mut self,
         w: &mut SectionWriter,
         budget: u64,
-        bounded: bool,
+        stage: Stage,
     ) -> Result<bool> {
         let started = Instant::now();
         let save = self
@@ -300,13 +469,15 @@ impl RamSection {
             .ok_or_else(|| Error::invalid("ram: save_live_iterate before save_setup"))?;
         let ram = lock(&self.ram)?;
         let ps = self.config.page_size();
+        let age = RamCounters::get(&self.counters.dirty_sync_count);
         let start_pos = w.position();
-        // Counted locally, published once: no atomic per page.
-        let (mut sent, mut zero, mut resent) = (0u64, 0u64, 0u64);
+        let mut tally = Tally::default();
         let (mut bi, mut from) = save.cursor;
         let mut wrapped = false;
         let clean = loop {
             if bi >= ram.len() {
+                // A pass ended: XBZRLE (when on) is used from now on.
+                save.bulk_done = true;
                 if wrapped || save.bitmaps.iter().all(|b| b.count() == 0) {
                     save.cursor = (0, 0);
                     break true;
@@ -330,18 +501,27 @@ impl RamSection {
             let slice = block.slice(first * ps, bytes).map_err(Error::from)?;
             // The run is copied once, into a buffer that the PAGE payloads then
             // share (`put_shared`): they reach the transport in vectored writes
-            // with no further copy.
+            // with no further copy. (Guest memory itself cannot be handed out:
+            // the vCPUs keep writing it, and a `&[u8]` over bytes that change
+            // under it is undefined behaviour; the copy is the snapshot.)
             let mut copied = Vec::with_capacity(bytes);
             copied
                 .write_volatile(&slice)
                 .map_err(|e| Error::from(RamError::new(RamErrorKind::Memory(e.to_string()), 0)))?;
             let copied = Bytes::from(copied);
+            // postcopy hook: no XBZRLE after the switch (QEMU: the destination
+            // has no previous copy of a page it has not received).
+            let in_postcopy = self.postcopy.in_postcopy();
+            let mut xbzrle = save
+                .xbzrle
+                .as_mut()
+                .filter(|_| save.bulk_done && !in_postcopy);
             let mut stop = false;
             for (i, page) in copied.chunks_exact(ps as usize).enumerate() {
                 let p = first + i as u64;
                 bitmap.test_and_clear(p);
                 if sent_once.get(p) {
-                    resent += 1;
+                    tally.resent += 1;
                 } else {
                     sent_once.set(p);
                 }
@@ -351,19 +531,42 @@ impl RamSection {
                     idstr: block.idstr(),
                     offset,
                 };
+                let addr = save.bases[bi] + offset;
                 if is_zero_page(page) {
                     save.encoder.write_zero(w, at)?;
-                    zero += 1;
+                    tally.zero += 1;
+                    if let Some(xb) = xbzrle.as_deref_mut() {
+                        // A page now zero must not be encoded against its old
+                        // cached copy later.
+                        xb.cache.insert(addr, &xb.zero, age);
+                    }
                 } else {
-                    save.encoder.write_page_header(w, at)?;
-                    let start = i * ps as usize;
-                    w.put_shared(copied.slice(start..start + ps as usize));
+                    let sent = match xbzrle.as_deref_mut() {
+                        Some(xb) => xbzrle_page(
+                            xb,
+                            &mut save.encoder,
+                            w,
+                            at,
+                            addr,
+                            page,
+                            age,
+                            stage,
+                            &mut tally,
+                        )?,
+                        None => false,
+                    };
+                    if !sent {
+                        save.encoder.write_page_header(w, at)?;
+                        let start = i * ps as usize;
+                        w.put_shared(copied.slice(start..start + ps as usize));
+                        tally.normal += 1;
+                    }
                 }
                 from = p + 1;
-                sent += 1;
-                if bounded {
+                tally.handled += 1;
+                if stage == Stage::Iterate {
                     let over_budget = w.position() - start_pos >= budget;
-                    let over_time = sent.is_multiple_of(64)
+                    let over_time = tally.handled.is_multiple_of(64)
                         && started.elapsed() >= self.config.max_iterate_time;
                     if over_budget || over_time {
                         stop = true;
@@ -377,63 +580,41 @@ impl RamSection {
                 break save.bitmaps.iter().all(|b| b.count() == 0);
             }
         };
-        let c = &self.counters;
-        c.duplicate.fetch_add(zero, Ordering::Relaxed);
-        c.resent.fetch_add(resent, Ordering::Relaxed);
-        c.normal.fetch_add(sent - zero, Ordering::Relaxed);
-        c.normal_bytes
-            .fetch_add((sent - zero) * ps, Ordering::Relaxed);
+        save.pages_done += tally.handled;
+        tally.publish(&self.counters, ps);
         Ok(clean)
     }
 
     fn load_records(&mut self, r: &mut SectionReader) -> std::result::Result<(), RamError> {
         let mut ram = lock(&self.ram).map_err(|e| RamError::new(RamErrorKind::Wire(e), 0))?;
         let ps = self.config.page_size() as usize;
-        // PAGE records for consecutive pages of one block are gathered and go
-        // into guest memory in one copy: vm-memory marks its dirty bitmap with a
-        // SeqCst RMW after every write, which waits for the copy's stores, so
-        // one mark per run instead of per page keeps the stores streaming.
-        let mut run: Option<PageRun> = None;
         let mut pages = 0u64;
         let mut zeros = 0u64;
+        let mut xbzrle_pages = 0u64;
         let result = loop {
             let at = r.position();
             let header = match self.decoder.next_header(r, &*ram) {
                 Ok(h) => h,
                 Err(e) => break Err(e),
             };
-            if let RecordHeader::Page { block, offset } = header {
-                let extends = run.as_ref().is_some_and(|run| {
-                    run.block == block
-                        && run.offset + (run.pages * ps) as u64 == offset
-                        && run.pages < RUN_PAGES as usize
-                });
-                if !extends {
-                    if let Some(done) = run.take() {
-                        done.write(&ram, &self.run_buf, ps, &self.postcopy)?;
-                    }
-                    run = Some(PageRun {
-                        block,
-                        offset,
-                        pages: 0,
-                        at,
-                    });
-                }
-                let cur = run.as_mut().expect("a run was just started");
-                let dst = &mut self.run_buf[cur.pages * ps..(cur.pages + 1) * ps];
-                if let Err(e) = r.read_bytes(dst) {
-                    break Err(RamError::new(RamErrorKind::Wire(e), at));
-                }
-                cur.pages += 1;
-                pages += 1;
-                continue;
-            }
-            // Any other record: what was gathered goes in first (a ZERO may be
-            // for a page of the run).
-            if let Some(done) = run.take() {
-                done.write(&ram, &self.run_buf, ps, &self.postcopy)?;
-            }
             match header {
+                RecordHeader::Page { block, offset } => {
+                    if let Err(e) = load_page(r, &ram, block, offset, &mut self.scratch, at) {
+                        break Err(e);
+                    }
+                    // postcopy hook: the page arrived.
+                    self.postcopy.loaded(block, offset / ps as u64, 1);
+                    pages += 1;
+                }
+                RecordHeader::Xbzrle { block, offset, len } => {
+                    let bufs = (&mut self.scratch[..], &mut self.encoded_in[..]);
+                    if let Err(e) = load_xbzrle(r, &ram, block, offset, len, bufs, at) {
+                        break Err(e);
+                    }
+                    // postcopy hook: the page arrived.
+                    self.postcopy.loaded(block, offset / ps as u64, 1);
+                    xbzrle_pages += 1;
+                }
                 RecordHeader::Eos => break Ok(()),
                 RecordHeader::MemSize(entries) => {
                     for (index, BlockEntry { used_length, .. }) in entries {
@@ -457,7 +638,6 @@ impl RamSection {
                     self.postcopy.loaded(block, offset / ps as u64, 1);
                     zeros += 1;
                 }
-                RecordHeader::Page { .. } => unreachable!("handled above"),
             }
         };
         let c = &self.counters;
@@ -465,37 +645,133 @@ impl RamSection {
         c.normal_bytes
             .fetch_add(pages * ps as u64, Ordering::Relaxed);
         c.duplicate.fetch_add(zeros, Ordering::Relaxed);
+        c.xbzrle_pages.fetch_add(xbzrle_pages, Ordering::Relaxed);
         result
     }
 }
 
-/// Consecutive PAGE records of one block, gathered before they go into guest
-/// memory.
-struct PageRun {
-    block: usize,
-    offset: u64,
-    pages: usize,
-    /// Stream offset of the first record (for errors).
-    at: u64,
+/// QEMU's `save_xbzrle_page` for one non-zero page: a cache miss caches the
+/// page (outside the last stage) and has it sent whole; a hit is encoded
+/// against the cached copy: unchanged sends nothing, an overflow has it sent
+/// whole, a delta goes as an XBZRLE record; both refresh the cached copy
+/// outside the last stage. Returns whether the page is dealt with (false: send
+/// it as a PAGE).
+#[allow(clippy::too_many_arguments)]
+fn xbzrle_page(
+    xb: &mut XbzrleState,
+    encoder: &mut RamEncoder,
+    w: &mut SectionWriter,
+    at: PageAt<'_>,
+    addr: u64,
+    page: &[u8],
+    age: u64,
+    stage: Stage,
+    tally: &mut Tally,
+) -> Result<bool> {
+    let last_stage = stage == Stage::Complete;
+    if !xb.cache.is_cached(addr, age) {
+        tally.cache_miss += 1;
+        if !last_stage {
+            xb.cache.insert(addr, page, age);
+        }
+        return Ok(false);
+    }
+    let cached = xb
+        .cache
+        .page_mut(addr)
+        .expect("is_cached just found the page");
+    match xbzrle::encode(cached, page, &mut xb.encoded) {
+        Encoded::Unchanged => Ok(true),
+        Encoded::Overflow => {
+            tally.overflow += 1;
+            tally.xbzrle_bytes += page.len() as u64;
+            if !last_stage {
+                cached.copy_from_slice(page);
+            }
+            Ok(false)
+        }
+        Encoded::Delta(len) => {
+            if !last_stage {
+                cached.copy_from_slice(page);
+            }
+            let before = w.position();
+            encoder.write_xbzrle(w, at, &xb.encoded[..len])?;
+            tally.xbzrle_pages += 1;
+            // QEMU leaves the 8-byte record word out of these bytes.
+            tally.xbzrle_bytes += w.position() - before - 8;
+            Ok(true)
+        }
+    }
 }
 
-impl PageRun {
-    fn write(
-        self,
-        ram: &RamBlockList,
-        buf: &[u8],
-        ps: usize,
-        postcopy: &PostcopyState,
-    ) -> std::result::Result<(), RamError> {
-        let bytes = self.pages * ps;
-        ram.blocks()[self.block]
-            .slice(self.offset, bytes)
-            .map_err(|e| RamError::new(into_kind(e), self.at))?
-            .copy_from(&buf[..bytes]);
-        // postcopy hook: the run's pages arrived (one bit set per run).
-        postcopy.loaded(self.block, self.offset / ps as u64, self.pages as u64);
-        Ok(())
+/// An XBZRLE record's data applied to the destination's copy of the page
+/// (QEMU's `load_xbzrle`): the page is decoded in `page` (one page of scratch)
+/// and goes back into guest memory only when the whole encoding is valid.
+/// `encoded` is a page of room for data split across input buffers.
+fn load_xbzrle(
+    r: &mut SectionReader,
+    ram: &RamBlockList,
+    block: usize,
+    offset: u64,
+    len: usize,
+    (page, encoded): (&mut [u8], &mut [u8]),
+    at: u64,
+) -> std::result::Result<(), RamError> {
+    let b = &ram.blocks()[block];
+    let dst = b
+        .slice(offset, page.len())
+        .map_err(|e| RamError::new(into_kind(e), at))?;
+    r.require(len)
+        .map_err(|e| RamError::new(RamErrorKind::Wire(e), at))?;
+    dst.copy_to(&mut page[..]);
+    let decoded = match r.with_contiguous(len, |enc| xbzrle::decode(enc, page)) {
+        Some(d) => d,
+        None => {
+            let enc = &mut encoded[..len];
+            r.read_bytes(enc)
+                .map_err(|e| RamError::new(RamErrorKind::Wire(e), at))?;
+            xbzrle::decode(enc, page)
+        }
+    };
+    decoded.map_err(|reason| {
+        RamError::new(
+            RamErrorKind::BadXbzrle {
+                block: b.idstr().to_string(),
+                offset,
+                reason,
+            },
+            at,
+        )
+    })?;
+    dst.copy_from(&page[..]);
+    Ok(())
+}
+
+/// A PAGE record's payload, from the section's input straight into guest
+/// memory: one copy out of the reader's buffer (which the transport filled),
+/// no staging buffer. The decoder has checked `offset` against used_length.
+fn load_page(
+    r: &mut SectionReader,
+    ram: &RamBlockList,
+    block: usize,
+    offset: u64,
+    scratch: &mut [u8],
+    at: u64,
+) -> std::result::Result<(), RamError> {
+    let ps = scratch.len();
+    let dst = ram.blocks()[block]
+        .slice(offset, ps)
+        .map_err(|e| RamError::new(into_kind(e), at))?;
+    r.require(ps)
+        .map_err(|e| RamError::new(RamErrorKind::Wire(e), at))?;
+    // The section reader's buffer is one contiguous `BytesMut`, so once `ps`
+    // bytes are buffered they are one chunk; `with_contiguous` still checks.
+    if r.with_contiguous(ps, |src| dst.copy_from(src)).is_none() {
+        r.read_bytes(scratch)
+            .map_err(|e| RamError::new(RamErrorKind::Wire(e), at))?;
+        dst.copy_from(&scratch[..]);
     }
+    Ok(())
 }
 
 fn into_kind(e: RamError) -> RamErrorKind {
@@ -535,7 +811,11 @@ impl SaveVmHandlers for RamSection {
         let mut bitmaps = Vec::with_capacity(ram.len());
         let mut sent_once = Vec::with_capacity(ram.len());
         let mut entries = Vec::with_capacity(ram.len());
+        let mut bases = Vec::with_capacity(ram.len());
+        let mut base = 0u64;
         for block in ram.blocks() {
+            bases.push(base);
+            base += block.spec().max_length;
             // Log from now on; the bulk pass sends every page anyway.
             self.log.start(block);
             bitmaps.push(DirtyBitmap::all_dirty(block.pages()));
@@ -556,6 +836,28 @@ impl SaveVmHandlers for RamSection {
         drop(ram);
         // postcopy hook: a new outgoing migration starts in precopy.
         self.postcopy.save_setup();
+        let ps = self.config.page_size() as usize;
+        let xbzrle = match self.config.xbzrle {
+            None => None,
+            Some(cfg) => {
+                let err = |e| Error::device("ram", RamError::new(RamErrorKind::Xbzrle(e), 0));
+                if cfg.cache_size > base {
+                    return Err(err(xbzrle::XbzrleError::CacheTooLarge {
+                        size: cfg.cache_size,
+                        ram: base,
+                    }));
+                }
+                let cache = PageCache::new(cfg.cache_size, ps).map_err(err)?;
+                self.counters
+                    .xbzrle_cache_size
+                    .store(cfg.cache_size, Ordering::Relaxed);
+                Some(XbzrleState {
+                    cache,
+                    encoded: vec![0; ps],
+                    zero: vec![0; ps],
+                })
+            }
+        };
         let mut encoder = RamEncoder::new(self.config.page_size());
         encoder.write_mem_size(w, &entries, self.config.mem_size)?;
         encoder.write_eos(w)?;
@@ -564,6 +866,11 @@ impl SaveVmHandlers for RamSection {
             sent_once,
             encoder,
             cursor: (0, 0),
+            bulk_done: false,
+            bases,
+            xbzrle,
+            pages_done: 0,
+            period: RatePeriod::new(&self.counters, 0),
         });
         self.count_bytes(&self.counters.precopy_bytes, w, start);
         Ok(())
@@ -573,7 +880,14 @@ impl SaveVmHandlers for RamSection {
         let start = w.position();
         // postcopy hook: pages the destination asked for go first.
         self.postcopy_send_urgent(w)?;
-        let clean = self.send_dirty(w, self.config.part_budget, true)?;
+        // The PART's bound: the configured one, or less when the driver's rate
+        // limit leaves less of this window.
+        let budget = w
+            .remaining_budget()
+            .map_or(self.config.part_budget, |left| {
+                left.min(self.config.part_budget)
+            });
+        let clean = self.send_dirty(w, budget, Stage::Iterate)?;
         self.save_eos(w)?;
         // postcopy hook: after the switch the bytes are postcopy-bytes.
         if self.postcopy.in_postcopy() {
@@ -616,7 +930,7 @@ impl SaveVmHandlers for RamSection {
     fn save_live_complete_precopy(&mut self, w: &mut SectionWriter) -> Result<()> {
         let start = w.position();
         self.sync()?;
-        self.send_dirty(w, u64::MAX, false)?;
+        self.send_dirty(w, u64::MAX, Stage::Complete)?;
         self.save_eos(w)?;
         self.count_bytes(&self.counters.downtime_bytes, w, start);
         Ok(())
@@ -687,7 +1001,83 @@ impl RamSection {
 
 #[cfg(test)]
 mod tests {
-    use super::is_zero_page;
+    use super::*;
+    use crate::ram::RamBlockSpec;
+    use vmstate_runtime::savevm::{QemuVersion, Registry, SectionBuf, StreamWriter};
+
+    const PS: u64 = 4096;
+
+    fn section(pages: u64) -> (Arc<Mutex<RamBlockList>>, RamSection) {
+        let ram = Arc::new(Mutex::new(
+            RamBlockList::new(vec![RamBlockSpec::ram("pc.ram", pages * PS)]).unwrap(),
+        ));
+        {
+            let r = ram.lock().unwrap();
+            for p in 0..pages {
+                r.blocks()[0].write(p * PS, &[p as u8 | 1; 4096]).unwrap();
+            }
+        }
+        (ram.clone(), RamSection::new(ram))
+    }
+
+    #[test]
+    fn a_part_stops_when_the_rounds_byte_budget_is_spent() {
+        let (_ram, s) = section(64);
+        let counters = s.counters();
+        let mut reg = Registry::new();
+        s.register(&mut reg).unwrap();
+        let mut w = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
+        w.setup(&mut reg).unwrap();
+        // Room for three pages' records (the first names its block).
+        let record = PS + 8;
+        let budget = 3 * record;
+        let before = w.position();
+        let status = w
+            .iterate_within(&mut reg, false, Some(budget), &mut |_| false)
+            .unwrap();
+        assert_eq!(status, IterateStatus::Continue);
+        assert_eq!(RamCounters::get(&counters.normal), 3);
+        let part = w.position() - before;
+        assert!(part <= budget + 8 + 7 + 8 + 5 + 5, "{part}");
+        // The budget ends with the round: the next PART takes the configured
+        // part budget (256 KiB), which takes the 61 pages left.
+        w.iterate(&mut reg, false, &mut |_| false).unwrap();
+        assert_eq!(RamCounters::get(&counters.normal), 3 + 61);
+    }
+
+    #[test]
+    fn the_section_sees_the_budget_the_writer_was_given() {
+        let mut w = SectionWriter::new(SectionBuf::default());
+        w.set_budget(Some(2 * (PS + 8)));
+        let (_ram, mut s) = section(8);
+        s.save_setup(&mut w).unwrap();
+        // The MEM_SIZE list already used some of it; one page still fits.
+        let sent_before = RamCounters::get(&s.counters.normal);
+        s.save_live_iterate(&mut w).unwrap();
+        let sent = RamCounters::get(&s.counters.normal) - sent_before;
+        assert!((1..=2).contains(&sent), "{sent}");
+    }
+
+    #[test]
+    fn dirty_pages_rate_is_taken_at_a_sync_after_a_second() {
+        let (ram, mut s) = section(16);
+        let mut w = SectionWriter::new(SectionBuf::default());
+        s.save_setup(&mut w).unwrap();
+        s.save_live_iterate(&mut w).unwrap();
+        for p in 0..10 {
+            ram.lock().unwrap().blocks()[0].write(p * PS, &[9]).unwrap();
+        }
+        let save = s.save.as_mut().unwrap();
+        save.period.started = Instant::now().checked_sub(Duration::from_secs(2)).unwrap();
+        s.sync().unwrap();
+        // 10 pages over about 2 s.
+        let rate = RamCounters::get(&s.counters.dirty_pages_rate);
+        assert!((4..=5).contains(&rate), "{rate}");
+        // A new period starts; syncs within it leave the rate as it is.
+        ram.lock().unwrap().blocks()[0].write(0, &[1]).unwrap();
+        s.sync().unwrap();
+        assert_eq!(RamCounters::get(&s.counters.dirty_pages_rate), rate);
+    }
 
     #[test]
     fn zero_page_check_sees_every_byte() {

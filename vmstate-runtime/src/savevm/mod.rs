@@ -46,7 +46,7 @@ pub use loader::{
 };
 pub use page::TargetPage;
 pub use postcopy_ram::{BlockRanges, PageRequester, PostcopyRam};
-pub use ram_stats::RamStats;
+pub use ram_stats::{RamStats, XbzrleStats};
 pub use registry::{InstanceId, Registry, SaveStateEntry};
 pub use return_path::RpMessage;
 pub use section_buf::SectionBuf;

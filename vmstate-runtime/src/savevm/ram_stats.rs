@@ -14,7 +14,7 @@
 /// assert_eq!((sum.normal, sum.normal_bytes, sum.duplicate), (3, 12288, 5));
 /// assert_eq!(sum.page_size, 4096);
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RamStats {
     /// Pages sent whole ("normal").
     pub normal: u64,
@@ -24,6 +24,9 @@ pub struct RamStats {
     pub normal_bytes: u64,
     /// Dirty-bitmap syncs done by the RAM code ("dirty-sync-count").
     pub dirty_sync_count: u64,
+    /// Pages the guest dirtied per second, measured over the dirty syncs of
+    /// the last second or more ("dirty-pages-rate").
+    pub dirty_pages_rate: u64,
     /// Bytes of RAM sections sent while the guest ran, before switchover
     /// ("precopy-bytes").
     pub precopy_bytes: u64,
@@ -33,6 +36,52 @@ pub struct RamStats {
     pub postcopy_bytes: u64,
     /// The target page size the counts are in ("page-size").
     pub page_size: u64,
+    /// The XBZRLE counters (QMP `query-migrate`'s "xbzrle-cache"), when the
+    /// `xbzrle` capability is on.
+    pub xbzrle: Option<XbzrleStats>,
+}
+
+/// XBZRLE counters, named after the members of QMP `query-migrate`'s
+/// "xbzrle-cache" object.
+///
+/// ```
+/// use vmstate_runtime::savevm::XbzrleStats;
+///
+/// let mut a = XbzrleStats { pages: 2, bytes: 100, cache_miss: 1, ..XbzrleStats::default() };
+/// a += XbzrleStats { pages: 1, bytes: 50, overflow: 1, ..XbzrleStats::default() };
+/// assert_eq!((a.pages, a.bytes, a.cache_miss, a.overflow), (3, 150, 1, 1));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct XbzrleStats {
+    /// The cache size in bytes ("cache-size", the `xbzrle-cache-size` parameter).
+    pub cache_size: u64,
+    /// Bytes of XBZRLE records (without their 8-byte record words) and of
+    /// pages that overflowed ("bytes").
+    pub bytes: u64,
+    /// XBZRLE records sent ("pages").
+    pub pages: u64,
+    /// Pages not found in the cache (sent whole) ("cache-miss").
+    pub cache_miss: u64,
+    /// Cache misses per page sent in the last sync period ("cache-miss-rate").
+    pub cache_miss_rate: f64,
+    /// Page bytes per encoded byte in the last sync period ("encoding-rate").
+    pub encoding_rate: f64,
+    /// Pages whose encoding did not fit in a page (sent whole) ("overflow").
+    pub overflow: u64,
+}
+
+impl std::ops::AddAssign for XbzrleStats {
+    /// Adds another handler's counts; the cache sizes add up, the rates are
+    /// the larger of the two.
+    fn add_assign(&mut self, o: XbzrleStats) {
+        self.cache_size += o.cache_size;
+        self.bytes += o.bytes;
+        self.pages += o.pages;
+        self.cache_miss += o.cache_miss;
+        self.cache_miss_rate = self.cache_miss_rate.max(o.cache_miss_rate);
+        self.encoding_rate = self.encoding_rate.max(o.encoding_rate);
+        self.overflow += o.overflow;
+    }
 }
 
 impl std::ops::AddAssign for RamStats {
@@ -44,11 +93,19 @@ impl std::ops::AddAssign for RamStats {
         self.duplicate += o.duplicate;
         self.normal_bytes += o.normal_bytes;
         self.dirty_sync_count += o.dirty_sync_count;
+        self.dirty_pages_rate += o.dirty_pages_rate;
         self.precopy_bytes += o.precopy_bytes;
         self.downtime_bytes += o.downtime_bytes;
         self.postcopy_bytes += o.postcopy_bytes;
         if self.page_size == 0 {
             self.page_size = o.page_size;
         }
+        self.xbzrle = match (self.xbzrle, o.xbzrle) {
+            (Some(mut a), Some(b)) => {
+                a += b;
+                Some(a)
+            }
+            (a, b) => a.or(b),
+        };
     }
 }

@@ -351,6 +351,7 @@ mod tests {
             downtime_bytes: 10,
             postcopy_bytes: 1,
             page_size: 4096,
+            ..RamStats::default()
         };
         let b = RamStats {
             normal: 1,

@@ -35,6 +35,9 @@ pub struct SectionBuf {
     /// (offset in `data` where the segment goes, the segment).
     shared: Vec<(usize, Bytes)>,
     shared_len: usize,
+    /// Stream position where the byte budget of the current iterate round
+    /// ends (`None`: unlimited); see [`Writer::remaining_budget`].
+    budget_end: Option<u64>,
 }
 
 impl SectionBuf {
@@ -65,7 +68,8 @@ impl SectionBuf {
         self.len() == 0
     }
 
-    /// Empties the buffer, keeping the copied part's capacity.
+    /// Empties the buffer, keeping the copied part's capacity (and the byte
+    /// budget: a flush inside an iterate round does not end the round).
     pub fn clear(&mut self) {
         self.data.clear();
         self.shared.clear();
@@ -187,6 +191,36 @@ impl Writer<SectionBuf> {
     /// copying it; it goes to the transport in a vectored write.
     pub fn put_shared(&mut self, segment: Bytes) {
         self.get_mut().put_shared(segment);
+    }
+
+    /// Gives the handlers written next a byte budget: `bytes` from the current
+    /// position on (`None`: unlimited). The stream writer sets it for an
+    /// iterate round from the driver's rate limit
+    /// ([`StreamWriter::iterate_within`](crate::savevm::StreamWriter::iterate_within)).
+    ///
+    /// ```
+    /// use vmstate_runtime::savevm::{SectionBuf, SectionWriter};
+    ///
+    /// let mut w = SectionWriter::new(SectionBuf::default());
+    /// assert_eq!(w.remaining_budget(), None);
+    /// w.set_budget(Some(10));
+    /// w.write_u64(0).unwrap();
+    /// assert_eq!(w.remaining_budget(), Some(2));
+    /// w.write_u32(0).unwrap();
+    /// assert_eq!(w.remaining_budget(), Some(0)); // spent: never negative
+    /// ```
+    pub fn set_budget(&mut self, bytes: Option<u64>) {
+        let end = bytes.map(|b| self.position().saturating_add(b));
+        self.get_mut().budget_end = end;
+    }
+
+    /// Bytes left of the budget (`None`: unlimited). A handler that can split
+    /// its work (RAM's PART) stops once it is 0, so a bandwidth limit holds
+    /// inside one section, not only between sections.
+    pub fn remaining_budget(&self) -> Option<u64> {
+        self.get_ref()
+            .budget_end
+            .map(|end| end.saturating_sub(self.position()))
     }
 }
 

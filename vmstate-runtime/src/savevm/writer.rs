@@ -222,6 +222,34 @@ impl<W: Write> StreamWriter<W> {
         postcopy: bool,
         rate_limited: &mut dyn FnMut(u64) -> bool,
     ) -> Result<IterateStatus> {
+        self.iterate_within(reg, postcopy, None, rate_limited)
+    }
+
+    /// [`iterate`](Self::iterate) with a byte budget for the round (`None`:
+    /// unlimited): the handlers see what is left of it
+    /// ([`SectionWriter::remaining_budget`]), so one that splits its work stops
+    /// its PART when the budget is spent, and a rate limit holds inside a
+    /// section (QEMU's RAM checks the rate limit after every page). The budget
+    /// ends with the round.
+    pub fn iterate_within(
+        &mut self,
+        reg: &mut Registry,
+        postcopy: bool,
+        budget: Option<u64>,
+        rate_limited: &mut dyn FnMut(u64) -> bool,
+    ) -> Result<IterateStatus> {
+        self.out.set_budget(budget);
+        let status = self.iterate_round(reg, postcopy, rate_limited);
+        self.out.set_budget(None);
+        status
+    }
+
+    fn iterate_round(
+        &mut self,
+        reg: &mut Registry,
+        postcopy: bool,
+        rate_limited: &mut dyn FnMut(u64) -> bool,
+    ) -> Result<IterateStatus> {
         let mut all_done = true;
         for e in reg.entries_mut() {
             let h = &e.handlers;

@@ -39,7 +39,7 @@ pub use urgent::{UrgentQueue, MAX_QUEUED_REQUESTS, MAX_REQUEST_BYTES};
 
 use super::block::RamBlockList;
 use super::protocol::PageAt;
-use super::section::{is_zero_page, lock, RamSection, RUN_PAGES};
+use super::section::{is_zero_page, lock, RamSection, Stage, RUN_PAGES};
 use super::{RamError, RamErrorKind};
 use range::RangeLimits;
 
@@ -217,7 +217,7 @@ impl RamSection {
                 break;
             }
         }
-        self.send_dirty(w, u64::MAX, false)?;
+        self.send_dirty(w, u64::MAX, Stage::Complete)?;
         self.save_eos(w)?;
         if self.postcopy.in_postcopy() {
             self.postcopy.count_bytes(w.position() - start);

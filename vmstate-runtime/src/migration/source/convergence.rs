@@ -145,7 +145,8 @@ impl Driver {
                 std::thread::sleep(left.min(Duration::from_millis(5)));
                 continue;
             }
-            let status = w.iterate(reg, false, &mut limited)?;
+            let budget = window.budget(params.max_bandwidth, w.position());
+            let status = w.iterate_within(reg, false, budget, &mut limited)?;
             iterations += 1;
             w.flush()?;
             if status == IterateStatus::Done && pending.total() == 0 {

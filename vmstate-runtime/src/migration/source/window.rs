@@ -47,4 +47,11 @@ impl Window {
         let start_pos = self.start_pos;
         move |pos: u64| per_window != 0 && pos - start_pos >= per_window
     }
+
+    /// Bytes of this window's share left at stream position `pos` (`None`:
+    /// unlimited): the budget a handler sees inside one iterate round.
+    pub(super) fn budget(&self, max_bandwidth: u64, pos: u64) -> Option<u64> {
+        let per_window = max_bandwidth / (1000 / BUFFER_DELAY_MS);
+        (per_window != 0).then(|| (self.start_pos + per_window).saturating_sub(pos))
+    }
 }
