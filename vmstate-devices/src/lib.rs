@@ -10,6 +10,9 @@
 //!   demo, the analyzer and the tests migrate (its RAM is still the demo's own,
 //!   to be moved onto [`ram`]).
 //!
+//! * [`qemu_pc`]: a QEMU 7.2 `pc` machine's section set, as the models above
+//!   plus opaque carriers for the sections not modelled here.
+//!
 //! Virtio models land here as their issues are completed.
 #![deny(missing_docs)]
 // No `unsafe` anywhere, except `ram::kvm` (feature `kvm`), which allows it for
@@ -19,4 +22,5 @@
 
 pub mod machine;
 pub mod pckbd;
+pub mod qemu_pc;
 pub mod ram;

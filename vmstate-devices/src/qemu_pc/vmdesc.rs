@@ -1,0 +1,159 @@
+//! Reading a QEMU stream's vmdesc trailer: which FULL sections the machine has,
+//! in stream order, and how many body bytes each one takes (its fields plus
+//! the subsections it sent), which is what frames a section carried opaque.
+
+use serde_json::Value;
+
+use super::QemuPcError;
+
+/// One FULL section as the vmdesc lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmDescDevice {
+    /// The section idstr ("pckbd", "0000:00:01.1/ide", ...).
+    pub name: String,
+    /// The section's instance id.
+    pub instance: u32,
+    /// The section version (`None` for an old-style entry without one).
+    pub version: Option<u32>,
+    /// Body bytes: the fields' sizes plus each subsection's header and body.
+    pub body_len: usize,
+}
+
+/// QEMU_VM_VMDESCRIPTION, the record type of the trailer.
+const VMDESC_RECORD: u8 = 0x06;
+/// How every QEMU 7.2 vmdesc begins.
+const VMDESC_START: &[u8] = b"{\"page_size\": ";
+
+/// The vmdesc JSON at the end of a stream file: the last
+/// `06 | be32 len | {"page_size": ...` record whose length reaches exactly
+/// to the end of the stream. `None` when the stream has none.
+///
+/// ```
+/// use vmstate_devices::qemu_pc::stream_vmdesc;
+///
+/// let json = br#"{"page_size": 4096, "devices": []}"#;
+/// let mut stream = b"QEVM\0\0\0\x03\x00".to_vec();
+/// stream.push(0x06);
+/// stream.extend_from_slice(&(json.len() as u32).to_be_bytes());
+/// stream.extend_from_slice(json);
+/// assert_eq!(stream_vmdesc(&stream).unwrap().as_bytes(), json);
+/// assert!(stream_vmdesc(b"QEVM\0\0\0\x03\x00").is_none());
+/// ```
+pub fn stream_vmdesc(stream: &[u8]) -> Option<&str> {
+    let mut end = stream.len();
+    while let Some(at) = stream[..end]
+        .windows(VMDESC_START.len())
+        .rposition(|w| w == VMDESC_START)
+    {
+        end = at;
+        if at < 5 || stream[at - 5] != VMDESC_RECORD {
+            continue;
+        }
+        let len = u32::from_be_bytes([
+            stream[at - 4],
+            stream[at - 3],
+            stream[at - 2],
+            stream[at - 1],
+        ]) as usize;
+        if len == stream.len() - at {
+            return std::str::from_utf8(&stream[at..]).ok();
+        }
+    }
+    None
+}
+
+/// The devices of a vmdesc, in stream order.
+///
+/// ```
+/// use vmstate_devices::qemu_pc::parse_vmdesc;
+///
+/// let json = r#"{"page_size": 4096, "devices": [{"name": "pckbd", "instance_id": 0,
+///   "vmsd_name": "pckbd", "version": 3, "fields": [{"name": "write_cmd", "type": "uint8",
+///   "size": 1}, {"name": "q", "type": "buffer", "size": 4, "array_len": 2}],
+///   "subsections": [{"vmsd_name": "pckbd_outport", "version": 1,
+///   "fields": [{"name": "outport", "type": "uint8", "size": 1}]}]}]}"#;
+/// let devs = parse_vmdesc(json).unwrap();
+/// assert_eq!(devs[0].name, "pckbd");
+/// assert_eq!(devs[0].version, Some(3));
+/// // 1 + 4*2 field bytes; subsection: 0x05, name length, 13 name bytes,
+/// // be32 version, 1 field byte.
+/// assert_eq!(devs[0].body_len, 9 + 1 + 1 + 13 + 4 + 1);
+/// assert!(parse_vmdesc("[]").is_err());
+/// ```
+pub fn parse_vmdesc(json: &str) -> Result<Vec<VmDescDevice>, QemuPcError> {
+    let v: Value =
+        serde_json::from_str(json).map_err(|e| QemuPcError::VmDescJson(e.to_string()))?;
+    let devices = v
+        .get("devices")
+        .and_then(Value::as_array)
+        .ok_or(QemuPcError::VmDescShape {
+            device: None,
+            what: "no \"devices\" array",
+        })?;
+    devices
+        .iter()
+        .enumerate()
+        .map(|(i, dev)| {
+            let bad = |what| QemuPcError::VmDescShape {
+                device: Some(i),
+                what,
+            };
+            let name = dev
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or(bad("no \"name\""))?;
+            let instance = dev
+                .get("instance_id")
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or(bad("no 32-bit \"instance_id\""))?;
+            let version = match dev.get("version") {
+                None => None,
+                Some(n) => Some(
+                    n.as_u64()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or(bad("\"version\" is not a 32-bit number"))?,
+                ),
+            };
+            let body = body_len(dev, 0).ok_or(bad("fields or subsections malformed"))?;
+            Ok(VmDescDevice {
+                name: name.to_string(),
+                instance,
+                version,
+                body_len: usize::try_from(body).map_err(|_| bad("body too large"))?,
+            })
+        })
+        .collect()
+}
+
+/// Deepest subsection nesting accepted (QEMU's are two levels at most).
+const MAX_DEPTH: usize = 8;
+
+/// Bytes of a vmsd body: its fields, then each subsection's header (0x05,
+/// name length, name, be32 version) and body.
+fn body_len(vmsd: &Value, depth: usize) -> Option<u64> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let mut total = 0u64;
+    if let Some(fields) = vmsd.get("fields") {
+        for f in fields.as_array()? {
+            let size = f.get("size")?.as_u64()?;
+            let n = match f.get("array_len") {
+                Some(n) => n.as_u64()?,
+                None => 1,
+            };
+            total = total.checked_add(size.checked_mul(n)?)?;
+        }
+    }
+    if let Some(subs) = vmsd.get("subsections") {
+        for s in subs.as_array()? {
+            let name = s.get("vmsd_name")?.as_str()?;
+            let header = 1 + 1 + name.len() as u64 + 4;
+            total = total
+                .checked_add(header)?
+                .checked_add(body_len(s, depth + 1)?)?;
+        }
+    }
+    Some(total)
+}
