@@ -118,10 +118,8 @@ fn qemu_to_us(unix: bool) {
     type_keys(&mut qemu);
     // The vmdesc arrives after the sections: frame the opaque ones with the
     // vmdesc of a save of this same machine, then let it run on.
-    let presave = qemu.migrate_to_file(dir.path());
+    let presave = qemu.save_after_boot(dir.path());
     let devices = parse_vmdesc(stream_vmdesc(&presave).expect("vmdesc")).unwrap();
-    qemu.execute("cont", json!({}));
-    qemu.wait_running(true);
     type_keys(&mut qemu);
 
     let (pc, mut reg) = QemuPc::build(QemuPcLayout::new(RAM_SIZE), &devices).unwrap();

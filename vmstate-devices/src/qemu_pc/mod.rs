@@ -12,7 +12,9 @@
 //!   registered in, in the vmdesc's order ([`QemuPc::build`]); loading a
 //!   whole stream file ([`QemuPc::load_stream`]);
 //! * [`MachineState`]: what a loaded machine holds (RAM by block, each
-//!   section's body), to compare two machines.
+//!   section's body), to compare two machines;
+//! * [`receive`] / [`send`]: the machine as the destination or the source of
+//!   a live migration with QEMU, [`write_stream`]: as a stream file again.
 //!
 //! ```
 //! use vmstate_devices::qemu_pc::{QemuPc, QemuPcLayout, SectionCarrier};
@@ -28,6 +30,7 @@
 //! assert_eq!(pc.carrier("timer", 0), Some(SectionCarrier::Opaque));
 //! ```
 
+mod live;
 mod opaque;
 mod state;
 mod vmdesc;
@@ -44,9 +47,10 @@ use crate::pckbd::{PckbdPart, PckbdSection, I8042};
 use crate::ram::section::RamCounters;
 use crate::ram::{RamBlockList, RamError, RamSection};
 
+pub use live::{receive, send, summary, write_stream};
 pub use opaque::OpaqueSection;
 pub use state::MachineState;
-pub use vmdesc::{parse_vmdesc, stream_vmdesc, VmDescDevice};
+pub use vmdesc::{merge_vmdescs, parse_vmdesc, stream_vmdesc, BodyLayout, VmDescDevice};
 
 /// The machine type QEMU 7.2's `pc` alias stands for.
 pub const MACHINE_TYPE: &str = "pc-i440fx-7.2";
@@ -186,7 +190,7 @@ impl QemuPc {
                     SectionCarrier::Model,
                 ),
                 None => {
-                    let o = OpaqueSection::new(&dev.name, dev.instance, dev.body_len);
+                    let o = OpaqueSection::new(&dev.name, dev.instance, dev.layout.clone());
                     opaque.push(o.clone());
                     // An old-style entry states no version: accept any.
                     (
@@ -227,7 +231,25 @@ impl QemuPc {
         let vmdesc = loader
             .load(&mut r, &mut reg, &mut NoCommands)?
             .ok_or(QemuPcError::NoVmDesc)?;
+        pc.adopt_loaded_versions(&mut reg);
         Ok((pc, reg, vmdesc))
+    }
+
+    /// After a load: each opaque section of `reg` (this machine's registry)
+    /// is written again with the version its body came with (an old-style
+    /// vmdesc entry states none, so it was registered accepting any).
+    pub fn adopt_loaded_versions(&self, reg: &mut Registry) {
+        for o in &self.opaque {
+            let Some(v) = o.loaded_version() else {
+                continue;
+            };
+            if let Some(e) = reg
+                .entries_mut()
+                .find(|e| e.idstr == o.idstr() && e.instance_id == o.instance())
+            {
+                e.version_id = v;
+            }
+        }
     }
 
     /// The load options of a `pc` destination: QEMU 7.2, its configuration

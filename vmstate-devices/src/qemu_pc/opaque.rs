@@ -1,41 +1,59 @@
 //! A FULL section carried as its body bytes.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use vmstate_runtime::savevm::{SaveVmHandlers, SectionReader, SectionWriter};
-use vmstate_runtime::{Error, Result};
+use vmstate_runtime::{Error, ErrorKind, Result};
 
-/// The handlers of a section this crate does not model: loading takes the
-/// body size it was built with (from the vmdesc) and keeps the bytes, saving
-/// writes them back unchanged. Clones share the body.
+use super::BodyLayout;
+
+/// QEMU_VM_SUBSECTION: a subsection follows.
+const SUBSECTION: u8 = 0x05;
+
+/// The handlers of a section this crate does not model: loading frames the
+/// body by its [`BodyLayout`] (from a vmdesc: the fields' bytes, then any of
+/// the known subsections, as many as the stream sends) and keeps the bytes,
+/// saving writes them back unchanged. Clones share the body.
 ///
 /// ```
-/// use vmstate_devices::qemu_pc::OpaqueSection;
+/// use vmstate_devices::qemu_pc::{BodyLayout, OpaqueSection};
 /// use vmstate_runtime::savevm::SaveVmHandlers;
 /// use vmstate_runtime::wire::Reader;
 ///
-/// let mut o = OpaqueSection::new("timer", 0, 3);
-/// let mut r = Reader::new(bytes::BytesMut::from(&[1u8, 2, 3, 4][..]));
+/// let sub = BodyLayout { fields_len: 1, subsections: vec![] };
+/// let layout = BodyLayout { fields_len: 3, subsections: vec![("t/x".into(), sub)] };
+/// let mut o = OpaqueSection::new("timer", 0, layout);
+/// // Fields, then subsection "t/x" v1 with its one byte, then the footer.
+/// let body = [1u8, 2, 3, 5, 3, b't', b'/', b'x', 0, 0, 0, 1, 9];
+/// let mut r = Reader::new(bytes::BytesMut::from(&[&body[..], &[0x7e]].concat()[..]));
 /// o.load_state(&mut r, 2).unwrap();
-/// assert_eq!(o.body().unwrap(), [1, 2, 3]);
+/// assert_eq!(o.body().unwrap(), body);
 /// assert_eq!(r.remaining(), 1);
+/// assert_eq!(o.loaded_version(), Some(2));
+/// // A subsection the layout does not know cannot be framed.
+/// let mut r = Reader::new(bytes::BytesMut::from(&[1u8, 2, 3, 5, 1, b'y', 0, 0, 0, 1][..]));
+/// assert!(o.load_state(&mut r, 2).unwrap_err().to_string().contains("'y'"));
 /// ```
 #[derive(Debug, Clone)]
 pub struct OpaqueSection {
     idstr: String,
     instance: u32,
-    size: usize,
+    layout: Arc<BodyLayout>,
     body: Arc<Mutex<Vec<u8>>>,
+    /// The version of the last body loaded (`u32::MAX`: none yet).
+    loaded_version: Arc<AtomicU32>,
 }
 
 impl OpaqueSection {
-    /// The carrier of section `idstr`/`instance`, whose body is `size` bytes.
-    pub fn new(idstr: &str, instance: u32, size: usize) -> Self {
+    /// The carrier of section `idstr`/`instance`, whose body has `layout`.
+    pub fn new(idstr: &str, instance: u32, layout: BodyLayout) -> Self {
         OpaqueSection {
             idstr: idstr.to_string(),
             instance,
-            size,
+            layout: Arc::new(layout),
             body: Arc::default(),
+            loaded_version: Arc::new(AtomicU32::new(u32::MAX)),
         }
     }
 
@@ -47,6 +65,15 @@ impl OpaqueSection {
     /// The section instance id.
     pub fn instance(&self) -> u32 {
         self.instance
+    }
+
+    /// The version of the section header the body was loaded with, `None`
+    /// before a load: what the section must say when it is written again.
+    pub fn loaded_version(&self) -> Option<u32> {
+        match self.loaded_version.load(Ordering::Relaxed) {
+            u32::MAX => None,
+            v => Some(v),
+        }
     }
 
     /// The body as loaded (empty before a load).
@@ -66,14 +93,64 @@ impl SaveVmHandlers for OpaqueSection {
         true
     }
 
-    fn load_state(&mut self, r: &mut SectionReader, _version_id: u32) -> Result<()> {
-        // read_vec checks the bytes are there before it allocates.
-        let body = r.read_vec(self.size)?;
+    fn load_state(&mut self, r: &mut SectionReader, version_id: u32) -> Result<()> {
+        let mut body = Vec::new();
+        read_body(r, &self.layout, &mut body, 0)?;
         *self.lock()? = body;
+        self.loaded_version.store(version_id, Ordering::Relaxed);
         Ok(())
     }
 
     fn save_state(&mut self, w: &mut SectionWriter) -> Result<()> {
         w.write_bytes(&self.lock()?)
     }
+}
+
+/// Deepest subsection nesting followed (the layout's own depth bounds it too).
+const MAX_DEPTH: usize = 8;
+
+/// Appends one body of `layout` to `out`: the fields' bytes, then each
+/// subsection the stream sends (a 0x05 byte next) that this level knows. A
+/// subsection's own subsections follow its fields, before its parent's next
+/// one, so a name this level does not know ends this level; at the top it is
+/// an error. Bytes are only taken once the reader holds them, so a hostile
+/// stream ends in an error, never in a large allocation.
+fn read_body(
+    r: &mut SectionReader,
+    layout: &BodyLayout,
+    out: &mut Vec<u8>,
+    depth: usize,
+) -> Result<()> {
+    out.extend_from_slice(&r.read_vec(layout.fields_len)?);
+    while depth < MAX_DEPTH && r.peek_u8() == Some(SUBSECTION) {
+        // 05 | len | name, looked at before anything is consumed.
+        let mut head = [0u8; 2 + 255];
+        let have = if r.ensure(2) {
+            r.peek_into(&mut head[..2])
+        } else {
+            0
+        };
+        let len = usize::from(head[1]);
+        if have < 2 || !r.ensure(2 + len) {
+            // Too short to be a subsection: the read says where and why.
+            r.read_vec(2 + len)?;
+        }
+        r.peek_into(&mut head[..2 + len]);
+        let name = &head[2..2 + len];
+        let Some((_, sub)) = layout
+            .subsections
+            .iter()
+            .find(|(n, _)| n.as_bytes() == name)
+        else {
+            if depth > 0 {
+                return Ok(());
+            }
+            return Err(Error::new(ErrorKind::UnknownSubsection {
+                name: String::from_utf8_lossy(name).into_owned(),
+            }));
+        };
+        out.extend_from_slice(&r.read_vec(2 + len + 4)?);
+        read_body(r, sub, out, depth + 1)?;
+    }
+    Ok(())
 }

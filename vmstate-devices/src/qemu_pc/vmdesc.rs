@@ -17,6 +17,63 @@ pub struct VmDescDevice {
     pub version: Option<u32>,
     /// Body bytes: the fields' sizes plus each subsection's header and body.
     pub body_len: usize,
+    /// The body's shape: what frames it when the subsections sent differ
+    /// from those this vmdesc saw.
+    pub layout: BodyLayout,
+}
+
+/// The shape of a vmsd body as a vmdesc shows it: fixed bytes of fields, then
+/// any of the known subsections (`05 | len name | be32 version | body`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BodyLayout {
+    /// Bytes of the fields before the subsections.
+    pub fields_len: usize,
+    /// The subsections seen, by vmsd name.
+    pub subsections: Vec<(String, BodyLayout)>,
+}
+
+impl BodyLayout {
+    /// Adds the subsections `other` knows and `self` does not (recursively):
+    /// two saves of one machine may have sent different subsections.
+    ///
+    /// ```
+    /// use vmstate_devices::qemu_pc::BodyLayout;
+    ///
+    /// let sub = |n: &str| (n.to_string(), BodyLayout { fields_len: 8, subsections: vec![] });
+    /// let mut a = BodyLayout { fields_len: 4, subsections: vec![sub("cpu/a")] };
+    /// let b = BodyLayout { fields_len: 4, subsections: vec![sub("cpu/b"), sub("cpu/a")] };
+    /// a.merge(&b);
+    /// let names: Vec<&str> = a.subsections.iter().map(|s| s.0.as_str()).collect();
+    /// assert_eq!(names, ["cpu/a", "cpu/b"]);
+    /// ```
+    pub fn merge(&mut self, other: &BodyLayout) {
+        for (name, theirs) in &other.subsections {
+            match self.subsections.iter_mut().find(|(n, _)| n == name) {
+                Some((_, ours)) => ours.merge(theirs),
+                None => self.subsections.push((name.clone(), theirs.clone())),
+            }
+        }
+    }
+}
+
+/// The devices of `first`, each with the subsections that the same device
+/// (by name and instance) shows in `more` added to its layout: the
+/// sections of one machine framed from several of its saves.
+pub fn merge_vmdescs(
+    mut first: Vec<VmDescDevice>,
+    more: &[Vec<VmDescDevice>],
+) -> Vec<VmDescDevice> {
+    for list in more {
+        for other in list {
+            if let Some(d) = first
+                .iter_mut()
+                .find(|d| d.name == other.name && d.instance == other.instance)
+            {
+                d.layout.merge(&other.layout);
+            }
+        }
+    }
+    first
 }
 
 /// QEMU_VM_VMDESCRIPTION, the record type of the trailer.
@@ -116,11 +173,13 @@ pub fn parse_vmdesc(json: &str) -> Result<Vec<VmDescDevice>, QemuPcError> {
                 ),
             };
             let body = body_len(dev, 0).ok_or(bad("fields or subsections malformed"))?;
+            let layout = layout(dev, 0).ok_or(bad("fields or subsections malformed"))?;
             Ok(VmDescDevice {
                 name: name.to_string(),
                 instance,
                 version,
                 body_len: usize::try_from(body).map_err(|_| bad("body too large"))?,
+                layout,
             })
         })
         .collect()
@@ -129,23 +188,52 @@ pub fn parse_vmdesc(json: &str) -> Result<Vec<VmDescDevice>, QemuPcError> {
 /// Deepest subsection nesting accepted (QEMU's are two levels at most).
 const MAX_DEPTH: usize = 8;
 
+/// The shape of a vmsd body: its fields' bytes and its subsections'.
+fn layout(vmsd: &Value, depth: usize) -> Option<BodyLayout> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let fields_len = match vmsd.get("fields") {
+        Some(f) => usize::try_from(fields_len(f)?).ok()?,
+        None => 0,
+    };
+    let mut subsections = Vec::new();
+    if let Some(subs) = vmsd.get("subsections") {
+        for s in subs.as_array()? {
+            let name = s.get("vmsd_name")?.as_str()?;
+            subsections.push((name.to_string(), layout(s, depth + 1)?));
+        }
+    }
+    Some(BodyLayout {
+        fields_len,
+        subsections,
+    })
+}
+
+/// Bytes of a field list (`size` times `array_len`, when there is one).
+fn fields_len(fields: &Value) -> Option<u64> {
+    let mut total = 0u64;
+    for f in fields.as_array()? {
+        let size = f.get("size")?.as_u64()?;
+        let n = match f.get("array_len") {
+            Some(n) => n.as_u64()?,
+            None => 1,
+        };
+        total = total.checked_add(size.checked_mul(n)?)?;
+    }
+    Some(total)
+}
+
 /// Bytes of a vmsd body: its fields, then each subsection's header (0x05,
 /// name length, name, be32 version) and body.
 fn body_len(vmsd: &Value, depth: usize) -> Option<u64> {
     if depth > MAX_DEPTH {
         return None;
     }
-    let mut total = 0u64;
-    if let Some(fields) = vmsd.get("fields") {
-        for f in fields.as_array()? {
-            let size = f.get("size")?.as_u64()?;
-            let n = match f.get("array_len") {
-                Some(n) => n.as_u64()?,
-                None => 1,
-            };
-            total = total.checked_add(size.checked_mul(n)?)?;
-        }
-    }
+    let mut total = match vmsd.get("fields") {
+        Some(f) => fields_len(f)?,
+        None => 0,
+    };
     if let Some(subs) = vmsd.get("subsections") {
         for s in subs.as_array()? {
             let name = s.get("vmsd_name")?.as_str()?;
