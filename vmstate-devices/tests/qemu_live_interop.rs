@@ -390,3 +390,20 @@ fn full_section_body(stream: &[u8], idstr: &str, instance: u32) -> usize {
         .unwrap_or_else(|| panic!("no FULL section {idstr}/{instance}"));
     at + needle.len() + 4
 }
+
+/// Without QEMU: a QEMU stream cut anywhere, or with its vmdesc gone, is an
+/// error from `load_stream`, never a panic.
+#[test]
+fn cut_streams_are_errors() {
+    let stream = fixture("pc-i8042.mig");
+    let vmdesc_at = stream.len() - stream_vmdesc(&stream).unwrap().len();
+    let e = QemuPc::load_stream(&stream[..vmdesc_at - 5]).unwrap_err();
+    assert!(e.to_string().contains("no vmdesc"), "{e}");
+    // Keep the trailer (it frames the sections), cut the sections before it.
+    let trailer = &stream[vmdesc_at - 5..];
+    for cut in (0..vmdesc_at - 5).step_by(vmdesc_at / 13) {
+        let mut s = stream[..cut].to_vec();
+        s.extend_from_slice(trailer);
+        assert!(QemuPc::load_stream(&s).is_err(), "cut at {cut}");
+    }
+}

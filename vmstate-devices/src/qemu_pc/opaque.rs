@@ -154,3 +154,90 @@ fn read_body(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use vmstate_runtime::wire::Reader;
+
+    fn leaf(n: usize) -> BodyLayout {
+        BodyLayout {
+            fields_len: n,
+            subsections: vec![],
+        }
+    }
+
+    fn sub(name: &str, body: &[u8]) -> Vec<u8> {
+        let mut b = vec![SUBSECTION, name.len() as u8];
+        b.extend_from_slice(name.as_bytes());
+        b.extend_from_slice(&1u32.to_be_bytes());
+        b.extend_from_slice(body);
+        b
+    }
+
+    /// fw_cfg's shape: two sibling subsections; "a" has a nested one.
+    fn layout() -> BodyLayout {
+        BodyLayout {
+            fields_len: 2,
+            subsections: vec![
+                (
+                    "a".into(),
+                    BodyLayout {
+                        fields_len: 1,
+                        subsections: vec![("a/n".into(), leaf(1))],
+                    },
+                ),
+                ("b".into(), leaf(3)),
+            ],
+        }
+    }
+
+    fn load(body: &[u8]) -> (Result<()>, Vec<u8>, usize) {
+        let mut o = OpaqueSection::new("x", 0, layout());
+        let mut r = Reader::new(BytesMut::from(body));
+        let res = o.load_state(&mut r, 1);
+        (res, o.body().unwrap(), r.remaining())
+    }
+
+    #[test]
+    fn siblings_nested_and_absent_subsections_are_framed() {
+        let nested = [&[1u8][..], &sub("a/n", &[7])].concat();
+        for body in [
+            vec![1, 2],
+            [&[1u8, 2][..], &sub("b", &[1, 2, 3])].concat(),
+            [&[1u8, 2][..], &sub("a", &[9]), &sub("b", &[1, 2, 3])].concat(),
+            [&[1u8, 2][..], &sub("a", &nested), &sub("b", &[1, 2, 3])].concat(),
+        ] {
+            let stream = [&body[..], &[0x7e]].concat();
+            let (res, got, left) = load(&stream);
+            res.unwrap();
+            assert_eq!(got, body);
+            assert_eq!(left, 1, "the footer stays");
+        }
+    }
+
+    #[test]
+    fn truncated_bodies_fail_without_panicking() {
+        let full = [&[1u8, 2][..], &sub("a", &[9]), &sub("b", &[1, 2, 3])].concat();
+        for cut in 0..full.len() {
+            let (res, _, _) = load(&full[..cut]);
+            // Cuts at a subsection boundary are complete bodies (a footer
+            // check after them fails instead).
+            if cut != 2 && cut != 2 + 7 + 1 {
+                assert!(res.is_err(), "cut at {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_top_level_subsection_is_named() {
+        let body = [&[1u8, 2][..], &sub("zz", &[0])].concat();
+        let (res, _, _) = load(&body);
+        let e = res.unwrap_err();
+        assert!(
+            matches!(e.kind(), ErrorKind::UnknownSubsection { name } if name == "zz"),
+            "{e}"
+        );
+    }
+}

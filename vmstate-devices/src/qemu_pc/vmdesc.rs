@@ -245,3 +245,80 @@ fn body_len(vmsd: &Value, depth: usize) -> Option<u64> {
     }
     Some(total)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trailer(json: &[u8], claimed: usize) -> Vec<u8> {
+        let mut s = b"QEVM\0\0\0\x03\x00\x06".to_vec();
+        s.extend_from_slice(&(claimed as u32).to_be_bytes());
+        s.extend_from_slice(json);
+        s
+    }
+
+    #[test]
+    fn a_trailer_whose_length_does_not_reach_the_end_is_not_the_vmdesc() {
+        let json = br#"{"page_size": 4096, "devices": []}"#;
+        assert!(stream_vmdesc(&trailer(json, json.len())).is_some());
+        assert!(stream_vmdesc(&trailer(json, json.len() - 1)).is_none());
+        assert!(stream_vmdesc(&trailer(json, usize::from(u16::MAX))).is_none());
+        assert!(stream_vmdesc(br#"{"page_size": "#).is_none());
+    }
+
+    #[test]
+    fn malformed_vmdescs_are_typed_errors_naming_the_device() {
+        let dev = |body: &str| format!(r#"{{"page_size": 4096, "devices": [{body}]}}"#);
+        for (json, want) in [
+            ("not json".to_string(), "not valid JSON"),
+            (r#"{"page_size": 4096}"#.to_string(), "no \"devices\" array"),
+            (dev(r#"{"instance_id": 0}"#), "device #0: no \"name\""),
+            (dev(r#"{"name": "a", "instance_id": -1}"#), "instance_id"),
+            (
+                dev(r#"{"name": "a", "instance_id": 0, "version": 1e3}"#),
+                "\"version\"",
+            ),
+            (
+                dev(
+                    r#"{"name": "a", "instance_id": 0, "fields": [{"size": 8, "array_len": 18446744073709551615}, {"size": 8}]}"#,
+                ),
+                "malformed",
+            ),
+            (
+                dev(r#"{"name": "a", "instance_id": 0, "subsections": [{"fields": []}]}"#),
+                "malformed",
+            ),
+        ] {
+            let e = parse_vmdesc(&json).unwrap_err().to_string();
+            assert!(e.contains(want), "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn nesting_deeper_than_qemu_ever_does_is_refused() {
+        let mut sub = r#"{"vmsd_name": "s", "fields": []}"#.to_string();
+        for _ in 0..MAX_DEPTH + 2 {
+            sub = format!(r#"{{"vmsd_name": "s", "fields": [], "subsections": [{sub}]}}"#);
+        }
+        let json = format!(
+            r#"{{"devices": [{{"name": "a", "instance_id": 0, "subsections": [{sub}]}}]}}"#
+        );
+        assert!(parse_vmdesc(&json).is_err());
+    }
+
+    #[test]
+    fn layout_and_size_agree() {
+        let json = r#"{"devices": [{"name": "a", "instance_id": 3, "fields": [{"size": 2, "array_len": 3}],
+            "subsections": [{"vmsd_name": "a/x", "fields": [{"size": 4}],
+              "subsections": [{"vmsd_name": "a/x/y", "fields": [{"size": 1}]}]}]}]}"#;
+        let d = &parse_vmdesc(json).unwrap()[0];
+        assert_eq!(d.instance, 3);
+        assert_eq!(d.version, None);
+        assert_eq!(d.layout.fields_len, 6);
+        let (name, x) = &d.layout.subsections[0];
+        assert_eq!((name.as_str(), x.fields_len), ("a/x", 4));
+        assert_eq!(x.subsections[0].1.fields_len, 1);
+        // 6 + (1 + 1 + 3 + 4 + 4) + (1 + 1 + 5 + 4 + 1)
+        assert_eq!(d.body_len, 6 + 13 + 12);
+    }
+}
