@@ -21,10 +21,13 @@ fn parse_uri(uri: &str) -> Result<MigrationUri, String> {
     uri.parse().map_err(|e| format!("{uri}: {e}"))
 }
 
-/// `vmstate rewrite IN OUT [--report]`: loads `input` into a [`QemuPc`],
-/// writes it again to `output`; says whether the two are byte-identical (and
-/// where they first differ) and, with `report`, how each section went through.
-pub fn rewrite(input: &Path, output: &Path, report: bool) -> Result<String, String> {
+/// `vmstate rewrite IN OUT [--report] [--strict]`: loads `input` into a
+/// [`QemuPc`], writes it again to `output`; says whether the two are
+/// byte-identical (and where they first differ) and, with `report`, how each
+/// section went through. With `strict` it fails, naming them, when sections
+/// of a kind that must go through a model
+/// ([`KINDS_TO_MODEL`](qemu_pc::KINDS_TO_MODEL)) were carried opaque.
+pub fn rewrite(input: &Path, output: &Path, report: bool, strict: bool) -> Result<String, String> {
     let stream = read(input)?;
     let (pc, mut reg, _) =
         QemuPc::load_stream(&stream).map_err(|e| format!("{}: {e}", input.display()))?;
@@ -36,9 +39,29 @@ pub fn rewrite(input: &Path, output: &Path, report: bool) -> Result<String, Stri
         for (idstr, instance, carrier) in pc.sections() {
             let how = match carrier {
                 SectionCarrier::Model => "model",
+                SectionCarrier::Opaque if qemu_pc::is_kind_to_model(idstr) => {
+                    "opaque (not modelled yet)"
+                }
                 SectionCarrier::Opaque => "opaque",
             };
             out += &format!("{idstr} {instance}: {how}\n");
+        }
+    }
+    if strict {
+        let opaque: Vec<String> = pc
+            .sections()
+            .iter()
+            .filter(|(idstr, _, c)| {
+                *c == SectionCarrier::Opaque && qemu_pc::is_kind_to_model(idstr)
+            })
+            .map(|(idstr, instance, _)| format!("{idstr} {instance}"))
+            .collect();
+        if !opaque.is_empty() {
+            return Err(format!(
+                "{}: --strict: carried opaque but must go through a model: {}",
+                input.display(),
+                opaque.join(", ")
+            ));
         }
     }
     out += &match stream.iter().zip(&ours).position(|(a, b)| a != b) {

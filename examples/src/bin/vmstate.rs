@@ -4,7 +4,7 @@
 //!   stream file like QEMU's `scripts/analyze-migration.py` (same JSON);
 //! * `vmstate describe [TYPE...]`: the wire layout of the built-in device types;
 //! * `vmstate dump-vmstate [--machine NAME]`: their QEMU `-dump-vmstate` JSON;
-//! * `vmstate rewrite IN OUT [--report]`: a QEMU `pc` stream through the models
+//! * `vmstate rewrite IN OUT [--report] [--strict]`: a QEMU `pc` stream through the models
 //!   and written again;
 //! * `vmstate receive URI OUT --like FILE`: the destination of a live migration
 //!   from a QEMU `pc` machine, the final state written as a stream file;
@@ -73,6 +73,10 @@ enum Cmd {
         /// Print one line per section: through a model or carried opaque.
         #[arg(long)]
         report: bool,
+        /// Fail if a section of a kind that must go through a model (RAM,
+        /// keyboard controller, virtio devices) was carried opaque.
+        #[arg(long)]
+        strict: bool,
     },
     /// Act as the destination of a live migration from a QEMU `pc` machine
     /// (QMP `migrate uri=URI`) and write the final state as a stream file.
@@ -158,7 +162,8 @@ fn run(cli: Cli) -> Result<(), String> {
             input,
             output,
             report,
-        } => print!("{}", interop::rewrite(&input, &output, report)?),
+            strict,
+        } => print!("{}", interop::rewrite(&input, &output, report, strict)?),
         Cmd::Receive {
             uri,
             output,

@@ -124,6 +124,38 @@ impl QemuPcLayout {
     }
 }
 
+/// The section kinds a `pc` machine's stream must take through a model: RAM,
+/// the keyboard controller's three sections, and the virtio devices of
+/// virtio-blk-pci, virtio-net-pci, virtio-rng-pci and virtio-balloon-pci
+/// (their sections are named `SLOT/virtio-blk` and so on). The virtio ones
+/// are carried opaque until their models land here.
+pub const KINDS_TO_MODEL: &[&str] = &[
+    "ram",
+    "ps2kbd",
+    "ps2mouse",
+    "pckbd",
+    "virtio-blk",
+    "virtio-net",
+    "virtio-rng",
+    "virtio-balloon",
+];
+
+/// Whether section `idstr` is of a kind in [`KINDS_TO_MODEL`] (its last
+/// `/`-separated part names the kind).
+///
+/// ```
+/// use vmstate_devices::qemu_pc::is_kind_to_model;
+///
+/// assert!(is_kind_to_model("pckbd"));
+/// assert!(is_kind_to_model("0000:00:02.0/virtio-net"));
+/// assert!(!is_kind_to_model("0000:00:01.1/ide"));
+/// assert!(!is_kind_to_model("timer"));
+/// ```
+pub fn is_kind_to_model(idstr: &str) -> bool {
+    let kind = idstr.rsplit('/').next().unwrap_or(idstr);
+    KINDS_TO_MODEL.contains(&kind)
+}
+
 /// How a section goes through this crate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SectionCarrier {
