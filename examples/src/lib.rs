@@ -5,12 +5,15 @@
 //! * [`analyze`]: reading migration stream files like QEMU's
 //!   `analyze-migration.py` (`vmstate analyze`);
 //! * [`dump`]: wire layouts and `-dump-vmstate` JSON of the built-in device
-//!   types (`vmstate describe`, `vmstate dump-vmstate`).
+//!   types (`vmstate describe`, `vmstate dump-vmstate`);
+//! * [`interop`]: `vmstate rewrite`, `receive` and `send`, on
+//!   `vmstate_devices::qemu_pc`.
 #![deny(missing_docs)]
 
 pub mod analyze;
 pub mod demo;
 pub mod dump;
+pub mod interop;
 
 /// Formats bytes as a classic 16-bytes-per-line hex dump with offsets.
 ///

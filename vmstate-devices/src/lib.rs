@@ -2,16 +2,17 @@
 //!
 //! * [`pckbd`]: the PC keyboard controller (i8042) with its PS/2 keyboard and
 //!   mouse, wire-compatible with QEMU 7.2's `pckbd`, `ps2kbd` and `ps2mouse`
-//!   sections.
-//!
-//! * [`ram`]: guest RAM (QEMU's "ram" section) over rust-vmm `vm-memory`.
-//! * [`machine`]: a small machine composing guest RAM and the keyboard
-//!   controller, with a guest workload thread and vCPU pause/resume; what the
-//!   demo, the analyzer and the tests migrate (its RAM is still the demo's own,
-//!   to be moved onto [`ram`]).
-//!
+//!   sections;
+//! * [`ram`]: guest RAM (QEMU's "ram" section) over rust-vmm `vm-memory`,
+//!   precopy, XBZRLE and postcopy;
+//! * [`machine`]: a small machine composing guest RAM (QEMU's `pc` block set)
+//!   and the keyboard controller, with a guest workload thread and vCPU
+//!   pause/resume; what the demo and the tests migrate;
 //! * [`virtio`]: virtio core, split virtqueues and the PCI transport, with
-//!   virtio-blk over a file; QEMU 7.2's "virtio" section layout and load checks.
+//!   virtio-blk over a file, virtio-net and virtio-rng; QEMU 7.2's "virtio"
+//!   section layout and load checks;
+//! * [`qemu_pc`]: a QEMU 7.2 `pc` machine's section set, as the models above
+//!   plus opaque carriers for the sections not modelled here.
 #![deny(missing_docs)]
 // No `unsafe` anywhere, except `ram::kvm` (feature `kvm`), which allows it for
 // creating and deleting KVM memory slots.
@@ -20,5 +21,6 @@
 
 pub mod machine;
 pub mod pckbd;
+pub mod qemu_pc;
 pub mod ram;
 pub mod virtio;

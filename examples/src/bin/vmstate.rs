@@ -3,7 +3,13 @@
 //! * `vmstate analyze FILE [--dump state|desc] [--memory] [--max-output BYTES]`: decode a migration
 //!   stream file like QEMU's `scripts/analyze-migration.py` (same JSON);
 //! * `vmstate describe [TYPE...]`: the wire layout of the built-in device types;
-//! * `vmstate dump-vmstate [--machine NAME]`: their QEMU `-dump-vmstate` JSON.
+//! * `vmstate dump-vmstate [--machine NAME]`: their QEMU `-dump-vmstate` JSON;
+//! * `vmstate rewrite IN OUT [--report] [--strict]`: a QEMU `pc` stream through the models
+//!   and written again;
+//! * `vmstate receive URI OUT --like FILE`: the destination of a live migration
+//!   from a QEMU `pc` machine, the final state written as a stream file;
+//! * `vmstate send IN URI [--postcopy]`: a stream file migrated live into a QEMU
+//!   started with `-incoming URI`.
 //!
 //! Run: `cargo run --release -p vmstate-examples --bin vmstate -- --help`
 
@@ -13,6 +19,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use vmstate_examples::analyze::{self, AnalyzeOptions};
 use vmstate_examples::dump::{self, DEVICE_TYPES};
+use vmstate_examples::interop;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -55,6 +62,47 @@ enum Cmd {
         /// Machine type recorded under "vmschkmachine".
         #[arg(long, default_value = "pc-i440fx-7.2")]
         machine: String,
+    },
+    /// Parse a QEMU 7.2 `pc` stream into the models (RAM, keyboard controller;
+    /// other sections carried opaque) and write it again with our writer.
+    Rewrite {
+        /// The stream file QEMU wrote.
+        input: PathBuf,
+        /// Where to write ours.
+        output: PathBuf,
+        /// Print one line per section: through a model or carried opaque.
+        #[arg(long)]
+        report: bool,
+        /// Fail if a section of a kind that must go through a model (RAM,
+        /// keyboard controller, virtio devices) was carried opaque.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Act as the destination of a live migration from a QEMU `pc` machine
+    /// (QMP `migrate uri=URI`) and write the final state as a stream file.
+    Receive {
+        /// Where to listen: `unix:PATH` or `tcp:HOST:PORT`.
+        uri: String,
+        /// Where to write the received state.
+        output: PathBuf,
+        /// A stream file QEMU saved from the same command line (it gives the
+        /// RAM size and, in its vmdesc, the sections and their layouts);
+        /// repeat it to add the subsections other saves sent.
+        #[arg(long, value_name = "FILE", required = true)]
+        like: Vec<PathBuf>,
+        /// Seconds to wait for QEMU to connect and for each read.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Migrate a stream file live into a QEMU started with `-incoming URI`.
+    Send {
+        /// The stream file (QEMU's, or written by `rewrite`/`receive`).
+        input: PathBuf,
+        /// QEMU's incoming address: `unix:PATH` or `tcp:HOST:PORT`.
+        uri: String,
+        /// Allow postcopy (the destination must enable `postcopy-ram` too).
+        #[arg(long)]
+        postcopy: bool,
     },
 }
 
@@ -110,6 +158,23 @@ fn run(cli: Cli) -> Result<(), String> {
         Cmd::DumpVmstate { machine } => {
             println!("{}", dump::dump_vmstate_text(&machine, DEVICE_TYPES))
         }
+        Cmd::Rewrite {
+            input,
+            output,
+            report,
+            strict,
+        } => print!("{}", interop::rewrite(&input, &output, report, strict)?),
+        Cmd::Receive {
+            uri,
+            output,
+            like,
+            timeout,
+        } => print!("{}", interop::receive(&uri, &output, &like, timeout)?),
+        Cmd::Send {
+            input,
+            uri,
+            postcopy,
+        } => print!("{}", interop::send(&input, &uri, postcopy)?),
     }
     Ok(())
 }

@@ -258,6 +258,25 @@ impl Qemu {
         std::fs::read(&file).expect("migration file")
     }
 
+    /// Migrates a running guest to a file in `dir` once SeaBIOS has been
+    /// through its SMM setup (its vmdesc lists "cpu/msr_smi_count", which the
+    /// CPU sends from then on), and lets it run on. Such a save frames the
+    /// sections of the guest's later live streams.
+    pub fn save_after_boot(&mut self, dir: &Path) -> Vec<u8> {
+        let deadline = Instant::now() + QMP_PATIENCE;
+        loop {
+            let stream = self.migrate_to_file(dir);
+            self.execute("cont", json!({}));
+            self.wait_running(true);
+            let smi = b"cpu/msr_smi_count";
+            if stream.windows(smi.len()).any(|w| w == smi) {
+                return stream;
+            }
+            assert!(Instant::now() < deadline, "SeaBIOS never entered SMM");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Loads an incoming migration from `uri` (QEMU started with `-incoming
     /// defer`) and returns where `query-migrate` ends: "completed", "failed"
     /// (also when QEMU exited, as it does when a load fails), or the last
@@ -269,6 +288,25 @@ impl Qemu {
             Reply::Closed => return "failed".into(),
             Reply::Error(e) => panic!("migrate-incoming: {e}"),
         }
+        loop {
+            let st = match self.request("query-migrate", json!({})) {
+                Reply::Return(r) => r["status"].as_str().unwrap_or("").to_string(),
+                Reply::Closed => return "failed".into(),
+                Reply::Error(_) => String::new(),
+            };
+            if st == "completed" || st == "failed" || Instant::now() > deadline {
+                return st;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the incoming migration of a QEMU started with `-incoming
+    /// URI` to end, as [`migrate_incoming`](Self::migrate_incoming) does after
+    /// its start: "completed", "failed" (also when QEMU exited) or the last
+    /// status seen.
+    pub fn wait_incoming(&mut self) -> String {
+        let deadline = Instant::now() + QMP_PATIENCE;
         loop {
             let st = match self.request("query-migrate", json!({})) {
                 Reply::Return(r) => r["status"].as_str().unwrap_or("").to_string(),

@@ -485,7 +485,7 @@ mod tests {
         assert_eq!(press(&mut k, KeyCode::CtrlR), [0xe0, 0x1d, 0xe0, 0x9d]);
         k.scancode_set = 3;
         assert_eq!(press(&mut k, KeyCode::F1), [0x07, 0xf0, 0x07]);
-        assert_eq!(press(&mut k, KeyCode::Power), []);
+        assert_eq!(press(&mut k, KeyCode::Power), [0u8; 0]);
     }
 
     /// Found by the live sweep against QEMU 7.2: SysRq arrives as Print, and

@@ -1,0 +1,118 @@
+//! `vmstate rewrite`, `vmstate receive` and `vmstate send`: the command-line
+//! ends of [`vmstate_devices::qemu_pc`] (file handling and what is printed;
+//! the migration work is the library's). Each returns the text to print, or
+//! the error message.
+
+use std::path::Path;
+use std::time::Duration;
+
+use vmstate_devices::qemu_pc::{self, QemuPc, SectionCarrier};
+use vmstate_runtime::migration::{Incoming, MigrationUri};
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn parse_uri(uri: &str) -> Result<MigrationUri, String> {
+    uri.parse().map_err(|e| format!("{uri}: {e}"))
+}
+
+/// `vmstate rewrite IN OUT [--report] [--strict]`: loads `input` into a
+/// [`QemuPc`], writes it again to `output`; says whether the two are
+/// byte-identical (and where they first differ) and, with `report`, how each
+/// section went through. With `strict` it fails, naming them, when sections
+/// of a kind that must go through a model
+/// ([`KINDS_TO_MODEL`](qemu_pc::KINDS_TO_MODEL)) were carried opaque.
+pub fn rewrite(input: &Path, output: &Path, report: bool, strict: bool) -> Result<String, String> {
+    let stream = read(input)?;
+    let (pc, mut reg, _) =
+        QemuPc::load_stream(&stream).map_err(|e| format!("{}: {e}", input.display()))?;
+    let ours = qemu_pc::write_stream(&mut reg).map_err(|e| format!("writing: {e}"))?;
+    write(output, &ours)?;
+    let mut out = String::new();
+    if report {
+        out += "ram 0: model (RAM blocks)\n";
+        for (idstr, instance, carrier) in pc.sections() {
+            let how = match carrier {
+                SectionCarrier::Model => "model",
+                SectionCarrier::Opaque if qemu_pc::is_kind_to_model(idstr) => {
+                    "opaque (not modelled yet)"
+                }
+                SectionCarrier::Opaque => "opaque",
+            };
+            out += &format!("{idstr} {instance}: {how}\n");
+        }
+    }
+    if strict {
+        let opaque: Vec<String> = pc
+            .sections()
+            .iter()
+            .filter(|(idstr, _, c)| {
+                *c == SectionCarrier::Opaque && qemu_pc::is_kind_to_model(idstr)
+            })
+            .map(|(idstr, instance, _)| format!("{idstr} {instance}"))
+            .collect();
+        if !opaque.is_empty() {
+            return Err(format!(
+                "{}: --strict: carried opaque but must go through a model: {}",
+                input.display(),
+                opaque.join(", ")
+            ));
+        }
+    }
+    out += &match stream.iter().zip(&ours).position(|(a, b)| a != b) {
+        None if stream.len() == ours.len() => "byte-identical\n".to_string(),
+        None => format!(
+            "not byte-identical: lengths {} and {}\n",
+            stream.len(),
+            ours.len()
+        ),
+        Some(at) => format!(
+            "not byte-identical: first difference at offset {at} ({} and {} bytes)\n",
+            stream.len(),
+            ours.len()
+        ),
+    };
+    Ok(out)
+}
+
+/// `vmstate receive URI OUT --like FILE...`: the destination of a live
+/// migration from QEMU; the state is written to `output`.
+pub fn receive(
+    uri: &str,
+    output: &Path,
+    like: &[std::path::PathBuf],
+    timeout: u64,
+) -> Result<String, String> {
+    let uri = parse_uri(uri)?;
+    let like = like
+        .iter()
+        .map(|p| read(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (_, mut reg, stats) = qemu_pc::receive(
+        &uri,
+        &like,
+        Duration::from_secs(timeout),
+        |incoming: &Incoming| match incoming.local_tcp_addr() {
+            Some(addr) => eprintln!("listening on tcp:{addr}"),
+            None => eprintln!("listening"),
+        },
+    )
+    .map_err(|e| format!("receiving: {e}"))?;
+    let stream = qemu_pc::write_stream(&mut reg).map_err(|e| format!("writing: {e}"))?;
+    write(output, &stream)?;
+    Ok(qemu_pc::summary(&stats))
+}
+
+/// `vmstate send IN URI [--postcopy]`: migrates the stream file into a QEMU
+/// listening at `uri`.
+pub fn send(input: &Path, uri: &str, postcopy: bool) -> Result<String, String> {
+    let uri = parse_uri(uri)?;
+    let stream = read(input)?;
+    let stats = qemu_pc::send(&stream, uri, postcopy).map_err(|e| format!("sending: {e}"))?;
+    Ok(qemu_pc::summary(&stats))
+}
