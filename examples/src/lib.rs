@@ -4,13 +4,16 @@
 //! * [`demo`]: the live-migration demo (`cargo run --release -p vmstate-examples --bin demo`);
 //! * [`analyze`]: reading migration stream files like QEMU's
 //!   `analyze-migration.py` (`vmstate analyze`);
-//! * [`dump`]: wire layouts and `-dump-vmstate` JSON of the built-in device
-//!   types (`vmstate describe`, `vmstate dump-vmstate`).
+//! * [`dump`]: wire layouts, `-dump-vmstate` JSON and the wire-format page of
+//!   the device catalog (`vmstate describe`, `dump-vmstate`, `docs`);
+//! * [`schema`]: `-dump-vmstate` JSON from static descriptions, and the static
+//!   compatibility check of two dumps (`vmstate check`).
 #![deny(missing_docs)]
 
 pub mod analyze;
 pub mod demo;
 pub mod dump;
+pub mod schema;
 
 /// Formats bytes as a classic 16-bytes-per-line hex dump with offsets.
 ///

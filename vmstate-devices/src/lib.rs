@@ -4,6 +4,9 @@
 //!   mouse, wire-compatible with QEMU 7.2's `pckbd`, `ps2kbd` and `ps2mouse`
 //!   sections.
 //!
+//! * [`catalog`]: every device model listed once (section name, instance rule,
+//!   registration, description), and its wire-format page
+//!   ([`catalog::wire_format`]).
 //! * [`ram`]: guest RAM (QEMU's "ram" section) over rust-vmm `vm-memory`.
 //! * [`machine`]: a small machine composing guest RAM and the keyboard
 //!   controller, with a guest workload thread and vCPU pause/resume; what the
@@ -17,6 +20,7 @@
 #![cfg_attr(not(feature = "kvm"), forbid(unsafe_code))]
 #![cfg_attr(feature = "kvm", deny(unsafe_code))]
 
+pub mod catalog;
 pub mod machine;
 pub mod pckbd;
 pub mod ram;
