@@ -10,7 +10,7 @@
 //! from `Default`) is the device catalog's Markdown, rendered from `DESCRIPTION`
 //! at run time.
 
-use crate::ast::{Container, Field, FieldKind};
+use crate::ast::{Container, Field, FieldKind, ReprEnum};
 use crate::types::{array_parts, is_integer, simple_name, type_string};
 
 /// The Markdown page for `c`.
@@ -125,6 +125,21 @@ pub fn wire_format_doc(c: &Container) -> String {
          wire-format catalog.",
     );
     out
+}
+
+/// The page for a `#[repr]` enum: one integer, the variant's discriminant.
+pub fn enum_doc(e: &ReprEnum) -> String {
+    let e_repr = &e.repr;
+    let repr: syn::Type = syn::parse_quote!(#e_repr);
+    let (encoding, size) = plain(&repr);
+    let variants: Vec<String> = e.variants.iter().map(|v| format!("`{v}`")).collect();
+    format!(
+        "# Wire format\n\nOne `{}` ({encoding}{}): the discriminant of the variant, one of {}. \
+         Any other value fails to load.",
+        e.repr,
+        size.map_or_else(String::new, |s| format!(", {s} B")),
+        variants.join(", ")
+    )
 }
 
 /// Wire encoding and fixed size in bytes (when the spelling fixes it).
@@ -315,6 +330,25 @@ mod tests {
         }
         // A test-dependent field makes the total unknown.
         assert!(!doc.contains("Fields total"), "{doc}");
+    }
+
+    #[test]
+    fn repr_enums_name_their_integer_and_variants() {
+        let input: syn::DeriveInput = syn::parse2(quote! {
+            #[repr(u16)]
+            enum Mode { Off = 0, On = 1 }
+        })
+        .unwrap();
+        let cx = crate::ctxt::Ctxt::new();
+        let attrs = crate::attr::Input::from_ast(&cx, &input).expect("readable attributes");
+        let doc = match crate::check::check(&cx, &attrs) {
+            Some(crate::ast::Input::Enum(e)) => Some(enum_doc(&e)),
+            _ => None,
+        };
+        cx.check().expect("valid input");
+        let doc = doc.expect("an enum");
+        assert!(doc.contains("One `u16` (be16, 2 B)"), "{doc}");
+        assert!(doc.contains("one of `Off`, `On`"), "{doc}");
     }
 
     #[test]
