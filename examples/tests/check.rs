@@ -483,3 +483,79 @@ fn same_findings_as_qemus_script_on_every_pair() {
         }
     }
 }
+
+// ---- hostile dumps ----
+
+/// JSON-pointer paths of every node of `v`.
+fn paths(v: &Value, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m {
+                let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                out.push(p.clone());
+                paths(c, p, out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, c) in a.iter().enumerate() {
+                let p = format!("{at}/{i}");
+                out.push(p.clone());
+                paths(c, p, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_node_replaced_or_removed_is_a_verdict_or_an_error_never_a_panic() {
+    let qemu = qemu_dump();
+    let mut all = Vec::new();
+    paths(&qemu, String::new(), &mut all);
+    let replacements = [
+        json!(null),
+        json!("x"),
+        json!(-1),
+        json!(1.5),
+        json!([]),
+        json!({}),
+    ];
+    let mut errors = 0;
+    for p in &all {
+        for r in &replacements {
+            let mut bad = qemu.clone();
+            *bad.pointer_mut(p).unwrap() = r.clone();
+            for (s, d) in [(&qemu, &bad), (&bad, &qemu)] {
+                match compare(s, d) {
+                    Ok(_) => {}
+                    Err(e) => {
+                        errors += 1;
+                        assert!(!e.path.is_empty() && !e.what.is_empty(), "{p}: {e}");
+                    }
+                }
+            }
+        }
+        // Removing a node (the key of an object, an element of an array).
+        let (parent, last) = p.rsplit_once('/').unwrap();
+        let mut bad = qemu.clone();
+        match bad
+            .pointer_mut(if parent.is_empty() { "" } else { parent })
+            .unwrap()
+        {
+            Value::Object(m) => {
+                m.shift_remove(&last.replace("~1", "/").replace("~0", "~"));
+            }
+            Value::Array(a) => {
+                a.remove(last.parse::<usize>().unwrap());
+            }
+            _ => unreachable!("a parent is a container"),
+        }
+        let _ = compare(&qemu, &bad);
+        let _ = compare(&bad, &qemu);
+    }
+    assert!(all.len() > 400, "{} nodes", all.len());
+    assert!(
+        errors > all.len(),
+        "malformed values are reported ({errors})"
+    );
+}
