@@ -1,47 +1,68 @@
-//! Static descriptions of the built-in device types, printed two ways: as wire
-//! layout tables ([`VmStateDescription::layout_table`]) and as QEMU's
-//! `-dump-vmstate` JSON (qemu-wire.md §8.2), which QEMU's
-//! `scripts/vmstate-static-checker.py` compares between two builds.
+//! Static descriptions of the catalog's device models
+//! ([`vmstate_devices::catalog::DEVICES`]), printed three ways: as wire layout
+//! tables ([`VmStateDescription::layout_table`]), as QEMU's `-dump-vmstate`
+//! JSON ([`crate::schema::dump`], qemu-wire.md §8.2), and as the
+//! catalog's Markdown page ([`vmstate_devices::catalog::markdown`]).
+//!
+//! This module only selects and formats; the device list is the catalog's and
+//! the JSON shape is the runtime's.
 
-use serde_json::{json, Map, Value};
-use vmstate_devices::pckbd::{Ps2Keyboard, Ps2Mouse, I8042};
-use vmstate_runtime::{FieldLayout, VmState, VmStateDescription};
+use crate::schema::dump::{self as schema_dump, DumpEntry};
+use serde_json::Value;
+use vmstate_devices::catalog::{self, DeviceModel};
+use vmstate_runtime::VmStateDescription;
 
-/// A built-in device type: its QOM type name (what `-dump-vmstate` keys it by)
-/// and its description.
+/// The machine type the dumps name when none is given.
+pub const DEFAULT_MACHINE: &str = "pc-i440fx-7.2";
+
+/// A catalog device that QEMU dumps: a qdev device whose section is one vmsd.
 #[derive(Debug, Clone, Copy)]
 pub struct DeviceType {
-    /// QOM type name ("i8042").
+    /// QOM type name ("i8042"), what `-dump-vmstate` keys it by.
     pub qom: &'static str,
     /// The Rust type.
     pub rust: &'static str,
     /// Its static description (the section's vmsd).
     pub description: &'static VmStateDescription,
+    /// Its catalog entry.
+    pub model: &'static DeviceModel,
 }
 
-/// The device types of this workspace, in QEMU's section order.
-pub const DEVICE_TYPES: &[DeviceType] = &[
-    DeviceType {
-        qom: "ps2-kbd",
-        rust: "vmstate_devices::pckbd::Ps2Keyboard",
-        description: Ps2Keyboard::DESCRIPTION,
-    },
-    DeviceType {
-        qom: "ps2-mouse",
-        rust: "vmstate_devices::pckbd::Ps2Mouse",
-        description: Ps2Mouse::DESCRIPTION,
-    },
-    DeviceType {
-        qom: "i8042",
-        rust: "vmstate_devices::pckbd::I8042",
-        description: I8042::DESCRIPTION,
-    },
-];
+impl AsRef<DeviceType> for DeviceType {
+    fn as_ref(&self) -> &DeviceType {
+        self
+    }
+}
+
+/// The dumpable device types of `models`, in catalog order.
+fn dumpable(models: &'static [DeviceModel]) -> Vec<DeviceType> {
+    models
+        .iter()
+        .filter_map(|m| {
+            Some(DeviceType {
+                qom: m.qom_type?,
+                rust: m.rust_type,
+                description: m.vmsd?,
+                model: m,
+            })
+        })
+        .collect()
+}
+
+/// The catalog's dumpable device types.
+///
+/// ```
+/// let qom: Vec<_> = vmstate_examples::dump::device_types().iter().map(|t| t.qom).collect();
+/// assert_eq!(qom, ["ps2-kbd", "ps2-mouse", "i8042"]);
+/// ```
+pub fn device_types() -> Vec<DeviceType> {
+    dumpable(catalog::DEVICES)
+}
 
 /// Looks a type up by QOM name, Rust type name (full or last segment) or
 /// section name, case-insensitively.
-pub fn find_type(name: &str) -> Option<&'static DeviceType> {
-    DEVICE_TYPES.iter().find(|t| {
+pub fn find_type(name: &str) -> Option<DeviceType> {
+    device_types().into_iter().find(|t| {
         let short = t.rust.rsplit("::").next().unwrap_or(t.rust);
         [t.qom, t.rust, short, t.description.name]
             .iter()
@@ -50,7 +71,8 @@ pub fn find_type(name: &str) -> Option<&'static DeviceType> {
 }
 
 /// The wire layout of a type, with a heading.
-pub fn describe(t: &DeviceType) -> String {
+pub fn describe(t: impl AsRef<DeviceType>) -> String {
+    let t = t.as_ref();
     let d = t.description;
     let size = match d.fixed_body_size() {
         Some(s) => format!("{s} bytes"),
@@ -66,85 +88,37 @@ pub fn describe(t: &DeviceType) -> String {
     )
 }
 
-/// Wire size QEMU would not know: for nested structs QEMU prints the host C
-/// struct size; this prints the wire size of the struct's fields (subsections
-/// excluded), which is what a Rust implementation has.
-fn field_size(f: &vmstate_runtime::FieldDescription) -> u64 {
-    if let Some(nested) = f.ty.nested {
-        return nested
-            .fields
-            .iter()
-            .filter_map(|g| g.fixed_wire_size())
-            .sum::<usize>() as u64;
-    }
-    match f.layout {
-        FieldLayout::Unused { size } => size as u64,
-        _ => f.ty.size.unwrap_or(0) as u64,
-    }
-}
-
-/// One vmsd as `-dump-vmstate` prints it: name, versions, "Fields" (only the
-/// fields on the wire), "Subsections" when there are any.
-pub fn vmsd_json(d: &VmStateDescription) -> Value {
-    let mut m = Map::new();
-    m.insert("name".into(), json!(d.name));
-    m.insert("version_id".into(), json!(d.version_id));
-    m.insert("minimum_version_id".into(), json!(d.minimum_version_id));
-    let fields: Vec<Value> = d
-        .fields
+/// The `-dump-vmstate` entries of `types`.
+pub fn dump_entries(types: &[DeviceType]) -> Vec<DumpEntry> {
+    types
         .iter()
-        .filter(|f| f.is_on_wire())
-        .map(|f| {
-            let mut fm = Map::new();
-            fm.insert("field".into(), json!(f.name));
-            fm.insert("version_id".into(), json!(f.version_id));
-            fm.insert("field_exists".into(), json!(f.has_test));
-            fm.insert("size".into(), json!(field_size(f)));
-            if let Some(nested) = f.ty.nested {
-                fm.insert("Description".into(), vmsd_json(nested));
-            }
-            Value::Object(fm)
-        })
-        .collect();
-    m.insert("Fields".into(), Value::Array(fields));
-    if !d.subsections.is_empty() {
-        let subs = d
-            .subsections
-            .iter()
-            .map(|s| vmsd_json(s.description))
-            .collect();
-        m.insert("Subsections".into(), Value::Array(subs));
-    }
-    Value::Object(m)
+        .map(|t| DumpEntry::new(t.qom, t.description))
+        .collect()
 }
 
-/// The whole `-dump-vmstate` document for `types`, entries sorted by QOM type
-/// name as QEMU sorts them.
+/// The whole `-dump-vmstate` document for `types`.
 ///
 /// ```
-/// let v = vmstate_examples::dump::dump_vmstate("pc-i440fx-7.2", vmstate_examples::dump::DEVICE_TYPES);
+/// use vmstate_examples::dump::{device_types, dump_vmstate};
+/// let v = dump_vmstate("pc-i440fx-7.2", &device_types());
 /// assert_eq!(v["i8042"]["Description"]["Fields"][0]["field"], "kbd");
 /// assert_eq!(v["ps2-mouse"]["version_id"], 2);
 /// ```
 pub fn dump_vmstate(machine: &str, types: &[DeviceType]) -> Value {
-    let mut m = Map::new();
-    m.insert("vmschkmachine".into(), json!({ "Name": machine }));
-    let mut sorted: Vec<_> = types.iter().collect();
-    sorted.sort_by_key(|t| t.qom);
-    for t in sorted {
-        let d = t.description;
-        let mut e = Map::new();
-        e.insert("Name".into(), json!(t.qom));
-        e.insert("version_id".into(), json!(d.version_id));
-        e.insert("minimum_version_id".into(), json!(d.minimum_version_id));
-        e.insert("Description".into(), vmsd_json(d));
-        m.insert(t.qom.into(), Value::Object(e));
-    }
-    Value::Object(m)
+    schema_dump::dump_vmstate(machine, &dump_entries(types))
 }
 
-/// `-dump-vmstate` text: pretty-printed with 2-space indentation.
+/// `-dump-vmstate` text of `types`: pretty-printed with 2-space indentation.
 pub fn dump_vmstate_text(machine: &str, types: &[DeviceType]) -> String {
-    serde_json::to_string_pretty(&dump_vmstate(machine, types))
-        .expect("serialising a Value cannot fail")
+    schema_dump::dump_vmstate_text(machine, &dump_entries(types))
+}
+
+/// The catalog's `-dump-vmstate` text: what `vmstate-devices/schema/vmstate-schema.json` holds.
+pub fn catalog_dump_text() -> String {
+    dump_vmstate_text(DEFAULT_MACHINE, &device_types())
+}
+
+/// The catalog's Markdown page: what `vmstate-devices/WIRE-FORMAT.md` holds.
+pub fn catalog_markdown() -> vmstate_runtime::Result<String> {
+    catalog::markdown::render(catalog::DEVICES)
 }

@@ -4,8 +4,10 @@
 //! * [`demo`]: the live-migration demo (`cargo run --release -p vmstate-examples --bin demo`);
 //! * [`analyze`]: reading migration stream files like QEMU's
 //!   `analyze-migration.py` (`vmstate analyze`);
-//! * [`dump`]: wire layouts and `-dump-vmstate` JSON of the built-in device
-//!   types (`vmstate describe`, `vmstate dump-vmstate`);
+//! * [`dump`]: wire layouts, `-dump-vmstate` JSON and the wire-format page of
+//!   the device catalog (`vmstate describe`, `dump-vmstate`, `docs`);
+//! * [`schema`]: `-dump-vmstate` JSON from static descriptions, and the static
+//!   compatibility check of two dumps (`vmstate check`);
 //! * [`interop`]: `vmstate rewrite`, `receive` and `send`, on
 //!   `vmstate_devices::qemu_pc`.
 #![deny(missing_docs)]
@@ -14,6 +16,7 @@ pub mod analyze;
 pub mod demo;
 pub mod dump;
 pub mod interop;
+pub mod schema;
 
 /// Formats bytes as a classic 16-bytes-per-line hex dump with offsets.
 ///

@@ -3,6 +3,9 @@
 //! * [`pckbd`]: the PC keyboard controller (i8042) with its PS/2 keyboard and
 //!   mouse, wire-compatible with QEMU 7.2's `pckbd`, `ps2kbd` and `ps2mouse`
 //!   sections;
+//! * [`catalog`]: every device model listed once (section name, instance rule,
+//!   registration, description), and its wire-format page
+//!   ([`catalog::wire_format`]);
 //! * [`ram`]: guest RAM (QEMU's "ram" section) over rust-vmm `vm-memory`,
 //!   precopy, XBZRLE and postcopy;
 //! * [`machine`]: a small machine composing guest RAM (QEMU's `pc` block set)
@@ -19,6 +22,7 @@
 #![cfg_attr(not(feature = "kvm"), forbid(unsafe_code))]
 #![cfg_attr(feature = "kvm", deny(unsafe_code))]
 
+pub mod catalog;
 pub mod machine;
 pub mod pckbd;
 pub mod qemu_pc;

@@ -22,9 +22,11 @@ pub fn expand(e: &ReprEnum, paths: &Paths) -> TokenStream {
         .map(|v| format_ident!("__VMSTATE_DISCRIMINANT_{}", v))
         .collect();
     let variants = &e.variants;
+    let doc = super::doc::enum_doc(e);
     quote! {
         const _: () = {
             #import
+            #[doc = #doc]
             #[automatically_derived]
             impl #impl_generics #p::VmStateField for #ident #ty_generics #where_clause {
                 const FIELD_TYPE: #p::FieldType = <#repr as #p::VmStateField>::FIELD_TYPE;

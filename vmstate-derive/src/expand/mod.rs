@@ -5,6 +5,7 @@
 //! goes through [`paths`] (the runtime's `__private` module).
 
 mod description;
+mod doc;
 pub mod enum_repr;
 pub mod fallback;
 mod load;
@@ -29,9 +30,11 @@ pub fn container(c: &Container, paths: &Paths) -> TokenStream {
     let save = save::save_fn(c, paths);
     let load = load::load_fn(c, paths);
     let checks = description::static_checks(c, paths);
+    let doc = doc::wire_format_doc(c);
     quote! {
         const _: () = {
             #import
+            #[doc = #doc]
             #[automatically_derived]
             impl #impl_generics #p::VmState for #ident #ty_generics #where_clause {
                 #description

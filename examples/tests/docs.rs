@@ -1,0 +1,56 @@
+//! `vmstate docs`: the catalog's wire-format page and `-dump-vmstate` JSON, as
+//! checked in under `vmstate-devices/`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn devices_file(name: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../vmstate-devices")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn vmstate(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_vmstate"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn docs_prints_the_checked_in_page_and_schema() {
+    assert_eq!(vmstate(&["docs"]), devices_file("WIRE-FORMAT.md"));
+    let json = vmstate(&["docs", "--format", "json"]);
+    assert_eq!(json, devices_file("schema/vmstate-schema.json"));
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, ["vmschkmachine", "i8042", "ps2-kbd", "ps2-mouse"]);
+    // The same document as dump-vmstate prints.
+    assert_eq!(vmstate(&["dump-vmstate"]), json);
+}
+
+#[test]
+fn docs_writes_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("page.md");
+    assert_eq!(vmstate(&["docs", "--output", out.to_str().unwrap()]), "");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        devices_file("WIRE-FORMAT.md")
+    );
+    let failed = Command::new(env!("CARGO_BIN_EXE_vmstate"))
+        .args(["docs", "--output", "/nonexistent/dir/page.md"])
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("/nonexistent/dir/page.md"));
+}
