@@ -3,10 +3,11 @@
 //! background walk is throttled so hard that a page the accessor wants after
 //! the recovery can only arrive because the accessor asked for it on the new
 //! link; a request sent to the dead link would leave the accessor waiting.
+//! A request swallowed by the link as it broke is asked again on the new one.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -14,12 +15,13 @@ use std::time::{Duration, Instant};
 
 use vmstate_devices::ram::protocol::X86_TARGET_PAGE_SIZE as PS;
 use vmstate_devices::ram::{
-    RamBlockList, RamBlockSpec, RamSection, RamSectionConfig, VmMemoryDirtyLog,
+    PostcopyAccess, RamBlockList, RamBlockSpec, RamCounters, RamError, RamSection,
+    RamSectionConfig, VmMemoryDirtyLog,
 };
 use vmstate_runtime::migration::{
     run_incoming_with, start_migration, Incoming, IncomingHooks, MigrationCapabilities,
-    MigrationConfig, MigrationParameters, MigrationStats, MigrationStatus, MigrationUri,
-    StatsHandle, VmControl,
+    MigrationConfig, MigrationHandle, MigrationParameters, MigrationStats, MigrationStatus,
+    MigrationUri, StatsHandle, VmControl,
 };
 use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion, Registry, RpMessage};
 use vmstate_runtime::wire::Writer;
@@ -68,10 +70,11 @@ impl VmControl for Guest {
 }
 
 /// A TCP proxy for one connection that records what the destination sends
-/// back (the return path) and can cut the connection.
+/// back (the return path), can swallow it, and can cut the connection.
 struct Proxy {
     addr: SocketAddr,
     return_path: Arc<Mutex<Vec<u8>>>,
+    swallow: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
 }
 
@@ -81,7 +84,8 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let return_path = Arc::new(Mutex::new(Vec::new()));
         let conns = Arc::new(Mutex::new(Vec::new()));
-        let (rp, cs) = (return_path.clone(), conns.clone());
+        let swallow = Arc::new(AtomicBool::new(false));
+        let (rp, cs, sw) = (return_path.clone(), conns.clone(), swallow.clone());
         thread::spawn(move || {
             let Ok((mut src, _)) = listener.accept() else {
                 return;
@@ -101,6 +105,9 @@ impl Proxy {
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
+                if sw.load(Ordering::SeqCst) {
+                    continue;
+                }
                 rp.lock().unwrap().extend_from_slice(&buf[..n]);
                 if src.write_all(&buf[..n]).is_err() {
                     break;
@@ -111,6 +118,7 @@ impl Proxy {
         Proxy {
             addr,
             return_path,
+            swallow,
             conns,
         }
     }
@@ -120,6 +128,21 @@ impl Proxy {
         for s in self.conns.lock().unwrap().iter() {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
+    }
+
+    /// From now on the return path's bytes are read and dropped: what the
+    /// destination writes is lost with the link.
+    fn swallow(&self) {
+        self.swallow.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the destination sent `bytes` on this link's return path.
+    fn saw(&self, bytes: &[u8]) -> bool {
+        self.return_path
+            .lock()
+            .unwrap()
+            .windows(bytes.len())
+            .any(|w| w == bytes)
     }
 
     fn uri(&self) -> MigrationUri {
@@ -164,8 +187,49 @@ fn req_pages_id(page: u64) -> Vec<u8> {
     w.into_inner()
 }
 
-#[test]
-fn after_recovery_page_requests_go_to_the_new_link_and_are_served() {
+/// What a destination accessor read: the page's bytes, and how many pages of
+/// pc.ram had arrived by then.
+type PageRead = (Result<Vec<u8>, RamError>, u64);
+
+/// Reads pages through the destination's accessor, on any thread.
+struct Reader {
+    access: PostcopyAccess,
+    counters: Arc<RamCounters>,
+}
+
+impl Reader {
+    /// Reads `page` (blocking until it is there).
+    fn read(&self, page: u64) -> PageRead {
+        let mut buf = vec![0u8; PS as usize];
+        let read = self.access.read("pc.ram", page * PS, &mut buf);
+        let received = self.access.received_pages(0, RAM_PAGES);
+        let sent = self.counters.normal.load(Ordering::Relaxed)
+            + self.counters.duplicate.load(Ordering::Relaxed);
+        eprintln!(
+            "page {page}: {read:?}; {received} of {RAM_PAGES} pages arrived, \
+             source sent {sent} records"
+        );
+        (read.map(|()| buf), received)
+    }
+}
+
+/// A postcopy migration of a filled pc.ram through a cuttable proxy, with the
+/// source's walk crawling.
+struct Run {
+    src: Arc<Mutex<RamBlockList>>,
+    dst: Arc<Mutex<RamBlockList>>,
+    access: PostcopyAccess,
+    counters: Arc<RamCounters>,
+    first: Proxy,
+    handle: MigrationHandle,
+    reconnect: mpsc::Receiver<SocketAddr>,
+    dst_thread: thread::JoinHandle<vmstate_runtime::Result<()>>,
+}
+
+/// Starts the migration and returns once the destination's guest runs in
+/// postcopy (a cut before POSTCOPY_RUN fails the migration instead of pausing
+/// it).
+fn start() -> Run {
     let src = shared_ram();
     fill(&src.lock().unwrap());
     // One page per PART: the rate limit is checked between PARTs, so the walk
@@ -187,7 +251,7 @@ fn after_recovery_page_requests_go_to_the_new_link_and_are_served() {
         .with_timeout(Duration::from_secs(20));
     let incoming = Incoming::listen(&MigrationUri::Tcp("127.0.0.1:0".into())).unwrap();
     let first = Proxy::new(incoming.local_tcp_addr().unwrap());
-    let (reconnect_tx, reconnect_rx) = mpsc::channel::<SocketAddr>();
+    let (reconnect_tx, reconnect) = mpsc::channel::<SocketAddr>();
     let (running_tx, running_rx) = mpsc::channel::<()>();
     let dst_thread = thread::spawn(move || {
         let mut reg = Registry::new();
@@ -231,72 +295,127 @@ fn after_recovery_page_requests_go_to_the_new_link_and_are_served() {
     .unwrap();
     // Postcopy at once: nearly all of pc.ram is still to come after the switch.
     handle.start_postcopy();
-    let stats = handle.stats();
-    // The cut must come after the destination took POSTCOPY_RUN: before, a
-    // broken link fails the migration instead of pausing it.
     running_rx
         .recv_timeout(HANG_GUARD)
         .expect("the destination's guest runs in postcopy");
-    first.cut();
-    let new_addr = reconnect_rx
-        .recv_timeout(HANG_GUARD)
-        .expect("the destination listens again");
-    await_status(&stats, "postcopy-paused", |s| {
-        s.status == MigrationStatus::PostcopyPaused
-    });
-    let second = Proxy::new(new_addr);
-    handle.resume(second.uri()).unwrap();
-    // Active again only after RESUME_ACK: the destination has its new link.
-    await_status(&stats, "postcopy-active after recovery", |s| {
-        s.status == MigrationStatus::PostcopyActive
-    });
+    Run {
+        src,
+        dst,
+        access,
+        counters,
+        first,
+        handle,
+        reconnect,
+        dst_thread,
+    }
+}
 
-    // The last page that has not arrived: the crawling walk is furthest away.
-    let missing = (0..RAM_PAGES)
-        .rev()
-        .find(|&p| access.received_pages(0, p + 1) == access.received_pages(0, p))
-        .expect("the throttled walk left pages to send");
-    let requests_before = access.requests_sent();
-    let mut buf = vec![0u8; PS as usize];
-    let read = access.read("pc.ram", missing * PS, &mut buf);
-    let received_then = access.received_pages(0, RAM_PAGES);
-    let sent_then =
-        counters.normal.load(Ordering::Relaxed) + counters.duplicate.load(Ordering::Relaxed);
-    eprintln!(
-        "page {missing}: {read:?}; {received_then} of {RAM_PAGES} pages arrived, \
-         source sent {sent_then} records"
-    );
-    read.expect("the accessor was served through a request on the new link");
+impl Run {
+    /// Cuts the first link and recovers over a second recording proxy;
+    /// returns once the source is active again (after RESUME_ACK: the
+    /// destination has its new link).
+    fn cut_and_recover(&self) -> Proxy {
+        self.first.cut();
+        let new_addr = self
+            .reconnect
+            .recv_timeout(HANG_GUARD)
+            .expect("the destination listens again");
+        let stats = self.handle.stats();
+        await_status(&stats, "postcopy-paused", |s| {
+            s.status == MigrationStatus::PostcopyPaused
+        });
+        let second = Proxy::new(new_addr);
+        self.handle.resume(second.uri()).unwrap();
+        await_status(&stats, "postcopy-active after recovery", |s| {
+            s.status == MigrationStatus::PostcopyActive
+        });
+        second
+    }
+
+    /// The last page of pc.ram that has not arrived: the crawling walk is
+    /// furthest away from it.
+    fn furthest_missing(&self) -> u64 {
+        (0..RAM_PAGES)
+            .rev()
+            .find(|&p| self.access.received_pages(0, p + 1) == self.access.received_pages(0, p))
+            .expect("the throttled walk left pages to send")
+    }
+
+    /// A reader of pages through the destination's accessor.
+    fn reader(&self) -> Reader {
+        Reader {
+            access: self.access.clone(),
+            counters: self.counters.clone(),
+        }
+    }
+
+    /// `got` is `page` as the source has it, brought by a request while the
+    /// walk had not sent everything.
+    fn check_served(&self, page: u64, got: PageRead) {
+        let (bytes, received_then) = got;
+        let bytes = bytes.expect("the accessor was served through a request on the new link");
+        assert!(
+            bytes == page_of(&self.src.lock().unwrap(), page),
+            "the source's bytes"
+        );
+        assert!(
+            received_then < RAM_PAGES,
+            "the walk had not sent everything: only the request brought page {page}"
+        );
+    }
+
+    /// Lets the walk run: the migration completes and nothing was lost.
+    fn finish(self) {
+        self.handle.set_parameters(params(0)).unwrap();
+        let (_, result) = self.handle.wait();
+        result.unwrap();
+        self.dst_thread.join().unwrap().unwrap();
+        let (src, dst) = (self.src.lock().unwrap(), self.dst.lock().unwrap());
+        for p in 0..RAM_PAGES {
+            assert!(page_of(&src, p) == page_of(&dst, p), "page {p} differs");
+        }
+    }
+}
+
+#[test]
+fn after_recovery_page_requests_go_to_the_new_link_and_are_served() {
+    let run = start();
+    let second = run.cut_and_recover();
+    let missing = run.furthest_missing();
+    let requests_before = run.access.requests_sent();
+    let got = run.reader().read(missing);
+    run.check_served(missing, got);
     assert!(
-        buf == page_of(&src.lock().unwrap(), missing),
-        "the source's bytes"
-    );
-    assert!(
-        received_then < RAM_PAGES,
-        "the walk had not sent everything: only the request brought page {missing}"
-    );
-    assert!(
-        access.requests_sent() > requests_before,
+        run.access.requests_sent() > requests_before,
         "the accessor asked"
     );
-    let wanted = req_pages_id(missing);
     assert!(
-        second
-            .return_path
-            .lock()
-            .unwrap()
-            .windows(wanted.len())
-            .any(|w| w == wanted),
+        second.saw(&req_pages_id(missing)),
         "REQ_PAGES_ID for page {missing} went to the source on the new link"
     );
+    run.finish();
+}
 
-    // Let the walk run: the migration completes and nothing was lost.
-    handle.set_parameters(params(0)).unwrap();
-    let (_, result) = handle.wait();
-    result.unwrap();
-    dst_thread.join().unwrap().unwrap();
-    let (src, dst) = (src.lock().unwrap(), dst.lock().unwrap());
-    for p in 0..RAM_PAGES {
-        assert!(page_of(&src, p) == page_of(&dst, p), "page {p} differs");
+#[test]
+fn a_request_lost_with_the_broken_link_is_asked_again_after_recovery() {
+    let run = start();
+    // The accessor's request leaves the destination and dies on the way.
+    run.first.swallow();
+    let missing = run.furthest_missing();
+    let requests_before = run.access.requests_sent();
+    let reader = run.reader();
+    let reader = thread::spawn(move || reader.read(missing));
+    let guard = Instant::now() + HANG_GUARD;
+    while run.access.requests_sent() == requests_before {
+        assert!(Instant::now() < guard, "the accessor never asked");
+        thread::sleep(Duration::from_millis(1));
     }
+    let second = run.cut_and_recover();
+    let got = reader.join().unwrap();
+    run.check_served(missing, got);
+    assert!(
+        second.saw(&req_pages_id(missing)),
+        "page {missing} asked again on the new link"
+    );
+    run.finish();
 }

@@ -116,6 +116,8 @@ struct RequesterState {
     send: RpSend,
     last_block: Option<String>,
     sent: u64,
+    /// Which link requests go to; changes at every sender replacement.
+    link: u64,
 }
 
 impl std::fmt::Debug for PageRequester {
@@ -132,6 +134,7 @@ impl PageRequester {
                 send,
                 last_block: None,
                 sent: 0,
+                link: 0,
             })),
         }
     }
@@ -180,6 +183,15 @@ impl PageRequester {
         let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         s.send = send;
         s.last_block = None;
+        s.link += 1;
+    }
+
+    /// Which link requests go to now: it changes at every
+    /// [`replace_sender`](Self::replace_sender). A request sent before a change
+    /// may have been lost with the old link (written, never read by the
+    /// source), so whoever still waits for its page asks again.
+    pub fn link(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).link
     }
 
     /// Requests sent so far.
@@ -230,6 +242,7 @@ mod tests {
             "the new link's reader knows no earlier block"
         );
         assert_eq!(device.requests_sent(), 4);
+        assert_eq!(device.link(), 1, "one replacement, seen by the clone");
     }
 
     #[test]
