@@ -38,6 +38,10 @@ static ALLOC: common::alloc::Counting = common::alloc::Counting;
 const T: Duration = Duration::from_millis(200);
 /// How long a test waits for a state before calling it a hang.
 const PATIENCE: Duration = Duration::from_secs(20);
+/// The write timeout where the fake destination reads everything and the
+/// test is about something else: a reader thread starved for `T` on a loaded
+/// machine must not pass for a destination that stopped reading.
+const READER_WRITE_TIMEOUT: Option<Duration> = Some(PATIENCE);
 const BLOCK: &str = "pc.ram";
 const PAGE: usize = 4096;
 const PAGES: usize = 512;
@@ -930,6 +934,7 @@ fn cancel_unblocks_a_blocked_write() {
 fn a_destination_that_never_says_shut_times_out_and_the_vm_runs_again() {
     let setup = Setup {
         max_bandwidth: 0,
+        opts_write: READER_WRITE_TIMEOUT,
         ..Setup::precopy()
     };
     let r = run("shut", setup, Reading::All, When::AtOnce, Vec::new(), false);
@@ -955,6 +960,7 @@ fn a_destination_that_never_acks_the_switchover_times_out() {
             ..Default::default()
         },
         max_bandwidth: 0,
+        opts_write: READER_WRITE_TIMEOUT,
         ..Setup::precopy()
     };
     let r = run("ack", setup, Reading::All, When::AtOnce, Vec::new(), false);
@@ -981,6 +987,7 @@ fn pre_switchover_silence_is_not_a_timeout() {
             ..Default::default()
         },
         max_bandwidth: 0,
+        opts_write: READER_WRITE_TIMEOUT,
         ..Setup::precopy()
     };
     let shut_ok = frames(&[RpMessage::Shut { error: false }]);
@@ -1035,6 +1042,7 @@ fn a_postcopy_write_stall_pauses_and_the_pause_waits_for_the_user() {
 fn a_postcopy_destination_that_never_says_shut_pauses() {
     let setup = Setup {
         max_postcopy_bandwidth: 0,
+        opts_write: READER_WRITE_TIMEOUT,
         ..Setup::postcopy()
     };
     let r = run(

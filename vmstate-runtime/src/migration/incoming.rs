@@ -17,7 +17,7 @@ use crate::error::{Error, ErrorKind, PostcopyError, Result, ReturnPathMissing, T
 use crate::savevm::format::{MigCmd, RECV_BITMAP_ENDING, RESUME_ACK_VALUE};
 use crate::savevm::{
     Command, CommandHandler, LoadEnd, LoadFlow, LoadOptions, PageRequester, Registry, RpMessage,
-    StreamLoader, SwitchoverApprover, TargetPage,
+    RpSend, StreamLoader, SwitchoverApprover, TargetPage,
 };
 use crate::wire::{Reader, Writer};
 
@@ -131,6 +131,39 @@ fn send_rp_bytes(rp: &SharedRp, bytes: &[u8]) -> Result<()> {
         })
 }
 
+/// A page requester's sender writing on `rp`.
+fn rp_sender(rp: SharedRp) -> RpSend {
+    Box::new(move |msg: &RpMessage| send_rp(&rp, msg))
+}
+
+/// A page requester's sender while postcopy is paused: every request fails at
+/// once (the accessor asks again until the recovered link takes it).
+fn paused_sender() -> RpSend {
+    Box::new(|_: &RpMessage| Err(no_return_path(ReturnPathMissing::NotOpen)))
+}
+
+impl IncomingCommands {
+    /// Postcopy paused: the return path is gone; requests fail until
+    /// [`reconnected`](Self::reconnected).
+    fn paused(&mut self) {
+        shutdown_rp(self.reverse.take());
+        self.rp_open = false;
+        if let Some(req) = &self.requester {
+            req.replace_sender(paused_sender());
+        }
+    }
+
+    /// Postcopy recovery: `reverse` is the new connection's return path; page
+    /// requests go there from now on.
+    fn reconnected(&mut self, reverse: Option<SharedRp>) {
+        self.rp_open = reverse.is_some();
+        if let (Some(req), Some(rp)) = (&self.requester, &reverse) {
+            req.replace_sender(rp_sender(rp.clone()));
+        }
+        self.reverse = reverse;
+    }
+}
+
 fn postcopy_err(e: PostcopyError) -> Error {
     Error::new(ErrorKind::Postcopy(e))
 }
@@ -148,6 +181,9 @@ struct IncomingCommands {
     /// Our target page: what POSTCOPY_ADVISE must announce.
     target_page: TargetPage,
     stats: StatsHandle,
+    /// The page requester handed to the RAM handlers at POSTCOPY_LISTEN: its
+    /// link is switched when postcopy pauses and when it is recovered.
+    requester: Option<PageRequester>,
 }
 
 impl IncomingCommands {
@@ -254,12 +290,11 @@ impl CommandHandler for IncomingCommands {
             }
             Command::PostcopyListen => {
                 self.expect_postcopy(MigCmd::PostcopyListen, &[P::Advise, P::Discard])?;
-                let rp = self.rp()?.clone();
-                let requester =
-                    PageRequester::new(Box::new(move |msg: &RpMessage| send_rp(&rp, msg)));
+                let requester = PageRequester::new(rp_sender(self.rp()?.clone()));
                 for ram in reg.postcopy_rams() {
                     ram.postcopy_listen(requester.clone())?;
                 }
+                self.requester = Some(requester);
                 self.postcopy = P::Listening;
             }
             Command::PostcopyRun => {
@@ -367,6 +402,7 @@ pub fn run_incoming_with(
         switchover_ack: hooks.switchover_ack,
         target_page: opts.target_page(),
         stats: stats.clone(),
+        requester: None,
     };
     let mut r = Reader::with_refill(
         BytesMut::with_capacity(REFILL_CHUNK),
@@ -411,7 +447,7 @@ pub fn run_incoming_with(
                                 s.status = MigrationStatus::PostcopyPaused;
                                 s.error = Some(msg);
                             });
-                            shutdown_rp(cmds.reverse.take());
+                            cmds.paused();
                             // Waiting in postcopy-paused has no timeout: giving up
                             // would lose the guest. Only a cancel ends it.
                             let conn =
@@ -437,8 +473,7 @@ pub fn run_incoming_with(
                                 )?),
                             );
                             // The recovery channel always carries a return path.
-                            cmds.reverse = return_path(conn.reverse, write_timeout)?;
-                            cmds.rp_open = cmds.reverse.is_some();
+                            cmds.reconnected(return_path(conn.reverse, write_timeout)?);
                         }
                     }
                 }

@@ -116,6 +116,8 @@ struct RequesterState {
     send: RpSend,
     last_block: Option<String>,
     sent: u64,
+    /// Which link requests go to; changes at every sender replacement.
+    link: u64,
 }
 
 impl std::fmt::Debug for PageRequester {
@@ -132,6 +134,7 @@ impl PageRequester {
                 send,
                 last_block: None,
                 sent: 0,
+                link: 0,
             })),
         }
     }
@@ -153,8 +156,105 @@ impl PageRequester {
         Ok(())
     }
 
+    /// Points every clone of this requester at a new return path: postcopy
+    /// recovery replaced the connection the requests went on (and while paused,
+    /// a sender that refuses, so a waiting accessor asks again later). The first
+    /// request after the switch names its block again: the source reads the new
+    /// return path knowing no earlier block.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use vmstate_runtime::savevm::{PageRequester, RpMessage};
+    ///
+    /// let req = PageRequester::new(Box::new(|_: &RpMessage| Ok(())));
+    /// let device_side = req.clone();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let s = seen.clone();
+    /// req.replace_sender(Box::new(move |m: &RpMessage| {
+    ///     s.lock().unwrap().push(m.clone());
+    ///     Ok(())
+    /// }));
+    /// device_side.request("pc.ram", 0, 4096).unwrap();
+    /// assert_eq!(seen.lock().unwrap().len(), 1, "the clone uses the new link");
+    /// ```
+    pub fn replace_sender(&self, send: RpSend) {
+        // A poisoned lock only means a sender panicked mid-request; the state
+        // is replaced wholesale here, so it is safe to take over.
+        let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        s.send = send;
+        s.last_block = None;
+        s.link += 1;
+    }
+
+    /// Which link requests go to now: it changes at every
+    /// [`replace_sender`](Self::replace_sender). A request sent before a change
+    /// may have been lost with the old link (written, never read by the
+    /// source), so whoever still waits for its page asks again.
+    pub fn link(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).link
+    }
+
     /// Requests sent so far.
     pub fn requests_sent(&self) -> u64 {
         self.inner.lock().map(|s| s.sent).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Log = Arc<Mutex<Vec<RpMessage>>>;
+
+    fn logging(log: &Log) -> RpSend {
+        let log = log.clone();
+        Box::new(move |m: &RpMessage| {
+            log.lock().unwrap().push(m.clone());
+            Ok(())
+        })
+    }
+
+    fn req(block: Option<&str>, start: u64) -> RpMessage {
+        RpMessage::ReqPages {
+            block: block.map(str::to_string),
+            start,
+            len: 4096,
+        }
+    }
+
+    #[test]
+    fn a_replaced_sender_takes_every_clones_requests_and_names_the_block_again() {
+        let (old, new) = (Log::default(), Log::default());
+        let req_a = PageRequester::new(logging(&old));
+        let device = req_a.clone();
+        device.request("pc.ram", 0, 4096).unwrap();
+        device.request("pc.ram", 4096, 4096).unwrap();
+        req_a.replace_sender(logging(&new));
+        device.request("pc.ram", 8192, 4096).unwrap();
+        device.request("pc.ram", 12288, 4096).unwrap();
+        assert_eq!(
+            *old.lock().unwrap(),
+            [req(Some("pc.ram"), 0), req(None, 4096)]
+        );
+        assert_eq!(
+            *new.lock().unwrap(),
+            [req(Some("pc.ram"), 8192), req(None, 12288)],
+            "the new link's reader knows no earlier block"
+        );
+        assert_eq!(device.requests_sent(), 4);
+        assert_eq!(device.link(), 1, "one replacement, seen by the clone");
+    }
+
+    #[test]
+    fn a_refused_request_is_not_counted_and_the_next_link_gets_the_block_name() {
+        let new = Log::default();
+        let r = PageRequester::new(Box::new(|_: &RpMessage| {
+            Err(Error::poisoned("link down in this test"))
+        }));
+        assert!(r.request("pc.ram", 0, 4096).is_err());
+        assert_eq!(r.requests_sent(), 0);
+        r.replace_sender(logging(&new));
+        r.request("pc.ram", 0, 4096).unwrap();
+        assert_eq!(*new.lock().unwrap(), [req(Some("pc.ram"), 0)]);
     }
 }

@@ -336,6 +336,8 @@ impl PostcopyAccess {
         let offset = page * ps;
         let started = Instant::now();
         let named = || (view.idstr().to_string(), offset);
+        // The link this accessor's request went on, while it is outstanding.
+        let mut asked_on: Option<u64> = None;
         loop {
             if received.get(page) {
                 return Ok(());
@@ -364,12 +366,25 @@ impl PostcopyAccess {
                 }));
             }
             // The first accessor of the page asks for it; a request that
-            // could not be sent (postcopy paused) is asked again next round.
+            // could not be sent (postcopy paused) is asked again next round,
+            // and so is one sent on a link replaced since (postcopy paused and
+            // recovered): it may have been lost with the old connection.
+            let requester = s.requester.lock().ok().and_then(|r| r.clone());
+            if let (Some(on), Some(r)) = (asked_on, &requester) {
+                if r.link() != on {
+                    asked_on = None;
+                    requested.clear_range(page, 1);
+                }
+            }
             if !requested.test_and_set(page) {
-                let requester = s.requester.lock().ok().and_then(|r| r.clone());
-                let sent =
-                    requester.is_some_and(|r| r.request(view.idstr(), offset, ps as u32).is_ok());
-                if !sent {
+                let sent = requester.as_ref().and_then(|r| {
+                    let link = r.link();
+                    r.request(view.idstr(), offset, ps as u32)
+                        .ok()
+                        .map(|()| link)
+                });
+                asked_on = sent;
+                if sent.is_none() {
                     requested.clear_range(page, 1);
                 }
             }
