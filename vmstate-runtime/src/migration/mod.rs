@@ -27,7 +27,9 @@ pub use params::{
     MigrationCapabilities, MigrationParameters, BUFFER_DELAY_MS, DEFAULT_DOWNTIME_LIMIT_MS,
     DEFAULT_MAX_BANDWIDTH, MAX_DOWNTIME_LIMIT_MS,
 };
-pub use source::{start_migration, MigrationConfig, MigrationHandle, VmControl};
+pub use source::{
+    replay_return_path, start_migration, MigrationConfig, MigrationHandle, VmControl,
+};
 pub use stall::{CancelToken, IncomingPhase, DEFAULT_RP_WRITE_TIMEOUT, POLL_INTERVAL};
 pub use stats::{MigrationStats, StatsHandle};
 pub use status::MigrationStatus;

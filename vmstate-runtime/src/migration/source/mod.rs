@@ -31,6 +31,7 @@ mod return_path;
 mod window;
 
 use driver::Driver;
+pub use return_path::replay_return_path;
 
 /// What the driver needs from the VMM: stop and restart the vCPUs.
 pub trait VmControl: Send {

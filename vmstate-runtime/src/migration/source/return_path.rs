@@ -126,38 +126,94 @@ fn return_path_err(e: ReturnPathError) -> Error {
     Error::new(ErrorKind::ReturnPath(e))
 }
 
+/// The return-path thread's loop: reads the destination's frames from `reverse`
+/// into `st` until SHUT, the end of the stream or the first bad frame (which
+/// stays in `st` as its error).
+fn pump(reverse: &mut dyn ReadWrite, st: &Mutex<RpState>, version: QemuVersion) {
+    let mut buf = BytesMut::new();
+    loop {
+        let frame = read_frame(reverse, &mut buf, version);
+        let Ok(mut s) = st.lock() else { return };
+        let error = match frame {
+            Ok(Some((RpMessage::Shut { error }, _))) => {
+                s.shut = Some(error);
+                return;
+            }
+            Ok(Some((msg, blob))) => s.receive(msg, blob),
+            Ok(None) => s
+                .shut
+                .is_none()
+                .then_some(ReturnPathError::ClosedBeforeShut),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = error {
+            s.error = Some(e);
+            return;
+        }
+        if s.shut.is_some() {
+            return;
+        }
+    }
+}
+
+/// What a destination sent on the return path, as a byte slice to replay.
+struct Replay<'a>(&'a [u8]);
+
+impl std::io::Read for Replay<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl std::io::Write for Replay<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl ReadWrite for Replay<'_> {}
+
+/// Runs the source's return-path reader over `bytes`, what a destination sent,
+/// exactly as a migration's return-path thread does (same frame checks, same
+/// state), without a thread or a socket: for fuzzing and tools. Returns the
+/// error flag of the destination's SHUT, or the error that would end the
+/// return path (and fail the migration).
+///
+/// ```
+/// use vmstate_runtime::migration::replay_return_path;
+/// use vmstate_runtime::savevm::{QemuVersion, RpMessage};
+/// use vmstate_runtime::wire::Writer;
+///
+/// let mut w = Writer::new(Vec::new());
+/// RpMessage::Pong(1).write(&mut w).unwrap();
+/// RpMessage::Shut { error: false }.write(&mut w).unwrap();
+/// let destination_failed = replay_return_path(&w.into_inner(), QemuVersion::V7_2).unwrap();
+/// assert!(!destination_failed);
+/// assert!(replay_return_path(&[0xff, 0xff, 0, 0], QemuVersion::V7_2).is_err());
+/// ```
+pub fn replay_return_path(bytes: &[u8], version: QemuVersion) -> Result<bool> {
+    let st = Mutex::new(RpState::default());
+    pump(&mut Replay(bytes), &st, version);
+    let mut s = st
+        .into_inner()
+        .map_err(|_| Error::poisoned("return path state poisoned"))?;
+    match (s.error.take(), s.shut) {
+        (Some(e), _) => Err(return_path_err(e)),
+        (None, Some(error)) => Ok(error),
+        (None, None) => Err(return_path_err(ReturnPathError::ClosedBeforeShut)),
+    }
+}
+
 impl ReturnPath {
     pub(super) fn spawn(mut reverse: Box<dyn ReadWrite>, version: QemuVersion) -> Result<Self> {
         let state = Arc::new(Mutex::new(RpState::default()));
         let st = state.clone();
         let thread = std::thread::Builder::new()
             .name("return-path".into())
-            .spawn(move || {
-                let mut buf = BytesMut::new();
-                loop {
-                    let frame = read_frame(reverse.as_mut(), &mut buf, version);
-                    let Ok(mut s) = st.lock() else { return };
-                    let error = match frame {
-                        Ok(Some((RpMessage::Shut { error }, _))) => {
-                            s.shut = Some(error);
-                            return;
-                        }
-                        Ok(Some((msg, blob))) => s.receive(msg, blob),
-                        Ok(None) => s
-                            .shut
-                            .is_none()
-                            .then_some(ReturnPathError::ClosedBeforeShut),
-                        Err(e) => Some(e),
-                    };
-                    if let Some(e) = error {
-                        s.error = Some(e);
-                        return;
-                    }
-                    if s.shut.is_some() {
-                        return;
-                    }
-                }
-            })?;
+            .spawn(move || pump(reverse.as_mut(), &st, version))?;
         Ok(ReturnPath {
             state,
             thread: Some(thread),
@@ -382,5 +438,45 @@ mod tests {
             &blob.into_inner(),
         );
         assert_eq!(rp.wait_bitmap("pc.ram").unwrap(), [0xff; 8]);
+    }
+
+    /// `replay_return_path` ends as the thread does on the same bytes.
+    #[test]
+    fn replay_ends_like_the_thread() {
+        let frames = |msgs: &[RpMessage], tail: &[u8]| {
+            let mut w = Writer::new(Vec::new());
+            for m in msgs {
+                m.write(&mut w).unwrap();
+            }
+            let mut b = w.into_inner();
+            b.extend_from_slice(tail);
+            b
+        };
+        let v = QemuVersion::V10;
+        let ok = frames(&[RpMessage::Pong(1), RpMessage::Shut { error: true }], &[]);
+        assert!(replay_return_path(&ok, v).unwrap());
+        type Expect = fn(&ReturnPathError) -> bool;
+        let cases: [(Vec<u8>, Expect); 3] = [
+            (frames(&[RpMessage::Pong(1)], &[]), |e| {
+                matches!(e, ReturnPathError::ClosedBeforeShut)
+            }),
+            (frames(&[RpMessage::ResumeAck(2)], &[]), |e| {
+                matches!(e, ReturnPathError::BadResumeAck { value: 2 })
+            }),
+            (
+                frames(
+                    &[RpMessage::RecvBitmap("pc.ram".into())],
+                    &3u64.to_be_bytes(),
+                ),
+                |e| matches!(e, ReturnPathError::BadBitmapSize { size: 3 }),
+            ),
+        ];
+        for (bytes, expected) in cases {
+            let e = replay_return_path(&bytes, v).unwrap_err();
+            let ErrorKind::ReturnPath(rp) = e.kind() else {
+                panic!("{e}")
+            };
+            assert!(expected(rp), "{e}");
+        }
     }
 }
