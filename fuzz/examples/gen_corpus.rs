@@ -433,7 +433,35 @@ fn main() -> Res<()> {
             )?;
         }
     }
-    xbzrle_seeds(&out)
+    xbzrle_seeds(&out)?;
+    virtio_seeds(&out, &fixtures)
+}
+
+/// virtio seeds: QEMU's virtio-blk and virtio-net bodies (re-saved by our
+/// models, which write QEMU's bytes), and a fresh virtio-rng body.
+fn virtio_seeds(out: &Out, fixtures: &std::path::Path) -> Res<()> {
+    for (sel, file) in [(0u8, "pc-virtio-blk.mig"), (1, "pc-virtio-net.mig")] {
+        let (kind, version) = vmstate_fuzz::virtio_kind(sel);
+        let stream = std::fs::read(fixtures.join(file))?;
+        let at = full_body_at(&stream, &format!("0000:00:02.0/{kind}"), version)
+            .ok_or_else(|| format!("{file}: no {kind} section"))?;
+        let body = vmstate_fuzz::virtio_load_save(kind, &stream[at..])
+            .ok_or_else(|| format!("{file}: {kind} body does not load"))?;
+        if !stream[at..].starts_with(&body) {
+            return Err(format!("{file}: {kind} does not save QEMU's bytes").into());
+        }
+        out.put(
+            "virtio_body",
+            &format!("qemu-{kind}"),
+            &[&[sel], &body[..]].concat(),
+        )?;
+    }
+    let rng = vmstate_fuzz::virtio_fresh_rng();
+    out.put(
+        "virtio_body",
+        "fresh-virtio-rng",
+        &[&[2u8], &rng[..]].concat(),
+    )
 }
 
 /// XBZRLE seeds: deltas our encoder writes (decode mode, byte 0 = 0) and

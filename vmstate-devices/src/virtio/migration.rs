@@ -235,7 +235,7 @@ impl<D: VirtioDeviceModel> VirtioPciDevice<D> {
             if !modern && d != 0 {
                 (avail, used) = legacy_ring_addresses(d, q.size());
             }
-            q.set_addresses(d, avail, used);
+            q.load_addresses(i, d, avail, used)?;
         }
         for i in 0..num {
             if !self.core.queues[i].post_load(&self.mem, i)? {

@@ -148,6 +148,34 @@ impl VirtQueue {
             .set_used_ring_address(Some(used as u32), Some((used >> 32) as u32));
     }
 
+    /// Sets the ring addresses a stream carries: unlike [`Self::set_addresses`]
+    /// (a driver's register writes, where virtio-queue keeps the old value of a
+    /// misaligned address), a misaligned ring is an error here, so a queue can
+    /// never load as "no ring" while the stream gave it one.
+    pub fn load_addresses(
+        &mut self,
+        index: usize,
+        desc: u64,
+        avail: u64,
+        used: u64,
+    ) -> Result<(), VirtioError> {
+        let q = &mut self.queue;
+        let aligned = q.try_set_desc_table_address(GuestAddress(desc)).is_ok()
+            && q.try_set_avail_ring_address(GuestAddress(avail)).is_ok()
+            && q.try_set_used_ring_address(GuestAddress(used)).is_ok();
+        if aligned {
+            Ok(())
+        } else {
+            Err(VirtioError::RingOutsideMemory {
+                queue: index,
+                desc,
+                avail,
+                used,
+                size: self.size(),
+            })
+        }
+    }
+
     /// Sets the next avail index.
     pub fn set_last_avail_idx(&mut self, idx: u16) {
         self.queue.set_next_avail(idx);
