@@ -437,3 +437,95 @@ fn shared_page_segments_equal_copied_pages_on_the_wire() {
     assert!(copied == shared, "same stream bytes");
     assert!(copied.len() > 64 * 4096);
 }
+
+/// An END body written in pieces: every piece reaches the sink before the
+/// next is asked for (a stop-and-copy of all of RAM never sits in memory
+/// whole), and the stream's bytes equal the same body written in one piece.
+#[test]
+fn end_body_in_pieces_is_flushed_between_pieces_and_equals_one_piece() {
+    use std::io::Write;
+    use vmstate_runtime::savevm::{SaveVmHandlers, SectionReader, SectionWriter};
+
+    /// Counts what reached the sink so far (shared with the handler).
+    #[derive(Clone, Default)]
+    struct CountingSink(Arc<Mutex<Vec<u8>>>);
+    impl Write for CountingSink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    /// Three 1000-byte pieces; records how much the sink held at each call.
+    struct Pieces {
+        sink: CountingSink,
+        seen: Arc<Mutex<Vec<usize>>>,
+        left: u8,
+        one_piece: bool,
+    }
+    impl SaveVmHandlers for Pieces {
+        fn is_iterative(&self) -> bool {
+            true
+        }
+        fn save_live_complete_precopy(&mut self, w: &mut SectionWriter) -> Result<()> {
+            for i in 0..3u8 {
+                w.write_bytes(&[i; 1000])?;
+            }
+            Ok(())
+        }
+        fn save_live_complete_precopy_piece(
+            &mut self,
+            w: &mut SectionWriter,
+            first: bool,
+        ) -> Result<bool> {
+            if self.one_piece {
+                self.save_live_complete_precopy(w)?;
+                return Ok(false);
+            }
+            if first {
+                self.left = 3;
+            }
+            self.seen
+                .lock()
+                .unwrap()
+                .push(self.sink.0.lock().unwrap().len());
+            self.left -= 1;
+            w.write_bytes(&[2 - self.left; 1000])?;
+            Ok(self.left > 0)
+        }
+        fn load_state(&mut self, _r: &mut SectionReader, _v: u32) -> Result<()> {
+            Ok(())
+        }
+    }
+    let stream = |one_piece: bool| {
+        let sink = CountingSink::default();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut reg = Registry::new();
+        let h = Pieces {
+            sink: sink.clone(),
+            seen: seen.clone(),
+            left: 0,
+            one_piece,
+        };
+        reg.register_savevm_live("pieces", 0, 1, Box::new(h))
+            .unwrap();
+        let mut w = StreamWriter::new(sink.clone(), QemuVersion::V7_2);
+        w.write_header().unwrap();
+        w.setup(&mut reg).unwrap();
+        w.complete_precopy(&mut reg).unwrap();
+        drop(w);
+        let bytes = sink.0.lock().unwrap().clone();
+        let seen = seen.lock().unwrap().clone();
+        (bytes, seen)
+    };
+    let (pieces, seen) = stream(false);
+    let (whole, _) = stream(true);
+    assert_eq!(pieces, whole, "pieces change the stream's bytes");
+    assert_eq!(seen.len(), 3);
+    assert!(
+        seen[1] >= seen[0] + 1000 && seen[2] >= seen[1] + 1000,
+        "each piece reached the sink before the next was asked for: {seen:?}"
+    );
+}

@@ -217,6 +217,10 @@ pub struct RamSection {
     encoded_in: Vec<u8>,
 }
 
+/// Bytes of page records per piece of the END body (the writer sends each
+/// piece before asking for the next).
+pub const COMPLETE_PIECE_BYTES: u64 = 1 << 20;
+
 /// Dirty pages copied out of guest memory at once when saving.
 pub(super) const RUN_PAGES: u64 = 16;
 
@@ -564,14 +568,13 @@ impl RamSection {
                 }
                 from = p + 1;
                 tally.handled += 1;
-                if stage == Stage::Iterate {
-                    let over_budget = w.position() - start_pos >= budget;
-                    let over_time = tally.handled.is_multiple_of(64)
-                        && started.elapsed() >= self.config.max_iterate_time;
-                    if over_budget || over_time {
-                        stop = true;
-                        break;
-                    }
+                let over_budget = w.position() - start_pos >= budget;
+                let over_time = stage == Stage::Iterate
+                    && tally.handled.is_multiple_of(64)
+                    && started.elapsed() >= self.config.max_iterate_time;
+                if over_budget || over_time {
+                    stop = true;
+                    break;
                 }
             }
             if stop {
@@ -928,12 +931,32 @@ impl SaveVmHandlers for RamSection {
     }
 
     fn save_live_complete_precopy(&mut self, w: &mut SectionWriter) -> Result<()> {
-        let start = w.position();
-        self.sync()?;
-        self.send_dirty(w, u64::MAX, Stage::Complete)?;
-        self.save_eos(w)?;
-        self.count_bytes(&self.counters.downtime_bytes, w, start);
+        let mut first = true;
+        while self.save_live_complete_precopy_piece(w, first)? {
+            first = false;
+        }
         Ok(())
+    }
+
+    /// The END body in pieces of about [`COMPLETE_PIECE_BYTES`]: the final sync
+    /// on the first, then the remaining dirty pages, EOS on the last; the
+    /// writer sends each piece before the next, so stop-and-copy of all of RAM
+    /// does not hold a copy of RAM.
+    fn save_live_complete_precopy_piece(
+        &mut self,
+        w: &mut SectionWriter,
+        first: bool,
+    ) -> Result<bool> {
+        let start = w.position();
+        if first {
+            self.sync()?;
+        }
+        let clean = self.send_dirty(w, COMPLETE_PIECE_BYTES, Stage::Complete)?;
+        if clean {
+            self.save_eos(w)?;
+        }
+        self.count_bytes(&self.counters.downtime_bytes, w, start);
+        Ok(!clean)
     }
 
     fn save_cleanup(&mut self) {

@@ -134,6 +134,24 @@ pub trait SaveVmHandlers: Send {
         Ok(())
     }
 
+    /// The END section body at stop-and-copy, written in pieces: the stream
+    /// writer calls this (`first` on the first call) until it returns false,
+    /// and hands each piece to the transport before asking for the next, so a
+    /// long body (all of guest RAM, when the downtime limit lets it go in one
+    /// stop-and-copy pass) never sits in memory whole. The bytes are those of
+    /// one body: only where the writer flushes changes. The default writes
+    /// [`save_live_complete_precopy`](Self::save_live_complete_precopy) in one
+    /// piece.
+    fn save_live_complete_precopy_piece(
+        &mut self,
+        w: &mut SectionWriter,
+        first: bool,
+    ) -> Result<bool> {
+        let _ = first;
+        self.save_live_complete_precopy(w)?;
+        Ok(false)
+    }
+
     /// The END section body when postcopy completes.
     fn save_live_complete_postcopy(&mut self, w: &mut SectionWriter) -> Result<()> {
         self.save_live_complete_precopy(w)

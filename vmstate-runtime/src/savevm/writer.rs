@@ -324,12 +324,27 @@ impl<W: Write> StreamWriter<W> {
             if !h.is_iterative() || !h.is_active() || (in_postcopy && h.has_postcopy()) {
                 continue;
             }
-            self.section(RecordType::SectionEnd, e, |h, w| {
-                h.save_live_complete_precopy(w)
-            })?;
+            self.end_in_pieces(e)?;
             self.maybe_flush()?;
         }
         Ok(())
+    }
+
+    /// One END section whose body the handler writes in pieces, each handed
+    /// to the sink before the next is asked for (bounded memory for a body
+    /// as long as guest RAM; the bytes are the same as in one piece).
+    fn end_in_pieces(&mut self, e: &mut SaveStateEntry) -> Result<()> {
+        self.short_header(RecordType::SectionEnd, e)?;
+        let mut first = true;
+        while e
+            .handlers
+            .save_live_complete_precopy_piece(&mut self.out, first)
+            .map_err(|err| section_err(err, e))?
+        {
+            first = false;
+            self.flush()?;
+        }
+        self.footer(e)
     }
 
     /// The non-iterable pass: a FULL section for every entry that has one and
