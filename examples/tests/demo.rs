@@ -344,6 +344,33 @@ fn auto_converge_throttles_the_guest_until_precopy_converges() {
 }
 
 #[test]
+fn xbzrle_sends_rewritten_pages_as_deltas_and_verifies() {
+    // A slow link: several passes, so rewritten pages are resent from the cache.
+    let opts = DemoOptions {
+        xbzrle_cache_size: Some(4 * MIB),
+        max_bandwidth: 4 * MIB,
+        ..tiny()
+    };
+    let mut out = Vec::new();
+    let report =
+        run(&opts, &mut out).unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&out)));
+    let text = String::from_utf8(out).unwrap();
+    assert!(report.verified(), "{text}");
+    assert!(
+        text.contains("xbzrle (xbzrle-cache-size 4.0 MiB)"),
+        "{text}"
+    );
+    let x = report
+        .stats
+        .ram
+        .and_then(|r| r.xbzrle)
+        .expect("xbzrle counters");
+    assert_eq!(x.cache_size, 4 * MIB, "{x:?}");
+    assert!(x.pages > 0, "{x:?}");
+    assert!(text.contains("  xbzrle        "), "{text}");
+}
+
+#[test]
 fn flags_are_named_as_qemu_names_the_parameters() {
     let parse = |args: &[&str]| {
         Args::try_parse_from(std::iter::once("demo").chain(args.iter().copied()))
@@ -376,6 +403,13 @@ fn flags_are_named_as_qemu_names_the_parameters() {
         (&["--dirty-rate", "0"], |o| o.dirty_rate == 0),
         (&["--used-percent", "100"], |o| o.used_percent == 100),
         (&["--postcopy"], |o| o.postcopy),
+        (&["--xbzrle"], |o| o.xbzrle_cache_size == Some(64 * MIB)),
+        (&["--xbzrle", "--xbzrle-cache-size", "8M"], |o| {
+            o.xbzrle_cache_size == Some(8 * MIB)
+        }),
+        (&["--xbzrle-cache-size", "8M"], |o| {
+            o.xbzrle_cache_size.is_none()
+        }),
         (&["--auto-converge"], |o| {
             o.auto_converge && o.cpu_throttle_initial == 20 && o.cpu_throttle_increment == 10
         }),

@@ -41,6 +41,13 @@ pub struct Args {
     /// then migrate-start-postcopy). Give it to both sides.
     #[arg(long)]
     pub postcopy: bool,
+    /// Send re-dirtied pages as XBZRLE deltas against a cache of what was sent
+    /// (capability xbzrle).
+    #[arg(long)]
+    pub xbzrle: bool,
+    /// Bytes of the XBZRLE page cache (parameter xbzrle-cache-size), e.g. 64M.
+    #[arg(long, default_value = "64M", value_parser = parse_size)]
+    pub xbzrle_cache_size: u64,
     /// Throttle the guest's vCPUs while it dirties memory faster than it can
     /// be sent (capability auto-converge).
     #[arg(long)]
@@ -116,6 +123,7 @@ impl Args {
             dirty_rate: self.dirty_rate,
             keys_per_sec: self.keys_per_sec,
             postcopy: self.postcopy,
+            xbzrle_cache_size: self.xbzrle.then_some(self.xbzrle_cache_size),
             auto_converge: self.auto_converge,
             cpu_throttle_initial: self.cpu_throttle_initial,
             cpu_throttle_increment: self.cpu_throttle_increment,

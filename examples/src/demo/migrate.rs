@@ -17,7 +17,7 @@ use super::report::ms;
 use super::{fail, DemoError, DemoOptions};
 use vmstate_devices::machine::{MACHINE_TYPE, PART_BUDGET};
 use vmstate_devices::ram::protocol::MemSizeOptions;
-use vmstate_devices::ram::RamSectionConfig;
+use vmstate_devices::ram::{RamSectionConfig, XbzrleConfig};
 
 /// The "ram" section's configuration on both sides: under a bandwidth limit
 /// short PARTs (the driver checks the limit between PARTs, so the rate and
@@ -34,6 +34,9 @@ pub(super) fn ram_config(opts: &DemoOptions) -> RamSectionConfig {
             postcopy_host_page_size: opts.postcopy.then_some(PAGE_SIZE),
             ..MemSizeOptions::default()
         },
+        xbzrle: opts
+            .xbzrle_cache_size
+            .map(|cache_size| XbzrleConfig { cache_size }),
         ..RamSectionConfig::default()
     }
 }

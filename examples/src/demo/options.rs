@@ -61,6 +61,9 @@ pub struct DemoOptions {
     /// QEMU's `postcopy-ram` capability, and `migrate-start-postcopy` once
     /// the first pass is sent.
     pub postcopy: bool,
+    /// QEMU's `xbzrle` capability with this `xbzrle-cache-size` in bytes
+    /// (`None`: off).
+    pub xbzrle_cache_size: Option<u64>,
     /// QEMU's `auto-converge` capability: throttle the guest's vCPUs while
     /// it dirties memory faster than half the transfer rate.
     pub auto_converge: bool,
@@ -101,6 +104,7 @@ impl Default for DemoOptions {
             dirty_rate: 4000,
             keys_per_sec: 25,
             postcopy: false,
+            xbzrle_cache_size: None,
             auto_converge: false,
             cpu_throttle_initial: 20,
             cpu_throttle_increment: 10,
@@ -127,6 +131,9 @@ impl DemoOptions {
                 "--ram-size must be a multiple of 4 KiB between 4K and {}G",
                 MAX_RAM_SIZE >> 30
             ));
+        }
+        if self.xbzrle_cache_size == Some(0) {
+            return fail("--xbzrle-cache-size must be more than 0");
         }
         if self.used_percent > 100 {
             return fail("--used-percent must be between 0 and 100");

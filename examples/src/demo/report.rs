@@ -304,6 +304,9 @@ pub(super) fn print_limits(opts: &DemoOptions, out: &mut dyn Write) {
     if opts.postcopy {
         caps.push("postcopy-ram".to_string());
     }
+    if let Some(size) = opts.xbzrle_cache_size {
+        caps.push(format!("xbzrle (xbzrle-cache-size {})", human_bytes(size)));
+    }
     if opts.auto_converge {
         caps.push(format!(
             "auto-converge (cpu-throttle-initial {}%, increment {}%)",
@@ -400,6 +403,16 @@ pub(super) fn print_summary(opts: &DemoOptions, r: &DemoReport, out: &mut dyn Wr
         s.iterations
     );
     let _ = writeln!(out, "  dirty syncs   {}", s.dirty_sync_count);
+    if let Some(x) = s.ram.and_then(|r| r.xbzrle) {
+        let _ = writeln!(
+            out,
+            "  xbzrle        {} pages as deltas ({}), {} cache misses, {} overflows",
+            x.pages,
+            human_bytes(x.bytes),
+            x.cache_miss,
+            x.overflow
+        );
+    }
     let _ = writeln!(
         out,
         "  ram pages     {} sent with data, {} as zero-page records;\n\
