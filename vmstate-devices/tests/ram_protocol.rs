@@ -3,7 +3,7 @@
 //! qemu-wire.md §4/§9 gives its typed error naming block, offset and reason,
 //! without an allocation sized by a number the stream claims.
 
-#[path = "common/alloc.rs"]
+#[path = "../../vmstate-runtime/tests/common/alloc.rs"]
 mod alloc;
 
 #[global_allocator]
