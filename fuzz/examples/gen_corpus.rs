@@ -405,7 +405,7 @@ fn main() -> Res<()> {
     }
     for (name, stream) in ram_section_streams()? {
         let mut reg = vmstate_fuzz::ram_registry();
-        StreamLoader::new(LoadOptions::default())
+        StreamLoader::new(LoadOptions::default().with_configuration(None))
             .load(
                 &mut Reader::new(BytesMut::from(&stream[..])),
                 &mut reg,

@@ -44,11 +44,7 @@ pub fn machine() -> (Machine, Registry) {
 /// The options the demo's destination loads with: QEMU 7.2, the demo's
 /// configuration record required.
 pub fn load_options() -> LoadOptions {
-    LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new(MACHINE_TYPE)),
-        ..Default::default()
-    }
+    LoadOptions::default().with_configuration(Configuration::new(MACHINE_TYPE))
 }
 
 /// Target `stream_memory`: a whole stream loaded in memory into the demo
@@ -105,12 +101,10 @@ pub fn stream_socket(data: &[u8]) {
         }
     });
     let (_m, mut reg) = machine();
-    let opts = LoadOptions {
-        accept_timeout: Some(SOCKET_TIMEOUT),
-        idle_timeout: Some(SOCKET_TIMEOUT),
-        write_timeout: Some(SOCKET_TIMEOUT),
-        ..load_options()
-    };
+    let opts = load_options()
+        .with_accept_timeout(SOCKET_TIMEOUT)
+        .with_idle_timeout(SOCKET_TIMEOUT)
+        .with_write_timeout(SOCKET_TIMEOUT);
     let _ = run_incoming(incoming, &mut reg, opts, &StatsHandle::default());
     // The driver dropped the connection: the source's threads see EOF or EPIPE.
     source.join().expect("source thread");
@@ -258,7 +252,7 @@ pub fn ram_registry() -> Registry {
 /// the RAM records, every check of the section's load.
 pub fn ram_section(data: &[u8]) {
     let mut reg = ram_registry();
-    let mut loader = StreamLoader::new(LoadOptions::default());
+    let mut loader = StreamLoader::new(LoadOptions::default().with_configuration(None));
     let _ = loader.load(
         &mut Reader::new(BytesMut::from(data)),
         &mut reg,

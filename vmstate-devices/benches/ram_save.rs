@@ -107,11 +107,8 @@ fn load(reg: &mut Registry, stream: &Arc<Vec<u8>>) {
 }
 
 fn load_from(reg: &mut Registry, r: &mut Reader<BytesMut>) {
-    let mut loader = StreamLoader::new(LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new(MACHINE)),
-        ..Default::default()
-    });
+    let mut loader =
+        StreamLoader::new(LoadOptions::default().with_configuration(Configuration::new(MACHINE)));
     loader.load(r, reg, &mut NoCommands).unwrap();
 }
 

@@ -19,10 +19,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use vmstate_devices::qemu_pc::{parse_vmdesc, stream_vmdesc, MachineState, QemuPc, QemuPcLayout};
 use vmstate_runtime::migration::{
-    run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
-    MigrationParameters, MigrationUri, StatsHandle, VmControl,
+    run_incoming, start_migration, Incoming, MigrationConfig, MigrationUri, StatsHandle, VmControl,
 };
-use vmstate_runtime::savevm::{QemuVersion, TargetPage};
 
 mod common;
 use common::fixtures::fixture;
@@ -346,14 +344,7 @@ fn us_to_qemu(stream: &[u8], unix: bool, may_differ: &[&str]) {
         )
     };
     let mut qemu = Qemu::start_keeping_stderr(dir.path(), &["-S", "-incoming", &qemu_uri]);
-    let config = MigrationConfig {
-        uri,
-        machine: vmstate_devices::qemu_pc::MACHINE_TYPE.into(),
-        version: QemuVersion::V7_2,
-        params: MigrationParameters::default(),
-        caps: MigrationCapabilities::default(),
-        target_page: TargetPage::default(),
-    };
+    let config = MigrationConfig::new(uri).with_machine(vmstate_devices::qemu_pc::MACHINE_TYPE);
     let handle = start_migration(config, reg, Box::new(StaticGuest)).unwrap();
     let stats = handle.stats();
     let (_reg, r) = handle.wait();

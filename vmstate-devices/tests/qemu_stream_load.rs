@@ -80,11 +80,9 @@ fn load(stream: &[u8]) -> Result<Loaded> {
             }
         },
     )?;
-    let mut loader = StreamLoader::new(LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new("pc-i440fx-7.2")),
-        ..Default::default()
-    });
+    let mut loader = StreamLoader::new(
+        LoadOptions::default().with_configuration(Configuration::new("pc-i440fx-7.2")),
+    );
     let mut r = Reader::new(BytesMut::from(stream));
     let vmdesc = loader
         .load(&mut r, &mut reg, &mut NoCommands)?

@@ -281,11 +281,9 @@ mod kvm_guest {
         let dst = Arc::new(Mutex::new(RamBlockList::new(specs()).unwrap()));
         let mut dreg = Registry::new();
         RamSection::new(dst.clone()).register(&mut dreg).unwrap();
-        let mut loader = StreamLoader::new(LoadOptions {
-            version: QemuVersion::V7_2,
-            configuration: Some(Configuration::new(MACHINE)),
-            ..Default::default()
-        });
+        let mut loader = StreamLoader::new(
+            LoadOptions::default().with_configuration(Configuration::new(MACHINE)),
+        );
         let mut r = Reader::new(BytesMut::from(stream.as_slice()));
         loader.load(&mut r, &mut dreg, &mut NoCommands).unwrap();
         let dst = dst.lock().unwrap();

@@ -103,11 +103,7 @@ fn small_parts() -> RamSectionConfig {
 }
 
 fn load_options() -> LoadOptions {
-    LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new(MACHINE)),
-        ..Default::default()
-    }
+    LoadOptions::default().with_configuration(Configuration::new(MACHINE))
 }
 
 #[test]
@@ -297,19 +293,12 @@ fn live_precopy_over_a_unix_socket_with_a_dirtying_guest() {
     let section = RamSection::with_config(src.clone(), small_parts(), Box::new(VmMemoryDirtyLog));
     let counters = section.counters();
     section.register(&mut reg).unwrap();
-    let config = MigrationConfig {
-        uri,
-        machine: MACHINE.into(),
-        version: QemuVersion::V7_2,
-        params: MigrationParameters {
-            downtime_limit_ms: 50,
+    let config = MigrationConfig::new(uri).with_machine(MACHINE).with_params(
+        MigrationParameters::default()
+            .with_downtime_limit_ms(50)
             // 8 MiB of RAM at 16 MiB/s: several passes while the guest writes.
-            max_bandwidth: 16 << 20,
-            max_postcopy_bandwidth: 0,
-        },
-        caps: MigrationCapabilities::default(),
-        target_page: TargetPage::X86,
-    };
+            .with_max_bandwidth(16 << 20),
+    );
     let control = Box::new(GuestControl {
         running: guest.running.clone(),
         busy: guest.busy.clone(),
@@ -400,11 +389,7 @@ fn the_section_migrates_in_the_runtimes_target_page() {
     RamSection::with_config(dst.clone(), config, Box::new(VmMemoryDirtyLog))
         .register(&mut dreg)
         .unwrap();
-    let opts = LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::for_target(MACHINE, tp)),
-        ..Default::default()
-    };
+    let opts = LoadOptions::default().with_configuration(Configuration::for_target(MACHINE, tp));
     assert_eq!(opts.target_page(), tp);
     let mut r = Reader::new(BytesMut::from(stream.as_slice()));
     StreamLoader::new(opts)
@@ -477,22 +462,18 @@ fn a_postcopy_capable_section_completes_in_precopy_when_never_switched() {
     let postcopy_bytes = section.postcopy_bytes();
     let mut reg = Registry::new();
     section.register(&mut reg).unwrap();
-    let config = MigrationConfig {
-        uri,
-        machine: MACHINE.into(),
-        version: QemuVersion::V7_2,
-        params: MigrationParameters {
-            downtime_limit_ms: 300,
-            max_bandwidth: 64 << 20,
-            max_postcopy_bandwidth: 0,
-        },
-        caps: MigrationCapabilities {
-            postcopy_ram: true,
-            return_path: true,
-            ..Default::default()
-        },
-        target_page: TargetPage::X86,
-    };
+    let config = MigrationConfig::new(uri)
+        .with_machine(MACHINE)
+        .with_params(
+            MigrationParameters::default()
+                .with_downtime_limit_ms(300)
+                .with_max_bandwidth(64 << 20),
+        )
+        .with_caps(
+            MigrationCapabilities::default()
+                .with_postcopy_ram(true)
+                .with_return_path(true),
+        );
     let running = Arc::new(AtomicBool::new(true));
     let control = Box::new(GuestControl {
         running: running.clone(),

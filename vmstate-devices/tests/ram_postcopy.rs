@@ -221,11 +221,7 @@ struct Outcome {
 }
 
 fn load_options() -> LoadOptions {
-    LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new(MACHINE)),
-        ..Default::default()
-    }
+    LoadOptions::default().with_configuration(Configuration::new(MACHINE))
 }
 
 fn small_parts() -> RamSectionConfig {
@@ -302,13 +298,12 @@ fn run_postcopy(link: Link) -> Outcome {
         dst_section.register(&mut reg).unwrap();
         let readers: Arc<Mutex<Vec<JoinHandle<Reads>>>> = Arc::default();
         let r2 = readers.clone();
-        let hooks = IncomingHooks {
-            on_postcopy_run: Some(Box::new(move || {
+        let hooks = IncomingHooks::default()
+            .with_on_postcopy_run(move || {
                 *r2.lock().unwrap() = spawn_accessors(dst_access.clone());
                 Ok(())
-            })),
-            switchover_ack: false,
-            on_postcopy_paused: Some(Box::new(move |_err| {
+            })
+            .with_on_postcopy_paused(move |_err| {
                 let uri = match link {
                     Link::Unix => MigrationUri::Unix(recover_path.clone()),
                     _ => MigrationUri::Tcp("127.0.0.1:0".into()),
@@ -320,8 +315,7 @@ fn run_postcopy(link: Link) -> Outcome {
                 };
                 reconnect_tx.send(uri).unwrap();
                 Ok(inc)
-            })),
-        };
+            });
         let result = run_incoming_with(
             incoming,
             &mut reg,
@@ -337,22 +331,20 @@ fn run_postcopy(link: Link) -> Outcome {
     });
 
     let handle = start_migration(
-        MigrationConfig {
-            uri: src_uri,
-            machine: MACHINE.into(),
-            version: QemuVersion::V7_2,
-            params: MigrationParameters {
-                downtime_limit_ms: 0,
-                max_bandwidth: 8 << 20,
-                max_postcopy_bandwidth: 4 << 20,
-            },
-            caps: MigrationCapabilities {
-                postcopy_ram: true,
-                return_path: true,
-                ..Default::default()
-            },
-            target_page: Default::default(),
-        },
+        MigrationConfig::new(src_uri)
+            .with_machine(MACHINE)
+            .with_params(
+                MigrationParameters::default()
+                    .with_downtime_limit_ms(0)
+                    .with_max_bandwidth(8 << 20)
+                    .with_max_postcopy_bandwidth(4 << 20),
+            )
+            .with_caps(
+                MigrationCapabilities::default()
+                    .with_postcopy_ram(true)
+                    .with_return_path(true),
+            )
+            .with_target_page(Default::default()),
         src_reg,
         Box::new(guest.clone()),
     )

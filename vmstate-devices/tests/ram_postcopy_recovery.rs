@@ -23,7 +23,7 @@ use vmstate_runtime::migration::{
     MigrationConfig, MigrationHandle, MigrationParameters, MigrationStats, MigrationStatus,
     MigrationUri, StatsHandle, VmControl,
 };
-use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion, Registry, RpMessage};
+use vmstate_runtime::savevm::{Configuration, LoadOptions, Registry, RpMessage};
 use vmstate_runtime::wire::Writer;
 
 const MACHINE: &str = "pc-i440fx-7.2";
@@ -151,11 +151,10 @@ impl Proxy {
 }
 
 fn params(max_postcopy_bandwidth: u64) -> MigrationParameters {
-    MigrationParameters {
-        downtime_limit_ms: 0,
-        max_bandwidth: CRAWL,
-        max_postcopy_bandwidth,
-    }
+    MigrationParameters::default()
+        .with_downtime_limit_ms(0)
+        .with_max_bandwidth(CRAWL)
+        .with_max_postcopy_bandwidth(max_postcopy_bandwidth)
 }
 
 /// Waits (a condition, not a duration) until `done` holds for the source's
@@ -256,39 +255,30 @@ fn start() -> Run {
     let dst_thread = thread::spawn(move || {
         let mut reg = Registry::new();
         dst_section.register(&mut reg).unwrap();
-        let hooks = IncomingHooks {
-            on_postcopy_run: Some(Box::new(move || {
+        let hooks = IncomingHooks::default()
+            .with_on_postcopy_run(move || {
                 let _ = running_tx.send(());
                 Ok(())
-            })),
-            switchover_ack: false,
-            on_postcopy_paused: Some(Box::new(move |_err| {
+            })
+            .with_on_postcopy_paused(move |_err| {
                 let inc = Incoming::listen(&MigrationUri::Tcp("127.0.0.1:0".into()))?;
                 reconnect_tx.send(inc.local_tcp_addr().unwrap()).unwrap();
                 Ok(inc)
-            })),
-        };
-        let opts = LoadOptions {
-            version: QemuVersion::V7_2,
-            configuration: Some(Configuration::new(MACHINE)),
-            ..Default::default()
-        };
+            });
+        let opts = LoadOptions::default().with_configuration(Configuration::new(MACHINE));
         run_incoming_with(incoming, &mut reg, opts, &StatsHandle::default(), hooks)
     });
 
     let handle = start_migration(
-        MigrationConfig {
-            uri: first.uri(),
-            machine: MACHINE.into(),
-            version: QemuVersion::V7_2,
-            params: params(CRAWL),
-            caps: MigrationCapabilities {
-                postcopy_ram: true,
-                return_path: true,
-                ..Default::default()
-            },
-            target_page: Default::default(),
-        },
+        MigrationConfig::new(first.uri())
+            .with_machine(MACHINE)
+            .with_params(params(CRAWL))
+            .with_caps(
+                MigrationCapabilities::default()
+                    .with_postcopy_ram(true)
+                    .with_return_path(true),
+            )
+            .with_target_page(Default::default()),
         src_reg,
         Box::new(Guest),
     )

@@ -15,8 +15,7 @@ use vmstate_devices::ram::protocol::{
 use vmstate_devices::ram::section::RamCounters;
 use vmstate_devices::ram::{xbzrle, RamBlockList, RamSection};
 use vmstate_runtime::savevm::{
-    Configuration, LoadOptions, NoCommands, QemuVersion, Registry, SaveVmHandlers, SectionReader,
-    StreamLoader,
+    Configuration, LoadOptions, NoCommands, Registry, SaveVmHandlers, SectionReader, StreamLoader,
 };
 use vmstate_runtime::wire::Reader;
 use vmstate_runtime::Result;
@@ -91,11 +90,9 @@ fn load_with(stream: &[u8], ram: Box<dyn SaveVmHandlers>) -> Result<()> {
     let mut reg = Registry::new();
     reg.register_savevm_live("ram", 0, 4, ram)?;
     register_devices(&mut reg, stream, |_| None)?;
-    let mut loader = StreamLoader::new(LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new("pc-i440fx-7.2")),
-        ..Default::default()
-    });
+    let mut loader = StreamLoader::new(
+        LoadOptions::default().with_configuration(Configuration::new("pc-i440fx-7.2")),
+    );
     let mut r = Reader::new(BytesMut::from(stream));
     loader.load(&mut r, &mut reg, &mut NoCommands)?;
     Ok(())

@@ -17,12 +17,12 @@ use vmstate_devices::ram::{
     XbzrleConfig,
 };
 use vmstate_runtime::migration::{
-    run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
-    MigrationParameters, MigrationStatus, MigrationUri, StatsHandle, VmControl,
+    run_incoming, start_migration, Incoming, MigrationConfig, MigrationParameters, MigrationStatus,
+    MigrationUri, StatsHandle, VmControl,
 };
 use vmstate_runtime::savevm::{
     Configuration, IterateStatus, LoadOptions, NoCommands, QemuVersion, Registry, StreamLoader,
-    StreamWriter, TargetPage,
+    StreamWriter,
 };
 use vmstate_runtime::wire::Reader;
 
@@ -343,17 +343,13 @@ fn a_migration_with_xbzrle_and_a_dirtying_guest() {
     let dst = ram(64);
     let mut dreg = Registry::new();
     RamSection::new(dst.clone()).register(&mut dreg).unwrap();
-    StreamLoader::new(LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new(MACHINE)),
-        ..Default::default()
-    })
-    .load(
-        &mut Reader::new(BytesMut::from(&stream[..])),
-        &mut dreg,
-        &mut NoCommands,
-    )
-    .unwrap();
+    StreamLoader::new(LoadOptions::default().with_configuration(Configuration::new(MACHINE)))
+        .load(
+            &mut Reader::new(BytesMut::from(&stream[..])),
+            &mut dreg,
+            &mut NoCommands,
+        )
+        .unwrap();
     let (s, d) = (src.lock().unwrap(), dst.lock().unwrap());
     for (a, b) in s.blocks().iter().zip(d.blocks()) {
         assert!(a.to_vec().unwrap() == b.to_vec().unwrap(), "{}", a.idstr());
@@ -479,27 +475,16 @@ fn a_live_migration_with_xbzrle_a_bandwidth_limit_and_a_dirtying_guest() {
     let destination = thread::spawn(move || {
         let mut reg = Registry::new();
         RamSection::new(dst_ram).register(&mut reg).unwrap();
-        let opts = LoadOptions {
-            version: QemuVersion::V7_2,
-            configuration: Some(Configuration::new(MACHINE)),
-            ..Default::default()
-        };
+        let opts = LoadOptions::default().with_configuration(Configuration::new(MACHINE));
         run_incoming(incoming, &mut reg, opts, &StatsHandle::default())
     });
-    let config = MigrationConfig {
-        uri,
-        machine: MACHINE.into(),
-        version: QemuVersion::V7_2,
-        params: MigrationParameters {
+    let config = MigrationConfig::new(uri).with_machine(MACHINE).with_params(
+        MigrationParameters::default()
             // 1 ms at 32 MiB/s: 8 pages; passes go on while the guest writes.
-            downtime_limit_ms: 1,
+            .with_downtime_limit_ms(1)
             // The limit is kept inside each PART through the round's budget.
-            max_bandwidth: 32 << 20,
-            max_postcopy_bandwidth: 0,
-        },
-        caps: MigrationCapabilities::default(),
-        target_page: TargetPage::X86,
-    };
+            .with_max_bandwidth(32 << 20),
+    );
     let control = Box::new(GuestControl {
         running: guest.running.clone(),
         busy: guest.busy.clone(),

@@ -22,8 +22,8 @@ use serde_json::json;
 use vmstate_devices::ram::{RamBlockList, RamSection};
 use vmstate_devices::virtio::blk::VirtioBlkSection;
 use vmstate_runtime::savevm::{
-    Configuration, LoadOptions, NoCommands, QemuVersion, Registry, SaveVmHandlers, SectionReader,
-    SectionWriter, StreamLoader,
+    Configuration, LoadOptions, NoCommands, Registry, SaveVmHandlers, SectionReader, SectionWriter,
+    StreamLoader,
 };
 use vmstate_runtime::wire::Reader;
 use vmstate_runtime::{to_bytes, Result, VmState};
@@ -116,11 +116,9 @@ fn firmware_driven_virtio_blk_loads_and_saves_back_identically() {
         },
     )
     .unwrap();
-    let mut loader = StreamLoader::new(LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new("pc-i440fx-7.2")),
-        ..Default::default()
-    });
+    let mut loader = StreamLoader::new(
+        LoadOptions::default().with_configuration(Configuration::new("pc-i440fx-7.2")),
+    );
     loader
         .load(
             &mut Reader::new(BytesMut::from(&stream[..])),

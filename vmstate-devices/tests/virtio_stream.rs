@@ -10,8 +10,8 @@ use bytes::BytesMut;
 use vmstate_devices::ram::{RamBlockList, RamSection};
 use vmstate_devices::virtio::blk::VirtioBlkSection;
 use vmstate_runtime::savevm::{
-    Configuration, LoadOptions, NoCommands, QemuVersion, Registry, SaveVmHandlers, SectionReader,
-    SectionWriter, StreamLoader,
+    Configuration, LoadOptions, NoCommands, Registry, SaveVmHandlers, SectionReader, SectionWriter,
+    StreamLoader,
 };
 use vmstate_runtime::wire::Reader;
 use vmstate_runtime::{to_bytes, Result, VmState};
@@ -59,11 +59,9 @@ fn whole_qemu_stream_loads_with_the_virtio_blk_model() {
     )
     .unwrap();
     assert!(seen, "the vmdesc lists {IDSTR}");
-    let mut loader = StreamLoader::new(LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new("pc-i440fx-7.2")),
-        ..Default::default()
-    });
+    let mut loader = StreamLoader::new(
+        LoadOptions::default().with_configuration(Configuration::new("pc-i440fx-7.2")),
+    );
     // State QEMU's stream must overwrite.
     dev.lock().unwrap().virtio.core.status = 0x0f;
     dev.lock().unwrap().virtio.core.queues[0].vector = 1;

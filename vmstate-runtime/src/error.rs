@@ -271,11 +271,34 @@ pub enum ErrorKind {
         /// The version found.
         version: u32,
     },
-    /// The configuration record is expected but another byte came.
-    #[error("configuration record missing: found {found:#04x}")]
+    /// The configuration record is expected
+    /// ([`LoadOptions::configuration`](crate::savevm::LoadOptions::configuration)
+    /// is set, as by default) but another byte came: the source sends none.
+    #[error(
+        "configuration record missing: this side expects one for machine type '{expected}' \
+         (LoadOptions::configuration), the stream has record type {found:#04x} instead \
+         (its source sends none, as QEMU with send-configuration=off); to load a stream \
+         without one, use LoadOptions::with_configuration(None)"
+    )]
     MissingConfiguration {
         /// The record-type byte found.
         found: u8,
+        /// The machine type this side expected.
+        expected: String,
+    },
+    /// The stream starts with a configuration record but this side expects
+    /// none (`LoadOptions::with_configuration(None)`).
+    #[error(
+        "unexpected configuration record (type 0x07{}): this side expects none \
+         (LoadOptions::configuration is None); to load it, use LoadOptions::default() \
+         (expects machine type '{}') or LoadOptions::with_configuration(Configuration::new(\"{}\"))",
+        stream_machine.as_deref().map(|m| format!(", machine type '{m}'")).unwrap_or_default(),
+        crate::savevm::DEFAULT_MACHINE_TYPE,
+        stream_machine.as_deref().unwrap_or(crate::savevm::DEFAULT_MACHINE_TYPE)
+    )]
+    UnexpectedConfiguration {
+        /// The stream's machine type, when its record could be read.
+        stream_machine: Option<String>,
     },
     /// The incoming configuration record does not match ours.
     #[error(transparent)]

@@ -36,6 +36,8 @@
 // Lets the derive's absolute `::vmstate_runtime::` paths work inside this crate's tests.
 extern crate self as vmstate_runtime;
 
+#[macro_use]
+mod builder;
 mod codec;
 pub mod error;
 pub mod migration;

@@ -111,7 +111,7 @@ stream_rows! {
     /// No configuration record where the destination expects one: the first
     /// section header comes instead.
     generic_configuration_missing: |s| s.splice(HEADER_LEN..start(&s), &[])
-        => kind! { ErrorKind::MissingConfiguration { found: 0x01 } };
+        => kind! { ErrorKind::MissingConfiguration { found: 0x01, .. } };
     /// A section header whose idstr length is 0.
     generic_zero_length_idstr: |s| {
         let at = s.uart().idstr_at.unwrap();
@@ -779,10 +779,7 @@ fn incoming_from_file(tag: &str, bytes: &[u8]) -> Error {
     std::fs::write(&path, bytes).unwrap();
     let incoming = Incoming::listen(&MigrationUri::File(path.clone())).unwrap();
     let mut dst = common::stream::destination();
-    let opts = vmstate_runtime::savevm::LoadOptions {
-        vmdesc: VmDescPolicy::Suppressed,
-        ..common::stream::load_options()
-    };
+    let opts = common::stream::load_options().with_vmdesc(VmDescPolicy::Suppressed);
     let r = run_incoming(incoming, &mut dst.reg, opts, &StatsHandle::default());
     let _ = std::fs::remove_file(&path);
     r.expect_err("the incoming migration must fail")

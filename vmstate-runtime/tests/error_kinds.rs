@@ -16,12 +16,12 @@ use vmstate_runtime::error::{
 };
 use vmstate_runtime::migration::{
     connect, run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
-    MigrationHandle, MigrationParameters, MigrationStatus, MigrationUri, StatsHandle, VmControl,
+    MigrationHandle, MigrationStatus, MigrationUri, StatsHandle, VmControl,
 };
 use vmstate_runtime::savevm::format::{MigCmd, FILE_MAGIC};
 use vmstate_runtime::savevm::{
     Command, Configuration, IterateStatus, LoadOptions, NoCommands, Pending, QemuVersion, Registry,
-    SaveVmHandlers, SectionReader, SectionWriter, StreamLoader, StreamWriter, TargetPage,
+    SaveVmHandlers, SectionReader, SectionWriter, StreamLoader, StreamWriter,
 };
 use vmstate_runtime::wire::Reader;
 use vmstate_runtime::{ErrorKind, Result, VmState};
@@ -88,14 +88,9 @@ fn socket(name: &str) -> PathBuf {
 }
 
 fn config(uri: MigrationUri, caps: MigrationCapabilities) -> MigrationConfig {
-    MigrationConfig {
-        uri,
-        machine: MACHINE.into(),
-        version: QemuVersion::V7_2,
-        params: MigrationParameters::default(),
-        caps,
-        target_page: TargetPage::default(),
-    }
+    MigrationConfig::new(uri)
+        .with_machine(MACHINE)
+        .with_caps(caps)
 }
 
 /// A destination that accepts and reads everything until the source hangs up,
@@ -139,10 +134,7 @@ fn migrate_dev_with_return_path(path: PathBuf) -> vmstate_runtime::Result<()> {
     let mut reg = Registry::new();
     reg.vmstate_register(0, Arc::new(Mutex::new(Dev { x: 7 })))
         .unwrap();
-    let caps = MigrationCapabilities {
-        return_path: true,
-        ..Default::default()
-    };
+    let caps = MigrationCapabilities::default().with_return_path(true);
     let handle =
         start_migration(config(MigrationUri::Unix(path), caps), reg, Box::new(NopVm)).unwrap();
     handle.wait().1
@@ -223,10 +215,7 @@ fn a_destination_that_fails_to_load_is_peer_failed() {
     // The destination knows no "dev" section: its load fails, and SHUT says so.
     let dst = thread::spawn(move || {
         let mut reg = Registry::new();
-        let opts = LoadOptions {
-            configuration: Some(Configuration::new(MACHINE)),
-            ..Default::default()
-        };
+        let opts = LoadOptions::default().with_configuration(Configuration::new(MACHINE));
         run_incoming(incoming, &mut reg, opts, &StatsHandle::default())
     });
     let e = migrate_dev_with_return_path(path).unwrap_err();
@@ -284,10 +273,7 @@ fn postcopy_pause_recovery_failure_and_cancel() {
     let mut reg = Registry::new();
     reg.register_savevm_live("endless", 0, 1, Box::new(Endless { postcopy: true }))
         .unwrap();
-    let caps = MigrationCapabilities {
-        postcopy_ram: true,
-        ..Default::default()
-    };
+    let caps = MigrationCapabilities::default().with_postcopy_ram(true);
     let handle =
         start_migration(config(MigrationUri::Unix(path), caps), reg, Box::new(NopVm)).unwrap();
     handle.start_postcopy();
@@ -344,7 +330,10 @@ fn stream_kinds() {
     let mut w = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
     w.write_header().unwrap();
     w.write_command(&Command::Ping(1)).unwrap();
-    let e = load(w.into_inner().unwrap(), LoadOptions::default());
+    let e = load(
+        w.into_inner().unwrap(),
+        LoadOptions::default().with_configuration(None),
+    );
     assert!(
         matches!(e.kind(), ErrorKind::UnexpectedCommand { cmd: MigCmd::Ping }),
         "{e}"
@@ -375,10 +364,7 @@ fn stream_kinds() {
         .unwrap();
     let e = load(
         w.into_inner().unwrap(),
-        LoadOptions {
-            configuration: Some(Configuration::new(MACHINE)),
-            ..Default::default()
-        },
+        LoadOptions::default().with_configuration(Configuration::new(MACHINE)),
     );
     assert!(
         matches!(

@@ -32,8 +32,7 @@ use vmstate_runtime::migration::{
     MigrationStatus, MigrationUri, StatsHandle, VmControl,
 };
 use vmstate_runtime::savevm::{
-    Configuration, InstanceId, LoadOptions, PageRequester, QemuVersion, Registry, TargetPage,
-    VmDescPolicy,
+    Configuration, InstanceId, LoadOptions, PageRequester, Registry, VmDescPolicy,
 };
 use vmstate_runtime::{Error, ErrorKind, Result, VmState};
 
@@ -202,39 +201,29 @@ impl VmControl for Vcpus {
 
 /// Bounded waits on the peer: nothing may block a fault test.
 fn load_options() -> LoadOptions {
-    LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new(MACHINE)),
-        vmdesc: VmDescPolicy::Expected,
-        accept_timeout: Some(WAIT),
-        idle_timeout: Some(Duration::from_secs(10)),
-        write_timeout: Some(Duration::from_secs(10)),
-        cancel: None,
-    }
+    LoadOptions::default()
+        .with_configuration(Configuration::new(MACHINE))
+        .with_vmdesc(VmDescPolicy::Expected)
+        .with_accept_timeout(WAIT)
+        .with_idle_timeout(Duration::from_secs(10))
+        .with_write_timeout(Duration::from_secs(10))
 }
 
 fn config(uri: MigrationUri, caps: MigrationCapabilities) -> MigrationConfig {
-    MigrationConfig {
-        uri,
-        machine: MACHINE.into(),
-        version: QemuVersion::V7_2,
+    MigrationConfig::new(uri)
+        .with_machine(MACHINE)
         // No downtime allowance: iterate until nothing is left, so every run
         // writes the same stream and a clean run's map fits the cut runs.
-        params: MigrationParameters {
-            downtime_limit_ms: 0,
-            max_bandwidth: 0,
-            max_postcopy_bandwidth: 0,
-        },
-        caps,
-        target_page: TargetPage::default(),
-    }
+        .with_params(
+            MigrationParameters::default()
+                .with_downtime_limit_ms(0)
+                .with_max_bandwidth(0),
+        )
+        .with_caps(caps)
 }
 
 fn with_return_path() -> MigrationCapabilities {
-    MigrationCapabilities {
-        return_path: true,
-        ..Default::default()
-    }
+    MigrationCapabilities::default().with_return_path(true)
 }
 
 /// What a precopy destination ended with.
@@ -552,8 +541,8 @@ fn postcopy_destination() -> (std::net::SocketAddr, Receiver<DstEvent>) {
         let guest: Arc<Mutex<Option<GuestThread>>> = Arc::new(Mutex::new(None));
         let (g2, m2, s2) = (guest.clone(), mem.clone(), stop.clone());
         let tx2 = tx.clone();
-        let hooks = IncomingHooks {
-            on_postcopy_run: Some(Box::new(move || {
+        let hooks = IncomingHooks::default()
+            .with_on_postcopy_run(move || {
                 let (mem, requester, stop) = (m2.clone(), requester.clone(), s2.clone());
                 *g2.lock().unwrap() = Some(thread::spawn(move || {
                     (0..PAGES)
@@ -562,14 +551,12 @@ fn postcopy_destination() -> (std::net::SocketAddr, Receiver<DstEvent>) {
                         .collect()
                 }));
                 Ok(())
-            })),
-            switchover_ack: false,
-            on_postcopy_paused: Some(Box::new(move |_err| {
+            })
+            .with_on_postcopy_paused(move |_err| {
                 let inc = Incoming::listen(&MigrationUri::Tcp("127.0.0.1:0".into()))?;
                 let _ = tx2.send(DstEvent::Listening(inc.local_tcp_addr().unwrap()));
                 Ok(inc)
-            })),
-        };
+            });
         let mut opts = load_options();
         // Postcopy streams carry no vmdesc.
         opts.vmdesc = VmDescPolicy::IfPresent;
@@ -630,11 +617,9 @@ fn postcopy_through(
     let (reg, iterations) = postcopy_registry(vm, &gate);
     let mut cfg = config(
         MigrationUri::Tcp(proxy.addr.to_string()),
-        MigrationCapabilities {
-            postcopy_ram: true,
-            return_path: true,
-            ..Default::default()
-        },
+        MigrationCapabilities::default()
+            .with_postcopy_ram(true)
+            .with_return_path(true),
     );
     cfg.params.max_postcopy_bandwidth = postcopy_bandwidth;
     let handle = start_migration(cfg, reg, vm.control()).unwrap();

@@ -13,12 +13,10 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use vmstate_runtime::migration::{
-    run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
-    MigrationParameters, MigrationStatus, MigrationUri, StatsHandle,
+    run_incoming, start_migration, Incoming, MigrationConfig, MigrationParameters, MigrationStatus,
+    MigrationUri, StatsHandle,
 };
-use vmstate_runtime::savevm::{
-    Configuration, InstanceId, LoadOptions, QemuVersion, Registry, TargetPage,
-};
+use vmstate_runtime::savevm::{Configuration, InstanceId, LoadOptions, Registry};
 use vmstate_runtime::{Error, ErrorKind, VmState};
 
 const PAGE: usize = 4096;
@@ -95,18 +93,13 @@ fn migrate_to_full(path: &Path) -> Error {
     .unwrap();
     reg.vmstate_register(InstanceId::Any, cpu.clone()).unwrap();
     let handle = start_migration(
-        MigrationConfig {
-            uri: MigrationUri::File(path.to_path_buf()),
-            machine: "pc-i440fx-7.2".into(),
-            version: QemuVersion::V7_2,
-            params: MigrationParameters {
-                downtime_limit_ms: 0,
-                max_bandwidth: 0,
-                max_postcopy_bandwidth: 0,
-            },
-            caps: MigrationCapabilities::default(),
-            target_page: TargetPage::default(),
-        },
+        MigrationConfig::new(MigrationUri::File(path.to_path_buf()))
+            .with_machine("pc-i440fx-7.2")
+            .with_params(
+                MigrationParameters::default()
+                    .with_downtime_limit_ms(0)
+                    .with_max_bandwidth(0),
+            ),
         reg,
         Box::new(Vm(log.clone())),
     )
@@ -190,18 +183,13 @@ fn booted() -> (Registry, SharedMemory, Arc<VmLog>) {
 }
 
 fn file_config(path: &Path, max_bandwidth: u64) -> MigrationConfig {
-    MigrationConfig {
-        uri: MigrationUri::File(path.to_path_buf()),
-        machine: "pc-i440fx-7.2".into(),
-        version: QemuVersion::V7_2,
-        params: MigrationParameters {
-            downtime_limit_ms: 0,
-            max_bandwidth,
-            max_postcopy_bandwidth: 0,
-        },
-        caps: MigrationCapabilities::default(),
-        target_page: TargetPage::default(),
-    }
+    MigrationConfig::new(MigrationUri::File(path.to_path_buf()))
+        .with_machine("pc-i440fx-7.2")
+        .with_params(
+            MigrationParameters::default()
+                .with_downtime_limit_ms(0)
+                .with_max_bandwidth(max_bandwidth),
+        )
 }
 
 #[test]
@@ -221,11 +209,7 @@ fn a_complete_file_stays_and_loads() {
     run_incoming(
         incoming,
         &mut reg,
-        LoadOptions {
-            version: QemuVersion::V7_2,
-            configuration: Some(Configuration::new("pc-i440fx-7.2")),
-            ..Default::default()
-        },
+        LoadOptions::default().with_configuration(Configuration::new("pc-i440fx-7.2")),
         &StatsHandle::default(),
     )
     .unwrap();

@@ -27,7 +27,7 @@ use vmstate_runtime::migration::{
     StatsHandle, MAX_QUEUED_PAGE_REQUESTS,
 };
 use vmstate_runtime::savevm::format::RECV_BITMAP_ENDING;
-use vmstate_runtime::savevm::{QemuVersion, Registry, RpMessage, TargetPage};
+use vmstate_runtime::savevm::{QemuVersion, Registry, RpMessage};
 use vmstate_runtime::wire::Writer;
 use vmstate_runtime::{Error, ErrorKind};
 
@@ -216,10 +216,7 @@ impl Setup {
     fn precopy() -> Setup {
         Setup {
             version: QemuVersion::V7_2,
-            caps: MigrationCapabilities {
-                return_path: true,
-                ..Default::default()
-            },
+            caps: MigrationCapabilities::default().with_return_path(true),
             max_bandwidth: 1 << 20,
             max_postcopy_bandwidth: 0,
             opts_write: Some(T),
@@ -231,11 +228,9 @@ impl Setup {
     /// Postcopy from the first moment, 1 MiB/s after the switch.
     fn postcopy() -> Setup {
         Setup {
-            caps: MigrationCapabilities {
-                return_path: true,
-                postcopy_ram: true,
-                ..Default::default()
-            },
+            caps: MigrationCapabilities::default()
+                .with_return_path(true)
+                .with_postcopy_ram(true),
             max_postcopy_bandwidth: 1 << 20,
             start_postcopy: true,
             ..Setup::precopy()
@@ -257,24 +252,21 @@ fn source(uri: MigrationUri, setup: Setup) -> (MigrationHandle, Arc<VmLog>) {
     .unwrap();
     let vm = Arc::new(VmLog::default());
     let handle = start_migration_with(
-        MigrationConfig {
-            uri,
-            machine: "pc-i440fx-7.2".into(),
-            version: setup.version,
-            params: MigrationParameters {
-                downtime_limit_ms: 10,
-                max_bandwidth: setup.max_bandwidth,
-                max_postcopy_bandwidth: setup.max_postcopy_bandwidth,
-            },
-            caps: setup.caps,
-            target_page: TargetPage::default(),
-        },
+        MigrationConfig::new(uri)
+            .with_machine("pc-i440fx-7.2")
+            .with_version(setup.version)
+            .with_params(
+                MigrationParameters::default()
+                    .with_downtime_limit_ms(10)
+                    .with_max_bandwidth(setup.max_bandwidth)
+                    .with_max_postcopy_bandwidth(setup.max_postcopy_bandwidth),
+            )
+            .with_caps(setup.caps),
         reg,
         Box::new(Vm(vm.clone())),
-        SourceOptions {
-            write_timeout: setup.opts_write,
-            reply_timeout: setup.opts_reply,
-        },
+        SourceOptions::default()
+            .with_write_timeout(setup.opts_write)
+            .with_reply_timeout(setup.opts_reply),
     )
     .unwrap();
     if setup.start_postcopy {
@@ -954,11 +946,9 @@ fn a_destination_that_never_says_shut_times_out_and_the_vm_runs_again() {
 fn a_destination_that_never_acks_the_switchover_times_out() {
     let setup = Setup {
         version: QemuVersion::V10,
-        caps: MigrationCapabilities {
-            return_path: true,
-            switchover_ack: true,
-            ..Default::default()
-        },
+        caps: MigrationCapabilities::default()
+            .with_return_path(true)
+            .with_switchover_ack(true),
         max_bandwidth: 0,
         opts_write: READER_WRITE_TIMEOUT,
         ..Setup::precopy()
@@ -981,11 +971,9 @@ fn a_destination_that_never_acks_the_switchover_times_out() {
 #[test]
 fn pre_switchover_silence_is_not_a_timeout() {
     let setup = Setup {
-        caps: MigrationCapabilities {
-            return_path: true,
-            pause_before_switchover: true,
-            ..Default::default()
-        },
+        caps: MigrationCapabilities::default()
+            .with_return_path(true)
+            .with_pause_before_switchover(true),
         max_bandwidth: 0,
         opts_write: READER_WRITE_TIMEOUT,
         ..Setup::precopy()

@@ -103,6 +103,12 @@ fn stalling_peer(uri: MigrationUri, bytes: Vec<u8>) -> mpsc::Sender<()> {
 }
 
 /// The destination into an empty registry.
+/// The peers here write their streams by hand, without the configuration
+/// record the default options expect.
+fn raw_stream_opts() -> LoadOptions {
+    LoadOptions::default().with_configuration(None)
+}
+
 fn incoming(incoming: Incoming, opts: LoadOptions) -> Result<()> {
     run_incoming(
         incoming,
@@ -122,10 +128,7 @@ fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
 fn nobody_connects_and_the_accept_timeout_fires() {
     for sock in BOTH {
         let (listener, _) = listen(sock, "accept-timeout");
-        let opts = LoadOptions {
-            accept_timeout: Some(T),
-            ..Default::default()
-        };
+        let opts = raw_stream_opts().with_accept_timeout(T);
         let stats = StatsHandle::default();
         let (r, took) = timed(|| run_incoming(listener, &mut Registry::new(), opts, &stats));
         let e = r.unwrap_err();
@@ -151,10 +154,7 @@ fn a_peer_that_goes_silent_trips_the_idle_timeout_naming_where() {
         for (i, (bytes, phase, received, offset)) in cases.iter().enumerate() {
             let (listener, uri) = listen(sock, &format!("idle-{i}"));
             let _peer = stalling_peer(uri, bytes.clone());
-            let opts = LoadOptions {
-                idle_timeout: Some(T),
-                ..Default::default()
-            };
+            let opts = raw_stream_opts().with_idle_timeout(T);
             let (r, took) = timed(|| incoming(listener, opts));
             let e = r.unwrap_err();
             assert_kind!(
@@ -177,10 +177,7 @@ fn a_peer_that_goes_silent_trips_the_idle_timeout_naming_where() {
 /// another thread after `T`, and checks it returned `Cancelled` promptly.
 fn cancelled_after_t(listener: Incoming, sock: Sock) -> vmstate_runtime::Error {
     let cancel = CancelToken::new();
-    let opts = LoadOptions {
-        cancel: Some(cancel.clone()),
-        ..Default::default()
-    };
+    let opts = raw_stream_opts().with_cancel(cancel.clone());
     let canceller = thread::spawn(move || {
         thread::sleep(T);
         cancel.cancel();
@@ -245,13 +242,11 @@ fn a_source_without_vmdesc_waiting_for_shut_completes_when_none_is_expected() {
     for sock in BOTH {
         let (listener, uri) = listen(sock, "no-vmdesc");
         let source = source_waiting_for_shut(uri);
-        let opts = LoadOptions {
-            vmdesc: VmDescPolicy::Suppressed,
+        let opts = raw_stream_opts()
+            .with_vmdesc(VmDescPolicy::Suppressed)
             // A guard: were the destination to wait for a vmdesc, this would end
             // the test with an error instead of a hang.
-            idle_timeout: Some(SLACK),
-            ..Default::default()
-        };
+            .with_idle_timeout(SLACK);
         let (r, took) = timed(|| incoming(listener, opts));
         r.unwrap();
         // Done at EOF: the idle guard (SLACK) would have ended a wait for a vmdesc.
@@ -266,10 +261,7 @@ fn a_source_without_vmdesc_waiting_for_shut_completes_when_none_is_expected() {
 
 /// Options with only the idle timeout set (to `T`).
 fn idle_after_t() -> LoadOptions {
-    LoadOptions {
-        idle_timeout: Some(T),
-        ..Default::default()
-    }
+    raw_stream_opts().with_idle_timeout(T)
 }
 
 /// Asserts `e` is the idle timeout, fired while reading `phase`.
@@ -321,10 +313,7 @@ fn a_source_that_never_reads_the_return_path_trips_the_write_timeout() {
             }
         }
     });
-    let opts = LoadOptions {
-        write_timeout: Some(T),
-        ..Default::default()
-    };
+    let opts = raw_stream_opts().with_write_timeout(T);
     let (r, took) = timed(|| incoming(listener, opts));
     let _ = stop_tx.send(());
     let e = r.unwrap_err();
@@ -351,11 +340,9 @@ fn claimed_length(bytes: Vec<u8>, close: bool, name: &str) -> (vmstate_runtime::
     } else {
         Some(stalling_peer(uri, bytes))
     };
-    let opts = LoadOptions {
-        vmdesc: VmDescPolicy::Expected,
-        idle_timeout: Some(T),
-        ..Default::default()
-    };
+    let opts = raw_stream_opts()
+        .with_vmdesc(VmDescPolicy::Expected)
+        .with_idle_timeout(T);
     let (r, seen) = common::alloc::measure(|| incoming(listener, opts));
     drop(peer);
     (r.unwrap_err(), seen.peak)
@@ -456,28 +443,23 @@ fn silence_after_postcopy_run_pauses_and_only_a_cancel_ends_the_pause() {
     let stats = StatsHandle::default();
     let paused_by = Arc::new(Mutex::new(None::<String>));
     let (seen, stats2, cancel2) = (paused_by.clone(), stats.clone(), cancel.clone());
-    let hooks = IncomingHooks {
-        on_postcopy_paused: Some(Box::new(move |e| {
-            *seen.lock().unwrap() = Some(e.to_string());
-            assert_eq!(stats2.snapshot().status, MigrationStatus::PostcopyPaused);
-            // Nobody reconnects: the wait has no timeout (an accept timeout is set
-            // and must not apply here), so only the cancel below ends it.
-            let (again, _) = listen(Sock::Unix, "postcopy-pause-again");
-            let c = cancel2.clone();
-            thread::spawn(move || {
-                thread::sleep(3 * T);
-                c.cancel();
-            });
-            Ok(again)
-        })),
-        ..Default::default()
-    };
-    let opts = LoadOptions {
-        idle_timeout: Some(T),
-        accept_timeout: Some(T),
-        cancel: Some(cancel),
-        ..Default::default()
-    };
+    let hooks = IncomingHooks::default().with_on_postcopy_paused(move |e| {
+        *seen.lock().unwrap() = Some(e.to_string());
+        assert_eq!(stats2.snapshot().status, MigrationStatus::PostcopyPaused);
+        // Nobody reconnects: the wait has no timeout (an accept timeout is set
+        // and must not apply here), so only the cancel below ends it.
+        let (again, _) = listen(Sock::Unix, "postcopy-pause-again");
+        let c = cancel2.clone();
+        thread::spawn(move || {
+            thread::sleep(3 * T);
+            c.cancel();
+        });
+        Ok(again)
+    });
+    let opts = raw_stream_opts()
+        .with_idle_timeout(T)
+        .with_accept_timeout(T)
+        .with_cancel(cancel);
     let (r, took) =
         timed(|| run_incoming_with(listener, &mut Registry::new(), opts, &stats, hooks));
     assert_kind!(

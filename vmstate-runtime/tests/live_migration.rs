@@ -16,9 +16,7 @@ use vmstate_runtime::migration::{
     run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
     MigrationHandle, MigrationParameters, MigrationStatus, MigrationUri, StatsHandle, VmControl,
 };
-use vmstate_runtime::savevm::{
-    Configuration, InstanceId, LoadOptions, QemuVersion, Registry, TargetPage,
-};
+use vmstate_runtime::savevm::{Configuration, InstanceId, LoadOptions, Registry};
 use vmstate_runtime::{Result, VmState};
 
 const PAGE: usize = 4096;
@@ -147,10 +145,7 @@ fn destination_registry() -> (Registry, SharedMemory, Arc<Mutex<Cpu>>) {
 
 /// Capabilities with the return path.
 fn with_return_path() -> MigrationCapabilities {
-    MigrationCapabilities {
-        return_path: true,
-        ..Default::default()
-    }
+    MigrationCapabilities::default().with_return_path(true)
 }
 
 /// Starts migrating `guest` (its memory `src_mem` and the sample cpu) to `uri`.
@@ -179,26 +174,18 @@ fn spawn_destination(incoming: Incoming) -> thread::JoinHandle<Result<SharedMemo
 }
 
 fn load_options() -> LoadOptions {
-    LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new("pc-i440fx-7.2")),
-        ..Default::default()
-    }
+    LoadOptions::default().with_configuration(Configuration::new("pc-i440fx-7.2"))
 }
 
 fn config(uri: MigrationUri, max_bandwidth: u64, caps: MigrationCapabilities) -> MigrationConfig {
-    MigrationConfig {
-        uri,
-        machine: "pc-i440fx-7.2".into(),
-        version: QemuVersion::V7_2,
-        params: MigrationParameters {
-            downtime_limit_ms: 50,
-            max_bandwidth,
-            max_postcopy_bandwidth: 0,
-        },
-        caps,
-        target_page: TargetPage::default(),
-    }
+    MigrationConfig::new(uri)
+        .with_machine("pc-i440fx-7.2")
+        .with_params(
+            MigrationParameters::default()
+                .with_downtime_limit_ms(50)
+                .with_max_bandwidth(max_bandwidth),
+        )
+        .with_caps(caps)
 }
 
 fn sample_cpu() -> Cpu {

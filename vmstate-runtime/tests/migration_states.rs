@@ -23,7 +23,7 @@ use vmstate_runtime::migration::{
     MigrationHandle, MigrationParameters, MigrationStats, MigrationStatus, MigrationUri,
     StatsHandle, MAX_DOWNTIME_LIMIT_MS,
 };
-use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion, Registry, TargetPage};
+use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion, Registry};
 use vmstate_runtime::{ErrorKind, Result, VmState};
 
 use MigrationStatus as S;
@@ -140,15 +140,10 @@ impl Default for SourceOpts {
     fn default() -> Self {
         SourceOpts {
             version: QemuVersion::V7_2,
-            caps: MigrationCapabilities {
-                return_path: true,
-                ..Default::default()
-            },
-            params: MigrationParameters {
-                downtime_limit_ms: 50,
-                max_bandwidth: 0,
-                max_postcopy_bandwidth: 0,
-            },
+            caps: MigrationCapabilities::default().with_return_path(true),
+            params: MigrationParameters::default()
+                .with_downtime_limit_ms(50)
+                .with_max_bandwidth(0),
             burst: 8,
             filler: 0,
             setup_gate: Gate::opened(),
@@ -237,14 +232,11 @@ fn start_source(uri: MigrationUri, o: &SourceOpts) -> Source {
     let vm = Arc::new(VmLog::default());
     vm.fail_pause(o.fail_pause);
     let handle = start_migration(
-        MigrationConfig {
-            uri,
-            machine: MACHINE.into(),
-            version: o.version,
-            params: o.params.clone(),
-            caps: o.caps,
-            target_page: TargetPage::default(),
-        },
+        MigrationConfig::new(uri)
+            .with_machine(MACHINE)
+            .with_version(o.version)
+            .with_params(o.params.clone())
+            .with_caps(o.caps),
         reg,
         Box::new(Vm(vm.clone())),
     )
@@ -302,11 +294,9 @@ fn start_destination(
         let r = run_incoming(
             incoming,
             &mut reg,
-            LoadOptions {
-                version,
-                configuration: Some(Configuration::new(MACHINE)),
-                ..Default::default()
-            },
+            LoadOptions::default()
+                .with_version(version)
+                .with_configuration(Configuration::new(MACHINE)),
             &s2,
         );
         let pages = pages.pages();
@@ -1002,20 +992,17 @@ fn raising_max_bandwidth_while_running_lets_it_complete() {
     assert!(s.transferred < 64 * 1024, "the cap holds: {s:?}");
 
     // An invalid change is refused and changes nothing.
-    let bad = MigrationParameters {
-        downtime_limit_ms: MAX_DOWNTIME_LIMIT_MS + 1,
-        ..o.params.clone()
-    };
+    let bad = o
+        .params
+        .clone()
+        .with_downtime_limit_ms(MAX_DOWNTIME_LIMIT_MS + 1);
     let e = src.handle.set_parameters(bad).unwrap_err();
     assert!(e.to_string().contains("downtime-limit"), "{e}");
     assert_eq!(status(&src.stats), S::Active);
 
     let lifted = Instant::now();
     src.handle
-        .set_parameters(MigrationParameters {
-            max_bandwidth: 0,
-            ..o.params.clone()
-        })
+        .set_parameters(o.params.clone().with_max_bandwidth(0))
         .unwrap();
     src.handle.wait().1.unwrap();
     assert!(
@@ -1048,10 +1035,11 @@ fn raising_downtime_limit_while_running_switches_over_early() {
     assert_eq!(before.status, S::Active);
     assert!(before.remaining > 0, "{before:?}");
     src.handle
-        .set_parameters(MigrationParameters {
-            downtime_limit_ms: MAX_DOWNTIME_LIMIT_MS,
-            ..o.params.clone()
-        })
+        .set_parameters(
+            o.params
+                .clone()
+                .with_downtime_limit_ms(MAX_DOWNTIME_LIMIT_MS),
+        )
         .unwrap();
     src.handle.wait().1.unwrap();
     let s = src.stats.snapshot();
@@ -1068,15 +1056,9 @@ fn raising_downtime_limit_while_running_switches_over_early() {
 
 #[test]
 fn downtime_limit_above_2_000_000_ms_is_rejected() {
-    let ok = MigrationParameters {
-        downtime_limit_ms: 2_000_000,
-        ..Default::default()
-    };
+    let ok = MigrationParameters::default().with_downtime_limit_ms(2_000_000);
     ok.validate().unwrap();
-    let bad = MigrationParameters {
-        downtime_limit_ms: 2_000_001,
-        ..Default::default()
-    };
+    let bad = MigrationParameters::default().with_downtime_limit_ms(2_000_001);
     let e = bad.validate().unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::Invalid(_)), "{e:?}");
     let msg = e.to_string();
@@ -1086,14 +1068,9 @@ fn downtime_limit_above_2_000_000_ms_is_rejected() {
     );
     // start_migration refuses it before connecting anywhere.
     let e = start_migration(
-        MigrationConfig {
-            uri: MigrationUri::Unix(sock("never-listened")),
-            machine: MACHINE.into(),
-            version: QemuVersion::V7_2,
-            params: bad,
-            caps: MigrationCapabilities::default(),
-            target_page: TargetPage::default(),
-        },
+        MigrationConfig::new(MigrationUri::Unix(sock("never-listened")))
+            .with_machine(MACHINE)
+            .with_params(bad),
         Registry::new(),
         Box::new(Vm(Arc::new(VmLog::default()))),
     )

@@ -18,7 +18,7 @@ use vmstate_runtime::migration::{
     MigrationConfig, MigrationParameters, MigrationStatus, MigrationUri, StatsHandle,
 };
 use vmstate_runtime::savevm::{
-    Configuration, InstanceId, LoadOptions, PageRequester, QemuVersion, Registry, TargetPage,
+    Configuration, InstanceId, LoadOptions, PageRequester, Registry, TargetPage,
 };
 use vmstate_runtime::VmState;
 
@@ -160,8 +160,8 @@ fn postcopy(cut: Option<usize>, target_page: TargetPage) {
         reg.vmstate_register(InstanceId::Any, cpu2.clone()).unwrap();
         let guest: Arc<Mutex<Option<GuestThread>>> = Arc::new(Mutex::new(None));
         let g2 = guest.clone();
-        let hooks = IncomingHooks {
-            on_postcopy_run: Some(Box::new(move || {
+        let hooks = IncomingHooks::default()
+            .with_on_postcopy_run(move || {
                 // Device state is in: the cpu is already loaded here.
                 assert_eq!(cpu2.lock().unwrap().rip, 0x1234);
                 let (mem, requester) = (mem2.clone(), req2.clone());
@@ -178,22 +178,17 @@ fn postcopy(cut: Option<usize>, target_page: TargetPage) {
                         .collect()
                 }));
                 Ok(())
-            })),
-            switchover_ack: false,
-            on_postcopy_paused: Some(Box::new(move |_err| {
+            })
+            .with_on_postcopy_paused(move |_err| {
                 let inc = Incoming::listen(&MigrationUri::Tcp("127.0.0.1:0".into()))?;
                 reconnect_tx.send(inc.local_tcp_addr().unwrap()).unwrap();
                 Ok(inc)
-            })),
-        };
+            });
         let r = run_incoming_with(
             incoming,
             &mut reg,
-            LoadOptions {
-                version: QemuVersion::V7_2,
-                configuration: Some(Configuration::for_target("pc-i440fx-7.2", target_page)),
-                ..Default::default()
-            },
+            LoadOptions::default()
+                .with_configuration(Configuration::for_target("pc-i440fx-7.2", target_page)),
             &dst_stats2,
             hooks,
         );
@@ -202,22 +197,20 @@ fn postcopy(cut: Option<usize>, target_page: TargetPage) {
     });
 
     let handle = start_migration(
-        MigrationConfig {
-            uri: src_uri,
-            machine: "pc-i440fx-7.2".into(),
-            version: QemuVersion::V7_2,
-            params: MigrationParameters {
-                downtime_limit_ms: 10,
-                max_bandwidth: 1024 * 1024,
-                max_postcopy_bandwidth: 2 * 1024 * 1024,
-            },
-            caps: MigrationCapabilities {
-                postcopy_ram: true,
-                return_path: true,
-                ..Default::default()
-            },
-            target_page,
-        },
+        MigrationConfig::new(src_uri)
+            .with_machine("pc-i440fx-7.2")
+            .with_params(
+                MigrationParameters::default()
+                    .with_downtime_limit_ms(10)
+                    .with_max_bandwidth(1024 * 1024)
+                    .with_max_postcopy_bandwidth(2 * 1024 * 1024),
+            )
+            .with_caps(
+                MigrationCapabilities::default()
+                    .with_postcopy_ram(true)
+                    .with_return_path(true),
+            )
+            .with_target_page(target_page),
         src_reg,
         Box::new(Vm(vm.clone())),
     )

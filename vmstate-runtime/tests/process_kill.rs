@@ -25,9 +25,7 @@ use vmstate_runtime::migration::{
     run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
     MigrationParameters, MigrationStatus, MigrationUri, StatsHandle,
 };
-use vmstate_runtime::savevm::{
-    Configuration, InstanceId, LoadOptions, QemuVersion, Registry, TargetPage, VmDescPolicy,
-};
+use vmstate_runtime::savevm::{Configuration, InstanceId, LoadOptions, Registry, VmDescPolicy};
 use vmstate_runtime::{ErrorKind, Result, VmState};
 
 const PAGE: usize = 4096;
@@ -83,33 +81,23 @@ fn digest(mem: &SharedMemory, cpu: &Cpu) -> String {
 }
 
 fn load_options() -> LoadOptions {
-    LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new(MACHINE)),
-        vmdesc: VmDescPolicy::Expected,
-        accept_timeout: Some(WAIT),
-        idle_timeout: Some(Duration::from_secs(10)),
-        write_timeout: Some(Duration::from_secs(10)),
-        cancel: None,
-    }
+    LoadOptions::default()
+        .with_configuration(Configuration::new(MACHINE))
+        .with_vmdesc(VmDescPolicy::Expected)
+        .with_accept_timeout(WAIT)
+        .with_idle_timeout(Duration::from_secs(10))
+        .with_write_timeout(Duration::from_secs(10))
 }
 
 fn config(uri: MigrationUri, max_bandwidth: u64) -> MigrationConfig {
-    MigrationConfig {
-        uri,
-        machine: MACHINE.into(),
-        version: QemuVersion::V7_2,
-        params: MigrationParameters {
-            downtime_limit_ms: 0,
-            max_bandwidth,
-            max_postcopy_bandwidth: 0,
-        },
-        caps: MigrationCapabilities {
-            return_path: true,
-            ..Default::default()
-        },
-        target_page: TargetPage::default(),
-    }
+    MigrationConfig::new(uri)
+        .with_machine(MACHINE)
+        .with_params(
+            MigrationParameters::default()
+                .with_downtime_limit_ms(0)
+                .with_max_bandwidth(max_bandwidth),
+        )
+        .with_caps(MigrationCapabilities::default().with_return_path(true))
 }
 
 fn source_registry(mem: &SharedMemory, cpu: &Arc<Mutex<Cpu>>) -> Registry {

@@ -358,11 +358,11 @@ fn write_stream(spec: &Spec) -> (Vec<u8>, Vec<FullEntry>) {
 }
 
 fn load_into(spec: &Spec, bytes: &[u8], dst: &mut Built) -> Result<(Option<String>, usize)> {
-    let mut loader = StreamLoader::new(LoadOptions {
-        version: spec.version,
-        configuration: Some(Configuration::new(MACHINE)),
-        ..Default::default()
-    });
+    let mut loader = StreamLoader::new(
+        LoadOptions::default()
+            .with_version(spec.version)
+            .with_configuration(Configuration::new(MACHINE)),
+    );
     let mut r = Reader::new(BytesMut::from(bytes));
     let vmdesc = loader.load(&mut r, &mut dst.reg, &mut NoCommands)?;
     Ok((vmdesc, r.remaining()))
@@ -670,7 +670,7 @@ fn handler_errors_get_an_offset_from_the_loader() {
     w.full_sections(&mut reg).unwrap();
     w.write_eof().unwrap();
     let bytes = w.into_inner().unwrap();
-    let mut loader = StreamLoader::new(LoadOptions::default());
+    let mut loader = StreamLoader::new(LoadOptions::default().with_configuration(None));
     let mut r = Reader::new(BytesMut::from(&bytes[..]));
     let e = loader.load(&mut r, &mut reg, &mut NoCommands).unwrap_err();
     assert!(e.to_string().contains("section 'picky' instance 0"), "{e}");

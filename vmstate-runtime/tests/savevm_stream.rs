@@ -109,11 +109,9 @@ fn destination() -> Destination {
 }
 
 fn load(bytes: &[u8], dst: &mut Destination) -> Result<Option<String>> {
-    let mut loader = StreamLoader::new(LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new("pc-i440fx-7.2")),
-        ..Default::default()
-    });
+    let mut loader = StreamLoader::new(
+        LoadOptions::default().with_configuration(Configuration::new("pc-i440fx-7.2")),
+    );
     let mut r = Reader::new(BytesMut::from(bytes));
     let out = loader.load(&mut r, &mut dst.reg, &mut NoCommands)?;
     if r.remaining() != 0 {
@@ -358,11 +356,9 @@ fn packaged_stream_loads_devices_and_quits_on_run() {
     let bytes = w.into_inner().unwrap();
 
     let mut dst = destination();
-    let mut loader = StreamLoader::new(LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new("pc-i440fx-7.2")),
-        ..Default::default()
-    });
+    let mut loader = StreamLoader::new(
+        LoadOptions::default().with_configuration(Configuration::new("pc-i440fx-7.2")),
+    );
     let mut r = Reader::new(BytesMut::from(&bytes[..]));
     loader.load_header(&mut r).unwrap();
     let mut rec = Recorder::default();

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use vmstate_runtime::migration::{
     run_incoming_with, start_migration, Incoming, IncomingHooks, MigrationCapabilities,
-    MigrationConfig, MigrationParameters, MigrationStatus, MigrationUri, StatsHandle,
+    MigrationConfig, MigrationStatus, MigrationUri, StatsHandle,
 };
 use vmstate_runtime::savevm::{
-    Configuration, LoadOptions, QemuVersion, Registry, SwitchoverApprover, TargetPage,
+    Configuration, LoadOptions, QemuVersion, Registry, SwitchoverApprover,
 };
 use vmstate_runtime::VmState;
 
@@ -37,18 +37,14 @@ struct Observed {
 }
 
 fn config(path: std::path::PathBuf, version: QemuVersion) -> MigrationConfig {
-    MigrationConfig {
-        uri: MigrationUri::Unix(path),
-        machine: "pc-i440fx-10.2".into(),
-        version,
-        params: MigrationParameters::default(),
-        caps: MigrationCapabilities {
-            return_path: true,
-            switchover_ack: true,
-            ..Default::default()
-        },
-        target_page: TargetPage::default(),
-    }
+    MigrationConfig::new(MigrationUri::Unix(path))
+        .with_machine("pc-i440fx-10.2")
+        .with_version(version)
+        .with_caps(
+            MigrationCapabilities::default()
+                .with_return_path(true)
+                .with_switchover_ack(true),
+        )
 }
 
 fn run(needs_ack: bool) {
@@ -71,16 +67,11 @@ fn run(needs_ack: bool) {
         run_incoming_with(
             incoming,
             &mut reg,
-            LoadOptions {
-                version: QemuVersion::V10,
-                configuration: Some(Configuration::new("pc-i440fx-10.2")),
-                ..Default::default()
-            },
+            LoadOptions::default()
+                .with_version(QemuVersion::V10)
+                .with_configuration(Configuration::new("pc-i440fx-10.2")),
             &StatsHandle::default(),
-            IncomingHooks {
-                switchover_ack: true,
-                ..Default::default()
-            },
+            IncomingHooks::default().with_switchover_ack(true),
         )
     });
     let src_gate = ObservedDevice::new(Arc::new(Mutex::new(Byte { value: 0x5a })));

@@ -46,11 +46,9 @@ fn stream(page: TargetPage) -> Vec<u8> {
 fn load(bytes: &[u8], page: TargetPage) -> vmstate_runtime::Result<(Timer, Option<String>)> {
     let timer = Arc::new(Mutex::new(Timer::default()));
     let mut reg = registry(&timer);
-    let mut loader = StreamLoader::new(LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::for_target(MACHINE, page)),
-        ..Default::default()
-    });
+    let mut loader = StreamLoader::new(
+        LoadOptions::default().with_configuration(Configuration::for_target(MACHINE, page)),
+    );
     let mut r = Reader::new(BytesMut::from(bytes));
     let vmdesc = loader.load(&mut r, &mut reg, &mut NoCommands)?;
     let t = timer.lock().unwrap().clone();

@@ -187,11 +187,9 @@ mod tests {
     use super::*;
 
     fn stats(sent: f64, remaining: u64) -> MigrationStats {
-        MigrationStats {
-            throughput_bps: sent,
-            remaining,
-            ..MigrationStats::default()
-        }
+        MigrationStats::default()
+            .with_throughput_bps(sent)
+            .with_remaining(remaining)
     }
 
     #[test]

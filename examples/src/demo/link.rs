@@ -13,7 +13,7 @@ use std::time::Duration;
 use vmstate_runtime::migration::{
     connect, run_incoming, CancelToken, Incoming, MigrationUri, StatsHandle,
 };
-use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion};
+use vmstate_runtime::savevm::{Configuration, LoadOptions};
 
 use super::{fail, DemoError};
 use vmstate_devices::machine::{Machine, MACHINE_TYPE};
@@ -76,14 +76,11 @@ impl Receiver {
         let thread = std::thread::Builder::new()
             .name("destination".into())
             .spawn(move || -> vmstate_runtime::Result<()> {
-                let opts = LoadOptions {
-                    version: QemuVersion::V7_2,
-                    configuration: Some(Configuration::new(MACHINE_TYPE)),
-                    accept_timeout: patience.accept,
-                    idle_timeout: patience.idle,
-                    cancel: Some(c),
-                    ..Default::default()
-                };
+                let opts = LoadOptions::default()
+                    .with_configuration(Configuration::new(MACHINE_TYPE))
+                    .with_accept_timeout(patience.accept)
+                    .with_idle_timeout(patience.idle)
+                    .with_cancel(c);
                 run_incoming(incoming, &mut reg, opts, &s)
             })?;
         Ok(Receiver {

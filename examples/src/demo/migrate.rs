@@ -7,7 +7,7 @@ use std::io::Write;
 use vmstate_runtime::migration::{
     start_migration, MigrationCapabilities, MigrationConfig, MigrationParameters, MigrationUri,
 };
-use vmstate_runtime::savevm::{QemuVersion, Registry, TargetPage};
+use vmstate_runtime::savevm::Registry;
 
 use super::converge::{verdict, AutoConverge};
 use super::guest::Source;
@@ -74,22 +74,17 @@ pub(super) fn migrate(
     if opts.postcopy {
         check_postcopy(&uri, &registry)?;
     }
-    let config = MigrationConfig {
-        caps: MigrationCapabilities {
-            return_path: is_bidirectional(&uri),
-            postcopy_ram: opts.postcopy,
-            ..MigrationCapabilities::default()
-        },
-        uri,
-        machine: MACHINE_TYPE.into(),
-        version: QemuVersion::V7_2,
-        params: MigrationParameters {
-            downtime_limit_ms: opts.downtime_limit_ms,
-            max_bandwidth: opts.max_bandwidth,
-            ..MigrationParameters::default()
-        },
-        target_page: TargetPage::default(),
-    };
+    let caps = MigrationCapabilities::default()
+        .with_return_path(is_bidirectional(&uri))
+        .with_postcopy_ram(opts.postcopy);
+    let config = MigrationConfig::new(uri)
+        .with_caps(caps)
+        .with_machine(MACHINE_TYPE)
+        .with_params(
+            MigrationParameters::default()
+                .with_downtime_limit_ms(opts.downtime_limit_ms)
+                .with_max_bandwidth(opts.max_bandwidth),
+        );
     let ram_total = source
         .machine
         .ram

@@ -256,7 +256,7 @@ mod tests {
         let dst = Machine::new(100).unwrap();
         let mut reg = dst.registry().unwrap();
         let mut r = Reader::new(BytesMut::from(&stream[..]));
-        StreamLoader::new(LoadOptions::default())
+        StreamLoader::new(LoadOptions::default().with_configuration(None))
             .load(&mut r, &mut reg, &mut NoCommands)
             .unwrap();
         assert!(ram_bytes(&src) == ram_bytes(&dst));
@@ -274,7 +274,7 @@ mod tests {
         let dst = Machine::qemu_pc(16 * PS).unwrap();
         let mut reg = dst.registry().unwrap();
         let mut r = Reader::new(BytesMut::from(&stream[..]));
-        StreamLoader::new(LoadOptions::default())
+        StreamLoader::new(LoadOptions::default().with_configuration(None))
             .load(&mut r, &mut reg, &mut NoCommands)
             .unwrap();
         let (a, b) = (src.ram.lock().unwrap(), dst.ram.lock().unwrap());
@@ -309,7 +309,7 @@ mod tests {
             let dst = Machine::new(4).unwrap();
             let mut reg = dst.registry().unwrap();
             let mut r = Reader::new(BytesMut::from(&bytes[..]));
-            StreamLoader::new(LoadOptions::default())
+            StreamLoader::new(LoadOptions::default().with_configuration(None))
                 .load(&mut r, &mut reg, &mut NoCommands)
                 .unwrap_err()
                 .to_string()

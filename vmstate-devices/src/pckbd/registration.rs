@@ -203,7 +203,8 @@ impl SaveVmHandlers for PckbdSection {
 /// let mut reg = Registry::new();
 /// assert_eq!(pckbd::register(&mut reg, src.clone())?, [0, 1, 2]);
 ///
-/// // A whole savevm stream: header, the three FULL sections, EOF, vmdesc.
+/// // A whole savevm stream: header (no configuration record), the three FULL
+/// // sections, EOF, vmdesc.
 /// let mut w = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
 /// w.write_header()?;
 /// w.complete_precopy(&mut reg)?;
@@ -213,7 +214,7 @@ impl SaveVmHandlers for PckbdSection {
 /// let mut dreg = Registry::new();
 /// pckbd::register(&mut dreg, dst.clone())?;
 /// let mut r = Reader::new(bytes::BytesMut::from(&stream[..]));
-/// StreamLoader::new(LoadOptions::default()).load(&mut r, &mut dreg, &mut NoCommands)?;
+/// StreamLoader::new(LoadOptions::default().with_configuration(None)).load(&mut r, &mut dreg, &mut NoCommands)?;
 /// assert_eq!(dst.lock().unwrap().read_port(0x60), 0x1c); // 'a' arrived
 /// # Ok::<(), vmstate_runtime::Error>(())
 /// ```
@@ -321,7 +322,7 @@ mod tests {
         let mut dreg = Registry::new();
         register(&mut dreg, dst.clone()).unwrap();
         let mut r = Reader::new(BytesMut::from(&stream[..]));
-        StreamLoader::new(LoadOptions::default())
+        StreamLoader::new(LoadOptions::default().with_configuration(None))
             .load(&mut r, &mut dreg, &mut NoCommands)
             .unwrap();
 

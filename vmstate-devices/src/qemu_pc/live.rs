@@ -6,11 +6,9 @@ use std::time::Duration;
 
 use vmstate_runtime::migration::{
     run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
-    MigrationParameters, MigrationStats, MigrationUri, StatsHandle, VmControl,
+    MigrationStats, MigrationUri, StatsHandle, VmControl,
 };
-use vmstate_runtime::savevm::{
-    Configuration, IterateStatus, QemuVersion, Registry, StreamWriter, TargetPage,
-};
+use vmstate_runtime::savevm::{Configuration, IterateStatus, QemuVersion, Registry, StreamWriter};
 
 use super::{
     merge_vmdescs, parse_vmdesc, stream_vmdesc, QemuPc, QemuPcError, QemuPcLayout, MACHINE_TYPE,
@@ -92,17 +90,9 @@ pub fn send(
     postcopy: bool,
 ) -> Result<MigrationStats, QemuPcError> {
     let (_, reg, _) = QemuPc::load_stream(stream)?;
-    let config = MigrationConfig {
-        uri,
-        machine: MACHINE_TYPE.into(),
-        version: QemuVersion::V7_2,
-        params: MigrationParameters::default(),
-        caps: MigrationCapabilities {
-            postcopy_ram: postcopy,
-            ..Default::default()
-        },
-        target_page: TargetPage::default(),
-    };
+    let config = MigrationConfig::new(uri)
+        .with_machine(MACHINE_TYPE)
+        .with_caps(MigrationCapabilities::default().with_postcopy_ram(postcopy));
     let handle = start_migration(config, reg, Box::new(LoadedGuest))?;
     let stats = handle.stats();
     let (_, r) = handle.wait();

@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
 use vmstate_runtime::savevm::{
-    Configuration, InstanceId, LoadOptions, NoCommands, QemuVersion, Registry, StreamLoader,
+    Configuration, InstanceId, LoadOptions, NoCommands, Registry, StreamLoader,
 };
 use vmstate_runtime::wire::Reader;
 
@@ -287,11 +287,7 @@ impl QemuPc {
     /// The load options of a `pc` destination: QEMU 7.2, its configuration
     /// record required, the vmdesc read if present.
     pub fn load_options() -> LoadOptions {
-        LoadOptions {
-            version: QemuVersion::V7_2,
-            configuration: Some(Configuration::new(MACHINE_TYPE)),
-            ..Default::default()
-        }
+        LoadOptions::default().with_configuration(Configuration::new(MACHINE_TYPE))
     }
 
     /// How the section `idstr`/`instance` goes through: model, opaque, or

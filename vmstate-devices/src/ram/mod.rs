@@ -83,11 +83,7 @@
 //! let dst = Arc::new(Mutex::new(RamBlockList::new(specs()).unwrap()));
 //! let mut dreg = Registry::new();
 //! RamSection::new(dst.clone()).register(&mut dreg).unwrap();
-//! let mut loader = StreamLoader::new(LoadOptions {
-//!     version: QemuVersion::V7_2,
-//!     configuration: Some(Configuration::new("pc-i440fx-7.2")),
-//!     ..Default::default()
-//! });
+//! let mut loader = StreamLoader::new(LoadOptions::default());
 //! loader
 //!     .load(&mut Reader::new(BytesMut::from(&stream[..])), &mut dreg, &mut NoCommands)
 //!     .unwrap();

@@ -160,29 +160,29 @@ impl RamCounters {
     /// ```
     pub fn to_stats(&self, page_size: u64) -> RamStats {
         let get = Self::get;
-        RamStats {
-            normal: get(&self.normal),
-            duplicate: get(&self.duplicate),
-            normal_bytes: get(&self.normal_bytes),
-            dirty_sync_count: get(&self.dirty_sync_count),
-            dirty_pages_rate: get(&self.dirty_pages_rate),
-            precopy_bytes: get(&self.precopy_bytes),
-            downtime_bytes: get(&self.downtime_bytes),
-            postcopy_bytes: get(&self.postcopy_bytes),
-            page_size,
-            xbzrle: match get(&self.xbzrle_cache_size) {
+        RamStats::default()
+            .with_normal(get(&self.normal))
+            .with_duplicate(get(&self.duplicate))
+            .with_normal_bytes(get(&self.normal_bytes))
+            .with_dirty_sync_count(get(&self.dirty_sync_count))
+            .with_dirty_pages_rate(get(&self.dirty_pages_rate))
+            .with_precopy_bytes(get(&self.precopy_bytes))
+            .with_downtime_bytes(get(&self.downtime_bytes))
+            .with_postcopy_bytes(get(&self.postcopy_bytes))
+            .with_page_size(page_size)
+            .with_xbzrle(match get(&self.xbzrle_cache_size) {
                 0 => None,
-                cache_size => Some(XbzrleStats {
-                    cache_size,
-                    bytes: get(&self.xbzrle_bytes),
-                    pages: get(&self.xbzrle_pages),
-                    cache_miss: get(&self.xbzrle_cache_miss),
-                    cache_miss_rate: f64::from_bits(get(&self.xbzrle_cache_miss_rate)),
-                    encoding_rate: f64::from_bits(get(&self.xbzrle_encoding_rate)),
-                    overflow: get(&self.xbzrle_overflow),
-                }),
-            },
-        }
+                cache_size => Some(
+                    XbzrleStats::default()
+                        .with_cache_size(cache_size)
+                        .with_bytes(get(&self.xbzrle_bytes))
+                        .with_pages(get(&self.xbzrle_pages))
+                        .with_cache_miss(get(&self.xbzrle_cache_miss))
+                        .with_cache_miss_rate(f64::from_bits(get(&self.xbzrle_cache_miss_rate)))
+                        .with_encoding_rate(f64::from_bits(get(&self.xbzrle_encoding_rate)))
+                        .with_overflow(get(&self.xbzrle_overflow)),
+                ),
+            })
     }
 }
 

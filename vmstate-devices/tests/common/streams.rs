@@ -4,7 +4,7 @@
 
 use bytes::BytesMut;
 use vmstate_runtime::savevm::{
-    Configuration, LoadOptions, NoCommands, QemuVersion, Registry, StreamLoader, VmDescPolicy,
+    Configuration, LoadOptions, NoCommands, Registry, StreamLoader, VmDescPolicy,
 };
 use vmstate_runtime::wire::Reader;
 
@@ -82,12 +82,9 @@ pub fn stream(sections: &[Section]) -> (Vec<u8>, Vec<usize>) {
 
 /// Loads `bytes` into `reg` as a 7.2 destination with our configuration.
 pub fn load(bytes: &[u8], reg: &mut Registry) -> vmstate_runtime::Result<()> {
-    let opts = LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new(MACHINE)),
-        vmdesc: VmDescPolicy::Suppressed,
-        ..Default::default()
-    };
+    let opts = LoadOptions::default()
+        .with_configuration(Configuration::new(MACHINE))
+        .with_vmdesc(VmDescPolicy::Suppressed);
     let mut r = Reader::new(BytesMut::from(bytes));
     StreamLoader::new(opts).load(&mut r, reg, &mut NoCommands)?;
     assert_eq!(r.remaining(), 0, "bytes after the stream");

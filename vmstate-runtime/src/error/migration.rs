@@ -35,7 +35,11 @@ use crate::savevm::RpMessage;
 #[non_exhaustive]
 pub enum ConfigMismatch {
     /// The machine type names differ.
-    #[error("machine type mismatch: stream has '{stream}', this side is '{ours}'")]
+    #[error(
+        "machine type mismatch: stream has '{stream}', this side expects '{ours}'; \
+         load with LoadOptions::with_configuration(Configuration::new(\"{stream}\")), \
+         or migrate with MigrationConfig::with_machine(\"{ours}\") on the source"
+    )]
     MachineType {
         /// The stream's machine type.
         stream: String,

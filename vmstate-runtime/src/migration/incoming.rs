@@ -43,8 +43,10 @@ pub enum PostcopyState {
 /// Gives the destination a new channel to recover a paused postcopy on.
 pub type PausedHook = Box<dyn FnMut(&Error) -> Result<Incoming> + Send>;
 
-/// What the destination VMM is told during an incoming migration.
+/// What the destination VMM is told during an incoming migration (built with
+/// [`IncomingHooks::new`] and its `with_*` setters).
 #[derive(Default)]
+#[non_exhaustive]
 pub struct IncomingHooks {
     /// Called at POSTCOPY_RUN: start the guest's vCPUs (pages still arriving).
     pub on_postcopy_run: Option<Box<dyn FnMut() -> Result<()> + Send>>,

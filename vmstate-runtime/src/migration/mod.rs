@@ -17,6 +17,7 @@
 //! postcopy recovery each have their [`ErrorKind`](crate::ErrorKind).
 
 mod incoming;
+mod incoming_hooks;
 mod params;
 mod source;
 mod stall;

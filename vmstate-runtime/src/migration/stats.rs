@@ -7,8 +7,10 @@ use std::time::Duration;
 use super::status::MigrationStatus;
 use crate::savevm::RamStats;
 
-/// A `query-migrate` snapshot.
+/// A `query-migrate` snapshot. Made by the runtime; the `with_*` setters are
+/// for code that builds one itself (tests, a QMP front end).
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct MigrationStats {
     /// Current status.
     pub status: MigrationStatus,
@@ -41,6 +43,23 @@ pub struct MigrationStats {
     /// The error, when failed.
     pub error: Option<String>,
 }
+
+with_setters!(MigrationStats {
+    with_status => status: [MigrationStatus],
+    with_total_time => total_time: [Duration],
+    with_setup_time => setup_time: [Duration],
+    with_downtime => downtime: into [Option<Duration>],
+    with_expected_downtime => expected_downtime: into [Option<Duration>],
+    with_transferred => transferred: [u64],
+    with_remaining => remaining: [u64],
+    with_total => total: [u64],
+    with_throughput_bps => throughput_bps: [f64],
+    with_dirty_rate_bps => dirty_rate_bps: [f64],
+    with_dirty_sync_count => dirty_sync_count: [u64],
+    with_iterations => iterations: [u64],
+    with_ram => ram: into [Option<RamStats>],
+    with_error => error: into [Option<String>],
+});
 
 /// Shared live statistics: the driver updates, anyone can snapshot.
 #[derive(Debug, Clone, Default)]

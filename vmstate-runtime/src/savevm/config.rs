@@ -10,6 +10,12 @@ use crate::vmstate::{FieldType, VmStateField};
 use crate::wire::{Reader, Writer};
 use crate::VmState;
 
+/// The machine type both defaults use: the configuration record a
+/// [`MigrationConfig::new`](crate::migration::MigrationConfig::new) source
+/// sends and [`LoadOptions::default`](crate::savevm::LoadOptions) expects
+/// (QEMU 7.2's `pc`, i.e. `pc-i440fx-7.2`).
+pub const DEFAULT_MACHINE_TYPE: &str = "pc-i440fx-7.2";
+
 /// Capabilities whose setting must match on both sides (QEMU's "validated"
 /// capabilities: `x-ignore-shared` in 7.2, plus `mapped-ram` in 10.x).
 pub const VALIDATED_CAPABILITIES: &[&str] = &["x-ignore-shared", "mapped-ram"];

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use super::command::Command;
-use super::config::Configuration;
+use super::config::{Configuration, DEFAULT_MACHINE_TYPE};
 use super::format::{
     MigCmd, QemuVersion, RecordType, FILE_MAGIC, FILE_VERSION, MAX_PACKAGE_LEN, MAX_VMDESC_LEN,
 };
@@ -78,6 +78,27 @@ pub enum VmDescPolicy {
 
 /// Options for an incoming stream.
 ///
+/// [`LoadOptions::default()`] loads what a default source sends: it expects
+/// the configuration record for [`DEFAULT_MACHINE_TYPE`] (as a
+/// [`MigrationConfig::new`](crate::migration::MigrationConfig::new) source,
+/// or QEMU 7.2's `pc` machine, writes). For streams without one (QEMU's
+/// `send-configuration=off`, hand-written snapshots) use
+/// [`with_configuration(None)`](Self::with_configuration); for another
+/// machine type, `with_configuration(Configuration::new("pc-q35-7.2"))`. Either
+/// mismatch is an error that says what the stream has
+/// ([`ErrorKind::MissingConfiguration`], [`ErrorKind::UnexpectedConfiguration`],
+/// [`ConfigMismatch::MachineType`](crate::error::ConfigMismatch::MachineType)).
+///
+/// ```
+/// use std::time::Duration;
+/// use vmstate_runtime::savevm::{Configuration, LoadOptions, DEFAULT_MACHINE_TYPE};
+///
+/// let o = LoadOptions::default();
+/// assert_eq!(o.configuration, Some(Configuration::new(DEFAULT_MACHINE_TYPE)));
+/// let o = o.with_configuration(None).with_accept_timeout(Duration::from_secs(5));
+/// assert_eq!((o.configuration, o.accept_timeout), (None, Some(Duration::from_secs(5))));
+/// ```
+///
 /// The timeouts and the cancel token are used by the destination driver
 /// ([`run_incoming`](crate::migration::run_incoming)); the in-memory loader
 /// ignores them.
@@ -92,12 +113,15 @@ pub enum VmDescPolicy {
 /// POSTCOPY_RUN is a broken connection: it pauses postcopy (when the VMM has a
 /// recovery hook) instead of failing.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LoadOptions {
     /// The dialect to accept.
     pub version: QemuVersion,
     /// The local configuration: when set, the stream must carry a configuration
-    /// record that matches it (QEMU's `send-configuration`, default on). Its
-    /// target page ([`Configuration::for_target`]) is ours.
+    /// record that matches it (QEMU's `send-configuration`, default on); when
+    /// `None`, it must not carry one. Its target page
+    /// ([`Configuration::for_target`]) is ours. Default:
+    /// `Configuration::new(DEFAULT_MACHINE_TYPE)`.
     pub configuration: Option<Configuration>,
     /// Whether a vmdesc trailer follows EOF (default [`VmDescPolicy::IfPresent`]).
     pub vmdesc: VmDescPolicy,
@@ -119,7 +143,7 @@ impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions {
             version: QemuVersion::default(),
-            configuration: None,
+            configuration: Some(Configuration::new(DEFAULT_MACHINE_TYPE)),
             vmdesc: VmDescPolicy::default(),
             accept_timeout: None,
             idle_timeout: None,
@@ -129,7 +153,23 @@ impl Default for LoadOptions {
     }
 }
 
+with_setters!(LoadOptions {
+    with_version => version: [QemuVersion],
+    with_configuration => configuration: into [Option<Configuration>],
+    with_vmdesc => vmdesc: [VmDescPolicy],
+    with_accept_timeout => accept_timeout: into [Option<Duration>],
+    with_idle_timeout => idle_timeout: into [Option<Duration>],
+    with_write_timeout => write_timeout: into [Option<Duration>],
+    with_cancel => cancel: into [Option<CancelToken>],
+});
+
 impl LoadOptions {
+    /// The defaults (the same as [`Default`]): expects the configuration record
+    /// for [`DEFAULT_MACHINE_TYPE`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// Our target page: the local configuration's, x86's 4 KiB without one.
     /// What POSTCOPY_ADVISE must announce and the page-bits check compares.
     ///
@@ -138,10 +178,7 @@ impl LoadOptions {
     ///
     /// assert_eq!(LoadOptions::default().target_page(), TargetPage::X86);
     /// let page = TargetPage::new(14, 12).unwrap();
-    /// let opts = LoadOptions {
-    ///     configuration: Some(Configuration::for_target("virt", page)),
-    ///     ..Default::default()
-    /// };
+    /// let opts = LoadOptions::default().with_configuration(Configuration::for_target("virt", page));
     /// assert_eq!(opts.target_page().size(), 16384);
     /// ```
     pub fn target_page(&self) -> TargetPage {
@@ -163,6 +200,10 @@ pub struct StreamLoader {
     opts: LoadOptions,
     /// Stream section id → registry entry, remembered from START/FULL headers.
     sections: HashMap<u32, OpenSection>,
+    /// The header was read without expecting a configuration record: the
+    /// next record is the first (a configuration record there is
+    /// [`ErrorKind::UnexpectedConfiguration`]).
+    first_record: bool,
 }
 
 impl StreamLoader {
@@ -171,6 +212,7 @@ impl StreamLoader {
         StreamLoader {
             opts,
             sections: HashMap::new(),
+            first_record: false,
         }
     }
 
@@ -240,7 +282,13 @@ impl StreamLoader {
             let at = r.position();
             let ty = r.read_u8()?;
             if ty != RecordType::Configuration as u8 {
-                return Err(Error::at(ErrorKind::MissingConfiguration { found: ty }, at));
+                return Err(Error::at(
+                    ErrorKind::MissingConfiguration {
+                        found: ty,
+                        expected: ours.machine(),
+                    },
+                    at,
+                ));
             }
             let mut theirs = Configuration::default();
             let had_uuid_before = theirs.uuid.clone();
@@ -250,6 +298,8 @@ impl StreamLoader {
             let had_uuid = theirs.uuid != had_uuid_before;
             ours.check_incoming(&theirs, had_uuid)
                 .map_err(|e| e.with_offset(at).in_section("configuration"))?;
+        } else {
+            self.first_record = true;
         }
         Ok(())
     }
@@ -274,6 +324,17 @@ impl StreamLoader {
         loop {
             let at = r.position();
             let ty = r.read_u8()?;
+            let first = std::mem::take(&mut self.first_record);
+            if first && ty == RecordType::Configuration as u8 {
+                // Its machine type, for the message (a record that does not
+                // parse is reported without one).
+                let mut theirs = Configuration::default();
+                let stream_machine = theirs.load(r, 0).ok().map(|()| theirs.machine());
+                return Err(Error::at(
+                    ErrorKind::UnexpectedConfiguration { stream_machine },
+                    at,
+                ));
+            }
             match RecordType::from_u8(ty) {
                 Some(RecordType::Eof) => return Ok(LoadEnd::Eof),
                 Some(t @ (RecordType::SectionStart | RecordType::SectionFull)) => {
@@ -434,7 +495,7 @@ impl StreamLoader {
     /// use vmstate_runtime::wire::Reader;
     /// use vmstate_runtime::ErrorKind;
     ///
-    /// let expect = |vmdesc| StreamLoader::new(LoadOptions { vmdesc, ..Default::default() });
+    /// let expect = |vmdesc| StreamLoader::new(LoadOptions::default().with_vmdesc(vmdesc));
     /// let mut r = Reader::new(BytesMut::from(&[0x06, 0, 0, 0, 2, b'{', b'}'][..]));
     /// assert_eq!(expect(VmDescPolicy::Expected).load_trailer(&mut r).unwrap().as_deref(), Some("{}"));
     /// // Suppressed: nothing is read, even when bytes follow.

@@ -30,7 +30,8 @@ mod writer;
 
 pub use command::{Command, PostcopyAdvise};
 pub use config::{
-    Capabilities, Configuration, CountedString, TargetPageBits, VmUuid, VALIDATED_CAPABILITIES,
+    Capabilities, Configuration, CountedString, TargetPageBits, VmUuid, DEFAULT_MACHINE_TYPE,
+    VALIDATED_CAPABILITIES,
 };
 pub use format::{
     QemuVersion, RecordType, MAX_DISCARDS_PER_COMMAND, MAX_PACKAGE_LEN, MAX_RP_PAYLOAD,

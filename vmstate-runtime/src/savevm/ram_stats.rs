@@ -9,12 +9,13 @@
 /// ```
 /// use vmstate_runtime::savevm::RamStats;
 ///
-/// let mut sum = RamStats { normal: 2, normal_bytes: 8192, page_size: 4096, ..RamStats::default() };
-/// sum += RamStats { normal: 1, normal_bytes: 4096, duplicate: 5, page_size: 4096, ..RamStats::default() };
+/// let mut sum = RamStats::new(4096).with_normal(2).with_normal_bytes(8192);
+/// sum += RamStats::new(4096).with_normal(1).with_normal_bytes(4096).with_duplicate(5);
 /// assert_eq!((sum.normal, sum.normal_bytes, sum.duplicate), (3, 12288, 5));
 /// assert_eq!(sum.page_size, 4096);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
 pub struct RamStats {
     /// Pages sent whole ("normal").
     pub normal: u64,
@@ -47,11 +48,12 @@ pub struct RamStats {
 /// ```
 /// use vmstate_runtime::savevm::XbzrleStats;
 ///
-/// let mut a = XbzrleStats { pages: 2, bytes: 100, cache_miss: 1, ..XbzrleStats::default() };
-/// a += XbzrleStats { pages: 1, bytes: 50, overflow: 1, ..XbzrleStats::default() };
+/// let mut a = XbzrleStats::new(1 << 20).with_pages(2).with_bytes(100).with_cache_miss(1);
+/// a += XbzrleStats::new(1 << 20).with_pages(1).with_bytes(50).with_overflow(1);
 /// assert_eq!((a.pages, a.bytes, a.cache_miss, a.overflow), (3, 150, 1, 1));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
 pub struct XbzrleStats {
     /// The cache size in bytes ("cache-size", the `xbzrle-cache-size` parameter).
     pub cache_size: u64,
@@ -69,6 +71,49 @@ pub struct XbzrleStats {
     /// Pages whose encoding did not fit in a page (sent whole) ("overflow").
     pub overflow: u64,
 }
+
+impl RamStats {
+    /// All counts zero, in pages of `page_size` bytes.
+    pub fn new(page_size: u64) -> Self {
+        RamStats {
+            page_size,
+            ..Self::default()
+        }
+    }
+}
+
+with_setters!(RamStats {
+    with_normal => normal: [u64],
+    with_duplicate => duplicate: [u64],
+    with_normal_bytes => normal_bytes: [u64],
+    with_dirty_sync_count => dirty_sync_count: [u64],
+    with_dirty_pages_rate => dirty_pages_rate: [u64],
+    with_precopy_bytes => precopy_bytes: [u64],
+    with_downtime_bytes => downtime_bytes: [u64],
+    with_postcopy_bytes => postcopy_bytes: [u64],
+    with_page_size => page_size: [u64],
+    with_xbzrle => xbzrle: into [Option<XbzrleStats>],
+});
+
+impl XbzrleStats {
+    /// All counts zero, for a cache of `cache_size` bytes.
+    pub fn new(cache_size: u64) -> Self {
+        XbzrleStats {
+            cache_size,
+            ..Self::default()
+        }
+    }
+}
+
+with_setters!(XbzrleStats {
+    with_cache_size => cache_size: [u64],
+    with_bytes => bytes: [u64],
+    with_pages => pages: [u64],
+    with_cache_miss => cache_miss: [u64],
+    with_cache_miss_rate => cache_miss_rate: [f64],
+    with_encoding_rate => encoding_rate: [f64],
+    with_overflow => overflow: [u64],
+});
 
 impl std::ops::AddAssign for XbzrleStats {
     /// Adds another handler's counts; the cache sizes add up, the rates are

@@ -239,11 +239,7 @@ pub fn destination() -> Destination {
 
 /// The destination's load options (7.2, our configuration expected).
 pub fn load_options() -> LoadOptions {
-    LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new(MACHINE)),
-        ..Default::default()
-    }
+    LoadOptions::default().with_configuration(Configuration::new(MACHINE))
 }
 
 /// Loads `bytes` into a fresh destination with commands going to `cmds`;

@@ -23,7 +23,7 @@ use super::stats::StatsHandle;
 use super::status::MigrationStatus;
 use super::transport::{MigrationUri, ReadWrite};
 use crate::error::{Error, ErrorKind, Result};
-use crate::savevm::{QemuVersion, Registry, TargetPage};
+use crate::savevm::{QemuVersion, Registry, TargetPage, DEFAULT_MACHINE_TYPE};
 
 mod completion;
 mod convergence;
@@ -45,8 +45,29 @@ pub trait VmControl: Send {
     fn resume(&mut self) -> Result<()>;
 }
 
-/// Everything a migration needs to start.
+/// Everything a migration needs to start: where to, and (all at QEMU's
+/// defaults from [`new`](Self::new)) the machine type, dialect, parameters,
+/// capabilities and target page, changed with the `with_*` setters.
+///
+/// The defaults match [`LoadOptions::default()`](crate::savevm::LoadOptions)
+/// on the destination: the stream carries a configuration record for
+/// [`DEFAULT_MACHINE_TYPE`](crate::savevm::DEFAULT_MACHINE_TYPE), which the
+/// default destination expects.
+///
+/// ```
+/// use vmstate_runtime::migration::{MigrationCapabilities, MigrationConfig};
+/// use vmstate_runtime::savevm::{QemuVersion, DEFAULT_MACHINE_TYPE};
+///
+/// let c = MigrationConfig::new("unix:/run/vm.sock".parse()?);
+/// assert_eq!((c.machine.as_str(), c.version), (DEFAULT_MACHINE_TYPE, QemuVersion::V7_2));
+/// let c = c
+///     .with_machine("pc-q35-7.2")
+///     .with_caps(MigrationCapabilities::new().with_return_path(true));
+/// assert!(c.caps.return_path);
+/// # Ok::<(), vmstate_runtime::Error>(())
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct MigrationConfig {
     /// Where to send the stream.
     pub uri: MigrationUri,
@@ -63,6 +84,31 @@ pub struct MigrationConfig {
     /// announces.
     pub target_page: TargetPage,
 }
+
+impl MigrationConfig {
+    /// A migration to `uri` with everything else at QEMU's defaults: machine
+    /// type [`DEFAULT_MACHINE_TYPE`], [`QemuVersion::V7_2`], the default
+    /// [`MigrationParameters`], no capabilities, x86's 4 KiB target page.
+    pub fn new(uri: MigrationUri) -> Self {
+        MigrationConfig {
+            uri,
+            machine: DEFAULT_MACHINE_TYPE.to_owned(),
+            version: QemuVersion::default(),
+            params: MigrationParameters::default(),
+            caps: MigrationCapabilities::default(),
+            target_page: TargetPage::default(),
+        }
+    }
+}
+
+with_setters!(MigrationConfig {
+    with_uri => uri: [MigrationUri],
+    with_machine => machine: into [String],
+    with_version => version: [QemuVersion],
+    with_params => params: [MigrationParameters],
+    with_caps => caps: [MigrationCapabilities],
+    with_target_page => target_page: [TargetPage],
+});
 
 /// State shared between the driver thread and the handle.
 struct Shared {

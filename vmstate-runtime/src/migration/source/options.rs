@@ -48,10 +48,11 @@ pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// let o = SourceOptions::default();
 /// assert_eq!(o.write_timeout, Some(DEFAULT_SOURCE_WRITE_TIMEOUT));
-/// let patient = SourceOptions { reply_timeout: None, ..o };
+/// let patient = o.with_reply_timeout(None);
 /// assert_eq!(patient.write_timeout, Some(Duration::from_secs(30)));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SourceOptions {
     /// How long one write of the stream may make no progress (a socket's send
     /// timeout) before the migration fails with
@@ -73,5 +74,17 @@ impl Default for SourceOptions {
             write_timeout: Some(DEFAULT_SOURCE_WRITE_TIMEOUT),
             reply_timeout: Some(DEFAULT_REPLY_TIMEOUT),
         }
+    }
+}
+
+with_setters!(SourceOptions {
+    with_write_timeout => write_timeout: into [Option<Duration>],
+    with_reply_timeout => reply_timeout: into [Option<Duration>],
+});
+
+impl SourceOptions {
+    /// The default timeouts (the same as [`Default`]).
+    pub fn new() -> Self {
+        Self::default()
     }
 }
