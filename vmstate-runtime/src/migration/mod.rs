@@ -19,6 +19,8 @@
 mod incoming;
 mod incoming_hooks;
 mod params;
+#[cfg(feature = "serde")]
+mod qmp_json;
 mod source;
 mod stall;
 mod stats;
