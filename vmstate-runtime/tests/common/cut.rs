@@ -75,6 +75,11 @@ impl CutProxy {
         }
     }
 
+    /// Whether the proxy has cut the connection already.
+    pub fn cut_seen(&self) -> bool {
+        self.progress.cut.load(Ordering::SeqCst)
+    }
+
     /// The report, once the connection ended (panics after [`PATIENCE`]: a
     /// side that never closes its end is a hang the test must show).
     pub fn report(&self) -> ProxyReport {
