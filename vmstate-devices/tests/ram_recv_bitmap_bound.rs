@@ -7,6 +7,10 @@
 //! source stays postcopy-paused, so a recovery to the real destination still
 //! completes with every page.
 
+// The runtime's option and parameter types are set field by field on their
+// default (they are to become #[non_exhaustive], which forbids the literal).
+#![allow(clippy::field_reassign_with_default)]
+
 #[path = "../../vmstate-runtime/tests/common/alloc.rs"]
 mod alloc;
 

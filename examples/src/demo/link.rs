@@ -13,7 +13,7 @@ use std::time::Duration;
 use vmstate_runtime::migration::{
     connect, run_incoming, CancelToken, Incoming, MigrationUri, StatsHandle,
 };
-use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion};
+use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion, VmDescPolicy};
 
 use super::{fail, DemoError};
 use vmstate_devices::machine::{Machine, MACHINE_TYPE};
@@ -82,6 +82,10 @@ impl Receiver {
                     accept_timeout: patience.accept,
                     idle_timeout: patience.idle,
                     cancel: Some(c),
+                    // As QEMU's destination decides (its machine has no
+                    // suppress-vmdesc): a precopy stream ends with a vmdesc,
+                    // read without peeking; after postcopy none is read.
+                    vmdesc: VmDescPolicy::Expected,
                     ..Default::default()
                 };
                 run_incoming(incoming, &mut reg, opts, &s)
