@@ -652,12 +652,9 @@ fn postcopy_through(
         thread::yield_now();
     }
     proxy.wait_passed(setup_bytes);
-    if proxy.cut_seen() {
-        // The proxy flags the cut just before it shuts the sockets: give it
-        // the moment to do so, so "cut before the switch" is what the source
-        // meets when it switches.
-        thread::sleep(Duration::from_millis(20));
-    }
+    // A cut that came first is complete (both sockets shut) before the switch
+    // is asked for: "cut before the switch" is what the source then meets.
+    proxy.wait_cut_done();
     handle.start_postcopy();
     gate.open();
     let mut landed = None;
