@@ -6,6 +6,7 @@
 # the reproducer is in fuzz/artifacts/TARGET/.
 #
 #   scripts/fuzz-long.sh [SECONDS] [TARGET...]     (default: every target)
+#   FUZZ_RUNS=N scripts/fuzz-long.sh SECONDS TARGET  (also stop after N executions)
 #
 # Each target starts from its checked-in seeds (fuzz/corpus/TARGET, read only)
 # plus what earlier runs found (fuzz/corpus-work/TARGET, not in git; new inputs
@@ -25,6 +26,8 @@ else
     mapfile -t targets < <(cargo +nightly fuzz list)
 fi
 flags=(--sanitizer none --debug-assertions)
+runs=()
+[ -n "${FUZZ_RUNS:-}" ] && runs=(-runs="$FUZZ_RUNS")
 
 # One named target: build only it; otherwise all of them at once.
 if [ ${#targets[@]} -eq 1 ]; then
@@ -43,7 +46,7 @@ for t in "${targets[@]}"; do
     # -timeout: one input running 10 s is a hang; -print_final_stats: the
     # stat:: lines read below.
     cargo +nightly fuzz run "${flags[@]}" "$t" "corpus-work/$t" "corpus/$t" -- \
-        -max_total_time="$secs" -timeout=10 -print_final_stats=1 \
+        -max_total_time="$secs" "${runs[@]}" -timeout=10 -print_final_stats=1 \
         >"$log" 2>&1 || status=$?
     after=$(find "artifacts/$t" -type f | wc -l)
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

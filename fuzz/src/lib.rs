@@ -8,9 +8,6 @@
 //! code under test breaks (a round trip that is not identical, a loaded state
 //! that cannot be saved); errors on hostile input are the expected outcome.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -21,7 +18,7 @@ use vmstate_devices::ram::protocol::{
     BlockSpecs, MemSizeOptions, RamDecoder, Record, X86_TARGET_PAGE_SIZE,
 };
 use vmstate_devices::ram::{RamBlockList, RamBlockSpec, RamSection};
-use vmstate_runtime::migration::{run_incoming, Incoming, MigrationUri, StatsHandle};
+use vmstate_runtime::migration::{run_incoming, StatsHandle};
 use vmstate_runtime::savevm::{
     Configuration, LoadOptions, NoCommands, QemuVersion, Registry, StreamLoader,
 };
@@ -29,6 +26,7 @@ use vmstate_runtime::wire::Reader;
 use vmstate_runtime::{from_bytes, to_bytes, VmState};
 
 pub mod all_attrs;
+pub mod socket_peer;
 
 /// Pages of guest RAM of the demo machine the stream targets load into (small:
 /// a new machine per input).
@@ -44,7 +42,9 @@ pub fn machine() -> (Machine, Registry) {
 /// The options the demo's destination loads with: QEMU 7.2, the demo's
 /// configuration record required.
 pub fn load_options() -> LoadOptions {
-    LoadOptions::default().with_configuration(Configuration::new(MACHINE_TYPE))
+    LoadOptions::default()
+        .with_version(QemuVersion::V7_2)
+        .with_configuration(Configuration::new(MACHINE_TYPE))
 }
 
 /// Target `stream_memory`: a whole stream loaded in memory into the demo
@@ -59,15 +59,6 @@ pub fn stream_memory(data: &[u8]) {
     );
 }
 
-/// A unix socket path private to this process (one fuzzer process runs one input
-/// at a time).
-fn socket_path() -> &'static PathBuf {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        std::env::temp_dir().join(format!("vmstate-fuzz-{}.sock", std::process::id()))
-    })
-}
-
 /// How long the destination driver waits for the fuzzing source to connect, for
 /// a byte, or for a return-path write: generous for a source that writes
 /// everything at once and then hangs up, short enough that a stall is a timeout.
@@ -75,39 +66,22 @@ pub const SOCKET_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Target `stream_socket`: a whole stream through the real destination driver
 /// (`run_incoming`, its return path and command handler) over a unix socket.
-/// A thread plays the source: it writes the input and closes its sending side
-/// while a second one drains the return path, so neither side can block the
-/// other. With the timeouts set, a run that still hangs is a finding.
+/// The source is [`socket_peer::SocketPeer`]: one listener and two long-lived
+/// threads for all inputs, one writing the input and closing its sending side,
+/// one draining the return path, so neither side can block the other. With the
+/// timeouts set, a run that still hangs is a finding.
 pub fn stream_socket(data: &[u8]) {
     ignore_sigpipe();
-    let path = socket_path();
-    let uri = MigrationUri::Unix(path.clone());
-    let incoming = Incoming::listen(&uri).expect("listen on the fuzz socket");
-    // Connected before the driver accepts (the listener's backlog holds it), so
-    // its accept returns at once instead of polling.
-    let mut stream = UnixStream::connect(path).expect("connect to the fuzz socket");
-    let input = data.to_vec();
-    let source = std::thread::spawn(move || {
-        let drain = stream.try_clone().ok().map(|mut rp| {
-            std::thread::spawn(move || {
-                let mut sink = [0u8; 4096];
-                while matches!(rp.read(&mut sink), Ok(n) if n > 0) {}
-            })
-        });
-        let _ = stream.write_all(&input);
-        let _ = stream.shutdown(std::net::Shutdown::Write);
-        if let Some(d) = drain {
-            let _ = d.join();
-        }
-    });
+    let peer = socket_peer::SocketPeer::get();
+    let incoming = peer.start(data);
     let (_m, mut reg) = machine();
     let opts = load_options()
         .with_accept_timeout(SOCKET_TIMEOUT)
         .with_idle_timeout(SOCKET_TIMEOUT)
         .with_write_timeout(SOCKET_TIMEOUT);
     let _ = run_incoming(incoming, &mut reg, opts, &StatsHandle::default());
-    // The driver dropped the connection: the source's threads see EOF or EPIPE.
-    source.join().expect("source thread");
+    // The driver dropped the connection: the source sees EOF or EPIPE.
+    peer.finish();
 }
 
 /// Without Rust's `main` (libFuzzer's runs), SIGPIPE is not ignored, and a write
@@ -277,7 +251,8 @@ pub fn analyze(data: &[u8]) {
 /// Target `return_path`: byte 0 picks the source's QEMU version (bit 0: 10.x
 /// instead of 7.2), bit 1 reads as a precopy-only source (page requests
 /// refused), bit 2 as a source that asked for no RECV_BITMAP (otherwise it
-/// asked for `pc.ram`'s); the rest is what the destination sent on the return
+/// asked for `pc.ram`'s), bit 3 as a source that knows that bitmap's size
+/// (1 KiB); the rest is what the destination sent on the return
 /// path, read by the source's return-path reader.
 pub fn return_path(data: &[u8]) {
     let Some((&sel, rp)) = data.split_first() else {
@@ -289,9 +264,17 @@ pub fn return_path(data: &[u8]) {
         QemuVersion::V7_2
     };
     let postcopy = sel & 2 == 0;
-    let bitmap_for = (sel & 4 == 0).then_some("pc.ram");
-    let _ =
-        vmstate_runtime::migration::read_return_path(&mut &rp[..], version, postcopy, bitmap_for);
+    // Bit 3: the source knows the block's bitmap size (a 32 MiB pc.ram in
+    // 4 KiB pages: 8192 bits, 1 KiB), as a RAM handler with
+    // `recv_bitmap_size` does; otherwise only the general cap applies.
+    let size = (sel & 8 != 0).then_some(1024);
+    let bitmap_for = (sel & 4 == 0).then_some(("pc.ram", size));
+    let _ = vmstate_runtime::migration::read_return_path_sized(
+        &mut &rp[..],
+        version,
+        postcopy,
+        bitmap_for,
+    );
 }
 
 /// Target `xbzrle`: byte 0 bit 0 picks the mode. Decode (bit clear): the rest

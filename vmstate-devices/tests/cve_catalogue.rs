@@ -334,6 +334,29 @@ fn ram_mem_size_blocks_exceed_total() {
 }
 
 #[test]
+fn ram_mem_size_total_beyond_blocks() {
+    // The total announces more than the listed blocks: the list ends (the EOS
+    // word reads as an empty name) and the error says so, instead of naming
+    // an "unknown RAMBlock ''".
+    let s = ram_stream(
+        &mem_size(&[("pc.ram", 16 * PS), (TABLES, 2 * PS)], Some(20 * PS)),
+        &[],
+    );
+    let at = s.1[0] + 8 + named("pc.ram").len() + 8 + named(TABLES).len() + 8;
+    let e = load_ram(&s.0, MemSizeOptions::default()).expect_err("the load must fail");
+    assert!(!e.to_string().contains("RAMBlock ''"), "{e}");
+    ram_refused(
+        s,
+        at,
+        |k| {
+            matches!(k, RamErrorKind::MemSizeListShort { total, listed, entries: 2 }
+                if *total == 20 * PS && *listed == 18 * PS)
+        },
+        &["announces a total of 0x14000 bytes, but its 2 RAMBlocks add up to 0x12000"],
+    );
+}
+
+#[test]
 fn ram_unknown_block_in_mem_size() {
     let s = ram_stream(
         &mem_size(&[("pc.ram", 16 * PS), ("vga.vram", 2 * PS)], None),

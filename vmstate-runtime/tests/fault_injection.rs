@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use vmstate_runtime::error::PostcopyError;
 use vmstate_runtime::migration::{
     run_incoming, run_incoming_with, start_migration, Incoming, IncomingHooks,
     MigrationCapabilities, MigrationConfig, MigrationHandle, MigrationParameters, MigrationStats,
@@ -339,7 +340,10 @@ fn is_broken_connection(e: &Error) -> bool {
 fn is_link_failure(e: &Error) -> bool {
     matches!(
         e.kind(),
-        ErrorKind::Io(_) | ErrorKind::Transport(_) | ErrorKind::ReturnPath(_)
+        ErrorKind::Io(_)
+            | ErrorKind::Transport(_)
+            | ErrorKind::ReturnPath(_)
+            | ErrorKind::Postcopy(PostcopyError::DestinationGone)
     )
 }
 
@@ -633,6 +637,9 @@ fn postcopy_through(
         thread::yield_now();
     }
     proxy.wait_passed(setup_bytes);
+    // A cut that came first is complete (both sockets shut) before the switch
+    // is asked for: "cut before the switch" is what the source then meets.
+    proxy.wait_cut_done();
     handle.start_postcopy();
     gate.open();
     let mut landed = None;
@@ -773,13 +780,15 @@ fn postcopy_through(
 /// first iteration) the source sees it before it switches; before `ran` the
 /// destination cannot have started the guest; from `ran` on it has.
 fn expected_postcopy_outcome(cut: usize, setup: usize, ran: usize) -> &'static [Outcome] {
-    if cut < ran {
+    if cut < setup {
+        // Cut before the switch was asked for: the source checks the link
+        // (peer_hung_up) before the package goes out, so this is a precopy
+        // failure and the source VM runs on, every time.
+        &[Outcome::FailedInPrecopy]
+    } else if cut < ran {
         // The source may notice the cut before the package goes out (a
-        // precopy failure) or only after (it pauses; the destination lacks
-        // RUN). Even a cut before `setup`, done before the switch is asked for,
-        // can be noticed late: the return-path thread that sees the hang-up may
-        // not have run yet when the migration thread switches.
-        let _ = setup;
+        // precopy failure) or only once it handed the whole package to the
+        // socket (it pauses; the destination lacks RUN).
         &[Outcome::FailedInPrecopy, Outcome::DestinationNeverRan]
     } else {
         // A cut at (or, the stream varying a little with the guest's faults,
@@ -854,6 +863,33 @@ fn postcopy_survives_the_connection_cut_at_100_offsets() {
         },
     );
     eprintln!("postcopy outcomes: {:?}", tally.lock().unwrap());
+}
+
+#[test]
+fn postcopy_cut_before_the_switch_fails_in_precopy_and_the_vm_resumes() {
+    // The switch is asked for once the whole setup went through (or the cut
+    // came): a cut anywhere in it means the destination is gone when the
+    // source is about to send the package. The source sees that
+    // (ReadWrite::peer_hung_up) instead of handing the package to a dead
+    // socket and pausing for a recovery that cannot come.
+    let vm = SourceVm::boot(4);
+    let (outcome, report) = postcopy_through(&vm, Cut::Never, true, 0, 0, "clean postcopy run");
+    assert_eq!(outcome, Outcome::Clean);
+    drop(vm);
+    let map = map_stream(&report.captured, &Configuration::new(MACHINE), PAGE);
+    let setup = map.iter().find(|r| r.what == "PART ram").unwrap().at;
+    let cuts = spread_offsets(setup, 8, &[0, setup - 1]);
+    run_parallel(
+        cuts,
+        |w| SourceVm::boot(40 + w as u8),
+        |vm, &cut| {
+            let what = format!("cut at {cut} before the switch");
+            let (outcome, _) = postcopy_through(vm, Cut::Forward(cut), false, setup, 0, &what);
+            // postcopy_through checked the rest: source failed with a link
+            // error and runs intact, the destination never ran the guest.
+            assert_eq!(outcome, Outcome::FailedInPrecopy, "{what}");
+        },
+    );
 }
 
 /// Postcopy at 8 MiB/s: the 1 MiB of RAM takes about 120 ms, so the guest's

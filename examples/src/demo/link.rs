@@ -13,7 +13,7 @@ use std::time::Duration;
 use vmstate_runtime::migration::{
     connect, run_incoming, CancelToken, Incoming, MigrationUri, StatsHandle,
 };
-use vmstate_runtime::savevm::{Configuration, LoadOptions};
+use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion, VmDescPolicy};
 
 use super::{fail, DemoError};
 use vmstate_devices::machine::{Machine, MACHINE_TYPE};
@@ -76,11 +76,16 @@ impl Receiver {
         let thread = std::thread::Builder::new()
             .name("destination".into())
             .spawn(move || -> vmstate_runtime::Result<()> {
+                // As QEMU's destination decides (its machine has no
+                // suppress-vmdesc): a precopy stream ends with a vmdesc, read
+                // without peeking; after postcopy none is read.
                 let opts = LoadOptions::default()
+                    .with_version(QemuVersion::V7_2)
                     .with_configuration(Configuration::new(MACHINE_TYPE))
                     .with_accept_timeout(patience.accept)
                     .with_idle_timeout(patience.idle)
-                    .with_cancel(c);
+                    .with_cancel(c)
+                    .with_vmdesc(VmDescPolicy::Expected);
                 run_incoming(incoming, &mut reg, opts, &s)
             })?;
         Ok(Receiver {

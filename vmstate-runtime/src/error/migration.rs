@@ -226,6 +226,22 @@ pub enum ReturnPathError {
         /// The announced size.
         size: u64,
     },
+    /// A RECV_BITMAP blob whose size is not the one the source computes for
+    /// the block (one bit per target page of its used length, rounded up to
+    /// 64-bit words; QEMU's "bitmap size mismatch"). Refused from the size
+    /// alone, before any of the blob is read.
+    #[error(
+        "return path: received bitmap of block '{block}' claims {size} bytes, \
+         the block's bitmap has {expected}"
+    )]
+    BitmapSizeMismatch {
+        /// The block asked for.
+        block: String,
+        /// The size the destination announced.
+        size: u64,
+        /// The block's bitmap size on the source.
+        expected: u64,
+    },
     /// A RECV_BITMAP blob not followed by its end marker.
     #[error("return path: received bitmap without its end marker")]
     BitmapEndMissing,
@@ -318,6 +334,12 @@ pub enum PostcopyError {
     /// A second POSTCOPY_RUN.
     #[error("POSTCOPY_RUN twice in one stream")]
     RunTwice,
+    /// Source: the destination had hung up (or the connection had failed)
+    /// when the postcopy switch was about to send the package; nothing of the
+    /// package went out, so the migration fails in precopy and the source VM
+    /// runs on.
+    #[error("destination hung up before the postcopy package was sent")]
+    DestinationGone,
 }
 
 /// A postcopy recovery attempt failed (the migration stays postcopy-paused).

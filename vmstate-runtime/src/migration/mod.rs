@@ -33,9 +33,9 @@ pub use params::{
     DEFAULT_MAX_BANDWIDTH, MAX_DOWNTIME_LIMIT_MS,
 };
 pub use source::{
-    read_return_path, start_migration, start_migration_with, MigrationConfig, MigrationHandle,
-    SourceOptions, VmControl, DEFAULT_REPLY_TIMEOUT, DEFAULT_SOURCE_WRITE_TIMEOUT,
-    MAX_QUEUED_PAGE_REQUESTS,
+    read_return_path, read_return_path_sized, start_migration, start_migration_with,
+    MigrationConfig, MigrationHandle, SourceOptions, VmControl, DEFAULT_REPLY_TIMEOUT,
+    DEFAULT_SOURCE_WRITE_TIMEOUT, MAX_QUEUED_PAGE_REQUESTS,
 };
 pub use stall::{CancelToken, IncomingPhase, DEFAULT_RP_WRITE_TIMEOUT, POLL_INTERVAL};
 pub use stats::{MigrationStats, StatsHandle};

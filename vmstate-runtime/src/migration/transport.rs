@@ -166,6 +166,43 @@ pub trait ReadWrite: Read + Write + Send {
         let _ = timeout;
         Ok(false)
     }
+
+    /// Whether the peer is known to be gone, seen without reading or waiting:
+    /// it closed the connection or shut down its sending side, or the
+    /// connection failed (sockets: `poll(2)` with a zero timeout reports
+    /// `POLLRDHUP`, `POLLHUP` or `POLLERR`). `false` where the transport
+    /// cannot tell (files, pipes, the in-memory pair) and while the link looks
+    /// alive; a `true` is certain, a `false` is no promise that the next
+    /// write arrives.
+    fn peer_hung_up(&self) -> io::Result<bool> {
+        Ok(false)
+    }
+}
+
+/// `poll(2)` on one socket with a zero timeout: did the peer hang up, or did
+/// the connection fail? Only looks at the socket's state; reads nothing.
+fn socket_hung_up(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: `p` is one valid, initialized pollfd that lives across the
+        // call, and the count passed is 1; `fd` is borrowed from a socket that
+        // stays open for the call. A zero timeout never blocks.
+        #[allow(unsafe_code)]
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        if n >= 0 {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    Ok(p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0)
 }
 
 /// Sockets: shut down with `shutdown(2)`, cloned with `dup(2)`.
@@ -188,6 +225,9 @@ macro_rules! socket_read_write {
             }
             fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<bool> {
                 <$socket>::set_write_timeout(self, timeout).map(|()| true)
+            }
+            fn peer_hung_up(&self) -> io::Result<bool> {
+                socket_hung_up(std::os::fd::AsFd::as_fd(self))
             }
         }
     )+};
@@ -753,6 +793,37 @@ mod tests {
         assert!("tcp:nohost".parse::<MigrationUri>().is_err());
         assert!("unix:".parse::<MigrationUri>().is_err());
         assert!("nothing".parse::<MigrationUri>().is_err());
+    }
+
+    #[test]
+    fn peer_hang_up_is_seen_without_reading() {
+        // Unix: unread data does not hide the hang-up; a live peer is no hang-up.
+        let (a, mut b) = UnixStream::pair().unwrap();
+        assert!(!ReadWrite::peer_hung_up(&a).unwrap());
+        b.write_all(b"unread").unwrap();
+        assert!(!ReadWrite::peer_hung_up(&a).unwrap());
+        // The peer ends only its sending side: already gone for a source.
+        b.shutdown(std::net::Shutdown::Write).unwrap();
+        assert!(ReadWrite::peer_hung_up(&a).unwrap());
+        drop(b);
+        assert!(ReadWrite::peer_hung_up(&a).unwrap());
+        // TCP: the peer closes.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        assert!(!ReadWrite::peer_hung_up(&c).unwrap());
+        drop(s);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !ReadWrite::peer_hung_up(&c).unwrap() {
+            assert!(Instant::now() < deadline, "tcp FIN not seen");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Through a boxed clone, as the source driver holds it.
+        let boxed = c.try_clone_rw().unwrap();
+        assert!(boxed.peer_hung_up().unwrap());
+        // Transports that cannot tell say no.
+        let (m, _peer) = mem_pair();
+        assert!(!m.stream.peer_hung_up().unwrap());
     }
 
     #[test]

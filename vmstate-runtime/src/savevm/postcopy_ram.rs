@@ -73,6 +73,18 @@ pub trait PostcopyRam: Send {
         Ok(false)
     }
 
+    /// Source, postcopy recovery: the size in bytes of the received bitmap of
+    /// `block` the destination must send (one bit per target page of the
+    /// block's used length, rounded up to whole 64-bit words), or `None` when
+    /// the block is not this handler's. The return path refuses a RECV_BITMAP
+    /// claiming any other size before reading its blob
+    /// ([`ReturnPathError::BitmapSizeMismatch`](crate::error::ReturnPathError::BitmapSizeMismatch)),
+    /// so a destination's claim never costs more memory than the block's own
+    /// bitmap. Without it (`None`) only the general cap of 64 MiB applies.
+    fn recv_bitmap_size(&self, _block: &str) -> Option<u64> {
+        None
+    }
+
     /// Source, postcopy recovery: `received` is the destination's bitmap of
     /// `block` (bit i = target page i arrived, little-endian 64-bit words); mark
     /// every page it lacks as dirty so it is sent again.

@@ -55,6 +55,8 @@ pub struct CutProxy {
 struct Progress {
     forward: AtomicUsize,
     cut: AtomicBool,
+    /// Both sockets are shut down (after `cut`).
+    killed: AtomicBool,
 }
 
 impl CutProxy {
@@ -73,6 +75,21 @@ impl CutProxy {
             assert!(Instant::now() < deadline, "{n} bytes never went through");
             thread::yield_now();
         }
+    }
+
+    /// If the proxy has begun to cut the connection, waits until both
+    /// sockets are shut down (panics after [`PATIENCE`]), so the source's end
+    /// already shows the hang-up; returns whether it cut.
+    pub fn wait_cut_done(&self) -> bool {
+        if !self.progress.cut.load(Ordering::SeqCst) {
+            return false;
+        }
+        let deadline = Instant::now() + PATIENCE;
+        while !self.progress.killed.load(Ordering::SeqCst) {
+            assert!(Instant::now() < deadline, "the cut never finished");
+            thread::yield_now();
+        }
+        true
     }
 
     /// The report, once the connection ended (panics after [`PATIENCE`]: a
@@ -100,6 +117,7 @@ impl Ends {
         // unread bytes resets the connection, and a reset throws away what
         // the destination has not read yet (the cut would move).
         let _ = self.destination.shutdown(Shutdown::Write);
+        self.progress.killed.store(true, Ordering::SeqCst);
     }
 }
 

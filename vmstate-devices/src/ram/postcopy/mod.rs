@@ -299,6 +299,12 @@ impl PostcopyRam for RamSection {
         Ok(true)
     }
 
+    fn recv_bitmap_size(&self, block: &str) -> Option<u64> {
+        let ram = lock(&self.ram).ok()?;
+        let b = ram.blocks().iter().find(|b| b.idstr() == block)?;
+        Some(recv_bitmap_size(b.pages()))
+    }
+
     fn postcopy_resume_bitmap(&mut self, block: &str, received: &[u8]) -> Result<()> {
         let ram = lock(&self.ram)?;
         let Some((index, b)) = ram

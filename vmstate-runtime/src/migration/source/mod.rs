@@ -35,7 +35,7 @@ mod window;
 
 use driver::Driver;
 pub use options::{SourceOptions, DEFAULT_REPLY_TIMEOUT, DEFAULT_SOURCE_WRITE_TIMEOUT};
-pub use return_path::{read_return_path, MAX_QUEUED_PAGE_REQUESTS};
+pub use return_path::{read_return_path, read_return_path_sized, MAX_QUEUED_PAGE_REQUESTS};
 
 /// What the driver needs from the VMM: stop and restart the vCPUs.
 pub trait VmControl: Send {

@@ -186,7 +186,7 @@ impl Driver {
             for block in ram.ram_block_names() {
                 // Announced before asking: a bitmap nobody asked for is refused
                 // before its blob is read.
-                rp.want_bitmap(&block)?;
+                rp.want_bitmap(&block, ram.recv_bitmap_size(&block))?;
                 w.write_command(&Command::RecvBitmap(block.clone()))?;
                 w.flush()?;
                 let bitmap = rp.wait_bitmap(&block)?;
@@ -206,9 +206,16 @@ impl Driver {
 
     /// The postcopy switch (QEMU `postcopy_start`, with the VM stopped): END
     /// sections of handlers that cannot continue, discard ranges, PING(2), the
-    /// package (LISTEN, device state, PING(3), RUN), PING(4). Sets `in_postcopy`
-    /// as the package starts going out: a failure before that is a precopy
-    /// failure, one after it a broken postcopy link.
+    /// package (LISTEN, device state, PING(3), RUN), PING(4).
+    ///
+    /// Before the package goes out the link is checked
+    /// ([`ReadWrite::peer_hung_up`](crate::migration::ReadWrite::peer_hung_up)): a destination already gone fails the
+    /// switch with [`PostcopyError::DestinationGone`]. `in_postcopy` is set only
+    /// once the whole package has been handed to the transport (written and
+    /// flushed): a failure before that is a precopy failure (the destination
+    /// cannot have loaded the package, so it cannot run the guest, and the
+    /// source VM resumes); one after it is a broken postcopy link
+    /// (postcopy-paused, as QEMU 7.2 does after `postcopy_start`).
     pub(super) fn switch_to_postcopy(
         &mut self,
         w: &mut StreamWriter<Outgoing>,
@@ -242,11 +249,187 @@ impl Driver {
         }
         pkg.write_command(&Command::PostcopyRun)?;
         let pkg = pkg.into_inner()?;
-        // From the first byte of the package on, the destination may start the
-        // guest: the source is in postcopy.
-        self.in_postcopy = true;
+        // Everything before the package out first, then the link checked: a
+        // destination that hung up (a cut, a crash) is seen here instead of
+        // after the package was buffered into a dead socket.
+        w.flush()?;
+        if self.destination_gone()? {
+            return Err(Error::new(ErrorKind::Postcopy(
+                PostcopyError::DestinationGone,
+            )));
+        }
         w.write_packaged(&pkg)?;
+        w.flush()?;
+        // The whole package is in the transport: the destination may load it
+        // and start the guest, so from here the source is in postcopy.
+        self.in_postcopy = true;
         w.write_command(&Command::Ping(PING_AFTER_PACKAGE))?;
         w.flush()
+    }
+
+    /// The migration connection's peer is known to be gone (see
+    /// [`ReadWrite::peer_hung_up`](crate::migration::ReadWrite::peer_hung_up); a transport that cannot tell says no).
+    fn destination_gone(&self) -> Result<bool> {
+        let kill = self
+            .shared
+            .kill
+            .lock()
+            .map_err(|_| Error::poisoned("migration connection handle poisoned"))?;
+        Ok(match kill.as_ref() {
+            Some(conn) => conn.peer_hung_up()?,
+            None => false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::{Arc, Mutex};
+
+    use super::super::{MigrationConfig, Shared, SourceOptions, VmControl};
+    use super::*;
+    use crate::migration::params::{MigrationCapabilities, MigrationParameters};
+    use crate::migration::stats::StatsHandle;
+    use crate::migration::transport::ReadWrite;
+    use crate::savevm::TargetPage;
+
+    struct NoVm;
+    impl VmControl for NoVm {
+        fn pause(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn resume(&mut self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A driver whose migration connection handle (what the link check
+    /// polls) is `link`.
+    fn driver(link: Box<dyn ReadWrite>) -> Driver {
+        let shared = Arc::new(Shared {
+            params: Mutex::new(MigrationParameters::default()),
+            cancel: AtomicBool::new(false),
+            resume_from_pre_switchover: AtomicBool::new(false),
+            postcopy_requested: AtomicBool::new(true),
+            resume_uri: Mutex::new(None),
+            kill: Mutex::new(Some(link)),
+            paused_error: Mutex::new(None),
+            stats: StatsHandle::default(),
+        });
+        let config = MigrationConfig {
+            uri: MigrationUri::Unix("/nonexistent".into()),
+            machine: "pc-i440fx-7.2".into(),
+            version: QemuVersion::V7_2,
+            params: MigrationParameters::default(),
+            caps: MigrationCapabilities::default(),
+            target_page: TargetPage::default(),
+        };
+        Driver::new(config, SourceOptions::default(), shared, Box::new(NoVm))
+    }
+
+    /// Bytes the switch writes before the package (PING(2), with an empty
+    /// registry), and the whole switch.
+    fn switch_sizes() -> (usize, usize) {
+        let mut before = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
+        before
+            .write_command(&Command::Ping(PING_BEFORE_PACKAGE))
+            .unwrap();
+        let before = before.into_inner().unwrap().len();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let mut d = driver(Box::new(a.try_clone().unwrap()));
+        let mut w = StreamWriter::new(Outgoing::new(Box::new(a), None).unwrap(), QemuVersion::V7_2);
+        d.switch_to_postcopy(&mut w, &mut Registry::new()).unwrap();
+        assert!(d.in_postcopy, "a switch that went out is postcopy");
+        drop(w);
+        let mut all = Vec::new();
+        b.read_to_end(&mut all).unwrap();
+        (before, all.len())
+    }
+
+    #[test]
+    fn a_destination_gone_before_the_package_is_a_precopy_failure() {
+        let (before, _) = switch_sizes();
+        // The destination stopped talking (its sending side ended, as a cut
+        // proxy or a crash leaves it) but would still accept bytes.
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut d = driver(Box::new(a.try_clone().unwrap()));
+        let mut w = StreamWriter::new(Outgoing::new(Box::new(a), None).unwrap(), QemuVersion::V7_2);
+        let e = d
+            .switch_to_postcopy(&mut w, &mut Registry::new())
+            .unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::Postcopy(PostcopyError::DestinationGone)
+            ),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "destination hung up before the postcopy package was sent"
+        );
+        assert!(!d.in_postcopy, "nothing of the package went out");
+        drop(w);
+        let mut sent = Vec::new();
+        b.read_to_end(&mut sent).unwrap();
+        assert_eq!(sent.len(), before, "only what precedes the package");
+    }
+
+    /// A link that takes `left` more bytes, then fails every write (and looks
+    /// alive to the link check: the failure shows only when writing).
+    struct FailAfter {
+        left: Arc<Mutex<usize>>,
+    }
+    impl Read for FailAfter {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Ok(0)
+        }
+    }
+    impl Write for FailAfter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let mut left = self.left.lock().unwrap();
+            if *left == 0 {
+                return Err(io::Error::from(io::ErrorKind::BrokenPipe));
+            }
+            let n = buf.len().min(*left);
+            *left -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    impl ReadWrite for FailAfter {}
+
+    /// The switch over a link that breaks after `ok` bytes: (failed,
+    /// in_postcopy).
+    fn switch_broken_after(ok: usize) -> (bool, bool) {
+        let left = Arc::new(Mutex::new(ok));
+        let link = || Box::new(FailAfter { left: left.clone() });
+        let mut d = driver(link());
+        let mut w = StreamWriter::new(Outgoing::new(link(), None).unwrap(), QemuVersion::V7_2);
+        let r = d.switch_to_postcopy(&mut w, &mut Registry::new());
+        (r.is_err(), d.in_postcopy)
+    }
+
+    #[test]
+    fn postcopy_starts_only_once_the_whole_package_was_handed_over() {
+        let (before, all) = switch_sizes();
+        // PING(4) after the package: the same size as PING(2).
+        let package_end = all - before;
+        // Broken before or inside the package: a precopy failure (the
+        // destination cannot have loaded RUN).
+        for ok in [0, before - 1, before, before + 1, package_end - 1] {
+            assert_eq!(switch_broken_after(ok), (true, false), "broken after {ok}");
+        }
+        // Broken after the whole package: postcopy (paused by the caller).
+        for ok in [package_end, all - 1] {
+            assert_eq!(switch_broken_after(ok), (true, true), "broken after {ok}");
+        }
+        assert_eq!(switch_broken_after(all), (false, true));
     }
 }

@@ -68,8 +68,9 @@ struct RpState {
     page_requests: VecDeque<PageRequest>,
     /// Block of the previous request (REQ_PAGES refers to it).
     last_block: Option<Arc<str>>,
-    /// The block whose received bitmap the driver asked for (postcopy recovery).
-    bitmap_wanted: Option<String>,
+    /// The block whose received bitmap the driver asked for (postcopy
+    /// recovery), and the size that bitmap must have when the handler knows it.
+    bitmap_wanted: Option<(String, Option<u64>)>,
     /// Received bitmaps from postcopy recovery, by block.
     bitmaps: HashMap<String, Vec<u8>>,
     /// RESUME_ACK(1) arrived.
@@ -139,12 +140,13 @@ impl RpState {
 type Frame = (RpMessage, Option<Vec<u8>>);
 
 /// Reads one frame (header and up to [`MAX_RP_PAYLOAD`] bytes, plus the blob of a
-/// RECV_BITMAP for the block `wanted` names); `None` at a clean end of the
-/// stream.
+/// RECV_BITMAP for the block `wanted` names, which must have the size `wanted`
+/// gives when it gives one, and at most [`MAX_RECV_BITMAP`] bytes otherwise);
+/// `None` at a clean end of the stream.
 fn read_frame(
     reverse: &mut dyn Read,
     version: QemuVersion,
-    wanted: impl FnOnce() -> Option<String>,
+    wanted: impl FnOnce() -> Option<(String, Option<u64>)>,
 ) -> std::result::Result<Option<Frame>, ReturnPathError> {
     let broken = |e: Error| ReturnPathError::Read(Arc::new(e));
     let io = |e: std::io::Error| broken(e.into());
@@ -166,15 +168,27 @@ fn read_frame(
     let mut r = Reader::new(&frame[..got]);
     let msg = RpMessage::read(&mut r, version).map_err(broken)?;
     if let RpMessage::RecvBitmap(block) = &msg {
-        if wanted().as_deref() != Some(block.as_str()) {
-            return Err(ReturnPathError::Unexpected(msg));
-        }
+        let expected = match wanted() {
+            Some((b, expected)) if b == *block => expected,
+            _ => return Err(ReturnPathError::Unexpected(msg)),
+        };
         // The bitmap blob follows outside the framing.
         let mut b8 = [0u8; 8];
         reverse.read_exact(&mut b8).map_err(io)?;
         let size = u64::from_be_bytes(b8);
-        if size > MAX_RECV_BITMAP || size % 8 != 0 {
-            return Err(ReturnPathError::BadBitmapSize { size });
+        match expected {
+            // The source knows the block: only its own bitmap size is right.
+            Some(expected) if size != expected => {
+                return Err(ReturnPathError::BitmapSizeMismatch {
+                    block: block.clone(),
+                    size,
+                    expected,
+                });
+            }
+            _ if size > MAX_RECV_BITMAP || size % 8 != 0 => {
+                return Err(ReturnPathError::BadBitmapSize { size });
+            }
+            _ => {}
         }
         let blob = read_blob(reverse, size as usize).map_err(io)?;
         reverse.read_exact(&mut b8).map_err(io)?;
@@ -250,8 +264,40 @@ pub fn read_return_path(
     postcopy: bool,
     bitmap_for: Option<&str>,
 ) -> Result<bool> {
+    read_return_path_sized(reverse, version, postcopy, bitmap_for.map(|b| (b, None)))
+}
+
+/// [`read_return_path`] where the source also knows the size of the received
+/// bitmap it asked for (`bitmap_for`: the block and, when known, the size its
+/// RECV_BITMAP must announce, as
+/// [`PostcopyRam::recv_bitmap_size`](crate::savevm::PostcopyRam::recv_bitmap_size)
+/// gives it): any other size fails with
+/// [`ReturnPathError::BitmapSizeMismatch`] before a byte of the blob is read.
+///
+/// ```
+/// use vmstate_runtime::error::ReturnPathError;
+/// use vmstate_runtime::migration::read_return_path_sized;
+/// use vmstate_runtime::savevm::QemuVersion;
+/// use vmstate_runtime::ErrorKind;
+///
+/// // RECV_BITMAP("pc.ram") claiming a 1 GiB bitmap for a block whose bitmap has 16 bytes.
+/// let mut rp = vec![0, 5, 0, 7, 6, b'p', b'c', b'.', b'r', b'a', b'm'];
+/// rp.extend_from_slice(&(1u64 << 30).to_be_bytes());
+/// let e = read_return_path_sized(&mut &rp[..], QemuVersion::V7_2, true, Some(("pc.ram", Some(16))))
+///     .unwrap_err();
+/// assert!(matches!(
+///     e.kind(),
+///     ErrorKind::ReturnPath(ReturnPathError::BitmapSizeMismatch { expected: 16, .. })
+/// ), "{e}");
+/// ```
+pub fn read_return_path_sized(
+    reverse: &mut dyn Read,
+    version: QemuVersion,
+    postcopy: bool,
+    bitmap_for: Option<(&str, Option<u64>)>,
+) -> Result<bool> {
     let mut state = RpState::new(postcopy);
-    state.bitmap_wanted = bitmap_for.map(str::to_string);
+    state.bitmap_wanted = bitmap_for.map(|(b, size)| (b.to_string(), size));
     let state = Mutex::new(state);
     read_into(reverse, &state, version);
     let s = state
@@ -319,9 +365,11 @@ impl ReturnPath {
     }
 
     /// Announces that the received bitmap of `block` is asked for (before the
-    /// RECV_BITMAP command goes out).
-    pub(super) fn want_bitmap(&self, block: &str) -> Result<()> {
-        self.lock()?.bitmap_wanted = Some(block.to_string());
+    /// RECV_BITMAP command goes out), and the size it must have when the
+    /// handler knows it (then a RECV_BITMAP claiming another size is refused
+    /// before its blob is read).
+    pub(super) fn want_bitmap(&self, block: &str, size: Option<u64>) -> Result<()> {
+        self.lock()?.bitmap_wanted = Some((block.to_string(), size));
         Ok(())
     }
 
@@ -437,7 +485,7 @@ mod tests {
     fn fed(frames: &[RpMessage], trailer: &[u8]) -> ReturnPath {
         let (src, mut dst) = mem_pair();
         let rp = ReturnPath::spawn(src.reverse.unwrap(), QemuVersion::V10, true, None).unwrap();
-        rp.want_bitmap("pc.ram").unwrap();
+        rp.want_bitmap("pc.ram", None).unwrap();
         let mut w = Writer::new(Vec::new());
         for f in frames {
             f.write(&mut w).unwrap();
