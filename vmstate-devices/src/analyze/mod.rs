@@ -32,7 +32,7 @@
 //! s.push(0x06);
 //! s.extend_from_slice(&(json.len() as u32).to_be_bytes());
 //! s.extend_from_slice(json);
-//! let state = vmstate_examples::analyze::analyze_state(&s, &Default::default()).unwrap();
+//! let state = vmstate_devices::analyze::analyze_state(&s, &Default::default()).unwrap();
 //! assert_eq!(state["dev (0)"]["x"], "0x1234");
 //! ```
 
@@ -44,9 +44,7 @@ use vmstate_runtime::savevm::format::{
     self, MigCmd, RecordType, FILE_MAGIC, FILE_VERSION, NULLPTR_MARKER, SUBSECTION_MARKER,
 };
 
-use vmstate_devices::ram::protocol::{
-    RamFlag, SECTION_NAME as RAM_SECTION, SECTION_VERSION as RAM_VERSION,
-};
+use crate::ram::protocol::{RamFlag, SECTION_NAME as RAM_SECTION, SECTION_VERSION as RAM_VERSION};
 
 /// Where and what went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -366,11 +364,11 @@ pub fn to_python_json(v: &Value) -> String {
 /// stops at the cap, so the cost is bounded by it too.
 ///
 /// ```
-/// use vmstate_examples::analyze::to_python_json_bounded;
+/// use vmstate_devices::analyze::to_python_json_bounded;
 /// let v = serde_json::json!({"a": "x".repeat(100)});
 /// let out = to_python_json_bounded(&v, 16);
 /// assert_eq!(out, "{\n    \"a\": \"xxxx\n... output truncated at 16 bytes");
-/// assert_eq!(to_python_json_bounded(&v, 1000), vmstate_examples::analyze::to_python_json(&v));
+/// assert_eq!(to_python_json_bounded(&v, 1000), vmstate_devices::analyze::to_python_json(&v));
 /// ```
 pub fn to_python_json_bounded(v: &Value, max_bytes: usize) -> String {
     let mut out = Output {
