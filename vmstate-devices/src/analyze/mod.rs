@@ -1,19 +1,44 @@
-//! Reading a QEMU migration stream file the way QEMU's
+//! Reading a QEMU migration stream the way QEMU's
 //! `scripts/analyze-migration.py` does (qemu-wire.md §8.1), with the same JSON
-//! output, but treating the file as untrusted: every read is bounded, every
-//! malformed input is an [`AnalyzeError`] saying what was wrong and where.
+//! output (and its `-x` extraction), but treating the input as untrusted:
+//! every read is bounded, every malformed input is an [`AnalyzeError`] saying
+//! what was wrong and where. This is the library behind `vmstate analyze`
+//! (feature `analyze`).
+//!
+//! It lives in `vmstate-devices`, not in the runtime: it decodes the "ram"
+//! section with this crate's RAM record codec
+//! ([`ram::protocol::RamDecoder`](crate::ram::protocol::RamDecoder)), and the
+//! runtime knows no device. What it takes from the runtime is the stream
+//! format ([`savevm::format`](vmstate_runtime::savevm::format): magic,
+//! version, record types, markers) and the bounded big-endian
+//! [`wire::Reader`](vmstate_runtime::wire::Reader) every read goes through;
+//! there is no second parser of either.
 //!
 //! How it works:
 //!
-//! 1. check the header (`QEVM`, version 3);
+//! 1. check the header (`QEVM`, version 3) from the first bytes read, so a
+//!    file that is no stream (`/dev/zero`, a pipe of anything) fails at once;
 //! 2. find the vmdesc trailer from the end of the file (`0x06`, be32 length,
-//!    JSON that runs exactly to the end of the file) and parse it;
-//! 3. walk the stream: configuration, commands (skipped), START/PART/END/FULL
-//!    sections, footers, EOF. FULL bodies are decoded from the vmdesc field
-//!    lists alone (integers, bool, nested structs, arrays, subsections; any
-//!    other type as opaque bytes of the described size); the "ram" section is
-//!    decoded with its own record parser (MEM_SIZE list, ZERO, PAGE, CONTINUE,
-//!    EOS).
+//!    JSON that runs exactly to the end of the file), searching backwards in
+//!    [`CHUNK`]-byte reads ([`find_vmdesc_in`]), and parse it;
+//! 3. walk the stream from the start through a [`wire::Reader`](vmstate_runtime::wire::Reader)
+//!    refilled in [`CHUNK`]-byte reads: configuration, commands (skipped),
+//!    START/PART/END/FULL sections, footers, EOF. FULL bodies are decoded from
+//!    the vmdesc field lists alone (integers, bool, nested structs, arrays,
+//!    subsections; any other type as opaque bytes of the described size); the
+//!    "ram" section's records go through the RAM codec (MEM_SIZE list, ZERO,
+//!    PAGE, CONTINUE, EOS), pages skipped unless dumped or extracted.
+//!
+//! Memory is bounded by the decoded state, the trailer and one item (a page,
+//! or a field of at most [`MAX_FIELD_BYTES`]), never by the input: a 256 MiB
+//! stream is analyzed in under 10 MiB of resident memory. [`analyze_file`]
+//! reads a seekable file; [`analyze_reader_with`] a pipe, given the vmdesc
+//! from elsewhere; the slice functions ([`analyze_state`], ...) the same way
+//! over bytes in memory. A file cut short has no trailer: it is walked as far
+//! as it goes without one and the error says in which section and at which
+//! byte offset it stops. Text from the stream (section and block names) is
+//! shown with bytes that are not UTF-8 as `\xNN`, and messages escape control
+//! characters, so a hostile name cannot drive the terminal.
 //!
 //! Bounds against a hostile file: the vmdesc's counts and nesting are claims,
 //! so the walk's work (records, fields, subsections, array elements visited)
@@ -21,8 +46,9 @@
 //! [`WORK_BASE`] ([`analyze_state_counted`] reports it), which also bounds the
 //! values it builds; struct nesting stops at [`MAX_STRUCT_DEPTH`]; every number
 //! from the vmdesc is checked before arithmetic; sections and devices are found
-//! by hash, not by scanning; and [`to_python_json_bounded`] caps the printed
-//! text ([`DEFAULT_MAX_OUTPUT`] for `vmstate analyze`).
+//! by hash, not by scanning; at most [`MAX_RAM_BLOCKS`] RAMBlock names are
+//! learned; and [`to_python_json_bounded`] caps the printed text
+//! ([`DEFAULT_MAX_OUTPUT`] for `vmstate analyze`).
 //!
 //! ```
 //! // A tiny stream: header, one FULL section described by the trailer, EOF.
