@@ -2,21 +2,25 @@
 //! (the machine they migrate is `vmstate_devices::machine`):
 //!
 //! * [`demo`]: the live-migration demo (`cargo run --release -p vmstate-examples --bin demo`);
-//! * [`analyze`]: reading migration stream files like QEMU's
-//!   `analyze-migration.py` (`vmstate analyze`);
-//! * [`dump`]: wire layouts, `-dump-vmstate` JSON and the wire-format page of
-//!   the device catalog (`vmstate describe`, `dump-vmstate`, `docs`);
-//! * [`schema`]: `-dump-vmstate` JSON from static descriptions, and the static
-//!   compatibility check of two dumps (`vmstate check`);
 //! * [`interop`]: `vmstate rewrite`, `receive` and `send`, on
 //!   `vmstate_devices::qemu_pc`.
+//!
+//! The `vmstate` tool's other subcommands are thin front ends over library code
+//! of `vmstate-devices`, re-exported here under their old paths:
+//! [`analyze`] (`vmstate_devices::analyze`, feature `analyze`), [`dump`]
+//! (`vmstate_devices::schema::catalog`) and [`schema`]
+//! (`vmstate_devices::schema`).
 #![deny(missing_docs)]
 
-pub mod analyze;
 pub mod demo;
-pub mod dump;
 pub mod interop;
-pub mod schema;
+
+/// `vmstate analyze`'s library: [`vmstate_devices::analyze`].
+pub use vmstate_devices::analyze;
+/// Schemas and the static check: [`vmstate_devices::schema`].
+pub use vmstate_devices::schema;
+/// The catalog's dumps and pages: [`vmstate_devices::schema::catalog`].
+pub use vmstate_devices::schema::catalog as dump;
 
 /// Formats bytes as a classic 16-bytes-per-line hex dump with offsets.
 ///

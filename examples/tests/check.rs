@@ -304,7 +304,14 @@ fn our_catalog_dump_passes_against_qemus() {
         &vmstate_examples::dump::device_types(),
     );
     let mut qemu = qemu_dump();
-    let keep = ["i8042", "ps2-kbd", "ps2-mouse"];
+    let keep = [
+        "i8042",
+        "ps2-kbd",
+        "ps2-mouse",
+        "virtio-blk-device",
+        "virtio-net-device",
+        "virtio-rng-device",
+    ];
     qemu.as_object_mut()
         .unwrap()
         .retain(|k, _| keep.contains(&k.as_str()));
@@ -456,32 +463,130 @@ fn run_qemu_checker(script: &Path, src: &Path, dest: &Path) -> (i32, Vec<String>
     (out.status.code().unwrap_or(-1), lines)
 }
 
+/// Whether a test that needs QEMU or its scripts must fail instead of skipping
+/// (`VMSTATE_REQUIRE_QEMU=1`, as `.ci/run` sets it).
+fn qemu_required() -> bool {
+    std::env::var("VMSTATE_REQUIRE_QEMU").is_ok_and(|v| v == "1")
+        || std::env::var_os("VMSTATE_REQUIRE_QEMU_CHECKER").is_some()
+}
+
+/// QEMU's script, or `None` after printing why the comparison is skipped
+/// (a panic when QEMU is required).
+fn qemu_checker_or_skip() -> Option<PathBuf> {
+    match qemu_checker() {
+        Ok(p) if p.exists() => Some(p),
+        Ok(p) => skip_or_fail(&format!(
+            "VMSTATE_QEMU_STATIC_CHECKER={} does not exist",
+            p.display()
+        )),
+        Err(why) => skip_or_fail(&why),
+    }
+}
+
+fn skip_or_fail<T>(why: &str) -> Option<T> {
+    if qemu_required() {
+        panic!("{why} (and VMSTATE_REQUIRE_QEMU=1)");
+    }
+    eprintln!("skipping the comparison with QEMU's checker: {why}");
+    None
+}
+
+/// Our verdict and lines for `-s src -d dest` equal those of QEMU's script.
+fn same_as_qemus_script(script: &Path, dir: &Path, src: &Value, dest: &Value, what: &str) {
+    let s_path = write(dir, "src.json", src);
+    let d_path = write(dir, "dest.json", dest);
+    let ours = check(src, dest).unwrap();
+    let (status, lines) = run_qemu_checker(script, &s_path, &d_path);
+    let mut expected: Vec<String> = ours.warnings.clone();
+    expected.extend(ours.findings.iter().map(|f| f.message.clone()));
+    assert_eq!(lines, expected, "{what}");
+    assert_eq!(status, i32::from(ours.qemu_exit_status()), "{what}");
+}
+
 #[test]
 fn same_findings_as_qemus_script_on_every_pair() {
-    let script = match qemu_checker() {
-        Ok(p) => p,
-        Err(why) => {
-            if std::env::var_os("VMSTATE_REQUIRE_QEMU_CHECKER").is_some() {
-                panic!("{why}");
-            }
-            eprintln!("skipping the comparison with QEMU's checker: {why}");
-            return;
-        }
+    let Some(script) = qemu_checker_or_skip() else {
+        return;
     };
     let dir = tempfile::tempdir().unwrap();
     for case in CASES {
         let (old, new) = pair(case);
-        let o = write(dir.path(), "old.json", &old);
-        let n = write(dir.path(), "new.json", &new);
-        for (src, dest, s_path, d_path) in [(&old, &new, &o, &n), (&new, &old, &n, &o)] {
-            let ours = check(src, dest).unwrap();
-            let (status, lines) = run_qemu_checker(&script, s_path, d_path);
-            let mut expected: Vec<String> = ours.warnings.clone();
-            expected.extend(ours.findings.iter().map(|f| f.message.clone()));
-            assert_eq!(lines, expected, "{}", case.name);
-            assert_eq!(status, i32::from(ours.qemu_exit_status()), "{}", case.name);
-        }
+        same_as_qemus_script(&script, dir.path(), &old, &new, case.name);
+        let back = format!("{} (reversed)", case.name);
+        same_as_qemus_script(&script, dir.path(), &new, &old, &back);
     }
+}
+
+/// `qemu-system-x86_64 -M MACHINE -dump-vmstate FILE`, parsed; `None` (after
+/// saying why) when QEMU is absent.
+fn qemu_live_dump(dir: &Path, machine: &str) -> Option<Value> {
+    let file = dir.join(format!("{machine}.json"));
+    let out = match Command::new("qemu-system-x86_64")
+        .args([
+            "-M",
+            machine,
+            "-nodefaults",
+            "-display",
+            "none",
+            "-dump-vmstate",
+        ])
+        .arg(&file)
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => return skip_or_fail(&format!("qemu-system-x86_64 does not run: {e}")),
+    };
+    assert!(
+        out.status.success(),
+        "qemu -dump-vmstate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap())
+}
+
+#[test]
+fn same_findings_as_qemus_script_on_qemus_own_dumps() {
+    let Some(script) = qemu_checker_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(i440fx) = qemu_live_dump(dir.path(), "pc-i440fx-7.2") else {
+        return;
+    };
+    let Some(q35) = qemu_live_dump(dir.path(), "pc-q35-7.2") else {
+        return;
+    };
+    let Some(old_pc) = qemu_live_dump(dir.path(), "pc-i440fx-2.12") else {
+        return;
+    };
+    assert!(i440fx.as_object().unwrap().len() > 100, "a full dump");
+    // Every crafted change, now on QEMU's full dump of the machine.
+    for case in CASES {
+        let mut new = i440fx.clone();
+        (case.change)(&mut new);
+        same_as_qemus_script(&script, dir.path(), &i440fx, &new, case.name);
+        let back = format!("{} (reversed, full dump)", case.name);
+        same_as_qemus_script(&script, dir.path(), &new, &i440fx, &back);
+    }
+    // Whole machines against each other (different machine types, device sets,
+    // versions): whatever QEMU's script says, we say.
+    let pairs = [
+        (&i440fx, &i440fx, "i440fx against itself"),
+        (&i440fx, &q35, "i440fx -> q35"),
+        (&q35, &i440fx, "q35 -> i440fx"),
+        (&old_pc, &i440fx, "pc-i440fx-2.12 -> 7.2"),
+        (&i440fx, &old_pc, "7.2 -> pc-i440fx-2.12"),
+    ];
+    for (src, dest, what) in pairs {
+        same_as_qemus_script(&script, dir.path(), src, dest, what);
+    }
+    // Our catalog's dump against QEMU's, both ways.
+    let ours = vmstate_examples::dump::dump_vmstate(
+        "pc-i440fx-7.2",
+        &vmstate_examples::dump::device_types(),
+    );
+    same_as_qemus_script(&script, dir.path(), &i440fx, &ours, "QEMU -> ours");
+    same_as_qemus_script(&script, dir.path(), &ours, &i440fx, "ours -> QEMU");
 }
 
 // ---- hostile dumps ----

@@ -177,6 +177,53 @@ pub const DEVICES: &[DeviceModel] = &[
         example: Some(pckbd_example),
         body_format: None,
     },
+    DeviceModel {
+        section: "virtio-blk",
+        qom_type: Some("virtio-blk-device"),
+        rust_type: "vmstate_devices::virtio::blk::VirtioBlkSection",
+        summary: "virtio-blk over a file, behind the virtio PCI transport (QEMU's \
+                  `virtio-blk-pci`); the section is named `<pci-path>/virtio-blk`, e.g. \
+                  `0000:00:04.0/virtio-blk`, and its one field \"virtio\" carries the \
+                  virtio core, the queues and the PCI transport.",
+        section_version: 2,
+        instance: InstanceRule::Fixed(0),
+        register:
+            "`registry.register(\"<pci-path>/virtio-blk\", 0, 2, Arc<Mutex<VirtioBlkSection>>)`",
+        iterative: false,
+        vmsd: Some(crate::virtio::blk::VirtioBlkSection::DESCRIPTION),
+        example: None,
+        body_format: None,
+    },
+    DeviceModel {
+        section: "virtio-net",
+        qom_type: Some("virtio-net-device"),
+        rust_type: "vmstate_devices::virtio::net::VirtioNetSection",
+        summary: "virtio-net behind the virtio PCI transport (QEMU's `virtio-net-pci`); \
+                  the section is named `<pci-path>/virtio-net`.",
+        section_version: 11,
+        instance: InstanceRule::Fixed(0),
+        register:
+            "`registry.register(\"<pci-path>/virtio-net\", 0, 11, Arc<Mutex<VirtioNetSection>>)`",
+        iterative: false,
+        vmsd: Some(crate::virtio::net::VirtioNetSection::DESCRIPTION),
+        example: None,
+        body_format: None,
+    },
+    DeviceModel {
+        section: "virtio-rng",
+        qom_type: Some("virtio-rng-device"),
+        rust_type: "vmstate_devices::virtio::rng::VirtioRngSection",
+        summary: "virtio-rng behind the virtio PCI transport (QEMU's `virtio-rng-pci`); \
+                  the section is named `<pci-path>/virtio-rng`.",
+        section_version: 1,
+        instance: InstanceRule::Fixed(0),
+        register:
+            "`registry.register(\"<pci-path>/virtio-rng\", 0, 1, Arc<Mutex<VirtioRngSection>>)`",
+        iterative: false,
+        vmsd: Some(crate::virtio::rng::VirtioRngSection::DESCRIPTION),
+        example: None,
+        body_format: None,
+    },
 ];
 
 /// The model whose section name, QOM type or Rust type (full path or last

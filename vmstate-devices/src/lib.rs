@@ -15,16 +15,26 @@
 //!   virtio-blk over a file, virtio-net and virtio-rng; QEMU 7.2's "virtio"
 //!   section layout and load checks;
 //! * [`qemu_pc`]: a QEMU 7.2 `pc` machine's section set, as the models above
-//!   plus opaque carriers for the sections not modelled here.
+//!   plus opaque carriers for the sections not modelled here;
+//! * [`schema`]: the catalog's static descriptions as QEMU `-dump-vmstate`
+//!   JSON, wire layout tables and the wire-format page, and QEMU's static
+//!   compatibility check of two dumps (`vmstate describe`, `dump-vmstate`,
+//!   `docs`, `check`);
+//! * `analyze` (feature `analyze`): reading migration stream files like QEMU's
+//!   `analyze-migration.py`, incrementally and with bounded memory
+//!   (`vmstate analyze`).
 #![deny(missing_docs)]
 // No `unsafe` anywhere, except `ram::kvm` (feature `kvm`), which allows it for
 // creating and deleting KVM memory slots.
 #![cfg_attr(not(feature = "kvm"), forbid(unsafe_code))]
 #![cfg_attr(feature = "kvm", deny(unsafe_code))]
 
+#[cfg(feature = "analyze")]
+pub mod analyze;
 pub mod catalog;
 pub mod machine;
 pub mod pckbd;
 pub mod qemu_pc;
 pub mod ram;
+pub mod schema;
 pub mod virtio;

@@ -1,30 +1,38 @@
-//! `vmstate`: tools for QEMU migration streams and the built-in device types.
+//! `vmstate`: tools for QEMU migration streams and the catalog's device models.
+//! One binary, one subcommand per job; each is a thin front end over library
+//! code (`vmstate_devices::analyze`, `vmstate_devices::schema`,
+//! `vmstate_examples::interop`).
 //!
-//! * `vmstate analyze FILE [--dump state|desc] [--memory] [--max-output BYTES]`: decode a migration
-//!   stream file like QEMU's `scripts/analyze-migration.py` (same JSON);
-//! * `vmstate describe [TYPE...]`: the wire layout of the built-in device types;
+//! * `vmstate analyze [FILE | -f FILE | -] [--dump state|desc] [--memory] [-x]`: decode a
+//!   migration stream like QEMU's `scripts/analyze-migration.py` (same JSON),
+//!   read incrementally with bounded memory;
+//! * `vmstate describe [TYPE...]`: the wire layout of the catalog's device types;
 //! * `vmstate dump-vmstate [--machine NAME]`: their QEMU `-dump-vmstate` JSON;
-//! * `vmstate rewrite IN OUT [--report] [--strict]`: a QEMU `pc` stream through the models
-//!   and written again;
-//! * `vmstate receive URI OUT --like FILE`: the destination of a live migration
-//!   from a QEMU `pc` machine, the final state written as a stream file;
-//! * `vmstate send IN URI [--postcopy]`: a stream file migrated live into a QEMU
-//!   started with `-incoming URI`;
 //! * `vmstate docs [--format markdown|json] [--output FILE]`: the device catalog's
 //!   wire-format page (checked in as `vmstate-devices/WIRE-FORMAT.md`) or its
 //!   `-dump-vmstate` JSON (checked in as `vmstate-devices/schema/vmstate-schema.json`);
 //! * `vmstate check SRC.json DEST.json` (or `-s SRC -d DEST`): QEMU's static
 //!   compatibility check of two `-dump-vmstate` dumps, both ways; exit 0 when
-//!   compatible, 1 when not, 2 on bad input.
+//!   compatible, 1 when not, 2 on bad input;
+//! * `vmstate rewrite IN OUT`, `receive URI OUT --like FILE`, `send IN URI`: QEMU
+//!   `pc` streams through the models, and live migration with QEMU;
+//! * `vmstate completions SHELL`: a completion script for bash, zsh, fish,
+//!   elvish or PowerShell.
 //!
-//! Run: `cargo run --release -p vmstate-examples --bin vmstate -- --help`
+//! Exit status: 0 success, 1 failure (bad stream, incompatible dumps), 2 usage
+//! error (and bad input for `check`). Output into a closed pipe
+//! (`vmstate analyze f.mig | head`) ends quietly with status 0.
+//!
+//! Install: `cargo install --path examples --bin vmstate`; or run
+//! `cargo run --release -p vmstate-examples --bin vmstate -- --help`.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use vmstate_examples::analyze::{self, AnalyzeOptions};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use vmstate_examples::analyze::{self, AnalyzeError, AnalyzeOptions};
 use vmstate_examples::dump;
 use vmstate_examples::interop;
 use vmstate_examples::schema::check::{self as schema_check, Finding, Report};
@@ -33,7 +41,19 @@ use vmstate_examples::schema::check::{self as schema_check, Finding, Report};
 #[command(
     name = "vmstate",
     version,
-    about = "Tools for QEMU migration streams and vmstate-rs device types"
+    about = "Tools for QEMU migration streams and vmstate-rs device types",
+    after_help = "Examples:
+  vmstate analyze vm.mig                 decoded state, as QEMU's analyze-migration.py prints it
+  vmstate analyze -f vm.mig -d desc      the stream's vmdesc trailer
+  cat vm.mig | vmstate analyze -         from standard input
+  vmstate analyze -x --extract-dir out vm.mig   RAMBlock contents into files
+  vmstate check old.json new.json        static compatibility of two -dump-vmstate dumps
+  vmstate docs --output vmstate-devices/WIRE-FORMAT.md
+  vmstate completions bash > /etc/bash_completion.d/vmstate
+
+Exit status: 0 success, 1 failure (bad stream, incompatible dumps), 2 usage error
+(and bad input for check). Writing into a closed pipe ends quietly with 0.
+Install: cargo install --path examples --bin vmstate"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -42,17 +62,47 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Decode a migration stream file (like QEMU's scripts/analyze-migration.py).
+    /// Decode a migration stream (like QEMU's scripts/analyze-migration.py).
+    ///
+    /// The stream is read incrementally, in 64 KiB reads: a seekable file's
+    /// vmdesc trailer is read from its end, then the stream from the start; a
+    /// pipe or standard input is checked by its first bytes (a bad magic fails
+    /// at once), then spooled to a temporary file (or, with --vmdesc, walked
+    /// directly). A cut stream is reported with the byte offset and section
+    /// where it stops.
+    ///
+    /// Examples:
+    ///   vmstate analyze vm.mig
+    ///   vmstate analyze -f vm.mig --dump desc
+    ///   ssh host cat vm.mig | vmstate analyze - --vmdesc other.mig
+    ///   vmstate analyze -x --extract-dir out vm.mig
+    #[command(verbatim_doc_comment)]
     Analyze {
-        /// The stream file (e.g. written by QEMU's `migrate "exec:cat > FILE"`, or by
-        /// `demo --keep-stream FILE`).
-        file: PathBuf,
+        /// The stream file (QEMU's `migrate "exec:cat > FILE"`, or `demo
+        /// --keep-stream FILE`); `-` reads standard input.
+        #[arg(conflicts_with = "file_flag", required_unless_present = "file_flag")]
+        file: Option<PathBuf>,
+        /// The stream file, as QEMU's script takes it.
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file_flag: Option<PathBuf>,
         /// What to print: the decoded device state, or the stream's vmdesc trailer.
         #[arg(short, long, value_enum, default_value_t = DumpKind::State)]
         dump: DumpKind,
         /// Include RAM page contents in the state dump.
         #[arg(short, long)]
         memory: bool,
+        /// Extract: write desc.json, each RAMBlock's final contents (a file
+        /// named by its idstr) and state.json, printing each name, as QEMU's
+        /// script does.
+        #[arg(short = 'x', long)]
+        extract: bool,
+        /// Directory for --extract.
+        #[arg(long, value_name = "DIR", default_value = ".", requires = "extract")]
+        extract_dir: PathBuf,
+        /// Take the vmdesc from this file instead of the stream's own trailer:
+        /// another stream of the same machine, or the JSON itself.
+        #[arg(long, value_name = "FILE")]
+        vmdesc: Option<PathBuf>,
         /// Print at most this many bytes of JSON; longer output is cut with a
         /// final line "... output truncated at N bytes".
         #[arg(long, value_name = "BYTES", default_value_t = analyze::DEFAULT_MAX_OUTPUT)]
@@ -162,6 +212,16 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script.
+    ///
+    /// Examples:
+    ///   vmstate completions bash > ~/.local/share/bash-completion/completions/vmstate
+    ///   vmstate completions zsh > ~/.zfunc/_vmstate
+    #[command(verbatim_doc_comment)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -175,9 +235,11 @@ enum DocsFormat {
 /// Exit status of `check` on bad input (unreadable or malformed dumps).
 const EXIT_BAD_INPUT: u8 = 2;
 
-#[derive(ValueEnum, Clone, Copy, Debug)]
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum DumpKind {
+    /// The decoded device state.
     State,
+    /// The vmdesc trailer.
     Desc,
 }
 
@@ -185,23 +247,26 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Cmd::Analyze {
             file,
+            file_flag,
             dump,
             memory,
+            extract,
+            extract_dir,
+            vmdesc,
             max_output,
         } => {
-            let data = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let json = match dump {
-                DumpKind::State => analyze::analyze_state(
-                    &data,
-                    &AnalyzeOptions {
-                        dump_memory: memory,
-                        ..AnalyzeOptions::default()
-                    },
-                ),
-                DumpKind::Desc => analyze::analyze_desc(&data),
-            }
-            .map_err(|e| format!("{}: {e}", file.display()))?;
-            println!("{}", analyze::to_python_json_bounded(&json, max_output));
+            // clap requires one form (positional or flag).
+            let Some(file) = file.or(file_flag) else {
+                return Err("analyze needs a stream file (or - for standard input)".into());
+            };
+            let job = AnalyzeJob {
+                dump,
+                memory,
+                extract: extract.then_some(extract_dir),
+                vmdesc,
+                max_output,
+            };
+            return run_analyze(&file, &job);
         }
         Cmd::Describe { types } => {
             let all = dump::device_types();
@@ -275,6 +340,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             uri,
             postcopy,
         } => print!("{}", interop::send(&input, &uri, postcopy)?),
+        Cmd::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "vmstate", &mut out);
+            return Ok(emit(&out));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -393,6 +463,142 @@ fn report_text(r: &Report, src: &Path, dest: &Path) -> String {
         verdict(r.all().all(|f| !f.breaks.backward())),
     );
     out
+}
+
+/// What `vmstate analyze` was asked for.
+struct AnalyzeJob {
+    dump: DumpKind,
+    memory: bool,
+    extract: Option<PathBuf>,
+    vmdesc: Option<PathBuf>,
+    max_output: usize,
+}
+
+/// Writes to standard output; a closed pipe ends quietly (status 0), another
+/// write error is a failure.
+fn emit(bytes: &[u8]) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vmstate: error: writing the output: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The stream as a seekable file: the file itself when it is a regular file,
+/// else (a pipe, standard input, a device) its first 8 bytes checked, then
+/// all of it spooled to an anonymous temporary file (disk, not memory).
+fn seekable_input(path: &Path) -> Result<File, String> {
+    let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    if path != Path::new("-") {
+        let f = File::open(path).map_err(|e| named(&e))?;
+        if f.metadata().map_err(|e| named(&e))?.is_file() {
+            return Ok(f);
+        }
+        return spool(Box::new(f), path);
+    }
+    spool(Box::new(std::io::stdin()), path)
+}
+
+fn spool(mut src: Box<dyn Read>, path: &Path) -> Result<File, String> {
+    let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let header = analyze::read_header(&mut src).map_err(|e| named(&e))?;
+    let mut tmp =
+        tempfile::tempfile().map_err(|e| format!("a temporary file to spool into: {e}"))?;
+    tmp.write_all(&header).map_err(|e| named(&e))?;
+    let mut buf = vec![0u8; analyze::CHUNK];
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(named(&e)),
+        };
+        tmp.write_all(&buf[..n]).map_err(|e| named(&e))?;
+    }
+    tmp.rewind().map_err(|e| named(&e))?;
+    Ok(tmp)
+}
+
+/// The vmdesc of `--vmdesc FILE`: the JSON itself, or another stream's trailer.
+fn vmdesc_from(path: &Path) -> Result<serde_json::Value, String> {
+    let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let mut f = File::open(path).map_err(|e| named(&e))?;
+    let mut first = [0u8; 1];
+    f.read_exact(&mut first).map_err(|e| named(&e))?;
+    if first[0] == b'{' {
+        let v: serde_json::Value =
+            serde_json::from_reader(File::open(path).map_err(|e| named(&e))?)
+                .map_err(|e| named(&format!("not JSON: {e}")))?;
+        analyze::check_vmdesc(&v).map_err(|e| named(&e))?;
+        return Ok(v);
+    }
+    analyze::analyze_desc_file(&mut f).map_err(|e| named(&e))
+}
+
+fn run_analyze(path: &Path, job: &AnalyzeJob) -> Result<ExitCode, String> {
+    let named = |e: &AnalyzeError| format!("{}: {e}", path.display());
+    let mut opts = AnalyzeOptions {
+        dump_memory: job.memory && job.extract.is_none(),
+        memory_budget: job.max_output as u64,
+        ..AnalyzeOptions::default()
+    };
+    let pretty = |v: &serde_json::Value| {
+        let mut t = analyze::to_python_json_bounded(v, job.max_output);
+        t.push('\n');
+        t
+    };
+    if let Some(dir) = &job.extract {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        opts.extract = Some(dir.clone());
+    }
+    // A stream read straight through, described by --vmdesc.
+    let analysis = if let (Some(desc_path), DumpKind::State) = (&job.vmdesc, job.dump) {
+        let desc = vmdesc_from(desc_path)?;
+        if let Some(dir) = &job.extract {
+            write_named(dir, "desc.json", pretty(&desc).as_bytes())?;
+        }
+        let r: Box<dyn Read + Send> = if path == Path::new("-") {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(File::open(path).map_err(|e| format!("{}: {e}", path.display()))?)
+        };
+        analyze::analyze_reader_with(r, &desc, &opts).map_err(|e| named(&e))?
+    } else {
+        let mut f = seekable_input(path)?;
+        if job.dump == DumpKind::Desc {
+            let desc = match &job.vmdesc {
+                Some(p) => vmdesc_from(p)?,
+                None => analyze::analyze_desc_file(&mut f).map_err(|e| named(&e))?,
+            };
+            return Ok(emit(pretty(&desc).as_bytes()));
+        }
+        if let Some(dir) = &job.extract {
+            let desc = analyze::analyze_desc_file(&mut f).map_err(|e| named(&e))?;
+            write_named(dir, "desc.json", pretty(&desc).as_bytes())?;
+        }
+        analyze::analyze_file(f, &opts).map_err(|e| named(&e))?
+    };
+    let Some(dir) = &job.extract else {
+        return Ok(emit(pretty(&analysis.state).as_bytes()));
+    };
+    let mut names = String::new();
+    for idstr in &analysis.extracted {
+        names.push_str(&format!("{idstr}\n"));
+    }
+    write_named(dir, "state.json", pretty(&analysis.state).as_bytes())?;
+    names.push_str("state.json\n");
+    Ok(emit(format!("desc.json\n{names}").as_bytes()))
+}
+
+/// Writes `dir/name` (without the final newline, as QEMU's script writes it).
+fn write_named(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), String> {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes.strip_suffix(b"\n").unwrap_or(bytes))
+        .map_err(|e| format!("{}: {e}", p.display()))
 }
 
 fn main() -> ExitCode {

@@ -196,7 +196,7 @@ impl Report {
 ///
 /// ```
 /// use serde_json::json;
-/// use vmstate_examples::schema::check::{check, FindingKind};
+/// use vmstate_devices::schema::check::{check, FindingKind};
 ///
 /// let src = json!({"dev": {"Name": "dev", "version_id": 2, "minimum_version_id": 1,
 ///     "Description": {"name": "dev", "version_id": 2, "minimum_version_id": 1, "Fields": []}}});
@@ -204,7 +204,7 @@ impl Report {
 /// let pass = check(&src, &dest)?;
 /// assert_eq!(pass.findings[0].kind, FindingKind::SectionMissing);
 /// assert_eq!(pass.findings[0].message, "Section \"dev\" does not exist in dest");
-/// # Ok::<(), vmstate_examples::schema::check::SchemaError>(())
+/// # Ok::<(), vmstate_devices::schema::check::SchemaError>(())
 /// ```
 pub fn check(src: &Value, dest: &Value) -> Result<Pass, SchemaError> {
     let src = Dump::parse(src)?;
@@ -246,7 +246,7 @@ pub fn check(src: &Value, dest: &Value) -> Result<Pass, SchemaError> {
 ///
 /// ```
 /// use serde_json::json;
-/// use vmstate_examples::schema::check::{compare, Breaks};
+/// use vmstate_devices::schema::check::{compare, Breaks};
 ///
 /// let dump = |v: u32, min: u32| json!({"dev": {"Name": "dev", "version_id": v, "minimum_version_id": min,
 ///     "Description": {"name": "dev", "version_id": v, "minimum_version_id": min, "Fields": []}}});
@@ -256,7 +256,7 @@ pub fn check(src: &Value, dest: &Value) -> Result<Pass, SchemaError> {
 /// assert!(r.is_forward_compatible());
 /// assert!(r.backward.iter().all(|f| f.breaks == Breaks::Backward));
 /// assert!(!r.is_compatible_both_ways());
-/// # Ok::<(), vmstate_examples::schema::check::SchemaError>(())
+/// # Ok::<(), vmstate_devices::schema::check::SchemaError>(())
 /// ```
 pub fn compare(old: &Value, new: &Value) -> Result<Report, SchemaError> {
     let forward = check(old, new)?;

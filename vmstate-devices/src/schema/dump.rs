@@ -45,7 +45,7 @@ fn field_size(f: &FieldDescription) -> u64 {
 /// on the wire), "Subsections" when there are any.
 ///
 /// ```
-/// use vmstate_examples::schema::dump::vmsd_json;
+/// use vmstate_devices::schema::dump::vmsd_json;
 /// use vmstate_runtime::VmState;
 ///
 /// #[derive(VmState)]
@@ -95,7 +95,7 @@ pub fn vmsd_json(d: &VmStateDescription) -> Value {
 /// entries sorted by QOM type name, as QEMU writes them.
 ///
 /// ```
-/// use vmstate_examples::schema::dump::{dump_vmstate, DumpEntry};
+/// use vmstate_devices::schema::dump::{dump_vmstate, DumpEntry};
 /// use vmstate_runtime::VmState;
 ///
 /// #[derive(VmState)]

@@ -1,19 +1,44 @@
-//! Reading a QEMU migration stream file the way QEMU's
+//! Reading a QEMU migration stream the way QEMU's
 //! `scripts/analyze-migration.py` does (qemu-wire.md §8.1), with the same JSON
-//! output, but treating the file as untrusted: every read is bounded, every
-//! malformed input is an [`AnalyzeError`] saying what was wrong and where.
+//! output (and its `-x` extraction), but treating the input as untrusted:
+//! every read is bounded, every malformed input is an [`AnalyzeError`] saying
+//! what was wrong and where. This is the library behind `vmstate analyze`
+//! (feature `analyze`).
+//!
+//! It lives in `vmstate-devices`, not in the runtime: it decodes the "ram"
+//! section with this crate's RAM record codec
+//! ([`ram::protocol::RamDecoder`](crate::ram::protocol::RamDecoder)), and the
+//! runtime knows no device. What it takes from the runtime is the stream
+//! format ([`savevm::format`](vmstate_runtime::savevm::format): magic,
+//! version, record types, markers) and the bounded big-endian
+//! [`wire::Reader`](vmstate_runtime::wire::Reader) every read goes through;
+//! there is no second parser of either.
 //!
 //! How it works:
 //!
-//! 1. check the header (`QEVM`, version 3);
+//! 1. check the header (`QEVM`, version 3) from the first bytes read, so a
+//!    file that is no stream (`/dev/zero`, a pipe of anything) fails at once;
 //! 2. find the vmdesc trailer from the end of the file (`0x06`, be32 length,
-//!    JSON that runs exactly to the end of the file) and parse it;
-//! 3. walk the stream: configuration, commands (skipped), START/PART/END/FULL
-//!    sections, footers, EOF. FULL bodies are decoded from the vmdesc field
-//!    lists alone (integers, bool, nested structs, arrays, subsections; any
-//!    other type as opaque bytes of the described size); the "ram" section is
-//!    decoded with its own record parser (MEM_SIZE list, ZERO, PAGE, CONTINUE,
-//!    EOS).
+//!    JSON that runs exactly to the end of the file), searching backwards in
+//!    [`CHUNK`]-byte reads ([`find_vmdesc_in`]), and parse it;
+//! 3. walk the stream from the start through a [`wire::Reader`](vmstate_runtime::wire::Reader)
+//!    refilled in [`CHUNK`]-byte reads: configuration, commands (skipped),
+//!    START/PART/END/FULL sections, footers, EOF. FULL bodies are decoded from
+//!    the vmdesc field lists alone (integers, bool, nested structs, arrays,
+//!    subsections; any other type as opaque bytes of the described size); the
+//!    "ram" section's records go through the RAM codec (MEM_SIZE list, ZERO,
+//!    PAGE, CONTINUE, EOS), pages skipped unless dumped or extracted.
+//!
+//! Memory is bounded by the decoded state, the trailer and one item (a page,
+//! or a field of at most [`MAX_FIELD_BYTES`]), never by the input: a 256 MiB
+//! stream is analyzed in under 10 MiB of resident memory. [`analyze_file`]
+//! reads a seekable file; [`analyze_reader_with`] a pipe, given the vmdesc
+//! from elsewhere; the slice functions ([`analyze_state`], ...) the same way
+//! over bytes in memory. A file cut short has no trailer: it is walked as far
+//! as it goes without one and the error says in which section and at which
+//! byte offset it stops. Text from the stream (section and block names) is
+//! shown with bytes that are not UTF-8 as `\xNN`, and messages escape control
+//! characters, so a hostile name cannot drive the terminal.
 //!
 //! Bounds against a hostile file: the vmdesc's counts and nesting are claims,
 //! so the walk's work (records, fields, subsections, array elements visited)
@@ -21,8 +46,9 @@
 //! [`WORK_BASE`] ([`analyze_state_counted`] reports it), which also bounds the
 //! values it builds; struct nesting stops at [`MAX_STRUCT_DEPTH`]; every number
 //! from the vmdesc is checked before arithmetic; sections and devices are found
-//! by hash, not by scanning; and [`to_python_json_bounded`] caps the printed
-//! text ([`DEFAULT_MAX_OUTPUT`] for `vmstate analyze`).
+//! by hash, not by scanning; at most [`MAX_RAM_BLOCKS`] RAMBlock names are
+//! learned; and [`to_python_json_bounded`] caps the printed text
+//! ([`DEFAULT_MAX_OUTPUT`] for `vmstate analyze`).
 //!
 //! ```
 //! // A tiny stream: header, one FULL section described by the trailer, EOF.
@@ -32,21 +58,31 @@
 //! s.push(0x06);
 //! s.extend_from_slice(&(json.len() as u32).to_be_bytes());
 //! s.extend_from_slice(json);
-//! let state = vmstate_examples::analyze::analyze_state(&s, &Default::default()).unwrap();
+//! let state = vmstate_devices::analyze::analyze_state(&s, &Default::default()).unwrap();
 //! assert_eq!(state["dev (0)"]["x"], "0x1234");
 //! ```
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use bytes::BytesMut;
 
 use serde_json::{Map, Value};
 use vmstate_runtime::savevm::format::{
     self, MigCmd, RecordType, FILE_MAGIC, FILE_VERSION, NULLPTR_MARKER, SUBSECTION_MARKER,
 };
+use vmstate_runtime::wire::{Reader, Refill};
 
-use vmstate_devices::ram::protocol::{
-    RamFlag, SECTION_NAME as RAM_SECTION, SECTION_VERSION as RAM_VERSION,
-};
+use crate::ram::protocol::{BlockTable, MemSizeOptions, RamDecoder, RecordHeader};
+use crate::ram::RamBlockSpec;
+use crate::ram::{RamError, RamErrorKind};
+
+use crate::ram::protocol::{RamFlag, SECTION_NAME as RAM_SECTION, SECTION_VERSION as RAM_VERSION};
 
 /// Where and what went wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,9 +115,9 @@ impl AnalyzeError {
 impl fmt::Display for AnalyzeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.context.is_empty() {
-            write!(f, "{}: ", self.context.join(", "))?;
+            write!(f, "{}: ", escape_for_message(&self.context.join(", ")))?;
         }
-        f.write_str(&self.message)?;
+        f.write_str(&escape_for_message(&self.message))?;
         if let Some(o) = self.offset {
             write!(f, " (at byte offset {o} = {o:#x})")?;
         }
@@ -107,6 +143,16 @@ pub struct AnalyzeOptions {
     /// counts (`array_len`, nesting) are claims; this ties the walk's time and
     /// memory to the bytes that back them (see [`AnalyzeWork`]).
     pub work_per_byte: u64,
+    /// `analyze-migration.py -x`: write each RAMBlock's final contents to a
+    /// file under this directory, named by the block's idstr (`pc.ram`,
+    /// `0000:00:02.0/vga.vram`, `rom@etc/acpi/tables`, sparse where the
+    /// stream sent zero pages). A name that is not a safe relative path
+    /// (`..`, empty parts) is an error.
+    pub extract: Option<PathBuf>,
+    /// With `dump_memory`: bytes of page text kept at most (pages past it
+    /// are left out: the printed output is cut before them anyway when it is
+    /// bounded by as many bytes, see [`to_python_json_bounded`]).
+    pub memory_budget: u64,
 }
 
 impl Default for AnalyzeOptions {
@@ -115,6 +161,8 @@ impl Default for AnalyzeOptions {
             dump_memory: false,
             max_values: MAX_VALUES,
             work_per_byte: WORK_PER_BYTE,
+            extract: None,
+            memory_budget: u64::MAX,
         }
     }
 }
@@ -161,22 +209,33 @@ pub struct VmDesc {
     pub json: Value,
 }
 
-fn check_header(data: &[u8]) -> Result<()> {
+/// Checks the 8-byte stream header: `QEVM`, version 3. Only the bytes given
+/// are looked at, so a bad magic is reported after reading 4 bytes.
+///
+/// ```
+/// use vmstate_devices::analyze::check_header;
+/// assert!(check_header(b"QEVM\0\0\0\x03").is_ok());
+/// let e = check_header(b"\x7fELF\x02\x01\x01\0").unwrap_err();
+/// assert_eq!(e.to_string(), "not a migration stream: magic 0x7f454c46, expected 0x5145564d (\"QEVM\") (at byte offset 0 = 0x0)");
+/// ```
+pub fn check_header(data: &[u8]) -> Result<()> {
+    if data.len() >= 4 {
+        let magic = u32::from_be_bytes(data[0..4].try_into().expect("4 bytes"));
+        if magic != FILE_MAGIC {
+            return Err(AnalyzeError::new(
+                Some(0),
+                format!(
+                    "not a migration stream: magic {magic:#010x}, expected {FILE_MAGIC:#010x} (\"QEVM\")"
+                ),
+            ));
+        }
+    }
     if data.len() < 8 {
         return Err(AnalyzeError::new(
             Some(data.len() as u64),
             format!(
                 "file too short for a migration stream header ({} bytes, need 8)",
                 data.len()
-            ),
-        ));
-    }
-    let magic = u32::from_be_bytes(data[0..4].try_into().expect("4 bytes"));
-    if magic != FILE_MAGIC {
-        return Err(AnalyzeError::new(
-            Some(0),
-            format!(
-                "not a migration stream: magic {magic:#010x}, expected {FILE_MAGIC:#010x} (\"QEVM\")"
             ),
         ));
     }
@@ -190,42 +249,98 @@ fn check_header(data: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Reads the 8-byte header from `r` (no more) and checks it: how a pipe or
+/// `/dev/zero` is refused after a few bytes.
+pub fn read_header(r: &mut impl Read) -> Result<[u8; 8]> {
+    let mut h = [0u8; 8];
+    let mut got = 0;
+    while got < 8 {
+        match r.read(&mut h[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(AnalyzeError::new(
+                    Some(got as u64),
+                    format!("read error: {e}"),
+                ))
+            }
+        }
+        // A bad magic needs no more bytes.
+        if got >= 4 && u32::from_be_bytes(h[0..4].try_into().expect("4 bytes")) != FILE_MAGIC {
+            break;
+        }
+    }
+    check_header(&h[..got])?;
+    Ok(h)
+}
+
 /// Finds and parses the vmdesc trailer: a `0x06` byte, a be32 length, and a
 /// JSON object of exactly that length ending the file. (JSON text cannot
 /// contain a raw 0x06, so the record is found from the end.)
 pub fn find_vmdesc(data: &[u8]) -> Result<VmDesc> {
-    let floor = data.len().saturating_sub(MAX_VMDESC_LEN + 5);
-    let mut p = data.len().saturating_sub(6);
-    let found = loop {
-        if p < floor.max(8) {
-            break None;
-        }
-        if data[p] == RecordType::VmDescription as u8 && data[p + 5] == b'{' {
-            let len = u32::from_be_bytes(data[p + 1..p + 5].try_into().expect("4 bytes")) as usize;
-            if (p + 5).checked_add(len) == Some(data.len()) {
-                break Some(p);
-            }
-        }
-        p -= 1;
+    let mut f = std::io::Cursor::new(data);
+    find_vmdesc_in(&mut f)?.ok_or_else(no_trailer)
+}
+
+fn no_trailer() -> AnalyzeError {
+    AnalyzeError::new(
+        None,
+        "no vmdesc trailer at the end of the file: the stream is incomplete, or was written \
+         without one (suppress-vmdesc, postcopy); its FULL sections cannot be decoded without it",
+    )
+}
+
+/// [`find_vmdesc`] on a seekable file: the last [`MAX_VMDESC_LEN`] + 5 bytes
+/// are searched backwards in [`CHUNK`]-byte reads for the last `0x06` byte,
+/// and the trailer read only when its length runs exactly to the end of the
+/// file. `Ok(None)`: there is no trailer. The file position is left anywhere.
+pub fn find_vmdesc_in<F: Read + Seek>(f: &mut F) -> Result<Option<VmDesc>> {
+    let io = |e: std::io::Error| AnalyzeError::new(None, format!("read error: {e}"));
+    let len = f.seek(SeekFrom::End(0)).map_err(io)?;
+    let floor = len.saturating_sub(MAX_VMDESC_LEN as u64 + 5).max(8);
+    // The record is at least 6 bytes: 0x06, be32 length, '{'.
+    let mut hi = len.saturating_sub(5);
+    let mut buf = vec![0u8; CHUNK];
+    let mut candidate = None;
+    while hi > floor && candidate.is_none() {
+        let lo = hi.saturating_sub(CHUNK as u64).max(floor);
+        let n = (hi - lo) as usize;
+        f.seek(SeekFrom::Start(lo)).map_err(io)?;
+        f.read_exact(&mut buf[..n]).map_err(io)?;
+        candidate = buf[..n]
+            .iter()
+            .rposition(|&b| b == RecordType::VmDescription as u8)
+            .map(|i| lo + i as u64);
+        hi = lo;
+    }
+    let Some(p) = candidate else {
+        return Ok(None);
     };
-    let Some(offset) = found else {
-        return Err(AnalyzeError::new(
-            None,
-            "no vmdesc trailer at the end of the file: the stream is incomplete, or was written \
-             without one (suppress-vmdesc, postcopy); its FULL sections cannot be decoded without it",
-        ));
-    };
-    let json: Value = serde_json::from_slice(&data[offset + 5..]).map_err(|e| {
+    let mut head = [0u8; 6];
+    f.seek(SeekFrom::Start(p)).map_err(io)?;
+    f.read_exact(&mut head).map_err(io)?;
+    let json_len = u64::from(u32::from_be_bytes(head[1..5].try_into().expect("4 bytes")));
+    if head[5] != b'{' || p + 5 + json_len != len {
+        return Ok(None);
+    }
+    let mut json = vec![0u8; json_len as usize];
+    f.seek(SeekFrom::Start(p + 5)).map_err(io)?;
+    f.read_exact(&mut json).map_err(io)?;
+    let json: Value = serde_json::from_slice(&json).map_err(|e| {
         AnalyzeError::new(
-            Some(offset as u64 + 5),
+            Some(p + 5),
             format!("the vmdesc trailer is not valid JSON: {e}"),
         )
     })?;
     check_vmdesc(&json).map_err(|mut e| {
-        e.offset = Some(offset as u64 + 5);
+        e.offset = Some(p + 5);
         e
     })?;
-    Ok(VmDesc { offset, json })
+    Ok(Some(VmDesc {
+        offset: p as usize,
+        json,
+    }))
 }
 
 /// Checks the shape the walk relies on: an object with a power-of-two
@@ -236,8 +351,8 @@ pub fn check_vmdesc(json: &Value) -> Result<()> {
     let obj = json.as_object().ok_or_else(|| bad("not a JSON object"))?;
     obj.get("page_size")
         .and_then(Value::as_u64)
-        .filter(|p| p.is_power_of_two() && (512..=65536).contains(p))
-        .ok_or_else(|| bad("\"page_size\" missing or not a power of two in 512..=65536"))?;
+        .filter(|p| p.is_power_of_two() && (1024..=65536).contains(p))
+        .ok_or_else(|| bad("\"page_size\" missing or not a power of two in 1024..=65536"))?;
     let devices = obj
         .get("devices")
         .and_then(Value::as_array)
@@ -260,6 +375,15 @@ pub fn analyze_desc(data: &[u8]) -> Result<Value> {
     Ok(find_vmdesc(data)?.json)
 }
 
+/// [`analyze_desc`] on a seekable file: the header, then the trailer from the
+/// end (nothing between is read).
+pub fn analyze_desc_file<F: Read + Seek>(f: &mut F) -> Result<Value> {
+    f.seek(SeekFrom::Start(0))
+        .map_err(|e| AnalyzeError::new(None, format!("read error: {e}")))?;
+    read_header(f)?;
+    Ok(find_vmdesc_in(f)?.ok_or_else(no_trailer)?.json)
+}
+
 /// `analyze-migration.py -d state`: every section decoded, keyed
 /// `"<idstr> (<section id>)"` in stream order.
 pub fn analyze_state(data: &[u8], opts: &AnalyzeOptions) -> Result<Value> {
@@ -273,31 +397,133 @@ pub fn analyze_state_counted(data: &[u8], opts: &AnalyzeOptions) -> (Result<Valu
         Ok(v) => v,
         Err(e) => return (Err(e), AnalyzeWork::default()),
     };
-    walk_stream(&data[..vmdesc.offset], &vmdesc.json, opts)
+    let stream = data[..vmdesc.offset].to_vec();
+    let (r, work) = walk(
+        Box::new(std::io::Cursor::new(stream)),
+        Some(vmdesc.offset as u64),
+        false,
+        &vmdesc.json,
+        opts,
+    );
+    (r.map(|a| a.state), work)
 }
 
 /// Like [`analyze_state`], for a stream (header to EOF, no trailer needed)
 /// described by `vmdesc`, e.g. the trailer of another stream of the same
 /// machine when this one was saved without (`suppress-vmdesc`).
 pub fn analyze_state_with(stream: &[u8], vmdesc: &Value, opts: &AnalyzeOptions) -> Result<Value> {
-    walk_stream(stream, vmdesc, opts).0
+    let len = stream.len() as u64;
+    walk(
+        Box::new(std::io::Cursor::new(stream.to_vec())),
+        Some(len),
+        false,
+        vmdesc,
+        opts,
+    )
+    .0
+    .map(|a| a.state)
 }
 
-fn walk_stream(
-    stream: &[u8],
+/// What [`analyze_file`] and [`analyze_reader_with`] found.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The decoded state (`analyze-migration.py -d state`).
+    pub state: Value,
+    /// What the walk cost.
+    pub work: AnalyzeWork,
+    /// With [`AnalyzeOptions::extract`]: the idstrs of the RAMBlocks written
+    /// (each to its idstr as a path below the directory, a leading `/`
+    /// dropped), in the order the stream named them.
+    pub extracted: Vec<String>,
+}
+
+/// [`analyze_state`] on a seekable file, read incrementally: the trailer is
+/// found from the end, then the stream is walked from the start in
+/// [`CHUNK`]-byte reads, so memory is bounded by the decoded state (and the
+/// trailer), not by the file. Without a trailer (a cut file) the stream is
+/// walked as far as it can be without one, and the error says where it
+/// stops: in which section, at which byte offset.
+pub fn analyze_file<F: Read + Seek + Send + 'static>(
+    mut f: F,
+    opts: &AnalyzeOptions,
+) -> Result<Analysis> {
+    let io = |e: std::io::Error| AnalyzeError::new(None, format!("read error: {e}"));
+    f.seek(SeekFrom::Start(0)).map_err(io)?;
+    read_header(&mut f)?;
+    let vmdesc = find_vmdesc_in(&mut f)?;
+    let file_len = f.seek(SeekFrom::End(0)).map_err(io)?;
+    f.seek(SeekFrom::Start(0)).map_err(io)?;
+    match vmdesc {
+        Some(v) => {
+            let end = v.offset as u64;
+            walk(Box::new(f.take(end)), Some(end), false, &v.json, opts).0
+        }
+        None => {
+            // Walk without descriptions: how far does the stream go?
+            let bare = serde_json::json!({"page_size": format::TARGET_PAGE_SIZE, "devices": []});
+            let mut probe = opts.clone();
+            probe.dump_memory = false;
+            probe.extract = None;
+            let cut = format!(
+                "the file has no vmdesc trailer (it ends at byte offset {file_len}): the stream \
+                 was cut, or saved without one (suppress-vmdesc, postcopy)"
+            );
+            match walk(Box::new(f), Some(file_len), true, &bare, &probe).0 {
+                Ok(_) => Err(no_trailer()),
+                Err(mut e) => {
+                    let inside = if e.context.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" in {}", e.context.join(", "))
+                    };
+                    e.message = format!("{cut}; read without it, it stops{inside}: {}", e.message);
+                    e.context.clear();
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// [`analyze_state_with`] on any reader (a pipe, standard input), read
+/// incrementally in [`CHUNK`]-byte reads up to the EOF record: `vmdesc`
+/// describes the FULL sections (from another stream of the same machine, or
+/// this one's trailer read elsewhere). A cut stream is an error saying where.
+pub fn analyze_reader_with<R: Read + Send + 'static>(
+    r: R,
     vmdesc: &Value,
     opts: &AnalyzeOptions,
-) -> (Result<Value>, AnalyzeWork) {
-    let limit = opts
-        .work_per_byte
-        .saturating_mul(stream.len() as u64)
-        .saturating_add(WORK_BASE);
+) -> Result<Analysis> {
+    walk(Box::new(r), None, false, vmdesc, opts).0
+}
+
+/// Walks the stream `src` (ending at `end` when known; `bare`: the end of a
+/// file without a trailer).
+fn walk(
+    src: Box<dyn Read + Send>,
+    end: Option<u64>,
+    bare: bool,
+    vmdesc: &Value,
+    opts: &AnalyzeOptions,
+) -> (Result<Analysis>, AnalyzeWork) {
+    let mut c = Cursor::new(src, 0, end, opts);
+    c.bare = bare;
     let mut work = AnalyzeWork {
         visits: 0,
-        limit,
-        stream_bytes: stream.len() as u64,
+        limit: c.max_visits(),
+        stream_bytes: end.unwrap_or(0),
     };
-    if let Err(e) = check_header(stream).and_then(|()| check_vmdesc(vmdesc)) {
+    let header = c.array::<8>("the stream header").map_err(|mut e| {
+        e.message = format!(
+            "file too short for a migration stream header: {}",
+            e.message
+        );
+        e
+    });
+    if let Err(e) = header
+        .and_then(|h| check_header(&h))
+        .and_then(|()| check_vmdesc(vmdesc))
+    {
         return (Err(e), work);
     }
     let devices = vmdesc["devices"]
@@ -315,30 +541,33 @@ fn walk_stream(
             device_index.entry((name, instance)).or_insert(i);
         }
     }
+    let page_size = vmdesc["page_size"]
+        .as_u64()
+        .unwrap_or(format::TARGET_PAGE_SIZE);
     let mut walker = Walker {
-        c: Cursor {
-            data: stream,
-            pos: 8,
-            values: 0,
-            max_values: opts.max_values,
-            visits: 0,
-            max_visits: limit,
-            depth: 0,
-        },
+        c,
         devices,
         device_index,
         section_index: HashMap::new(),
-        page_size: vmdesc["page_size"]
-            .as_u64()
-            .unwrap_or(format::TARGET_PAGE_SIZE),
+        ram: RamDecoder::new(page_size, MemSizeOptions::default()),
+        blocks: LearnedBlocks::new(page_size),
         dump_memory: opts.dump_memory,
+        memory_budget: opts.memory_budget,
+        memory_kept: 0,
+        extract: opts.extract.clone().map(|dir| Extract {
+            dir,
+            files: HashMap::new(),
+            data_pages: Default::default(),
+            written: Vec::new(),
+        }),
         ignore_shared: false,
         sections: Vec::new(),
-        last_block: None,
         last_section_id: None,
     };
     let walked = walker.walk();
     work.visits = walker.c.visits;
+    work.limit = walker.c.max_visits();
+    work.stream_bytes = end.unwrap_or_else(|| walker.c.pos());
     if let Err(e) = walked {
         return (Err(e), work);
     }
@@ -346,7 +575,15 @@ fn walk_stream(
     for (id, name, state) in walker.sections {
         out.insert(format!("{name} ({id})"), state.into_value());
     }
-    (Ok(Value::Object(out)), work)
+    let extracted = walker.extract.map(|x| x.written).unwrap_or_default();
+    (
+        Ok(Analysis {
+            state: Value::Object(out),
+            work,
+            extracted,
+        }),
+        work,
+    )
 }
 
 /// Prints JSON as Python's `json.dumps(v, indent=4, separators=(',', ': '))`
@@ -366,11 +603,11 @@ pub fn to_python_json(v: &Value) -> String {
 /// stops at the cap, so the cost is bounded by it too.
 ///
 /// ```
-/// use vmstate_examples::analyze::to_python_json_bounded;
+/// use vmstate_devices::analyze::to_python_json_bounded;
 /// let v = serde_json::json!({"a": "x".repeat(100)});
 /// let out = to_python_json_bounded(&v, 16);
 /// assert_eq!(out, "{\n    \"a\": \"xxxx\n... output truncated at 16 bytes");
-/// assert_eq!(to_python_json_bounded(&v, 1000), vmstate_examples::analyze::to_python_json(&v));
+/// assert_eq!(to_python_json_bounded(&v, 1000), vmstate_devices::analyze::to_python_json(&v));
 /// ```
 pub fn to_python_json_bounded(v: &Value, max_bytes: usize) -> String {
     let mut out = Output {
@@ -484,74 +721,186 @@ fn write_python_str(out: &mut Output, s: &str) {
     out.push('"');
 }
 
-struct Cursor<'a> {
-    /// The stream up to the vmdesc trailer.
-    data: &'a [u8],
-    pos: usize,
+/// The stream being walked: the runtime's [`Reader`] over a buffer refilled in
+/// [`CHUNK`]-byte reads from the input, so memory stays bounded by the largest
+/// single item read (a page, or a field of at most [`MAX_FIELD_BYTES`]).
+struct Cursor {
+    r: Reader<BytesMut>,
+    /// Where the stream ends (the vmdesc trailer's offset), when known.
+    end: Option<u64>,
+    /// The stream has no trailer: `end` is the end of the file.
+    bare: bool,
     values: u64,
     max_values: u64,
-    /// Work done so far and allowed ([`AnalyzeWork`]).
+    /// Work done so far ([`AnalyzeWork`]) and the allowance per byte.
     visits: u64,
-    max_visits: u64,
+    work_per_byte: u64,
     /// Nesting of the struct being read.
     depth: usize,
 }
 
-impl<'a> Cursor<'a> {
-    fn err(&self, msg: impl Into<String>) -> AnalyzeError {
-        AnalyzeError::new(Some(self.pos as u64), msg)
+/// Input read per refill of the analyzer's buffer: 64 KiB.
+pub const CHUNK: usize = 64 << 10;
+/// Largest single field the walk reads into memory (a vmdesc `size` is a claim).
+pub const MAX_FIELD_BYTES: u64 = 64 << 20;
+
+/// [`Refill`] from any reader, [`CHUNK`] bytes at a time.
+struct ChunkRefill {
+    src: Box<dyn Read + Send>,
+}
+
+impl Refill<BytesMut> for ChunkRefill {
+    fn refill(&mut self, buf: &mut BytesMut, _min: usize) -> std::io::Result<usize> {
+        let start = buf.len();
+        buf.resize(start + CHUNK, 0);
+        let n = loop {
+            match self.src.read(&mut buf[start..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
+        buf.truncate(start + *n.as_ref().unwrap_or(&0));
+        n
+    }
+}
+
+impl Cursor {
+    /// A cursor at stream offset `base` reading `src` (which ends at `end`, if known).
+    fn new(src: Box<dyn Read + Send>, base: u64, end: Option<u64>, opts: &AnalyzeOptions) -> Self {
+        Cursor {
+            r: Reader::with_refill(BytesMut::new(), base, Box::new(ChunkRefill { src })),
+            end,
+            bare: false,
+            values: 0,
+            max_values: opts.max_values,
+            visits: 0,
+            work_per_byte: opts.work_per_byte,
+            depth: 0,
+        }
     }
 
-    fn take(&mut self, n: u64, what: &str) -> Result<&'a [u8]> {
-        let left = self.data.len() - self.pos;
-        if n > left as u64 {
+    fn pos(&self) -> u64 {
+        self.r.position()
+    }
+
+    fn err(&self, msg: impl Into<String>) -> AnalyzeError {
+        AnalyzeError::new(Some(self.pos()), msg)
+    }
+
+    /// Fails unless `n` more bytes can be read, saying where the stream ends.
+    fn need(&mut self, n: u64, what: &str) -> Result<()> {
+        if let Some(end) = self.end {
+            let left = end.saturating_sub(self.pos());
+            if n > left {
+                return Err(self.err(format!(
+                    "stream ends while reading {what}: need {n} bytes, {left} left {}",
+                    if self.bare {
+                        "before the end of the file"
+                    } else {
+                        "before the vmdesc trailer"
+                    }
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The runtime's read error as ours: a truncation says where the input ended.
+    fn read_err(&self, e: &vmstate_runtime::Error, n: u64, what: &str) -> AnalyzeError {
+        let at = self.pos();
+        match e.kind() {
+            vmstate_runtime::ErrorKind::Truncated { available, .. } => AnalyzeError::new(
+                Some(at),
+                format!(
+                    "stream ends while reading {what}: need {n} bytes, the input ends {available} \
+                     bytes later (cut at byte offset {})",
+                    at + *available as u64
+                ),
+            ),
+            _ => AnalyzeError::new(Some(at), format!("reading {what}: {e}")),
+        }
+    }
+
+    fn take(&mut self, n: u64, what: &str) -> Result<Vec<u8>> {
+        self.need(n, what)?;
+        if n > MAX_FIELD_BYTES {
             return Err(self.err(format!(
-                "stream ends while reading {what}: need {n} bytes, {left} left before the vmdesc trailer"
+                "{what}: {n} bytes is more than the {MAX_FIELD_BYTES} one item may have"
             )));
         }
-        let s = &self.data[self.pos..self.pos + n as usize];
-        self.pos += n as usize;
-        Ok(s)
+        self.r
+            .read_vec(n as usize)
+            .map_err(|e| self.read_err(&e, n, what))
+    }
+
+    /// Skips `n` bytes, a chunk at a time (nothing of it is kept).
+    fn skip(&mut self, n: u64, what: &str) -> Result<()> {
+        self.need(n, what)?;
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(CHUNK as u64);
+            self.r
+                .skip(k as usize)
+                .map_err(|e| self.read_err(&e, left, what))?;
+            left -= k;
+        }
+        Ok(())
+    }
+
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N]> {
+        self.need(N as u64, what)?;
+        let mut a = [0u8; N];
+        self.r
+            .read_bytes(&mut a)
+            .map_err(|e| self.read_err(&e, N as u64, what))?;
+        Ok(a)
     }
 
     fn u8(&mut self, what: &str) -> Result<u8> {
-        Ok(self.take(1, what)?[0])
+        Ok(self.array::<1>(what)?[0])
     }
 
     fn be32(&mut self, what: &str) -> Result<u32> {
-        Ok(u32::from_be_bytes(
-            self.take(4, what)?.try_into().expect("4 bytes"),
-        ))
+        Ok(u32::from_be_bytes(self.array(what)?))
     }
 
     fn be16(&mut self, what: &str) -> Result<u16> {
-        Ok(u16::from_be_bytes(
-            self.take(2, what)?.try_into().expect("2 bytes"),
-        ))
+        Ok(u16::from_be_bytes(self.array(what)?))
     }
 
-    fn be64(&mut self, what: &str) -> Result<u64> {
-        Ok(u64::from_be_bytes(
-            self.take(8, what)?.try_into().expect("8 bytes"),
-        ))
+    /// The next byte, not consumed (`None` at the end of the stream).
+    fn peek(&mut self) -> Option<u8> {
+        if self.end.is_some_and(|end| self.pos() >= end) {
+            return None;
+        }
+        self.r.peek_u8()
     }
 
-    /// One length byte, then that many bytes.
+    /// One length byte, then that many bytes (as text; bytes that are not
+    /// UTF-8 shown as `\xNN`).
     fn counted(&mut self, what: &str) -> Result<String> {
         let n = self.u8(what)?;
-        Ok(String::from_utf8_lossy(self.take(n as u64, what)?).into_owned())
+        Ok(text(&self.take(n as u64, what)?))
+    }
+
+    /// Work allowed so far: per byte of the stream (all of it when its length
+    /// is known, else what was read), plus [`WORK_BASE`].
+    fn max_visits(&self) -> u64 {
+        self.work_per_byte
+            .saturating_mul(self.end.unwrap_or_else(|| self.pos()))
+            .saturating_add(WORK_BASE)
     }
 
     /// One unit of work; fails once the stream's budget is spent.
     fn visit(&mut self) -> Result<()> {
         self.visits += 1;
-        if self.visits > self.max_visits {
+        let max = self.max_visits();
+        if self.visits > max {
             return Err(self.err(format!(
-                "the vmdesc trailer asks for more work than the stream backs: over {} \
+                "the vmdesc trailer asks for more work than the stream backs: over {max} \
                  records, fields and elements for {} stream bytes; refusing to go on \
                  (a hostile vmdesc trailer?)",
-                self.max_visits,
-                self.data.len()
+                self.end.unwrap_or_else(|| self.pos())
             )));
         }
         Ok(())
@@ -567,6 +916,38 @@ impl<'a> Cursor<'a> {
         }
         Ok(())
     }
+}
+
+/// Bytes from the stream as text: UTF-8 as is, any other byte as `\xNN`.
+fn text(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        s.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    s
+}
+
+/// `s` with control characters (and other invisible ones) escaped, for a
+/// message printed to a terminal.
+fn escape_for_message(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control()
+            || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+        {
+            if (c as u32) < 0x100 {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            } else {
+                out.push_str(&format!("\\u{{{:04x}}}", c as u32));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The decoded state of one section.
@@ -599,29 +980,34 @@ impl SectionState {
 }
 
 struct Walker<'a> {
-    c: Cursor<'a>,
+    c: Cursor,
     devices: &'a [Value],
     /// (name, instance id) -> index into `devices`.
     device_index: HashMap<(&'a str, u64), usize>,
     /// Section id -> index into `sections`.
     section_index: HashMap<u32, usize>,
-    page_size: u64,
+    /// The RAM record codec (it keeps the last block, for CONTINUE across
+    /// sections) and the blocks it has seen named.
+    ram: RamDecoder,
+    blocks: LearnedBlocks,
     dump_memory: bool,
+    /// Bytes of page text kept for `dump_memory`, and the most to keep.
+    memory_kept: u64,
+    memory_budget: u64,
+    /// `-x`: where RAMBlock contents go.
+    extract: Option<Extract>,
     /// x-ignore-shared was announced in the configuration: MEM_SIZE entries
     /// carry the block's guest address too.
     ignore_shared: bool,
     /// (section id, idstr, state) in first-seen order.
     sections: Vec<(u32, String, SectionState)>,
-    /// The RAMBlock of the last page record (CONTINUE refers to it, across
-    /// sections).
-    last_block: Option<String>,
     last_section_id: Option<u32>,
 }
 
 impl<'a> Walker<'a> {
     fn walk(&mut self) -> Result<()> {
         loop {
-            let at = self.c.pos;
+            let at = self.c.pos();
             self.c.visit()?;
             let ty = self.c.u8("a record type")?;
             match RecordType::from_u8(ty) {
@@ -637,7 +1023,7 @@ impl<'a> Walker<'a> {
                     self.last_section_id = Some(id);
                     let Some(&i) = self.section_index.get(&id) else {
                         return Err(AnalyzeError::new(
-                            Some(at as u64),
+                            Some(at),
                             format!(
                                 "{} section for section id {id}, which no START section opened",
                                 if t == RecordType::SectionPart {
@@ -666,7 +1052,7 @@ impl<'a> Walker<'a> {
                         Some(last) if last == id => {}
                         Some(last) => {
                             return Err(AnalyzeError::new(
-                                Some(at as u64),
+                                Some(at),
                                 format!(
                                     "mismatched section footer: id {id}, the section was {last}"
                                 ),
@@ -674,7 +1060,7 @@ impl<'a> Walker<'a> {
                         }
                         None => {
                             return Err(AnalyzeError::new(
-                                Some(at as u64),
+                                Some(at),
                                 "section footer before any section",
                             ))
                         }
@@ -683,7 +1069,7 @@ impl<'a> Walker<'a> {
                 Some(RecordType::Command) => self.command(at)?,
                 Some(RecordType::Subsection | RecordType::VmDescription) | None => {
                     return Err(AnalyzeError::new(
-                        Some(at as u64),
+                        Some(at),
                         format!("unknown section type {ty:#04x}"),
                     ))
                 }
@@ -691,34 +1077,34 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn command(&mut self, at: usize) -> Result<()> {
+    fn command(&mut self, at: u64) -> Result<()> {
         let cmd = self.c.be16("a command number")?;
         let len = self.c.be16("a command length")?;
         match MigCmd::from_u16(cmd) {
             Some(MigCmd::Packaged) => {
                 return Err(AnalyzeError::new(
-                    Some(at as u64),
+                    Some(at),
                     "PACKAGED command (postcopy): packaged streams are not supported",
                 ))
             }
             Some(_) => {}
             None => {
                 return Err(AnalyzeError::new(
-                    Some(at as u64),
+                    Some(at),
                     format!("unknown command {cmd}"),
                 ))
             }
         }
-        self.c.take(len as u64, "a command payload")?;
+        self.c.skip(len as u64, "a command payload")?;
         Ok(())
     }
 
     /// be32 len, name, then the configuration's subsections (7.2 and 10.x).
     fn configuration(&mut self) -> Result<()> {
         let len = self.c.be32("the machine type length")?;
-        self.c.take(len as u64, "the machine type")?;
-        while self.c.data.get(self.c.pos) == Some(&SUBSECTION_MARKER) {
-            let at = self.c.pos;
+        self.c.skip(len as u64, "the machine type")?;
+        while self.c.peek() == Some(SUBSECTION_MARKER) {
+            let at = self.c.pos();
             self.c.u8("a subsection marker")?;
             let name = self.c.counted("a subsection name")?;
             self.c.be32("a subsection version")?;
@@ -737,11 +1123,11 @@ impl<'a> Walker<'a> {
                     }
                 }
                 "configuration/uuid" => {
-                    self.c.take(16, "the uuid")?;
+                    self.c.skip(16, "the uuid")?;
                 }
                 other => {
                     return Err(AnalyzeError::new(
-                        Some(at as u64),
+                        Some(at),
                         format!("unknown configuration subsection '{other}'"),
                     ))
                 }
@@ -751,7 +1137,7 @@ impl<'a> Walker<'a> {
     }
 
     fn full_header_section(&mut self, ty: RecordType) -> Result<()> {
-        let at = self.c.pos - 1;
+        let at = self.c.pos() - 1;
         let id = self.c.be32("a section id")?;
         let name = self.c.counted("a section name")?;
         let instance = self.c.be32("an instance id")?;
@@ -770,7 +1156,7 @@ impl<'a> Walker<'a> {
             None if name == RAM_SECTION && instance == 0 => {
                 if version != RAM_VERSION {
                     return Err(AnalyzeError::new(
-                        Some(at as u64),
+                        Some(at),
                         format!("unknown RAM version {version} (only {RAM_VERSION} is supported)"),
                     )
                     .within(what));
@@ -787,7 +1173,7 @@ impl<'a> Walker<'a> {
                     "START"
                 };
                 return Err(AnalyzeError::new(
-                    Some(at as u64),
+                    Some(at),
                     format!(
                         "{kind} section not described by the vmdesc trailer and not a live section \
                          this tool can parse (only \"ram\"); cannot decode it"
@@ -823,80 +1209,257 @@ impl<'a> Walker<'a> {
         sizes: &mut Map<String, Value>,
         mut memory: Option<&mut Map<String, Value>>,
     ) -> Result<()> {
-        let page = self.page_size;
+        if self.ignore_shared {
+            return Err(self.c.err(
+                "x-ignore-shared streams (a guest address in each MEM_SIZE entry) are not supported",
+            ));
+        }
+        let page = self.ram.page_size();
         loop {
-            let at = self.c.pos as u64;
+            let at = self.c.pos();
             self.c.visit()?;
-            let word = self.c.be64("a RAM record header")?;
-            let mut fl = word & (page - 1);
-            let addr = word & !(page - 1);
-            let bad = |msg: String| AnalyzeError::new(Some(at), msg);
-            if fl & RamFlag::MemSize.bit() != 0 {
-                let mut total = addr;
-                while total > 0 {
-                    self.c.visit()?;
-                    let name = self.c.counted("a RAMBlock name")?;
-                    let len = self.c.be64("a RAMBlock length")?;
-                    if self.ignore_shared {
-                        self.c.be64("a RAMBlock address")?;
+            let header = self
+                .ram
+                .next_header(&mut self.c.r, &self.blocks)
+                .map_err(|e| ram_error(&self.c, e, at))?;
+            match header {
+                RecordHeader::MemSize(entries) => {
+                    for (index, entry) in entries {
+                        self.c.visit()?;
+                        sizes.insert(
+                            entry.idstr.clone(),
+                            Value::String(format!("0x{:016x}", entry.used_length)),
+                        );
+                        self.c.count_value()?;
+                        if let Some(x) = self.extract.as_mut() {
+                            x.create(index, &entry.idstr, entry.used_length)
+                                .map_err(|m| AnalyzeError::new(Some(at), m))?;
+                        }
                     }
-                    total = total.checked_sub(len).ok_or_else(|| {
-                        bad(format!(
-                            "RAMBlock '{name}' ({len:#x} bytes) exceeds what is left of the MEM_SIZE total"
-                        ))
-                    })?;
-                    sizes.insert(name, Value::String(format!("0x{len:016x}")));
-                    self.c.count_value()?;
                 }
-                fl &= !RamFlag::MemSize.bit();
-            }
-            if fl & (RamFlag::Zero.bit() | RamFlag::Page.bit()) != 0 {
-                if fl & RamFlag::Continue.bit() != 0 {
-                    if self.last_block.is_none() {
-                        return Err(bad("CONTINUE page record with no previous RAMBlock".into()));
-                    }
-                    fl &= !RamFlag::Continue.bit();
-                } else {
-                    self.last_block = Some(self.c.counted("a RAMBlock name")?);
-                }
-                let block = self.last_block.clone().unwrap_or_default();
-                if fl & RamFlag::Zero.bit() != 0 {
-                    let fill = self.c.u8("a zero page's fill byte")?;
+                RecordHeader::Zero {
+                    block,
+                    offset,
+                    fill,
+                } => {
                     if let Some(m) = memory.as_deref_mut() {
+                        let idstr = &self.blocks.limits(block).idstr;
                         m.insert(
-                            format!("{block} (0x{addr:016x})"),
+                            format!("{idstr} (0x{offset:016x})"),
                             Value::String(format!("Filled with 0x{fill:02x}")),
                         );
                         self.c.count_value()?;
                     }
-                    fl &= !RamFlag::Zero.bit();
-                } else {
-                    let bytes = self.c.take(page, "a page")?;
-                    if let Some(m) = memory.as_deref_mut() {
-                        m.insert(
-                            format!("{block} (0x{addr:016x})"),
-                            Value::String(hex(bytes)),
-                        );
-                        self.c.count_value()?;
+                    if let Some(x) = self.extract.as_mut() {
+                        x.zero(block, offset, page)
+                            .map_err(|m| AnalyzeError::new(Some(at), m))?;
                     }
-                    fl &= !RamFlag::Page.bit();
                 }
-            } else if fl & RamFlag::Xbzrle.bit() != 0 {
-                return Err(bad("XBZRLE RAM compression is not supported".into()));
-            } else if fl & RamFlag::Hook.bit() != 0 {
-                return Err(bad("RAM hooks (RDMA) make no sense in a file".into()));
-            } else if fl & RamFlag::CompressPage.bit() != 0 {
-                return Err(bad("compressed RAM pages are not supported".into()));
-            }
-            fl &= !RamFlag::MultifdFlush.bit();
-            if fl & RamFlag::Eos.bit() != 0 {
-                return Ok(());
-            }
-            if fl != 0 {
-                return Err(bad(format!("unknown RAM flags: {fl:#x}")));
+                RecordHeader::Page { block, offset } => {
+                    let keep = memory.is_some() || self.extract.is_some();
+                    if !keep {
+                        self.c.skip(page, "a page")?;
+                        continue;
+                    }
+                    let bytes = self.c.take(page, "a page")?;
+                    if let Some(x) = self.extract.as_mut() {
+                        x.page(block, offset, &bytes)
+                            .map_err(|m| AnalyzeError::new(Some(at), m))?;
+                    }
+                    if let Some(m) = memory.as_deref_mut() {
+                        let key = format!("{} (0x{offset:016x})", self.blocks.limits(block).idstr);
+                        // Past the output cap nothing more is printed: new
+                        // pages are not kept (one already kept is replaced).
+                        if self.memory_kept < self.memory_budget || m.contains_key(&key) {
+                            let hexed = hex(&bytes);
+                            self.memory_kept += hexed.len() as u64;
+                            m.insert(key, Value::String(hexed));
+                            self.c.count_value()?;
+                        }
+                    }
+                }
+                RecordHeader::Xbzrle { .. } => {
+                    return Err(AnalyzeError::new(
+                        Some(at),
+                        "XBZRLE RAM compression is not supported",
+                    ))
+                }
+                RecordHeader::Eos => return Ok(()),
             }
         }
     }
+}
+
+/// A RAM codec error as ours, in the words analyze-migration.py uses where it
+/// has some.
+fn ram_error(c: &Cursor, e: RamError, at: u64) -> AnalyzeError {
+    let msg = match e.kind() {
+        RamErrorKind::Wire(w) => return c.read_err(w, 8, "a RAM record"),
+        RamErrorKind::ContinueWithoutBlock { .. } => {
+            "CONTINUE page record with no previous RAMBlock".to_string()
+        }
+        RamErrorKind::BadXbzrle { .. } => "XBZRLE RAM compression is not supported".to_string(),
+        RamErrorKind::UnknownFlags { flags } => {
+            // The bits that are no RAM flag, as analyze-migration.py names
+            // them (all of them when every bit is known but the mix is not).
+            let known = [
+                RamFlag::Zero,
+                RamFlag::MemSize,
+                RamFlag::Page,
+                RamFlag::Eos,
+                RamFlag::Continue,
+                RamFlag::Xbzrle,
+                RamFlag::Hook,
+                RamFlag::CompressPage,
+                RamFlag::MultifdFlush,
+            ]
+            .iter()
+            .fold(0, |m, f| m | f.bit());
+            let unknown = if flags & !known != 0 {
+                flags & !known
+            } else {
+                *flags
+            };
+            format!("unknown RAM flags: {unknown:#x}")
+        }
+        RamErrorKind::Unsupported { what, .. } if what.starts_with("COMPRESS") => {
+            "compressed RAM pages are not supported".to_string()
+        }
+        RamErrorKind::Unsupported { .. } => "RAM hooks (RDMA) make no sense in a file".to_string(),
+        other => other.to_string(),
+    };
+    AnalyzeError::new(Some(e.at().max(at)), msg)
+}
+
+/// The RAMBlocks of a stream, learned as the stream names them (the analyzer
+/// has no local blocks to check against): the RAM codec's [`BlockTable`].
+/// Every name is accepted, up to [`MAX_RAM_BLOCKS`] of them, as a resizeable
+/// block of any length; the MEM_SIZE list gives the lengths.
+struct LearnedBlocks {
+    page_size: u64,
+    index: RefCell<HashMap<Vec<u8>, usize>>,
+    slots: Vec<OnceLock<RamBlockSpec>>,
+}
+
+/// Most distinct RAMBlock names one stream may use.
+pub const MAX_RAM_BLOCKS: usize = 1024;
+
+impl LearnedBlocks {
+    fn new(page_size: u64) -> Self {
+        LearnedBlocks {
+            page_size,
+            index: RefCell::new(HashMap::new()),
+            slots: (0..MAX_RAM_BLOCKS).map(|_| OnceLock::new()).collect(),
+        }
+    }
+}
+
+impl BlockTable for LearnedBlocks {
+    fn find(&self, idstr: &[u8]) -> Option<usize> {
+        let mut index = self.index.borrow_mut();
+        if let Some(&i) = index.get(idstr) {
+            return Some(i);
+        }
+        let i = index.len();
+        let slot = self.slots.get(i)?;
+        let mut spec = RamBlockSpec::ram(&text(idstr), u64::MAX);
+        spec.resizeable = true;
+        spec.page_size = self.page_size;
+        slot.set(spec).ok()?;
+        index.insert(idstr.to_vec(), i);
+        Some(i)
+    }
+
+    fn limits(&self, index: usize) -> &RamBlockSpec {
+        self.slots[index]
+            .get()
+            .expect("only indexes find() handed out are asked for")
+    }
+}
+
+/// `-x`: each RAMBlock's contents written to a file named by its idstr under
+/// a directory, as analyze-migration.py writes them into the current one.
+struct Extract {
+    dir: PathBuf,
+    /// Block index -> (file, length).
+    files: HashMap<usize, (File, u64)>,
+    /// (block, offset) of the data pages written, so a zero page that
+    /// replaces one is written too (others stay sparse holes).
+    data_pages: std::collections::HashSet<(usize, u64)>,
+    /// The RAMBlocks written, in order (what the tool prints).
+    written: Vec<String>,
+}
+
+impl Extract {
+    /// Opens (truncates) the file of block `index`, `len` bytes long (sparse).
+    fn create(&mut self, index: usize, idstr: &str, len: u64) -> std::result::Result<(), String> {
+        let rel = safe_relative_path(idstr)?;
+        let path = self.dir.join(&rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("extracting RAMBlock '{idstr}': {}: {e}", parent.display()))?;
+        }
+        let file = File::create(&path)
+            .and_then(|f| f.set_len(len).map(|()| f))
+            .map_err(|e| format!("extracting RAMBlock '{idstr}': {}: {e}", path.display()))?;
+        self.files.insert(index, (file, len));
+        self.written.push(idstr.to_string());
+        Ok(())
+    }
+
+    fn at(&mut self, block: usize, offset: u64, n: u64) -> std::result::Result<&mut File, String> {
+        let (file, len) = self
+            .files
+            .get_mut(&block)
+            .ok_or_else(|| format!("page of block {block} before the MEM_SIZE list named it"))?;
+        if offset.checked_add(n).is_none_or(|end| end > *len) {
+            return Err(format!(
+                "page at {offset:#x} lies beyond the block's length {len:#x}"
+            ));
+        }
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| format!("extracting: {e}"))?;
+        Ok(file)
+    }
+
+    fn page(&mut self, block: usize, offset: u64, data: &[u8]) -> std::result::Result<(), String> {
+        self.data_pages.insert((block, offset));
+        self.at(block, offset, data.len() as u64)?
+            .write_all(data)
+            .map_err(|e| format!("extracting: {e}"))
+    }
+
+    fn zero(&mut self, block: usize, offset: u64, page: u64) -> std::result::Result<(), String> {
+        // The file is sparse (zeros); only a data page sent before needs
+        // overwriting.
+        if !self.data_pages.remove(&(block, offset)) {
+            return self.at(block, offset, page).map(|_| ());
+        }
+        let zeros = vec![0u8; page as usize];
+        self.at(block, offset, page)?
+            .write_all(&zeros)
+            .map_err(|e| format!("extracting: {e}"))
+    }
+}
+
+/// A RAMBlock idstr as a path below the extraction directory: relative, no
+/// `..`, no empty or `.` components (QEMU's idstrs look like `pc.ram` or
+/// `0000:00:02.0/vga.vram`; a leading `/` as in `/rom@etc/acpi/tables` is
+/// dropped).
+fn safe_relative_path(idstr: &str) -> std::result::Result<PathBuf, String> {
+    let mut p = PathBuf::new();
+    for part in idstr.trim_start_matches('/').split('/') {
+        if part.is_empty() || part == "." || part == ".." || part.contains('\0') {
+            return Err(format!(
+                "RAMBlock name '{idstr}' is not a safe file name to extract to"
+            ));
+        }
+        p.push(part);
+    }
+    if p.as_os_str().is_empty() {
+        return Err(format!("RAMBlock name '{idstr}' is empty"));
+    }
+    Ok(p)
 }
 
 /// Space-separated hex bytes, as analyze-migration.py prints buffers.
@@ -929,7 +1492,7 @@ fn desc_uint(v: &Value, key: &str, what: &str) -> Result<u64> {
 }
 
 /// A body described by `desc` (its "fields", then its "subsections").
-fn read_struct(c: &mut Cursor<'_>, desc: &Value) -> Result<Map<String, Value>> {
+fn read_struct(c: &mut Cursor, desc: &Value) -> Result<Map<String, Value>> {
     if c.depth >= MAX_STRUCT_DEPTH {
         return Err(c.err(format!(
             "vmdesc: structs nested deeper than {MAX_STRUCT_DEPTH} levels"
@@ -941,7 +1504,7 @@ fn read_struct(c: &mut Cursor<'_>, desc: &Value) -> Result<Map<String, Value>> {
     r
 }
 
-fn read_struct_fields(c: &mut Cursor<'_>, desc: &Value) -> Result<Map<String, Value>> {
+fn read_struct_fields(c: &mut Cursor, desc: &Value) -> Result<Map<String, Value>> {
     let mut data = Map::new();
     let fields = desc
         .get("fields")
@@ -1007,11 +1570,11 @@ fn read_struct_fields(c: &mut Cursor<'_>, desc: &Value) -> Result<Map<String, Va
         for sub in subs {
             c.visit()?;
             let expected = desc_str(sub, "vmsd_name", "a subsection")?;
-            let at = c.pos;
+            let at = c.pos();
             let marker = c.u8("a subsection marker")?;
             if marker != SUBSECTION_MARKER {
                 return Err(AnalyzeError::new(
-                    Some(at as u64),
+                    Some(at),
                     format!(
                         "subsection '{expected}' not found: byte {marker:#04x} instead of \
                          {SUBSECTION_MARKER:#04x}"
@@ -1021,7 +1584,7 @@ fn read_struct_fields(c: &mut Cursor<'_>, desc: &Value) -> Result<Map<String, Va
             let name = c.counted("a subsection name")?;
             if name != expected {
                 return Err(AnalyzeError::new(
-                    Some(at as u64),
+                    Some(at),
                     format!("expected subsection '{expected}', found '{name}'"),
                 ));
             }
@@ -1047,7 +1610,7 @@ const SIGNED: &[&str] = &[
 const UNSIGNED: &[&str] = &["uint8", "uint16", "uint32", "uint32 equal", "uint64"];
 
 /// One element of a field, by its vmdesc type (analyze-migration.py's readers).
-fn read_field(c: &mut Cursor<'_>, field: &Value, ty: &str) -> Result<Value> {
+fn read_field(c: &mut Cursor, field: &Value, ty: &str) -> Result<Value> {
     c.visit()?;
     c.count_value()?;
     if ty == "struct" {
@@ -1060,7 +1623,7 @@ fn read_field(c: &mut Cursor<'_>, field: &Value, ty: &str) -> Result<Value> {
         return Ok(Value::String(c.counted("a capability")?));
     }
     let size = desc_uint(field, "size", "a field")?;
-    let at = c.pos as u64;
+    let at = c.pos();
     let bytes = c.take(size, &format!("a {size}-byte {ty}"))?;
     let signed = SIGNED.contains(&ty);
     if signed || UNSIGNED.contains(&ty) {
@@ -1071,7 +1634,7 @@ fn read_field(c: &mut Cursor<'_>, field: &Value, ty: &str) -> Result<Value> {
             ));
         }
         let mut u: u128 = 0;
-        for &b in bytes {
+        for &b in &bytes {
             u = (u << 8) | b as u128;
         }
         let mut s = format!("0x{u:0width$x}", width = bytes.len() * 2);
@@ -1092,7 +1655,7 @@ fn read_field(c: &mut Cursor<'_>, field: &Value, ty: &str) -> Result<Value> {
             None => Err(AnalyzeError::new(Some(at), "vmdesc: bool of 0 bytes")),
         },
         "nullptr" => {
-            if bytes != [NULLPTR_MARKER] {
+            if bytes[..] != [NULLPTR_MARKER] {
                 return Err(AnalyzeError::new(
                     Some(at),
                     format!("NULL pointer marker is not the byte {NULLPTR_MARKER:#04x}"),
@@ -1100,7 +1663,7 @@ fn read_field(c: &mut Cursor<'_>, field: &Value, ty: &str) -> Result<Value> {
             }
             Ok(Value::String("nullptr".into()))
         }
-        _ => Ok(Value::String(hex(bytes))),
+        _ => Ok(Value::String(hex(&bytes))),
     }
 }
 

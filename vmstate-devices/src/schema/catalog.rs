@@ -1,15 +1,15 @@
 //! Static descriptions of the catalog's device models
-//! ([`vmstate_devices::catalog::DEVICES`]), printed three ways: as wire layout
+//! ([`crate::catalog::DEVICES`]), printed three ways: as wire layout
 //! tables ([`VmStateDescription::layout_table`]), as QEMU's `-dump-vmstate`
 //! JSON ([`crate::schema::dump`], qemu-wire.md §8.2), and as the
-//! catalog's Markdown page ([`vmstate_devices::catalog::markdown`]).
+//! catalog's Markdown page ([`crate::catalog::markdown`]).
 //!
 //! This module only selects and formats; the device list is the catalog's and
 //! the JSON shape is the runtime's.
 
+use crate::catalog::{self, DeviceModel};
 use crate::schema::dump::{self as schema_dump, DumpEntry};
 use serde_json::Value;
-use vmstate_devices::catalog::{self, DeviceModel};
 use vmstate_runtime::VmStateDescription;
 
 /// The machine type the dumps name when none is given.
@@ -52,8 +52,8 @@ fn dumpable(models: &'static [DeviceModel]) -> Vec<DeviceType> {
 /// The catalog's dumpable device types.
 ///
 /// ```
-/// let qom: Vec<_> = vmstate_examples::dump::device_types().iter().map(|t| t.qom).collect();
-/// assert_eq!(qom, ["ps2-kbd", "ps2-mouse", "i8042"]);
+/// let qom: Vec<_> = vmstate_devices::schema::catalog::device_types().iter().map(|t| t.qom).collect();
+/// assert_eq!(qom, ["ps2-kbd", "ps2-mouse", "i8042", "virtio-blk-device", "virtio-net-device", "virtio-rng-device"]);
 /// ```
 pub fn device_types() -> Vec<DeviceType> {
     dumpable(catalog::DEVICES)
@@ -99,7 +99,7 @@ pub fn dump_entries(types: &[DeviceType]) -> Vec<DumpEntry> {
 /// The whole `-dump-vmstate` document for `types`.
 ///
 /// ```
-/// use vmstate_examples::dump::{device_types, dump_vmstate};
+/// use vmstate_devices::schema::catalog::{device_types, dump_vmstate};
 /// let v = dump_vmstate("pc-i440fx-7.2", &device_types());
 /// assert_eq!(v["i8042"]["Description"]["Fields"][0]["field"], "kbd");
 /// assert_eq!(v["ps2-mouse"]["version_id"], 2);
