@@ -7,7 +7,10 @@
 //! * [`MigrationParameters`] and [`MigrationCapabilities`] (QMP
 //!   `migrate-set-parameters` / `-capabilities`), [`MigrationStatus`] and its
 //!   transitions, [`MigrationStats`] (QMP `query-migrate`);
-//! * transports with QEMU-style URIs ([`MigrationUri`], [`connect`], [`Incoming`]);
+//! * transports with QEMU-style URIs ([`MigrationUri`], [`connect`], [`Incoming`],
+//!   `fd:N` for an inherited descriptor), and connections the caller already
+//!   has ([`Connection`]'s constructors, [`start_migration_on`],
+//!   [`Incoming::from_connection`]);
 //! * the incoming side's timeouts and [`CancelToken`] (a peer that never
 //!   connects, goes silent or stops reading cannot hold the destination), and
 //!   the source's ([`SourceOptions`]: a destination that stops reading or owes
@@ -30,8 +33,8 @@ pub use params::{
     DEFAULT_MAX_BANDWIDTH, MAX_DOWNTIME_LIMIT_MS,
 };
 pub use source::{
-    read_return_path, start_migration, start_migration_with, MigrationConfig, MigrationHandle,
-    SourceOptions, VmControl, DEFAULT_REPLY_TIMEOUT, DEFAULT_SOURCE_WRITE_TIMEOUT,
+    read_return_path, start_migration, start_migration_on, start_migration_with, MigrationConfig,
+    MigrationHandle, SourceOptions, VmControl, DEFAULT_REPLY_TIMEOUT, DEFAULT_SOURCE_WRITE_TIMEOUT,
     MAX_QUEUED_PAGE_REQUESTS,
 };
 pub use stall::{CancelToken, IncomingPhase, DEFAULT_RP_WRITE_TIMEOUT, POLL_INTERVAL};

@@ -19,6 +19,12 @@ use crate::savevm::{Command, Configuration, PostcopyAdvise, Registry, StreamWrit
 /// The state of one outgoing migration, owned by its thread.
 pub(super) struct Driver {
     pub(super) config: MigrationConfig,
+    /// The caller's connection (start_migration_on), used instead of
+    /// connecting to the URI; taken at setup.
+    conn: Option<Connection>,
+    /// Whether the stream went over the caller's connection (no partial file
+    /// to remove then).
+    callers_conn: bool,
     pub(super) opts: SourceOptions,
     pub(super) shared: Arc<Shared>,
     pub(super) vm: Box<dyn VmControl>,
@@ -48,12 +54,15 @@ pub(super) type Channel = (StreamWriter<Outgoing>, Option<ReturnPath>);
 impl Driver {
     pub(super) fn new(
         config: MigrationConfig,
+        conn: Option<Connection>,
         opts: SourceOptions,
         shared: Arc<Shared>,
         vm: Box<dyn VmControl>,
     ) -> Self {
         Driver {
             config,
+            callers_conn: conn.is_some(),
+            conn,
             opts,
             shared,
             vm,
@@ -148,6 +157,9 @@ impl Driver {
     /// disk it holds the space that ran out. Only a regular file (the one
     /// `connect` created or truncated): `/dev/full` or a FIFO stays.
     fn remove_partial_file(&self) {
+        if self.callers_conn {
+            return;
+        }
         if let MigrationUri::File(path) = &self.config.uri {
             if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file()) {
                 let _ = std::fs::remove_file(path);
@@ -196,7 +208,10 @@ impl Driver {
     fn setup(&mut self, reg: &mut Registry) -> std::result::Result<Channel, Stop> {
         let Connection {
             stream, reverse, ..
-        } = connect(&self.config.uri)?;
+        } = match self.conn.take() {
+            Some(conn) => conn,
+            None => connect(&self.config.uri)?,
+        };
         if let Ok(mut k) = self.shared.kill.lock() {
             *k = stream.try_clone_rw();
         }
