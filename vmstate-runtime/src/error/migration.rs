@@ -434,4 +434,15 @@ pub enum TimeoutError {
         /// The reply timeout.
         timeout: Duration,
     },
+    /// [`wait_for`](crate::migration::StatsHandle::wait_for) a status: the
+    /// migration did not reach it in time.
+    #[error("migration still {current} after {timeout:?}, not yet {wanted}")]
+    Status {
+        /// The status waited for.
+        wanted: crate::migration::MigrationStatus,
+        /// The status when the wait gave up.
+        current: crate::migration::MigrationStatus,
+        /// How long it waited.
+        timeout: Duration,
+    },
 }

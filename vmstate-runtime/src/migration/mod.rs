@@ -7,6 +7,9 @@
 //! * [`MigrationParameters`] and [`MigrationCapabilities`] (QMP
 //!   `migrate-set-parameters` / `-capabilities`), [`MigrationStatus`] and its
 //!   transitions, [`MigrationStats`] (QMP `query-migrate`);
+//! * events instead of polling ([`MigrationEvent`]: QMP `MIGRATION` and
+//!   `MIGRATION_PASS`) from [`StatsHandle::subscribe`] /
+//!   [`MigrationHandle::subscribe`], and [`StatsHandle::wait_for`] a status;
 //! * transports with QEMU-style URIs ([`MigrationUri`], [`connect`], [`Incoming`],
 //!   `fd:N` for an inherited descriptor), and connections the caller already
 //!   has ([`Connection`]'s constructors, [`start_migration_on`],
@@ -19,6 +22,7 @@
 //! Failures are typed: cancel, peer failure, transport, return path, postcopy and
 //! postcopy recovery each have their [`ErrorKind`](crate::ErrorKind).
 
+pub mod events;
 mod incoming;
 mod params;
 mod source;
@@ -27,6 +31,7 @@ mod stats;
 mod status;
 mod transport;
 
+pub use events::{MigrationEvent, EVENT_HISTORY_LIMIT};
 pub use incoming::{run_incoming, run_incoming_with, IncomingHooks, PausedHook, PostcopyState};
 pub use params::{
     MigrationCapabilities, MigrationParameters, BUFFER_DELAY_MS, DEFAULT_DOWNTIME_LIMIT_MS,

@@ -99,6 +99,31 @@ impl MigrationHandle {
         self.shared.stats.clone()
     }
 
+    /// The migration's events from its start (see
+    /// [`StatsHandle::subscribe`]; they flow with the `events` capability on).
+    pub fn subscribe(&self) -> std::sync::mpsc::Receiver<super::MigrationEvent> {
+        self.shared.stats.subscribe()
+    }
+
+    /// Blocks until the migration has reached `status`, at most `timeout`
+    /// ([`StatsHandle::wait_for`]).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use vmstate_runtime::migration::{MigrationHandle, MigrationStatus};
+    /// # fn f(handle: &MigrationHandle) -> vmstate_runtime::Result<()> {
+    /// handle.wait_for(MigrationStatus::PreSwitchover, Duration::from_secs(60))?;
+    /// handle.continue_switchover();
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_for(
+        &self,
+        status: MigrationStatus,
+        timeout: std::time::Duration,
+    ) -> Result<MigrationStatus> {
+        self.shared.stats.wait_for(status, timeout)
+    }
+
     /// Changes parameters while running (takes effect at the next window).
     pub fn set_parameters(&self, p: MigrationParameters) -> Result<()> {
         p.validate()?;
@@ -270,6 +295,7 @@ fn spawn(
         paused_error: Mutex::new(None),
         stats: StatsHandle::default(),
     });
+    shared.stats.set_events(config.caps.events);
     let s2 = shared.clone();
     let thread = std::thread::Builder::new()
         .name("migration".into())
