@@ -9,13 +9,15 @@
 //! * [`schema`]: `-dump-vmstate` JSON from static descriptions, and the static
 //!   compatibility check of two dumps (`vmstate check`);
 //! * [`interop`]: `vmstate rewrite`, `receive` and `send`, on
-//!   `vmstate_devices::qemu_pc`.
+//!   `vmstate_devices::qemu_pc`;
+//! * [`logging`]: the binaries' `tracing` output (`RUST_LOG`, `-v`).
 #![deny(missing_docs)]
 
 pub mod analyze;
 pub mod demo;
 pub mod dump;
 pub mod interop;
+pub mod logging;
 pub mod schema;
 
 /// Formats bytes as a classic 16-bytes-per-line hex dump with offsets.

@@ -38,6 +38,10 @@ use vmstate_examples::schema::check::{self as schema_check, Finding, Report};
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
+    /// More log output on stderr, repeatable: -v info, -vv debug, -vvv trace
+    /// (RUST_LOG, when set, takes precedence).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
 }
 
 #[derive(Subcommand, Debug)]
@@ -397,6 +401,7 @@ fn report_text(r: &Report, src: &Path, dest: &Path) -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    vmstate_examples::logging::init(cli.verbose);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -161,6 +161,7 @@ impl EventBus {
                 st.history.clear();
                 st.reached = 0;
             }
+            tracing::info!(status = %after.status, from = %before.status, "migration status");
             st.current = after.status;
             st.reached |= bit(after.status);
             st.emit(MigrationEvent::Status(after.status));

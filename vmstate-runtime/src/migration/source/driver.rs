@@ -136,6 +136,7 @@ impl Driver {
                 self.finish_cancel(vm_paused)
             }
             Err(Stop::Failed(e)) if self.in_postcopy => {
+                tracing::error!(error = %e, "migration failed in postcopy");
                 // The destination already runs the guest: resuming here would
                 // split it in two, so the source VM stays stopped.
                 self.shared.stats.update(|s| s.error = Some(e.to_string()));
@@ -143,6 +144,7 @@ impl Driver {
                 Err(e)
             }
             Err(Stop::Failed(e)) => {
+                tracing::warn!(error = %e, "migration failed; the VM runs on here");
                 // The source must keep running whatever happened.
                 let resumed = if vm_paused { self.vm.resume() } else { Ok(()) };
                 self.shared.stats.update(|s| s.error = Some(e.to_string()));
@@ -183,23 +185,25 @@ impl Driver {
         vm_paused: &mut bool,
     ) -> std::result::Result<(), Stop> {
         let setup_start = Instant::now();
-        let (mut w, rp) = self.setup(reg)?;
+        let (mut w, rp) = tracing::info_span!("setup").in_scope(|| self.setup(reg))?;
         self.shared
             .stats
             .update(|s| s.setup_time = setup_start.elapsed());
         self.set_status(MigrationStatus::Active);
 
-        self.converge(&mut w, reg, rp.as_ref(), vm_paused)?;
+        tracing::info_span!("iterate")
+            .in_scope(|| self.converge(&mut w, reg, rp.as_ref(), vm_paused))?;
 
         if self.in_postcopy {
             let rp = rp.ok_or_else(|| {
                 Error::new(ErrorKind::NoReturnPath(ReturnPathMissing::ForPostcopy))
             })?;
-            let transferred = self.postcopy_until_done(w, rp, reg)?;
+            let transferred = tracing::info_span!("postcopy")
+                .in_scope(|| self.postcopy_until_done(w, rp, reg))?;
             self.record_final(transferred);
             return Ok(());
         }
-        self.complete_precopy(w, rp, reg, vm_paused)
+        tracing::info_span!("complete").in_scope(|| self.complete_precopy(w, rp, reg, vm_paused))
     }
 
     /// Connects, writes the header, the configuration and the commands the

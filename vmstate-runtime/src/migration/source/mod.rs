@@ -297,9 +297,11 @@ fn spawn(
     });
     shared.stats.set_events(config.caps.events);
     let s2 = shared.clone();
+    let span = tracing::info_span!("migration", side = "source", uri = %config.uri);
     let thread = std::thread::Builder::new()
         .name("migration".into())
         .spawn(move || {
+            let _span = span.entered();
             let mut registry = registry;
             let r = Driver::new(config, conn, opts, s2, vm).run(&mut registry);
             (registry, r)
