@@ -3,7 +3,8 @@
 //!
 //! * [`demo`]: the live-migration demo (`cargo run --release -p vmstate-examples --bin demo`);
 //! * [`interop`]: `vmstate rewrite`, `receive` and `send`, on
-//!   `vmstate_devices::qemu_pc`.
+//!   `vmstate_devices::qemu_pc`;
+//! * [`logging`]: the binaries' `tracing` output (`RUST_LOG`, `-v`).
 //!
 //! The `vmstate` tool's other subcommands are thin front ends over library code
 //! of `vmstate-devices`, re-exported here under their old paths:
@@ -14,6 +15,7 @@
 
 pub mod demo;
 pub mod interop;
+pub mod logging;
 
 /// `vmstate analyze`'s library: [`vmstate_devices::analyze`].
 pub use vmstate_devices::analyze;

@@ -484,6 +484,15 @@ pub enum ErrorKind {
     /// The destination reported (SHUT with error) that it failed to load the stream.
     #[error("destination failed to load the stream")]
     PeerFailed,
+    /// [`wait_for`](crate::migration::StatsHandle::wait_for) a status the
+    /// migration ended without reaching.
+    #[error("migration ended {ended} without reaching {wanted}")]
+    StatusNotReached {
+        /// The status waited for.
+        wanted: crate::migration::MigrationStatus,
+        /// The final status.
+        ended: crate::migration::MigrationStatus,
+    },
     /// A migration URI that does not parse.
     #[error(transparent)]
     InvalidUri(#[from] UriError),

@@ -18,7 +18,9 @@ use vmstate_runtime::migration::CancelToken;
 const INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
-    let mut opts = Args::parse().into_options();
+    let args = Args::parse();
+    vmstate_examples::logging::init(args.verbose);
+    let mut opts = args.into_options();
     // The first Ctrl-C cancels the migration cleanly (the source resumes, the
     // summary is printed, temporary files go); a second one exits at once.
     let interrupt = CancelToken::new();

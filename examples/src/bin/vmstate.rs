@@ -58,6 +58,10 @@ Install: cargo install --path examples --bin vmstate"
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
+    /// More log output on stderr, repeatable: -v info, -vv debug, -vvv trace
+    /// (RUST_LOG, when set, takes precedence).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
 }
 
 #[derive(Subcommand, Debug)]
@@ -603,6 +607,7 @@ fn write_named(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    vmstate_examples::logging::init(cli.verbose);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

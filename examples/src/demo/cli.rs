@@ -14,6 +14,10 @@ use super::options::{parse_size, DemoOptions, ProgressMode, Role};
 #[derive(Parser, Debug)]
 #[command(name = "demo", version)]
 pub struct Args {
+    /// More log output on stderr, repeatable: -v info, -vv debug, -vvv trace
+    /// (RUST_LOG, when set, takes precedence).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// Which side this process runs: both (the destination in a thread,
     /// compared byte for byte at the end), or one of them, as QEMU runs
     /// one process per side.

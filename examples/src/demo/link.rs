@@ -27,6 +27,8 @@ pub(super) struct Link {
     pub(super) src_uri: MigrationUri,
     receiver: Receiver,
     tee: Option<JoinHandle<io::Result<u64>>>,
+    /// Ends the tee's wait for the source to connect.
+    tee_cancel: CancelToken,
 }
 
 /// How long [`Link::abandon`] lets the destination end on its own.
@@ -130,6 +132,7 @@ impl Link {
             None => listen_uri.clone(),
         };
         let receiver = spawn(incoming)?;
+        let tee_cancel = CancelToken::new();
         let (src_uri, tee) = match keep_stream {
             Some(path) => {
                 let file = File::create(path).map_err(|e| {
@@ -137,7 +140,7 @@ impl Link {
                 })?;
                 let sock = tmp.join("tee.sock");
                 let listener = UnixListener::bind(&sock)?;
-                let tee = spawn_tee(listener, dst_uri.clone(), file)?;
+                let tee = spawn_tee(listener, dst_uri.clone(), file, tee_cancel.clone())?;
                 (MigrationUri::Unix(sock), Some(tee))
             }
             None => (dst_uri.clone(), None),
@@ -147,6 +150,7 @@ impl Link {
             src_uri,
             receiver,
             tee,
+            tee_cancel,
         })
     }
 
@@ -156,13 +160,10 @@ impl Link {
     }
 
     /// Stops the destination wherever it waits (after the source failed), and
-    /// unblocks the tee if it still waits for a connection: connect once and
-    /// hang up.
+    /// the tee if it still waits for a connection (its accept polls the token).
     pub(super) fn unblock(&self) {
         self.receiver.cancel.cancel();
-        if self.tee.is_some() {
-            let _ = connect(&self.src_uri);
-        }
+        self.tee_cancel.cancel();
     }
 
     /// After a failed migration: stops both threads; returns the destination's
@@ -213,21 +214,31 @@ fn spawn_tee(
     listener: UnixListener,
     target: MigrationUri,
     file: File,
+    cancel: CancelToken,
 ) -> io::Result<JoinHandle<io::Result<u64>>> {
+    let path = listener
+        .local_addr()?
+        .as_pathname()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     std::thread::Builder::new()
         .name("tee".into())
         .spawn(move || {
-            let (src, _) = listener.accept()?;
+            let src = Incoming::Unix(listener, path)
+                .accept_within(None, Some(&cancel))
+                .map_err(io::Error::other)?;
             let dst = connect(&target).map_err(io::Error::other)?;
             let mut dst_w = dst.stream;
             let dst_r = dst.reverse;
-            let mut src_r = src.try_clone()?;
-            let mut src_w = src;
+            let mut src_r = src.stream;
+            let Some(mut src_w) = src.reverse else {
+                return Err(io::Error::other("tee: a unix socket has two directions"));
+            };
             let back = std::thread::spawn(move || {
                 if let Some(mut r) = dst_r {
                     let _ = io::copy(&mut r, &mut src_w);
                 }
-                let _ = src_w.shutdown(std::net::Shutdown::Both);
+                let _ = src_w.shutdown();
             });
             let mut file = BufWriter::new(file);
             let mut buf = vec![0u8; 256 * 1024];
@@ -248,7 +259,7 @@ fn spawn_tee(
             let flushed = file.flush();
             if copied.is_err() {
                 let _ = dst_w.shutdown();
-                let _ = src_r.shutdown(std::net::Shutdown::Both);
+                let _ = src_r.shutdown();
             } else {
                 let _ = dst_w.flush();
                 let _ = dst_w.shutdown_write();

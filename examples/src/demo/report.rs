@@ -249,12 +249,7 @@ pub(super) fn lock<'a, T>(m: &'a Mutex<T>, what: &str) -> Result<MutexGuard<'a, 
 
 /// A URI as QEMU writes it.
 pub(super) fn uri_text(uri: &MigrationUri) -> String {
-    match uri {
-        MigrationUri::Unix(p) => format!("unix:{}", p.display()),
-        MigrationUri::Tcp(a) => format!("tcp:{a}"),
-        MigrationUri::File(p) => format!("file:{}", p.display()),
-        MigrationUri::Exec(c) => format!("exec:{c}"),
-    }
+    uri.to_string()
 }
 
 /// A bandwidth limit, 0 shown as unlimited.

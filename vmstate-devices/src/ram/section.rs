@@ -412,13 +412,16 @@ impl RamSection {
             return Ok(());
         };
         let ram = lock(&self.ram)?;
+        let mut newly = 0;
         for (block, bitmap) in ram.blocks().iter().zip(save.bitmaps.iter_mut()) {
             let before = bitmap.count();
             self.log.sync(block, bitmap);
-            save.period.dirtied += bitmap.count() - before;
+            newly += bitmap.count() - before;
         }
+        save.period.dirtied += newly;
         let c = &self.counters;
-        c.dirty_sync_count.fetch_add(1, Ordering::Relaxed);
+        let n = c.dirty_sync_count.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::debug!(sync = n, newly_dirty_pages = newly, "ram: dirty log synced");
         let elapsed = save.period.started.elapsed();
         if elapsed >= Duration::from_secs(1) {
             Self::update_rates(c, save, elapsed, self.config.page_size());

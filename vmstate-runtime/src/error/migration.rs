@@ -107,11 +107,19 @@ pub enum UriError {
         /// The URI as given.
         uri: String,
     },
-    /// A scheme other than tcp, unix, file, exec.
-    #[error("unsupported migration URI scheme '{scheme}' (tcp, unix, file, exec)")]
+    /// A scheme other than tcp, unix, file, exec, fd.
+    #[error("unsupported migration URI scheme '{scheme}' (tcp, unix, file, exec, fd)")]
     UnsupportedScheme {
         /// The scheme.
         scheme: String,
+    },
+    /// An `fd:` URI whose target is not a file descriptor number (QEMU also
+    /// takes the name of an fd passed with QMP `getfd`; there is no monitor
+    /// here to pass one).
+    #[error("fd URI '{uri}' needs a file descriptor number (fd:N)")]
+    FdNotANumber {
+        /// The URI as given.
+        uri: String,
     },
 }
 
@@ -133,6 +141,10 @@ pub enum TransportOp {
     Open(PathBuf),
     /// Starting an `exec:` command.
     Exec(String),
+    /// Taking over an inherited file descriptor (`fd:N`).
+    Fd(i32),
+    /// Setting up a connection the caller passed in.
+    CallerConnection,
 }
 
 impl fmt::Display for TransportOp {
@@ -145,6 +157,8 @@ impl fmt::Display for TransportOp {
             TransportOp::Create(p) => write!(f, "create {}", p.display()),
             TransportOp::Open(p) => write!(f, "open {}", p.display()),
             TransportOp::Exec(c) => write!(f, "exec '{c}'"),
+            TransportOp::Fd(n) => write!(f, "take over fd {n}"),
+            TransportOp::CallerConnection => f.write_str("set up the caller's connection"),
         }
     }
 }
@@ -444,6 +458,17 @@ pub enum TimeoutError {
         /// The reply (`SHUT`, `SWITCHOVER_ACK`).
         waiting_for: &'static str,
         /// The reply timeout.
+        timeout: Duration,
+    },
+    /// [`wait_for`](crate::migration::StatsHandle::wait_for) a status: the
+    /// migration did not reach it in time.
+    #[error("migration still {current} after {timeout:?}, not yet {wanted}")]
+    Status {
+        /// The status waited for.
+        wanted: crate::migration::MigrationStatus,
+        /// The status when the wait gave up.
+        current: crate::migration::MigrationStatus,
+        /// How long it waited.
         timeout: Duration,
     },
 }

@@ -375,8 +375,25 @@ pub fn run_incoming_with(
     stats: &StatsHandle,
     mut hooks: IncomingHooks,
 ) -> Result<()> {
+    let _span = tracing::info_span!("migration", side = "destination").entered();
+    let result = run_incoming_inner(incoming, reg, opts, stats, &mut hooks);
+    if let Err(e) = &result {
+        tracing::warn!(error = %e, "incoming migration failed");
+    }
+    result
+}
+
+fn run_incoming_inner(
+    incoming: Incoming,
+    reg: &mut Registry,
+    opts: LoadOptions,
+    stats: &StatsHandle,
+    hooks: &mut IncomingHooks,
+) -> Result<()> {
     stats.update(|s| s.status = MigrationStatus::Setup);
-    let conn = match incoming.accept_within(opts.accept_timeout, opts.cancel.as_ref()) {
+    let accepted = tracing::info_span!("accept", incoming = ?incoming)
+        .in_scope(|| incoming.accept_within(opts.accept_timeout, opts.cancel.as_ref()));
+    let conn = match accepted {
         Ok(conn) => conn,
         Err(e) => {
             let failed = Err(e);
@@ -418,14 +435,20 @@ pub fn run_incoming_with(
     stats.update(|s| s.status = MigrationStatus::Active);
     let mut loader = StreamLoader::new(opts);
     let result = (|| -> Result<()> {
-        loader.load_header(&mut r)?;
+        tracing::info_span!("header").in_scope(|| {
+            (loader.load_header(&mut r))
+                .inspect_err(|e| tracing::warn!(error = %e, "load failed in the header"))
+        })?;
         set_phase(IncomingPhase::Main);
         StreamLoader::load_setup_all(reg)?;
+        let main = tracing::info_span!("main").entered();
         let outcome = (|| -> Result<()> {
             if loader.load_main(&mut r, reg, &mut cmds)? == LoadEnd::Quit {
                 // POSTCOPY_RUN: the guest starts here; the rest of the stream (RAM
                 // pages, the END sections, EOF) keeps coming on this thread.
                 set_phase(IncomingPhase::PostcopyActive);
+                drop(main);
+                let _postcopy = tracing::info_span!("postcopy").entered();
                 stats.update(|s| s.status = MigrationStatus::PostcopyActive);
                 if let Some(run) = hooks.on_postcopy_run.as_mut() {
                     run()?;
@@ -445,6 +468,7 @@ pub fn run_incoming_with(
                                 return Err(e);
                             };
                             let msg = e.to_string();
+                            tracing::warn!(error = %msg, "postcopy paused: waiting for the source");
                             stats.update(|s| {
                                 s.status = MigrationStatus::PostcopyPaused;
                                 s.error = Some(msg);
@@ -480,8 +504,9 @@ pub fn run_incoming_with(
                     }
                 }
             } else {
+                drop(main);
                 set_phase(IncomingPhase::VmDesc);
-                loader.load_trailer(&mut r)?;
+                tracing::info_span!("vmdesc").in_scope(|| loader.load_trailer(&mut r))?;
             }
             Ok(())
         })();

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::events::{Before, EventBus, MigrationEvent};
 use super::status::MigrationStatus;
 use crate::savevm::RamStats;
 
@@ -61,9 +62,11 @@ with_setters!(MigrationStats {
     with_error => error: into [Option<String>],
 });
 
-/// Shared live statistics: the driver updates, anyone can snapshot.
+/// Shared live statistics: the driver updates, anyone can snapshot,
+/// [`subscribe`](Self::subscribe) to the events or [`wait_for`](Self::wait_for)
+/// a status.
 #[derive(Debug, Clone, Default)]
-pub struct StatsHandle(Arc<Mutex<MigrationStats>>);
+pub struct StatsHandle(Arc<Mutex<MigrationStats>>, Arc<EventBus>);
 
 impl StatsHandle {
     /// A copy of the current figures.
@@ -71,10 +74,65 @@ impl StatsHandle {
         self.0.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// Updates the figures.
+    /// Updates the figures (and makes the events the change means).
     pub(crate) fn update(&self, f: impl FnOnce(&mut MigrationStats)) {
         if let Ok(mut s) = self.0.lock() {
+            let before = Before::of(&s);
             f(&mut s);
+            self.1.observe(before, &s);
         }
+    }
+
+    /// Statistics for an incoming migration whose `events` capability is
+    /// `events` (the destination's own, as QEMU's `migrate-set-capabilities`
+    /// on the destination sets it; off in [`default`](Self::default)): give it
+    /// to [`run_incoming`](super::run_incoming) and
+    /// [`subscribe`](Self::subscribe) before. (The source takes the capability
+    /// from its [`MigrationConfig`](super::MigrationConfig).)
+    ///
+    /// ```
+    /// use vmstate_runtime::migration::{MigrationEvent, MigrationStatus, StatsHandle};
+    /// let stats = StatsHandle::with_events(true);
+    /// let events = stats.subscribe();
+    /// // ... run_incoming(incoming, &mut registry, options, &stats) on a thread ...
+    /// # drop(events);
+    /// ```
+    pub fn with_events(events: bool) -> StatsHandle {
+        let s = StatsHandle::default();
+        s.set_events(events);
+        s
+    }
+
+    /// Sets whether this migration emits events (its `events` capability).
+    pub(crate) fn set_events(&self, on: bool) {
+        self.1.set_enabled(on);
+    }
+
+    /// The migration's events (QMP `MIGRATION` and `MIGRATION_PASS`), from its
+    /// start, until its final status; nothing with the `events` capability off
+    /// (see [the events module](super::events) notes).
+    ///
+    /// ```
+    /// use vmstate_runtime::migration::StatsHandle;
+    /// let stats = StatsHandle::default(); // hand a clone to run_incoming
+    /// let events = stats.subscribe();
+    /// assert!(events.try_recv().is_err()); // nothing happened yet
+    /// ```
+    pub fn subscribe(&self) -> std::sync::mpsc::Receiver<MigrationEvent> {
+        self.1.subscribe()
+    }
+
+    /// Blocks until the migration has reached `status` (now or earlier in
+    /// this migration; returns the current status), at most `timeout`: ends in
+    /// [`TimeoutError::Status`](crate::error::TimeoutError::Status) after it,
+    /// or [`ErrorKind::StatusNotReached`](crate::ErrorKind::StatusNotReached)
+    /// when the migration ended without reaching `status`. Works whatever the
+    /// `events` capability.
+    pub fn wait_for(
+        &self,
+        status: MigrationStatus,
+        timeout: Duration,
+    ) -> crate::Result<MigrationStatus> {
+        self.1.wait(status, timeout)
     }
 }

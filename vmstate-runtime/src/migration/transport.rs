@@ -1,13 +1,23 @@
 //! Transports with QEMU-style URIs: `tcp:host:port`, `unix:path`, `file:path`,
-//! `exec:cmd`, plus an in-memory pipe for tests. Each yields a byte stream and, for
-//! bidirectional transports, the reverse direction for the return path.
+//! `exec:cmd`, `fd:N`, plus an in-memory pipe for tests. Each yields a byte stream
+//! and, for bidirectional transports, the reverse direction for the return path.
+//!
+//! A VMM that already holds a connected stream (a socket it accepted or
+//! was handed, an inherited descriptor, its own reader and writer) wraps it in a
+//! [`Connection`] ([`Connection::from_unix_stream`], [`from_tcp_stream`](Connection::from_tcp_stream),
+//! [`from_fd`](Connection::from_fd), [`from_split`](Connection::from_split)) and
+//! migrates over it with [`start_migration_on`](super::start_migration_on) or
+//! [`Incoming::from_connection`] and [`run_incoming`](super::run_incoming).
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::{OwnedFd, RawFd};
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::stall::{is_timeout, poll_accept, CancelToken, ReadWatch};
@@ -16,6 +26,7 @@ use crate::error::{Error, ErrorKind, Result, TimeoutError, TransportError, Trans
 
 /// A parsed migration URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MigrationUri {
     /// `tcp:host:port`.
     Tcp(String),
@@ -28,6 +39,35 @@ pub enum MigrationUri {
     /// `exec:cmd`: a shell command whose stdin (outgoing) or stdout (incoming) is
     /// the stream.
     Exec(String),
+    /// `fd:N`: a file descriptor this process inherited (or opened) and hands
+    /// over, as with QEMU's `-incoming fd:0`. A connected socket carries the
+    /// return path; a pipe or file is one-way. [`connect`] and
+    /// [`Incoming::listen`] take ownership of the descriptor: it is closed
+    /// when the migration is done with it, and must not be used (or owned) by
+    /// anything else from then on. Only numbers: QEMU's named fds (QMP
+    /// `getfd`) need a monitor.
+    Fd(RawFd),
+}
+
+impl std::fmt::Display for MigrationUri {
+    /// The URI as QEMU writes it (`unix:/run/m.sock`, `fd:3`); it parses back.
+    ///
+    /// ```
+    /// use vmstate_runtime::migration::MigrationUri;
+    /// for text in ["tcp:127.0.0.1:4444", "unix:/run/m.sock", "fd:0", "exec:cat"] {
+    ///     let uri: MigrationUri = text.parse().unwrap();
+    ///     assert_eq!(uri.to_string(), text);
+    /// }
+    /// ```
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MigrationUri::Tcp(a) => write!(f, "tcp:{a}"),
+            MigrationUri::Unix(p) => write!(f, "unix:{}", p.display()),
+            MigrationUri::File(p) => write!(f, "file:{}", p.display()),
+            MigrationUri::Exec(c) => write!(f, "exec:{c}"),
+            MigrationUri::Fd(n) => write!(f, "fd:{n}"),
+        }
+    }
 }
 
 impl std::str::FromStr for MigrationUri {
@@ -57,6 +97,10 @@ impl std::str::FromStr for MigrationUri {
             "unix" => MigrationUri::Unix(rest.into()),
             "file" => MigrationUri::File(rest.into()),
             "exec" => MigrationUri::Exec(rest.to_string()),
+            "fd" => match rest.parse::<RawFd>() {
+                Ok(n) if n >= 0 => MigrationUri::Fd(n),
+                _ => return Err(bad_uri(UriError::FdNotANumber { uri: uri() })),
+            },
             other => {
                 return Err(bad_uri(UriError::UnsupportedScheme {
                     scheme: other.to_string(),
@@ -99,6 +143,96 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
+    /// A connection from its two directions: `stream` carries the migration
+    /// stream (the source writes it, the destination reads it), `reverse` the
+    /// return path (`None`: one-way, no capability that needs a return path).
+    /// Both may be handles on the same socket; a cancel shuts `stream` down
+    /// with [`ReadWrite::shutdown`].
+    pub fn new(stream: Box<dyn ReadWrite>, reverse: Option<Box<dyn ReadWrite>>) -> Connection {
+        Connection {
+            stream,
+            reverse,
+            child: None,
+        }
+    }
+
+    /// A connected unix socket the caller owns (from `UnixStream::pair`, an
+    /// accept of its own, a socket passed over `SCM_RIGHTS`): bidirectional,
+    /// with read and write timeouts, and a cancel shuts it down.
+    pub fn from_unix_stream(stream: UnixStream) -> Result<Connection> {
+        let reverse = stream
+            .try_clone()
+            .map_err(failed(TransportOp::CallerConnection))?;
+        Ok(Connection::bidirectional(stream, reverse))
+    }
+
+    /// A connected TCP socket the caller owns (`TCP_NODELAY` is set, as for
+    /// `tcp:`): bidirectional, like [`from_unix_stream`](Self::from_unix_stream).
+    pub fn from_tcp_stream(stream: TcpStream) -> Result<Connection> {
+        stream
+            .set_nodelay(true)
+            .map_err(failed(TransportOp::CallerConnection))?;
+        let reverse = stream
+            .try_clone()
+            .map_err(failed(TransportOp::CallerConnection))?;
+        Ok(Connection::bidirectional(stream, reverse))
+    }
+
+    /// Any open descriptor the caller owns: a connected stream socket (unix or
+    /// TCP) is bidirectional; a pipe, FIFO, character device or regular file is
+    /// one-way (the source writes it, the destination reads it). The
+    /// descriptor is closed when the connection is dropped.
+    pub fn from_fd(fd: OwnedFd) -> Result<Connection> {
+        let fd_no = {
+            use std::os::fd::AsRawFd;
+            fd.as_raw_fd()
+        };
+        let file = std::fs::File::from(fd);
+        let kind = file
+            .metadata()
+            .map_err(failed(TransportOp::Fd(fd_no)))?
+            .file_type();
+        if !kind.is_socket() {
+            return Ok(Connection::one_way(file, None));
+        }
+        // An inet socket has an inet address; anything else (unix) is driven
+        // through the same socket calls as a unix stream.
+        let tcp = TcpStream::from(OwnedFd::from(file));
+        if tcp.local_addr().is_ok() {
+            return Connection::from_tcp_stream(tcp);
+        }
+        Connection::from_unix_stream(UnixStream::from(OwnedFd::from(tcp)))
+    }
+
+    /// A connection from separate halves (a generic `Read + Write` pair: two
+    /// pipes, a channel-backed stream, the halves of a transport of the
+    /// caller's): the destination reads the stream from `reader` and answers on
+    /// `writer`; the source writes the stream to `writer` and reads the return
+    /// path from `reader`. The halves cannot time out or be shut down from
+    /// here: a cancel or timeout takes effect when the blocked call returns
+    /// (wrap a socket with [`from_unix_stream`](Self::from_unix_stream) and the
+    /// like instead where one is available).
+    pub fn from_split<R, W>(reader: R, writer: W) -> Connection
+    where
+        R: Read + Send + 'static,
+        W: Write + Send + 'static,
+    {
+        let end = SplitEnd {
+            reader: Arc::new(Mutex::new(Box::new(reader))),
+            writer: Arc::new(Mutex::new(Box::new(writer))),
+        };
+        let other = SplitEnd {
+            reader: end.reader.clone(),
+            writer: end.writer.clone(),
+        };
+        Connection::bidirectional(end, other)
+    }
+
+    /// Whether the connection carries a return path.
+    pub fn is_bidirectional(&self) -> bool {
+        self.reverse.is_some()
+    }
+
     /// A socket connection: the stream, and a second handle on the same socket
     /// for the return path.
     fn bidirectional<S: ReadWrite + 'static>(stream: S, reverse: S) -> Connection {
@@ -289,6 +423,65 @@ impl Drop for Outgoing {
 
 impl ReadWrite for std::fs::File {}
 
+/// One handle on a [`Connection::from_split`] pair: reads lock the reader,
+/// writes the writer, so one thread can read while another writes.
+struct SplitEnd {
+    reader: Arc<Mutex<Box<dyn Read + Send>>>,
+    writer: Arc<Mutex<Box<dyn Write + Send>>>,
+}
+
+fn poisoned_half() -> io::Error {
+    io::Error::other("connection half poisoned by a panic")
+}
+
+impl Read for SplitEnd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.lock().map_err(|_| poisoned_half())?.read(buf)
+    }
+}
+
+impl Write for SplitEnd {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.lock().map_err(|_| poisoned_half())?.write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.writer
+            .lock()
+            .map_err(|_| poisoned_half())?
+            .write_vectored(bufs)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.lock().map_err(|_| poisoned_half())?.flush()
+    }
+}
+
+impl ReadWrite for SplitEnd {}
+
+/// Takes ownership of descriptor `n` named by an `fd:` URI, after checking it
+/// is open.
+#[allow(unsafe_code)]
+fn take_fd(n: RawFd) -> Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // An fd that is not open would make the OwnedFd below invalid: check
+    // first (Linux names every open descriptor of the process here).
+    std::fs::symlink_metadata(format!("/proc/self/fd/{n}")).map_err(|e| {
+        let source = if e.kind() == io::ErrorKind::NotFound {
+            io::Error::from_raw_os_error(9) // EBADF: not an open descriptor
+        } else {
+            e
+        };
+        transport(TransportError::Io {
+            op: TransportOp::Fd(n),
+            source,
+        })
+    })?;
+    // SAFETY: `n` is open (checked just above), and the `fd:N` URI is the
+    // caller handing it over, as QEMU's `fd:` does: nothing else in the process
+    // owns or uses it from now on (documented on `MigrationUri::Fd`), so this
+    // OwnedFd is its only owner and closes it once.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
 /// The `file:` target: a write that fails (a full disk) names the file; the
 /// OS error stays its source and its kind is kept.
 struct FileTarget {
@@ -449,10 +642,19 @@ pub fn connect(uri: &MigrationUri) -> Result<Connection> {
             None,
         ),
         MigrationUri::Exec(cmd) => exec(cmd, Direction::ToCommand)?,
+        MigrationUri::Fd(n) => Connection::from_fd(take_fd(*n)?)?,
     })
 }
 
-/// Destination side: a bound listener (tcp/unix) or an opened source (file/exec).
+/// Destination side: a bound listener (tcp/unix) or an opened source
+/// (file/exec/fd, or a caller's [`Connection`]).
+///
+/// Waiting for the source ends on its own: [`accept_within`](Self::accept_within)
+/// (and [`run_incoming`](super::run_incoming) with
+/// [`LoadOptions::accept_timeout`](crate::savevm::LoadOptions::accept_timeout) /
+/// [`cancel`](crate::savevm::LoadOptions::cancel)) polls a non-blocking
+/// listener, so a timeout or a [`CancelToken`] from another thread ends the wait
+/// without anyone connecting to it.
 pub enum Incoming {
     /// Waiting for the source to connect.
     Tcp(TcpListener),
@@ -492,7 +694,15 @@ impl Incoming {
                 None,
             )),
             MigrationUri::Exec(cmd) => Incoming::Ready(exec(cmd, Direction::FromCommand)?),
+            MigrationUri::Fd(n) => Incoming::Ready(Connection::from_fd(take_fd(*n)?)?),
         })
+    }
+
+    /// An incoming migration over a connection the caller already has
+    /// (accepted, inherited, or built with [`Connection::from_split`]): nothing
+    /// to accept.
+    pub fn from_connection(conn: Connection) -> Incoming {
+        Incoming::Ready(conn)
     }
 
     /// The local address of a tcp listener (to learn an ephemeral port).
@@ -546,6 +756,12 @@ impl Incoming {
             }
             Incoming::Ready(c) => c,
         })
+    }
+}
+
+impl From<Connection> for Incoming {
+    fn from(conn: Connection) -> Incoming {
+        Incoming::Ready(conn)
     }
 }
 

@@ -312,6 +312,7 @@ impl StreamLoader {
         cmds: &mut dyn CommandHandler,
     ) -> Result<LoadEnd> {
         self.load_main_inner(r, reg, cmds, false)
+            .inspect_err(|e| tracing::warn!(error = %e, "load failed"))
     }
 
     fn load_main_inner(
@@ -403,6 +404,7 @@ impl StreamLoader {
             "section '{}' instance {instance_id} (id {section_id})",
             name.to_string_lossy()
         );
+        let _span = tracing::trace_span!("section", section_id, version_id, what = %what).entered();
         let Some(index) = reg.position(name.as_bytes(), instance_id) else {
             return Err(Error::at(
                 ErrorKind::UnknownSection {
@@ -457,6 +459,7 @@ impl StreamLoader {
             "section '{}' instance {} (id {section_id})",
             entry.idstr, entry.instance_id
         );
+        let _span = tracing::trace_span!("section", section_id, what = %what).entered();
         entry
             .handlers
             .load_state(r, open.version_id)

@@ -162,6 +162,7 @@ impl PageRequester {
             start,
             len,
         };
+        tracing::debug!(block, start, len, "postcopy page request");
         (s.send)(&msg)?;
         s.last_block = Some(block.to_string());
         s.sent += 1;

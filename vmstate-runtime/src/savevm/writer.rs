@@ -180,6 +180,9 @@ impl<W: Write> StreamWriter<W> {
         e: &mut SaveStateEntry,
         body: impl FnOnce(&mut dyn SaveVmHandlers, &mut SectionWriter) -> Result<T>,
     ) -> Result<T> {
+        let _span =
+            tracing::trace_span!("section", idstr = %e.idstr, instance = e.instance_id, ty = ?ty)
+                .entered();
         if ty.has_full_header() {
             self.full_header(ty, e)?;
         } else {

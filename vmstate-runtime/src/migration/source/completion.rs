@@ -25,6 +25,7 @@ impl Driver {
         let stop_at = Instant::now();
         self.vm.pause()?;
         *vm_paused = true;
+        tracing::info!("switchover: VM stopped");
         if caps.pause_before_switchover {
             self.set_status(MigrationStatus::PreSwitchover);
             while !self
@@ -52,10 +53,14 @@ impl Driver {
         // reaches EOF and the destination cannot start the guest.
         w.complete_precopy(reg)?;
         w.flush()?;
-        self.shared
-            .stats
-            .update(|s| s.downtime = Some(stop_at.elapsed()));
+        let downtime = stop_at.elapsed();
+        self.shared.stats.update(|s| s.downtime = Some(downtime));
         let transferred = w.position();
+        tracing::info!(
+            downtime_ms = downtime.as_millis() as u64,
+            transferred,
+            "switchover: stream sent"
+        );
         drop(w);
         if let Some(rp) = rp {
             // The destination reports whether it loaded the stream.

@@ -47,8 +47,21 @@ impl Driver {
             if pending.total() < threshold || pending.total() == 0 {
                 pending = StreamWriter::<Outgoing>::pending(reg, true);
                 syncs += 1;
+                tracing::debug!(
+                    sync = syncs,
+                    pending = pending.total(),
+                    must_precopy = pending.must_precopy,
+                    "dirty sync"
+                );
             }
             if rolled {
+                tracing::debug!(
+                    pending = pending.total(),
+                    threshold,
+                    bandwidth_bps = window.bandwidth_bpms * 1000.0,
+                    downtime_limit_ms = params.downtime_limit_ms,
+                    "convergence check"
+                );
                 // Newly dirtied bytes over the window: what is pending now, minus
                 // what was pending at the last window, plus what was sent since.
                 let now = (pending.total(), w.position(), Instant::now());
@@ -107,6 +120,16 @@ impl Driver {
                         ReturnPathMissing::ForPostcopy,
                     ))));
                 }
+                tracing::info!(
+                    must_precopy = pending.must_precopy,
+                    pending = pending.total(),
+                    threshold,
+                    bandwidth_bps = window.bandwidth_bpms * 1000.0,
+                    downtime_limit_ms = params.downtime_limit_ms,
+                    iterations,
+                    syncs,
+                    "switching to postcopy"
+                );
                 if self.config.version == QemuVersion::V10 {
                     // QEMU 10.x: a last PART (RAM: just EOS) before stopping.
                     w.postcopy_prepare(reg)?;
@@ -134,6 +157,15 @@ impl Driver {
                 return Ok(());
             }
             if (pending.total() == 0 || pending.total() <= threshold) && switchover_allowed {
+                tracing::info!(
+                    pending = pending.total(),
+                    threshold,
+                    bandwidth_bps = window.bandwidth_bpms * 1000.0,
+                    downtime_limit_ms = params.downtime_limit_ms,
+                    iterations,
+                    syncs,
+                    "converged: switchover"
+                );
                 return Ok(());
             }
             // Rate limit: at most max_bandwidth/10 bytes per 100 ms window.
@@ -146,11 +178,13 @@ impl Driver {
                 continue;
             }
             let budget = window.budget(params.max_bandwidth, w.position());
-            let status = w.iterate_within(reg, false, budget, &mut limited)?;
+            let status = tracing::debug_span!("iteration", n = iterations + 1)
+                .in_scope(|| w.iterate_within(reg, false, budget, &mut limited))?;
             iterations += 1;
             w.flush()?;
             if status == IterateStatus::Done && pending.total() == 0 {
                 if switchover_allowed {
+                    tracing::info!(iterations, syncs, "converged: all sent, switchover");
                     return Ok(());
                 }
                 // Everything is sent but the destination has not approved the

@@ -19,6 +19,12 @@ use crate::savevm::{Command, Configuration, PostcopyAdvise, Registry, StreamWrit
 /// The state of one outgoing migration, owned by its thread.
 pub(super) struct Driver {
     pub(super) config: MigrationConfig,
+    /// The caller's connection (start_migration_on), used instead of
+    /// connecting to the URI; taken at setup.
+    conn: Option<Connection>,
+    /// Whether the stream went over the caller's connection (no partial file
+    /// to remove then).
+    callers_conn: bool,
     pub(super) opts: SourceOptions,
     pub(super) shared: Arc<Shared>,
     pub(super) vm: Box<dyn VmControl>,
@@ -48,12 +54,15 @@ pub(super) type Channel = (StreamWriter<Outgoing>, Option<ReturnPath>);
 impl Driver {
     pub(super) fn new(
         config: MigrationConfig,
+        conn: Option<Connection>,
         opts: SourceOptions,
         shared: Arc<Shared>,
         vm: Box<dyn VmControl>,
     ) -> Self {
         Driver {
             config,
+            callers_conn: conn.is_some(),
+            conn,
             opts,
             shared,
             vm,
@@ -127,6 +136,7 @@ impl Driver {
                 self.finish_cancel(vm_paused)
             }
             Err(Stop::Failed(e)) if self.in_postcopy => {
+                tracing::error!(error = %e, "migration failed in postcopy");
                 // The destination already runs the guest: resuming here would
                 // split it in two, so the source VM stays stopped.
                 self.shared.stats.update(|s| s.error = Some(e.to_string()));
@@ -134,6 +144,7 @@ impl Driver {
                 Err(e)
             }
             Err(Stop::Failed(e)) => {
+                tracing::warn!(error = %e, "migration failed; the VM runs on here");
                 // The source must keep running whatever happened.
                 let resumed = if vm_paused { self.vm.resume() } else { Ok(()) };
                 self.shared.stats.update(|s| s.error = Some(e.to_string()));
@@ -148,6 +159,9 @@ impl Driver {
     /// disk it holds the space that ran out. Only a regular file (the one
     /// `connect` created or truncated): `/dev/full` or a FIFO stays.
     fn remove_partial_file(&self) {
+        if self.callers_conn {
+            return;
+        }
         if let MigrationUri::File(path) = &self.config.uri {
             if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file()) {
                 let _ = std::fs::remove_file(path);
@@ -171,23 +185,25 @@ impl Driver {
         vm_paused: &mut bool,
     ) -> std::result::Result<(), Stop> {
         let setup_start = Instant::now();
-        let (mut w, rp) = self.setup(reg)?;
+        let (mut w, rp) = tracing::info_span!("setup").in_scope(|| self.setup(reg))?;
         self.shared
             .stats
             .update(|s| s.setup_time = setup_start.elapsed());
         self.set_status(MigrationStatus::Active);
 
-        self.converge(&mut w, reg, rp.as_ref(), vm_paused)?;
+        tracing::info_span!("iterate")
+            .in_scope(|| self.converge(&mut w, reg, rp.as_ref(), vm_paused))?;
 
         if self.in_postcopy {
             let rp = rp.ok_or_else(|| {
                 Error::new(ErrorKind::NoReturnPath(ReturnPathMissing::ForPostcopy))
             })?;
-            let transferred = self.postcopy_until_done(w, rp, reg)?;
+            let transferred = tracing::info_span!("postcopy")
+                .in_scope(|| self.postcopy_until_done(w, rp, reg))?;
             self.record_final(transferred);
             return Ok(());
         }
-        self.complete_precopy(w, rp, reg, vm_paused)
+        tracing::info_span!("complete").in_scope(|| self.complete_precopy(w, rp, reg, vm_paused))
     }
 
     /// Connects, writes the header, the configuration and the commands the
@@ -196,7 +212,10 @@ impl Driver {
     fn setup(&mut self, reg: &mut Registry) -> std::result::Result<Channel, Stop> {
         let Connection {
             stream, reverse, ..
-        } = connect(&self.config.uri)?;
+        } = match self.conn.take() {
+            Some(conn) => conn,
+            None => connect(&self.config.uri)?,
+        };
         if let Ok(mut k) = self.shared.kill.lock() {
             *k = stream.try_clone_rw();
         }

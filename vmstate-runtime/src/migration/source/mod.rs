@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use super::params::{MigrationCapabilities, MigrationParameters};
 use super::stats::StatsHandle;
 use super::status::MigrationStatus;
-use super::transport::{MigrationUri, ReadWrite};
+use super::transport::{Connection, MigrationUri, ReadWrite};
 use crate::error::{Error, ErrorKind, Result};
 use crate::savevm::{QemuVersion, Registry, TargetPage, DEFAULT_MACHINE_TYPE};
 
@@ -145,6 +145,31 @@ impl MigrationHandle {
         self.shared.stats.clone()
     }
 
+    /// The migration's events from its start (see
+    /// [`StatsHandle::subscribe`]; they flow with the `events` capability on).
+    pub fn subscribe(&self) -> std::sync::mpsc::Receiver<super::MigrationEvent> {
+        self.shared.stats.subscribe()
+    }
+
+    /// Blocks until the migration has reached `status`, at most `timeout`
+    /// ([`StatsHandle::wait_for`]).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use vmstate_runtime::migration::{MigrationHandle, MigrationStatus};
+    /// # fn f(handle: &MigrationHandle) -> vmstate_runtime::Result<()> {
+    /// handle.wait_for(MigrationStatus::PreSwitchover, Duration::from_secs(60))?;
+    /// handle.continue_switchover();
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_for(
+        &self,
+        status: MigrationStatus,
+        timeout: std::time::Duration,
+    ) -> Result<MigrationStatus> {
+        self.shared.stats.wait_for(status, timeout)
+    }
+
     /// Changes parameters while running (takes effect at the next window).
     pub fn set_parameters(&self, p: MigrationParameters) -> Result<()> {
         p.validate()?;
@@ -256,6 +281,52 @@ pub fn start_migration_with(
     vm: Box<dyn VmControl>,
     opts: SourceOptions,
 ) -> Result<MigrationHandle> {
+    spawn(config, None, registry, vm, opts)
+}
+
+/// [`start_migration_with`] over a connection the caller already has (a
+/// connected `UnixStream` or `TcpStream`, an `OwnedFd`, a reader/writer pair:
+/// see [`Connection`]'s constructors) instead of connecting to `config.uri`,
+/// which then only names the destination (in traces); nothing connects to it
+/// and a failure removes no file. Postcopy recovery
+/// ([`MigrationHandle::resume`]) still connects to the URI it is given.
+///
+/// ```no_run
+/// use std::os::unix::net::UnixStream;
+/// use vmstate_runtime::migration::{
+///     start_migration_on, Connection, MigrationConfig, SourceOptions, VmControl,
+/// };
+/// # fn demo(config: MigrationConfig, vm: Box<dyn VmControl>) -> vmstate_runtime::Result<()> {
+/// let stream = UnixStream::connect("/run/vmm/migrate.sock")?; // the VMM's own socket
+/// let conn = Connection::from_unix_stream(stream)?;
+/// let handle = start_migration_on(
+///     conn,
+///     config,
+///     vmstate_runtime::savevm::Registry::new(),
+///     vm,
+///     SourceOptions::default(),
+/// )?;
+/// let (_registry, outcome) = handle.wait();
+/// outcome
+/// # }
+/// ```
+pub fn start_migration_on(
+    conn: Connection,
+    config: MigrationConfig,
+    registry: Registry,
+    vm: Box<dyn VmControl>,
+    opts: SourceOptions,
+) -> Result<MigrationHandle> {
+    spawn(config, Some(conn), registry, vm, opts)
+}
+
+fn spawn(
+    config: MigrationConfig,
+    conn: Option<Connection>,
+    registry: Registry,
+    vm: Box<dyn VmControl>,
+    opts: SourceOptions,
+) -> Result<MigrationHandle> {
     config.params.validate()?;
     if config.caps.switchover_ack && config.version == QemuVersion::V7_2 {
         return Err(Error::new(ErrorKind::SwitchoverAckNeedsV10));
@@ -270,12 +341,15 @@ pub fn start_migration_with(
         paused_error: Mutex::new(None),
         stats: StatsHandle::default(),
     });
+    shared.stats.set_events(config.caps.events);
     let s2 = shared.clone();
+    let span = tracing::info_span!("migration", side = "source", uri = %config.uri);
     let thread = std::thread::Builder::new()
         .name("migration".into())
         .spawn(move || {
+            let _span = span.entered();
             let mut registry = registry;
-            let r = Driver::new(config, opts, s2, vm).run(&mut registry);
+            let r = Driver::new(config, conn, opts, s2, vm).run(&mut registry);
             (registry, r)
         })?;
     Ok(MigrationHandle {

@@ -50,6 +50,7 @@ impl Driver {
                     // Paused until a recovery attempt succeeds (or a cancel).
                     let (w2, rp2) = loop {
                         let msg = err.to_string();
+                        tracing::warn!(error = %msg, "postcopy paused");
                         if let Ok(mut p) = self.shared.paused_error.lock() {
                             *p = Some(std::sync::Arc::new(err));
                         }
@@ -86,6 +87,7 @@ impl Driver {
             rp.check()?;
             window.roll(w.position(), &self.shared.stats);
             for (block, start, len) in rp.take_page_requests() {
+                tracing::debug!(%block, start, len, "postcopy page request");
                 let mut served = false;
                 for e in reg.entries_mut() {
                     if !e.handlers.has_postcopy() {
