@@ -338,11 +338,18 @@ fn busy() -> QmpError {
 
 /// The `uri` argument as a migration URI, refused as QEMU refuses it.
 fn parse_uri(uri: &str) -> Result<MigrationUri, QmpError> {
+    parse_uri_why(uri).map_err(|(e, _)| e)
+}
+
+/// [`parse_uri`], and the reason QEMU records in the migration's state
+/// (`None` for an unknown protocol, which it refuses before trying).
+fn parse_uri_why(uri: &str) -> Result<MigrationUri, (QmpError, Option<String>)> {
     uri.parse::<MigrationUri>().map_err(|e| match e.kind() {
-        ErrorKind::InvalidUri(UriError::NoScheme { .. } | UriError::UnsupportedScheme { .. }) => {
-            QmpError::generic("Parameter 'uri' expects a valid migration protocol")
-        }
-        _ => QmpError::generic(e.to_string()),
+        ErrorKind::InvalidUri(UriError::NoScheme { .. } | UriError::UnsupportedScheme { .. }) => (
+            QmpError::generic("Parameter 'uri' expects a valid migration protocol"),
+            None,
+        ),
+        _ => (QmpError::generic(e.to_string()), Some(e.to_string())),
     })
 }
 
@@ -704,8 +711,8 @@ impl State {
                 "Block migration (blk, inc) is not supported: this VMM migrates no disks",
             ));
         }
-        let uri = parse_uri(&uri)?;
         if resume {
+            let uri = parse_uri(&uri)?;
             let paused = self
                 .outgoing_stats()
                 .is_some_and(|s| s.status == MigrationStatus::PostcopyPaused);
@@ -736,6 +743,26 @@ impl State {
                 "Can't migrate the vm that was paused due to previous migration",
             ));
         }
+        // As QEMU 7.2: the migration is in setup when the URI is looked at, so
+        // a bad one leaves it failed (with the reason, except for an unknown
+        // protocol), as query-migrate then shows.
+        let uri = match parse_uri_why(&uri) {
+            Ok(u) => u,
+            Err((e, reason)) => {
+                let stats = StatsHandle::default();
+                stats.update(|s| {
+                    s.status = MigrationStatus::Failed;
+                    s.error = reason;
+                });
+                self.outgoing = Some(Outgoing {
+                    stats,
+                    handle: None,
+                    seen: MigrationStatus::Setup,
+                    passes: 0,
+                });
+                return Err(e);
+            }
+        };
         let setup = OutgoingSetup {
             uri,
             caps: self.settings.runtime_caps(),
