@@ -166,6 +166,8 @@ fn qemu_qmp_drives_a_migration_between_two_demo_processes() {
 struct Raw {
     w: std::os::unix::net::UnixStream,
     r: std::io::BufReader<std::os::unix::net::UnixStream>,
+    /// The events read so far.
+    events: Vec<serde_json::Value>,
 }
 
 impl Raw {
@@ -185,6 +187,7 @@ impl Raw {
         let mut raw = Raw {
             w: s.try_clone().unwrap(),
             r: std::io::BufReader::new(s),
+            events: Vec::new(),
         };
         let greeting = raw.next();
         assert!(greeting.get("QMP").is_some(), "{greeting}");
@@ -200,6 +203,7 @@ impl Raw {
             if v.get("event").is_none() {
                 return v;
             }
+            self.events.push(v);
         }
     }
 
@@ -341,4 +345,108 @@ fn replies_match_a_real_qemu_for_the_same_requests() {
     let oc = o.ask(r#"{"execute": "query-migrate-capabilities"}"#)["return"].clone();
     assert_eq!(oc, qc, "capabilities");
     eprintln!("{compared} requests answered exactly as QEMU 7.2 answers them");
+}
+
+/// The MIGRATION statuses among `events`, in order.
+fn statuses(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "MIGRATION")
+        .map(|e| e["data"]["status"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+/// Postcopy driven over QMP, as with two QEMUs: postcopy-ram on both sides,
+/// `migrate`, then `migrate-start-postcopy`; the source goes through
+/// postcopy-active to completed and the destination holds the same state.
+#[test]
+fn postcopy_started_over_qmp_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src_qmp, dst_qmp) = (dir.path().join("src.qmp"), dir.path().join("dst.qmp"));
+    let mig = format!("unix:{}", dir.path().join("mig.sock").display());
+    // A guest that dirties faster than the link: precopy alone would not end.
+    let common = [
+        "--ram-size",
+        "32M",
+        "--dirty-rate",
+        "20000",
+        "--max-bandwidth",
+        "16M",
+        "--no-progress-bar",
+    ];
+    let (sa, da) = (
+        format!("unix:{}", src_qmp.display()),
+        format!("unix:{}", dst_qmp.display()),
+    );
+    let mut dst_args = vec!["--role", "destination", "--qmp", &da];
+    dst_args.extend_from_slice(&common);
+    let mut src_args = vec!["--role", "source", "--qmp", &sa];
+    src_args.extend_from_slice(&common);
+    let mut procs = Reap(vec![spawn_demo(&dst_args), spawn_demo(&src_args)]);
+    let (mut d, mut s) = (Raw::connect(&dst_qmp), Raw::connect(&src_qmp));
+    let ok = serde_json::json!({"return": {}});
+    let caps = r#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [
+        {"capability": "events", "state": true}, {"capability": "postcopy-ram", "state": true}]}}"#;
+    for c in [&mut d, &mut s] {
+        assert_eq!(c.ask(r#"{"execute": "qmp_capabilities"}"#), ok);
+        assert_eq!(c.ask(caps), ok);
+    }
+    let inc = format!(r#"{{"execute": "migrate-incoming", "arguments": {{"uri": "{mig}"}}}}"#);
+    assert_eq!(d.ask(&inc), ok);
+    let m = format!(r#"{{"execute": "migrate", "arguments": {{"uri": "{mig}"}}}}"#);
+    assert_eq!(s.ask(&m), ok);
+    assert_eq!(s.ask(r#"{"execute": "migrate-start-postcopy"}"#), ok);
+    let t = Instant::now();
+    loop {
+        let q = s.ask(r#"{"execute": "query-migrate"}"#);
+        let st = q["return"]["status"].as_str().unwrap_or("").to_string();
+        if st == "completed" {
+            break;
+        }
+        assert!(
+            !matches!(st.as_str(), "failed" | "cancelled"),
+            "postcopy migration ended {st}: {q}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(60), "not done: {q}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let t = Instant::now();
+    while d.ask(r#"{"execute": "query-status"}"#)["return"]["status"] != "running" {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "destination never ran"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The MIGRATION "completed" event comes with (or just after) the status.
+    let t = Instant::now();
+    while statuses(&s.events).last().map(String::as_str) != Some("completed") {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            statuses(&s.events)
+        );
+        s.ask(r#"{"execute": "query-status"}"#);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let src_path = statuses(&s.events);
+    assert!(
+        src_path.contains(&"postcopy-active".to_string()),
+        "source statuses {src_path:?}"
+    );
+    assert_eq!(src_path.last().map(String::as_str), Some("completed"));
+    for c in [&mut d, &mut s] {
+        assert_eq!(c.ask(r#"{"execute": "quit"}"#), ok);
+    }
+    let mut results = Vec::new();
+    for mut p in std::mem::take(&mut procs.0) {
+        assert!(
+            wait_bounded(&mut p.child, Duration::from_secs(20)).is_some(),
+            "a demo process did not end on quit"
+        );
+        results.push(p.finish());
+    }
+    let (src_rows, dst_rows) = (checksum_rows(&results[1].1), checksum_rows(&results[0].1));
+    assert!(!src_rows.is_empty(), "{}", results[1].1);
+    assert_eq!(src_rows, dst_rows, "{}\n{}", results[1].1, results[0].1);
 }

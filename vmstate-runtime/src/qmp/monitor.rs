@@ -468,6 +468,8 @@ impl Monitor {
     }
 
     fn run(&self, command: &str, args: &Map<String, Value>) -> Option<Result<Value, QmpError>> {
+        // Whatever changed so far is announced before a reply can show it.
+        self.poll();
         let r = match command {
             "query-status" => self.no_args(args, |s| Ok(s.query_status())),
             "stop" => self.no_args(args, |s| s.host.stop().map(|_| json!({})).map_err(host)),
@@ -652,13 +654,14 @@ impl State {
             .unwrap_or_default()
     }
 
-    /// The handle of an outgoing migration that has not ended.
+    /// The handle of an outgoing migration that has not ended (the poller
+    /// takes it at the end).
     fn running_handle(&self) -> Option<&MigrationHandle> {
         let o = self.outgoing.as_ref()?;
-        if o.stats.snapshot().status.is_running() {
-            o.handle.as_ref()
-        } else {
+        if o.stats.snapshot().status.is_terminal() {
             None
+        } else {
+            o.handle.as_ref()
         }
     }
 
@@ -770,6 +773,13 @@ impl State {
             settings: self.settings.clone(),
         };
         let handle = self.host.start_migration(&setup).map_err(host)?;
+        // Setup from the command on, as QEMU (the driver's thread may not
+        // have begun yet).
+        handle.stats().update(|s| {
+            if s.status == MigrationStatus::None {
+                s.status = MigrationStatus::Setup;
+            }
+        });
         self.outgoing = Some(Outgoing {
             stats: handle.stats(),
             handle: Some(handle),
