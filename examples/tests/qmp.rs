@@ -450,3 +450,29 @@ fn postcopy_started_over_qmp_completes() {
     assert!(!src_rows.is_empty(), "{}", results[1].1);
     assert_eq!(src_rows, dst_rows, "{}\n{}", results[1].1, results[0].1);
 }
+
+#[test]
+fn qmp_flags_are_checked() {
+    for (args, says) in [
+        (
+            &["--qmp", "unix:/tmp/x.qmp"][..],
+            "--qmp goes with --role source or --role destination",
+        ),
+        (
+            &["--role", "destination", "--incoming", "defer"][..],
+            "add --qmp",
+        ),
+        (
+            &["--role", "source", "--qmp", "tcp:0.0.0.0:4444"][..],
+            "QMP has no authentication",
+        ),
+    ] {
+        let out = Command::new(common::processes::demo_exe())
+            .args(args)
+            .output()
+            .expect("demo runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}

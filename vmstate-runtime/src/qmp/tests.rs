@@ -573,3 +573,93 @@ fn server_over_a_unix_socket_survives_hostile_clients() {
     server.shutdown();
     assert!(!path.exists(), "the socket is removed");
 }
+
+#[test]
+fn server_on_loopback_tcp_and_refuses_other_addresses() {
+    let side = Side::new(Dev::default(), true);
+    let m = Monitor::new(Box::new(side), VmStart::Running).unwrap();
+    let server = QmpServer::start(m, &"tcp:127.0.0.1:0".parse().unwrap()).unwrap();
+    let QmpAddress::Tcp(addr) = *server.address() else {
+        unreachable!("a tcp server has a tcp address")
+    };
+    assert_ne!(addr.port(), 0);
+    let c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut w = c.try_clone().unwrap();
+    let mut r = BufReader::new(c);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.contains("\"QMP\""), "{line}");
+    w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n")
+        .unwrap();
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    assert_eq!(line, "{\"return\":{}}\r\n");
+    server.shutdown();
+    for bad in [
+        "tcp:0.0.0.0:4444",
+        "tcp:192.0.2.1:1",
+        "tcp:nohost",
+        "unix:",
+        "4444",
+    ] {
+        assert!(bad.parse::<QmpAddress>().is_err(), "{bad}");
+    }
+}
+
+mod hostile {
+    use super::*;
+    use crate::qmp::framing::{Splitter, MAX_MESSAGE_BYTES};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Any bytes, cut anywhere: no panic, one bounded reply per text,
+        /// never more than the bound held.
+        #[test]
+        fn arbitrary_input_never_panics(chunks in proptest::collection::vec(
+            proptest::collection::vec(any::<u8>(), 0..512), 0..16)) {
+            let side = Side::new(Dev::default(), true);
+            let m = Monitor::new(Box::new(side), VmStart::Running).unwrap();
+            let mut session = Session::new();
+            let mut splitter = Splitter::new();
+            for c in chunks {
+                for frame in splitter.push(&c) {
+                    let reply = session.handle_frame(frame, &m);
+                    prop_assert!(reply.get("return").is_some() || reply.get("error").is_some());
+                    prop_assert!(reply.to_string().len() < 4096);
+                }
+                prop_assert!(splitter.pending() <= MAX_MESSAGE_BYTES);
+            }
+        }
+
+        /// Well-formed requests with arbitrary names and arguments: a reply
+        /// each, never a panic, and the VM left running (no command here
+        /// stops it by accident: `stop` is not among the generated names).
+        #[test]
+        fn arbitrary_commands_get_replies(
+            cmd in prop::sample::select(vec![
+                "migrate", "migrate-incoming", "query-migrate", "migrate-set-capabilities",
+                "query-migrate-capabilities", "migrate-set-parameters",
+                "query-migrate-parameters", "migrate-continue", "migrate-pause",
+                "migrate-recover", "migrate-start-postcopy", "query-status", "nope",
+            ]),
+            // Never `uri`: a generated `exec:` URI would run a command.
+            key in "[a-z-]{1,12}".prop_filter("not uri", |k| k != "uri"),
+            val in prop_oneof![
+                Just(json!(null)), any::<i64>().prop_map(|v| json!(v)),
+                any::<bool>().prop_map(|v| json!(v)), "[ -~]{0,16}".prop_map(|v| json!(v)),
+                Just(json!([{"capability": "events", "state": true}])),
+                Just(json!({"a": [1, {"b": 2}]})),
+            ],
+        ) {
+            let side = Side::new(Dev::default(), true);
+            let m = Monitor::new(Box::new(side), VmStart::Running).unwrap();
+            let mut s = negotiated(&m);
+            let mut args = serde_json::Map::new();
+            args.insert(key, val);
+            let r = s.handle(&json!({"execute": cmd, "arguments": args}), &m);
+            prop_assert!(r.get("return").is_some() || r.get("error").is_some(), "{}", r);
+        }
+    }
+}
