@@ -11,6 +11,8 @@
 //! * [`savevm`]: QEMU's migration stream (sections, commands, vmdesc) and the
 //!   registry of migratable components;
 //! * [`migration`]: live migration drivers, transports, parameters and status;
+//! * `qmp` (feature `qmp`): a QMP server for the migration commands, so tools
+//!   written for QEMU drive a VMM's migrations;
 //! * [`Error`]: one error type that says what, where (field path, byte offset) and why.
 //!
 //! ```
@@ -42,6 +44,8 @@ mod codec;
 pub mod error;
 pub mod migration;
 mod priority;
+#[cfg(feature = "qmp")]
+pub mod qmp;
 pub mod savevm;
 pub mod vmstate;
 pub mod wire;

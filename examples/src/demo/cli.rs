@@ -86,6 +86,11 @@ pub struct Args {
     /// the middle of the stream [default: it waits].
     #[arg(long, value_name = "SECS", value_parser = seconds)]
     pub idle_timeout: Option<Duration>,
+    /// Serve QMP here (unix:PATH or tcp:127.0.0.1:PORT), as QEMU's -qmp: a
+    /// source without --uri waits for `migrate`, a destination without
+    /// --incoming (or with --incoming defer) for `migrate-incoming`.
+    #[arg(long, value_name = "ADDR")]
+    pub qmp: Option<String>,
     /// Plain progress lines instead of a progress bar.
     #[arg(long)]
     pub no_progress_bar: bool,
@@ -137,6 +142,7 @@ impl Args {
             timeout: Duration::from_secs(self.timeout_secs),
             accept_timeout: self.accept_timeout,
             idle_timeout: self.idle_timeout,
+            qmp: self.qmp,
             progress: if self.no_progress_bar {
                 ProgressMode::Lines
             } else {

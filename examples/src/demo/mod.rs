@@ -26,6 +26,7 @@ mod link;
 mod migrate;
 mod options;
 mod progress;
+mod qmp;
 mod report;
 mod source;
 
@@ -81,6 +82,7 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, DemoError> {
 pub fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport, DemoError> {
     opts.check()?;
     let report = match opts.role {
+        _ if opts.qmp.is_some() => qmp::run(opts, out),
         Role::Both => both::run(opts, out),
         Role::Source => source::run(opts, out),
         Role::Destination => destination::run(opts, out),

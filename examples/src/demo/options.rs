@@ -87,6 +87,9 @@ pub struct DemoOptions {
     /// The destination gives up when the source sends nothing for this long in
     /// the middle of the stream (default `None`).
     pub idle_timeout: Option<Duration>,
+    /// Serve QMP at this address (`unix:PATH`, `tcp:127.0.0.1:PORT`) and take
+    /// the migration commands from there.
+    pub qmp: Option<String>,
     /// How to show progress.
     pub progress: ProgressMode,
     /// Set from outside (Ctrl-C) to cancel the migration cleanly.
@@ -114,6 +117,7 @@ impl Default for DemoOptions {
             timeout: Duration::from_secs(30),
             accept_timeout: None,
             idle_timeout: None,
+            qmp: None,
             progress: ProgressMode::Auto,
             interrupt: None,
         }
@@ -149,6 +153,9 @@ impl DemoOptions {
             return fail("--cpu-throttle-initial and --cpu-throttle-increment must be 1..=99");
         }
         match self.role {
+            Role::Both if self.qmp.is_some() => {
+                return fail("--qmp goes with --role source or --role destination");
+            }
             Role::Both => {
                 if self.incoming.is_some() && !self.uri.as_deref().is_some_and(is_exec) {
                     return fail(
@@ -158,16 +165,25 @@ impl DemoOptions {
                 }
             }
             Role::Source => {
-                if self.uri.is_none() {
-                    return fail("--role source needs --uri (where the destination waits)");
+                if self.uri.is_none() && self.qmp.is_none() {
+                    return fail(
+                        "--role source needs --uri (where the destination waits), or --qmp \
+                         to wait for QMP migrate",
+                    );
                 }
                 if self.incoming.is_some() {
                     return fail("--incoming is the destination's; the source takes --uri");
                 }
             }
             Role::Destination => {
-                if self.incoming.is_none() {
-                    return fail("--role destination needs --incoming (where to listen)");
+                if self.incoming.is_none() && self.qmp.is_none() {
+                    return fail(
+                        "--role destination needs --incoming (where to listen), or --qmp \
+                         to wait for QMP migrate-incoming",
+                    );
+                }
+                if self.incoming.as_deref() == Some("defer") && self.qmp.is_none() {
+                    return fail("--incoming defer waits for QMP migrate-incoming: add --qmp");
                 }
                 if self.uri.is_some() || self.keep_stream.is_some() {
                     return fail(

@@ -221,6 +221,23 @@ impl MigrationHandle {
         self.shared.postcopy_requested.store(true, Ordering::SeqCst);
     }
 
+    /// Breaks the connection of a migration in postcopy-active, so that it
+    /// goes to postcopy-paused (QMP `migrate-pause`; a later
+    /// [`resume`](Self::resume) recovers it). Returns whether it was in
+    /// postcopy-active (nothing happens otherwise).
+    pub fn pause_postcopy(&self) -> bool {
+        if self.shared.stats.snapshot().status != MigrationStatus::PostcopyActive {
+            return false;
+        }
+        if let Ok(k) = self.shared.kill.lock() {
+            if let Some(conn) = k.as_ref() {
+                let _ = conn.shutdown();
+                return true;
+            }
+        }
+        false
+    }
+
     /// Recovers a paused postcopy over a new connection (QMP `migrate` with
     /// `resume: true`).
     pub fn resume(&self, uri: MigrationUri) -> Result<()> {

@@ -172,6 +172,10 @@ impl Driver {
         let reverse = reverse.ok_or_else(|| {
             Error::new(ErrorKind::PostcopyRecovery(RecoveryError::NotBidirectional))
         })?;
+        // migrate-pause (MigrationHandle::pause_postcopy) breaks this one now.
+        if let Ok(mut k) = self.shared.kill.lock() {
+            *k = stream.try_clone_rw();
+        }
         let mut w = StreamWriter::new(
             Outgoing::new(stream, self.opts.write_timeout)?,
             self.config.version,
