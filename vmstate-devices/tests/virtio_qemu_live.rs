@@ -7,6 +7,9 @@
 //!
 //! Skips (printing why) when QEMU is not installed, unless
 //! `VMSTATE_REQUIRE_QEMU=1`.
+// The runtime's option structs are built field by field, never as literals
+// (they are `#[non_exhaustive]`).
+#![allow(clippy::field_reassign_with_default)]
 
 mod common;
 
@@ -116,11 +119,10 @@ fn firmware_driven_virtio_blk_loads_and_saves_back_identically() {
         },
     )
     .unwrap();
-    let mut loader = StreamLoader::new(LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new("pc-i440fx-7.2")),
-        ..Default::default()
-    });
+    let mut opts = LoadOptions::default();
+    opts.version = QemuVersion::V7_2;
+    opts.configuration = Some(Configuration::new("pc-i440fx-7.2"));
+    let mut loader = StreamLoader::new(opts);
     loader
         .load(
             &mut Reader::new(BytesMut::from(&stream[..])),

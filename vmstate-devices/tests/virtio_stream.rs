@@ -3,6 +3,9 @@
 //! its rings in the machine's RAM model ("pc.ram", loaded first by the RAM
 //! section, as virtio_load needs). The model then saves QEMU's body again.
 //! This is also how a machine registers the device.
+// The runtime's option structs are built field by field, never as literals
+// (they are `#[non_exhaustive]`).
+#![allow(clippy::field_reassign_with_default)]
 
 use std::sync::{Arc, Mutex};
 
@@ -59,11 +62,10 @@ fn whole_qemu_stream_loads_with_the_virtio_blk_model() {
     )
     .unwrap();
     assert!(seen, "the vmdesc lists {IDSTR}");
-    let mut loader = StreamLoader::new(LoadOptions {
-        version: QemuVersion::V7_2,
-        configuration: Some(Configuration::new("pc-i440fx-7.2")),
-        ..Default::default()
-    });
+    let mut opts = LoadOptions::default();
+    opts.version = QemuVersion::V7_2;
+    opts.configuration = Some(Configuration::new("pc-i440fx-7.2"));
+    let mut loader = StreamLoader::new(opts);
     // State QEMU's stream must overwrite.
     dev.lock().unwrap().virtio.core.status = 0x0f;
     dev.lock().unwrap().virtio.core.queues[0].vector = 1;

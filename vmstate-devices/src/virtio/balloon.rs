@@ -92,7 +92,7 @@ pub const HOST_FEATURES: u64 = feature(features::STATS_VQ)
 pub const PCI_IDENTITY: PciIdentity = PciIdentity {
     virtio_id: 5,
     pci_device_id: 0x1002,
-    class: 0xff00,
+    class: 0x00ff,
     nvectors: 0,
 };
 
