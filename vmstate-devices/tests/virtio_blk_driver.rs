@@ -8,7 +8,7 @@ mod common;
 use std::os::unix::fs::FileExt;
 
 use common::virtio::{
-    blk, disk, guest_mem, BlkDriver, RingLayout, F_EVENT_IDX, F_INDIRECT, F_VERSION_1,
+    blk, disk, guest_mem, init_blk, RingLayout, F_EVENT_IDX, F_INDIRECT, F_VERSION_1,
 };
 use vm_memory::{Bytes, GuestAddress};
 use vmstate_devices::virtio::pci::Interrupt;
@@ -44,7 +44,7 @@ fn driver_writes_reads_flushes_and_gets_id() {
         let mem = guest_mem(MEM);
         let file = disk(1 << 20, 0);
         let mut dev = blk(&file, &mem);
-        let mut drv = BlkDriver::init(
+        let mut drv = init_blk(
             &mut dev,
             F_VERSION_1 | F_INDIRECT,
             RingLayout::at(0x10000, 256),
@@ -53,16 +53,16 @@ fn driver_writes_reads_flushes_and_gets_id() {
         assert_eq!(dev.virtio.core.guest_features, F_VERSION_1 | F_INDIRECT);
 
         let w = pattern(3, 1024);
-        let (h1, _, s1) = drv.request(&mem, T_OUT, 8, &w, 1024, indirect);
+        let (h1, _, s1) = drv.request(&mem, T_OUT, 8, &w, 1024, indirect).unwrap();
         dev.virtio.queue_notify(0);
         assert_eq!(status(&mem, s1), 0, "write ok");
         let mut on_disk = vec![0; 1024];
         file.read_exact_at(&mut on_disk, 8 * 512).unwrap();
         assert_eq!(on_disk, w);
 
-        let (h2, d2, s2) = drv.request(&mem, T_IN, 8, &[], 1024, indirect);
-        let (h3, _, s3) = drv.request(&mem, T_FLUSH, 0, &[], 0, indirect);
-        let (h4, d4, s4) = drv.request(&mem, T_GET_ID, 0, &[], 20, indirect);
+        let (h2, d2, s2) = drv.request(&mem, T_IN, 8, &[], 1024, indirect).unwrap();
+        let (h3, _, s3) = drv.request(&mem, T_FLUSH, 0, &[], 0, indirect).unwrap();
+        let (h4, d4, s4) = drv.request(&mem, T_GET_ID, 0, &[], 20, indirect).unwrap();
         dev.virtio.queue_notify(0);
         assert_eq!(
             (status(&mem, s2), status(&mem, s3), status(&mem, s4)),
@@ -72,7 +72,7 @@ fn driver_writes_reads_flushes_and_gets_id() {
         assert_eq!(&data(&mem, d4, 20)[..10], b"vmstate-rs");
         // Used lengths: the device-writable size of each chain (QEMU's in_len).
         assert_eq!(
-            drv.reap(&mem),
+            drv.reap(&mem).unwrap(),
             [
                 (u32::from(h1), 1),
                 (u32::from(h2), 1025),
@@ -96,7 +96,7 @@ fn bad_requests_get_error_statuses() {
     let mem = guest_mem(MEM);
     let file = disk(64 << 10, 0);
     let mut dev = blk(&file, &mem);
-    let mut drv = BlkDriver::init(&mut dev, F_VERSION_1, RingLayout::at(0x10000, 16), 0x100000);
+    let mut drv = init_blk(&mut dev, F_VERSION_1, RingLayout::at(0x10000, 16), 0x100000);
     let cases: [(u32, u64, u32, u8); 4] = [
         (T_IN, 128, 512, 1), // past the end of a 128-sector disk: IOERR
         (T_OUT, 0, 100, 1),  // not a whole sector: IOERR
@@ -104,7 +104,9 @@ fn bad_requests_get_error_statuses() {
         (T_IN, 127, 512, 0), // the last sector: OK
     ];
     for (ty, sector, len, want) in cases {
-        let (_, _, s) = drv.request(&mem, ty, sector, &vec![0; len as usize], len, false);
+        let (_, _, s) = drv
+            .request(&mem, ty, sector, &vec![0; len as usize], len, false)
+            .unwrap();
         dev.virtio.queue_notify(0);
         assert_eq!(status(&mem, s), want, "type {ty} sector {sector} len {len}");
     }
@@ -128,19 +130,19 @@ fn config_space_reads_refresh_the_migrated_cache() {
 fn event_idx_suppresses_interrupts_until_used_event() {
     let mem = guest_mem(MEM);
     let mut dev = blk(&disk(1 << 20, 0), &mem);
-    let mut drv = BlkDriver::init(
+    let mut drv = init_blk(
         &mut dev,
         F_VERSION_1 | F_EVENT_IDX,
         RingLayout::at(0x10000, 16),
         0x100000,
     );
-    drv.set_used_event(&mem, 2); // interrupt once the third request is used
+    drv.set_used_event(&mem, 2).unwrap(); // interrupt once the third request is used
     for _ in 0..2 {
-        drv.request(&mem, T_FLUSH, 0, &[], 0, false);
+        drv.request(&mem, T_FLUSH, 0, &[], 0, false).unwrap();
         dev.virtio.queue_notify(0);
     }
     assert!(dev.virtio.transport.take_interrupts().is_empty());
-    drv.request(&mem, T_FLUSH, 0, &[], 0, false);
+    drv.request(&mem, T_FLUSH, 0, &[], 0, false).unwrap();
     dev.virtio.queue_notify(0);
     assert_eq!(
         dev.virtio.transport.take_interrupts(),
@@ -159,14 +161,16 @@ fn in_flight_requests_migrate_and_complete_exactly_once() {
     let src_mem = guest_mem(MEM);
     let file = disk(1 << 20, 0);
     let mut src = blk(&file, &src_mem);
-    let mut drv = BlkDriver::init(
+    let mut drv = init_blk(
         &mut src,
         F_VERSION_1 | F_INDIRECT,
         RingLayout::at(0x10000, 64),
         0x100000,
     );
     // One request completes before the I/O stall, three stay in flight.
-    let (_, _, s0) = drv.request(&src_mem, T_OUT, 0, &pattern(1, 512), 512, false);
+    let (_, _, s0) = drv
+        .request(&src_mem, T_OUT, 0, &pattern(1, 512), 512, false)
+        .unwrap();
     src.virtio.queue_notify(0);
     assert_eq!(status(&src_mem, s0), 0);
     src.virtio.device.set_io_stalled(true);
@@ -175,13 +179,15 @@ fn in_flight_requests_migrate_and_complete_exactly_once() {
         .collect();
     let mut statuses = Vec::new();
     for (k, (sector, bytes)) in writes.iter().enumerate() {
-        let (_, _, s) = drv.request(&src_mem, T_OUT, *sector, bytes, 2048, k == 1);
+        let (_, _, s) = drv
+            .request(&src_mem, T_OUT, *sector, bytes, 2048, k == 1)
+            .unwrap();
         statuses.push(s);
     }
     src.virtio.queue_notify(0);
     assert_eq!(src.virtio.device.in_flight().len(), 3);
     assert_eq!(src.virtio.core.queues[0].inuse(), 3);
-    assert_eq!(drv.reap(&src_mem).len(), 1);
+    assert_eq!(drv.reap(&src_mem).unwrap().len(), 1);
 
     // Migrate: RAM, then the device section.
     let body = to_bytes(&src).unwrap();
@@ -210,9 +216,9 @@ fn in_flight_requests_migrate_and_complete_exactly_once() {
         3,
         "each in-flight request exactly once"
     );
-    let used = drv.reap(&dst_mem);
+    let used = drv.reap(&dst_mem).unwrap();
     assert_eq!(used.len(), 3);
-    assert!(drv.reap(&dst_mem).is_empty());
+    assert!(drv.reap(&dst_mem).unwrap().is_empty());
     for ((sector, bytes), s) in writes.iter().zip(statuses) {
         assert_eq!(status(&dst_mem, s), 0);
         file.read_exact_at(&mut buf, sector * 512).unwrap();

@@ -6,7 +6,7 @@ mod common;
 
 use std::os::unix::fs::FileExt;
 
-use common::virtio::{blk, disk, guest_mem, BlkDriver, RingLayout};
+use common::virtio::{blk, disk, guest_mem, BlkDriver, RingLayout, SplitRing, SLOT};
 use vm_memory::{Bytes, GuestAddress};
 use vmstate_devices::virtio::legacy::reg;
 use vmstate_devices::virtio::queue::legacy_ring_addresses;
@@ -37,7 +37,7 @@ fn legacy_driver_works_and_migrates() {
 
     let desc = u64::from(PFN) << 12;
     let (avail, used) = legacy_ring_addresses(desc, num);
-    let mut drv = BlkDriver::with_ring(
+    let mut drv = BlkDriver::new(SplitRing::new(
         RingLayout {
             size: num,
             desc,
@@ -45,14 +45,15 @@ fn legacy_driver_works_and_migrates() {
             used,
         },
         0x100000,
-    );
+        SLOT,
+    ));
     let data = vec![0x5a; 512];
-    let (_, _, s) = drv.request(&mem, 1, 3, &data, 512, true);
+    let (_, _, s) = drv.request(&mem, 1, 3, &data, 512, true).unwrap();
     dev.virtio.legacy_write(reg::QUEUE_NOTIFY, 2, 0);
     assert_eq!(mem.read_obj::<u8>(GuestAddress(s)).unwrap(), 0);
     assert_eq!(dev.virtio.legacy_read(reg::ISR, 1), 1);
     assert_eq!(dev.virtio.legacy_read(reg::ISR, 1), 0, "read-to-clear");
-    assert_eq!(drv.reap(&mem).len(), 1);
+    assert_eq!(drv.reap(&mem).unwrap().len(), 1);
 
     // Migrate: the stream carries only desc; the destination derives the rest.
     let body = to_bytes(&dev).unwrap();
@@ -64,10 +65,10 @@ fn legacy_driver_works_and_migrates() {
     assert_eq!((q.last_avail_idx(), q.used_idx()), (1, 1));
     assert_eq!(dst.virtio.core.guest_features, 1 << 28);
 
-    let (_, _, s2) = drv.request(&mem, 1, 4, &data, 512, false);
+    let (_, _, s2) = drv.request(&mem, 1, 4, &data, 512, false).unwrap();
     dst.virtio.legacy_write(reg::QUEUE_NOTIFY, 2, 0);
     assert_eq!(mem.read_obj::<u8>(GuestAddress(s2)).unwrap(), 0);
-    assert_eq!(drv.reap(&mem).len(), 1);
+    assert_eq!(drv.reap(&mem).unwrap().len(), 1);
     let mut buf = [0u8; 1024];
     file.read_exact_at(&mut buf, 3 * 512).unwrap();
     assert!(buf.iter().all(|&b| b == 0x5a));

@@ -7,7 +7,7 @@ mod common;
 
 use common::fixtures::fixture;
 use common::sections::{body_to_footer, find_full_section};
-use common::virtio::{guest_mem, BlkDriver, RingLayout};
+use common::virtio::{guest_mem, RingLayout, SplitRing, SLOT};
 use vm_memory::{Bytes, GuestAddress};
 use vmstate_devices::virtio::net::{VirtioNetSection, CTRL, RX, TX};
 use vmstate_devices::virtio::pci::common as reg;
@@ -90,9 +90,9 @@ fn mac_table_and_backend_checks() {
 }
 
 struct Rings {
-    rx: BlkDriver,
-    tx: BlkDriver,
-    ctrl: BlkDriver,
+    rx: SplitRing,
+    tx: SplitRing,
+    ctrl: SplitRing,
 }
 
 fn init(dev: &mut VirtioNetSection) -> Rings {
@@ -117,7 +117,7 @@ fn init(dev: &mut VirtioNetSection) -> Rings {
         v.common_write(reg::Q_AVAILLO, ring.avail as u32);
         v.common_write(reg::Q_USEDLO, ring.used as u32);
         v.common_write(reg::Q_ENABLE, 1);
-        rings.push(BlkDriver::with_ring(ring, base + 0x100000));
+        rings.push(SplitRing::new(ring, base + 0x100000, SLOT));
     }
     v.common_write(reg::STATUS, 1 | 2 | 8 | 4);
     let ctrl = rings.pop().unwrap();
@@ -133,9 +133,10 @@ fn ctrl(dev: &mut VirtioNetSection, mem: &GuestMem, r: &mut Rings, cmd: &[u8]) -
     );
     mem.write_slice(cmd, GuestAddress(a)).unwrap();
     r.ctrl
-        .submit(mem, &[(a, cmd.len() as u32, false), (ack, 1, true)], false);
+        .submit(mem, &[(a, cmd.len() as u32, false), (ack, 1, true)], false)
+        .unwrap();
     dev.virtio.queue_notify(CTRL);
-    assert_eq!(r.ctrl.reap(mem).len(), 1);
+    assert_eq!(r.ctrl.reap(mem).unwrap().len(), 1);
     mem.read_obj(GuestAddress(ack)).unwrap()
 }
 
@@ -160,20 +161,21 @@ fn driver_transmits_receives_and_filters_and_the_filter_migrates() {
         &mem,
         &[(0x200000, 12, false), (0x201000, pkt.len() as u32, false)],
         false,
-    );
+    )
+    .unwrap();
     dev.virtio.queue_notify(TX);
     assert_eq!(dev.virtio.device.take_transmitted(), [pkt]);
-    assert_eq!(r.tx.reap(&mem).len(), 1);
+    assert_eq!(r.tx.reap(&mem).unwrap().len(), 1);
 
     // Receive before a buffer is posted: kept, then delivered on the rx kick.
     assert!(dev
         .virtio
         .with_device(|d, ctx| d.receive(ctx, &frame(MAC, 1))));
     assert_eq!(dev.virtio.device.rx_backlog(), 1);
-    r.rx.submit(&mem, &[(0x210000, 1536, true)], false);
-    r.rx.submit(&mem, &[(0x211000, 1536, true)], false);
+    r.rx.submit(&mem, &[(0x210000, 1536, true)], false).unwrap();
+    r.rx.submit(&mem, &[(0x211000, 1536, true)], false).unwrap();
     dev.virtio.queue_notify(RX);
-    assert_eq!(r.rx.reap(&mem), [(0, 12 + 64)]);
+    assert_eq!(r.rx.reap(&mem).unwrap(), [(0, 12 + 64)]);
     let mut got = vec![0u8; 64];
     mem.read_slice(&mut got, GuestAddress(0x210000 + 12))
         .unwrap();
@@ -219,7 +221,7 @@ fn driver_transmits_receives_and_filters_and_the_filter_migrates() {
     assert!(!accept(&mut dst, other));
     // The source put its multicast frame into the second buffer; the
     // destination has none left and keeps its frame until the driver posts one.
-    assert_eq!(r.rx.reap(&mem), [(1, 12 + 64)]);
+    assert_eq!(r.rx.reap(&mem).unwrap(), [(1, 12 + 64)]);
     assert!(accept(&mut dst, multi));
     assert_eq!(dst.virtio.device.rx_backlog(), 1);
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::virtio::{
-    blk, disk, guest_mem, BlkDriver, RingLayout, F_EVENT_IDX, F_INDIRECT, F_VERSION_1,
+    blk, disk, guest_mem, init_blk, RingLayout, F_EVENT_IDX, F_INDIRECT, F_VERSION_1,
 };
 use proptest::prelude::*;
 use vm_memory::{Bytes, GuestAddress};
@@ -69,23 +69,22 @@ proptest! {
         let file = disk(1 << 20, 0);
         let mut src = blk(&file, &mem);
         let size = 1u16 << size_log;
-        let mut drv = BlkDriver::init(&mut src, features, RingLayout::at(0x10000, size), 0x40000);
-        let mut in_flight = 0u16;
+        let mut drv = init_blk(&mut src, features, RingLayout::at(0x10000, size), 0x40000);
         for op in ops {
-            // Keep the ring from overflowing: the driver has `size` descriptors.
-            let room = in_flight + 3 < size;
+            // A request takes up to 3 descriptors of the driver's `size`.
+            let room = drv.free_descriptors() >= 3;
             match op {
                 Op::Write { sector, seed, indirect } if room => {
                     let data = vec![seed; 512];
-                    drv.request(&mem, 1, sector, &data, 512, indirect && features & F_INDIRECT != 0);
+                    drv.request(&mem, 1, sector, &data, 512, indirect && features & F_INDIRECT != 0).unwrap();
                     src.virtio.queue_notify(0);
                 }
                 Op::Read { sector } if room => {
-                    drv.request(&mem, 0, sector, &[], 512, false);
+                    drv.request(&mem, 0, sector, &[], 512, false).unwrap();
                     src.virtio.queue_notify(0);
                 }
                 Op::Flush if room => {
-                    drv.request(&mem, 4, 0, &[], 0, false);
+                    drv.request(&mem, 4, 0, &[], 0, false).unwrap();
                     src.virtio.queue_notify(0);
                 }
                 Op::Stall(s) => {
@@ -100,9 +99,8 @@ proptest! {
                 Op::ConfigRead => { let mut b = [0u8; 8]; src.virtio.config_read(0, &mut b); }
                 _ => {}
             }
-            in_flight = src.virtio.device.in_flight().len() as u16;
             // Reap so descriptors can be reused.
-            drv.reap(&mem);
+            drv.reap(&mem).unwrap();
         }
         let body = to_bytes(&src).unwrap();
         let mut dst = blk(&file, &mem);

@@ -7,6 +7,9 @@
 //!
 //! Skips (printing why) when QEMU is not installed, unless
 //! `VMSTATE_REQUIRE_QEMU=1`.
+// The runtime's option structs are built field by field, never as literals
+// (they are `#[non_exhaustive]`).
+#![allow(clippy::field_reassign_with_default)]
 
 mod common;
 

@@ -8,7 +8,7 @@ use std::io::Write;
 
 use common::qemu::{qemu_available, Qemu, TempDir};
 use common::sections::{body_to_footer, find_full_section};
-use common::virtio::{guest_mem, BlkDriver, RingLayout};
+use common::virtio::{guest_mem, RingLayout, SplitRing, SLOT};
 use vm_memory::{Bytes, GuestAddress};
 use vmstate_devices::virtio::pci::common as reg;
 use vmstate_devices::virtio::rng::VirtioRngSection;
@@ -42,11 +42,12 @@ fn driver_buffers_are_filled_from_the_source_and_the_state_migrates() {
     v.common_write(reg::Q_USEDLO, ring.used as u32);
     v.common_write(reg::Q_ENABLE, 1);
     v.common_write(reg::STATUS, 1 | 2 | 8 | 4);
-    let mut drv = BlkDriver::with_ring(ring, 0x20000);
-    drv.submit(&mem, &[(0x30000, 16, true)], false);
-    drv.submit(&mem, &[(0x31000, 8, true), (0x32000, 8, true)], false);
+    let mut drv = SplitRing::new(ring, 0x20000, SLOT);
+    drv.submit(&mem, &[(0x30000, 16, true)], false).unwrap();
+    drv.submit(&mem, &[(0x31000, 8, true), (0x32000, 8, true)], false)
+        .unwrap();
     dev.virtio.queue_notify(0);
-    assert_eq!(drv.reap(&mem), [(0, 16), (1, 16)]);
+    assert_eq!(drv.reap(&mem).unwrap(), [(0, 16), (1, 16)]);
     let mut got = [0u8; 16];
     mem.read_slice(&mut got, GuestAddress(0x30000)).unwrap();
     assert_eq!(got, entropy[..16]);
@@ -59,9 +60,9 @@ fn driver_buffers_are_filled_from_the_source_and_the_state_migrates() {
     let mut dst = VirtioRngSection::new(source(&entropy[32..]), mem.clone());
     dst.load(&mut Reader::new(&body[..]), 1).unwrap();
     assert_eq!(to_bytes(&dst).unwrap(), body);
-    drv.submit(&mem, &[(0x33000, 4, true)], false);
+    drv.submit(&mem, &[(0x33000, 4, true)], false).unwrap();
     dst.virtio.queue_notify(0);
-    assert_eq!(drv.reap(&mem), [(3, 4)]); // descriptors 1-2 were the second chain
+    assert_eq!(drv.reap(&mem).unwrap(), [(3, 4)]); // descriptors 1-2 were the second chain
     mem.read_slice(&mut got[..4], GuestAddress(0x33000))
         .unwrap();
     assert_eq!(got[..4], entropy[32..36]);

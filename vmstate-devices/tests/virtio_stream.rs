@@ -3,6 +3,9 @@
 //! its rings in the machine's RAM model ("pc.ram", loaded first by the RAM
 //! section, as virtio_load needs). The model then saves QEMU's body again.
 //! This is also how a machine registers the device.
+// The runtime's option structs are built field by field, never as literals
+// (they are `#[non_exhaustive]`).
+#![allow(clippy::field_reassign_with_default)]
 
 use std::sync::{Arc, Mutex};
 

@@ -7,6 +7,7 @@ use vmstate_runtime::savevm::Registry;
 use vmstate_runtime::{Error, Result};
 
 use super::lock;
+use super::virtio::VirtioDevices;
 use super::workload::Rng;
 use crate::pckbd::{self, I8042};
 use crate::ram::protocol::X86_TARGET_PAGE_SIZE;
@@ -36,6 +37,9 @@ pub struct Machine {
     /// The "ram" section's counters (shared by every section this machine
     /// registers, see [`RamSection::sharing_counters`]).
     pub ram_counters: Arc<RamCounters>,
+    /// The virtio devices, when the machine has them
+    /// ([`Machine::with_virtio`]).
+    pub virtio: Option<VirtioDevices>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -89,6 +93,7 @@ impl Machine {
             ram: Arc::new(Mutex::new(ram)),
             i8042: Arc::new(Mutex::new(I8042::default())),
             ram_counters: Arc::default(),
+            virtio: None,
         }
     }
 
@@ -119,6 +124,9 @@ impl Machine {
                 }
             }
         }
+        if let Some(v) = &self.virtio {
+            v.boot()?;
+        }
         let mut kbd = lock(&self.i8042)?;
         for (port, val) in [
             (0x64, 0x60), // write command byte:
@@ -139,7 +147,8 @@ impl Machine {
     }
 
     /// A registry with this machine's sections: "ram" (iterative, instance 0,
-    /// version 4), then "ps2kbd", "ps2mouse" and "pckbd" (FULL).
+    /// version 4), then "ps2kbd", "ps2mouse" and "pckbd" (FULL), then the
+    /// virtio devices' when it has them.
     pub fn registry(&self) -> Result<Registry> {
         self.registry_with_part_budget(PART_BUDGET)
     }
@@ -175,6 +184,9 @@ impl Machine {
         let mut reg = Registry::new();
         ram.register(&mut reg)?;
         pckbd::register(&mut reg, self.i8042.clone())?;
+        if let Some(v) = &self.virtio {
+            v.register(&mut reg)?;
+        }
         Ok(reg)
     }
 }

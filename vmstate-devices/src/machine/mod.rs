@@ -15,6 +15,10 @@
 //!   [`Registry`](vmstate_runtime::savevm::Registry) of sections;
 //! * `workload`: [`Guest`], the guest thread, what it does ([`Workload`]),
 //!   and its vCPU throttle ([`CpuThrottle`], for auto-converge);
+//! * `virtio`: virtio-net, -blk (over a disk image), -rng and -balloon at
+//!   QEMU's PCI slots ([`Machine::with_virtio`]), the guest's drivers for
+//!   them ([`VirtioGuest`]) and the check after a migration
+//!   ([`Machine::virtio_resume`]);
 //! * `vm_control`: pausing and resuming that guest for the migration driver.
 //!
 //! ```
@@ -33,10 +37,15 @@ use std::sync::{Mutex, MutexGuard};
 use vmstate_runtime::{Error, Result};
 
 mod composition;
+mod virtio;
 mod vm_control;
 mod workload;
 
 pub use composition::{Machine, PART_BUDGET, RAM_BLOCK};
+pub use virtio::{
+    VirtioCounters, VirtioDevices, VirtioGuest, VirtioVerdict, BALLOON_SLOT, BLK_SLOT, DISK_SIZE,
+    MAC, NET_SLOT, RNG_SLOT, VIRTIO_AREA,
+};
 pub use workload::{CpuThrottle, Guest, GuestCounters, Rng, Workload};
 
 /// Machine type written in (and checked against) the configuration record.

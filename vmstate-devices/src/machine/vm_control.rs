@@ -40,6 +40,9 @@ impl VmControl for GuestControl {
         // Wait out a guest tick in progress: it re-checks the flag under each lock.
         drop(lock(&self.machine.ram)?);
         drop(lock(&self.machine.i8042)?);
+        if let Some(v) = &self.machine.virtio {
+            drop(lock(&v.guest)?);
+        }
         self.counters.pauses.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }

@@ -75,6 +75,8 @@ pub struct GuestCounters {
     pub bytes_read: AtomicU64,
     /// Times the VM was paused.
     pub pauses: AtomicU64,
+    /// Guest ticks whose virtio part failed (a driver or device error).
+    pub virtio_errors: AtomicU64,
 }
 
 /// The vCPU throttle of a running guest (QEMU's auto-converge
@@ -240,9 +242,14 @@ fn guest_loop(m: Machine, w: Workload, flags: GuestFlags, c: Arc<GuestCounters>)
                     return;
                 };
                 let ps = block.spec().page_size as usize;
-                let span = (block.pages() as usize * w.working_set_percent.clamp(1, 100) as usize
-                    / 100)
-                    .max(1);
+                let mut span =
+                    (block.pages() as usize * w.working_set_percent.clamp(1, 100) as usize / 100)
+                        .max(1);
+                // The virtio rings and buffers at the top of RAM are the
+                // drivers' memory: the workload writes below them.
+                if let Some(v) = &m.virtio {
+                    span = span.min((v.reserved().0 as usize / ps).max(1));
+                }
                 for _ in 0..(due - pages_done).min(50_000) {
                     let page = rng.below(span);
                     let at = page * ps + rng.below(ps / 8) * 8;
@@ -253,6 +260,12 @@ fn guest_loop(m: Machine, w: Workload, flags: GuestFlags, c: Arc<GuestCounters>)
                     c.writes.fetch_add(1, Ordering::Relaxed);
                 }
                 pages_done = due;
+            }
+        }
+        // The virtio drivers: block writes, frames, entropy.
+        if let Some(v) = &m.virtio {
+            if v.guest_tick(&running).is_err() {
+                c.virtio_errors.fetch_add(1, Ordering::Relaxed);
             }
         }
         // Keyboard and mouse: the host types, the guest driver reads port 0x60.

@@ -4,6 +4,7 @@
 //! section, in `virtio_save` / `virtio_load` order.
 
 use bytes::{Buf, BufMut};
+use virtio_bindings::virtio_config::VIRTIO_CONFIG_S_DRIVER_OK;
 use vmstate_runtime::wire::{Reader, Writer};
 use vmstate_runtime::Result;
 
@@ -17,8 +18,9 @@ pub trait VirtioDeviceModel {
     /// Refreshes the config-space cache from the device (QEMU `get_config`).
     fn read_config(&self, config: &mut [u8]);
 
-    /// The driver wrote config bytes (QEMU `set_config`); default: read-only.
-    fn write_config(&mut self, _offset: usize, _data: &[u8]) {}
+    /// The driver wrote config bytes (QEMU `set_config`); `core` gives the
+    /// negotiated features. Default: read-only.
+    fn write_config(&mut self, _core: &VirtioCore, _offset: usize, _data: &[u8]) {}
 
     /// The driver kicked queue `queue`.
     fn queue_notify(&mut self, ctx: &mut DeviceContext<'_>, queue: usize);
@@ -123,7 +125,7 @@ impl<D: VirtioDeviceModel> VirtioPciDevice<D> {
 
     /// A write of device config.
     pub fn config_write(&mut self, offset: usize, data: &[u8]) {
-        self.device.write_config(offset, data);
+        self.device.write_config(&self.core, offset, data);
         self.device.read_config(&mut self.core.config);
     }
 
@@ -140,10 +142,15 @@ impl<D: VirtioDeviceModel> VirtioPciDevice<D> {
         self.device.queue_notify(&mut ctx, queue);
     }
 
-    /// The device changed its config space: bump the generation and interrupt.
+    /// The device changed its config space: bump the generation and
+    /// interrupt. As QEMU's `virtio_notify_config`, nothing happens before
+    /// the driver set DRIVER_OK (the driver reads the config when it starts).
     pub fn config_changed(&mut self) {
+        if self.core.status & VIRTIO_CONFIG_S_DRIVER_OK as u8 == 0 {
+            return;
+        }
         self.core.config_generation = self.core.config_generation.wrapping_add(1);
-        self.core.isr |= ISR_CONFIG;
+        self.core.isr |= ISR_QUEUE | ISR_CONFIG;
         let v = self.transport.config_vector;
         self.transport.notify(v);
     }

@@ -13,8 +13,11 @@
 //!   the "virtio_pci/modern_state" extra state; [`legacy`]: its BAR0 legacy
 //!   I/O interface;
 //! * devices: [`blk`] (section `<pci-path>/virtio-blk`, version 2),
-//!   [`net`] (`<pci-path>/virtio-net`, version 11) and [`rng`]
-//!   (`<pci-path>/virtio-rng`, version 1).
+//!   [`net`] (`<pci-path>/virtio-net`, version 11), [`rng`]
+//!   (`<pci-path>/virtio-rng`, version 1) and [`balloon`]
+//!   (`<pci-path>/virtio-balloon`, version 1);
+//! * [`driver`]: the guest side, a scripted driver for each device (the
+//!   tests and the demo machine drive the models with it).
 //!
 //! Every load check of QEMU's `virtio_load` is a typed [`VirtioError`].
 //!
@@ -35,9 +38,11 @@
 //! # Ok::<(), vmstate_runtime::Error>(())
 //! ```
 
+pub mod balloon;
 pub mod blk;
 pub mod core;
 pub mod device;
+pub mod driver;
 pub mod element;
 mod error;
 pub mod legacy;

@@ -208,6 +208,30 @@ impl VirtQueue {
         self.inuse = self.inuse.wrapping_add(1);
     }
 
+    /// Gives the last `n` chains taken back to the avail ring unused (QEMU's
+    /// `virtqueue_rewind`): the next pop returns them again. Refused (`false`)
+    /// when fewer than `n` are in use.
+    ///
+    /// ```
+    /// use vmstate_devices::virtio::queue::VirtQueue;
+    ///
+    /// let mut q = VirtQueue::new(8);
+    /// assert!(!q.rewind(1));
+    /// q.set_last_avail_idx(3);
+    /// q.took();
+    /// assert!(q.rewind(1));
+    /// assert_eq!((q.last_avail_idx(), q.inuse()), (2, 0));
+    /// ```
+    pub fn rewind(&mut self, n: u16) -> bool {
+        if n > self.inuse {
+            return false;
+        }
+        let last = self.last_avail_idx().wrapping_sub(n);
+        self.queue.set_next_avail(last);
+        self.inuse -= n;
+        true
+    }
+
     /// Returns a chain (head index, bytes written) to the driver and reports
     /// whether the driver wants an interrupt (EVENT_IDX or NO_INTERRUPT).
     pub fn complete<M: GuestMemory>(
