@@ -58,6 +58,8 @@ pub fn receive(
     let first_list = lists.remove(0);
     let devices = merge_vmdescs(first_list, &lists);
     let (pc, mut reg) = QemuPc::build(layout, &devices)?;
+    // A live destination keeps no record of every page.
+    pc.ram_chunking.set_recording(false);
     let incoming = Incoming::listen(uri)?;
     on_listen(&incoming);
     let mut opts = QemuPc::load_options();
@@ -92,15 +94,15 @@ pub fn send(
     postcopy: bool,
 ) -> Result<MigrationStats, QemuPcError> {
     let (_, reg, _) = QemuPc::load_stream(stream)?;
+    let mut caps = MigrationCapabilities::default();
+    caps.postcopy_ram = postcopy;
+    // MigrationConfig has no Default or builder on main: every field given.
     let config = MigrationConfig {
         uri,
         machine: MACHINE_TYPE.into(),
         version: QemuVersion::V7_2,
         params: MigrationParameters::default(),
-        caps: MigrationCapabilities {
-            postcopy_ram: postcopy,
-            ..Default::default()
-        },
+        caps,
         target_page: TargetPage::default(),
     };
     let handle = start_migration(config, reg, Box::new(LoadedGuest))?;
