@@ -100,7 +100,10 @@ fn rewrite_without_a_vmdesc_fails_saying_so() {
     let input = dir.path().join("in.mig");
     let out = dir.path().join("out.mig");
     let mut s = std::fs::read(stream_path("pc-default")).unwrap();
-    let vmdesc = s.windows(13).rposition(|w| w == b"{\"page_size\":").unwrap();
+    let vmdesc = s
+        .windows(13)
+        .rposition(|w| w == b"{\"page_size\":")
+        .unwrap();
     s.truncate(vmdesc - 5);
     std::fs::write(&input, &s).unwrap();
     let run = Command::new(VMSTATE)

@@ -58,8 +58,8 @@ use vmstate_runtime::savevm::VmStateHandler;
 use vmstate_runtime::VmState;
 
 pub use live::{receive, send, summary, write_stream};
-pub use rewrite::{rewrite, RewriteError, RewriteReport, SectionEvent, SectionKind};
 pub use opaque::OpaqueSection;
+pub use rewrite::{rewrite, RewriteError, RewriteReport, SectionEvent, SectionKind};
 pub use state::MachineState;
 pub use vmdesc::{merge_vmdescs, parse_vmdesc, stream_vmdesc, BodyLayout, VmDescDevice};
 
@@ -204,9 +204,9 @@ impl VirtioModel {
                 let dev = VirtioBlkSection::new(disk, "", mem).map_err(io)?;
                 VirtioModel::Blk(Arc::new(Mutex::new(dev)))
             }
-            "virtio-net" => VirtioModel::Net(Arc::new(Mutex::new(VirtioNetSection::new(
-                [0; 6], mem,
-            )))),
+            "virtio-net" => {
+                VirtioModel::Net(Arc::new(Mutex::new(VirtioNetSection::new([0; 6], mem))))
+            }
             _ => {
                 let source = std::fs::File::open("/dev/urandom").map_err(io)?;
                 VirtioModel::Rng(Arc::new(Mutex::new(VirtioRngSection::new(source, mem))))

@@ -200,14 +200,20 @@ fn walk(stream: &[u8], ram_spans: &[(u64, u64)]) -> Result<Vec<SectionEvent>, Re
                 .next()
                 .ok_or_else(|| shape(at, format!("{idstr}: more bodies than the RAM loaded")))?;
             if from as usize != body_start {
-                return Err(shape(at, format!("{idstr}: body starts at {body_start}, the RAM loaded one at {from}")));
+                return Err(shape(
+                    at,
+                    format!("{idstr}: body starts at {body_start}, the RAM loaded one at {from}"),
+                ));
             }
             (to - from) as usize
         };
         c.take(body_len)?;
         let foot = c.at;
         if c.u8()? != 0x7e || c.u32()? != section_id {
-            return Err(shape(foot, format!("{idstr}: no footer where its body ends")));
+            return Err(shape(
+                foot,
+                format!("{idstr}: no footer where its body ends"),
+            ));
         }
         events.push(SectionEvent {
             kind,
@@ -245,7 +251,12 @@ pub fn rewrite(stream: &[u8]) -> Result<RewriteReport, RewriteError> {
         let e = reg
             .entries_mut()
             .find(|e| e.idstr == ev.idstr && e.instance_id == ev.instance)
-            .ok_or_else(|| shape(0, format!("{} {} has no registry entry", ev.idstr, ev.instance)))?;
+            .ok_or_else(|| {
+                shape(
+                    0,
+                    format!("{} {} has no registry entry", ev.idstr, ev.instance),
+                )
+            })?;
         let out = w.buffer();
         let ty = match ev.kind {
             SectionKind::Start => 0x01,

@@ -37,7 +37,10 @@ use super::protocol::{BlockEntry, MemSizeOptions, PageAt, RamEncoder};
 #[derive(Debug, Clone)]
 enum Rec {
     MemSize(Vec<BlockEntry>, MemSizeOptions),
-    Zero { block: usize, offset: u64 },
+    Zero {
+        block: usize,
+        offset: u64,
+    },
     Page {
         block: usize,
         offset: u64,
