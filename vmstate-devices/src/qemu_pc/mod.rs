@@ -57,7 +57,7 @@ use crate::virtio::rng::VirtioRngSection;
 use vmstate_runtime::savevm::VmStateHandler;
 use vmstate_runtime::VmState;
 
-pub use live::{receive, send, summary, write_stream};
+pub use live::{receive, receive_with, send, summary, write_stream};
 pub use opaque::OpaqueSection;
 pub use rewrite::{rewrite, RewriteError, RewriteReport, SectionEvent, SectionKind};
 pub use state::MachineState;
@@ -269,6 +269,10 @@ pub struct QemuPc {
     pub i8042: Arc<Mutex<I8042>>,
     /// The virtio models (section idstr, instance, model), in stream order.
     pub virtio: Vec<(String, u32, VirtioModel)>,
+    /// The guest's access to RAM while it runs here in postcopy: a read of a
+    /// page not yet received asks the source for it on the return path and
+    /// waits (see [`crate::ram::PostcopyAccess`]).
+    pub ram_access: crate::ram::PostcopyAccess,
     /// The RAM section's record of each chunk's records while loading,
     /// replayed on save (see [`RamChunking`]).
     pub ram_chunking: Arc<RamChunking>,
@@ -302,6 +306,7 @@ impl QemuPc {
         let ram_chunking = Arc::new(RamChunking::default());
         let section = RamSection::new(ram.clone()).with_chunking(ram_chunking.clone());
         let ram_counters = section.counters();
+        let ram_access = section.postcopy_access();
         let mut reg = Registry::new();
         section.register(&mut reg)?;
         let i8042 = Arc::new(Mutex::new(I8042::default()));
@@ -357,6 +362,7 @@ impl QemuPc {
                 ram_counters,
                 i8042,
                 virtio,
+                ram_access,
                 ram_chunking,
                 opaque,
                 sections,
