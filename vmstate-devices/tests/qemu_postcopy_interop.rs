@@ -1,4 +1,6 @@
-//! Live postcopy from a real QEMU 7.2 `pc` machine into this crate's models:
+//! Live postcopy between a real QEMU 7.2 `pc` machine and this crate's models.
+//!
+//! QEMU -> us:
 //! QEMU (running SeaBIOS, 4 MiB of its RAM filled with data by a `loader`
 //! device so that precopy at 1 MB/s is far from done) is the source with the
 //! `postcopy-ram` capability; after a moment of precopy it is switched to
@@ -12,6 +14,12 @@
 //! device sections are QEMU's own later save but for what a moment of guest
 //! run time changes. Over a unix socket and over TCP loopback.
 //!
+//! Us -> QEMU: our source (a QEMU stream file in the models, RAM section
+//! postcopy-capable) into a QEMU `-incoming defer` with `postcopy-ram`,
+//! switching to postcopy at once: ADVISE, DISCARD (every page still dirty,
+//! as QEMU's own source sends), the package (LISTEN, device state, RUN),
+//! then the pages. QEMU completes and its save holds our RAM and sections.
+//!
 //! Skips (printing why) when QEMU is not installed, unless
 //! `VMSTATE_REQUIRE_QEMU=1`.
 
@@ -23,6 +31,7 @@ use vmstate_devices::qemu_pc::{receive_with, QemuPc};
 use vmstate_runtime::migration::{MigrationStatus, MigrationUri};
 
 mod common;
+use common::fixtures::fixture;
 use common::qemu::{qemu_available, Qemu, TempDir};
 
 const RAM_SIZE: u64 = 32 << 20;
@@ -241,4 +250,92 @@ fn qemu_postcopy_into_us_over_tcp_loopback() {
         return;
     }
     qemu_postcopy_to_us(false);
+}
+
+/// Our source (a QEMU stream file loaded into the models) migrates into a
+/// QEMU destination with `postcopy-ram`, switching to postcopy: QEMU
+/// completes, its re-save holds our RAM and section bodies, `cont` runs.
+fn our_postcopy_source_into_qemu(stream: &[u8], unix: bool) {
+    let dir = TempDir::new(if unix { "pc-out-unix" } else { "pc-out-tcp" });
+    let (uri, qemu_uri) = if unix {
+        let p = dir.path().join("in.sock");
+        (
+            MigrationUri::Unix(p.clone()),
+            format!("unix:{}", p.display()),
+        )
+    } else {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        (
+            MigrationUri::Tcp(format!("127.0.0.1:{port}")),
+            format!("tcp:127.0.0.1:{port}"),
+        )
+    };
+    let mut qemu = Qemu::start_keeping_stderr(dir.path(), &["-S", "-incoming", "defer"]);
+    qemu.execute(
+        "migrate-set-capabilities",
+        json!({ "capabilities": [{ "capability": "postcopy-ram", "state": true }] }),
+    );
+    qemu.execute("migrate-incoming", json!({ "uri": qemu_uri }));
+    let sent = vmstate_devices::qemu_pc::send(stream, uri, true);
+    let stats = match sent {
+        Ok(s) => s,
+        Err(e) => panic!("our source: {e}; QEMU said: {}", qemu.kill_and_stderr()),
+    };
+    eprintln!(
+        "us -> QEMU postcopy over {qemu_uri}:\n{}",
+        vmstate_devices::qemu_pc::summary(&stats)
+    );
+    let ram = stats.ram.clone().expect("RAM statistics");
+    assert!(
+        ram.postcopy_bytes > 0,
+        "nothing went after the switch: {stats:?}"
+    );
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let st = qemu.execute("query-migrate", json!({}));
+        if st["status"] == "completed" {
+            break;
+        }
+        assert!(st["status"] != "failed", "QEMU: {st}");
+        assert!(Instant::now() < deadline, "QEMU: {st}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A postcopy destination runs the guest at POSTCOPY_RUN unless the
+    // stream said it was not running (the fixture: paused, never ran).
+    let status = qemu.execute("query-status", json!({}));
+    assert_eq!(status["running"], false, "{status}");
+    qemu.execute(
+        "migrate-set-capabilities",
+        json!({ "capabilities": [{ "capability": "postcopy-ram", "state": false }] }),
+    );
+    // QEMU's own save of what it loaded holds our state: every RAM block
+    // (pages sent before and after the switch) and every section but the
+    // run state ("prelaunch" sent, "paused" after a postcopy load).
+    let save = qemu.migrate_to_file(dir.path());
+    let mut theirs = QemuPc::load_stream(&save).unwrap().0.state().unwrap();
+    let mut ours = QemuPc::load_stream(stream).unwrap().0.state().unwrap();
+    for s in [&mut ours, &mut theirs] {
+        s.sections.retain(|x| x.0 != "globalstate");
+    }
+    assert_eq!(ours.first_difference(&theirs), None, "over {qemu_uri}");
+    qemu.execute("cont", json!({}));
+    qemu.wait_running(true);
+}
+
+#[test]
+fn our_postcopy_source_into_qemu_over_unix_socket() {
+    if !qemu_available() {
+        return;
+    }
+    our_postcopy_source_into_qemu(&fixture("pc-i8042.mig"), true);
+}
+
+#[test]
+fn our_postcopy_source_into_qemu_over_tcp_loopback() {
+    if !qemu_available() {
+        return;
+    }
+    our_postcopy_source_into_qemu(&fixture("pc-i8042.mig"), false);
 }

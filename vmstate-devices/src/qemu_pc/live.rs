@@ -119,9 +119,12 @@ pub fn send(
     uri: MigrationUri,
     postcopy: bool,
 ) -> Result<MigrationStats, QemuPcError> {
-    let (_, reg, _) = QemuPc::load_stream(stream)?;
+    let (pc, reg, _) = QemuPc::load_stream_with(stream, postcopy)?;
+    // Nothing to record while sending.
+    pc.ram_chunking.set_recording(false);
     let mut caps = MigrationCapabilities::default();
     caps.postcopy_ram = postcopy;
+    caps.return_path = postcopy;
     // MigrationConfig has no Default or builder on main: every field given.
     let config = MigrationConfig {
         uri,
@@ -132,6 +135,11 @@ pub fn send(
         target_page: TargetPage::default(),
     };
     let handle = start_migration(config, reg, Box::new(LoadedGuest))?;
+    if postcopy {
+        // As `migrate-start-postcopy` right away: the switch comes once
+        // what must go in precopy fits the downtime limit.
+        handle.start_postcopy();
+    }
     let stats = handle.stats();
     let (_, r) = handle.wait();
     r?;

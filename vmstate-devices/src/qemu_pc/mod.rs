@@ -299,12 +299,25 @@ impl QemuPc {
         layout: QemuPcLayout,
         devices: &[VmDescDevice],
     ) -> Result<(QemuPc, Registry), QemuPcError> {
+        Self::build_with(layout, devices, false)
+    }
+
+    /// [`build`](Self::build); with `postcopy`, the RAM section is
+    /// postcopy-capable as a source ([`RamSection::with_postcopy`]).
+    pub fn build_with(
+        layout: QemuPcLayout,
+        devices: &[VmDescDevice],
+        postcopy: bool,
+    ) -> Result<(QemuPc, Registry), QemuPcError> {
         let ram = Arc::new(Mutex::new(RamBlockList::qemu_pc(
             layout.ram_size,
             layout.virtio_net_rom,
         )?));
         let ram_chunking = Arc::new(RamChunking::default());
-        let section = RamSection::new(ram.clone()).with_chunking(ram_chunking.clone());
+        let mut section = RamSection::new(ram.clone()).with_chunking(ram_chunking.clone());
+        if postcopy {
+            section = section.with_postcopy();
+        }
         let ram_counters = section.counters();
         let ram_access = section.postcopy_access();
         let mut reg = Registry::new();
@@ -376,12 +389,22 @@ impl QemuPc {
     /// vmdesc and RAM block list. Returns the machine, its registry (which can
     /// write the same state again) and the vmdesc.
     pub fn load_stream(stream: &[u8]) -> Result<(QemuPc, Registry, String), QemuPcError> {
+        Self::load_stream_with(stream, false)
+    }
+
+    /// [`load_stream`](Self::load_stream) into a machine built with
+    /// [`build_with`](Self::build_with)`(.., postcopy)`: with `postcopy`, the
+    /// registry can be the source of a postcopy migration.
+    pub fn load_stream_with(
+        stream: &[u8],
+        postcopy: bool,
+    ) -> Result<(QemuPc, Registry, String), QemuPcError> {
         let vmdesc = stream_vmdesc(stream).ok_or(QemuPcError::NoVmDesc)?;
         let layout = QemuPcLayout::of_stream(stream).ok_or(QemuPcError::VmDescShape {
             device: None,
             what: "the stream lists no pc.ram block",
         })?;
-        let (pc, mut reg) = Self::build(layout, &parse_vmdesc(vmdesc)?)?;
+        let (pc, mut reg) = Self::build_with(layout, &parse_vmdesc(vmdesc)?, postcopy)?;
         let mut loader = StreamLoader::new(Self::load_options());
         let mut r = Reader::new(BytesMut::from(stream));
         let vmdesc = loader
