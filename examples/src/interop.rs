@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use vmstate_devices::qemu_pc::{self, QemuPc, SectionCarrier};
+use vmstate_devices::qemu_pc;
 use vmstate_runtime::migration::{Incoming, MigrationUri};
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
@@ -22,40 +22,33 @@ fn parse_uri(uri: &str) -> Result<MigrationUri, String> {
 }
 
 /// `vmstate rewrite IN OUT [--report] [--strict]`: loads `input` into a
-/// [`QemuPc`], writes it again to `output`; says whether the two are
-/// byte-identical (and where they first differ) and, with `report`, how each
-/// section went through. With `strict` it fails, naming them, when sections
-/// of a kind that must go through a model
-/// ([`KINDS_TO_MODEL`](qemu_pc::KINDS_TO_MODEL)) were carried opaque.
+/// [`QemuPc`](qemu_pc::QemuPc) and writes it again to `output` in the input's
+/// shape ([`qemu_pc::rewrite`]); says whether the two are byte-identical (and
+/// where they first differ) and, with `report`, how each section went
+/// through. With `strict` it fails, naming them, when sections of a kind that
+/// must go through a model ([`KINDS_TO_MODEL`](qemu_pc::KINDS_TO_MODEL)) were
+/// carried opaque, or when the output is not byte-identical.
 pub fn rewrite(input: &Path, output: &Path, report: bool, strict: bool) -> Result<String, String> {
     let stream = read(input)?;
-    let (pc, mut reg, _) =
-        QemuPc::load_stream(&stream).map_err(|e| format!("{}: {e}", input.display()))?;
-    let ours = qemu_pc::write_stream(&mut reg).map_err(|e| format!("writing: {e}"))?;
-    write(output, &ours)?;
+    let r = qemu_pc::rewrite(&stream).map_err(|e| format!("{}: {e}", input.display()))?;
+    write(output, &r.output)?;
     let mut out = String::new();
     if report {
-        out += "ram 0: model (RAM blocks)\n";
-        for (idstr, instance, carrier) in pc.sections() {
-            let how = match carrier {
-                SectionCarrier::Model => "model",
-                SectionCarrier::Opaque if qemu_pc::is_kind_to_model(idstr) => {
-                    "opaque (not modelled yet)"
-                }
-                SectionCarrier::Opaque => "opaque",
-            };
-            out += &format!("{idstr} {instance}: {how}\n");
+        for line in r.lines() {
+            out += &line;
+            out.push('\n');
         }
     }
+    out += &match r.first_difference {
+        None => "byte-identical\n".to_string(),
+        Some(at) => format!(
+            "not byte-identical: first difference at offset {at} ({} and {} bytes)\n",
+            stream.len(),
+            r.output.len()
+        ),
+    };
     if strict {
-        let opaque: Vec<String> = pc
-            .sections()
-            .iter()
-            .filter(|(idstr, _, c)| {
-                *c == SectionCarrier::Opaque && qemu_pc::is_kind_to_model(idstr)
-            })
-            .map(|(idstr, instance, _)| format!("{idstr} {instance}"))
-            .collect();
+        let opaque = r.opaque_of_modelled_kinds();
         if !opaque.is_empty() {
             return Err(format!(
                 "{}: --strict: carried opaque but must go through a model: {}",
@@ -63,20 +56,13 @@ pub fn rewrite(input: &Path, output: &Path, report: bool, strict: bool) -> Resul
                 opaque.join(", ")
             ));
         }
+        if let Some(at) = r.first_difference {
+            return Err(format!(
+                "{}: --strict: the rewrite is not byte-identical (first difference at offset {at})",
+                input.display()
+            ));
+        }
     }
-    out += &match stream.iter().zip(&ours).position(|(a, b)| a != b) {
-        None if stream.len() == ours.len() => "byte-identical\n".to_string(),
-        None => format!(
-            "not byte-identical: lengths {} and {}\n",
-            stream.len(),
-            ours.len()
-        ),
-        Some(at) => format!(
-            "not byte-identical: first difference at offset {at} ({} and {} bytes)\n",
-            stream.len(),
-            ours.len()
-        ),
-    };
     Ok(out)
 }
 

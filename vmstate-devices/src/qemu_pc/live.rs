@@ -5,10 +5,14 @@
 use std::time::Duration;
 
 use vmstate_runtime::migration::{
-    run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
-    MigrationStats, MigrationUri, StatsHandle, VmControl,
+    run_incoming_with, start_migration, Incoming, IncomingHooks, MigrationCapabilities,
+    MigrationConfig, MigrationParameters, MigrationStats, MigrationUri, StatsHandle, VmControl,
 };
-use vmstate_runtime::savevm::{Configuration, IterateStatus, QemuVersion, Registry, StreamWriter};
+use vmstate_runtime::savevm::{
+    Configuration, IterateStatus, QemuVersion, Registry, StreamWriter, TargetPage,
+};
+
+use crate::ram::PostcopyAccess;
 
 use super::{
     merge_vmdescs, parse_vmdesc, stream_vmdesc, QemuPc, QemuPcError, QemuPcLayout, MACHINE_TYPE,
@@ -42,6 +46,21 @@ pub fn receive(
     patience: Duration,
     on_listen: impl FnOnce(&Incoming),
 ) -> Result<(QemuPc, Registry, MigrationStats), QemuPcError> {
+    receive_with(uri, like, patience, on_listen, |_| {})
+}
+
+/// [`receive`], postcopy too: when QEMU switches to postcopy
+/// (`migrate-start-postcopy` on a source with the `postcopy-ram`
+/// capability), `on_postcopy_run` is called at POSTCOPY_RUN with the guest's
+/// RAM access, through which reads of pages not yet received ask QEMU for
+/// them on the return path (e.g. threads standing in for vCPUs).
+pub fn receive_with(
+    uri: &MigrationUri,
+    like: &[Vec<u8>],
+    patience: Duration,
+    on_listen: impl FnOnce(&Incoming),
+    on_postcopy_run: impl FnOnce(PostcopyAccess) + Send + 'static,
+) -> Result<(QemuPc, Registry, MigrationStats), QemuPcError> {
     let mut lists = Vec::with_capacity(like.len());
     for stream in like {
         lists.push(parse_vmdesc(
@@ -56,13 +75,24 @@ pub fn receive(
     let first_list = lists.remove(0);
     let devices = merge_vmdescs(first_list, &lists);
     let (pc, mut reg) = QemuPc::build(layout, &devices)?;
+    // A live destination keeps no record of every page.
+    pc.ram_chunking.set_recording(false);
     let incoming = Incoming::listen(uri)?;
     on_listen(&incoming);
     let mut opts = QemuPc::load_options();
     opts.accept_timeout = Some(patience);
     opts.idle_timeout = Some(patience);
     let stats = StatsHandle::default();
-    run_incoming(incoming, &mut reg, opts, &stats)?;
+    let mut hooks = IncomingHooks::default();
+    let access = pc.ram_access.clone().with_timeout(patience);
+    let mut run = Some(on_postcopy_run);
+    hooks.on_postcopy_run = Some(Box::new(move || {
+        if let Some(f) = run.take() {
+            f(access.clone());
+        }
+        Ok(())
+    }));
+    run_incoming_with(incoming, &mut reg, opts, &stats, hooks)?;
     pc.adopt_loaded_versions(&mut reg);
     Ok((pc, reg, stats.snapshot()))
 }
@@ -89,11 +119,23 @@ pub fn send(
     uri: MigrationUri,
     postcopy: bool,
 ) -> Result<MigrationStats, QemuPcError> {
-    let (_, reg, _) = QemuPc::load_stream(stream)?;
+    let (pc, reg, _) = QemuPc::load_stream_with(stream, postcopy)?;
+    // Nothing to record while sending.
+    pc.ram_chunking.set_recording(false);
     let config = MigrationConfig::new(uri)
         .with_machine(MACHINE_TYPE)
-        .with_caps(MigrationCapabilities::default().with_postcopy_ram(postcopy));
+        .with_version(QemuVersion::V7_2)
+        .with_caps(
+            MigrationCapabilities::default()
+                .with_postcopy_ram(postcopy)
+                .with_return_path(postcopy),
+        );
     let handle = start_migration(config, reg, Box::new(LoadedGuest))?;
+    if postcopy {
+        // As `migrate-start-postcopy` right away: the switch comes once
+        // what must go in precopy fits the downtime limit.
+        handle.start_postcopy();
+    }
     let stats = handle.stats();
     let (_, r) = handle.wait();
     r?;

@@ -1,9 +1,11 @@
-//! A QEMU 7.2 `pc` machine's section set (`-M pc -nodefaults`, no virtio
-//! devices yet) as this crate's models plus opaque carriers: guest RAM in the
-//! [`RamSection`] over [`RamBlockList::qemu_pc`], the keyboard controller's
-//! three sections in one [`I8042`], and every other FULL section (CPUs, PCI
-//! bridges, timers, ...) carried as its body bytes, framed by the size the
-//! stream's vmdesc gives it.
+//! A QEMU 7.2 `pc` machine's section set (`-M pc -nodefaults`, with any of
+//! virtio-blk-pci, virtio-net-pci, virtio-rng-pci, virtio-balloon-pci) as
+//! this crate's models plus opaque carriers: guest RAM in the [`RamSection`]
+//! over [`RamBlockList::qemu_pc`], the keyboard controller's three sections in
+//! one [`I8042`], the virtio-blk, virtio-net and virtio-rng sections in their
+//! [`crate::virtio`] models (rings in that RAM), and every other FULL section
+//! (CPUs, PCI bridges, timers, virtio-balloon, ...) carried as its body
+//! bytes, framed by the size the stream's vmdesc gives it.
 //!
 //! * [`parse_vmdesc`] / [`stream_vmdesc`]: which sections a machine has and
 //!   their body sizes (for a live stream, from a save of the same machine: the
@@ -14,7 +16,9 @@
 //! * [`MachineState`]: what a loaded machine holds (RAM by block, each
 //!   section's body), to compare two machines;
 //! * [`receive`] / [`send`]: the machine as the destination or the source of
-//!   a live migration with QEMU, [`write_stream`]: as a stream file again.
+//!   a live migration with QEMU, [`write_stream`]: as a stream file again;
+//! * [`rewrite`]: a stream file through the models and written again with the
+//!   input's section order, section ids and RAM chunking (byte-identical).
 //!
 //! ```
 //! use vmstate_devices::qemu_pc::{QemuPc, QemuPcLayout, SectionCarrier};
@@ -32,6 +36,7 @@
 
 mod live;
 mod opaque;
+mod rewrite;
 mod state;
 mod vmdesc;
 
@@ -45,10 +50,16 @@ use vmstate_runtime::wire::Reader;
 
 use crate::pckbd::{PckbdPart, PckbdSection, I8042};
 use crate::ram::section::RamCounters;
-use crate::ram::{RamBlockList, RamError, RamSection};
+use crate::ram::{RamBlockList, RamChunking, RamError, RamSection};
+use crate::virtio::blk::VirtioBlkSection;
+use crate::virtio::net::VirtioNetSection;
+use crate::virtio::rng::VirtioRngSection;
+use vmstate_runtime::savevm::VmStateHandler;
+use vmstate_runtime::VmState;
 
-pub use live::{receive, send, summary, write_stream};
+pub use live::{receive, receive_with, send, summary, write_stream};
 pub use opaque::OpaqueSection;
+pub use rewrite::{rewrite, RewriteError, RewriteReport, SectionEvent, SectionKind};
 pub use state::MachineState;
 pub use vmdesc::{merge_vmdescs, parse_vmdesc, stream_vmdesc, BodyLayout, VmDescDevice};
 
@@ -79,6 +90,14 @@ pub enum QemuPcError {
     /// Registering or loading failed.
     #[error(transparent)]
     Runtime(#[from] vmstate_runtime::Error),
+    /// A virtio model could not be set up (its backing file).
+    #[error("virtio section {idstr}: {source}")]
+    Virtio {
+        /// The section.
+        idstr: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// The parts of a `pc` machine the vmdesc does not say: the RAM layout.
@@ -124,11 +143,11 @@ impl QemuPcLayout {
     }
 }
 
-/// The section kinds a `pc` machine's stream must take through a model: RAM,
-/// the keyboard controller's three sections, and the virtio devices of
-/// virtio-blk-pci, virtio-net-pci, virtio-rng-pci and virtio-balloon-pci
-/// (their sections are named `SLOT/virtio-blk` and so on). The virtio ones
-/// are carried opaque until their models land here.
+/// The section kinds a `pc` machine's stream takes through a model: RAM, the
+/// keyboard controller's three sections, and the virtio devices of
+/// virtio-blk-pci, virtio-net-pci and virtio-rng-pci (their sections are
+/// named `SLOT/virtio-blk` and so on). virtio-balloon has no model in this
+/// crate and is carried opaque, like every other section.
 pub const KINDS_TO_MODEL: &[&str] = &[
     "ram",
     "ps2kbd",
@@ -137,7 +156,6 @@ pub const KINDS_TO_MODEL: &[&str] = &[
     "virtio-blk",
     "virtio-net",
     "virtio-rng",
-    "virtio-balloon",
 ];
 
 /// Whether section `idstr` is of a kind in [`KINDS_TO_MODEL`] (its last
@@ -154,6 +172,80 @@ pub const KINDS_TO_MODEL: &[&str] = &[
 pub fn is_kind_to_model(idstr: &str) -> bool {
     let kind = idstr.rsplit('/').next().unwrap_or(idstr);
     KINDS_TO_MODEL.contains(&kind)
+}
+
+/// A virtio model of a `pc` machine, shared with its registry entry.
+#[derive(Clone, Debug)]
+pub enum VirtioModel {
+    /// virtio-blk-pci (over `/dev/null`: the state migrates, no disk is attached).
+    Blk(Arc<Mutex<VirtioBlkSection>>),
+    /// virtio-net-pci (no backend attached).
+    Net(Arc<Mutex<VirtioNetSection>>),
+    /// virtio-rng-pci (reading `/dev/urandom`).
+    Rng(Arc<Mutex<VirtioRngSection>>),
+}
+
+impl VirtioModel {
+    /// The model for section `idstr` (`SLOT/virtio-blk`, ...), its rings in
+    /// `ram`'s `pc.ram`; `None` for a kind without a model.
+    fn for_section(idstr: &str, ram: &RamBlockList) -> Result<Option<VirtioModel>, QemuPcError> {
+        let kind = idstr.rsplit('/').next().unwrap_or(idstr);
+        if !matches!(kind, "virtio-blk" | "virtio-net" | "virtio-rng") {
+            return Ok(None);
+        }
+        let mem = ram.guest_memory(&["pc.ram"])?;
+        let io = |source| QemuPcError::Virtio {
+            idstr: idstr.to_string(),
+            source,
+        };
+        Ok(Some(match kind {
+            "virtio-blk" => {
+                let disk = std::fs::File::open("/dev/null").map_err(io)?;
+                let dev = VirtioBlkSection::new(disk, "", mem).map_err(io)?;
+                VirtioModel::Blk(Arc::new(Mutex::new(dev)))
+            }
+            "virtio-net" => {
+                VirtioModel::Net(Arc::new(Mutex::new(VirtioNetSection::new([0; 6], mem))))
+            }
+            _ => {
+                let source = std::fs::File::open("/dev/urandom").map_err(io)?;
+                VirtioModel::Rng(Arc::new(Mutex::new(VirtioRngSection::new(source, mem))))
+            }
+        }))
+    }
+
+    /// The section version the model writes.
+    fn version(&self) -> u32 {
+        match self {
+            VirtioModel::Blk(_) => VirtioBlkSection::DESCRIPTION.version_id,
+            VirtioModel::Net(_) => VirtioNetSection::DESCRIPTION.version_id,
+            VirtioModel::Rng(_) => VirtioRngSection::DESCRIPTION.version_id,
+        }
+    }
+
+    /// The registry handler over the shared model.
+    fn handler(&self) -> Box<dyn vmstate_runtime::savevm::SaveVmHandlers> {
+        match self {
+            VirtioModel::Blk(d) => Box::new(VmStateHandler::new(d.clone())),
+            VirtioModel::Net(d) => Box::new(VmStateHandler::new(d.clone())),
+            VirtioModel::Rng(d) => Box::new(VmStateHandler::new(d.clone())),
+        }
+    }
+
+    /// The section body the model saves now.
+    pub fn body(&self) -> Result<Vec<u8>, QemuPcError> {
+        fn save<T: VmState>(d: &Mutex<T>) -> Result<Vec<u8>, QemuPcError> {
+            let d = d
+                .lock()
+                .map_err(|_| vmstate_runtime::Error::poisoned("virtio model poisoned"))?;
+            Ok(vmstate_runtime::to_bytes(&*d)?)
+        }
+        match self {
+            VirtioModel::Blk(d) => save(d),
+            VirtioModel::Net(d) => save(d),
+            VirtioModel::Rng(d) => save(d),
+        }
+    }
 }
 
 /// How a section goes through this crate.
@@ -175,6 +267,15 @@ pub struct QemuPc {
     pub ram_counters: Arc<RamCounters>,
     /// The keyboard controller with its PS/2 keyboard and mouse.
     pub i8042: Arc<Mutex<I8042>>,
+    /// The virtio models (section idstr, instance, model), in stream order.
+    pub virtio: Vec<(String, u32, VirtioModel)>,
+    /// The guest's access to RAM while it runs here in postcopy: a read of a
+    /// page not yet received asks the source for it on the return path and
+    /// waits (see [`crate::ram::PostcopyAccess`]).
+    pub ram_access: crate::ram::PostcopyAccess,
+    /// The RAM section's record of each chunk's records while loading,
+    /// replayed on save (see [`RamChunking`]).
+    pub ram_chunking: Arc<RamChunking>,
     /// The sections carried opaque, in stream order.
     opaque: Vec<OpaqueSection>,
     /// Every FULL section: idstr, instance, carrier, in stream order.
@@ -198,18 +299,51 @@ impl QemuPc {
         layout: QemuPcLayout,
         devices: &[VmDescDevice],
     ) -> Result<(QemuPc, Registry), QemuPcError> {
+        Self::build_with(layout, devices, false)
+    }
+
+    /// [`build`](Self::build); with `postcopy`, the RAM section is
+    /// postcopy-capable as a source ([`RamSection::with_postcopy`]).
+    pub fn build_with(
+        layout: QemuPcLayout,
+        devices: &[VmDescDevice],
+        postcopy: bool,
+    ) -> Result<(QemuPc, Registry), QemuPcError> {
         let ram = Arc::new(Mutex::new(RamBlockList::qemu_pc(
             layout.ram_size,
             layout.virtio_net_rom,
         )?));
-        let section = RamSection::new(ram.clone());
+        let ram_chunking = Arc::new(RamChunking::default());
+        let mut section = RamSection::new(ram.clone()).with_chunking(ram_chunking.clone());
+        if postcopy {
+            section = section.with_postcopy();
+        }
         let ram_counters = section.counters();
+        let ram_access = section.postcopy_access();
         let mut reg = Registry::new();
         section.register(&mut reg)?;
         let i8042 = Arc::new(Mutex::new(I8042::default()));
         let mut opaque = Vec::new();
         let mut sections = Vec::new();
+        let mut virtio = Vec::new();
         for dev in devices {
+            let model = VirtioModel::for_section(
+                &dev.name,
+                &*ram
+                    .lock()
+                    .map_err(|_| vmstate_runtime::Error::poisoned("RAM poisoned"))?,
+            )?;
+            if let Some(model) = model {
+                reg.register_savevm_live(
+                    &dev.name,
+                    InstanceId::Fixed(dev.instance),
+                    model.version(),
+                    model.handler(),
+                )?;
+                sections.push((dev.name.clone(), dev.instance, SectionCarrier::Model));
+                virtio.push((dev.name.clone(), dev.instance, model));
+                continue;
+            }
             let part = PckbdPart::ALL.into_iter().find(|p| p.idstr() == dev.name);
             let (handler, version, carrier): (
                 Box<dyn vmstate_runtime::savevm::SaveVmHandlers>,
@@ -240,6 +374,9 @@ impl QemuPc {
                 ram,
                 ram_counters,
                 i8042,
+                virtio,
+                ram_access,
+                ram_chunking,
                 opaque,
                 sections,
             },
@@ -252,12 +389,22 @@ impl QemuPc {
     /// vmdesc and RAM block list. Returns the machine, its registry (which can
     /// write the same state again) and the vmdesc.
     pub fn load_stream(stream: &[u8]) -> Result<(QemuPc, Registry, String), QemuPcError> {
+        Self::load_stream_with(stream, false)
+    }
+
+    /// [`load_stream`](Self::load_stream) into a machine built with
+    /// [`build_with`](Self::build_with)`(.., postcopy)`: with `postcopy`, the
+    /// registry can be the source of a postcopy migration.
+    pub fn load_stream_with(
+        stream: &[u8],
+        postcopy: bool,
+    ) -> Result<(QemuPc, Registry, String), QemuPcError> {
         let vmdesc = stream_vmdesc(stream).ok_or(QemuPcError::NoVmDesc)?;
         let layout = QemuPcLayout::of_stream(stream).ok_or(QemuPcError::VmDescShape {
             device: None,
             what: "the stream lists no pc.ram block",
         })?;
-        let (pc, mut reg) = Self::build(layout, &parse_vmdesc(vmdesc)?)?;
+        let (pc, mut reg) = Self::build_with(layout, &parse_vmdesc(vmdesc)?, postcopy)?;
         let mut loader = StreamLoader::new(Self::load_options());
         let mut r = Reader::new(BytesMut::from(stream));
         let vmdesc = loader

@@ -33,6 +33,14 @@ impl MachineState {
         let mut sections = Vec::new();
         let mut opaque = pc.opaque.iter();
         for (idstr, instance, _) in &pc.sections {
+            if let Some((_, _, model)) = pc
+                .virtio
+                .iter()
+                .find(|(n, i, _)| n == idstr && i == instance)
+            {
+                sections.push((idstr.clone(), *instance, model.body()?));
+                continue;
+            }
             let body = match PckbdPart::ALL.into_iter().find(|p| p.idstr() == idstr) {
                 Some(PckbdPart::Keyboard) => vmstate_runtime::to_bytes(dev.keyboard())?,
                 Some(PckbdPart::Mouse) => vmstate_runtime::to_bytes(dev.mouse())?,

@@ -93,6 +93,7 @@
 //! ```
 
 pub mod block;
+pub mod chunking;
 pub mod dirty;
 mod error;
 #[cfg(feature = "kvm")]
@@ -103,6 +104,7 @@ pub mod section;
 pub mod xbzrle;
 
 pub use block::{RamBlock, RamBlockList, RamBlockSpec, RamRegion};
+pub use chunking::RamChunking;
 pub use dirty::{DirtyBitmap, DirtyLog, VmMemoryDirtyLog};
 pub use error::{RamError, RamErrorKind};
 pub use postcopy::{PostcopyAccess, PostcopyRamError};

@@ -22,6 +22,7 @@ use super::block::RamBlockList;
 use super::dirty::{DirtyBitmap, DirtyLog, VmMemoryDirtyLog};
 use super::error::{RamError, RamErrorKind};
 // postcopy hook: the section's postcopy state (ram/postcopy/).
+use super::chunking::RamChunking;
 use super::postcopy::PostcopyState;
 use super::protocol::{
     BlockEntry, MemSizeOptions, PageAt, RamDecoder, RamEncoder, RecordHeader, SECTION_VERSION,
@@ -215,6 +216,8 @@ pub struct RamSection {
     scratch: Vec<u8>,
     /// One page of room for XBZRLE data split across input buffers.
     encoded_in: Vec<u8>,
+    /// chunking hook: the record of each loaded body, replayed on save.
+    chunking: Option<Arc<RamChunking>>,
 }
 
 /// Bytes of page records per piece of the END body (the writer sends each
@@ -369,7 +372,16 @@ impl RamSection {
             log,
             counters: Arc::default(),
             save: None,
+            chunking: None,
         }
+    }
+
+    /// The section recording each loaded body's records in `chunking`, and
+    /// writing them again on save once [`RamChunking::start_replay`] was
+    /// called (the original order and section boundaries).
+    pub fn with_chunking(mut self, chunking: Arc<RamChunking>) -> Self {
+        self.chunking = Some(chunking);
+        self
     }
 
     /// Registers the section as QEMU does: "ram", instance 0, version 4.
@@ -597,6 +609,12 @@ impl RamSection {
         let mut pages = 0u64;
         let mut zeros = 0u64;
         let mut xbzrle_pages = 0u64;
+        // chunking hook: a body starts; each record is noted before it loads.
+        let chunking = self.chunking.clone();
+        let chunking = chunking.as_deref();
+        if let Some(c) = chunking {
+            c.begin_chunk(ps as u64, r.position());
+        }
         let result = loop {
             let at = r.position();
             let header = match self.decoder.next_header(r, &*ram) {
@@ -605,6 +623,9 @@ impl RamSection {
             };
             match header {
                 RecordHeader::Page { block, offset } => {
+                    if let Some(c) = chunking {
+                        c.page(&ram, ps, block, offset);
+                    }
                     if let Err(e) = load_page(r, &ram, block, offset, &mut self.scratch, at) {
                         break Err(e);
                     }
@@ -613,6 +634,9 @@ impl RamSection {
                     pages += 1;
                 }
                 RecordHeader::Xbzrle { block, offset, len } => {
+                    if let Some(c) = chunking {
+                        c.xbzrle(block, offset);
+                    }
                     let bufs = (&mut self.scratch[..], &mut self.encoded_in[..]);
                     if let Err(e) = load_xbzrle(r, &ram, block, offset, len, bufs, at) {
                         break Err(e);
@@ -623,6 +647,10 @@ impl RamSection {
                 }
                 RecordHeader::Eos => break Ok(()),
                 RecordHeader::MemSize(entries) => {
+                    if let Some(c) = chunking {
+                        let list = entries.iter().map(|(_, e)| e.clone()).collect();
+                        c.mem_size(&ram, list, self.config.mem_size);
+                    }
                     for (index, BlockEntry { used_length, .. }) in entries {
                         ram.block_mut(index)
                             .resize(used_length)
@@ -630,6 +658,9 @@ impl RamSection {
                     }
                 }
                 RecordHeader::Zero { block, offset, .. } => {
+                    if let Some(c) = chunking {
+                        c.zero(&ram, ps, block, offset);
+                    }
                     let slice = ram.blocks()[block]
                         .slice(offset, ps)
                         .map_err(|e| RamError::new(into_kind(e), at))?;
@@ -646,6 +677,9 @@ impl RamSection {
                 }
             }
         };
+        if let (Some(c), Ok(())) = (chunking, &result) {
+            c.end_chunk(r.position());
+        }
         let c = &self.counters;
         c.normal.fetch_add(pages, Ordering::Relaxed);
         c.normal_bytes
@@ -811,6 +845,10 @@ impl SaveVmHandlers for RamSection {
     }
 
     fn save_setup(&mut self, w: &mut SectionWriter) -> Result<()> {
+        // chunking hook: a replay writes the recorded bodies.
+        if let Some(c) = self.chunking.as_ref().filter(|c| c.replaying()) {
+            return c.replay_next(w, &*lock(&self.ram)?);
+        }
         let ram = lock(&self.ram)?;
         self.check_block_pages(&ram)?;
         let start = w.position();
@@ -883,6 +921,15 @@ impl SaveVmHandlers for RamSection {
     }
 
     fn save_live_iterate(&mut self, w: &mut SectionWriter) -> Result<IterateStatus> {
+        // chunking hook: a replay writes the recorded bodies.
+        if let Some(c) = self.chunking.as_ref().filter(|c| c.replaying()) {
+            c.replay_next(w, &*lock(&self.ram)?)?;
+            return Ok(if c.replay_at_last() {
+                IterateStatus::Done
+            } else {
+                IterateStatus::Continue
+            });
+        }
         let start = w.position();
         // postcopy hook: pages the destination asked for go first.
         self.postcopy_send_urgent(w)?;
@@ -950,6 +997,11 @@ impl SaveVmHandlers for RamSection {
         w: &mut SectionWriter,
         first: bool,
     ) -> Result<bool> {
+        // chunking hook: a replay writes the recorded bodies.
+        if let Some(c) = self.chunking.as_ref().filter(|c| c.replaying()) {
+            c.replay_next(w, &*lock(&self.ram)?)?;
+            return Ok(false);
+        }
         let start = w.position();
         if first {
             self.sync()?;

@@ -260,8 +260,13 @@ impl PostcopyRam for RamSection {
     }
 
     fn postcopy_discard_ranges(&mut self) -> Result<Vec<BlockRanges>> {
-        // The guest is stopped: the last sync, then what was sent and is
-        // dirty again must be dropped by the destination.
+        // The guest is stopped: the last sync, then every page still dirty
+        // is dropped by the destination, sent before or not, as QEMU 7.2's
+        // source does (postcopy_send_discard_bm_ram walks the whole dirty
+        // bitmap). A QEMU 7.2 destination needs this: when LISTEN comes with
+        // no DISCARD before it, it falls back to its DISCARD state after
+        // setting LISTENING and then refuses POSTCOPY_RUN ("in wrong
+        // postcopy state (2)").
         self.sync()?;
         self.postcopy.in_postcopy.store(true, Ordering::Relaxed);
         let save = self.save.as_ref().ok_or_else(|| {
@@ -275,7 +280,7 @@ impl PostcopyRam for RamSection {
             .blocks()
             .iter()
             .zip(save.sent_once.iter().zip(&save.bitmaps))
-            .map(|(b, (sent, dirty))| (b.idstr().to_string(), discard_ranges(sent, dirty, ps)))
+            .map(|(b, (_sent, dirty))| (b.idstr().to_string(), discard_ranges(dirty, dirty, ps)))
             .filter(|(_, ranges)| !ranges.is_empty())
             .collect())
     }
