@@ -18,9 +18,9 @@
 //!   plus opaque carriers for the sections not modelled here.
 #![deny(missing_docs)]
 // No `unsafe` anywhere, except `ram::kvm` (feature `kvm`), which allows it for
-// creating and deleting KVM memory slots.
-#![cfg_attr(not(feature = "kvm"), forbid(unsafe_code))]
-#![cfg_attr(feature = "kvm", deny(unsafe_code))]
+// creating and deleting KVM memory slots, and the one `madvise` of
+// `ram::block` (`madvise_populate_write`, behind `RamBlock::populate`).
+#![deny(unsafe_code)]
 
 pub mod catalog;
 pub mod machine;
