@@ -25,9 +25,9 @@
 //!   (`vmstate analyze`).
 #![deny(missing_docs)]
 // No `unsafe` anywhere, except `ram::kvm` (feature `kvm`), which allows it for
-// creating and deleting KVM memory slots.
-#![cfg_attr(not(feature = "kvm"), forbid(unsafe_code))]
-#![cfg_attr(feature = "kvm", deny(unsafe_code))]
+// creating and deleting KVM memory slots, and the one `madvise` of
+// `ram::block` (`madvise_populate_write`, behind `RamBlock::populate`).
+#![deny(unsafe_code)]
 
 #[cfg(feature = "analyze")]
 pub mod analyze;

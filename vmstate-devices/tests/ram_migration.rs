@@ -492,3 +492,40 @@ fn a_postcopy_capable_section_completes_in_precopy_when_never_switched() {
     assert_eq!(ram.postcopy_bytes, 0);
     assert_eq!(postcopy_bytes.load(Ordering::Relaxed), 0);
 }
+
+/// The destination faulting its memory in on a helper thread while loading
+/// (`RamSectionConfig::prefault`) ends with the same memory as without.
+#[test]
+fn prefault_while_loading_keeps_every_page() {
+    let src = Arc::new(Mutex::new(RamBlockList::new(specs(512, 3)).unwrap()));
+    fill(&src.lock().unwrap(), 5);
+    let mut reg = Registry::new();
+    RamSection::with_config(src.clone(), small_parts(), Box::new(VmMemoryDirtyLog))
+        .register(&mut reg)
+        .unwrap();
+    let mut w = StreamWriter::new(Vec::new(), QemuVersion::V7_2);
+    w.write_header().unwrap();
+    w.write_configuration(&Configuration::new(MACHINE)).unwrap();
+    w.setup(&mut reg).unwrap();
+    while w.iterate(&mut reg, false, &mut |_| false).unwrap() != IterateStatus::Done {}
+    w.complete_precopy(&mut reg).unwrap();
+    let stream = w.into_inner().unwrap();
+    StreamWriter::<Vec<u8>>::cleanup(&mut reg);
+
+    let dst = Arc::new(Mutex::new(RamBlockList::new(specs(512, 7)).unwrap()));
+    // A destination page the stream sends as ZERO must read zero afterwards
+    // even with the prefault thread running beside the loader.
+    dst.lock().unwrap().blocks()[0]
+        .write(3 * PS, &[0xee; 64])
+        .unwrap();
+    let mut config = RamSectionConfig::default();
+    config.prefault = true;
+    let mut dreg = Registry::new();
+    RamSection::with_config(dst.clone(), config, Box::new(VmMemoryDirtyLog))
+        .register(&mut dreg)
+        .unwrap();
+    let mut loader = StreamLoader::new(load_options());
+    let mut r = Reader::new(BytesMut::from(stream.as_slice()));
+    loader.load(&mut r, &mut dreg, &mut NoCommands).unwrap();
+    assert_same(&src.lock().unwrap(), &dst.lock().unwrap());
+}

@@ -37,6 +37,8 @@ pub(super) fn ram_config(opts: &DemoOptions) -> RamSectionConfig {
         xbzrle: opts
             .xbzrle_cache_size
             .map(|cache_size| XbzrleConfig { cache_size }),
+        // The destination faults its RAM in beside the loader.
+        prefault: true,
         ..RamSectionConfig::default()
     }
 }

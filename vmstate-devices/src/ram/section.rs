@@ -61,6 +61,14 @@ pub struct RamSectionConfig {
     /// `xbzrle-cache-size`); `None`: off. The destination accepts XBZRLE
     /// records whatever this says.
     pub xbzrle: Option<XbzrleConfig>,
+    /// Destination: while the stream loads, a helper thread faults the blocks'
+    /// memory in ([`RamBlock::populate`](super::RamBlock::populate)), from the
+    /// end of the RAM list backwards while the loader fills it from the front,
+    /// so the kernel's first-touch work (zeroing every page) runs beside the
+    /// loader instead of inside it. The thread stops when the load ends. Off by
+    /// default, as in QEMU (whose `prealloc` is the nearest option): it makes
+    /// every page resident, including those the stream leaves zero.
+    pub prefault: bool,
 }
 
 impl Default for RamSectionConfig {
@@ -78,6 +86,7 @@ impl RamSectionConfig {
             part_budget: 256 * 1024,
             max_iterate_time: Duration::from_millis(50),
             xbzrle: None,
+            prefault: false,
         }
     }
 
@@ -218,6 +227,64 @@ pub struct RamSection {
     encoded_in: Vec<u8>,
     /// chunking hook: the record of each loaded body, replayed on save.
     chunking: Option<Arc<RamChunking>>,
+    /// Destination: the helper faulting guest memory in while loading
+    /// ([`RamSectionConfig::prefault`]).
+    prefaulter: Option<Prefaulter>,
+}
+
+/// Bytes one `populate` call of the prefault thread covers (it checks for the
+/// end of the load between calls).
+const PREFAULT_CHUNK: u64 = 2 << 20;
+
+/// A thread faulting the blocks' memory in, last block first and each from
+/// its end down, until done or stopped (dropping it stops and joins it).
+struct Prefaulter {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Prefaulter {
+    /// Starts the thread over `blocks` (None: it could not be started; the
+    /// load then takes its page faults itself).
+    fn start(blocks: Vec<super::RamBlock>) -> Option<Self> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("ram-prefault".into())
+            .spawn(move || {
+                for block in blocks.iter().rev() {
+                    let mut end = block.used_length();
+                    while end > 0 {
+                        if flag.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let start = end.saturating_sub(PREFAULT_CHUNK);
+                        // A kernel or mapping that cannot populate: stop; the
+                        // loader faults pages in as it writes them.
+                        if block.populate(start, end - start).is_err() {
+                            return;
+                        }
+                        end = start;
+                    }
+                }
+            })
+            .ok()?;
+        Some(Prefaulter {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Prefaulter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            // The thread only calls madvise; it cannot panic in a way that
+            // matters to the load.
+            let _ = t.join();
+        }
+    }
 }
 
 /// Bytes of page records per piece of the END body (the writer sends each
@@ -368,6 +435,7 @@ impl RamSection {
             decoder: RamDecoder::new(config.page_size(), config.mem_size),
             scratch: vec![0; config.page_size() as usize],
             encoded_in: vec![0; config.page_size() as usize],
+            prefaulter: None,
             config,
             log,
             counters: Arc::default(),
@@ -839,6 +907,8 @@ impl SaveVmHandlers for RamSection {
     }
 
     fn load_cleanup(&mut self) -> Result<()> {
+        // The load is over: pages not faulted in yet were not sent.
+        self.prefaulter = None;
         // postcopy hook: accessors stop waiting.
         self.postcopy.load_cleanup();
         Ok(())
@@ -1023,6 +1093,10 @@ impl SaveVmHandlers for RamSection {
         // postcopy hook: no page received yet (one bit per page by max_length).
         self.postcopy.load_setup(&*lock(&self.ram)?);
         self.decoder = RamDecoder::new(self.config.page_size(), self.config.mem_size);
+        self.prefaulter = None;
+        if self.config.prefault {
+            self.prefaulter = Prefaulter::start(lock(&self.ram)?.blocks().to_vec());
+        }
         Ok(())
     }
 
