@@ -98,11 +98,12 @@ fn qemu_runs_a_stream_written_from_our_models() {
     {
         let mut dev = blk.lock().unwrap();
         BlkDriver::init(
-            &mut dev,
+            &mut dev.virtio,
             F_VERSION_1,
             RingLayout::at(0x30_0000, QUEUE_SIZE),
             0x38_0000,
-        );
+        )
+        .expect("blk driver init");
         assert_ne!(dev.virtio.core.status & 4, 0, "DRIVER_OK");
     }
     let ours = pc.state().unwrap();

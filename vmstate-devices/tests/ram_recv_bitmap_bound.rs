@@ -310,14 +310,11 @@ fn a_huge_recv_bitmap_fails_the_recovery_attempt_and_the_source_stays_recoverabl
     caps.postcopy_ram = true;
     caps.return_path = true;
     let handle = start_migration(
-        MigrationConfig {
-            uri: MigrationUri::Tcp(first.addr.to_string()),
-            machine: MACHINE.into(),
-            version: QemuVersion::V7_2,
-            params: params.clone(),
-            caps,
-            target_page: Default::default(),
-        },
+        MigrationConfig::new(MigrationUri::Tcp(first.addr.to_string()))
+            .with_machine(MACHINE)
+            .with_version(QemuVersion::V7_2)
+            .with_params(params.clone())
+            .with_caps(caps),
         src_reg,
         Box::new(Guest),
     )

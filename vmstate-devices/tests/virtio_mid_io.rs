@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use vmstate_devices::machine::{Guest, Machine, Workload, RAM_BLOCK};
 use vmstate_runtime::migration::{
-    run_incoming, start_migration, Incoming, MigrationCapabilities, MigrationConfig,
-    MigrationParameters, MigrationStatus, MigrationUri, StatsHandle,
+    run_incoming, start_migration, Incoming, MigrationConfig, MigrationParameters, MigrationStatus,
+    MigrationUri, StatsHandle,
 };
 use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion, TargetPage};
 
@@ -43,14 +43,11 @@ fn migration_config(uri: MigrationUri) -> MigrationConfig {
     params.downtime_limit_ms = 30;
     // ~16 MiB of RAM at 24 MiB/s: several passes while the guest runs.
     params.max_bandwidth = 24 << 20;
-    MigrationConfig {
-        uri,
-        machine: vmstate_devices::machine::MACHINE_TYPE.into(),
-        version: QemuVersion::V7_2,
-        params,
-        caps: MigrationCapabilities::default(),
-        target_page: TargetPage::X86,
-    }
+    MigrationConfig::new(uri)
+        .with_machine(vmstate_devices::machine::MACHINE_TYPE)
+        .with_version(QemuVersion::V7_2)
+        .with_params(params)
+        .with_target_page(TargetPage::X86)
 }
 
 #[test]

@@ -61,14 +61,10 @@ fn source_registry(mem: &SharedMemory) -> Registry {
 
 fn config(caps: MigrationCapabilities) -> MigrationConfig {
     // The URI only names the destination when a connection is given.
-    let mut c = MigrationConfig {
-        uri: MigrationUri::Unix("/nonexistent/caller-owned".into()),
-        machine: MACHINE.into(),
-        version: QemuVersion::V7_2,
-        params: Default::default(),
-        caps,
-        target_page: Default::default(),
-    };
+    let mut c = MigrationConfig::new(MigrationUri::Unix("/nonexistent/caller-owned".into()))
+        .with_machine(MACHINE)
+        .with_version(QemuVersion::V7_2)
+        .with_caps(caps);
     c.params.downtime_limit_ms = 50;
     c.params.max_bandwidth = 0;
     c

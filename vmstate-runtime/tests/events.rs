@@ -53,14 +53,10 @@ fn source_registry() -> Registry {
 }
 
 fn config(caps: MigrationCapabilities, max_bandwidth: u64) -> MigrationConfig {
-    let mut c = MigrationConfig {
-        uri: MigrationUri::Unix("/nonexistent/events".into()),
-        machine: MACHINE.into(),
-        version: QemuVersion::V7_2,
-        params: Default::default(),
-        caps,
-        target_page: Default::default(),
-    };
+    let mut c = MigrationConfig::new(MigrationUri::Unix("/nonexistent/events".into()))
+        .with_machine(MACHINE)
+        .with_version(QemuVersion::V7_2)
+        .with_caps(caps);
     c.params.downtime_limit_ms = 20;
     c.params.max_bandwidth = max_bandwidth;
     c

@@ -23,8 +23,8 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use vmstate_runtime::migration::{
-    run_incoming, start_migration_on, Connection, MigrationCapabilities, MigrationConfig,
-    MigrationUri, SourceOptions, StatsHandle,
+    run_incoming, start_migration_on, Connection, MigrationConfig, MigrationUri, SourceOptions,
+    StatsHandle,
 };
 use vmstate_runtime::savevm::{Configuration, InstanceId, LoadOptions, QemuVersion, Registry};
 use vmstate_runtime::VmState;
@@ -131,14 +131,9 @@ fn migrate(dst_machine: &'static str) {
         let conn = Connection::from_unix_stream(b).unwrap();
         run_incoming(conn.into(), &mut reg, opts, &StatsHandle::default())
     });
-    let mut config = MigrationConfig {
-        uri: MigrationUri::Unix("/caller/owned".into()),
-        machine: "pc-i440fx-7.2".into(),
-        version: QemuVersion::V7_2,
-        params: Default::default(),
-        caps: MigrationCapabilities::default(),
-        target_page: Default::default(),
-    };
+    let mut config = MigrationConfig::new(MigrationUri::Unix("/caller/owned".into()))
+        .with_machine("pc-i440fx-7.2")
+        .with_version(QemuVersion::V7_2);
     config.caps.return_path = true;
     config.params.downtime_limit_ms = 20;
     let mem = SharedMemory::new(PAGES, PAGE, |i| vec![i as u8; PAGE]);

@@ -22,7 +22,7 @@ use vmstate_runtime::qmp::{
     HostError, IncomingMigration, IncomingSetup, MigrationHost, Monitor, OutgoingSetup, QmpAddress,
     QmpServer, VmStart,
 };
-use vmstate_runtime::savevm::{QemuVersion, Registry, TargetPage};
+use vmstate_runtime::savevm::{QemuVersion, Registry};
 
 use super::checksum::{machine_checksums, print_checksums};
 use super::guest::Source;
@@ -196,14 +196,11 @@ impl MigrationHost for SourceHost {
         } else {
             m.registry_with(ram_config(&o))?
         };
-        let config = MigrationConfig {
-            uri: setup.uri.clone(),
-            machine: MACHINE_TYPE.into(),
-            version: QemuVersion::V7_2,
-            params: setup.params.clone(),
-            caps: setup.caps,
-            target_page: TargetPage::default(),
-        };
+        let config = MigrationConfig::new(setup.uri.clone())
+            .with_machine(MACHINE_TYPE)
+            .with_version(QemuVersion::V7_2)
+            .with_params(setup.params.clone())
+            .with_caps(setup.caps);
         Ok(start_migration(
             config,
             registry,

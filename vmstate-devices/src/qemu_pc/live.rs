@@ -6,11 +6,9 @@ use std::time::Duration;
 
 use vmstate_runtime::migration::{
     run_incoming_with, start_migration, Incoming, IncomingHooks, MigrationCapabilities,
-    MigrationConfig, MigrationParameters, MigrationStats, MigrationUri, StatsHandle, VmControl,
+    MigrationConfig, MigrationStats, MigrationUri, StatsHandle, VmControl,
 };
-use vmstate_runtime::savevm::{
-    Configuration, IterateStatus, QemuVersion, Registry, StreamWriter, TargetPage,
-};
+use vmstate_runtime::savevm::{Configuration, IterateStatus, QemuVersion, Registry, StreamWriter};
 
 use crate::ram::PostcopyAccess;
 

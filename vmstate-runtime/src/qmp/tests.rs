@@ -18,7 +18,7 @@ use crate::migration::{
     run_incoming, start_migration, Incoming, MigrationConfig, MigrationHandle, MigrationStats,
     StatsHandle, VmControl,
 };
-use crate::savevm::{Configuration, LoadOptions, QemuVersion, Registry, TargetPage};
+use crate::savevm::{Configuration, LoadOptions, QemuVersion, Registry};
 use crate::VmState;
 
 #[derive(VmState, Debug, Default, Clone, PartialEq)]
@@ -73,14 +73,11 @@ impl MigrationHost for Side {
     fn start_migration(&mut self, setup: &OutgoingSetup) -> Result<MigrationHandle, HostError> {
         let mut reg = Registry::new();
         reg.vmstate_register(0, self.dev.clone())?;
-        let config = MigrationConfig {
-            uri: setup.uri.clone(),
-            machine: MACHINE.into(),
-            version: QemuVersion::V7_2,
-            params: setup.params.clone(),
-            caps: setup.caps,
-            target_page: TargetPage::default(),
-        };
+        let config = MigrationConfig::new(setup.uri.clone())
+            .with_machine(MACHINE)
+            .with_version(QemuVersion::V7_2)
+            .with_params(setup.params.clone())
+            .with_caps(setup.caps);
         Ok(start_migration(
             config,
             reg,

@@ -333,7 +333,13 @@ mod tests {
             caps: MigrationCapabilities::default(),
             target_page: TargetPage::default(),
         };
-        Driver::new(config, SourceOptions::default(), shared, Box::new(NoVm))
+        Driver::new(
+            config,
+            None,
+            SourceOptions::default(),
+            shared,
+            Box::new(NoVm),
+        )
     }
 
     /// Bytes the switch writes before the package (PING(2), with an empty
