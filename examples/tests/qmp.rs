@@ -418,6 +418,9 @@ fn postcopy_started_over_qmp_completes() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The guest runs there from POSTCOPY_RUN on; the stream is all in once
+    // the destination says so.
+    procs.0[0].wait_for_line("Incoming migration completed", Duration::from_secs(30));
     // The MIGRATION "completed" event comes with (or just after) the status.
     let t = Instant::now();
     while statuses(&s.events).last().map(String::as_str) != Some("completed") {
