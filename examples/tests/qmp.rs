@@ -607,3 +607,71 @@ fn postcopy_paused_and_recovered_over_qmp() {
     assert!(!src_rows.is_empty(), "{}", results[1].1);
     assert_eq!(src_rows, dst_rows, "{}\n{}", results[1].1, results[0].1);
 }
+
+/// `migrate_cancel` over QMP: the source goes cancelling → cancelled, its
+/// guest runs on (RESUME if it had stopped; `query-status` running), and it
+/// can migrate again.
+#[test]
+fn migrate_cancel_over_qmp_leaves_the_source_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src_qmp, dst_qmp) = (dir.path().join("src.qmp"), dir.path().join("dst.qmp"));
+    let mig = format!("unix:{}", dir.path().join("mig.sock").display());
+    // 1 MiB/s for 16 MiB: far from done when the cancel comes.
+    let common = [
+        "--ram-size",
+        "16M",
+        "--max-bandwidth",
+        "1M",
+        "--no-progress-bar",
+    ];
+    let (sa, da) = (
+        format!("unix:{}", src_qmp.display()),
+        format!("unix:{}", dst_qmp.display()),
+    );
+    let mut dst_args = vec!["--role", "destination", "--qmp", &da];
+    dst_args.extend_from_slice(&common);
+    let mut src_args = vec!["--role", "source", "--qmp", &sa];
+    src_args.extend_from_slice(&common);
+    let _procs = Reap(vec![spawn_demo(&dst_args), spawn_demo(&src_args)]);
+    let (mut d, mut s) = (Raw::connect(&dst_qmp), Raw::connect(&src_qmp));
+    let ok = serde_json::json!({"return": {}});
+    let events = r#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [
+        {"capability": "events", "state": true}]}}"#;
+    for c in [&mut d, &mut s] {
+        assert_eq!(c.ask(r#"{"execute": "qmp_capabilities"}"#), ok);
+        assert_eq!(c.ask(events), ok);
+    }
+    let inc = format!(r#"{{"execute": "migrate-incoming", "arguments": {{"uri": "{mig}"}}}}"#);
+    assert_eq!(d.ask(&inc), ok);
+    let m = format!(r#"{{"execute": "migrate", "arguments": {{"uri": "{mig}"}}}}"#);
+    assert_eq!(s.ask(&m), ok);
+    let t = Instant::now();
+    while s.ask(r#"{"execute": "query-migrate"}"#)["return"]["status"] != "active" {
+        assert!(t.elapsed() < Duration::from_secs(20), "never active");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let q = s.ask(r#"{"execute": "query-migrate"}"#)["return"].clone();
+    assert!(q["expected-downtime"].as_u64().is_some(), "{q}");
+    assert!(q["ram"]["remaining"].as_u64().unwrap_or(0) > 0, "{q}");
+    assert_eq!(s.ask(r#"{"execute": "migrate_cancel"}"#), ok);
+    let t = Instant::now();
+    while s.ask(r#"{"execute": "query-migrate"}"#)["return"]["status"] != "cancelled" {
+        assert!(t.elapsed() < Duration::from_secs(20), "never cancelled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        s.ask(r#"{"execute": "query-status"}"#)["return"],
+        serde_json::json!({"status": "running", "singlestep": false, "running": true})
+    );
+    let t = Instant::now();
+    while !statuses(&s.events).contains(&"cancelled".to_string()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            statuses(&s.events)
+        );
+        s.ask(r#"{"execute": "query-status"}"#);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!statuses(&s.events).contains(&"completed".to_string()));
+}
