@@ -418,6 +418,9 @@ fn postcopy_started_over_qmp_completes() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The guest runs there from POSTCOPY_RUN on; the stream is all in once
+    // the destination says so.
+    procs.0[0].wait_for_line("Incoming migration completed", Duration::from_secs(30));
     // The MIGRATION "completed" event comes with (or just after) the status.
     let t = Instant::now();
     while statuses(&s.events).last().map(String::as_str) != Some("completed") {
@@ -475,4 +478,200 @@ fn qmp_flags_are_checked() {
         assert!(!out.status.success(), "{args:?}");
         assert!(err.contains(says), "{args:?}: {err}");
     }
+}
+
+/// Postcopy broken and recovered over QMP, as with two QEMUs: `migrate-pause`
+/// on the source (both sides go postcopy-paused), `migrate-recover URI2` on
+/// the destination, `migrate` with `resume: true` to URI2 on the source; it
+/// completes and the destination holds the source's state (no page lost).
+#[test]
+fn postcopy_paused_and_recovered_over_qmp() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src_qmp, dst_qmp) = (dir.path().join("src.qmp"), dir.path().join("dst.qmp"));
+    let mig = format!("unix:{}", dir.path().join("mig.sock").display());
+    let mig2 = format!("unix:{}", dir.path().join("mig2.sock").display());
+    let common = [
+        "--ram-size",
+        "32M",
+        "--dirty-rate",
+        "20000",
+        "--max-bandwidth",
+        "16M",
+        "--no-progress-bar",
+    ];
+    let (sa, da) = (
+        format!("unix:{}", src_qmp.display()),
+        format!("unix:{}", dst_qmp.display()),
+    );
+    let mut dst_args = vec!["--role", "destination", "--qmp", &da];
+    dst_args.extend_from_slice(&common);
+    let mut src_args = vec!["--role", "source", "--qmp", &sa];
+    src_args.extend_from_slice(&common);
+    let mut procs = Reap(vec![spawn_demo(&dst_args), spawn_demo(&src_args)]);
+    let (mut d, mut s) = (Raw::connect(&dst_qmp), Raw::connect(&src_qmp));
+    let ok = serde_json::json!({"return": {}});
+    let caps = r#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [
+        {"capability": "events", "state": true}, {"capability": "postcopy-ram", "state": true}]}}"#;
+    for c in [&mut d, &mut s] {
+        assert_eq!(c.ask(r#"{"execute": "qmp_capabilities"}"#), ok);
+        assert_eq!(c.ask(caps), ok);
+    }
+    // Slow postcopy (4 MiB/s), so that there is time to break it.
+    assert_eq!(
+        s.ask(r#"{"execute": "migrate-set-parameters", "arguments": {"max-postcopy-bandwidth": 4194304}}"#),
+        ok
+    );
+    let ask_uri = |cmd: &str, uri: &str, extra: &str| {
+        format!(r#"{{"execute": "{cmd}", "arguments": {{"uri": "{uri}"{extra}}}}}"#)
+    };
+    assert_eq!(d.ask(&ask_uri("migrate-incoming", &mig, "")), ok);
+    assert_eq!(s.ask(&ask_uri("migrate", &mig, "")), ok);
+    assert_eq!(s.ask(r#"{"execute": "migrate-start-postcopy"}"#), ok);
+    let status = |c: &mut Raw| {
+        c.ask(r#"{"execute": "query-migrate"}"#)["return"]["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let wait = |c: &mut Raw, want: &str| {
+        let t = Instant::now();
+        loop {
+            let st = status(c);
+            if st == want {
+                return;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30)
+                    && !matches!(st.as_str(), "failed" | "cancelled"),
+                "never {want}: {}",
+                c.ask(r#"{"execute": "query-migrate"}"#)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    wait(&mut s, "postcopy-active");
+    // The destination runs the guest (past POSTCOPY_RUN) before the link
+    // breaks; broken earlier, the destination fails instead of pausing.
+    wait(&mut d, "postcopy-active");
+    assert_eq!(s.ask(r#"{"execute": "migrate-pause"}"#), ok);
+    wait(&mut s, "postcopy-paused");
+    wait(&mut d, "postcopy-paused");
+    assert_eq!(
+        s.ask(&ask_uri("migrate", &mig2, r#", "resume": false"#))["error"]["desc"],
+        "There's a migration process in progress"
+    );
+    assert_eq!(d.ask(&ask_uri("migrate-recover", &mig2, "")), ok);
+    assert_eq!(
+        d.ask(&ask_uri("migrate-recover", &mig2, ""))["error"]["desc"],
+        "Migrate recovery is triggered already"
+    );
+    assert_eq!(s.ask(&ask_uri("migrate", &mig2, r#", "resume": true"#)), ok);
+    wait(&mut s, "completed");
+    procs.0[0].wait_for_line("Incoming migration completed", Duration::from_secs(60));
+    let t = Instant::now();
+    while statuses(&s.events).last().map(String::as_str) != Some("completed") {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            statuses(&s.events)
+        );
+        s.ask(r#"{"execute": "query-status"}"#);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let path = statuses(&s.events);
+    for st in [
+        "postcopy-active",
+        "postcopy-paused",
+        "postcopy-recover",
+        "completed",
+    ] {
+        assert!(path.contains(&st.to_string()), "source statuses {path:?}");
+    }
+    let dpath = statuses(&d.events);
+    assert!(
+        dpath.contains(&"postcopy-paused".to_string()),
+        "destination statuses {dpath:?}"
+    );
+    for c in [&mut d, &mut s] {
+        assert_eq!(c.ask(r#"{"execute": "quit"}"#), ok);
+    }
+    let mut results = Vec::new();
+    for mut p in std::mem::take(&mut procs.0) {
+        assert!(
+            wait_bounded(&mut p.child, Duration::from_secs(20)).is_some(),
+            "a demo process did not end on quit"
+        );
+        results.push(p.finish());
+    }
+    let (src_rows, dst_rows) = (checksum_rows(&results[1].1), checksum_rows(&results[0].1));
+    assert!(!src_rows.is_empty(), "{}", results[1].1);
+    assert_eq!(src_rows, dst_rows, "{}\n{}", results[1].1, results[0].1);
+}
+
+/// `migrate_cancel` over QMP: the source goes cancelling → cancelled, its
+/// guest runs on (RESUME if it had stopped; `query-status` running), and it
+/// can migrate again.
+#[test]
+fn migrate_cancel_over_qmp_leaves_the_source_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src_qmp, dst_qmp) = (dir.path().join("src.qmp"), dir.path().join("dst.qmp"));
+    let mig = format!("unix:{}", dir.path().join("mig.sock").display());
+    // 1 MiB/s for 16 MiB: far from done when the cancel comes.
+    let common = [
+        "--ram-size",
+        "16M",
+        "--max-bandwidth",
+        "1M",
+        "--no-progress-bar",
+    ];
+    let (sa, da) = (
+        format!("unix:{}", src_qmp.display()),
+        format!("unix:{}", dst_qmp.display()),
+    );
+    let mut dst_args = vec!["--role", "destination", "--qmp", &da];
+    dst_args.extend_from_slice(&common);
+    let mut src_args = vec!["--role", "source", "--qmp", &sa];
+    src_args.extend_from_slice(&common);
+    let _procs = Reap(vec![spawn_demo(&dst_args), spawn_demo(&src_args)]);
+    let (mut d, mut s) = (Raw::connect(&dst_qmp), Raw::connect(&src_qmp));
+    let ok = serde_json::json!({"return": {}});
+    let events = r#"{"execute": "migrate-set-capabilities", "arguments": {"capabilities": [
+        {"capability": "events", "state": true}]}}"#;
+    for c in [&mut d, &mut s] {
+        assert_eq!(c.ask(r#"{"execute": "qmp_capabilities"}"#), ok);
+        assert_eq!(c.ask(events), ok);
+    }
+    let inc = format!(r#"{{"execute": "migrate-incoming", "arguments": {{"uri": "{mig}"}}}}"#);
+    assert_eq!(d.ask(&inc), ok);
+    let m = format!(r#"{{"execute": "migrate", "arguments": {{"uri": "{mig}"}}}}"#);
+    assert_eq!(s.ask(&m), ok);
+    let t = Instant::now();
+    while s.ask(r#"{"execute": "query-migrate"}"#)["return"]["status"] != "active" {
+        assert!(t.elapsed() < Duration::from_secs(20), "never active");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let q = s.ask(r#"{"execute": "query-migrate"}"#)["return"].clone();
+    assert!(q["expected-downtime"].as_u64().is_some(), "{q}");
+    assert!(q["ram"]["remaining"].as_u64().unwrap_or(0) > 0, "{q}");
+    assert_eq!(s.ask(r#"{"execute": "migrate_cancel"}"#), ok);
+    let t = Instant::now();
+    while s.ask(r#"{"execute": "query-migrate"}"#)["return"]["status"] != "cancelled" {
+        assert!(t.elapsed() < Duration::from_secs(20), "never cancelled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        s.ask(r#"{"execute": "query-status"}"#)["return"],
+        serde_json::json!({"status": "running", "singlestep": false, "running": true})
+    );
+    let t = Instant::now();
+    while !statuses(&s.events).contains(&"cancelled".to_string()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            statuses(&s.events)
+        );
+        s.ask(r#"{"execute": "query-status"}"#);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!statuses(&s.events).contains(&"completed".to_string()));
 }

@@ -15,23 +15,23 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 use vmstate_runtime::migration::{
-    start_migration, Incoming, MigrationConfig, MigrationHandle, MigrationStats, MigrationStatus,
+    run_incoming_with, start_migration, Incoming, IncomingHooks, MigrationConfig, MigrationHandle,
+    MigrationStats, MigrationStatus, StatsHandle,
 };
 use vmstate_runtime::qmp::protocol::Dispatch;
 use vmstate_runtime::qmp::{
     HostError, IncomingMigration, IncomingSetup, MigrationHost, Monitor, OutgoingSetup, QmpAddress,
     QmpServer, VmStart,
 };
-use vmstate_runtime::savevm::{QemuVersion, Registry};
+use vmstate_runtime::savevm::{Configuration, LoadOptions, QemuVersion, Registry};
 
 use super::checksum::{machine_checksums, print_checksums};
 use super::guest::Source;
-use super::link::{Patience, Receiver};
 use super::migrate::ram_config;
 use super::options::Role;
 use super::report::{self, human_bytes, peak_rss, DemoReport};
 use super::{fail, DemoError, DemoOptions};
-use vmstate_devices::machine::MACHINE_TYPE;
+use vmstate_devices::machine::{Machine, MACHINE_TYPE};
 
 /// What a host thread tells the main thread.
 struct Note {
@@ -109,8 +109,23 @@ pub(super) fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport,
     }
     let mut last: Option<DemoReport> = None;
     let mut last_failed = None;
+    let mut take = |note: Note, out: &mut dyn Write| {
+        let _ = out.write_all(note.text.as_bytes());
+        let _ = out.flush();
+        match note.report {
+            Some(r) => {
+                last_failed = None;
+                last = Some(r);
+            }
+            None => last_failed = Some(note.text),
+        }
+    };
     loop {
         if monitor.quit_requested() {
+            // What ended before `quit` is still told.
+            while let Ok(note) = rx.try_recv() {
+                take(note, out);
+            }
             break;
         }
         if opts.interrupt.as_ref().is_some_and(|t| t.is_cancelled()) {
@@ -120,17 +135,7 @@ pub(super) fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport,
             return Err(DemoError::Interrupted("QMP demo ended by Ctrl-C".into()));
         }
         match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(note) => {
-                let _ = out.write_all(note.text.as_bytes());
-                let _ = out.flush();
-                match note.report {
-                    Some(r) => {
-                        last_failed = None;
-                        last = Some(r);
-                    }
-                    None => last_failed = Some(note.text),
-                }
-            }
+            Ok(note) => take(note, out),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
@@ -296,39 +301,51 @@ impl MigrationHost for DestinationHost {
         ))
     }
 
+    // Field by field, not literals: the runtime's option structs become
+    // #[non_exhaustive].
+    #[allow(clippy::field_reassign_with_default)]
     fn start_incoming(&mut self, setup: IncomingSetup) -> Result<IncomingMigration, HostError> {
         let mut o = self.opts.clone();
         o.postcopy = setup.caps.postcopy_ram;
         let incoming = Incoming::listen(&setup.uri)?;
         let tcp_addr = incoming.local_tcp_addr();
-        let receiver = Receiver::spawn(
-            incoming,
-            o.ram_size,
-            ram_config(&o),
-            Patience {
-                accept: o.accept_timeout,
-                idle: o.idle_timeout,
-            },
-            setup.cancel.clone(),
-        )
-        .map_err(|e| HostError(e.to_string()))?;
-        let stats = receiver.stats.clone();
+        let machine = Machine::qemu_pc(o.ram_size)?;
+        let mut reg = machine.registry_with(ram_config(&o))?;
+        let stats = StatsHandle::default();
+        let mut load = LoadOptions::default();
+        load.version = QemuVersion::V7_2;
+        load.configuration = Some(Configuration::new(MACHINE_TYPE));
+        load.accept_timeout = o.accept_timeout;
+        load.idle_timeout = o.idle_timeout;
+        load.cancel = Some(setup.cancel.clone());
+        let mut hooks = IncomingHooks::default();
+        // Postcopy: the guest runs here from POSTCOPY_RUN on (RESUME then),
+        // and a broken link waits for QMP migrate-recover.
+        let (run_flag, run_auto) = (self.running.clone(), self.autostart.clone());
+        hooks.on_postcopy_run = Some(Box::new(move || {
+            if run_auto.load(Ordering::SeqCst) {
+                run_flag.store(true, Ordering::SeqCst);
+            }
+            Ok(())
+        }));
+        hooks.on_postcopy_paused = Some(setup.recovery_hook());
         let (tx, loaded, running, autostart) = (
             self.tx.clone(),
             self.loaded.clone(),
             self.running.clone(),
             self.autostart.clone(),
         );
-        let (opts, t0, uri) = (o, self.t0, setup.uri.clone());
+        let (opts, t0, uri, s2) = (o, self.t0, setup.uri.clone(), stats.clone());
         std::thread::Builder::new()
             .name("demo-incoming".into())
             .spawn(move || {
-                let (machine, stats, result) = receiver.join();
+                let result = run_incoming_with(incoming, &mut reg, load, &s2, hooks);
+                drop(reg);
                 if let vmstate_runtime::migration::MigrationUri::Unix(p) = &uri {
                     let _ = std::fs::remove_file(p);
                 }
                 let mut text = Vec::new();
-                let s = stats.snapshot();
+                let s = s2.snapshot();
                 let mut report = DemoReport::new(Role::Destination, s.clone(), opts.pages());
                 report.destination_status = Some(s.status);
                 report.count_ram(&machine);
@@ -355,19 +372,23 @@ impl MigrationHost for DestinationHost {
                             report.normal_pages,
                             report.zero_pages
                         );
-                        loaded.store(true, Ordering::SeqCst);
-                        if autostart.load(Ordering::SeqCst) {
-                            running.store(true, Ordering::SeqCst);
-                        }
                     }
                     Err(e) => {
                         let _ = writeln!(text, "incoming migration {}: {e}", s.status);
                     }
                 }
+                // The note first: whoever sees the guest run (RESUME, then
+                // `quit`) finds it printed.
                 let _ = tx.send(Note {
                     text: String::from_utf8_lossy(&text).into_owned(),
                     report: ok.then_some(report),
                 });
+                if ok {
+                    loaded.store(true, Ordering::SeqCst);
+                    if autostart.load(Ordering::SeqCst) {
+                        running.store(true, Ordering::SeqCst);
+                    }
+                }
             })
             .map_err(|e| HostError(e.to_string()))?;
         Ok(IncomingMigration::new(stats).with_tcp_addr(tcp_addr))

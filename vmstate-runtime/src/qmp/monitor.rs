@@ -147,7 +147,7 @@ pub struct IncomingSetup {
     /// Give it to [`LoadOptions::cancel`](crate::savevm::LoadOptions::cancel):
     /// the monitor cancels the incoming migration with it when it is dropped.
     pub cancel: CancelToken,
-    recover: Arc<Mutex<Option<MigrationUri>>>,
+    recover: Arc<Mutex<Option<Incoming>>>,
 }
 
 impl std::fmt::Debug for IncomingSetup {
@@ -161,8 +161,9 @@ impl std::fmt::Debug for IncomingSetup {
 
 impl IncomingSetup {
     /// A hook for [`IncomingHooks::on_postcopy_paused`](crate::migration::IncomingHooks::on_postcopy_paused)
-    /// that waits in postcopy-paused for QMP `migrate-recover URI` and
-    /// listens there (a cancel ends the wait).
+    /// that waits in postcopy-paused for QMP `migrate-recover URI` (which
+    /// listens there before it replies, so the source's `migrate` with
+    /// `resume` finds it) and hands that listener over; a cancel ends the wait.
     pub fn recovery_hook(&self) -> PausedHook {
         let slot = self.recover.clone();
         let cancel = self.cancel.clone();
@@ -172,8 +173,8 @@ impl IncomingSetup {
                     in_postcopy_pause: true,
                 }));
             }
-            if let Some(uri) = slot.lock().ok().and_then(|mut s| s.take()) {
-                return Incoming::listen(&uri);
+            if let Some(listening) = slot.lock().ok().and_then(|mut s| s.take()) {
+                return Ok(listening);
             }
             std::thread::sleep(POLL_INTERVAL);
         })
@@ -285,7 +286,7 @@ struct IncomingState {
     uri: MigrationUri,
     tcp_addr: Option<std::net::SocketAddr>,
     cancel: CancelToken,
-    recover: Arc<Mutex<Option<MigrationUri>>>,
+    recover: Arc<Mutex<Option<Incoming>>>,
     seen: MigrationStatus,
 }
 
@@ -1095,7 +1096,7 @@ impl State {
         if slot.is_some() {
             return Err(QmpError::generic("Migrate recovery is triggered already"));
         }
-        *slot = Some(uri);
+        *slot = Some(Incoming::listen(&uri).map_err(|e| QmpError::generic(e.to_string()))?);
         Ok(json!({}))
     }
 
