@@ -7,9 +7,15 @@ use std::process::Command;
 /// returns stderr (the run must succeed).
 fn demo(args: &[&str], rust_log: Option<&str>) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
-    cmd.args(["--ram-size", "2M", "--max-bandwidth", "0", "--no-progress-bar"])
-        .args(args)
-        .env_remove("RUST_LOG");
+    cmd.args([
+        "--ram-size",
+        "2M",
+        "--max-bandwidth",
+        "0",
+        "--no-progress-bar",
+    ])
+    .args(args)
+    .env_remove("RUST_LOG");
     if let Some(spec) = rust_log {
         cmd.env("RUST_LOG", spec);
     }
@@ -49,5 +55,9 @@ fn vmstate_takes_v_on_any_subcommand() {
         .args(["describe", "-vv", "--help"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
