@@ -7,6 +7,7 @@
 #![allow(clippy::field_reassign_with_default)]
 
 mod common;
+use common::net::cutting_proxy;
 use common::ram::{SharedMemory, SyntheticRam};
 use common::vm::Vm;
 
@@ -17,7 +18,7 @@ use std::thread;
 use std::time::Duration;
 
 use vmstate_runtime::migration::{
-    run_incoming_with, start_migration_on, Connection, Incoming, IncomingHooks,
+    run_incoming_with, start_migration, start_migration_on, Connection, Incoming, IncomingHooks,
     MigrationCapabilities, MigrationConfig, MigrationEvent, MigrationHandle, MigrationStatus,
     MigrationUri, SourceOptions, StatsHandle,
 };
@@ -302,5 +303,68 @@ fn events_capability_off_means_no_events_but_wait_for_still_works() {
     assert_eq!(
         dst.stats.wait_for(Active, Duration::ZERO).unwrap(),
         Completed
+    );
+}
+
+#[test]
+fn postcopy_recovery_sequences() {
+    // The link breaks 200 kB into the stream (in postcopy: the switch comes at
+    // once), the destination listens again, the source resumes there.
+    let incoming = Incoming::listen(&MigrationUri::Tcp("127.0.0.1:0".into())).unwrap();
+    let proxy = cutting_proxy(200_000, incoming.local_tcp_addr().unwrap());
+    let (again_tx, again_rx) = std::sync::mpsc::channel();
+    let dst_stats = StatsHandle::with_events(true);
+    let dst_events = dst_stats.subscribe();
+    let s = dst_stats.clone();
+    let dst = thread::spawn(move || {
+        let mem = SharedMemory::zeroed(PAGES, PAGE);
+        let mut reg = Registry::new();
+        reg.register_savevm_live("ram", 0, 4, Box::new(ram(&mem)))
+            .unwrap();
+        reg.vmstate_register(InstanceId::Any, Arc::new(Mutex::new(Cpu::default())))
+            .unwrap();
+        let mut opts = LoadOptions::default();
+        opts.version = QemuVersion::V7_2;
+        opts.configuration = Some(Configuration::new(MACHINE));
+        let mut hooks = IncomingHooks::default();
+        hooks.on_postcopy_run = Some(Box::new(|| Ok(())));
+        hooks.on_postcopy_paused = Some(Box::new(move |_| {
+            let inc = Incoming::listen(&MigrationUri::Tcp("127.0.0.1:0".into()))?;
+            again_tx.send(inc.local_tcp_addr().unwrap()).unwrap();
+            Ok(inc)
+        }));
+        run_incoming_with(incoming, &mut reg, opts, &s, hooks)
+    });
+    let mut c = caps();
+    c.postcopy_ram = true;
+    let mut cfg = config(c, 0);
+    cfg.uri = MigrationUri::Tcp(proxy.to_string());
+    let handle = start_migration(cfg, source_registry(), Box::new(Vm::default())).unwrap();
+    handle.start_postcopy();
+    let events = handle.subscribe();
+    handle
+        .wait_for(PostcopyPaused, Duration::from_secs(20))
+        .unwrap();
+    let addr = again_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    handle.resume(MigrationUri::Tcp(addr.to_string())).unwrap();
+    let stats = handle.stats();
+    let (_, outcome) = handle.wait();
+    outcome.unwrap();
+    let syncs = stats.snapshot().dirty_sync_count;
+    let recovery = [
+        PostcopyActive,
+        PostcopyPaused,
+        PostcopyRecover,
+        PostcopyActive,
+        Completed,
+    ];
+    assert_eq!(
+        collect(&events),
+        sequence(&[Setup, Active], syncs, &recovery)
+    );
+    dst.join().unwrap().unwrap();
+    assert_eq!(
+        collect(&dst_events),
+        sequence(&[Setup, Active], 0, &recovery)
     );
 }

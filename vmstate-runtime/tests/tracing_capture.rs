@@ -120,11 +120,20 @@ fn registry(mem: &SharedMemory) -> Registry {
     reg
 }
 
-/// Migrates over a socketpair to a destination expecting `dst_machine`.
-fn migrate(dst_machine: &'static str) {
+/// Migrates over a socketpair to a destination expecting `dst_machine`
+/// (without the cpu device when `dst_cpu` is false).
+fn migrate(dst_machine: &'static str, dst_cpu: bool) {
     let (a, b) = UnixStream::pair().unwrap();
     let dst = thread::spawn(move || {
-        let mut reg = registry(&SharedMemory::zeroed(PAGES, PAGE));
+        let mem = SharedMemory::zeroed(PAGES, PAGE);
+        let mut reg = if dst_cpu {
+            registry(&mem)
+        } else {
+            let mut reg = Registry::new();
+            reg.register_savevm_live("ram", 0, 1, Box::new(SyntheticRam::new(mem)))
+                .unwrap();
+            reg
+        };
         let mut opts = LoadOptions::default();
         opts.version = QemuVersion::V7_2;
         opts.configuration = Some(Configuration::new(dst_machine));
@@ -158,7 +167,7 @@ fn find<'a>(log: &'a [Record], kind: &str, name: &str) -> Vec<&'a Record> {
 #[test]
 fn a_migration_traces_its_spans_and_decisions_and_a_failed_load_its_error() {
     let log = log();
-    migrate("pc-i440fx-7.2");
+    migrate("pc-i440fx-7.2", true);
     let ok: Vec<Record> = std::mem::take(&mut *log.lock().unwrap());
 
     // Spans: one migration per side, the phases inside, iterations and sections.
@@ -237,7 +246,7 @@ fn a_migration_traces_its_spans_and_decisions_and_a_failed_load_its_error() {
 
     // A destination that expects another machine: its load error is traced,
     // in the destination's spans, and the source's failure too.
-    migrate("pc-q35-7.2");
+    migrate("pc-q35-7.2", true);
     let failed: Vec<Record> = std::mem::take(&mut *log.lock().unwrap());
     let header = find(&failed, "event", "load failed in the header");
     assert_eq!(header.len(), 1, "{failed:#?}");
@@ -245,4 +254,13 @@ fn a_migration_traces_its_spans_and_decisions_and_a_failed_load_its_error() {
     assert_eq!(header[0].scope, ["migration", "header"]);
     assert_eq!(find(&failed, "event", "incoming migration failed").len(), 1);
     assert!(!find(&failed, "event", "migration failed; the VM runs on here").is_empty());
+
+    // A section the destination does not know: the loader's error, in the
+    // main phase, names it.
+    migrate("pc-i440fx-7.2", false);
+    let failed: Vec<Record> = std::mem::take(&mut *log.lock().unwrap());
+    let load = find(&failed, "event", "load failed");
+    assert_eq!(load.len(), 1, "{failed:#?}");
+    assert!(load[0].fields["error"].contains("cpu"), "{:?}", load[0]);
+    assert_eq!(load[0].scope, ["migration", "main"]);
 }

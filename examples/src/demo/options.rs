@@ -226,9 +226,18 @@ impl DemoOptions {
     /// back), except for `exec:`, which needs its own `--incoming exec:...`.
     pub(super) fn incoming_uri(&self, outgoing: &MigrationUri) -> Result<MigrationUri, DemoError> {
         if let Some(u) = &self.incoming {
-            return parse_uri("--incoming", u);
+            let incoming = parse_uri("--incoming", u)?;
+            if matches!(incoming, MigrationUri::Fd(_)) && incoming == *outgoing {
+                // One descriptor has one owner: the two sides cannot both take it.
+                return fail("--uri and --incoming name the same fd: give each side its own");
+            }
+            return Ok(incoming);
         }
         match outgoing {
+            MigrationUri::Fd(_) => fail(
+                "--uri fd:N is the source's end; say with --incoming fd:M which descriptor \
+                 the destination reads",
+            ),
             MigrationUri::Exec(_) => fail(
                 "--uri exec:CMD sends the stream to CMD; say with --incoming exec:CMD2 which \
                  command gives it back to the destination",

@@ -43,6 +43,8 @@ use crate::error::{Error, ErrorKind, Result, TimeoutError};
 /// let e = MigrationEvent::Status(MigrationStatus::PostcopyActive);
 /// assert_eq!((e.qmp_name(), e.to_string().as_str()), ("MIGRATION", "status postcopy-active"));
 /// assert_eq!(MigrationEvent::Pass(3).qmp_name(), "MIGRATION_PASS");
+/// assert_eq!(e.qmp_data(), r#"{"status": "postcopy-active"}"#);
+/// assert_eq!(MigrationEvent::Pass(3).qmp_data(), r#"{"pass": 3}"#);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -60,6 +62,15 @@ impl MigrationEvent {
         match self {
             MigrationEvent::Status(_) => "MIGRATION",
             MigrationEvent::Pass(_) => "MIGRATION_PASS",
+        }
+    }
+
+    /// The QMP event's `data` member as JSON text, as QEMU sends it:
+    /// `{"status": "active"}` or `{"pass": 2}`.
+    pub fn qmp_data(&self) -> String {
+        match self {
+            MigrationEvent::Status(s) => format!(r#"{{"status": "{}"}}"#, s.as_str()),
+            MigrationEvent::Pass(n) => format!(r#"{{"pass": {n}}}"#),
         }
     }
 }

@@ -436,8 +436,8 @@ fn run_incoming_inner(
     let mut loader = StreamLoader::new(opts);
     let result = (|| -> Result<()> {
         tracing::info_span!("header").in_scope(|| {
-            (loader.load_header(&mut r))
-                .inspect_err(|e| tracing::warn!(error = %e, "load failed in the header"))
+            let header = loader.load_header(&mut r);
+            header.inspect_err(|e| tracing::warn!(error = %e, "load failed in the header"))
         })?;
         set_phase(IncomingPhase::Main);
         StreamLoader::load_setup_all(reg)?;

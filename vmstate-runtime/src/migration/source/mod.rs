@@ -306,7 +306,9 @@ pub fn start_migration_with(
 /// see [`Connection`]'s constructors) instead of connecting to `config.uri`,
 /// which then only names the destination (in traces); nothing connects to it
 /// and a failure removes no file. Postcopy recovery
-/// ([`MigrationHandle::resume`]) still connects to the URI it is given.
+/// ([`MigrationHandle::resume`]) connects to the URI it is given; to recover
+/// over a descriptor of the caller's, give it as `fd:N`
+/// ([`MigrationUri::Fd`], ownership passes with it).
 ///
 /// ```no_run
 /// use std::os::unix::net::UnixStream;
