@@ -1787,4 +1787,78 @@ mod tests {
             "{\n    \"\\u00e9\": \"\\ud83d\\ude00\"\n}"
         );
     }
+
+    #[test]
+    fn the_trailer_is_found_across_chunk_boundaries() {
+        // The trailer's 0x06 at every position relative to a CHUNK boundary.
+        let json = DEV;
+        for pad in [
+            0usize,
+            1,
+            5,
+            6,
+            CHUNK - 7,
+            CHUNK - 6,
+            CHUNK - 1,
+            CHUNK,
+            CHUNK + 3,
+        ] {
+            let mut b = body();
+            // Padding as a command-free filler the walk never reaches: put it
+            // before the trailer as part of a long opaque stream tail.
+            b.extend(std::iter::repeat_n(0u8, pad));
+            let s = stream(&b, json);
+            let v = find_vmdesc_in(&mut std::io::Cursor::new(&s))
+                .unwrap()
+                .unwrap();
+            assert_eq!(v.offset, 8 + b.len(), "pad {pad}");
+            // No trailer: the length does not run to the end.
+            let mut cut = s.clone();
+            cut.pop();
+            assert!(find_vmdesc_in(&mut std::io::Cursor::new(&cut))
+                .unwrap()
+                .is_none());
+        }
+    }
+
+    #[test]
+    fn names_become_safe_paths_or_errors() {
+        assert_eq!(
+            safe_relative_path("pc.ram").unwrap(),
+            PathBuf::from("pc.ram")
+        );
+        assert_eq!(
+            safe_relative_path("/rom@etc/acpi/tables").unwrap(),
+            PathBuf::from("rom@etc/acpi/tables")
+        );
+        for bad in ["", "/", "../x", "a/../b", "a//b", "./a", "a/.", "x\0y"] {
+            assert!(safe_relative_path(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn stream_text_is_escaped_in_messages() {
+        assert_eq!(text(b"pc.ram"), "pc.ram");
+        assert_eq!(text(b"a\xffb"), "a\\xffb");
+        assert_eq!(
+            escape_for_message("x\u{1b}[31m\u{7}\u{202e}y"),
+            "x\\x1b[31m\\x07\\u{202e}y"
+        );
+        let e = AnalyzeError::new(Some(1), "bad \u{1b}]0;title\u{7}").within("section '\u{9b}'");
+        assert_eq!(
+            e.to_string(),
+            "section '\\x9b': bad \\x1b]0;title\\x07 (at byte offset 1 = 0x1)"
+        );
+    }
+
+    #[test]
+    fn at_most_max_ram_blocks_names_are_learned() {
+        let t = LearnedBlocks::new(4096);
+        for i in 0..MAX_RAM_BLOCKS {
+            assert_eq!(t.find(format!("b{i}").as_bytes()), Some(i));
+        }
+        assert_eq!(t.find(b"b7"), Some(7));
+        assert_eq!(t.limits(7).idstr, "b7");
+        assert_eq!(t.find(b"one too many"), None);
+    }
 }
