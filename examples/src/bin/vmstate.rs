@@ -283,18 +283,18 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     })
                     .collect::<Result<_, _>>()?
             };
+            let mut text = String::new();
             for (i, t) in chosen.iter().enumerate() {
                 if i > 0 {
-                    println!();
+                    text.push('\n');
                 }
-                print!("{}", dump::describe(t));
+                text.push_str(&dump::describe(t));
             }
+            return Ok(emit(text.as_bytes()));
         }
         Cmd::DumpVmstate { machine } => {
-            print!(
-                "{}",
-                dump::dump_vmstate_text(&machine, &dump::device_types())
-            )
+            let text = dump::dump_vmstate_text(&machine, &dump::device_types());
+            return Ok(emit(text.as_bytes()));
         }
         Cmd::Docs { format, output } => {
             let text = match format {
@@ -305,7 +305,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 Some(path) => {
                     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?
                 }
-                None => print!("{text}"),
+                None => return Ok(emit(text.as_bytes())),
             }
         }
         Cmd::Check {
