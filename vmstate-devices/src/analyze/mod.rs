@@ -590,10 +590,7 @@ fn walk(
 /// does (what analyze-migration.py prints): 4-space indentation, non-ASCII
 /// escaped as `\uXXXX`. No trailing newline.
 pub fn to_python_json(v: &Value) -> String {
-    let mut out = Output {
-        text: String::new(),
-        cap: usize::MAX,
-    };
+    let mut out = Output::new(usize::MAX, None);
     write_python(&mut out, v, 0);
     out.text
 }
@@ -610,10 +607,7 @@ pub fn to_python_json(v: &Value) -> String {
 /// assert_eq!(to_python_json_bounded(&v, 1000), vmstate_devices::analyze::to_python_json(&v));
 /// ```
 pub fn to_python_json_bounded(v: &Value, max_bytes: usize) -> String {
-    let mut out = Output {
-        text: String::new(),
-        cap: max_bytes,
-    };
+    let mut out = Output::new(max_bytes, None);
     write_python(&mut out, v, 0);
     if out.text.len() > max_bytes {
         // Only ASCII is written (non-ASCII is escaped), so any byte is a char
@@ -625,27 +619,93 @@ pub fn to_python_json_bounded(v: &Value, max_bytes: usize) -> String {
     out.text
 }
 
-/// Text being written, and the length past which writing stops (at most one
-/// escape sequence or indentation more is written, then cut).
-struct Output {
-    text: String,
-    cap: usize,
+/// [`to_python_json_bounded`] written to `w` as it is made, [`CHUNK`] bytes
+/// at a time (no copy of the whole text is held); the first write error (a
+/// closed pipe) stops it and is returned.
+///
+/// ```
+/// use vmstate_devices::analyze::{to_python_json_bounded, write_python_json_bounded};
+/// let v = serde_json::json!({"a": ["x".repeat(70_000), "y".repeat(10)]});
+/// for cap in [16, 70_010, 1 << 20] {
+///     let mut out = Vec::new();
+///     write_python_json_bounded(&v, cap, &mut out).unwrap();
+///     assert_eq!(String::from_utf8(out).unwrap(), to_python_json_bounded(&v, cap));
+/// }
+/// ```
+pub fn write_python_json_bounded(
+    v: &Value,
+    max_bytes: usize,
+    w: &mut dyn Write,
+) -> std::io::Result<()> {
+    let mut out = Output::new(max_bytes, Some(w));
+    write_python(&mut out, v, 0);
+    let total = out.before + out.text.len();
+    out.flush();
+    if let Some(e) = out.error.take() {
+        return Err(e);
+    }
+    if total > max_bytes {
+        if let Some(w) = out.sink.as_mut() {
+            write!(w, "\n... output truncated at {max_bytes} bytes")?;
+        }
+    }
+    Ok(())
 }
 
-impl Output {
+/// Text being written, and the length past which writing stops (at most one
+/// escape sequence or indentation more is written, then cut). With a sink,
+/// the text goes out in [`CHUNK`]-byte pieces, the bytes past the cap never.
+struct Output<'w> {
+    text: String,
+    /// Bytes already handed to the sink (and cleared from `text`).
+    before: usize,
+    cap: usize,
+    sink: Option<&'w mut dyn Write>,
+    error: Option<std::io::Error>,
+}
+
+impl<'w> Output<'w> {
+    fn new(cap: usize, sink: Option<&'w mut dyn Write>) -> Self {
+        Output {
+            text: String::new(),
+            before: 0,
+            cap,
+            sink,
+            error: None,
+        }
+    }
     fn full(&self) -> bool {
-        self.text.len() > self.cap
+        self.before + self.text.len() > self.cap || self.error.is_some()
     }
     fn push(&mut self, c: char) {
         if !self.full() {
             self.text.push(c);
+            self.maybe_flush();
         }
     }
     fn push_str(&mut self, s: &str) {
         if !self.full() {
-            let room = (self.cap - self.text.len()).saturating_add(1);
+            let room = (self.cap - self.before - self.text.len()).saturating_add(1);
             self.text.push_str(&s[..s.len().min(room)]);
+            self.maybe_flush();
         }
+    }
+    fn maybe_flush(&mut self) {
+        if self.sink.is_some() && self.text.len() >= CHUNK {
+            self.flush();
+        }
+    }
+    /// Hands `text` (up to the cap) to the sink.
+    fn flush(&mut self) {
+        let Some(w) = self.sink.as_mut() else {
+            return;
+        };
+        let keep = self.cap.saturating_sub(self.before).min(self.text.len());
+        if let Err(e) = w.write_all(&self.text.as_bytes()[..keep]) {
+            self.error = Some(e);
+        }
+        self.before += self.text.len();
+        self.text.clear();
     }
 }
 
