@@ -1311,8 +1311,10 @@ impl<'a> Walker<'a> {
                         self.c.count_value()?;
                     }
                     if let Some(x) = self.extract.as_mut() {
-                        x.zero(block, offset, page)
-                            .map_err(|m| AnalyzeError::new(Some(at), m))?;
+                        let idstr = &self.blocks.limits(block).idstr;
+                        x.zero(block, offset, page).map_err(|m| {
+                            AnalyzeError::new(Some(at), format!("RAMBlock '{idstr}': {m}"))
+                        })?;
                     }
                 }
                 RecordHeader::Page { block, offset } => {
@@ -1323,8 +1325,10 @@ impl<'a> Walker<'a> {
                     }
                     let bytes = self.c.take(page, "a page")?;
                     if let Some(x) = self.extract.as_mut() {
-                        x.page(block, offset, &bytes)
-                            .map_err(|m| AnalyzeError::new(Some(at), m))?;
+                        let idstr = &self.blocks.limits(block).idstr;
+                        x.page(block, offset, &bytes).map_err(|m| {
+                            AnalyzeError::new(Some(at), format!("RAMBlock '{idstr}': {m}"))
+                        })?;
                     }
                     if let Some(m) = memory.as_deref_mut() {
                         let key = format!("{} (0x{offset:016x})", self.blocks.limits(block).idstr);
@@ -1471,7 +1475,7 @@ impl Extract {
         let (file, len) = self
             .files
             .get_mut(&block)
-            .ok_or_else(|| format!("page of block {block} before the MEM_SIZE list named it"))?;
+            .ok_or_else(|| "page before the MEM_SIZE list named its block".to_string())?;
         if offset.checked_add(n).is_none_or(|end| end > *len) {
             return Err(format!(
                 "page at {offset:#x} lies beyond the block's length {len:#x}"
