@@ -6,7 +6,7 @@
 //! * `vmstate dump-vmstate [--machine NAME]`: their QEMU `-dump-vmstate` JSON;
 //! * `vmstate rewrite IN OUT [--report] [--strict]`: a QEMU `pc` stream through the models
 //!   and written again;
-//! * `vmstate receive URI OUT --like FILE`: the destination of a live migration
+//! * `vmstate receive URI OUT [--like FILE]`: the destination of a live migration
 //!   from a QEMU `pc` machine, the final state written as a stream file;
 //! * `vmstate send IN URI [--postcopy]`: a stream file migrated live into a QEMU
 //!   started with `-incoming URI`;
@@ -95,8 +95,11 @@ enum Cmd {
         output: PathBuf,
         /// A stream file QEMU saved from the same command line (it gives the
         /// RAM size and, in its vmdesc, the sections and their layouts);
-        /// repeat it to add the subsections other saves sent.
-        #[arg(long, value_name = "FILE", required = true)]
+        /// repeat it to add the subsections other saves sent. With it the
+        /// stream loads as it arrives and the return path is answered
+        /// (postcopy); without it the whole stream is kept and loaded at its
+        /// end, framed by its own vmdesc (precopy without a return path).
+        #[arg(long, value_name = "FILE")]
         like: Vec<PathBuf>,
         /// Seconds to wait for QEMU to connect and for each read.
         #[arg(long, default_value_t = 60)]
