@@ -287,7 +287,7 @@ fn our_postcopy_source_into_qemu(stream: &[u8], unix: bool) {
         "us -> QEMU postcopy over {qemu_uri}:\n{}",
         vmstate_devices::qemu_pc::summary(&stats)
     );
-    let ram = stats.ram.clone().expect("RAM statistics");
+    let ram = stats.ram.expect("RAM statistics");
     assert!(
         ram.postcopy_bytes > 0,
         "nothing went after the switch: {stats:?}"

@@ -111,6 +111,9 @@ fn io_err(what: String) -> QemuPcError {
 /// `return-path` capability) needs answers while it sends: that is refused
 /// with a message pointing at [`receive`]. Returns the machine, its registry,
 /// the statistics and the stream as received.
+// The runtime's stats and options are built field by field (they become
+// #[non_exhaustive]), which this lint would have as struct literals.
+#[allow(clippy::field_reassign_with_default)]
 pub fn receive_whole(
     uri: &MigrationUri,
     patience: Duration,
@@ -184,6 +187,7 @@ impl VmControl for LoadedGuest {
 /// with `-incoming URI` at `uri`, precopy (`postcopy`: with the
 /// `postcopy-ram` capability, which the destination must have too). Returns
 /// the source's statistics once the migration completed.
+#[allow(clippy::field_reassign_with_default)] // (see receive_whole)
 pub fn send(
     stream: &[u8],
     uri: MigrationUri,

@@ -433,6 +433,8 @@ impl QemuPc {
 
     /// The load options of a `pc` destination: QEMU 7.2, its configuration
     /// record required, the vmdesc read if present.
+    // Built field by field: LoadOptions becomes #[non_exhaustive].
+    #[allow(clippy::field_reassign_with_default)]
     pub fn load_options() -> LoadOptions {
         let mut o = LoadOptions::default();
         o.version = QemuVersion::V7_2;
