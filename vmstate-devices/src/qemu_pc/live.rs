@@ -194,8 +194,13 @@ pub fn send(
     postcopy: bool,
 ) -> Result<MigrationStats, QemuPcError> {
     let (pc, reg, _) = QemuPc::load_stream_with(stream, postcopy)?;
-    // Nothing to record while sending.
+    // Nothing to record while sending; the counters count what is sent,
+    // not what the file load put in.
     pc.ram_chunking.set_recording(false);
+    let c = &pc.ram_counters;
+    for n in [&c.normal, &c.duplicate, &c.normal_bytes, &c.xbzrle_pages] {
+        n.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
     let mut caps = MigrationCapabilities::default();
     caps.postcopy_ram = postcopy;
     caps.return_path = postcopy;
@@ -250,6 +255,9 @@ pub fn summary(stats: &MigrationStats) -> String {
             "ram normal: {} duplicate: {} normal-bytes: {}\n",
             ram.normal, ram.duplicate, ram.normal_bytes
         );
+        if ram.postcopy_bytes > 0 {
+            s += &format!("postcopy-bytes: {}\n", ram.postcopy_bytes);
+        }
     }
     if let Some(e) = &stats.error {
         s += &format!("error: {e}\n");
