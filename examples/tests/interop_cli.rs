@@ -361,3 +361,71 @@ fn receive_without_like_refuses_a_return_path_clearly() {
     );
     drop(src);
 }
+
+/// `vmstate receive --like` as the destination of a QEMU postcopy source
+/// (`postcopy-ram`, switched with `migrate-start-postcopy` mid-precopy) over
+/// a unix socket; what it wrote rewrites byte-identically too (our own
+/// writer's stream through the models).
+#[test]
+fn receive_with_like_takes_a_postcopy_migration() {
+    if !qemu_available() {
+        return;
+    }
+    let dir = TempDir::new("cli-postcopy");
+    let mut src = Qemu::start_keeping_stderr(dir.path(), &[]);
+    src.wait_running(true);
+    let like = dir.path().join("like.mig");
+    std::fs::write(&like, src.save_after_boot(dir.path())).unwrap();
+    let sock = dir.path().join("recv.sock");
+    let uri = format!("unix:{}", sock.display());
+    let received = dir.path().join("received.mig");
+    let (receiver, _, stderr) = spawn_receiver(&[
+        &uri,
+        received.to_str().unwrap(),
+        "--like",
+        like.to_str().unwrap(),
+        "--timeout",
+        "30",
+    ]);
+    wait_for(&sock);
+    src.execute(
+        "migrate-set-capabilities",
+        json!({ "capabilities": [{ "capability": "postcopy-ram", "state": true }] }),
+    );
+    src.execute(
+        "migrate-set-parameters",
+        json!({ "max-bandwidth": 1 << 20 }),
+    );
+    src.execute("migrate", json!({ "uri": uri }));
+    std::thread::sleep(Duration::from_millis(100));
+    src.execute("migrate-start-postcopy", json!({}));
+    let run = receiver.wait_with_output().unwrap();
+    let st = src.try_execute("query-migrate", json!({}));
+    if !run.status.success() {
+        panic!(
+            "receive: {run:?} {}; QEMU: {st:?} {}",
+            stderr.join().unwrap(),
+            src.kill_and_stderr()
+        );
+    }
+    let st = st.unwrap();
+    assert_eq!(st["status"], "completed", "{st}");
+    assert!(
+        st["ram"]["postcopy-bytes"].as_u64().unwrap_or(0) > 0,
+        "{st}"
+    );
+    let summary = String::from_utf8(run.stdout).unwrap();
+    assert!(summary.starts_with("status: completed"), "{summary}");
+    let again = dir.path().join("again.mig");
+    let run = Command::new(VMSTATE)
+        .args(["rewrite", "--strict"])
+        .arg(&received)
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    assert_eq!(
+        std::fs::read(&again).unwrap(),
+        std::fs::read(&received).unwrap()
+    );
+}
