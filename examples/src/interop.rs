@@ -110,6 +110,11 @@ pub fn receive(
 pub fn send(input: &Path, uri: &str, postcopy: bool) -> Result<String, String> {
     let uri = parse_uri(uri)?;
     let stream = read(input)?;
-    let stats = qemu_pc::send(&stream, uri, postcopy).map_err(|e| format!("sending: {e}"))?;
+    let stats = qemu_pc::send(&stream, uri, postcopy).map_err(|e| {
+        format!(
+            "sending: {e} (if the destination QEMU refused the load, its stderr says \
+             why: its command line must have the stream's machine and devices)"
+        )
+    })?;
     Ok(qemu_pc::summary(&stats))
 }

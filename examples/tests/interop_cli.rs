@@ -429,3 +429,31 @@ fn receive_with_like_takes_a_postcopy_migration() {
         std::fs::read(&received).unwrap()
     );
 }
+
+/// A stream with a virtio-blk into a QEMU without one: QEMU refuses the load
+/// and `vmstate send` (with the return path it opens) fails, saying so,
+/// instead of reporting "completed".
+#[test]
+fn send_into_a_qemu_with_other_devices_fails() {
+    if !qemu_available() {
+        return;
+    }
+    let dir = TempDir::new("cli-send-mismatch");
+    let sock = dir.path().join("in.sock");
+    let uri = format!("unix:{}", sock.display());
+    let mut dst = Qemu::start_keeping_stderr(dir.path(), &["-S", "-incoming", &uri]);
+    wait_for(&sock);
+    let run = Command::new(VMSTATE)
+        .arg("send")
+        .arg(stream_path("pc-virtio-blk"))
+        .arg(&uri)
+        .output()
+        .unwrap();
+    assert!(!run.status.success(), "{run:?}");
+    let err = String::from_utf8(run.stderr).unwrap();
+    assert!(
+        err.starts_with("vmstate: error: sending:") && err.contains("refused the load"),
+        "{err}"
+    );
+    assert_eq!(dst.wait_incoming(), "failed");
+}

@@ -203,7 +203,8 @@ pub fn send(
     }
     let mut caps = MigrationCapabilities::default();
     caps.postcopy_ram = postcopy;
-    caps.return_path = postcopy;
+    // The return path tells whether QEMU loaded it (its SHUT message).
+    caps.return_path = true;
     // MigrationConfig has no Default or builder on main: every field given.
     let config = MigrationConfig {
         uri,
