@@ -290,6 +290,11 @@ fn qemu_to_us(unix: bool, extra: &[&str]) {
         }
     }
 
+    // The live stream (several passes over a socket) rewrites byte for byte.
+    let again = vmstate_devices::qemu_pc::rewrite(&sent).unwrap();
+    assert_eq!(again.first_difference, None, "rewrite of the live stream");
+    assert!(again.opaque_of_modelled_kinds().is_empty());
+
     // Every section we loaded live is what the same bytes load from a file
     // (the live stream: several RAM passes, then the device sections).
     let (from_file, _, _) = QemuPc::load_stream(&sent).unwrap();
