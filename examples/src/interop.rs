@@ -66,8 +66,14 @@ pub fn rewrite(input: &Path, output: &Path, report: bool, strict: bool) -> Resul
     Ok(out)
 }
 
-/// `vmstate receive URI OUT --like FILE...`: the destination of a live
-/// migration from QEMU; the state is written to `output`.
+/// Longest stream `vmstate receive` without `--like` keeps in memory.
+const MAX_WHOLE_STREAM: u64 = 64 << 30;
+
+/// `vmstate receive URI OUT [--like FILE...]`: the destination of a live
+/// migration from QEMU; the state is written to `output`. With `like` (saves
+/// of the same machine) the stream loads as it arrives and the return path
+/// is answered (postcopy too: the pages come as QEMU sends them); without,
+/// the whole stream is kept and loaded at its end.
 pub fn receive(
     uri: &str,
     output: &Path,
@@ -75,20 +81,25 @@ pub fn receive(
     timeout: u64,
 ) -> Result<String, String> {
     let uri = parse_uri(uri)?;
-    let like = like
-        .iter()
-        .map(|p| read(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (_, mut reg, stats) = qemu_pc::receive(
-        &uri,
-        &like,
-        Duration::from_secs(timeout),
-        |incoming: &Incoming| match incoming.local_tcp_addr() {
-            Some(addr) => eprintln!("listening on tcp:{addr}"),
-            None => eprintln!("listening"),
-        },
-    )
-    .map_err(|e| format!("receiving: {e}"))?;
+    let on_listen = |incoming: &Incoming| match incoming.local_tcp_addr() {
+        Some(addr) => eprintln!("listening on tcp:{addr}"),
+        None => eprintln!("listening"),
+    };
+    let patience = Duration::from_secs(timeout);
+    let (mut reg, stats) = if like.is_empty() {
+        let (_, reg, stats, _) =
+            qemu_pc::receive_whole(&uri, patience, MAX_WHOLE_STREAM, on_listen)
+                .map_err(|e| format!("receiving: {e}"))?;
+        (reg, stats)
+    } else {
+        let like = like
+            .iter()
+            .map(|p| read(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (_, reg, stats) = qemu_pc::receive(&uri, &like, patience, on_listen)
+            .map_err(|e| format!("receiving: {e}"))?;
+        (reg, stats)
+    };
     let stream = qemu_pc::write_stream(&mut reg).map_err(|e| format!("writing: {e}"))?;
     write(output, &stream)?;
     Ok(qemu_pc::summary(&stats))
@@ -99,6 +110,11 @@ pub fn receive(
 pub fn send(input: &Path, uri: &str, postcopy: bool) -> Result<String, String> {
     let uri = parse_uri(uri)?;
     let stream = read(input)?;
-    let stats = qemu_pc::send(&stream, uri, postcopy).map_err(|e| format!("sending: {e}"))?;
+    let stats = qemu_pc::send(&stream, uri, postcopy).map_err(|e| {
+        format!(
+            "sending: {e} (if the destination QEMU refused the load, its stderr says \
+             why: its command line must have the stream's machine and devices)"
+        )
+    })?;
     Ok(qemu_pc::summary(&stats))
 }

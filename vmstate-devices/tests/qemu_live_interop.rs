@@ -163,7 +163,13 @@ fn assert_same_state(ours: &MachineState, theirs: &MachineState, may_differ: &[&
             "RAM block {name} differs ({how})"
         );
     }
+    // (The live tests list the controller in `may_differ`: the guest takes
+    // queued keys in its moment of run time; their bodies are compared with
+    // the tapped stream loaded from a file instead.)
     for name in ["ps2kbd", "ps2mouse", "pckbd"] {
+        if may_differ.contains(&name) {
+            continue;
+        }
         let body = |s: &MachineState| s.sections.iter().find(|x| x.0 == name).unwrap().2.clone();
         assert_eq!(body(ours), body(theirs), "{name} ({how})");
     }
@@ -184,9 +190,16 @@ fn assert_same_state(ours: &MachineState, theirs: &MachineState, may_differ: &[&
 
 /// One live precopy migration from a running QEMU into our destination, over
 /// a unix socket or TCP loopback.
-fn qemu_to_us(unix: bool) {
+fn qemu_to_us(unix: bool, extra: &[&str]) {
     let dir = TempDir::new(if unix { "live-unix" } else { "live-tcp" });
-    let mut qemu = Qemu::start(dir.path(), &[]);
+    let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+    let img = dir.path().join("blk.raw");
+    if let Some(d) = args.iter_mut().find(|a| a.contains("DISK")) {
+        std::fs::write(&img, vec![0u8; 1 << 20]).unwrap();
+        *d = d.replace("DISK", img.to_str().unwrap());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut qemu = Qemu::start(dir.path(), &args);
     qemu.wait_running(true);
     // SeaBIOS runs its boot attempts; keys arrive while it does.
     std::thread::sleep(Duration::from_millis(300));
@@ -197,7 +210,9 @@ fn qemu_to_us(unix: bool) {
     let devices = parse_vmdesc(stream_vmdesc(&presave).expect("vmdesc")).unwrap();
     type_keys(&mut qemu);
 
-    let (pc, mut reg) = QemuPc::build(QemuPcLayout::new(RAM_SIZE), &devices).unwrap();
+    let layout = QemuPcLayout::of_stream(&presave).unwrap();
+    assert_eq!(layout.ram_size, RAM_SIZE);
+    let (pc, mut reg) = QemuPc::build(layout, &devices).unwrap();
     let uri = if unix {
         MigrationUri::Unix(dir.path().join("mig.sock"))
     } else {
@@ -273,6 +288,11 @@ fn qemu_to_us(unix: bool) {
         }
     }
 
+    // The live stream (several passes over a socket) rewrites byte for byte.
+    let again = vmstate_devices::qemu_pc::rewrite(&sent).unwrap();
+    assert_eq!(again.first_difference, None, "rewrite of the live stream");
+    assert!(again.opaque_of_modelled_kinds().is_empty());
+
     // Every section we loaded live is what the same bytes load from a file
     // (the live stream: several RAM passes, then the device sections).
     let (from_file, _, _) = QemuPc::load_stream(&sent).unwrap();
@@ -301,7 +321,7 @@ fn qemu_precopy_into_us_over_unix_socket() {
     if !qemu_available() {
         return;
     }
-    qemu_to_us(true);
+    qemu_to_us(true, &[]);
 }
 
 #[test]
@@ -309,7 +329,35 @@ fn qemu_precopy_into_us_over_tcp_loopback() {
     if !qemu_available() {
         return;
     }
-    qemu_to_us(false);
+    qemu_to_us(false, &[]);
+}
+
+/// The same with virtio-net and virtio-blk (their sections into the virtio
+/// models) and virtio-balloon (opaque), over TCP loopback. (virtio-rng is
+/// left out here: with it, QEMU's paused source was seen holding a page of
+/// SeaBIOS's high memory that differs from what it sent, as if the entropy
+/// request completed into guest memory after the last pass; its section
+/// goes through the model in `qemu_rewrite`.)
+#[test]
+fn qemu_precopy_with_virtio_devices_into_us() {
+    if !qemu_available() {
+        return;
+    }
+    qemu_to_us(
+        false,
+        &[
+            "-netdev",
+            "hubport,id=n0,hubid=0",
+            "-device",
+            "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56,addr=02.0",
+            "-drive",
+            "file=DISK,format=raw,if=none,id=d0",
+            "-device",
+            "virtio-blk-pci,drive=d0,addr=03.0",
+            "-device",
+            "virtio-balloon-pci,addr=05.0",
+        ],
+    );
 }
 
 /// Our source's guest: nothing runs, so nothing to stop.

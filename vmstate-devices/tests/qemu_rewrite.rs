@@ -64,10 +64,11 @@ fn every_fixture_rewrites_byte_identically() {
 }
 
 #[test]
-fn a_changed_page_is_written_with_the_models_contents() {
-    // The rewrite writes RAM from the RAM model, not from a copy of the
-    // input: change a page's bytes in the input (a PAGE record's payload) and
-    // the output holds the change, at the same place.
+fn a_stream_with_a_page_changed_rewrites_with_the_change() {
+    // A BIOS PAGE record's payload changed: the page goes into the RAM model
+    // and comes out of it in the same record (the chunking record holds no
+    // page contents, only where each record was), so the output is the
+    // changed input, and differs from the fixture's rewrite at that byte.
     let mut s = fixture("pc-default.mig");
     // The record that starts the BIOS pages (a ZERO, named), then its records
     // on (CONTINUE: no name) up to the first PAGE.
@@ -89,6 +90,11 @@ fn a_changed_page_is_written_with_the_models_contents() {
     let r = rewrite(&s).unwrap();
     assert_eq!(r.first_difference, None);
     assert_eq!(r.output, s);
+    let plain = rewrite(&fixture("pc-default.mig")).unwrap().output;
+    let at: Vec<usize> = (0..plain.len())
+        .filter(|&i| plain[i] != r.output[i])
+        .collect();
+    assert_eq!(at, [page + 100]);
 }
 
 /// A `-m 32` QEMU, running (no `-S`) unless `paused`, with `extra` devices.

@@ -8,6 +8,12 @@
 //!   read incrementally with bounded memory;
 //! * `vmstate describe [TYPE...]`: the wire layout of the catalog's device types;
 //! * `vmstate dump-vmstate [--machine NAME]`: their QEMU `-dump-vmstate` JSON;
+//! * `vmstate rewrite IN OUT [--report] [--strict]`: a QEMU `pc` stream through the models
+//!   and written again;
+//! * `vmstate receive URI OUT [--like FILE]`: the destination of a live migration
+//!   from a QEMU `pc` machine, the final state written as a stream file;
+//! * `vmstate send IN URI [--postcopy]`: a stream file migrated live into a QEMU
+//!   started with `-incoming URI`;
 //! * `vmstate docs [--format markdown|json] [--output FILE]`: the device catalog's
 //!   wire-format page (checked in as `vmstate-devices/WIRE-FORMAT.md`) or its
 //!   `-dump-vmstate` JSON (checked in as `vmstate-devices/schema/vmstate-schema.json`);
@@ -149,8 +155,11 @@ enum Cmd {
         output: PathBuf,
         /// A stream file QEMU saved from the same command line (it gives the
         /// RAM size and, in its vmdesc, the sections and their layouts);
-        /// repeat it to add the subsections other saves sent.
-        #[arg(long, value_name = "FILE", required = true)]
+        /// repeat it to add the subsections other saves sent. With it the
+        /// stream loads as it arrives and the return path is answered
+        /// (postcopy); without it the whole stream is kept and loaded at its
+        /// end, framed by its own vmdesc (precopy without a return path).
+        #[arg(long, value_name = "FILE")]
         like: Vec<PathBuf>,
         /// Seconds to wait for QEMU to connect and for each read.
         #[arg(long, default_value_t = 60)]

@@ -95,6 +95,79 @@ pub fn receive_with(
     Ok((pc, reg, stats.snapshot()))
 }
 
+/// Why a buffered [`receive_whole`] failed before the stream was loaded.
+fn io_err(what: String) -> QemuPcError {
+    QemuPcError::Runtime(vmstate_runtime::Error::invalid(what))
+}
+
+/// Listens on `uri` for a precopy migration from a QEMU `pc` machine and
+/// keeps the whole stream until QEMU closes the connection (each read waits
+/// at most `patience`; at most `max_bytes` are kept), then loads it like a
+/// stream file ([`QemuPc::load_stream`]): the vmdesc trailer at its end
+/// frames the sections carried opaque, so no save of the machine is needed
+/// beforehand. A source that opens a return path (the `postcopy-ram` or
+/// `return-path` capability) needs answers while it sends: that is refused
+/// with a message pointing at [`receive`]. Returns the machine, its registry,
+/// the statistics and the stream as received.
+// The runtime's stats and options are built field by field (they become
+// #[non_exhaustive]), which this lint would have as struct literals.
+#[allow(clippy::field_reassign_with_default)]
+pub fn receive_whole(
+    uri: &MigrationUri,
+    patience: Duration,
+    max_bytes: u64,
+    on_listen: impl FnOnce(&Incoming),
+) -> Result<(QemuPc, Registry, MigrationStats, Vec<u8>), QemuPcError> {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    let incoming = Incoming::listen(uri)?;
+    on_listen(&incoming);
+    let conn = incoming.accept_within(Some(patience), None)?;
+    let mut rx = conn.stream;
+    let _ = rx.set_read_timeout(Some(patience));
+    let mut stream = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    // The return-path command would come right after the header and the
+    // configuration record: `08 | be16 1 | be16 0`.
+    let mut checked = false;
+    loop {
+        let n = rx
+            .read(&mut buf)
+            .map_err(|e| io_err(format!("reading the stream at byte {}: {e}", stream.len())))?;
+        if n == 0 {
+            break;
+        }
+        if stream.len() as u64 + n as u64 > max_bytes {
+            return Err(io_err(format!(
+                "the stream is longer than {max_bytes} bytes"
+            )));
+        }
+        stream.extend_from_slice(&buf[..n]);
+        if !checked && stream.len() >= 13 {
+            let config_len = u32::from_be_bytes([stream[9], stream[10], stream[11], stream[12]]);
+            let at = 13 + config_len as usize;
+            if stream.len() >= at + 5 {
+                checked = true;
+                if stream[at..at + 5] == [0x08, 0x00, 0x01, 0x00, 0x00] {
+                    return Err(io_err(
+                        "QEMU opened a return path (capability postcopy-ram or return-path): \
+                         a destination that answers it must frame the sections beforehand \
+                         (vmstate receive --like FILE)"
+                            .into(),
+                    ));
+                }
+            }
+        }
+    }
+    let (pc, reg, _) = QemuPc::load_stream(&stream)?;
+    let mut stats = MigrationStats::default();
+    stats.status = vmstate_runtime::migration::MigrationStatus::Completed;
+    stats.transferred = stream.len() as u64;
+    stats.total_time = started.elapsed();
+    stats.ram = Some(pc.ram_counters.to_stats(4096));
+    Ok((pc, reg, stats, stream))
+}
+
 /// A source guest that does not run: its state is a loaded stream file.
 struct LoadedGuest;
 
@@ -118,15 +191,21 @@ pub fn send(
     postcopy: bool,
 ) -> Result<MigrationStats, QemuPcError> {
     let (pc, reg, _) = QemuPc::load_stream_with(stream, postcopy)?;
-    // Nothing to record while sending.
+    // Nothing to record while sending; the counters count what is sent,
+    // not what the file load put in.
     pc.ram_chunking.set_recording(false);
+    let c = &pc.ram_counters;
+    for n in [&c.normal, &c.duplicate, &c.normal_bytes, &c.xbzrle_pages] {
+        n.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+    // The return path tells whether QEMU loaded it (its SHUT message).
     let config = MigrationConfig::new(uri)
         .with_machine(MACHINE_TYPE)
         .with_version(QemuVersion::V7_2)
         .with_caps(
             MigrationCapabilities::default()
                 .with_postcopy_ram(postcopy)
-                .with_return_path(postcopy),
+                .with_return_path(true),
         );
     let handle = start_migration(config, reg, Box::new(LoadedGuest))?;
     if postcopy {
@@ -170,6 +249,9 @@ pub fn summary(stats: &MigrationStats) -> String {
             "ram normal: {} duplicate: {} normal-bytes: {}\n",
             ram.normal, ram.duplicate, ram.normal_bytes
         );
+        if ram.postcopy_bytes > 0 {
+            s += &format!("postcopy-bytes: {}\n", ram.postcopy_bytes);
+        }
     }
     if let Some(e) = &stats.error {
         s += &format!("error: {e}\n");

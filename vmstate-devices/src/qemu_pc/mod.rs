@@ -57,7 +57,7 @@ use crate::virtio::rng::VirtioRngSection;
 use vmstate_runtime::savevm::VmStateHandler;
 use vmstate_runtime::VmState;
 
-pub use live::{receive, receive_with, send, summary, write_stream};
+pub use live::{receive, receive_whole, receive_with, send, summary, write_stream};
 pub use opaque::OpaqueSection;
 pub use rewrite::{rewrite, RewriteError, RewriteReport, SectionEvent, SectionKind};
 pub use state::MachineState;

@@ -313,3 +313,138 @@ impl RamChunking {
         enc.write_eos(w)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use bytes::BytesMut;
+    use vmstate_runtime::savevm::{SaveVmHandlers, SectionBuf};
+    use vmstate_runtime::wire::{Reader, Writer};
+
+    use super::*;
+    use crate::ram::protocol::SECTION_VERSION;
+    use crate::ram::{RamBlockSpec, RamSection};
+
+    const PS: u64 = 4096;
+
+    fn blocks() -> Arc<Mutex<RamBlockList>> {
+        Arc::new(Mutex::new(
+            RamBlockList::new(vec![
+                RamBlockSpec::ram("pc.ram", 16 * PS),
+                RamBlockSpec::rom("pc.bios", 4 * PS),
+            ])
+            .unwrap(),
+        ))
+    }
+
+    /// The bodies a source sent: START (MEM_SIZE), a PART with page 3 = A,
+    /// a zero page and a BIOS page, a PART with page 3 = B (written again),
+    /// an END with page 5.
+    fn bodies() -> Vec<Vec<u8>> {
+        let mut enc = RamEncoder::new(PS);
+        let ram = |o| PageAt {
+            block: 0,
+            idstr: "pc.ram",
+            offset: o * PS,
+        };
+        let mut out = Vec::new();
+        let mut w = Writer::new(Vec::new());
+        let entries = [("pc.ram", 16), ("pc.bios", 4)].map(|(n, p)| BlockEntry {
+            idstr: n.into(),
+            used_length: p * PS,
+            page_size: None,
+            gpa: None,
+        });
+        enc.write_mem_size(&mut w, &entries, MemSizeOptions::default())
+            .unwrap();
+        enc.write_eos(&mut w).unwrap();
+        out.push(w.into_inner());
+        let mut w = Writer::new(Vec::new());
+        enc.write_page(&mut w, ram(3), &[0xaa; PS as usize])
+            .unwrap();
+        enc.write_zero(&mut w, ram(4)).unwrap();
+        let bios = PageAt {
+            block: 1,
+            idstr: "pc.bios",
+            offset: PS,
+        };
+        enc.write_page(&mut w, bios, &[0x11; PS as usize]).unwrap();
+        enc.write_eos(&mut w).unwrap();
+        out.push(w.into_inner());
+        let mut w = Writer::new(Vec::new());
+        enc.write_page(&mut w, ram(3), &[0xbb; PS as usize])
+            .unwrap();
+        enc.write_eos(&mut w).unwrap();
+        out.push(w.into_inner());
+        let mut w = Writer::new(Vec::new());
+        enc.write_page(&mut w, ram(5), &[0xcc; PS as usize])
+            .unwrap();
+        enc.write_eos(&mut w).unwrap();
+        out.push(w.into_inner());
+        out
+    }
+
+    #[test]
+    fn replay_writes_each_body_as_loaded_with_a_resent_pages_first_contents() {
+        let ram = blocks();
+        let chunking = Arc::new(RamChunking::default());
+        let mut s = RamSection::new(ram.clone()).with_chunking(chunking.clone());
+        s.load_setup().unwrap();
+        let sent = bodies();
+        let mut at = 0u64;
+        for body in &sent {
+            let mut r = Reader::with_base_offset(BytesMut::from(&body[..]), at);
+            s.load_state(&mut r, SECTION_VERSION).unwrap();
+            at += body.len() as u64;
+        }
+        assert_eq!(chunking.records_per_chunk(), [1, 3, 1, 1]);
+        let spans = chunking.spans();
+        assert_eq!(
+            spans[1],
+            (sent[0].len() as u64, (sent[0].len() + sent[1].len()) as u64)
+        );
+        // The model holds the last contents of page 3.
+        let mut page = vec![0u8; PS as usize];
+        ram.lock().unwrap().blocks()[0]
+            .read(3 * PS, &mut page)
+            .unwrap();
+        assert_eq!(page, [0xbb; PS as usize]);
+
+        chunking.start_replay().unwrap();
+        let mut again = Vec::new();
+        let mut w = Writer::new(SectionBuf::with_capacity(1 << 16));
+        s.save_setup(&mut w).unwrap();
+        again.push(std::mem::take(&mut w));
+        assert_eq!(
+            s.save_live_iterate(&mut w).unwrap(),
+            vmstate_runtime::savevm::IterateStatus::Continue
+        );
+        again.push(std::mem::take(&mut w));
+        s.save_live_iterate(&mut w).unwrap();
+        again.push(std::mem::take(&mut w));
+        s.save_live_complete_precopy(&mut w).unwrap();
+        again.push(w);
+        let again: Vec<Vec<u8>> = again
+            .into_iter()
+            .map(|w| {
+                let mut v = Vec::new();
+                w.into_inner().write_to(&mut v).unwrap();
+                v
+            })
+            .collect();
+        assert_eq!(again, sent);
+        // A fifth body was never recorded.
+        let mut w = Writer::new(SectionBuf::with_capacity(64));
+        assert!(s.save_live_iterate(&mut w).is_err());
+    }
+
+    #[test]
+    fn an_xbzrle_record_makes_the_record_unreplayable() {
+        let c = RamChunking::default();
+        c.begin_chunk(PS, 0);
+        c.xbzrle(0, 0x1000);
+        let e = c.start_replay().unwrap_err();
+        assert!(e.contains("XBZRLE"), "{e}");
+    }
+}
