@@ -29,8 +29,8 @@ pub struct SocketPeer {
     addr: SocketAddr,
     jobs: SyncSender<Job>,
     drains: SyncSender<UnixStream>,
-    /// One message from the writer (input sent) and one from the reader
-    /// (destination hung up) per input.
+    /// Per input, one message from the writer (input sent) and one from the
+    /// reader (destination hung up), from each that got the input.
     done: Mutex<Receiver<()>>,
     /// The current input: its source end when it was written at once (`None`:
     /// the writer thread has it), and whether the return-path reader got a
@@ -123,11 +123,6 @@ impl SocketPeer {
     pub fn start(&self, input: &[u8]) -> Incoming {
         let mut stream = UnixStream::connect_addr(&self.addr).expect("connect to the fuzz socket");
         let listener = self.listener.try_clone().expect("dup the fuzz listener");
-        let drain = !replies_fit(input);
-        if drain {
-            let rp = stream.try_clone().expect("dup the fuzz source socket");
-            self.drains.send(rp).expect("fuzz return-path thread alive");
-        }
         let mut at = 0;
         if input.len() <= DIRECT_MAX {
             stream
@@ -140,6 +135,13 @@ impl SocketPeer {
                 }
             }
             stream.set_nonblocking(false).expect("blocking fuzz socket");
+        }
+        // Only now (the socket is blocking again: the flag is shared by every
+        // handle) the return-path reader gets its handle, when it is needed.
+        let drain = !replies_fit(input);
+        if drain {
+            let rp = stream.try_clone().expect("dup the fuzz source socket");
+            self.drains.send(rp).expect("fuzz return-path thread alive");
         }
         let direct = if at == input.len() {
             let _ = stream.shutdown(std::net::Shutdown::Write);

@@ -606,6 +606,43 @@ mod tests {
     }
 
     #[test]
+    fn a_bitmap_of_another_size_than_the_blocks_is_refused_from_its_size() {
+        // The driver asks with the block's size (16 bytes); the destination
+        // claims 24 and sends them: refused before the blob is read.
+        let (src, mut dst) = mem_pair();
+        let rp = ReturnPath::spawn(src.reverse.unwrap(), QemuVersion::V7_2, true, None).unwrap();
+        rp.want_bitmap("pc.ram", Some(16)).unwrap();
+        let mut w = Writer::new(Vec::new());
+        RpMessage::RecvBitmap("pc.ram".into())
+            .write(&mut w)
+            .unwrap();
+        w.write_u64(24).unwrap();
+        w.write_bytes(&[0xff; 24]).unwrap();
+        w.write_u64(RECV_BITMAP_ENDING).unwrap();
+        dst.reverse
+            .as_mut()
+            .unwrap()
+            .write_all(&w.into_inner())
+            .unwrap();
+        let e = rp.wait_bitmap("pc.ram").unwrap_err();
+        assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::PostcopyRecovery(RecoveryError::Wait {
+                    waiting_for: "the received bitmap",
+                    cause: ReturnPathError::BitmapSizeMismatch {
+                        size: 24,
+                        expected: 16,
+                        ..
+                    },
+                })
+            ),
+            "{e}"
+        );
+        drop((dst, src.stream));
+    }
+
+    #[test]
     fn bitmaps_nobody_asked_for_and_requests_that_are_no_ranges_are_refused() {
         let read = |b: &[u8], postcopy, wanted| {
             read_return_path(&mut &b[..], QemuVersion::V10, postcopy, wanted).unwrap_err()
