@@ -6,7 +6,8 @@
 # interleaved, RUNS times each (default 3); prints each run's rate
 # (transferred bytes / total time, GiB/s), the medians, the ratio, and each
 # destination's peak RSS (VmHWM) against the guest RAM size. Our two sides'
-# checksums must agree on every run.
+# checksums must agree on every run. Each run's line ends with the load
+# averages (compare runs of one invocation only on a shared machine).
 #
 # Usage: scripts/qemu-vs-us.sh            (RAM_SIZE=1G RUNS=3 by default)
 # Skips (exit 0, with the reason) when qemu-system-x86_64 is not installed,
@@ -134,6 +135,9 @@ our_run() {
         "$bytes" "$secs" "$hwm" >"$WORK/result"
 }
 
+# The 1/5/15-minute load averages: the rates mean little without them on a
+# shared machine.
+loadavg() { [[ -r /proc/loadavg ]] && cut -d' ' -f1-3 /proc/loadavg || echo "?"; }
 ratio() { python3 -c "import sys; print(f'{int(sys.argv[1]) / int(sys.argv[2]):.3f}')" "$1" "$ram_bytes"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
@@ -143,11 +147,11 @@ for n in $(seq 1 "$RUNS"); do
     qemu_run "$n"
     read -r rate hwm <"$WORK/result"
     qemu_rates+=("$rate")
-    echo "  run $n  QEMU -> QEMU  $rate GiB/s   destination peak RSS $((hwm >> 20)) MiB ($(ratio "$hwm")x guest RAM)"
+    echo "  run $n  QEMU -> QEMU  $rate GiB/s   destination peak RSS $((hwm >> 20)) MiB ($(ratio "$hwm")x guest RAM)   load $(loadavg)"
     our_run "$n"
     read -r rate hwm <"$WORK/result"
     our_rates+=("$rate")
-    echo "  run $n  ours -> ours  $rate GiB/s   destination peak RSS $((hwm >> 20)) MiB ($(ratio "$hwm")x guest RAM)"
+    echo "  run $n  ours -> ours  $rate GiB/s   destination peak RSS $((hwm >> 20)) MiB ($(ratio "$hwm")x guest RAM)   load $(loadavg)"
 done
 q=$(median "${qemu_rates[@]}")
 o=$(median "${our_rates[@]}")

@@ -13,6 +13,10 @@
 //! * `load_random_buffered`: the same load with the whole stream already in
 //!   the reader's buffer (e.g. a `file:` stream read ahead): what the loader
 //!   itself costs, the one copy of each page from its input into guest memory.
+//! * `load_random_fresh` / `load_random_fresh_prefault`: the socket-fed load
+//!   into a destination block never touched before, as a real destination's
+//!   is (every page's first-touch fault inside the timing), without and with
+//!   `RamSectionConfig::prefault`.
 //!
 //! Size: `RAM_BENCH_MIB` (default 1024 = 1 GiB). Run with
 //! `cargo bench -p vmstate-devices --bench ram_save`; throughput is per line,
@@ -24,7 +28,9 @@ use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use vmstate_devices::ram::{RamBlockList, RamBlockSpec, RamSection};
+use vmstate_devices::ram::{
+    RamBlockList, RamBlockSpec, RamSection, RamSectionConfig, VmMemoryDirtyLog,
+};
 use vmstate_runtime::savevm::{
     Configuration, IterateStatus, LoadOptions, NoCommands, QemuVersion, Registry, StreamLoader,
     StreamWriter,
@@ -176,6 +182,36 @@ fn bench(c: &mut Criterion) {
     });
     drop(dreg);
     drop(dst);
+    // A new, never-touched destination per iteration (made and unmapped
+    // outside the timing).
+    for prefault in [false, true] {
+        let name = if prefault {
+            "load_random_fresh_prefault"
+        } else {
+            "load_random_fresh"
+        };
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let fresh = one_block(len);
+                    let config = RamSectionConfig {
+                        prefault,
+                        ..RamSectionConfig::default()
+                    };
+                    let mut reg = Registry::new();
+                    RamSection::with_config(fresh.clone(), config, Box::new(VmMemoryDirtyLog))
+                        .register(&mut reg)
+                        .unwrap();
+                    (fresh, reg)
+                },
+                |(fresh, mut reg)| {
+                    load(&mut reg, &random_stream);
+                    (fresh, reg)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
     let zdst = one_block(len);
     let mut zdreg = registry(&zdst);
     g.bench_function("load_zero", |b| b.iter(|| load(&mut zdreg, &zero_stream)));

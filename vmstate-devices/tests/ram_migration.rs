@@ -518,8 +518,10 @@ fn prefault_while_loading_keeps_every_page() {
     dst.lock().unwrap().blocks()[0]
         .write(3 * PS, &[0xee; 64])
         .unwrap();
-    let mut config = RamSectionConfig::default();
-    config.prefault = true;
+    let config = RamSectionConfig {
+        prefault: true,
+        ..RamSectionConfig::default()
+    };
     let mut dreg = Registry::new();
     RamSection::with_config(dst.clone(), config, Box::new(VmMemoryDirtyLog))
         .register(&mut dreg)

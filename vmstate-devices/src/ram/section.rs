@@ -65,7 +65,9 @@ pub struct RamSectionConfig {
     /// memory in ([`RamBlock::populate`](super::RamBlock::populate)), from the
     /// end of the RAM list backwards while the loader fills it from the front,
     /// so the kernel's first-touch work (zeroing every page) runs beside the
-    /// loader instead of inside it. The thread stops when the load ends. Off by
+    /// loader instead of inside it; where the thread has not got to yet, the
+    /// loader faults each 2 MiB it writes into in one call rather than one
+    /// trap per page. The thread stops when the load ends. Off by
     /// default, as in QEMU (whose `prealloc` is the nearest option): it makes
     /// every page resident, including those the stream leaves zero.
     pub prefault: bool,
@@ -683,6 +685,11 @@ impl RamSection {
         if let Some(c) = chunking {
             c.begin_chunk(ps as u64, r.position());
         }
+        // With `prefault`, the 2 MiB chunk (block, chunk) the loader last
+        // populated: the loader faults each chunk it writes into in one call
+        // (one batch, not a trap per page) where the helper thread has not
+        // reached yet; a chunk already in costs a page-table walk.
+        let mut populated: Option<(usize, u64)> = None;
         let result = loop {
             let at = r.position();
             let header = match self.decoder.next_header(r, &*ram) {
@@ -693,6 +700,17 @@ impl RamSection {
                 RecordHeader::Page { block, offset } => {
                     if let Some(c) = chunking {
                         c.page(&ram, ps, block, offset);
+                    }
+                    if self.config.prefault {
+                        let chunk = offset / PREFAULT_CHUNK;
+                        if populated != Some((block, chunk)) {
+                            populated = Some((block, chunk));
+                            // A failure only means the faults come one by one.
+                            let b = &ram.blocks()[block];
+                            let from = chunk * PREFAULT_CHUNK;
+                            let len = PREFAULT_CHUNK.min(b.used_length() - from);
+                            let _ = b.populate(from, len);
+                        }
                     }
                     if let Err(e) = load_page(r, &ram, block, offset, &mut self.scratch, at) {
                         break Err(e);
