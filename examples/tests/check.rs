@@ -304,7 +304,15 @@ fn our_catalog_dump_passes_against_qemus() {
         &vmstate_examples::dump::device_types(),
     );
     let mut qemu = qemu_dump();
-    let keep = ["i8042", "ps2-kbd", "ps2-mouse"];
+    let keep = [
+        "i8042",
+        "ps2-kbd",
+        "ps2-mouse",
+        "virtio-net-device",
+        "virtio-blk-device",
+        "virtio-rng-device",
+        "virtio-balloon-device",
+    ];
     qemu.as_object_mut()
         .unwrap()
         .retain(|k, _| keep.contains(&k.as_str()));

@@ -30,7 +30,15 @@ fn dump_vmstate_matches_qemus_for_the_keyboard_controller() {
     let qemu: Value = serde_json::from_str(&oracle("vmstate-entries.json")).unwrap();
     let ours = dump_vmstate("pc-i440fx-7.2", &device_types());
     assert_eq!(ours["vmschkmachine"]["Name"], "pc-i440fx-7.2");
-    for qom in ["i8042", "ps2-kbd", "ps2-mouse"] {
+    for qom in [
+        "i8042",
+        "ps2-kbd",
+        "ps2-mouse",
+        "virtio-net-device",
+        "virtio-blk-device",
+        "virtio-rng-device",
+        "virtio-balloon-device",
+    ] {
         assert_eq!(
             without_struct_sizes(&ours[qom]),
             without_struct_sizes(&qemu[qom]),
@@ -39,7 +47,19 @@ fn dump_vmstate_matches_qemus_for_the_keyboard_controller() {
     }
     // Sorted by QOM name, as QEMU writes them.
     let keys: Vec<_> = ours.as_object().unwrap().keys().cloned().collect();
-    assert_eq!(keys, ["vmschkmachine", "i8042", "ps2-kbd", "ps2-mouse"]);
+    assert_eq!(
+        keys,
+        [
+            "vmschkmachine",
+            "i8042",
+            "ps2-kbd",
+            "ps2-mouse",
+            "virtio-balloon-device",
+            "virtio-blk-device",
+            "virtio-net-device",
+            "virtio-rng-device"
+        ]
+    );
     // Wire sizes where QEMU has host sizes.
     assert_eq!(ours["ps2-kbd"]["Description"]["Fields"][0]["size"], 272);
 }
@@ -78,8 +98,10 @@ fn the_binary_describes_and_dumps() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("unknown device type 'nosuch' (known: ps2-kbd, ps2-mouse, i8042)"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(
+        "unknown device type 'nosuch' (known: ps2-kbd, ps2-mouse, i8042, virtio-net-device, \
+             virtio-blk-device, virtio-rng-device, virtio-balloon-device)"
+    ));
 
     let out = Command::new(exe)
         .args(["dump-vmstate", "--machine", "pc-q35-7.2"])
