@@ -112,7 +112,19 @@ fn migrates_a_running_guest_and_verifies_it_with_a_kept_stream() {
         .map(|(k, v)| (k.split(" (").next().unwrap(), v))
         .collect();
     let names: Vec<_> = sections.iter().map(|s| s.0).collect();
-    assert_eq!(names, ["ram", "ps2kbd", "ps2mouse", "pckbd"]);
+    assert_eq!(
+        names,
+        [
+            "ram",
+            "ps2kbd",
+            "ps2mouse",
+            "pckbd",
+            "0000:00:02.0/virtio-net",
+            "0000:00:03.0/virtio-blk",
+            "0000:00:04.0/virtio-rng",
+            "0000:00:05.0/virtio-balloon"
+        ]
+    );
     let (ram, kbd, mouse, ctl) = (sections[0].1, sections[1].1, sections[2].1, sections[3].1);
     assert_eq!(ram["section sizes"]["pc.ram"], "0x0000000000400000");
     assert_eq!(ram["section sizes"]["pc.bios"], "0x0000000000040000");

@@ -34,9 +34,10 @@ fn dump_vmstate_matches_qemus_for_the_keyboard_controller() {
         "i8042",
         "ps2-kbd",
         "ps2-mouse",
-        "virtio-blk-device",
         "virtio-net-device",
+        "virtio-blk-device",
         "virtio-rng-device",
+        "virtio-balloon-device",
     ] {
         assert_eq!(
             without_struct_sizes(&ours[qom]),
@@ -53,6 +54,7 @@ fn dump_vmstate_matches_qemus_for_the_keyboard_controller() {
             "i8042",
             "ps2-kbd",
             "ps2-mouse",
+            "virtio-balloon-device",
             "virtio-blk-device",
             "virtio-net-device",
             "virtio-rng-device"
@@ -96,8 +98,10 @@ fn the_binary_describes_and_dumps() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("unknown device type 'nosuch' (known: ps2-kbd, ps2-mouse, i8042, virtio-blk-device, virtio-net-device, virtio-rng-device)"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(
+        "unknown device type 'nosuch' (known: ps2-kbd, ps2-mouse, i8042, virtio-net-device, \
+             virtio-blk-device, virtio-rng-device, virtio-balloon-device)"
+    ));
 
     let out = Command::new(exe)
         .args(["dump-vmstate", "--machine", "pc-q35-7.2"])

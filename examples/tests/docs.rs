@@ -70,6 +70,7 @@ fn docs_prints_the_checked_in_page_and_schema() {
             "i8042",
             "ps2-kbd",
             "ps2-mouse",
+            "virtio-balloon-device",
             "virtio-blk-device",
             "virtio-net-device",
             "virtio-rng-device"

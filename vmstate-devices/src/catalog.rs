@@ -25,6 +25,10 @@ use vmstate_runtime::wire::Writer;
 use vmstate_runtime::{Result, VmState, VmStateDescription};
 
 use crate::pckbd::{Ps2Keyboard, Ps2Mouse, I8042};
+use crate::virtio::balloon::VirtioBalloonSection;
+use crate::virtio::blk::VirtioBlkSection;
+use crate::virtio::net::VirtioNetSection;
+use crate::virtio::rng::VirtioRngSection;
 
 /// How a device's section gets its instance id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +123,10 @@ word holds the total RAM size, followed by each block's idstr and be64 length. \
 follows. `EOS` (0x10) ends every START, PART and END body. The record codec is \
 `vmstate_devices::ram::protocol`.";
 
+const VIRTIO_REGISTER: &str =
+    "`registry.vmstate_register_at(Some(\"0000:00:0N.0\"), 0, Arc<Mutex<Section>>)`; \
+`Machine::with_virtio` registers all four at QEMU's slots (net 02, blk 03, rng 04, balloon 05)";
+
 /// Every device model of the crate, in the order a QEMU `pc` machine writes
 /// their sections.
 pub const DEVICES: &[DeviceModel] = &[
@@ -178,34 +186,35 @@ pub const DEVICES: &[DeviceModel] = &[
         body_format: None,
     },
     DeviceModel {
-        section: "virtio-blk",
-        qom_type: Some("virtio-blk-device"),
-        rust_type: "vmstate_devices::virtio::blk::VirtioBlkSection",
-        summary: "virtio-blk over a file, behind the virtio PCI transport (QEMU's \
-                  `virtio-blk-pci`); the section is named `<pci-path>/virtio-blk`, e.g. \
-                  `0000:00:04.0/virtio-blk`, and its one field \"virtio\" carries the \
-                  virtio core, the queues and the PCI transport.",
-        section_version: 2,
+        section: "virtio-net",
+        qom_type: Some("virtio-net-device"),
+        rust_type: "vmstate_devices::virtio::net::VirtioNetSection",
+        summary: "virtio-net-pci with an in-process backend (MAC, link status, control \
+                  queue: RX mode, MAC table, VLAN filter); section \
+                  `<pci-path>/virtio-net`, its device part \"virtio-net-device\" v11 \
+                  (mac, tx_waiting, mergeable_rx_bufs, status, promisc, allmulti, \
+                  MAC table, VLAN bitmap, vnet/UFO flags).",
+        section_version: 11,
         instance: InstanceRule::Fixed(0),
-        register:
-            "`registry.register(\"<pci-path>/virtio-blk\", 0, 2, Arc<Mutex<VirtioBlkSection>>)`",
+        register: VIRTIO_REGISTER,
         iterative: false,
-        vmsd: Some(crate::virtio::blk::VirtioBlkSection::DESCRIPTION),
+        vmsd: Some(VirtioNetSection::DESCRIPTION),
         example: None,
         body_format: None,
     },
     DeviceModel {
-        section: "virtio-net",
-        qom_type: Some("virtio-net-device"),
-        rust_type: "vmstate_devices::virtio::net::VirtioNetSection",
-        summary: "virtio-net behind the virtio PCI transport (QEMU's `virtio-net-pci`); \
-                  the section is named `<pci-path>/virtio-net`.",
-        section_version: 11,
+        section: "virtio-blk",
+        qom_type: Some("virtio-blk-device"),
+        rust_type: "vmstate_devices::virtio::blk::VirtioBlkSection",
+        summary: "virtio-blk-pci over a host file (read, write, flush, get-id); \
+                  section `<pci-path>/virtio-blk`, its device part the in-flight \
+                  requests (s8 1, `VirtQueueElementOld` blob, ..., s8 0), \
+                  re-submitted once on the destination.",
+        section_version: 2,
         instance: InstanceRule::Fixed(0),
-        register:
-            "`registry.register(\"<pci-path>/virtio-net\", 0, 11, Arc<Mutex<VirtioNetSection>>)`",
+        register: VIRTIO_REGISTER,
         iterative: false,
-        vmsd: Some(crate::virtio::net::VirtioNetSection::DESCRIPTION),
+        vmsd: Some(VirtioBlkSection::DESCRIPTION),
         example: None,
         body_format: None,
     },
@@ -213,14 +222,30 @@ pub const DEVICES: &[DeviceModel] = &[
         section: "virtio-rng",
         qom_type: Some("virtio-rng-device"),
         rust_type: "vmstate_devices::virtio::rng::VirtioRngSection",
-        summary: "virtio-rng behind the virtio PCI transport (QEMU's `virtio-rng-pci`); \
-                  the section is named `<pci-path>/virtio-rng`.",
+        summary: "virtio-rng-pci with a host entropy source; section \
+                  `<pci-path>/virtio-rng`, no device part.",
         section_version: 1,
         instance: InstanceRule::Fixed(0),
-        register:
-            "`registry.register(\"<pci-path>/virtio-rng\", 0, 1, Arc<Mutex<VirtioRngSection>>)`",
+        register: VIRTIO_REGISTER,
         iterative: false,
-        vmsd: Some(crate::virtio::rng::VirtioRngSection::DESCRIPTION),
+        vmsd: Some(VirtioRngSection::DESCRIPTION),
+        example: None,
+        body_format: None,
+    },
+    DeviceModel {
+        section: "virtio-balloon",
+        qom_type: Some("virtio-balloon-device"),
+        rust_type: "vmstate_devices::virtio::balloon::VirtioBalloonSection",
+        summary: "virtio-balloon-pci (inflate, deflate and stats queues, \
+                  num_pages/actual, QMP-style `balloon`); section \
+                  `<pci-path>/virtio-balloon`, its device part \
+                  \"virtio-balloon-device\" v1 (be32 num_pages, be32 actual, \
+                  subsections free-page-report and page-poison).",
+        section_version: 1,
+        instance: InstanceRule::Fixed(0),
+        register: VIRTIO_REGISTER,
+        iterative: false,
+        vmsd: Some(VirtioBalloonSection::DESCRIPTION),
         example: None,
         body_format: None,
     },

@@ -12,8 +12,9 @@
 //!   and the keyboard controller, with a guest workload thread and vCPU
 //!   pause/resume; what the demo and the tests migrate;
 //! * [`virtio`]: virtio core, split virtqueues and the PCI transport, with
-//!   virtio-blk over a file, virtio-net and virtio-rng; QEMU 7.2's "virtio"
-//!   section layout and load checks;
+//!   virtio-blk over a file, virtio-net, virtio-rng and virtio-balloon, and
+//!   a scripted guest driver for each; QEMU 7.2's "virtio" section layout
+//!   and load checks;
 //! * [`qemu_pc`]: a QEMU 7.2 `pc` machine's section set, as the models above
 //!   plus opaque carriers for the sections not modelled here;
 //! * [`schema`]: the catalog's static descriptions as QEMU `-dump-vmstate`

@@ -268,3 +268,19 @@ fn balloon_device_part_checks() {
     assert_eq!(dev2.virtio.device.free_page_hint_cmd_id, 0x8000_0005);
     assert_eq!(to_bytes(&dev2).unwrap(), body);
 }
+
+#[test]
+fn fuzz_seeds_load_and_save_back() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/virtio_body");
+    for name in [
+        "qemu-virtio-balloon-after-qmp-balloon",
+        "balloon-page-poison",
+    ] {
+        let seed = std::fs::read(dir.join(name)).unwrap();
+        assert_eq!(seed[0] % 4, 3, "{name}: the balloon selector");
+        let (dev, r) = load(&seed[1..]);
+        r.unwrap_or_else(|e| panic!("{name}: {e}"));
+        same(&to_bytes(&dev).unwrap(), &seed[1..], name);
+        assert_eq!(dev.virtio.device.num_pages, 2048, "{name}");
+    }
+}

@@ -23,6 +23,8 @@ pub(super) fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport,
     let tmp = tempfile::Builder::new().prefix("vmstate-demo-").tempdir()?;
     let out_uri = opts.outgoing_uri(tmp.path())?;
     let in_uri = opts.incoming_uri(&out_uri)?;
+    // The virtio-blk image both machines open (shared storage).
+    let disk = tmp.path().join("disk.raw");
     let patience = Patience {
         accept: opts.accept_timeout,
         idle: opts.idle_timeout,
@@ -34,11 +36,12 @@ pub(super) fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport,
             ram_config(opts),
             patience,
             CancelToken::new(),
+            super::guest::virtio_disk(opts, &disk),
         )
     };
     if is_bidirectional(&out_uri) {
         let link = Link::open(&out_uri, opts.keep_stream.as_deref(), spawn, tmp.path())?;
-        let source = match Source::start(opts) {
+        let source = match Source::start(opts, super::guest::virtio_disk(opts, &disk)) {
             Ok(s) => s,
             Err(e) => {
                 link.unblock();
@@ -86,7 +89,7 @@ pub(super) fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport,
                 uri_text(&out_uri)
             ));
         }
-        let source = Source::start(opts)?;
+        let source = Source::start(opts, super::guest::virtio_disk(opts, &disk))?;
         print_intro(opts, &source, out)?;
         let _ = writeln!(
             out,
@@ -167,6 +170,12 @@ fn verify(
     }
     let (checks, _) = report::compare(&source.machine, dst)?;
     report.checks = checks;
+    // The destination's virtio devices go on with the source's guest.
+    if let (Some(v), true) = (&source.machine.virtio, dst.virtio.is_some()) {
+        let guest = report::lock(&v.guest, "source virtio guest")?.clone();
+        let verdict = dst.virtio_resume(&guest)?;
+        report.checks.extend(report::virtio_checks(&verdict));
+    }
     report.count_ram(&source.machine);
     report.count_guest(source)?;
     report.peak_rss = peak_rss();

@@ -33,6 +33,7 @@ pub(super) fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport,
             idle: opts.idle_timeout,
         },
         cancel.clone(),
+        super::guest::virtio_disk(opts, &super::guest::disk_for(&uri)),
     )?;
     let _ = writeln!(
         out,

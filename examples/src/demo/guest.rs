@@ -1,7 +1,10 @@
 //! The source side: the machine, booted, with its guest workload running; and
 //! what the guest would read next from its keyboard controller.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use vmstate_runtime::migration::MigrationUri;
 
 use vmstate_devices::pckbd::I8042;
 
@@ -21,9 +24,10 @@ pub(super) struct Source {
 
 impl Source {
     /// Boots the source machine (QEMU's pc RAM blocks) and starts its guest;
-    /// returns after a warm-up.
-    pub(super) fn start(opts: &DemoOptions) -> Result<Source, DemoError> {
-        let machine = Machine::qemu_pc(opts.ram_size)?;
+    /// returns after a warm-up. With a `disk` (see [`virtio_disk`]) the
+    /// machine has the virtio devices, blk on that image.
+    pub(super) fn start(opts: &DemoOptions, disk: Option<&Path>) -> Result<Source, DemoError> {
+        let machine = Machine::demo(opts.ram_size, disk)?;
         machine.boot(opts.used_percent, BOOT_SEED)?;
         let guest = Guest::start(
             &machine,
@@ -35,6 +39,34 @@ impl Source {
         )?;
         std::thread::sleep(WARM_UP);
         Ok(Source { machine, guest })
+    }
+}
+
+/// The disk when the machine has virtio devices: not with `--postcopy` (the
+/// devices' state loads before the RAM has arrived, and the destination has
+/// no page-fault path for device reads of missing pages yet).
+pub(super) fn virtio_disk<'a>(opts: &DemoOptions, disk: &'a Path) -> Option<&'a Path> {
+    (!opts.postcopy).then_some(disk)
+}
+
+/// The virtio-blk disk image of a migration to or from `uri`: shared
+/// storage both sides find from the address they meet at (next to a unix
+/// socket or a file, in the temporary directory for TCP and exec).
+pub(super) fn disk_for(uri: &MigrationUri) -> PathBuf {
+    let name = |s: &str| {
+        let s: String = s
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        std::env::temp_dir().join(format!("vmstate-demo-{s}.disk"))
+    };
+    match uri {
+        MigrationUri::Unix(p) | MigrationUri::File(p) => {
+            let mut s = p.clone().into_os_string();
+            s.push(".disk");
+            PathBuf::from(s)
+        }
+        other => name(&format!("{other:?}")),
     }
 }
 

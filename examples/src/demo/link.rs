@@ -70,8 +70,9 @@ impl Receiver {
         ram_config: RamSectionConfig,
         patience: Patience,
         cancel: CancelToken,
+        disk: Option<&std::path::Path>,
     ) -> Result<Receiver, DemoError> {
-        let machine = Machine::qemu_pc(ram_size)?;
+        let machine = Machine::demo(ram_size, disk)?;
         let stats = StatsHandle::default();
         let mut reg = machine.registry_with(ram_config)?;
         let (s, c) = (stats.clone(), cancel.clone());

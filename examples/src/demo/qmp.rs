@@ -48,7 +48,9 @@ pub(super) fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport,
     let (tx, rx) = mpsc::channel();
     let (monitor, start_with): (Monitor, Option<(&str, Value)>) = match opts.role {
         Role::Source => {
-            let source = Source::start(opts)?;
+            // No virtio devices over QMP: the destination's machine is made at
+            // `migrate-incoming`, with no disk image shared with this side.
+            let source = Source::start(opts, None)?;
             let total = report::lock(&source.machine.ram, "source RAM")?.total_used();
             report::print_intro(opts, total, out);
             let host = SourceHost {

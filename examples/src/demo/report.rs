@@ -16,7 +16,7 @@ use super::{DemoError, DemoOptions, MIB};
 use std::sync::atomic::Ordering;
 
 use super::guest::Source;
-use vmstate_devices::machine::Machine;
+use vmstate_devices::machine::{Machine, VirtioCounters, VirtioVerdict};
 use vmstate_devices::ram::{RamBlock, RamCounters};
 
 /// One compared part of the machine.
@@ -72,6 +72,8 @@ pub struct DemoReport {
     pub peak_rss: Option<u64>,
     /// Wall time of the whole demo.
     pub wall: Duration,
+    /// What the source guest's virtio drivers did (when it has the devices).
+    pub virtio: Option<VirtioCounters>,
 }
 
 impl DemoReport {
@@ -96,6 +98,7 @@ impl DemoReport {
             max_throttle: 0,
             peak_rss: None,
             wall: Duration::ZERO,
+            virtio: None,
         }
     }
 
@@ -116,6 +119,9 @@ impl DemoReport {
         self.guest_writes = c.writes.load(Ordering::Relaxed);
         self.keys_typed = c.keys.load(Ordering::Relaxed);
         self.in_flight = pending_bytes(&*lock(&source.machine.i8042, "source i8042")?);
+        if let Some(v) = &source.machine.virtio {
+            self.virtio = Some(lock(&v.guest, "source virtio guest")?.counters.clone());
+        }
         Ok(())
     }
 
@@ -206,6 +212,15 @@ pub(super) fn compare(src: &Machine, dst: &Machine) -> Result<(Vec<Check>, Vec<u
             identical: x == y,
         });
     }
+    if let (Some(a), Some(b)) = (&src.virtio, &dst.virtio) {
+        for ((what, x), (_, y)) in a.section_bodies()?.into_iter().zip(b.section_bodies()?) {
+            checks.push(Check {
+                what,
+                bytes: x.len(),
+                identical: x == y,
+            });
+        }
+    }
     let in_flight = pending_bytes(&src_kbd);
     let dst_in_flight = pending_bytes(&dst_kbd);
     checks.push(Check {
@@ -214,6 +229,37 @@ pub(super) fn compare(src: &Machine, dst: &Machine) -> Result<(Vec<Check>, Vec<u
         identical: in_flight == dst_in_flight,
     });
     Ok((checks, in_flight))
+}
+
+/// The checks of the destination's virtio devices going on with the
+/// source's guest (exactly-once block completion, the disk image, the frames).
+pub(super) fn virtio_checks(v: &VirtioVerdict) -> Vec<Check> {
+    vec![
+        Check {
+            what: format!(
+                "virtio-blk: {} in flight, completed once there",
+                v.blk_in_flight
+            ),
+            bytes: 0,
+            identical: v.blk_exactly_once,
+        },
+        Check {
+            what: format!(
+                "virtio-blk: disk image ({} sectors written)",
+                v.disk_sectors
+            ),
+            bytes: v.disk_sectors * 512,
+            identical: v.disk_matches,
+        },
+        Check {
+            what: format!(
+                "virtio-net: {} frames, {} unsent at switchover",
+                v.net_sent, v.net_unsent
+            ),
+            bytes: 0,
+            identical: v.net_intact,
+        },
+    ]
 }
 
 /// Whether two RAMBlocks hold the same bytes, compared a chunk at a time (no
@@ -439,6 +485,13 @@ pub(super) fn print_summary(opts: &DemoOptions, r: &DemoReport, out: &mut dyn Wr
         )
     };
     let _ = writeln!(out, "  keyboard      {in_flight}");
+    if let Some(v) = &r.virtio {
+        let _ = writeln!(
+            out,
+            "  virtio        {} block writes ({} done on the source), {} frames looped back, {} entropy bytes",
+            v.blk_submitted, v.blk_completed, v.net_received, v.rng_bytes
+        );
+    }
     let _ = writeln!(
         out,
         "  peak RSS      {}",

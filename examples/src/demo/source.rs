@@ -16,7 +16,10 @@ pub(super) fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport,
     let t0 = Instant::now();
     // The URI is given (checked): no temporary directory is needed.
     let uri = opts.outgoing_uri(std::path::Path::new("."))?;
-    let source = Source::start(opts)?;
+    let source = Source::start(
+        opts,
+        super::guest::virtio_disk(opts, &super::guest::disk_for(&uri)),
+    )?;
     let total = report::lock(&source.machine.ram, "source RAM")?.total_used();
     report::print_intro(opts, total, out);
     let _ = writeln!(

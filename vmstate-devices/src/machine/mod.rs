@@ -44,7 +44,7 @@ mod workload;
 pub use composition::{Machine, PART_BUDGET, RAM_BLOCK};
 pub use virtio::{
     VirtioCounters, VirtioDevices, VirtioGuest, VirtioVerdict, BALLOON_SLOT, BLK_SLOT, DISK_SIZE,
-    MAC, NET_SLOT, RNG_SLOT, VIRTIO_AREA,
+    MAC, MIN_RAM, NET_SLOT, RNG_SLOT, VIRTIO_AREA,
 };
 pub use workload::{CpuThrottle, Guest, GuestCounters, Rng, Workload};
 

@@ -60,7 +60,10 @@ pub const RNG_SLOT: &str = "0000:00:04.0";
 pub const BALLOON_SLOT: &str = "0000:00:05.0";
 /// Bytes at the top of `pc.ram` that hold the rings and buffers (the
 /// guest's memory workload stays below them).
-pub const VIRTIO_AREA: u64 = 2 << 20;
+pub const VIRTIO_AREA: u64 = 1 << 20;
+/// Least guest RAM [`Machine::with_virtio`] takes (the virtio area is at
+/// most half of it).
+pub const MIN_RAM: u64 = 2 * VIRTIO_AREA;
 /// Size of the disk image [`Machine::with_virtio`] creates when the file is
 /// missing or empty.
 pub const DISK_SIZE: u64 = 1 << 20;
@@ -213,10 +216,9 @@ fn sector_data(seq: u64, len: usize) -> Vec<u8> {
 
 impl VirtioDevices {
     fn new(ram_mem: GuestMem, ram_size: u64, disk: &Path) -> Result<Self> {
-        if ram_size < 4 * VIRTIO_AREA {
+        if ram_size < MIN_RAM {
             return Err(Error::invalid(format!(
-                "virtio devices need at least {:#x} bytes of guest RAM, the machine has {ram_size:#x}",
-                4 * VIRTIO_AREA
+                "virtio devices need at least {MIN_RAM:#x} bytes of guest RAM, the machine has {ram_size:#x}"
             )));
         }
         let file = OpenOptions::new()
@@ -231,7 +233,11 @@ impl VirtioDevices {
         let blk = VirtioBlkSection::new(file, "vmstate-demo", ram_mem.clone())?;
         let capacity = blk.virtio.device.capacity();
         let base = ram_size - VIRTIO_AREA;
-        debug_assert!(Layout::at(base).end() <= ram_size);
+        if Layout::at(base).end() > ram_size {
+            return Err(Error::invalid(
+                "the virtio rings do not fit the virtio area",
+            ));
+        }
         Ok(VirtioDevices {
             blk: Arc::new(Mutex::new(blk)),
             net: Arc::new(Mutex::new(VirtioNetSection::new(MAC, ram_mem.clone()))),
@@ -518,6 +524,18 @@ impl Machine {
         };
         self.virtio = Some(VirtioDevices::new(mem, size, disk)?);
         Ok(self)
+    }
+
+    /// The demo's machine: QEMU's pc RAM blocks with `ram_size` bytes of
+    /// `pc.ram` and, with a `disk` and at least [`MIN_RAM`] of RAM, the
+    /// virtio devices over the disk image there (both sides of a migration
+    /// build the same machine from the same two values).
+    pub fn demo(ram_size: u64, disk: Option<&Path>) -> Result<Self> {
+        let m = Machine::qemu_pc(ram_size)?;
+        match disk {
+            Some(d) if ram_size >= MIN_RAM => m.with_virtio(d),
+            _ => Ok(m),
+        }
     }
 
     /// The destination after switchover: takes the source's guest side as it
