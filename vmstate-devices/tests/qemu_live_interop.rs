@@ -357,8 +357,8 @@ fn qemu_precopy_into_us_over_tcp_loopback() {
     qemu_to_us(false, &[]);
 }
 
-/// The same with virtio-net and virtio-blk (their sections into the virtio
-/// models) and virtio-balloon (opaque), over TCP loopback. (virtio-rng is
+/// The same with virtio-net, virtio-blk and virtio-balloon (their sections
+/// into the virtio models), over TCP loopback. (virtio-rng is
 /// left out here: with it, QEMU's paused source was seen holding a page of
 /// SeaBIOS's high memory that differs from what it sent, as if the entropy
 /// request completed into guest memory after the last pass; its section

@@ -193,12 +193,13 @@ fn a_save_with_every_virtio_device_rewrites_byte_identically() {
             "0000:00:02.0/virtio-net",
             "0000:00:03.0/virtio-blk",
             "0000:00:04.0/virtio-rng",
+            "0000:00:05.0/virtio-balloon",
         ],
     );
     assert!(
         lines
             .iter()
-            .any(|l| l == "0000:00:05.0/virtio-balloon 0: opaque"),
+            .any(|l| l == "0000:00:05.0/virtio-balloon 0: model"),
         "{lines:?}"
     );
 }

@@ -2,9 +2,9 @@
 //! virtio-blk-pci, virtio-net-pci, virtio-rng-pci, virtio-balloon-pci) as
 //! this crate's models plus opaque carriers: guest RAM in the [`RamSection`]
 //! over [`RamBlockList::qemu_pc`], the keyboard controller's three sections in
-//! one [`I8042`], the virtio-blk, virtio-net and virtio-rng sections in their
-//! [`crate::virtio`] models (rings in that RAM), and every other FULL section
-//! (CPUs, PCI bridges, timers, virtio-balloon, ...) carried as its body
+//! one [`I8042`], the virtio-blk, virtio-net, virtio-rng and virtio-balloon
+//! sections in their [`crate::virtio`] models (rings in that RAM), and every
+//! other FULL section (CPUs, PCI bridges, timers, ...) carried as its body
 //! bytes, framed by the size the stream's vmdesc gives it.
 //!
 //! * [`parse_vmdesc`] / [`stream_vmdesc`]: which sections a machine has and
@@ -51,6 +51,7 @@ use vmstate_runtime::wire::Reader;
 use crate::pckbd::{PckbdPart, PckbdSection, I8042};
 use crate::ram::section::RamCounters;
 use crate::ram::{RamBlockList, RamChunking, RamError, RamSection};
+use crate::virtio::balloon::VirtioBalloonSection;
 use crate::virtio::blk::VirtioBlkSection;
 use crate::virtio::net::VirtioNetSection;
 use crate::virtio::rng::VirtioRngSection;
@@ -145,9 +146,9 @@ impl QemuPcLayout {
 
 /// The section kinds a `pc` machine's stream takes through a model: RAM, the
 /// keyboard controller's three sections, and the virtio devices of
-/// virtio-blk-pci, virtio-net-pci and virtio-rng-pci (their sections are
-/// named `SLOT/virtio-blk` and so on). virtio-balloon has no model in this
-/// crate and is carried opaque, like every other section.
+/// virtio-blk-pci, virtio-net-pci, virtio-rng-pci and virtio-balloon-pci
+/// (their sections are named `SLOT/virtio-blk` and so on). Every other
+/// section is carried opaque.
 pub const KINDS_TO_MODEL: &[&str] = &[
     "ram",
     "ps2kbd",
@@ -156,6 +157,7 @@ pub const KINDS_TO_MODEL: &[&str] = &[
     "virtio-blk",
     "virtio-net",
     "virtio-rng",
+    "virtio-balloon",
 ];
 
 /// Whether section `idstr` is of a kind in [`KINDS_TO_MODEL`] (its last
@@ -183,6 +185,8 @@ pub enum VirtioModel {
     Net(Arc<Mutex<VirtioNetSection>>),
     /// virtio-rng-pci (reading `/dev/urandom`).
     Rng(Arc<Mutex<VirtioRngSection>>),
+    /// virtio-balloon-pci (no host memory is given back; the state migrates).
+    Balloon(Arc<Mutex<VirtioBalloonSection>>),
 }
 
 impl VirtioModel {
@@ -190,7 +194,10 @@ impl VirtioModel {
     /// `ram`'s `pc.ram`; `None` for a kind without a model.
     fn for_section(idstr: &str, ram: &RamBlockList) -> Result<Option<VirtioModel>, QemuPcError> {
         let kind = idstr.rsplit('/').next().unwrap_or(idstr);
-        if !matches!(kind, "virtio-blk" | "virtio-net" | "virtio-rng") {
+        if !matches!(
+            kind,
+            "virtio-blk" | "virtio-net" | "virtio-rng" | "virtio-balloon"
+        ) {
             return Ok(None);
         }
         let mem = ram.guest_memory(&["pc.ram"])?;
@@ -207,6 +214,9 @@ impl VirtioModel {
             "virtio-net" => {
                 VirtioModel::Net(Arc::new(Mutex::new(VirtioNetSection::new([0; 6], mem))))
             }
+            "virtio-balloon" => {
+                VirtioModel::Balloon(Arc::new(Mutex::new(VirtioBalloonSection::new(mem))))
+            }
             _ => {
                 let source = std::fs::File::open("/dev/urandom").map_err(io)?;
                 VirtioModel::Rng(Arc::new(Mutex::new(VirtioRngSection::new(source, mem))))
@@ -220,6 +230,7 @@ impl VirtioModel {
             VirtioModel::Blk(_) => VirtioBlkSection::DESCRIPTION.version_id,
             VirtioModel::Net(_) => VirtioNetSection::DESCRIPTION.version_id,
             VirtioModel::Rng(_) => VirtioRngSection::DESCRIPTION.version_id,
+            VirtioModel::Balloon(_) => VirtioBalloonSection::DESCRIPTION.version_id,
         }
     }
 
@@ -229,6 +240,7 @@ impl VirtioModel {
             VirtioModel::Blk(d) => Box::new(VmStateHandler::new(d.clone())),
             VirtioModel::Net(d) => Box::new(VmStateHandler::new(d.clone())),
             VirtioModel::Rng(d) => Box::new(VmStateHandler::new(d.clone())),
+            VirtioModel::Balloon(d) => Box::new(VmStateHandler::new(d.clone())),
         }
     }
 
@@ -244,6 +256,7 @@ impl VirtioModel {
             VirtioModel::Blk(d) => save(d),
             VirtioModel::Net(d) => save(d),
             VirtioModel::Rng(d) => save(d),
+            VirtioModel::Balloon(d) => save(d),
         }
     }
 }
