@@ -27,7 +27,8 @@ use crate::migration::{
 };
 use crate::savevm::Registry;
 
-/// How often the poller looks at the migration and the VM.
+/// How often the poller drains the outgoing migration's event channel and
+/// looks at the VM's run state (STOP/RESUME) and the incoming side's status.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(5);
 
 /// QEMU 7.2's migration capabilities, in QAPI order (`query-migrate-capabilities`).
@@ -277,6 +278,11 @@ pub trait EventListener: Send + Sync {
 struct Outgoing {
     handle: Option<MigrationHandle>,
     stats: StatsHandle,
+    /// The migration's event channel ([`StatsHandle::subscribe`]): every
+    /// status change and pass in order, none missed however short. `None`
+    /// for a migration that failed before it started (its one status is
+    /// polled).
+    events: Option<std::sync::mpsc::Receiver<crate::migration::events::MigrationEvent>>,
     seen: MigrationStatus,
     passes: u64,
 }
@@ -602,11 +608,33 @@ impl State {
         }
         let events = self.events_on();
         if let Some(o) = &mut self.outgoing {
+            // The snapshot first: an event is sent under the statistics
+            // lock, so a final status seen here is already in the channel
+            // and goes out before the host hears the migration ended.
             let s = o.stats.snapshot();
+            if let Some(rx) = &o.events {
+                use crate::migration::events::MigrationEvent;
+                while let Ok(e) = rx.try_recv() {
+                    match e {
+                        MigrationEvent::Status(st) => {
+                            o.seen = st;
+                            if events {
+                                out.push(migration_event(st));
+                            }
+                        }
+                        MigrationEvent::Pass(p) => {
+                            o.passes = o.passes.max(p);
+                            if events {
+                                out.push(event("MIGRATION_PASS", Some(json!({"pass": p}))));
+                            }
+                        }
+                    }
+                }
+            }
             // Passes first: QEMU announces the last sync before the status
             // it leads to.
             let syncs = s.dirty_sync_count;
-            if syncs > o.passes {
+            if o.events.is_none() && syncs > o.passes {
                 let from = o.passes.max(syncs.saturating_sub(MAX_PASSES_PER_POLL));
                 if events {
                     for p in from + 1..=syncs {
@@ -615,7 +643,7 @@ impl State {
                 }
                 o.passes = syncs;
             }
-            if s.status != o.seen {
+            if o.events.is_none() && s.status != o.seen {
                 o.seen = s.status;
                 if events {
                     out.push(migration_event(s.status));
@@ -761,6 +789,7 @@ impl State {
                 self.outgoing = Some(Outgoing {
                     stats,
                     handle: None,
+                    events: None,
                     seen: MigrationStatus::Setup,
                     passes: 0,
                 });
@@ -781,8 +810,13 @@ impl State {
                 s.status = MigrationStatus::Setup;
             }
         });
+        // Subscribed before anything else reads it: the channel replays the
+        // migration's events from its start (the runtime emits them when
+        // the `events` capability, passed on in `setup.caps`, is on).
+        let events = Some(handle.stats().subscribe());
         self.outgoing = Some(Outgoing {
             stats: handle.stats(),
+            events,
             handle: Some(handle),
             seen: MigrationStatus::None,
             passes: 0,

@@ -285,6 +285,24 @@ fn a_whole_migration_driven_by_qmp_between_two_monitors() {
         "{se:?}"
     );
     assert!(se.iter().any(|e| e.starts_with("MIGRATION_PASS")), "{se:?}");
+    // Every status and every pass, in order, none missed (the monitor reads
+    // the migration's event channel, not snapshots).
+    let statuses: Vec<_> = se.iter().filter(|e| e.starts_with("MIGRATION ")).collect();
+    assert_eq!(
+        statuses[..2],
+        ["MIGRATION setup", "MIGRATION active"],
+        "{se:?}"
+    );
+    let passes: Vec<u64> = se
+        .iter()
+        .filter_map(|e| e.strip_prefix("MIGRATION_PASS "))
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(
+        passes,
+        (1..=passes.len() as u64).collect::<Vec<_>>(),
+        "{se:?}"
+    );
     let de = dst_ev.names();
     assert!(de.contains(&"MIGRATION completed".to_string()), "{de:?}");
     assert!(de.contains(&"RESUME".to_string()), "{de:?}");
