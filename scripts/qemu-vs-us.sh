@@ -2,7 +2,8 @@
 # QEMU vs us, end to end: migrate RAM_SIZE (default 1G) of random guest RAM
 #   1. QEMU 7.2 -> QEMU 7.2 over a unix socket (guest RAM backed by a file of
 #      random bytes, vCPUs stopped, no bandwidth cap, 60 s downtime limit), and
-#   2. the same with our demo as two processes (--role source / destination),
+#   2. the same with our demo as two processes (--role source / destination;
+#      our source's RAM is the same file, --mem-path),
 # interleaved, RUNS times each (default 3); prints each run's rate
 # (transferred bytes / total time, GiB/s), the medians, the ratio, and each
 # destination's peak RSS (VmHWM) against the guest RAM size. Our two sides'
@@ -114,7 +115,10 @@ our_run() {
         kill -0 "$dst" 2>/dev/null || die "our destination of run $n exited: $(cat "$d/dst.err")"
         sleep 0.05
     done
-    "$DEMO" --role source --uri "unix:$d/mig.sock" --ram-size "${ram_mib}M" \
+    # Our source's guest RAM is the same file QEMU's source maps (QEMU's
+    # memory-backend-file, share=on), so neither source allocates memory of
+    # its own and both destinations start from the same free memory.
+    "$DEMO" --role source --uri "unix:$d/mig.sock" --ram-size "${ram_mib}M" --mem-path "$RAMFILE" \
         --max-bandwidth 0 --downtime-limit 60000 --dirty-rate 0 --used-percent 100 \
         --no-progress-bar --timeout-secs 600 >"$d/src.out" 2>"$d/src.err" ||
         die "our source of run $n: $(cat "$d/src.err")"

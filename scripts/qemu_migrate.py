@@ -80,7 +80,10 @@ def main():
     while True:
         info = src.cmd("query-migrate")
         status = info.get("status")
-        if status == "completed":
+        # QEMU 7.2 sets "completed" a moment before it records total-time
+        # (migration_completion, then migration_calculate_complete), so a
+        # query in between reads 0: ask again until the time is there.
+        if status == "completed" and info.get("total-time", 0) > 0:
             break
         if status in ("failed", "cancelled"):
             sys.exit(f"QEMU migration {status}: {info.get('error-desc', info)}")

@@ -14,8 +14,9 @@ mod common;
 use common::output::assert_contains_all;
 use common::processes::{checksum_rows, demo_exe, spawn_demo};
 
+use vmstate_devices::machine::VIRTIO_AREA;
 use vmstate_examples::analyze::{analyze_state, AnalyzeOptions};
-use vmstate_examples::demo::{run, Args, DemoOptions, ProgressMode, Role};
+use vmstate_examples::demo::{run, Args, DemoOptions, ProgressMode, Role, Xxh64};
 use vmstate_runtime::migration::MigrationStatus;
 
 const MIB: u64 = 1 << 20;
@@ -226,7 +227,17 @@ fn exec_uri_pipes_the_stream_through_commands() {
 
 /// Both sides as processes over `incoming` (a destination that prints where
 /// it waits); the source goes to `uri_of(that line)`.
-fn two_processes(incoming: &str, uri_of: impl Fn(&str) -> String) {
+fn two_processes(incoming: &str, uri_of: impl Fn(&str) -> String) -> String {
+    two_processes_with(incoming, uri_of, &["--dirty-rate", "1500"])
+}
+
+/// Both sides as processes; `source_args` are the source's extra flags.
+/// Returns the source's output.
+fn two_processes_with(
+    incoming: &str,
+    uri_of: impl Fn(&str) -> String,
+    source_args: &[&str],
+) -> String {
     let mut dst = spawn_demo(&[
         "--role",
         "destination",
@@ -247,12 +258,11 @@ fn two_processes(incoming: &str, uri_of: impl Fn(&str) -> String) {
             "4M",
             "--max-bandwidth",
             "16M",
-            "--dirty-rate",
-            "1500",
             "--no-progress-bar",
             "--uri",
             &uri,
         ])
+        .args(source_args)
         .output()
         .unwrap();
     let src_out = String::from_utf8_lossy(&src.stdout);
@@ -270,6 +280,7 @@ fn two_processes(incoming: &str, uri_of: impl Fn(&str) -> String) {
     assert_eq!(names[..6], PC_BLOCKS, "{src_out}");
     assert_eq!(a.len(), 9, "{src_out}");
     assert_eq!(a, b, "source:\n{src_out}\ndestination:\n{dst_out}");
+    src_out.into_owned()
 }
 
 #[test]
@@ -286,6 +297,34 @@ fn one_process_per_side_over_tcp_loopback_gives_equal_checksums() {
         assert!(shown.starts_with("tcp:127.0.0.1:") && !shown.ends_with(":0"));
         shown.to_string()
     });
+}
+
+/// `--mem-path`: the source's pc.ram is the file (QEMU's
+/// memory-backend-file), not filled at boot; what arrives is its bytes.
+#[test]
+fn a_source_with_mem_path_migrates_the_files_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ram = dir.path().join("guest.ram");
+    let image: Vec<u8> = (0..4 * MIB).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&ram, &image).unwrap();
+    let sock = format!("unix:{}", dir.path().join("m.sock").display());
+    let out = two_processes_with(
+        &sock,
+        |shown| shown.to_string(),
+        &["--dirty-rate", "0", "--mem-path", ram.to_str().unwrap()],
+    );
+    // The file is the source's RAM as it stopped (paused after switchover):
+    // what both sides' checksums say. The memory workload wrote nothing;
+    // only the virtio devices' area at the top of pc.ram changed.
+    let after = std::fs::read(&ram).unwrap();
+    let rows = checksum_rows(&out);
+    assert_eq!(rows[0].1, "pc.ram");
+    assert_eq!(rows[0].3, format!("{:016x}", Xxh64::of(&after)), "{out}");
+    let below = (4 * MIB - VIRTIO_AREA) as usize;
+    assert!(
+        after[..below] == image[..below],
+        "the boot left the file's bytes"
+    );
 }
 
 #[test]

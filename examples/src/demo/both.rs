@@ -37,6 +37,8 @@ pub(super) fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport,
             patience,
             CancelToken::new(),
             super::guest::virtio_disk(opts, &disk),
+            // The source's RAM is the file; this side's is its own.
+            None,
         )
     };
     if is_bidirectional(&out_uri) {

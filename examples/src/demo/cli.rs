@@ -94,6 +94,13 @@ pub struct Args {
     /// Plain progress lines instead of a progress bar.
     #[arg(long)]
     pub no_progress_bar: bool,
+    /// Keep this side's guest RAM (`pc.ram`) in FILE, mapped shared, as
+    /// QEMU's `-object memory-backend-file,mem-path=FILE,share=on`: the
+    /// file's bytes are the guest's memory (a source does not fill it at
+    /// boot). An empty file is sized to --ram-size. With --role both, the
+    /// source's RAM.
+    #[arg(long, value_name = "FILE")]
+    pub mem_path: Option<PathBuf>,
 }
 
 /// `--role`.
@@ -138,6 +145,7 @@ impl Args {
             cpu_throttle_increment: self.cpu_throttle_increment,
             uri: self.uri,
             incoming: self.incoming,
+            mem_path: self.mem_path,
             keep_stream: self.keep_stream,
             timeout: Duration::from_secs(self.timeout_secs),
             accept_timeout: self.accept_timeout,

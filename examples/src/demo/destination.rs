@@ -34,6 +34,7 @@ pub(super) fn run(opts: &DemoOptions, out: &mut dyn Write) -> Result<DemoReport,
         },
         cancel.clone(),
         super::guest::virtio_disk(opts, &super::guest::disk_for(&uri)),
+        opts.mem_path.as_deref(),
     )?;
     let _ = writeln!(
         out,

@@ -27,7 +27,7 @@ impl Source {
     /// returns after a warm-up. With a `disk` (see [`virtio_disk`]) the
     /// machine has the virtio devices, blk on that image.
     pub(super) fn start(opts: &DemoOptions, disk: Option<&Path>) -> Result<Source, DemoError> {
-        let machine = Machine::demo(opts.ram_size, disk)?;
+        let machine = Machine::demo_over(opts.ram_size, disk, opts.mem_path.as_deref())?;
         machine.boot(opts.used_percent, BOOT_SEED)?;
         let guest = Guest::start(
             &machine,

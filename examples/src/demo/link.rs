@@ -71,10 +71,11 @@ impl Receiver {
         patience: Patience,
         cancel: CancelToken,
         disk: Option<&std::path::Path>,
+        mem_path: Option<&std::path::Path>,
     ) -> Result<Receiver, DemoError> {
-        let machine = Machine::demo(ram_size, disk)?;
+        let machine = Machine::demo_over(ram_size, disk, mem_path)?;
         let stats = StatsHandle::default();
-        let mut reg = machine.registry_with(ram_config)?;
+        let mut reg = machine.incoming_registry_with(ram_config)?;
         let (s, c) = (stats.clone(), cancel.clone());
         let thread = std::thread::Builder::new()
             .name("destination".into())

@@ -77,6 +77,10 @@ pub struct DemoOptions {
     pub uri: Option<String>,
     /// Where the destination takes the stream from (`-incoming URI`).
     pub incoming: Option<String>,
+    /// This side's `pc.ram` in this file, mapped shared (QEMU's
+    /// `memory-backend-file` `mem-path` with `share=on`); with both sides
+    /// in one process, the source's. `None`: anonymous memory.
+    pub mem_path: Option<PathBuf>,
     /// Also write the stream to this file.
     pub keep_stream: Option<PathBuf>,
     /// Give up (cancel) when the migration has not finished after this long.
@@ -113,6 +117,7 @@ impl Default for DemoOptions {
             cpu_throttle_increment: 10,
             uri: None,
             incoming: None,
+            mem_path: None,
             keep_stream: None,
             timeout: Duration::from_secs(30),
             accept_timeout: None,

@@ -99,13 +99,17 @@ impl Machine {
 
     /// "Boots" the guest: fills the first `used_percent` of every RAM block with
     /// data (one pseudo-random stream per block; the rest stays zero pages, as
-    /// in a fresh guest) and sets the keyboard
+    /// in a fresh guest; a file-backed block keeps its file's bytes, which are
+    /// the guest's memory) and sets the keyboard
     /// controller up as an OS driver does (translation and interrupts on, Num
     /// Lock LED, mouse reporting enabled).
     pub fn boot(&self, used_percent: u32, seed: u64) -> Result<()> {
         {
             let ram = lock(&self.ram)?;
             for (index, block) in ram.blocks().iter().enumerate() {
+                if block.is_file_backed() {
+                    continue;
+                }
                 let ps = block.spec().page_size;
                 let used = block.pages() * u64::from(used_percent.min(100)) / 100 * ps;
                 // One pseudo-random stream over the used part, written a chunk
@@ -166,6 +170,14 @@ impl Machine {
     /// postcopy-ram add).
     pub fn registry_with(&self, config: RamSectionConfig) -> Result<Registry> {
         self.registry_of(self.ram_section(config))
+    }
+
+    /// [`registry_with`](Self::registry_with) for a destination waiting for
+    /// a stream: with [`RamSectionConfig::prefault`] the RAM starts faulting
+    /// in at once ([`RamSection::prefaulting_now`]), while the source has not
+    /// connected yet.
+    pub fn incoming_registry_with(&self, config: RamSectionConfig) -> Result<Registry> {
+        self.registry_of(self.ram_section(config).prefaulting_now())
     }
 
     /// [`registry_with`](Self::registry_with) whose "ram" section can go
@@ -304,6 +316,74 @@ mod tests {
         for bad in [0, PS + 1] {
             assert!(Machine::qemu_pc(bad).is_err(), "{bad}");
         }
+    }
+
+    /// `pc.ram` in a file (`--mem-path`): boot keeps the file's bytes, the
+    /// migration carries them, and a load into a file-backed destination
+    /// lands in that file; an incoming registry prefaults while it waits.
+    #[test]
+    fn a_file_backed_pc_ram_migrates_the_files_bytes() {
+        use std::io::{Read, Seek, Write};
+        let len = 16 * PS;
+        let mut image: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8 + 1).collect();
+        image[..PS as usize].fill(0); // one zero page in the file
+        let mut src_file = tempfile::NamedTempFile::new().unwrap();
+        src_file.write_all(&image).unwrap();
+        let src = Machine::demo_over(len, None, Some(src_file.path())).unwrap();
+        src.boot(100, 3).unwrap();
+        assert!(src
+            .ram
+            .lock()
+            .unwrap()
+            .get(RAM_BLOCK)
+            .unwrap()
+            .is_file_backed());
+        assert!(
+            src.ram
+                .lock()
+                .unwrap()
+                .get(RAM_BLOCK)
+                .unwrap()
+                .to_vec()
+                .unwrap()
+                == image
+        );
+        let (stream, _) = save_all(&src, 8 * PS, None);
+
+        let dst_file = tempfile::NamedTempFile::new().unwrap(); // empty: sized on use
+        let dst = Machine::demo_over(len, None, Some(dst_file.path())).unwrap();
+        let config = RamSectionConfig {
+            prefault: true,
+            ..RamSectionConfig::default()
+        };
+        let mut reg = dst.incoming_registry_with(config).unwrap();
+        let mut r = Reader::new(BytesMut::from(&stream[..]));
+        StreamLoader::new(LoadOptions::default().with_configuration(None))
+            .load(&mut r, &mut reg, &mut NoCommands)
+            .unwrap();
+        let (a, b) = (src.ram.lock().unwrap(), dst.ram.lock().unwrap());
+        for block in a.blocks() {
+            let other = b.get(block.idstr()).unwrap();
+            assert!(
+                block.to_vec().unwrap() == other.to_vec().unwrap(),
+                "{}",
+                block.idstr()
+            );
+        }
+        let mut written = Vec::new();
+        let mut f = dst_file.reopen().unwrap();
+        f.rewind().unwrap();
+        f.read_to_end(&mut written).unwrap();
+        assert!(
+            written == image,
+            "the destination's file holds the guest RAM"
+        );
+
+        // A file shorter than the block is refused, naming the block.
+        let short = tempfile::NamedTempFile::new().unwrap();
+        short.as_file().set_len(PS).unwrap();
+        let e = Machine::demo_over(len, None, Some(short.path())).unwrap_err();
+        assert!(e.to_string().contains("pc.ram"), "{e}");
     }
 
     #[test]

@@ -531,7 +531,31 @@ impl Machine {
     /// virtio devices over the disk image there (both sides of a migration
     /// build the same machine from the same two values).
     pub fn demo(ram_size: u64, disk: Option<&Path>) -> Result<Self> {
+        Self::demo_over(ram_size, disk, None)
+    }
+
+    /// [`Machine::demo`] with `pc.ram` in the file at `mem_path` when given
+    /// (QEMU's `-object memory-backend-file,mem-path=...,share=on`; see
+    /// [`RamBlock::from_file`](crate::ram::RamBlock::from_file)): the file's
+    /// bytes are the guest's RAM, [`Machine::boot`] leaves them as they are.
+    pub fn demo_over(ram_size: u64, disk: Option<&Path>, mem_path: Option<&Path>) -> Result<Self> {
         let m = Machine::qemu_pc(ram_size)?;
+        if let Some(path) = mem_path {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .map_err(|e| Error::invalid(format!("mem-path {}: {e}", path.display())))?;
+            let mut ram = lock(&m.ram)?;
+            let spec = ram
+                .get(RAM_BLOCK)
+                .map(|b| b.spec().clone())
+                .ok_or_else(|| Error::invalid(format!("no {RAM_BLOCK} block")))?;
+            ram.replace(crate::ram::RamBlock::from_file(spec, file).map_err(Error::from)?)
+                .map_err(Error::from)?;
+        }
         match disk {
             Some(d) if ram_size >= MIN_RAM => m.with_virtio(d),
             _ => Ok(m),

@@ -88,15 +88,21 @@ fn mem_err(block: &str, e: impl std::fmt::Display) -> RamError {
 }
 
 impl RamBlock {
-    /// A block with fresh anonymous memory (zero-filled).
+    /// A block with fresh anonymous memory (zero-filled), advised for
+    /// transparent huge pages as QEMU advises every anonymous RAMBlock
+    /// ([`advise_hugepages`](Self::advise_hugepages)).
     pub fn new(spec: RamBlockSpec) -> Result<Self, RamError> {
         Self::check_spec(&spec)?;
         let region = RamRegion::from_range(GuestAddress(spec.gpa), spec.max_length as usize, None)
             .map_err(|e| mem_err(&spec.idstr, e))?;
-        Ok(RamBlock {
+        let block = RamBlock {
             spec,
             region: Arc::new(region),
-        })
+        };
+        // Only advice: where THP is off (or "never") the block works the same
+        // with 4 KiB pages.
+        let _ = block.advise_hugepages();
+        Ok(block)
     }
 
     /// A block over a region the VMM already has (no copy): `region` must span
@@ -114,6 +120,56 @@ impl RamBlock {
             ));
         }
         Ok(RamBlock { spec, region })
+    }
+
+    /// A block over the first `max_length` bytes of `file`, mapped shared
+    /// (QEMU's `memory-backend-file` with `share=on`): the file's bytes are
+    /// the guest's memory, and what the guest or a load writes lands in the
+    /// file. An empty file is sized to `max_length` (as QEMU sizes a new
+    /// `mem-path`); a non-empty one must be at least that long.
+    ///
+    /// ```
+    /// use vmstate_devices::ram::{RamBlock, RamBlockSpec};
+    ///
+    /// let file = tempfile::tempfile().unwrap();
+    /// let block = RamBlock::from_file(RamBlockSpec::ram("pc.ram", 1 << 20), file).unwrap();
+    /// assert!(block.is_file_backed());
+    /// block.write(0x10, b"in the file").unwrap();
+    /// ```
+    pub fn from_file(spec: RamBlockSpec, file: std::fs::File) -> Result<Self, RamError> {
+        Self::check_spec(&spec)?;
+        let len = file
+            .metadata()
+            .map_err(|e| mem_err(&spec.idstr, format_args!("backing file: {e}")))?
+            .len();
+        if len == 0 {
+            file.set_len(spec.max_length)
+                .map_err(|e| mem_err(&spec.idstr, format_args!("sizing the backing file: {e}")))?;
+        } else if len < spec.max_length {
+            return Err(mem_err(
+                &spec.idstr,
+                format_args!(
+                    "backing file holds {len:#x} bytes, less than max_length {:#x}",
+                    spec.max_length
+                ),
+            ));
+        }
+        let region = RamRegion::from_range(
+            GuestAddress(spec.gpa),
+            spec.max_length as usize,
+            Some(vm_memory::FileOffset::new(file, 0)),
+        )
+        .map_err(|e| mem_err(&spec.idstr, e))?;
+        Ok(RamBlock {
+            spec,
+            region: Arc::new(region),
+        })
+    }
+
+    /// Whether the block's memory is a file's (see [`from_file`](Self::from_file)).
+    pub fn is_file_backed(&self) -> bool {
+        let mapping: &vm_memory::MmapRegion<AtomicBitmap> = &self.region;
+        mapping.file_offset().is_some()
     }
 
     fn check_spec(spec: &RamBlockSpec) -> Result<(), RamError> {
@@ -276,10 +332,45 @@ impl RamBlock {
             return Ok(());
         }
         let mapping: &vm_memory::MmapRegion<AtomicBitmap> = &self.region;
-        madvise_populate_write(mapping, start as usize, (end - start) as usize).map_err(|e| {
+        madvise(
+            mapping,
+            start as usize,
+            (end - start) as usize,
+            Advice::PopulateWrite,
+        )
+        .map_err(|e| {
             mem_err(
                 &self.spec.idstr,
                 format_args!("prefault {start:#x}..{end:#x}: {e}"),
+            )
+        })
+    }
+
+    /// Asks the kernel to back the block with transparent huge pages
+    /// (`MADV_HUGEPAGE` over the whole mapping), as QEMU does for guest RAM.
+    /// A destination's first touch of fresh memory then takes one fault per
+    /// 2 MiB instead of one per 4 KiB, which is most of what loading into
+    /// never-used memory costs (the kernel zeroes the same bytes either way).
+    /// [`RamBlock::new`] calls it; a VMM handing over its own region
+    /// ([`from_region`](Self::from_region)) decides for itself. Fails where
+    /// THP is not built in or the mapping cannot take it; the memory is then
+    /// as before.
+    ///
+    /// ```
+    /// use vmstate_devices::ram::{RamBlock, RamBlockSpec};
+    ///
+    /// let block = RamBlock::new(RamBlockSpec::ram("pc.ram", 4 << 20)).unwrap();
+    /// let _ = block.advise_hugepages(); // advice only: contents unchanged
+    /// let mut b = [1u8; 4];
+    /// block.read(0, &mut b).unwrap();
+    /// assert_eq!(b, [0; 4]);
+    /// ```
+    pub fn advise_hugepages(&self) -> Result<(), RamError> {
+        let mapping: &vm_memory::MmapRegion<AtomicBitmap> = &self.region;
+        madvise(mapping, 0, mapping.size(), Advice::HugePage).map_err(|e| {
+            mem_err(
+                &self.spec.idstr,
+                format_args!("MADV_HUGEPAGE over {:#x} bytes: {e}", mapping.size()),
             )
         })
     }
@@ -296,14 +387,24 @@ impl RamBlock {
 /// region's start is a multiple of it).
 const HOST_PAGE: u64 = 4096;
 
-/// `madvise(MADV_POPULATE_WRITE)` over `len` bytes at `offset` of `mapping`:
-/// the one `unsafe` call of the RAM model outside `ram::kvm`.
+/// The two pieces of advice the RAM model gives the kernel.
+#[derive(Debug, Clone, Copy)]
+enum Advice {
+    /// `MADV_POPULATE_WRITE`: fault the range in for writing, changing no byte.
+    PopulateWrite,
+    /// `MADV_HUGEPAGE`: back the range with transparent huge pages where it can.
+    HugePage,
+}
+
+/// `madvise(advice)` over `len` bytes at `offset` of `mapping`: the one
+/// `unsafe` call of the RAM model outside `ram::kvm`.
 #[cfg(target_os = "linux")]
-#[allow(unsafe_code)] // one reviewed madvise; see SAFETY below and the test `populate_*`.
-fn madvise_populate_write(
+#[allow(unsafe_code)] // one reviewed madvise; see SAFETY below and the tests `populate_*`, `hugepage_*`.
+fn madvise(
     mapping: &vm_memory::MmapRegion<AtomicBitmap>,
     offset: usize,
     len: usize,
+    advice: Advice,
 ) -> std::io::Result<()> {
     if offset
         .checked_add(len)
@@ -311,19 +412,26 @@ fn madvise_populate_write(
     {
         return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
     }
+    let flag = match advice {
+        Advice::PopulateWrite => libc::MADV_POPULATE_WRITE,
+        Advice::HugePage => libc::MADV_HUGEPAGE,
+    };
     // The address is only formed, never dereferenced here.
     let addr = mapping.as_ptr().wrapping_add(offset);
     // SAFETY: `addr..addr + len` lies inside `mapping` (checked above), which
     // `&mapping` keeps mapped for the whole call; `offset` is a multiple of
     // the host page and the mapping starts on one (mmap), as madvise needs.
-    // MADV_POPULATE_WRITE only faults pages in as a write access would,
-    // without writing: no byte of the mapping changes (present pages are left
-    // as they are, missing anonymous pages appear as the zeros they already
-    // read as), nothing is unmapped or remapped, and no pointer or reference
-    // held elsewhere (vm-memory's slices, other threads' accesses) is
-    // invalidated. It reads no Rust memory. A failure (old kernel: EINVAL,
-    // read-only mapping, ENOMEM) leaves the mapping as it was.
-    let rc = unsafe { libc::madvise(addr.cast(), len, libc::MADV_POPULATE_WRITE) };
+    // Neither advice changes a byte of the mapping or invalidates any pointer
+    // or reference held elsewhere (vm-memory's slices, other threads'
+    // accesses): MADV_POPULATE_WRITE only faults pages in as a write access
+    // would, without writing (present pages stay as they are, missing
+    // anonymous pages appear as the zeros they already read as);
+    // MADV_HUGEPAGE only sets a flag on the VMA so later faults (and
+    // khugepaged) may use 2 MiB pages, whose contents are the same bytes.
+    // Nothing is unmapped or remapped, and no Rust memory is read. A failure
+    // (old kernel: EINVAL, read-only mapping, ENOMEM) leaves the mapping as
+    // it was.
+    let rc = unsafe { libc::madvise(addr.cast(), len, flag) };
     if rc == 0 {
         Ok(())
     } else {
@@ -332,10 +440,11 @@ fn madvise_populate_write(
 }
 
 #[cfg(not(target_os = "linux"))]
-fn madvise_populate_write(
+fn madvise(
     _mapping: &vm_memory::MmapRegion<AtomicBitmap>,
     _offset: usize,
     _len: usize,
+    _advice: Advice,
 ) -> std::io::Result<()> {
     Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
 }
@@ -381,6 +490,40 @@ impl RamBlockList {
             }
         }
         Ok(RamBlockList { blocks })
+    }
+
+    /// Puts `block` in place of the block of the same idstr, which must be
+    /// declared the same way (sizes, page size, flags): e.g. guest RAM a VMM
+    /// keeps in a file or memfd, in a list [`qemu_pc`](Self::qemu_pc) made.
+    ///
+    /// ```
+    /// use vmstate_devices::ram::{RamBlock, RamBlockList, RamBlockSpec};
+    ///
+    /// let mut ram = RamBlockList::qemu_pc(1 << 20, false).unwrap();
+    /// let spec = ram.get("pc.ram").unwrap().spec().clone();
+    /// let file = tempfile::tempfile().unwrap();
+    /// ram.replace(RamBlock::from_file(spec, file).unwrap()).unwrap();
+    /// assert!(ram.get("pc.ram").unwrap().is_file_backed());
+    /// assert!(ram.replace(RamBlock::new(RamBlockSpec::ram("pc.ram", 4096)).unwrap()).is_err());
+    /// ```
+    pub fn replace(&mut self, block: RamBlock) -> Result<(), RamError> {
+        let slot = self
+            .blocks
+            .iter_mut()
+            .find(|b| b.idstr() == block.idstr())
+            .ok_or_else(|| mem_err(block.idstr(), "no such block to replace"))?;
+        if slot.spec() != block.spec() {
+            return Err(mem_err(
+                block.idstr(),
+                format_args!(
+                    "declared as {:?}, the replacement as {:?}",
+                    slot.spec(),
+                    block.spec()
+                ),
+            ));
+        }
+        *slot = block;
+        Ok(())
     }
 
     /// QEMU 7.2's `pc` machine blocks as its streams list them (the fixtures of
@@ -564,6 +707,26 @@ mod tests {
         // Empty and out-of-range requests do nothing.
         block.populate(LEN, 4096).unwrap();
         block.populate(0, 0).unwrap();
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn hugepage_advice_keeps_every_byte() {
+        const LEN: u64 = 8 << 20;
+        let block = RamBlock::new(RamBlockSpec::ram("pc.ram", LEN)).unwrap();
+        block.write(0x1f_ffff, b"x").unwrap();
+        block.write(LEN - 4, b"tail").unwrap();
+        // Advising again (new() already did) and then faulting all of it in
+        // must leave the written bytes and zeros elsewhere.
+        match block.advise_hugepages() {
+            Ok(()) => {}
+            Err(e) => println!("MADV_HUGEPAGE unsupported here: {e}"),
+        }
+        let _ = block.populate(0, LEN);
+        let all = block.to_vec().unwrap();
+        assert_eq!(all[0x1f_ffff], b'x');
+        assert_eq!(&all[(LEN - 4) as usize..], b"tail");
+        assert_eq!(all.iter().filter(|b| **b != 0).count(), 5);
     }
 
     #[test]

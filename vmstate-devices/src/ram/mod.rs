@@ -47,8 +47,14 @@
 //! used_length, CONTINUE with no block, fill byte, XBZRLE header and data,
 //! flag combinations, page-size and GPA words), each with a [`RamErrorKind`]
 //! naming block and offset. PAGE payloads go from the section reader's buffer
-//! (what the transport read) straight into guest memory, one copy, nothing
-//! allocated per page.
+//! (what the transport read) straight into guest memory, one copy with
+//! streaming stores (`page_copy`: the page is not read back, so its cache
+//! lines are not fetched first), nothing allocated per page.
+//!
+//! Memory: [`RamBlock::new`] maps anonymous memory advised for transparent
+//! huge pages (as QEMU advises guest RAM), [`RamBlock::from_file`] maps a
+//! file shared (QEMU's `memory-backend-file,share=on`), and
+//! [`RamBlock::from_region`] takes a region the VMM already has.
 //!
 //! The counters ([`RamCounters`], shown as the runtime's `RamStats`) are QEMU's
 //! `query-migrate` "ram" and "xbzrle-cache" members.
@@ -98,6 +104,7 @@ pub mod dirty;
 mod error;
 #[cfg(feature = "kvm")]
 pub mod kvm;
+mod page_copy;
 pub mod postcopy;
 pub mod protocol;
 pub mod section;

@@ -477,6 +477,37 @@ impl RamSection {
         self
     }
 
+    /// A destination that knows a stream is coming starts faulting its
+    /// memory in now ([`RamSectionConfig::prefault`] must be on), while it
+    /// still waits for the source to connect, instead of at the start of the
+    /// load: the kernel's first-touch work is then done, or under way, when
+    /// the pages arrive. The load takes the running thread over and stops it
+    /// when it ends (dropping the section stops it too). Without `prefault`
+    /// it does nothing.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use vmstate_devices::ram::{
+    ///     RamBlockList, RamBlockSpec, RamSection, RamSectionConfig, VmMemoryDirtyLog,
+    /// };
+    ///
+    /// let ram = Arc::new(Mutex::new(
+    ///     RamBlockList::new(vec![RamBlockSpec::ram("pc.ram", 4 << 20)]).unwrap(),
+    /// ));
+    /// let config = RamSectionConfig { prefault: true, ..RamSectionConfig::default() };
+    /// let section = RamSection::with_config(ram, config, Box::new(VmMemoryDirtyLog))
+    ///     .prefaulting_now();
+    /// drop(section); // stops and joins the thread
+    /// ```
+    pub fn prefaulting_now(mut self) -> Self {
+        if self.config.prefault && self.prefaulter.is_none() {
+            if let Ok(ram) = lock(&self.ram) {
+                self.prefaulter = Prefaulter::start(ram.blocks().to_vec());
+            }
+        }
+        self
+    }
+
     /// The blocks, shared.
     pub fn ram(&self) -> Arc<Mutex<RamBlockList>> {
         self.ram.clone()
@@ -892,10 +923,14 @@ fn load_page(
         .map_err(|e| RamError::new(RamErrorKind::Wire(e), at))?;
     // The section reader's buffer is one contiguous `BytesMut`, so once `ps`
     // bytes are buffered they are one chunk; `with_contiguous` still checks.
-    if r.with_contiguous(ps, |src| dst.copy_from(src)).is_none() {
+    // Streaming stores (`page_copy`): the page is written once and not read
+    // back during the load.
+    if r.with_contiguous(ps, |src| super::page_copy::copy_page(&dst, src))
+        .is_none()
+    {
         r.read_bytes(scratch)
             .map_err(|e| RamError::new(RamErrorKind::Wire(e), at))?;
-        dst.copy_from(&scratch[..]);
+        super::page_copy::copy_page(&dst, &scratch[..]);
     }
     Ok(())
 }
@@ -1111,8 +1146,8 @@ impl SaveVmHandlers for RamSection {
         // postcopy hook: no page received yet (one bit per page by max_length).
         self.postcopy.load_setup(&*lock(&self.ram)?);
         self.decoder = RamDecoder::new(self.config.page_size(), self.config.mem_size);
-        self.prefaulter = None;
-        if self.config.prefault {
+        // A thread started early ([`RamSection::prefaulting_now`]) goes on.
+        if self.config.prefault && self.prefaulter.is_none() {
             self.prefaulter = Prefaulter::start(lock(&self.ram)?.blocks().to_vec());
         }
         Ok(())
