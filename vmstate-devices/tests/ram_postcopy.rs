@@ -397,11 +397,18 @@ fn run_postcopy(link: Link) -> Outcome {
     let (_, result) = handle.wait();
     result.unwrap();
     // query-migrate's "ram" shows the bytes sent after the switch.
-    let shown = stats.snapshot().ram.expect("RAM statistics").postcopy_bytes;
+    let ram_stats = stats.snapshot().ram.expect("RAM statistics");
+    let shown = ram_stats.postcopy_bytes;
     assert!(
         shown > 0 && shown <= postcopy_bytes.load(Ordering::Relaxed),
         "postcopy-bytes {shown}"
     );
+    // ... and the page requests that reached the source ("postcopy-requests"):
+    // some, and never more than the destination's accessors sent.
+    let (counted, sent) = (ram_stats.postcopy_requests, access.requests_sent());
+    eprintln!("postcopy-requests {counted} of {sent} sent");
+    assert!(counted <= sent, "postcopy-requests {counted}, sent {sent}");
+    assert!(sent < 10 || counted > 0, "postcopy-requests 0, sent {sent}");
     let writes = writer.join().unwrap();
     let (dst_result, reads) = dst_thread.join().unwrap();
     dst_result.unwrap();
@@ -600,6 +607,9 @@ fn hostile_page_requests_are_typed_errors() {
     assert!(!s.queue_page_request("pc.rom", 0, PS).unwrap());
     // A good one is taken.
     assert!(s.queue_page_request("pc.bios", 0, PS).unwrap());
+    // "postcopy-requests" counts every request for this handler's blocks,
+    // the refused ones too (as QEMU counts), not the other handler's.
+    assert_eq!(s.ram_stats().unwrap().postcopy_requests, 7);
 }
 
 #[test]
@@ -612,6 +622,7 @@ fn a_request_flood_is_bounded_and_urgent_pages_go_first() {
         assert!(s.queue_page_request("pc.ram", page * PS, PS).unwrap());
     }
     assert_eq!(s.postcopy_requests_dropped(), 500);
+    assert_eq!(s.ram_stats().unwrap().postcopy_requests, n);
     // One PART: the budget bounds it although thousands of requests wait, and
     // its first pages are the requested ones (the top of pc.ram), not page 0.
     let mut w = section_writer();

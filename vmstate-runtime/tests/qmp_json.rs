@@ -83,6 +83,7 @@ fn ram() -> RamStats {
         .with_dirty_pages_rate(120)
         .with_precopy_bytes(1_000_000)
         .with_downtime_bytes(20_000)
+        .with_postcopy_requests(7)
 }
 
 #[test]
@@ -127,7 +128,8 @@ fn an_active_migration_is_a_query_migrate_reply() {
                 "page-size": 4096,
                 "precopy-bytes": 1000000,
                 "downtime-bytes": 20000,
-                "postcopy-bytes": 0
+                "postcopy-bytes": 0,
+                "postcopy-requests": 7
             },
             "xbzrle-cache": {
                 "cache-size": 67108864,

@@ -121,6 +121,9 @@ pub struct RamCounters {
     /// Bytes of the section sent after the switchover to postcopy
     /// ("postcopy-bytes").
     pub postcopy_bytes: AtomicU64,
+    /// Page requests that came over the return path, counted on arrival,
+    /// valid or not, as QEMU does ("postcopy-requests").
+    pub postcopy_requests: AtomicU64,
     /// The XBZRLE cache size in bytes; 0 while XBZRLE is off.
     pub xbzrle_cache_size: AtomicU64,
     /// XBZRLE records sent ("xbzrle-cache" "pages").
@@ -181,6 +184,7 @@ impl RamCounters {
             .with_precopy_bytes(get(&self.precopy_bytes))
             .with_downtime_bytes(get(&self.downtime_bytes))
             .with_postcopy_bytes(get(&self.postcopy_bytes))
+            .with_postcopy_requests(get(&self.postcopy_requests))
             .with_page_size(page_size)
             .with_xbzrle(match get(&self.xbzrle_cache_size) {
                 0 => None,

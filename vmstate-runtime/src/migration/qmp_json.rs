@@ -15,7 +15,7 @@
 //! * [`MigrationStatus`]: its QAPI string.
 //!
 //! The `ram` object carries the counters this runtime keeps; QEMU's members it
-//! does not track (`skipped`, `postcopy-requests`, `multifd-bytes`,
+//! does not track (`skipped`, `multifd-bytes`,
 //! `pages-per-second`, `dirty-sync-missed-zero-copy`) are left out rather
 //! than reported as zero.
 
@@ -123,7 +123,8 @@ fn ram_counters<M: SerializeMap>(m: &mut M, r: &RamStats) -> Result<(), M::Error
     m.serialize_entry("page-size", &r.page_size)?;
     m.serialize_entry("precopy-bytes", &r.precopy_bytes)?;
     m.serialize_entry("downtime-bytes", &r.downtime_bytes)?;
-    m.serialize_entry("postcopy-bytes", &r.postcopy_bytes)
+    m.serialize_entry("postcopy-bytes", &r.postcopy_bytes)?;
+    m.serialize_entry("postcopy-requests", &r.postcopy_requests)
 }
 
 impl Serialize for RamStats {

@@ -937,7 +937,7 @@ impl State {
     /// The "ram" member (and "xbzrle-cache" when the xbzrle counters exist).
     /// `transferred`, `remaining` and `total` are the stream's bytes (all
     /// sections); `skipped` and `multifd-bytes` are 0 as in QEMU without
-    /// multifd; `postcopy-requests` is not counted by the runtime (0).
+    /// multifd.
     fn ram_info(&self, s: &MigrationStats, m: &mut Map<String, Value>) {
         let r = s.ram.unwrap_or_default();
         let page = if r.page_size == 0 { 4096 } else { r.page_size };
@@ -952,7 +952,7 @@ impl State {
             "dirty-pages-rate": r.dirty_pages_rate,
             "mbps": s.throughput_bps * 8.0 / 1e6,
             "dirty-sync-count": s.dirty_sync_count.max(r.dirty_sync_count),
-            "postcopy-requests": 0,
+            "postcopy-requests": r.postcopy_requests,
             "page-size": page,
             "multifd-bytes": 0,
             "pages-per-second": (s.throughput_bps / page as f64) as u64,

@@ -35,6 +35,9 @@ pub struct RamStats {
     pub downtime_bytes: u64,
     /// Bytes of RAM sections sent in postcopy ("postcopy-bytes").
     pub postcopy_bytes: u64,
+    /// Page requests the destination sent over the return path, each counted
+    /// on arrival, valid or not, as QEMU counts them ("postcopy-requests").
+    pub postcopy_requests: u64,
     /// The target page size the counts are in ("page-size").
     pub page_size: u64,
     /// The XBZRLE counters (QMP `query-migrate`'s "xbzrle-cache"), when the
@@ -91,6 +94,7 @@ with_setters!(RamStats {
     with_precopy_bytes => precopy_bytes: [u64],
     with_downtime_bytes => downtime_bytes: [u64],
     with_postcopy_bytes => postcopy_bytes: [u64],
+    with_postcopy_requests => postcopy_requests: [u64],
     with_page_size => page_size: [u64],
     with_xbzrle => xbzrle: into [Option<XbzrleStats>],
 });
@@ -142,6 +146,7 @@ impl std::ops::AddAssign for RamStats {
         self.precopy_bytes += o.precopy_bytes;
         self.downtime_bytes += o.downtime_bytes;
         self.postcopy_bytes += o.postcopy_bytes;
+        self.postcopy_requests += o.postcopy_requests;
         if self.page_size == 0 {
             self.page_size = o.page_size;
         }

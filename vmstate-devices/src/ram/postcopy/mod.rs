@@ -293,6 +293,12 @@ impl PostcopyRam for RamSection {
             else {
                 return Ok(false);
             };
+            // Counted before the range is checked, as QEMU's
+            // ram_save_queue_pages counts; only by the handler whose block it
+            // is, so several RAM handlers do not count one request twice.
+            self.counters
+                .postcopy_requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             (index, limits.check(start, len).map_err(err)?)
         };
         if self.save.is_none() {
