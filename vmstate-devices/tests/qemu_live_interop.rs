@@ -19,11 +19,12 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use vmstate_devices::qemu_pc::{parse_vmdesc, stream_vmdesc, MachineState, QemuPc, QemuPcLayout};
 use vmstate_runtime::migration::{
-    run_incoming, start_migration, Incoming, MigrationConfig, MigrationUri, StatsHandle, VmControl,
+    run_incoming, start_migration, Incoming, MigrationConfig, MigrationUri, StatsHandle,
 };
 
 mod common;
 use common::fixtures::fixture;
+use common::link::StillGuest;
 use common::qemu::{qemu_available, Qemu, TempDir};
 
 /// The harness's `-m 32`.
@@ -386,18 +387,6 @@ fn qemu_precopy_with_virtio_devices_into_us() {
     );
 }
 
-/// Our source's guest: nothing runs, so nothing to stop.
-struct StaticGuest;
-
-impl VmControl for StaticGuest {
-    fn pause(&mut self) -> vmstate_runtime::Result<()> {
-        Ok(())
-    }
-    fn resume(&mut self) -> vmstate_runtime::Result<()> {
-        Ok(())
-    }
-}
-
 /// Our source, loaded from `stream`, migrates into a QEMU `-incoming` at a
 /// unix socket or a TCP port.
 /// `may_differ`: the sections QEMU's re-save may change (its run state).
@@ -419,7 +408,7 @@ fn us_to_qemu(stream: &[u8], unix: bool, may_differ: &[&str]) {
     };
     let mut qemu = Qemu::start_keeping_stderr(dir.path(), &["-S", "-incoming", &qemu_uri]);
     let config = MigrationConfig::new(uri).with_machine(vmstate_devices::qemu_pc::MACHINE_TYPE);
-    let handle = start_migration(config, reg, Box::new(StaticGuest)).unwrap();
+    let handle = start_migration(config, reg, Box::new(StillGuest)).unwrap();
     let stats = handle.stats();
     let (_reg, r) = handle.wait();
     if let Err(e) = r {

@@ -7,8 +7,6 @@
 //! the received bitmaps; then the hostile cases of page requests, discards
 //! and received bitmaps.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -35,6 +33,7 @@ use vmstate_runtime::savevm::{
 use vmstate_runtime::wire::{Reader, Writer};
 
 mod common;
+use common::link::Proxy;
 use common::qemu::TempDir;
 
 const MACHINE: &str = "pc-i440fx-7.2";
@@ -138,62 +137,6 @@ fn spawn_writer(view: RamBlockList, running: Guest) -> JoinHandle<u64> {
             thread::sleep(Duration::from_millis(1));
         }
     })
-}
-
-/// A TCP proxy between source and destination (both directions, the return
-/// path included) that can record what the source sends and cut the
-/// connection on demand.
-struct Proxy {
-    addr: SocketAddr,
-    captured: Arc<Mutex<Vec<u8>>>,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Proxy {
-    fn new(to: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let captured = Arc::new(Mutex::new(Vec::new()));
-        let conns = Arc::new(Mutex::new(Vec::new()));
-        let (cap, cs) = (captured.clone(), conns.clone());
-        thread::spawn(move || {
-            let Ok((mut a, _)) = listener.accept() else {
-                return;
-            };
-            let mut b = TcpStream::connect(to).unwrap();
-            let (mut a2, mut b2) = (a.try_clone().unwrap(), b.try_clone().unwrap());
-            cs.lock()
-                .unwrap()
-                .extend([a.try_clone().unwrap(), b.try_clone().unwrap()]);
-            thread::spawn(move || {
-                let _ = std::io::copy(&mut b2, &mut a2);
-            });
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = match a.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                cap.lock().unwrap().extend_from_slice(&buf[..n]);
-                if b.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-            let _ = b.shutdown(std::net::Shutdown::Write);
-        });
-        Proxy {
-            addr,
-            captured,
-            conns,
-        }
-    }
-
-    /// A network failure: both sides' sockets die.
-    fn cut(&self) {
-        for s in self.conns.lock().unwrap().iter() {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
-    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -429,9 +372,7 @@ fn run_postcopy(link: Link) -> Outcome {
         received,
         postcopy_bytes: postcopy_bytes.load(Ordering::Relaxed),
         recovered,
-        captured: proxy
-            .map(|p| std::mem::take(&mut *p.captured.lock().unwrap()))
-            .unwrap_or_default(),
+        captured: proxy.map(|p| p.take_stream()).unwrap_or_default(),
         writes,
     }
 }

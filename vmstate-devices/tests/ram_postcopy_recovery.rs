@@ -5,9 +5,8 @@
 //! link; a request sent to the dead link would leave the accessor waiting.
 //! A request swallowed by the link as it broke is asked again on the new one.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -20,11 +19,14 @@ use vmstate_devices::ram::{
 };
 use vmstate_runtime::migration::{
     run_incoming_with, start_migration, Incoming, IncomingHooks, MigrationCapabilities,
-    MigrationConfig, MigrationHandle, MigrationParameters, MigrationStats, MigrationStatus,
-    MigrationUri, StatsHandle, VmControl,
+    MigrationConfig, MigrationHandle, MigrationParameters, MigrationStatus, MigrationUri,
+    StatsHandle,
 };
 use vmstate_runtime::savevm::{Configuration, LoadOptions, Registry, RpMessage};
 use vmstate_runtime::wire::Writer;
+
+mod common;
+use common::link::{await_stats, Proxy, StillGuest};
 
 const MACHINE: &str = "pc-i440fx-7.2";
 /// pc.ram: 2 MiB.
@@ -57,119 +59,11 @@ fn page_of(ram: &RamBlockList, page: u64) -> Vec<u8> {
     buf
 }
 
-#[derive(Clone, Default)]
-struct Guest;
-
-impl VmControl for Guest {
-    fn pause(&mut self) -> vmstate_runtime::Result<()> {
-        Ok(())
-    }
-    fn resume(&mut self) -> vmstate_runtime::Result<()> {
-        Ok(())
-    }
-}
-
-/// A TCP proxy for one connection that records what the destination sends
-/// back (the return path), can swallow it, and can cut the connection.
-struct Proxy {
-    addr: SocketAddr,
-    return_path: Arc<Mutex<Vec<u8>>>,
-    swallow: Arc<AtomicBool>,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Proxy {
-    fn new(to: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let return_path = Arc::new(Mutex::new(Vec::new()));
-        let conns = Arc::new(Mutex::new(Vec::new()));
-        let swallow = Arc::new(AtomicBool::new(false));
-        let (rp, cs, sw) = (return_path.clone(), conns.clone(), swallow.clone());
-        thread::spawn(move || {
-            let Ok((mut src, _)) = listener.accept() else {
-                return;
-            };
-            let mut dst = TcpStream::connect(to).unwrap();
-            let (mut src2, mut dst2) = (src.try_clone().unwrap(), dst.try_clone().unwrap());
-            cs.lock()
-                .unwrap()
-                .extend([src.try_clone().unwrap(), dst.try_clone().unwrap()]);
-            thread::spawn(move || {
-                let _ = std::io::copy(&mut src2, &mut dst2);
-                let _ = dst2.shutdown(std::net::Shutdown::Write);
-            });
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = match dst.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                if sw.load(Ordering::SeqCst) {
-                    continue;
-                }
-                rp.lock().unwrap().extend_from_slice(&buf[..n]);
-                if src.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-            let _ = src.shutdown(std::net::Shutdown::Write);
-        });
-        Proxy {
-            addr,
-            return_path,
-            swallow,
-            conns,
-        }
-    }
-
-    /// A network failure: both sides' sockets die.
-    fn cut(&self) {
-        for s in self.conns.lock().unwrap().iter() {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
-    }
-
-    /// From now on the return path's bytes are read and dropped: what the
-    /// destination writes is lost with the link.
-    fn swallow(&self) {
-        self.swallow.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether the destination sent `bytes` on this link's return path.
-    fn saw(&self, bytes: &[u8]) -> bool {
-        self.return_path
-            .lock()
-            .unwrap()
-            .windows(bytes.len())
-            .any(|w| w == bytes)
-    }
-
-    fn uri(&self) -> MigrationUri {
-        MigrationUri::Tcp(self.addr.to_string())
-    }
-}
-
 fn params(max_postcopy_bandwidth: u64) -> MigrationParameters {
     MigrationParameters::default()
         .with_downtime_limit_ms(0)
         .with_max_bandwidth(CRAWL)
         .with_max_postcopy_bandwidth(max_postcopy_bandwidth)
-}
-
-/// Waits (a condition, not a duration) until `done` holds for the source's
-/// statistics.
-fn await_status(stats: &StatsHandle, what: &str, done: impl Fn(&MigrationStats) -> bool) {
-    let guard = Instant::now() + HANG_GUARD;
-    loop {
-        let s = stats.snapshot();
-        if done(&s) {
-            return;
-        }
-        assert!(Instant::now() < guard, "waiting for {what}: {s:?}");
-        assert!(!s.status.is_terminal(), "waiting for {what}: {s:?}");
-        thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// The bytes of REQ_PAGES_ID for one page of pc.ram, as the destination sends
@@ -280,7 +174,7 @@ fn start() -> Run {
             )
             .with_target_page(Default::default()),
         src_reg,
-        Box::new(Guest),
+        Box::new(StillGuest),
     )
     .unwrap();
     // Postcopy at once: nearly all of pc.ram is still to come after the switch.
@@ -311,12 +205,12 @@ impl Run {
             .recv_timeout(HANG_GUARD)
             .expect("the destination listens again");
         let stats = self.handle.stats();
-        await_status(&stats, "postcopy-paused", |s| {
+        await_stats(&stats, "postcopy-paused", HANG_GUARD, |s| {
             s.status == MigrationStatus::PostcopyPaused
         });
         let second = Proxy::new(new_addr);
         self.handle.resume(second.uri()).unwrap();
-        await_status(&stats, "postcopy-active after recovery", |s| {
+        await_stats(&stats, "postcopy-active after recovery", HANG_GUARD, |s| {
             s.status == MigrationStatus::PostcopyActive
         });
         second

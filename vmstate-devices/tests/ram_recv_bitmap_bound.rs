@@ -18,11 +18,11 @@ mod alloc;
 static ALLOC: alloc::Counting = alloc::Counting;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use vmstate_devices::ram::protocol::X86_TARGET_PAGE_SIZE as PS;
 use vmstate_devices::ram::{
@@ -31,14 +31,17 @@ use vmstate_devices::ram::{
 use vmstate_runtime::error::{RecoveryError, ReturnPathError};
 use vmstate_runtime::migration::{
     read_return_path_sized, run_incoming_with, start_migration, Incoming, IncomingHooks,
-    MigrationCapabilities, MigrationConfig, MigrationParameters, MigrationStats, MigrationStatus,
-    MigrationUri, StatsHandle, VmControl,
+    MigrationCapabilities, MigrationConfig, MigrationParameters, MigrationStatus, MigrationUri,
+    StatsHandle,
 };
 use vmstate_runtime::savevm::{
     Configuration, LoadOptions, QemuVersion, Registry, RpMessage, SaveVmHandlers,
     RECV_BITMAP_ENDING,
 };
 use vmstate_runtime::wire::Writer;
+
+mod common;
+use common::link::{await_stats, Proxy, StillGuest};
 use vmstate_runtime::ErrorKind;
 
 const MACHINE: &str = "pc-i440fx-7.2";
@@ -157,56 +160,6 @@ fn a_claimed_bitmap_size_other_than_the_blocks_is_refused_before_the_blob() {
     );
 }
 
-#[derive(Clone, Default)]
-struct Guest;
-
-impl VmControl for Guest {
-    fn pause(&mut self) -> vmstate_runtime::Result<()> {
-        Ok(())
-    }
-    fn resume(&mut self) -> vmstate_runtime::Result<()> {
-        Ok(())
-    }
-}
-
-/// A TCP proxy for one connection that can cut it (both sides' sockets die).
-struct Proxy {
-    addr: SocketAddr,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Proxy {
-    fn new(to: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let conns = Arc::new(Mutex::new(Vec::new()));
-        let cs = conns.clone();
-        thread::spawn(move || {
-            let Ok((mut src, _)) = listener.accept() else {
-                return;
-            };
-            let mut dst = TcpStream::connect(to).unwrap();
-            let (mut src2, mut dst2) = (src.try_clone().unwrap(), dst.try_clone().unwrap());
-            cs.lock()
-                .unwrap()
-                .extend([src.try_clone().unwrap(), dst.try_clone().unwrap()]);
-            thread::spawn(move || {
-                let _ = std::io::copy(&mut src2, &mut dst2);
-                let _ = dst2.shutdown(std::net::Shutdown::Write);
-            });
-            let _ = std::io::copy(&mut dst, &mut src);
-            let _ = src.shutdown(std::net::Shutdown::Write);
-        });
-        Proxy { addr, conns }
-    }
-
-    fn cut(&self) {
-        for s in self.conns.lock().unwrap().iter() {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
-    }
-}
-
 /// A destination that answers the recovery's RECV_BITMAP with a claim of
 /// `size` bytes and then as many bytes as the source reads, until it hangs up.
 fn hostile_destination(size: u64) -> (SocketAddr, thread::JoinHandle<()>) {
@@ -239,23 +192,6 @@ fn hostile_destination(size: u64) -> (SocketAddr, thread::JoinHandle<()>) {
         while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
     });
     (addr, t)
-}
-
-fn await_status(
-    stats: &StatsHandle,
-    what: &str,
-    done: impl Fn(&MigrationStats) -> bool,
-) -> MigrationStats {
-    let guard = Instant::now() + HANG_GUARD;
-    loop {
-        let s = stats.snapshot();
-        if done(&s) {
-            return s;
-        }
-        assert!(Instant::now() < guard, "waiting for {what}: {s:?}");
-        assert!(!s.status.is_terminal(), "waiting for {what}: {s:?}");
-        thread::sleep(Duration::from_millis(2));
-    }
 }
 
 #[test]
@@ -310,13 +246,13 @@ fn a_huge_recv_bitmap_fails_the_recovery_attempt_and_the_source_stays_recoverabl
     caps.postcopy_ram = true;
     caps.return_path = true;
     let handle = start_migration(
-        MigrationConfig::new(MigrationUri::Tcp(first.addr.to_string()))
+        MigrationConfig::new(first.uri())
             .with_machine(MACHINE)
             .with_version(QemuVersion::V7_2)
             .with_params(params.clone())
             .with_caps(caps),
         src_reg,
-        Box::new(Guest),
+        Box::new(StillGuest),
     )
     .unwrap();
     handle.start_postcopy();
@@ -328,7 +264,7 @@ fn a_huge_recv_bitmap_fails_the_recovery_attempt_and_the_source_stays_recoverabl
     let real = reconnect
         .recv_timeout(HANG_GUARD)
         .expect("the destination listens again");
-    await_status(&stats, "postcopy-paused", |s| {
+    await_stats(&stats, "postcopy-paused", HANG_GUARD, |s| {
         s.status == MigrationStatus::PostcopyPaused
     });
 
@@ -342,7 +278,7 @@ fn a_huge_recv_bitmap_fails_the_recovery_attempt_and_the_source_stays_recoverabl
          claims {} bytes, the block's bitmap has {BITMAP_BYTES}",
         1u64 << 40
     );
-    let s = await_status(&stats, "paused again with the reason", |s| {
+    let s = await_stats(&stats, "paused again with the reason", HANG_GUARD, |s| {
         s.status == MigrationStatus::PostcopyPaused && s.error.as_deref() == Some(&*expected)
     });
     assert!(s.error.is_some());
@@ -361,7 +297,7 @@ fn a_huge_recv_bitmap_fails_the_recovery_attempt_and_the_source_stays_recoverabl
 
     // Still recoverable: the real destination takes over and nothing is lost.
     handle.resume(MigrationUri::Tcp(real.to_string())).unwrap();
-    await_status(&stats, "postcopy-active after recovery", |s| {
+    await_stats(&stats, "postcopy-active after recovery", HANG_GUARD, |s| {
         s.status == MigrationStatus::PostcopyActive
     });
     let mut fast = params;
