@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 use vmstate_runtime::migration::{
     run_incoming_with, start_migration, Incoming, IncomingHooks, MigrationConfig, MigrationHandle,
-    MigrationStats, MigrationStatus, StatsHandle,
+    MigrationStats, MigrationStatus,
 };
 use vmstate_runtime::qmp::protocol::Dispatch;
 use vmstate_runtime::qmp::{
@@ -313,7 +313,7 @@ impl MigrationHost for DestinationHost {
         let tcp_addr = incoming.local_tcp_addr();
         let machine = Machine::qemu_pc(o.ram_size)?;
         let mut reg = machine.registry_with(ram_config(&o))?;
-        let stats = StatsHandle::default();
+        let stats = setup.stats.clone();
         let mut load = LoadOptions::default();
         load.version = QemuVersion::V7_2;
         load.configuration = Some(Configuration::new(MACHINE_TYPE));

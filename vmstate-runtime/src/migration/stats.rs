@@ -69,6 +69,12 @@ with_setters!(MigrationStats {
 pub struct StatsHandle(Arc<Mutex<MigrationStats>>, Arc<EventBus>);
 
 impl StatsHandle {
+    /// Whether `other` is a clone of this handle (the same statistics).
+    #[cfg(feature = "qmp")]
+    pub(crate) fn same_as(&self, other: &StatsHandle) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// A copy of the current figures.
     pub fn snapshot(&self) -> MigrationStats {
         self.0.lock().map(|s| s.clone()).unwrap_or_default()

@@ -21,7 +21,7 @@
 //! `qmp_capabilities`, `query-version`, `query-commands` and `quit`.
 //!
 //! ```no_run
-//! use vmstate_runtime::migration::{MigrationHandle, StatsHandle};
+//! use vmstate_runtime::migration::MigrationHandle;
 //! use vmstate_runtime::qmp::{
 //!     HostError, IncomingMigration, IncomingSetup, MigrationHost, Monitor, OutgoingSetup,
 //!     QmpServer, VmStart,
@@ -38,9 +38,8 @@
 //!     }
 //!     fn start_incoming(&mut self, setup: IncomingSetup) -> Result<IncomingMigration, HostError> {
 //!         // Incoming::listen(&setup.uri), run_incoming on a thread with
-//!         // setup.cancel in the LoadOptions, reporting into `stats`.
-//!         let stats = StatsHandle::default();
-//!         Ok(IncomingMigration::new(stats))
+//!         // setup.cancel in the LoadOptions, reporting into setup.stats.
+//!         Ok(IncomingMigration::new(setup.stats.clone()))
 //!     }
 //!     fn is_running(&self) -> bool { self.running }
 //!     fn stop(&mut self) -> Result<(), HostError> { self.running = false; Ok(()) }

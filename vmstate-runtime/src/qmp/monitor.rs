@@ -148,6 +148,13 @@ pub struct IncomingSetup {
     /// Give it to [`LoadOptions::cancel`](crate::savevm::LoadOptions::cancel):
     /// the monitor cancels the incoming migration with it when it is dropped.
     pub cancel: CancelToken,
+    /// The statistics to report into: give a clone to `run_incoming` and
+    /// return it in [`IncomingMigration::new`]. The monitor subscribed to
+    /// them before the host was asked, so its `MIGRATION` events carry every
+    /// status of the incoming migration in order. (A host that reports into
+    /// a handle of its own still works; the monitor then samples its status
+    /// and may miss one that lasted less than a poll.)
+    pub stats: StatsHandle,
     recover: Arc<Mutex<Option<Incoming>>>,
 }
 
@@ -294,6 +301,9 @@ struct IncomingState {
     cancel: CancelToken,
     recover: Arc<Mutex<Option<Incoming>>>,
     seen: MigrationStatus,
+    /// The migration's event channel, when the host reports into the
+    /// statistics the monitor gave it (`None`: status sampled each poll).
+    events: Option<std::sync::mpsc::Receiver<crate::migration::events::MigrationEvent>>,
 }
 
 struct State {
@@ -661,11 +671,26 @@ impl State {
             }
         }
         if let Some(i) = &mut self.incoming {
-            let st = i.stats.snapshot().status;
-            if st != i.seen {
-                i.seen = st;
-                if events {
-                    out.push(migration_event(st));
+            use crate::migration::events::MigrationEvent;
+            match &i.events {
+                Some(rx) => {
+                    while let Ok(e) = rx.try_recv() {
+                        if let MigrationEvent::Status(st) = e {
+                            i.seen = st;
+                            if events {
+                                out.push(migration_event(st));
+                            }
+                        }
+                    }
+                }
+                None => {
+                    let st = i.stats.snapshot().status;
+                    if st != i.seen {
+                        i.seen = st;
+                        if events {
+                            out.push(migration_event(st));
+                        }
+                    }
                 }
             }
         }
@@ -841,14 +866,20 @@ impl State {
         let uri = parse_uri(&uri)?;
         let cancel = CancelToken::new();
         let recover = Arc::new(Mutex::new(None));
+        // Events on whatever the `events` capability says: the monitor
+        // decides what it announces; the channel must see every status.
+        let stats = StatsHandle::with_events(true);
+        let events = stats.subscribe();
         let setup = IncomingSetup {
             uri: uri.clone(),
             caps: self.settings.runtime_caps(),
             settings: self.settings.clone(),
             cancel: cancel.clone(),
+            stats: stats.clone(),
             recover: recover.clone(),
         };
         let m = self.host.start_incoming(setup).map_err(host)?;
+        let events = m.stats.same_as(&stats).then_some(events);
         // Setup from the command on, as QEMU (the host's thread may not have
         // begun yet; one that got further is left alone).
         m.stats.update(|s| {
@@ -863,6 +894,7 @@ impl State {
             cancel,
             recover,
             seen: MigrationStatus::None,
+            events,
         });
         Ok(json!({}))
     }
