@@ -454,6 +454,14 @@ pub(super) fn print_summary(opts: &DemoOptions, r: &DemoReport, out: &mut dyn Wr
             x.overflow
         );
     }
+    if let Some(ram) = s.ram.filter(|_| opts.postcopy) {
+        let _ = writeln!(
+            out,
+            "  postcopy      {} sent after the switch, {} page requests from the destination",
+            human_bytes(ram.postcopy_bytes),
+            ram.postcopy_requests
+        );
+    }
     let _ = writeln!(
         out,
         "  ram pages     {} sent with data, {} as zero-page records;\n\
