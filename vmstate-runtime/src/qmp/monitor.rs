@@ -672,25 +672,24 @@ impl State {
         }
         if let Some(i) = &mut self.incoming {
             use crate::migration::events::MigrationEvent;
-            match &i.events {
-                Some(rx) => {
-                    while let Ok(e) = rx.try_recv() {
-                        if let MigrationEvent::Status(st) = e {
-                            i.seen = st;
-                            if events {
-                                out.push(migration_event(st));
-                            }
-                        }
-                    }
-                }
+            // Every status from the channel, or the sampled one if it changed.
+            let statuses: Vec<MigrationStatus> = match &i.events {
+                Some(rx) => rx
+                    .try_iter()
+                    .filter_map(|e| match e {
+                        MigrationEvent::Status(st) => Some(st),
+                        _ => None,
+                    })
+                    .collect(),
                 None => {
                     let st = i.stats.snapshot().status;
-                    if st != i.seen {
-                        i.seen = st;
-                        if events {
-                            out.push(migration_event(st));
-                        }
-                    }
+                    (st != i.seen).then_some(st).into_iter().collect()
+                }
+            };
+            for st in statuses {
+                i.seen = st;
+                if events {
+                    out.push(migration_event(st));
                 }
             }
         }
