@@ -510,7 +510,10 @@ fn fault_in(
             ask
         };
         if stop.load(Ordering::SeqCst) {
-            return None;
+            // The load ended: the page may have arrived since it was looked
+            // at above (the last ones come just before the end).
+            let s = mem.lock();
+            return s.received[i].then(|| s.pages[i].clone());
         }
         if ask {
             let req = requester.lock().unwrap().clone().expect("listening");
