@@ -46,6 +46,10 @@ const BLOCK: &str = "pc.ram";
 const PAGE: usize = 4096;
 const PAGES: usize = 512;
 const RAM_BYTES: u64 = (PAGE * PAGES) as u64;
+/// The RAM of the tests whose destination stops reading: 32 MiB, well over
+/// what the socket holds (a 4 MiB send buffer, which the kernel doubles), so
+/// the source's write blocks.
+const STALL_PAGES: usize = 8192;
 
 // ---- the fake destination ----
 
@@ -209,6 +213,8 @@ struct Setup {
     opts_write: Option<Duration>,
     opts_reply: Option<Duration>,
     start_postcopy: bool,
+    /// Pages of synthetic RAM.
+    pages: usize,
 }
 
 impl Setup {
@@ -222,6 +228,7 @@ impl Setup {
             opts_write: Some(T),
             opts_reply: Some(T),
             start_postcopy: false,
+            pages: PAGES,
         }
     }
 
@@ -238,10 +245,10 @@ impl Setup {
     }
 }
 
-/// Starts a migration of `PAGES` synthetic pages to `uri`; returns the handle
-/// and the VM's log.
+/// Starts a migration of `setup.pages` synthetic pages to `uri`; returns the
+/// handle and the VM's log.
 fn source(uri: MigrationUri, setup: Setup) -> (MigrationHandle, Arc<VmLog>) {
-    let mem = SharedMemory::new(PAGES, PAGE, |i| vec![i as u8; PAGE]);
+    let mem = SharedMemory::new(setup.pages, PAGE, |i| vec![i as u8; PAGE]);
     let mut reg = Registry::new();
     reg.register_savevm_live(
         "ram",
@@ -855,6 +862,7 @@ fn a_destination_that_stops_reading_times_the_write_out() {
     let setup = Setup {
         caps: MigrationCapabilities::default(),
         max_bandwidth: 0,
+        pages: STALL_PAGES,
         ..Setup::precopy()
     };
     let r = run(
@@ -881,6 +889,7 @@ fn cancel_unblocks_a_blocked_write() {
         caps: MigrationCapabilities::default(),
         max_bandwidth: 0,
         opts_write: None,
+        pages: STALL_PAGES,
         ..Setup::precopy()
     };
     let r = run(
@@ -891,7 +900,7 @@ fn cancel_unblocks_a_blocked_write() {
         Vec::new(),
         false,
     );
-    // The socket buffers hold well under the 2 MiB of RAM: once the sent
+    // The socket buffers hold well under the 32 MiB of RAM: once the sent
     // count stops moving the write is blocked.
     let stats = r.handle.stats();
     let mut last = (u64::MAX, Instant::now());
@@ -1005,6 +1014,7 @@ fn pre_switchover_silence_is_not_a_timeout() {
 fn a_postcopy_write_stall_pauses_and_the_pause_waits_for_the_user() {
     let setup = Setup {
         max_postcopy_bandwidth: 0,
+        pages: STALL_PAGES,
         ..Setup::postcopy()
     };
     let r = run(

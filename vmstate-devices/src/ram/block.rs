@@ -9,6 +9,8 @@ use vm_memory::{
     Bytes, GuestAddress, GuestMemoryRegion, GuestRegionMmap, MemoryRegionAddress, VolatileSlice,
 };
 
+use vmstate_runtime::savevm::SharedMemory;
+
 use super::error::{RamError, RamErrorKind};
 use super::protocol::{BlockSpecs, BlockTable, X86_TARGET_PAGE_SIZE};
 
@@ -78,6 +80,23 @@ impl RamBlockSpec {
 pub struct RamBlock {
     spec: RamBlockSpec,
     region: Arc<RamRegion>,
+}
+
+/// A block's mapping, shared with the stream (see [`RamBlock::shared_memory`]).
+struct BlockMemory(Arc<RamRegion>);
+
+// SAFETY: a `GuestRegionMmap` maps its memory when it is built and unmaps it
+// only when it is dropped, and `BlockMemory` holds it (an `Arc`), so
+// `as_ptr()..as_ptr() + len()` stays mapped, at the same address and length,
+// for as long as the value lives. vm-memory maps guest memory readable
+// (`MmapRegion`'s protection is PROT_READ | PROT_WRITE unless its builder was
+// told otherwise, and every RAM block is read by the RAM handler already).
+#[allow(unsafe_code)]
+unsafe impl SharedMemory for BlockMemory {
+    fn host_range(&self) -> (usize, usize) {
+        let mapping: &vm_memory::MmapRegion<AtomicBitmap> = &self.0;
+        (mapping.as_ptr() as usize, mapping.size())
+    }
 }
 
 fn mem_err(block: &str, e: impl std::fmt::Display) -> RamError {
@@ -214,6 +233,13 @@ impl RamBlock {
     /// The backing vm-memory region (shared with the VMM).
     pub fn region(&self) -> &Arc<RamRegion> {
         &self.region
+    }
+
+    /// The block's memory as a stream may reference it: the PAGE payloads of
+    /// a save are [`MemorySegment`](vmstate_runtime::savevm::MemorySegment)s
+    /// of it, read when the transport takes them (no snapshot copy).
+    pub fn shared_memory(&self) -> Arc<dyn SharedMemory> {
+        Arc::new(BlockMemory(Arc::clone(&self.region)))
     }
 
     /// vm-memory's dirty bitmap of this block's region.

@@ -109,6 +109,7 @@ pub mod postcopy;
 pub mod protocol;
 pub mod section;
 pub mod xbzrle;
+mod zero_page;
 
 pub use block::{RamBlock, RamBlockList, RamBlockSpec, RamRegion};
 pub use chunking::RamChunking;

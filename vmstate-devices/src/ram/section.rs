@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use vm_memory::WriteVolatile;
 use vmstate_runtime::savevm::{
-    IterateStatus, Pending, RamStats, SaveVmHandlers, SectionReader, SectionWriter, TargetPage,
-    XbzrleStats,
+    IterateStatus, MemorySegment, Pending, RamStats, SaveVmHandlers, SectionReader, SectionWriter,
+    SharedMemory, TargetPage, XbzrleStats,
 };
 use vmstate_runtime::{Error, Result};
 
@@ -28,6 +28,8 @@ use super::protocol::{
     BlockEntry, MemSizeOptions, PageAt, RamDecoder, RamEncoder, RecordHeader, SECTION_VERSION,
 };
 use super::xbzrle::{self, Encoded, PageCache, XbzrleConfig};
+use super::zero_page::is_zero_in_memory;
+pub(super) use super::zero_page::is_zero_page;
 
 /// How the section saves and loads.
 ///
@@ -322,6 +324,9 @@ pub(super) struct SaveState {
     /// Per block, where its pages start in one address space over all blocks
     /// (QEMU's ram_addr_t, what the XBZRLE cache is indexed by).
     bases: Vec<u64>,
+    /// Per block, its memory as the stream's PAGE payloads reference it
+    /// (`MemorySegment`s: read when the transport takes them).
+    memories: Vec<Arc<dyn SharedMemory>>,
     /// XBZRLE state, when the capability is on.
     xbzrle: Option<XbzrleState>,
     /// Pages handled so far (any record or none), for the per-period rates.
@@ -409,17 +414,6 @@ pub(super) enum Stage {
 pub(super) fn lock(ram: &Mutex<RamBlockList>) -> Result<MutexGuard<'_, RamBlockList>> {
     ram.lock()
         .map_err(|_| Error::poisoned("RAM block list poisoned by a panicking thread"))
-}
-
-/// Whether a page is all zero bytes: 256 bytes at a time, the 32 words of a
-/// chunk ORed together with no branch (the compiler turns it into vector ORs),
-/// one test per chunk so a non-zero page stops early.
-pub(super) fn is_zero_page(page: &[u8]) -> bool {
-    let (chunks, tail) = page.as_chunks::<256>();
-    chunks.iter().all(|c| {
-        let (words, _) = c.as_chunks::<8>();
-        words.iter().fold(0u64, |a, w| a | u64::from_ne_bytes(*w)) == 0
-    }) && tail.iter().all(|b| *b == 0)
 }
 
 impl RamSection {
@@ -617,22 +611,9 @@ impl RamSection {
                 (bi, from) = (bi + 1, 0);
                 continue;
             };
-            // A run of dirty pages is copied out in one go: one long copy keeps
-            // several pages' loads in flight where page-sized copies each start
-            // cold (the prefetchers stop at page boundaries).
             let run = bitmap.run_len(first, RUN_PAGES);
             let bytes = (run * ps) as usize;
             let slice = block.slice(first * ps, bytes).map_err(Error::from)?;
-            // The run is copied once, into a buffer that the PAGE payloads then
-            // share (`put_shared`): they reach the transport in vectored writes
-            // with no further copy. (Guest memory itself cannot be handed out:
-            // the vCPUs keep writing it, and a `&[u8]` over bytes that change
-            // under it is undefined behaviour; the copy is the snapshot.)
-            let mut copied = Vec::with_capacity(bytes);
-            copied
-                .write_volatile(&slice)
-                .map_err(|e| Error::from(RamError::new(RamErrorKind::Memory(e.to_string()), 0)))?;
-            let copied = Bytes::from(copied);
             // postcopy hook: no XBZRLE after the switch (QEMU: the destination
             // has no previous copy of a page it has not received).
             let in_postcopy = self.postcopy.in_postcopy();
@@ -640,9 +621,27 @@ impl RamSection {
                 .xbzrle
                 .as_mut()
                 .filter(|_| save.bulk_done && !in_postcopy);
+            // With XBZRLE the run is copied out in one go (one long copy keeps
+            // several pages' loads in flight): the cache must hold exactly the
+            // bytes sent, which guest memory that the vCPUs keep writing
+            // cannot promise. Otherwise PAGE payloads are the guest memory
+            // itself (`put_memory`), read when the transport takes them: by
+            // the kernel straight from guest memory on a socket
+            // (`vmsplice`), copied once for any other sink.
+            let snapshot = match xbzrle {
+                Some(_) => {
+                    let mut copied = Vec::with_capacity(bytes);
+                    copied.write_volatile(&slice).map_err(|e| {
+                        Error::from(RamError::new(RamErrorKind::Memory(e.to_string()), 0))
+                    })?;
+                    Some(Bytes::from(copied))
+                }
+                None => None,
+            };
             let mut stop = false;
-            for (i, page) in copied.chunks_exact(ps as usize).enumerate() {
-                let p = first + i as u64;
+            for i in 0..run {
+                let p = first + i;
+                let in_run = (i * ps) as usize..((i + 1) * ps) as usize;
                 bitmap.test_and_clear(p);
                 if sent_once.get(p) {
                     tally.resent += 1;
@@ -656,7 +655,13 @@ impl RamSection {
                     offset,
                 };
                 let addr = save.bases[bi] + offset;
-                if is_zero_page(page) {
+                let zero = match &snapshot {
+                    Some(copied) => is_zero_page(&copied[in_run.clone()]),
+                    None => is_zero_in_memory(&slice.subslice(in_run.start, ps as usize).map_err(
+                        |e| Error::from(RamError::new(RamErrorKind::Memory(e.to_string()), 0)),
+                    )?),
+                };
+                if zero {
                     save.encoder.write_zero(w, at)?;
                     tally.zero += 1;
                     if let Some(xb) = xbzrle.as_deref_mut() {
@@ -665,24 +670,41 @@ impl RamSection {
                         xb.cache.insert(addr, &xb.zero, age);
                     }
                 } else {
-                    let sent = match xbzrle.as_deref_mut() {
-                        Some(xb) => xbzrle_page(
+                    let sent = match (xbzrle.as_deref_mut(), &snapshot) {
+                        (Some(xb), Some(copied)) => xbzrle_page(
                             xb,
                             &mut save.encoder,
                             w,
                             at,
                             addr,
-                            page,
+                            &copied[in_run.clone()],
                             age,
                             stage,
                             &mut tally,
                         )?,
-                        None => false,
+                        _ => false,
                     };
                     if !sent {
                         save.encoder.write_page_header(w, at)?;
-                        let start = i * ps as usize;
-                        w.put_shared(copied.slice(start..start + ps as usize));
+                        match &snapshot {
+                            Some(copied) => w.put_shared(copied.slice(in_run)),
+                            None => w.put_memory(
+                                MemorySegment::new(
+                                    &save.memories[bi],
+                                    offset as usize,
+                                    ps as usize,
+                                )
+                                .ok_or_else(|| {
+                                    Error::from(RamError::new(
+                                        RamErrorKind::Memory(format!(
+                                            "page {offset:#x} of \"{}\" lies outside its mapping",
+                                            block.idstr()
+                                        )),
+                                        0,
+                                    ))
+                                })?,
+                            ),
+                        }
                         tally.normal += 1;
                     }
                 }
@@ -983,9 +1005,11 @@ impl SaveVmHandlers for RamSection {
         let mut sent_once = Vec::with_capacity(ram.len());
         let mut entries = Vec::with_capacity(ram.len());
         let mut bases = Vec::with_capacity(ram.len());
+        let mut memories = Vec::with_capacity(ram.len());
         let mut base = 0u64;
         for block in ram.blocks() {
             bases.push(base);
+            memories.push(block.shared_memory());
             base += block.spec().max_length;
             // Log from now on; the bulk pass sends every page anyway.
             self.log.start(block);
@@ -1039,6 +1063,7 @@ impl SaveVmHandlers for RamSection {
             cursor: (0, 0),
             bulk_done: false,
             bases,
+            memories,
             xbzrle,
             pages_done: 0,
             period: RatePeriod::new(&self.counters, 0),
@@ -1286,21 +1311,5 @@ mod tests {
         ram.lock().unwrap().blocks()[0].write(0, &[1]).unwrap();
         s.sync().unwrap();
         assert_eq!(RamCounters::get(&s.counters.dirty_pages_rate), rate);
-    }
-
-    #[test]
-    fn zero_page_check_sees_every_byte() {
-        let mut page = vec![0u8; 4096];
-        assert!(is_zero_page(&page));
-        for at in [0, 7, 8, 255, 256, 1000, 4088, 4095] {
-            page[at] = 0x80;
-            assert!(!is_zero_page(&page), "byte {at}");
-            page[at] = 0;
-        }
-        // A length that is not a multiple of the chunk: the tail counts too.
-        let mut odd = vec![0u8; 300];
-        assert!(is_zero_page(&odd));
-        odd[299] = 1;
-        assert!(!is_zero_page(&odd));
     }
 }

@@ -29,6 +29,10 @@ mod params;
 #[cfg(feature = "serde")]
 mod qmp_json;
 mod source;
+#[cfg(target_os = "linux")]
+mod splice;
+#[cfg(target_os = "linux")]
+pub(crate) use splice::Splicer;
 mod stall;
 mod stats;
 mod status;

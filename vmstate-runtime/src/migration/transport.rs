@@ -311,6 +311,14 @@ pub trait ReadWrite: Read + Write + Send {
     fn peer_hung_up(&self) -> io::Result<bool> {
         Ok(false)
     }
+
+    /// The connected stream socket under this transport (TCP or unix), for
+    /// the zero-copy sending of guest pages (`splice(2)`); `None` for
+    /// anything else. A transport that wraps a socket but must see every byte
+    /// itself (a proxy that counts or rewrites) keeps the default.
+    fn socket_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
 }
 
 /// `poll(2)` on one socket with a zero timeout: did the peer hang up, or did
@@ -363,6 +371,9 @@ macro_rules! socket_read_write {
             fn peer_hung_up(&self) -> io::Result<bool> {
                 socket_hung_up(std::os::fd::AsFd::as_fd(self))
             }
+            fn socket_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+                Some(std::os::fd::AsFd::as_fd(self))
+            }
         }
     )+};
 }
@@ -381,6 +392,9 @@ pub(crate) struct Outgoing {
 impl Outgoing {
     /// Puts `write_timeout` on the connection (where the transport can).
     pub(crate) fn new(conn: Box<dyn ReadWrite>, write_timeout: Option<Duration>) -> Result<Self> {
+        if let Some(fd) = conn.socket_fd() {
+            enlarge_send_buffer(fd);
+        }
         let timeout = match write_timeout {
             Some(t) => conn.set_write_timeout(Some(t))?.then_some(t),
             None => None,
@@ -393,12 +407,61 @@ impl Outgoing {
 
     fn typed(&self, e: io::Error) -> io::Error {
         match self.write_timeout {
-            Some(timeout) if is_timeout(&e) => io::Error::new(
-                io::ErrorKind::TimedOut,
-                Error::new(ErrorKind::TimedOut(TimeoutError::StreamWrite { timeout })),
-            ),
-            _ => e,
+            Some(timeout) => typed_write_error(e, timeout),
+            None => e,
         }
+    }
+
+    /// A zero-copy sender onto this connection's socket
+    /// ([`Splicer`](super::splice::Splicer)), where the transport is a socket
+    /// and the system grants a pipe; `None` otherwise (the stream is then
+    /// written with vectored writes).
+    pub(crate) fn splicer(&self) -> Option<super::splice::Splicer> {
+        let fd = self.conn.socket_fd()?;
+        match super::splice::Splicer::new(fd, self.write_timeout) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::debug!(error = %e, "no zero-copy sender; writing with writev");
+                None
+            }
+        }
+    }
+}
+
+/// The send buffer a migration socket asks for: 4 MiB (the kernel doubles
+/// the request for its bookkeeping and caps it at `net.core.wmem_max`).
+///
+/// Why: with the default (208 KiB on Linux) the source fills the buffer in
+/// well under a millisecond and then sleeps until the destination has read
+/// it, and the destination sleeps in turn while the source refills it: on a
+/// 2-core machine both sides were idle 40% of the time and a 1 GiB migration
+/// ran at 1.9 GiB/s; with 4 MiB, 2.7 GiB/s (measured with `perf` and the demo,
+/// 2026-12-03).
+const SEND_BUFFER_BYTES: usize = 4 << 20;
+
+/// Grows a socket's send buffer to [`SEND_BUFFER_BYTES`] (never shrinks one
+/// the caller made larger). Only advice: a failure leaves the default.
+fn enlarge_send_buffer(fd: std::os::fd::BorrowedFd<'_>) {
+    use nix::sys::socket::{getsockopt, setsockopt, sockopt::SndBuf};
+    // getsockopt reports the doubled size the kernel keeps.
+    let now = getsockopt(&fd, SndBuf).unwrap_or(0) / 2;
+    if now < SEND_BUFFER_BYTES {
+        if let Err(e) = setsockopt(&fd, SndBuf, &SEND_BUFFER_BYTES) {
+            tracing::debug!(error = %e, "could not enlarge the send buffer");
+        }
+    }
+}
+
+/// A write that gave up after the stream's write timeout, as the typed
+/// [`TimeoutError::StreamWrite`] inside the `io::Error`; other errors as they are.
+pub(crate) fn typed_write_error(e: io::Error, timeout: Duration) -> io::Error {
+    if is_timeout(&e) {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            Error::new(ErrorKind::TimedOut(TimeoutError::StreamWrite { timeout })),
+        )
+    } else {
+        e
     }
 }
 

@@ -12,7 +12,8 @@
 //! * [`TargetPage`]: the target page size, a parameter of each migration;
 //! * [`StreamWriter`] (source) and [`StreamLoader`] (destination): header,
 //!   START/PART/END/FULL sections, commands, packages, EOF and the vmdesc trailer
-//!   ([`VmDescBuilder`]), with [`SectionBuf`] carrying guest pages uncopied.
+//!   ([`VmDescBuilder`]), with [`SectionBuf`] carrying guest pages uncopied
+//!   ([`MemorySegment`]s of [`SharedMemory`]).
 
 mod command;
 mod config;
@@ -25,6 +26,7 @@ mod ram_stats;
 mod registry;
 mod return_path;
 mod section_buf;
+mod shared_memory;
 mod vmdesc;
 mod writer;
 
@@ -50,6 +52,8 @@ pub use postcopy_ram::{BlockRanges, PageRequester, PostcopyRam};
 pub use ram_stats::{RamStats, XbzrleStats};
 pub use registry::{InstanceId, Registry, SaveStateEntry};
 pub use return_path::RpMessage;
+pub(crate) use section_buf::Part;
 pub use section_buf::SectionBuf;
+pub use shared_memory::{MemorySegment, SharedMemory};
 pub use vmdesc::{device_json, VmDescBuilder};
 pub use writer::StreamWriter;

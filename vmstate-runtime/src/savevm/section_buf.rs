@@ -6,6 +6,7 @@ use std::io::{IoSlice, Write};
 
 use bytes::Bytes;
 
+use super::shared_memory::MemorySegment;
 use crate::wire::Writer;
 
 /// A growable buffer for section bodies that can also hold shared segments.
@@ -33,11 +34,41 @@ use crate::wire::Writer;
 pub struct SectionBuf {
     data: Vec<u8>,
     /// (offset in `data` where the segment goes, the segment).
-    shared: Vec<(usize, Bytes)>,
+    shared: Vec<(usize, Segment)>,
     shared_len: usize,
+    /// How many of `shared` are guest memory ([`Segment::Memory`]).
+    memory_segments: usize,
     /// Stream position where the byte budget of the current iterate round
     /// ends (`None`: unlimited); see [`Writer::remaining_budget`].
     budget_end: Option<u64>,
+}
+
+/// A segment held uncopied in a [`SectionBuf`].
+#[derive(Debug, Clone)]
+enum Segment {
+    /// Immutable bytes (a snapshot, a static table).
+    Bytes(Bytes),
+    /// Guest memory, read when the buffer is written out.
+    Memory(MemorySegment),
+}
+
+impl Segment {
+    fn len(&self) -> usize {
+        match self {
+            Segment::Bytes(b) => b.len(),
+            Segment::Memory(m) => m.len(),
+        }
+    }
+}
+
+/// One piece of a [`SectionBuf`] in stream order (for a transport that
+/// writes guest memory itself, `migration/splice.rs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Part<'a> {
+    /// Bytes to copy (copied runs and `Bytes` segments).
+    Bytes(&'a [u8]),
+    /// Guest memory, to be read by address.
+    Memory(&'a MemorySegment),
 }
 
 impl SectionBuf {
@@ -54,6 +85,40 @@ impl SectionBuf {
         if segment.is_empty() {
             return;
         }
+        self.push_segment(Segment::Bytes(segment));
+    }
+
+    /// Appends a segment of guest memory without copying it: its bytes are
+    /// read when the buffer is written out ([`write_to`](Self::write_to)
+    /// copies them then; a socket transport of a migration hands the pages to
+    /// the kernel instead, `vmsplice(2)`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use vmstate_runtime::savevm::{MemorySegment, SectionBuf, SharedMemory};
+    ///
+    /// struct Heap(Box<[u8]>);
+    /// // SAFETY: the boxed bytes live, unmoved, as long as the value.
+    /// unsafe impl SharedMemory for Heap {
+    ///     fn host_range(&self) -> (usize, usize) {
+    ///         (self.0.as_ptr() as usize, self.0.len())
+    ///     }
+    /// }
+    ///
+    /// let mem: Arc<dyn SharedMemory> = Arc::new(Heap(b"guest".to_vec().into()));
+    /// let mut buf = SectionBuf::default();
+    /// buf.put_memory(MemorySegment::new(&mem, 1, 3).unwrap());
+    /// assert_eq!(buf.to_vec(), b"ues");
+    /// ```
+    pub fn put_memory(&mut self, segment: MemorySegment) {
+        if segment.is_empty() {
+            return;
+        }
+        self.memory_segments += 1;
+        self.push_segment(Segment::Memory(segment));
+    }
+
+    fn push_segment(&mut self, segment: Segment) {
         self.shared_len += segment.len();
         self.shared.push((self.data.len(), segment));
     }
@@ -68,12 +133,18 @@ impl SectionBuf {
         self.len() == 0
     }
 
+    /// Whether any segment is guest memory.
+    pub(crate) fn has_memory(&self) -> bool {
+        self.memory_segments > 0
+    }
+
     /// Empties the buffer, keeping the copied part's capacity (and the byte
     /// budget: a flush inside an iterate round does not end the round).
     pub fn clear(&mut self) {
         self.data.clear();
         self.shared.clear();
         self.shared_len = 0;
+        self.memory_segments = 0;
     }
 
     /// Shortens the buffer to `len` bytes (as counted by [`len`](Self::len)),
@@ -86,7 +157,9 @@ impl SectionBuf {
                 break;
             }
             self.shared_len -= seg.len();
-            self.shared.pop();
+            if let Some((_, Segment::Memory(_))) = self.shared.pop() {
+                self.memory_segments -= 1;
+            }
         }
         // Then copied bytes past `len` (never before the last kept segment).
         let keep = len.saturating_sub(self.shared_len);
@@ -94,20 +167,82 @@ impl SectionBuf {
         self.data.truncate(keep.max(anchor));
     }
 
-    /// Writes everything to `sink` with vectored writes: copied runs and shared
-    /// segments in stream order, no extra copy of the segments.
-    pub fn write_to<W: Write>(&self, sink: &mut W) -> std::io::Result<()> {
-        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(2 * self.shared.len() + 1);
+    /// The contents in stream order: copied runs and segments.
+    pub(crate) fn parts(&self) -> impl Iterator<Item = Part<'_>> + '_ {
         let mut from = 0;
-        for (at, seg) in &self.shared {
-            if *at > from {
-                slices.push(IoSlice::new(&self.data[from..*at]));
+        let mut segments = self.shared.iter();
+        let mut pending: Option<Part<'_>> = None;
+        let mut done = false;
+        std::iter::from_fn(move || loop {
+            if let Some(p) = pending.take() {
+                return Some(p);
             }
-            slices.push(IoSlice::new(seg));
-            from = *at;
+            if done {
+                return None;
+            }
+            match segments.next() {
+                Some((at, seg)) => {
+                    pending = Some(match seg {
+                        Segment::Bytes(b) => Part::Bytes(b),
+                        Segment::Memory(m) => Part::Memory(m),
+                    });
+                    if *at > from {
+                        let run = &self.data[from..*at];
+                        from = *at;
+                        return Some(Part::Bytes(run));
+                    }
+                }
+                None => {
+                    done = true;
+                    if from < self.data.len() {
+                        return Some(Part::Bytes(&self.data[from..]));
+                    }
+                }
+            }
+        })
+    }
+
+    /// Writes everything to `sink` with vectored writes: copied runs and shared
+    /// segments in stream order, no extra copy of `Bytes` segments (guest
+    /// memory segments are copied out once, now).
+    pub fn write_to<W: Write>(&self, sink: &mut W) -> std::io::Result<()> {
+        self.write_to_with(sink, &mut Vec::new())
+    }
+
+    /// [`write_to`](Self::write_to) that copies guest memory segments into
+    /// `bounce` (kept by the caller, so it is allocated once per stream).
+    pub(crate) fn write_to_with<W: Write>(
+        &self,
+        sink: &mut W,
+        bounce: &mut Vec<u8>,
+    ) -> std::io::Result<()> {
+        if self.has_memory() {
+            let memory: usize = self
+                .parts()
+                .map(|p| match p {
+                    Part::Memory(m) => m.len(),
+                    Part::Bytes(_) => 0,
+                })
+                .sum();
+            bounce.resize(memory, 0);
+            let mut at = 0;
+            for p in self.parts() {
+                if let Part::Memory(m) = p {
+                    m.copy_to(&mut bounce[at..at + m.len()]);
+                    at += m.len();
+                }
+            }
         }
-        if from < self.data.len() {
-            slices.push(IoSlice::new(&self.data[from..]));
+        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(2 * self.shared.len() + 1);
+        let mut at = 0;
+        for p in self.parts() {
+            slices.push(IoSlice::new(match p {
+                Part::Bytes(b) => b,
+                Part::Memory(m) => {
+                    at += m.len();
+                    &bounce[at - m.len()..at]
+                }
+            }));
         }
         let mut rest: &mut [IoSlice<'_>] = &mut slices;
         while !rest.is_empty() {
@@ -191,6 +326,12 @@ impl Writer<SectionBuf> {
     /// copying it; it goes to the transport in a vectored write.
     pub fn put_shared(&mut self, segment: Bytes) {
         self.get_mut().put_shared(segment);
+    }
+
+    /// Appends a segment of guest memory without copying it
+    /// ([`SectionBuf::put_memory`]).
+    pub fn put_memory(&mut self, segment: MemorySegment) {
+        self.get_mut().put_memory(segment);
     }
 
     /// Gives the handlers written next a byte budget: `bytes` from the current

@@ -29,6 +29,13 @@ pub struct StreamWriter<W: Write> {
     flushed: u64,
     version: QemuVersion,
     vmdesc: Option<VmDescBuilder>,
+    /// Where guest memory segments are copied out for a plain `Write` sink
+    /// (allocated once, reused by every flush).
+    bounce: Vec<u8>,
+    /// The zero-copy sender of a socket transport (a migration's outgoing
+    /// stream): flushes holding guest memory go through it.
+    #[cfg(target_os = "linux")]
+    splicer: Option<crate::migration::Splicer>,
 }
 
 impl<W: Write> std::fmt::Debug for StreamWriter<W> {
@@ -50,7 +57,25 @@ impl<W: Write> StreamWriter<W> {
             flushed: 0,
             version,
             vmdesc: Some(VmDescBuilder::new(version)),
+            bounce: Vec::new(),
+            #[cfg(target_os = "linux")]
+            splicer: None,
         }
+    }
+
+    /// Sends guest memory segments through `splicer` (which writes to the
+    /// same connection as the sink) instead of copying them into the sink.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn set_splicer(&mut self, splicer: Option<crate::migration::Splicer>) {
+        self.splicer = splicer;
+    }
+
+    fn write_buf(&mut self, buf: &SectionBuf) -> std::io::Result<()> {
+        #[cfg(target_os = "linux")]
+        if let Some(s) = self.splicer.as_mut().filter(|_| buf.has_memory()) {
+            return s.write_buf(buf);
+        }
+        buf.write_to_with(&mut self.sink, &mut self.bounce)
     }
 
     /// The target page the vmdesc trailer reports (x86's 4 KiB unless set here
@@ -89,7 +114,7 @@ impl<W: Write> StreamWriter<W> {
             // start of the stream after the buffer is emptied (its capacity stays).
             let base = self.out.position();
             let mut buf = std::mem::take(&mut self.out).into_inner();
-            let written = buf.write_to(&mut self.sink);
+            let written = self.write_buf(&buf);
             self.flushed += buf.len() as u64;
             buf.clear();
             self.out = Writer::with_base_offset(buf, base);

@@ -223,10 +223,12 @@ impl Driver {
             return Err(Stop::Cancelled);
         }
         let caps = self.config.caps;
-        let mut w = StreamWriter::new(
-            Outgoing::new(stream, self.opts.write_timeout)?,
-            self.config.version,
-        );
+        let out = Outgoing::new(stream, self.opts.write_timeout)?;
+        #[cfg(target_os = "linux")]
+        let splicer = out.splicer().filter(|_| self.opts.zero_copy_send);
+        let mut w = StreamWriter::new(out, self.config.version);
+        #[cfg(target_os = "linux")]
+        w.set_splicer(splicer);
         w.write_header()?;
         w.write_configuration(&Configuration::for_target(
             &self.config.machine,

@@ -66,6 +66,13 @@ pub struct SourceOptions {
     /// [`RecoveryError::TimedOut`](crate::error::RecoveryError::TimedOut));
     /// `None`: wait for ever (a cancel still ends the wait).
     pub reply_timeout: Option<Duration>,
+    /// Whether guest pages go from guest memory to a socket transport without
+    /// a copy (Linux: `vmsplice(2)` and `splice(2)`; see
+    /// [`SharedMemory`](crate::savevm::SharedMemory)). On by default; where
+    /// the transport is not a socket, or the system refuses the pipe, the
+    /// stream is written with vectored writes either way. The bytes on the
+    /// wire are the same.
+    pub zero_copy_send: bool,
 }
 
 impl Default for SourceOptions {
@@ -73,6 +80,7 @@ impl Default for SourceOptions {
         SourceOptions {
             write_timeout: Some(DEFAULT_SOURCE_WRITE_TIMEOUT),
             reply_timeout: Some(DEFAULT_REPLY_TIMEOUT),
+            zero_copy_send: true,
         }
     }
 }
@@ -80,6 +88,7 @@ impl Default for SourceOptions {
 with_setters!(SourceOptions {
     with_write_timeout => write_timeout: into [Option<Duration>],
     with_reply_timeout => reply_timeout: into [Option<Duration>],
+    with_zero_copy_send => zero_copy_send: [bool],
 });
 
 impl SourceOptions {

@@ -1,0 +1,189 @@
+//! Guest memory as a stream segment: a range of memory that other threads
+//! (vCPUs, device models) may write at any time, carried in a [`SectionBuf`]
+//! without a copy until the transport takes it.
+//!
+//! Why a type of its own and not `Bytes`: a `&[u8]` promises that the bytes
+//! do not change while it lives, and guest memory makes no such promise while
+//! the guest runs. A [`MemorySegment`] is never turned into a Rust reference.
+//! It is either copied out at the moment the stream is written
+//! ([`MemorySegment::copy_to`], the same raw copy vm-memory's `VolatileSlice`
+//! makes), or handed to the kernel by address (`vmsplice(2)` on a socket
+//! transport, `migration/splice.rs`), which takes references on the pages
+//! themselves. Either way the bytes sent are those in memory when they are
+//! read, which is what migration needs: a page written after its dirty bit
+//! was cleared is dirty again and is sent again.
+//!
+//! [`SectionBuf`]: super::SectionBuf
+
+use std::sync::Arc;
+
+/// Memory that a stream may read by address, outside Rust's borrow rules:
+/// guest RAM (a RAMBlock's mapping).
+///
+/// # Safety
+///
+/// An implementation promises that [`host_range`](Self::host_range) returns
+/// the same `(address, length)` for the whole life of the value, and that
+/// those bytes stay mapped and readable for as long as the value lives (the
+/// value owns the mapping, or keeps its owner alive). Other threads may write
+/// the bytes at any time; readers never form a reference to them.
+#[allow(unsafe_code)] // the promise above is what makes `MemorySegment::copy_to` and vmsplice sound.
+pub unsafe trait SharedMemory: Send + Sync + 'static {
+    /// The host address of the first byte and the length in bytes.
+    fn host_range(&self) -> (usize, usize);
+}
+
+/// `len` bytes at `offset` of a [`SharedMemory`], held as a stream segment
+/// (see [`SectionBuf::put_memory`](super::SectionBuf::put_memory)).
+///
+/// ```
+/// use std::sync::Arc;
+/// use vmstate_runtime::savevm::{MemorySegment, SharedMemory};
+///
+/// struct Heap(Box<[u8]>);
+/// // SAFETY: the boxed bytes live, unmoved, as long as the value.
+/// unsafe impl SharedMemory for Heap {
+///     fn host_range(&self) -> (usize, usize) {
+///         (self.0.as_ptr() as usize, self.0.len())
+///     }
+/// }
+///
+/// let mem: Arc<dyn SharedMemory> = Arc::new(Heap(vec![7u8; 8192].into()));
+/// let page = MemorySegment::new(&mem, 4096, 4096).unwrap();
+/// let mut out = [0u8; 4096];
+/// page.copy_to(&mut out);
+/// assert_eq!(out, [7u8; 4096]);
+/// assert!(MemorySegment::new(&mem, 8000, 4096).is_none(), "past the end");
+/// ```
+#[derive(Clone)]
+pub struct MemorySegment {
+    /// Held, not read: it keeps the memory mapped while the segment lives.
+    #[allow(dead_code)]
+    mem: Arc<dyn SharedMemory>,
+    /// Host address of the segment's first byte (inside `mem`'s range).
+    addr: usize,
+    len: usize,
+}
+
+impl std::fmt::Debug for MemorySegment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemorySegment")
+            .field("addr", &format_args!("{:#x}", self.addr))
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl MemorySegment {
+    /// The segment `offset..offset + len` of `mem`; `None` when it does not
+    /// lie inside `mem`'s range.
+    pub fn new(mem: &Arc<dyn SharedMemory>, offset: usize, len: usize) -> Option<Self> {
+        let (base, size) = mem.host_range();
+        let end = offset.checked_add(len)?;
+        if end > size {
+            return None;
+        }
+        Some(MemorySegment {
+            mem: Arc::clone(mem),
+            addr: base.checked_add(offset)?,
+            len,
+        })
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the segment is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The host address of the first byte (for the kernel: `vmsplice(2)`).
+    /// Valid while `self` (which keeps the memory mapped) lives.
+    pub(crate) fn addr(&self) -> usize {
+        self.addr
+    }
+
+    /// Copies the segment's bytes, as they are now, into `dst`.
+    ///
+    /// # Panics
+    /// When `dst.len()` differs from [`len`](Self::len).
+    pub fn copy_to(&self, dst: &mut [u8]) {
+        assert_eq!(dst.len(), self.len, "MemorySegment::copy_to: wrong length");
+        // SAFETY: `addr..addr + len` lies inside the range `self.mem` keeps
+        // mapped and readable while it lives (checked in `new`, promised by
+        // the `SharedMemory` implementation), and `self` holds `mem` across
+        // the call. `dst` is an exclusive Rust slice of `len` bytes and
+        // cannot overlap it: shared memory is never lent out as a Rust
+        // reference. Other threads may write the source meanwhile; this is a
+        // raw-pointer copy into no reference, as vm-memory's own
+        // `VolatileSlice` copies are, and the bytes copied are those in
+        // memory at the time (a torn page is sent again: it is dirty).
+        #[allow(unsafe_code)]
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.addr as *const u8, dst.as_mut_ptr(), self.len);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Heap(Box<[u8]>);
+    // SAFETY: the boxed bytes live, unmoved, as long as the value.
+    #[allow(unsafe_code)]
+    unsafe impl SharedMemory for Heap {
+        fn host_range(&self) -> (usize, usize) {
+            (self.0.as_ptr() as usize, self.0.len())
+        }
+    }
+
+    fn heap(n: usize) -> Arc<dyn SharedMemory> {
+        Arc::new(Heap((0..n).map(|i| i as u8).collect()))
+    }
+
+    #[test]
+    fn segments_are_bounds_checked_and_copy_their_bytes() {
+        let mem = heap(100);
+        for (offset, len, ok) in [
+            (0, 100, true),
+            (99, 1, true),
+            (100, 0, true),
+            (100, 1, false),
+            (1, 100, false),
+            (usize::MAX, 2, false),
+        ] {
+            assert_eq!(
+                MemorySegment::new(&mem, offset, len).is_some(),
+                ok,
+                "{offset}+{len}"
+            );
+        }
+        let s = MemorySegment::new(&mem, 10, 5).unwrap();
+        let mut out = [0u8; 5];
+        s.copy_to(&mut out);
+        assert_eq!(out, [10, 11, 12, 13, 14]);
+        assert_eq!(s.len(), 5);
+    }
+
+    #[test]
+    fn a_segment_keeps_its_memory_alive() {
+        let mem = heap(16);
+        let s = MemorySegment::new(&mem, 0, 16).unwrap();
+        drop(mem);
+        let mut out = [0u8; 16];
+        s.copy_to(&mut out);
+        assert_eq!(out[15], 15);
+    }
+
+    #[test]
+    #[should_panic(expected = "wrong length")]
+    fn copy_to_a_wrong_length_panics() {
+        MemorySegment::new(&heap(8), 0, 8)
+            .unwrap()
+            .copy_to(&mut [0u8; 4]);
+    }
+}
