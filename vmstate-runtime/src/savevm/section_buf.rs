@@ -210,56 +210,52 @@ impl SectionBuf {
     }
 
     /// [`write_to`](Self::write_to) that copies guest memory segments into
-    /// `bounce` (kept by the caller, so it is allocated once per stream).
+    /// `bounce` (kept by the caller, so it is allocated once per stream), at
+    /// most [`BOUNCE_BYTES`] at a time so that the copy stays in the cache
+    /// until the sink takes it.
     pub(crate) fn write_to_with<W: Write>(
         &self,
         sink: &mut W,
         bounce: &mut Vec<u8>,
     ) -> std::io::Result<()> {
-        if self.has_memory() {
-            let memory: usize = self
-                .parts()
-                .map(|p| match p {
-                    Part::Memory(m) => m.len(),
-                    Part::Bytes(_) => 0,
-                })
-                .sum();
-            bounce.resize(memory, 0);
-            let mut at = 0;
-            for p in self.parts() {
-                if let Part::Memory(m) = p {
-                    m.copy_to(&mut bounce[at..at + m.len()]);
-                    at += m.len();
+        if self.has_memory() && bounce.len() < BOUNCE_BYTES {
+            bounce.resize(BOUNCE_BYTES, 0);
+        }
+        let mut batch: Vec<Piece<'_>> = Vec::with_capacity(2 * self.shared.len() + 1);
+        let mut run = AdjacentRun::default();
+        let mut used = 0;
+        for p in self.parts() {
+            let m = match p {
+                Part::Bytes(b) => {
+                    batch.push(Piece::Bytes(b));
+                    continue;
                 }
+                Part::Memory(m) => m,
+            };
+            let mut from = 0;
+            while from < m.len() {
+                // A segment that fits in a bounce buffer is not split.
+                let whole_next_time = from == 0 && m.len() <= BOUNCE_BYTES;
+                if used == BOUNCE_BYTES || (whole_next_time && m.len() > BOUNCE_BYTES - used) {
+                    run.copy_into(bounce);
+                    write_pieces(sink, &batch, bounce)?;
+                    batch.clear();
+                    used = 0;
+                }
+                let n = (m.len() - from).min(BOUNCE_BYTES - used);
+                if n == m.len() {
+                    run.add(m, used, bounce);
+                } else {
+                    run.copy_into(bounce);
+                    m.copy_range_to(from, &mut bounce[used..used + n]);
+                }
+                batch.push(Piece::Bounce(used..used + n));
+                used += n;
+                from += n;
             }
         }
-        let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(2 * self.shared.len() + 1);
-        let mut at = 0;
-        for p in self.parts() {
-            slices.push(IoSlice::new(match p {
-                Part::Bytes(b) => b,
-                Part::Memory(m) => {
-                    at += m.len();
-                    &bounce[at - m.len()..at]
-                }
-            }));
-        }
-        let mut rest: &mut [IoSlice<'_>] = &mut slices;
-        while !rest.is_empty() {
-            let n = match sink.write_vectored(rest) {
-                Ok(0) => {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::WriteZero,
-                        "transport accepted no bytes",
-                    ))
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            IoSlice::advance_slices(&mut rest, n);
-        }
-        Ok(())
+        run.copy_into(bounce);
+        write_pieces(sink, &batch, bounce)
     }
 
     /// A copy of the contents, in stream order (for tests and small bodies).
@@ -269,6 +265,91 @@ impl SectionBuf {
             .expect("writing to a Vec cannot fail");
         out
     }
+}
+
+/// Guest memory copied out per vectored write of a plain sink: 64 KiB, which
+/// stays in the L2 cache between the copy and the sink's read of it (a whole
+/// 1 MiB flush copied at once did not, and saving into a sink ran 28% slower).
+const BOUNCE_BYTES: usize = 64 << 10;
+
+/// Whole memory segments that lie back to back in memory (the pages of one
+/// dirty run; their record headers are between them in the stream, not in
+/// memory), bound for consecutive bounce bytes: copied in one go, because
+/// one long copy keeps several pages' loads in flight where page-sized
+/// copies each start cold (the prefetchers stop at page boundaries; saving
+/// into a sink ran at 0.86x memcpy with a copy per page, 1.1x with runs).
+#[derive(Default)]
+struct AdjacentRun<'a> {
+    segments: Vec<&'a MemorySegment>,
+    /// Where in the bounce buffer the run goes.
+    at: usize,
+    len: usize,
+}
+
+impl<'a> AdjacentRun<'a> {
+    /// Adds `m`, bound for `bounce[at..]`; copies the run so far out first
+    /// when `m` does not continue it.
+    fn add(&mut self, m: &'a MemorySegment, at: usize, bounce: &mut [u8]) {
+        let continues = self
+            .segments
+            .last()
+            .is_some_and(|last| m.follows(last) && at == self.at + self.len);
+        if !continues {
+            self.copy_into(bounce);
+            self.at = at;
+        }
+        self.segments.push(m);
+        self.len += m.len();
+    }
+
+    /// Copies the run into its bounce bytes and empties it.
+    fn copy_into(&mut self, bounce: &mut [u8]) {
+        if !self.segments.is_empty() {
+            MemorySegment::copy_adjacent(&self.segments, &mut bounce[self.at..self.at + self.len]);
+            self.segments.clear();
+            self.len = 0;
+        }
+    }
+}
+
+/// A piece of one vectored write: bytes of the buffer, or a range of the
+/// bounce buffer.
+enum Piece<'a> {
+    Bytes(&'a [u8]),
+    Bounce(std::ops::Range<usize>),
+}
+
+/// Writes `pieces` in order with vectored writes, all of them.
+fn write_pieces<W: Write>(
+    sink: &mut W,
+    pieces: &[Piece<'_>],
+    bounce: &[u8],
+) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = pieces
+        .iter()
+        .map(|p| {
+            IoSlice::new(match p {
+                Piece::Bytes(b) => b,
+                Piece::Bounce(r) => &bounce[r.clone()],
+            })
+        })
+        .collect();
+    let mut rest: &mut [IoSlice<'_>] = &mut slices;
+    while !rest.is_empty() {
+        let n = match sink.write_vectored(rest) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    "transport accepted no bytes",
+                ))
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
 }
 
 // The one `unsafe` of the workspace (`unsafe_code` is denied everywhere else):
@@ -367,6 +448,7 @@ impl Writer<SectionBuf> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicU8, Ordering};
     use std::sync::{Arc, Mutex};
 
     use bytes::BufMut;
@@ -513,5 +595,91 @@ mod tests {
         assert_eq!(b.to_vec(), b"head");
         b.clear();
         assert!(b.is_empty());
+    }
+
+    struct Heap(Box<[u8]>);
+    // SAFETY: the boxed bytes live, unmoved, as long as the value.
+    #[allow(unsafe_code)]
+    unsafe impl crate::savevm::SharedMemory for Heap {
+        fn host_range(&self) -> (usize, usize) {
+            (self.0.as_ptr() as usize, self.0.len())
+        }
+    }
+
+    #[test]
+    fn memory_segments_are_copied_out_in_order_in_bounce_sized_writes() {
+        let mem: Arc<dyn crate::savevm::SharedMemory> =
+            Arc::new(Heap((0..300_000u32).map(|i| (i % 251) as u8).collect()));
+        let seg = |at: usize, len: usize| MemorySegment::new(&mem, at, len).unwrap();
+        // Segments smaller than, equal to and larger than the bounce buffer,
+        // between copied bytes and `Bytes` segments.
+        let mut b = SectionBuf::default();
+        let mut want = Vec::new();
+        for (i, len) in [4096, BOUNCE_BYTES, 1, 3 * BOUNCE_BYTES + 17, 4096]
+            .into_iter()
+            .enumerate()
+        {
+            b.put_slice(&[i as u8; 8]);
+            want.extend_from_slice(&[i as u8; 8]);
+            b.put_memory(seg(i * 1000, len));
+            want.extend_from_slice(&mem_bytes(&mem, i * 1000, len));
+            b.put_shared(Bytes::from_static(b"s"));
+            want.push(b's');
+        }
+        assert_eq!(b.len(), want.len());
+        assert_eq!(b.to_vec(), want);
+        let mut d = Dribble(Vec::new());
+        b.write_to_with(&mut d, &mut Vec::new()).unwrap();
+        assert_eq!(d.0, want, "partial writes");
+        // The memory is read when written out, not when queued.
+        let cells = Arc::new(Cells((0..16).map(|_| AtomicU8::new(0)).collect()));
+        let dynmem: Arc<dyn crate::savevm::SharedMemory> = cells.clone();
+        let mut later = SectionBuf::default();
+        later.put_memory(MemorySegment::new(&dynmem, 0, 16).unwrap());
+        cells.0[0].store(9, Ordering::Relaxed);
+        assert_eq!(later.to_vec()[0], 9);
+        assert!(later.has_memory());
+        later.truncate(0);
+        assert!(!later.has_memory(), "truncate forgets the memory segment");
+    }
+
+    #[test]
+    fn runs_of_adjacent_pages_cross_bounce_buffers_intact() {
+        let mem: Arc<dyn crate::savevm::SharedMemory> = Arc::new(Heap(
+            (0..200 * 4096u32)
+                .map(|i| (i / 4096 + i % 7) as u8)
+                .collect(),
+        ));
+        // 40 back-to-back pages (a dirty run) with headers between them, a
+        // jump, then 30 more: runs span and cross 64 KiB bounce buffers.
+        let mut b = SectionBuf::default();
+        let mut want = Vec::new();
+        for page in (0..40).chain(100..130) {
+            b.put_slice(&(page as u64).to_be_bytes());
+            want.extend_from_slice(&(page as u64).to_be_bytes());
+            b.put_memory(MemorySegment::new(&mem, page * 4096, 4096).unwrap());
+            want.extend_from_slice(&mem_bytes(&mem, page * 4096, 4096));
+        }
+        assert_eq!(b.to_vec(), want);
+        let mut d = Dribble(Vec::new());
+        b.write_to(&mut d).unwrap();
+        assert_eq!(d.0, want);
+    }
+
+    /// Memory the test writes while a segment of it is queued.
+    struct Cells(Box<[AtomicU8]>);
+    // SAFETY: the boxed cells live, unmoved, as long as the value; writes go
+    // through the atomics (interior mutability), never through the address.
+    #[allow(unsafe_code)]
+    unsafe impl crate::savevm::SharedMemory for Cells {
+        fn host_range(&self) -> (usize, usize) {
+            (self.0.as_ptr() as usize, self.0.len())
+        }
+    }
+
+    fn mem_bytes(mem: &Arc<dyn crate::savevm::SharedMemory>, at: usize, len: usize) -> Vec<u8> {
+        let mut v = vec![0u8; len];
+        MemorySegment::new(mem, at, len).unwrap().copy_to(&mut v);
+        v
     }
 }

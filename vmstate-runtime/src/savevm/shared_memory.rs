@@ -112,18 +112,75 @@ impl MemorySegment {
     /// When `dst.len()` differs from [`len`](Self::len).
     pub fn copy_to(&self, dst: &mut [u8]) {
         assert_eq!(dst.len(), self.len, "MemorySegment::copy_to: wrong length");
-        // SAFETY: `addr..addr + len` lies inside the range `self.mem` keeps
-        // mapped and readable while it lives (checked in `new`, promised by
-        // the `SharedMemory` implementation), and `self` holds `mem` across
-        // the call. `dst` is an exclusive Rust slice of `len` bytes and
-        // cannot overlap it: shared memory is never lent out as a Rust
-        // reference. Other threads may write the source meanwhile; this is a
-        // raw-pointer copy into no reference, as vm-memory's own
-        // `VolatileSlice` copies are, and the bytes copied are those in
-        // memory at the time (a torn page is sent again: it is dirty).
+        self.copy_range_to(0, dst);
+    }
+
+    /// Whether `self` starts where `prev` ends (in the same memory or in
+    /// memory mapped right after it).
+    pub(crate) fn follows(&self, prev: &MemorySegment) -> bool {
+        prev.addr.checked_add(prev.len) == Some(self.addr)
+    }
+
+    /// Copies `segments`, which lie back to back in memory (each
+    /// [`follows`](Self::follows) the one before), into `dst` with one copy.
+    ///
+    /// # Panics
+    /// When they are not back to back, or `dst` is not their total length.
+    pub(crate) fn copy_adjacent(segments: &[&MemorySegment], dst: &mut [u8]) {
+        assert!(
+            segments.windows(2).all(|w| w[1].follows(w[0])),
+            "MemorySegment: segments not back to back"
+        );
+        let total: usize = segments.iter().map(|s| s.len).sum();
+        assert_eq!(
+            dst.len(),
+            total,
+            "MemorySegment::copy_adjacent: wrong length"
+        );
+        let Some(first) = segments.first() else {
+            return;
+        };
+        // SAFETY: the source range is the union of the segments' ranges
+        // (they are back to back, asserted above, and `dst.len()` is their
+        // total), each of which lies inside memory its `SharedMemory` keeps
+        // mapped and readable while the segment lives; the caller holds every
+        // segment (borrowed in `segments`) across the call. `dst` is an
+        // exclusive Rust slice, which cannot overlap shared memory (never lent
+        // out as a reference). As in `copy_range_to`, other threads may write
+        // the source meanwhile: a raw copy into no reference.
         #[allow(unsafe_code)]
         unsafe {
-            std::ptr::copy_nonoverlapping(self.addr as *const u8, dst.as_mut_ptr(), self.len);
+            std::ptr::copy_nonoverlapping(first.addr as *const u8, dst.as_mut_ptr(), total);
+        }
+    }
+
+    /// Copies `dst.len()` bytes from `from` on (within the segment) into `dst`.
+    ///
+    /// # Panics
+    /// When the range does not lie inside the segment.
+    pub(crate) fn copy_range_to(&self, from: usize, dst: &mut [u8]) {
+        assert!(
+            from.checked_add(dst.len())
+                .is_some_and(|end| end <= self.len),
+            "MemorySegment: copy beyond the segment"
+        );
+        // SAFETY: `addr + from .. addr + from + dst.len()` lies inside the
+        // segment (asserted) and so inside the range `self.mem` keeps mapped
+        // and readable while it lives (checked in `new`, promised by the
+        // `SharedMemory` implementation); `self` holds `mem` across the call.
+        // `dst` is an exclusive Rust slice and cannot overlap it: shared
+        // memory is never lent out as a Rust reference. Other threads may
+        // write the source meanwhile; this is a raw-pointer copy into no
+        // reference, as vm-memory's own `VolatileSlice` copies are, and the
+        // bytes copied are those in memory at the time (a torn page is sent
+        // again: it is dirty).
+        #[allow(unsafe_code)]
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (self.addr + from) as *const u8,
+                dst.as_mut_ptr(),
+                dst.len(),
+            );
         }
     }
 }
@@ -177,6 +234,22 @@ mod tests {
         let mut out = [0u8; 16];
         s.copy_to(&mut out);
         assert_eq!(out[15], 15);
+    }
+
+    #[test]
+    fn adjacent_segments_copy_as_one() {
+        let mem = heap(64);
+        let a = MemorySegment::new(&mem, 8, 8).unwrap();
+        let b = MemorySegment::new(&mem, 16, 4).unwrap();
+        let c = MemorySegment::new(&mem, 30, 2).unwrap();
+        assert!(b.follows(&a) && !c.follows(&b) && !a.follows(&b));
+        let mut out = [0u8; 12];
+        MemorySegment::copy_adjacent(&[&a, &b], &mut out);
+        assert_eq!(out, [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+        let gap = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            MemorySegment::copy_adjacent(&[&b, &c], &mut [0u8; 6]);
+        }));
+        assert!(gap.is_err(), "a gap between segments is refused");
     }
 
     #[test]
