@@ -130,6 +130,41 @@ impl Splicer {
         Ok(())
     }
 
+    /// Waits until the receiver has taken every byte queued on the socket
+    /// (`SIOCOUTQ` is 0; for TCP: acknowledged). Spliced guest pages are
+    /// read from guest memory only when the receiver reads them, so the
+    /// migration must not report completion, and the VMM must not reuse the
+    /// memory, before then. Polls every 200 µs; gives up with the typed
+    /// write timeout after the socket's write timeout, and returns
+    /// `Ok(false)` as soon as `cancelled()` is true.
+    pub(crate) fn wait_delivered(&self, cancelled: &dyn Fn() -> bool) -> io::Result<bool> {
+        let started = std::time::Instant::now();
+        loop {
+            let mut queued: libc::c_int = 0;
+            // SAFETY: `TIOCOUTQ` (`SIOCOUTQ` for sockets) writes one `c_int`
+            // through the pointer, which points to `queued`, a live local;
+            // the descriptor is this splicer's socket, open for its life.
+            #[allow(unsafe_code)]
+            let r = unsafe { libc::ioctl(self.socket.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+            if r < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if queued == 0 {
+                return Ok(true);
+            }
+            if cancelled() {
+                return Ok(false);
+            }
+            if let Some(t) = self.write_timeout.filter(|t| started.elapsed() >= *t) {
+                return Err(super::transport::typed_write_error(
+                    io::Error::from(io::ErrorKind::TimedOut),
+                    t,
+                ));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
     /// Moves the segments of `self.iov` into the pipe and from the pipe into
     /// the socket, until all of them are in the socket.
     fn send_batch(&mut self) -> io::Result<()> {
@@ -424,6 +459,30 @@ mod tests {
         let e = s.write_buf(&buf).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
         assert!(e.to_string().contains("does not read"), "{e}");
+    }
+
+    #[test]
+    fn completion_waits_until_the_receiver_took_the_bytes() {
+        // 64 KiB: fits in the socket's default send buffer, so the write
+        // returns while nobody reads.
+        const N: usize = 64 << 10;
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let mut s = Splicer::new(a.as_fd(), Some(Duration::from_millis(100))).unwrap();
+        let mem: Arc<dyn SharedMemory> = Arc::new(Heap(vec![3u8; N].into()));
+        let mut buf = SectionBuf::default();
+        buf.put_memory(MemorySegment::new(&mem, 0, N).unwrap());
+        s.write_buf(&buf).unwrap();
+        // Nobody reads: the wait times out (typed), or ends on a cancel.
+        let e = s.wait_delivered(&|| false).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+        assert!(!s.wait_delivered(&|| true).unwrap(), "cancelled");
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![0u8; N];
+            b.read_exact(&mut got).unwrap();
+            got
+        });
+        assert!(s.wait_delivered(&|| false).unwrap());
+        assert_eq!(reader.join().unwrap(), vec![3u8; N]);
     }
 
     #[test]

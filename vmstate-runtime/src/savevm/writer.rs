@@ -70,6 +70,20 @@ impl<W: Write> StreamWriter<W> {
         self.splicer = splicer;
     }
 
+    /// After a [`flush`](Self::flush): waits until the destination has taken
+    /// every byte, where guest memory went out by `splice(2)` (those pages
+    /// are read from guest memory when the destination reads them, so the
+    /// source must not report completion before). Returns at once for any
+    /// other sink. `Ok(false)`: `cancelled()` became true first.
+    pub(crate) fn wait_delivered(&mut self, cancelled: &dyn Fn() -> bool) -> Result<bool> {
+        #[cfg(target_os = "linux")]
+        if let Some(s) = &self.splicer {
+            return Ok(s.wait_delivered(cancelled)?);
+        }
+        let _ = cancelled;
+        Ok(true)
+    }
+
     fn write_buf(&mut self, buf: &SectionBuf) -> std::io::Result<()> {
         #[cfg(target_os = "linux")]
         if let Some(s) = self.splicer.as_mut().filter(|_| buf.has_memory()) {

@@ -53,6 +53,13 @@ impl Driver {
         // reaches EOF and the destination cannot start the guest.
         w.complete_precopy(reg)?;
         w.flush()?;
+        // Spliced pages leave guest memory only as the destination reads
+        // them: the migration is not over before it has. (With a return
+        // path, the destination's SHUT below says so, and its wait notices a
+        // broken connection; without one, the socket's queue is watched.)
+        if rp.is_none() && !w.wait_delivered(&|| self.cancelled())? {
+            return Err(Stop::Cancelled);
+        }
         let downtime = stop_at.elapsed();
         self.shared.stats.update(|s| s.downtime = Some(downtime));
         let transferred = w.position();
