@@ -636,7 +636,10 @@ impl RamSection {
                     })?;
                     Some(Bytes::from(copied))
                 }
-                None => None,
+                None => {
+                    super::zero_page::prefetch_page_heads(&slice, ps as usize);
+                    None
+                }
             };
             let mut stop = false;
             for i in 0..run {

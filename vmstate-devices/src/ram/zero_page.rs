@@ -58,6 +58,43 @@ pub(super) fn is_zero_in_memory(page: &VolatileSlice<'_, BS<'_, AtomicBitmap>>) 
     true
 }
 
+/// Asks the CPU to start loading the first [`STEP`] bytes of each page of
+/// `run` (pages of `page_size` bytes), so that [`is_zero_in_memory`] over the
+/// run waits for memory once, not once per page.
+///
+/// Why: a non-zero page is told apart by its first bytes, so the check of a
+/// page of random data is one cache miss, and the hardware prefetchers do not
+/// cross page boundaries: checked one after another, the misses did not
+/// overlap and the check took 96% of the source's user time (`perf annotate`).
+pub(super) fn prefetch_page_heads(run: &VolatileSlice<'_, BS<'_, AtomicBitmap>>, page_size: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // A prefetch of a page not yet mapped in this process is dropped: one
+        // read first takes the fault, which maps the run's pages (the
+        // kernel's fault-around maps 16 pages of a file at once), and the
+        // prefetches of the other pages then go through.
+        let _ = vm_memory::Bytes::read_obj::<u8>(run, 0);
+        let guard = run.ptr_guard();
+        let base = guard.as_ptr() as usize;
+        for page in (page_size..run.len()).step_by(page_size.max(1)) {
+            for line in (0..STEP.min(run.len() - page)).step_by(64) {
+                // SAFETY: SSE is part of the x86-64 baseline, so the
+                // instruction exists on every CPU this code runs on. A
+                // prefetch is a hint: it reads nothing into the program and
+                // never faults, whatever the address (here one inside `run`,
+                // which `guard` keeps mapped).
+                #[allow(unsafe_code)]
+                unsafe {
+                    _mm_prefetch::<_MM_HINT_T0>((base + page + line) as *const i8)
+                };
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (run, page_size);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
