@@ -32,11 +32,15 @@
 //! into ZERO records. A PART ends when the round's byte budget is spent (the
 //! smaller of [`RamSectionConfig::part_budget`] and what the driver's rate
 //! limit left, seen through `SectionWriter::remaining_budget`) or after QEMU's
-//! 50 ms (checked every 64 pages). Runs of up to 16 dirty pages are copied out
-//! of guest memory once into a buffer whose pages the PAGE records share, so
-//! their payloads reach the transport in vectored writes with no further copy
-//! (guest memory itself is not lent out: the vCPUs keep writing it, and a
-//! `&[u8]` over bytes that change under it would be undefined behaviour).
+//! 50 ms (checked every 64 pages). PAGE payloads are guest memory itself, as
+//! `MemorySegment`s of the block's [`SharedMemory`](vmstate_runtime::savevm::SharedMemory)
+//! ([`RamBlock::shared_memory`]), never a `&[u8]` (the vCPUs keep writing
+//! it): on a socket the kernel takes the pages by reference (`vmsplice`) and
+//! the destination's kernel copies them straight out of guest memory; any
+//! other sink gets them copied once as the stream is written. The zero check
+//! reads guest memory in place, its misses overlapped by prefetching a run's
+//! pages. With XBZRLE, runs of up to 16 pages are copied out once instead (the
+//! cache must hold exactly the bytes sent) and the PAGE records share the copy.
 //! With [`XbzrleConfig`] on, from the second pass on a cached page is sent as an
 //! XBZRLE delta, or not at all when unchanged; a cache miss or an overflow is
 //! sent whole (QEMU's rules, counters and cache ageing). END syncs once more

@@ -66,12 +66,13 @@ pub struct SourceOptions {
     /// [`RecoveryError::TimedOut`](crate::error::RecoveryError::TimedOut));
     /// `None`: wait for ever (a cancel still ends the wait).
     pub reply_timeout: Option<Duration>,
-    /// Whether guest pages go from guest memory to a socket transport without
-    /// a copy (Linux: `vmsplice(2)` and `splice(2)`; see
+    /// Whether guest pages go from guest memory to a unix socket transport
+    /// without a copy (Linux: `vmsplice(2)` and `splice(2)`; see
     /// [`SharedMemory`](crate::savevm::SharedMemory)). On by default; where
-    /// the transport is not a socket, or the system refuses the pipe, the
-    /// stream is written with vectored writes either way. The bytes on the
-    /// wire are the same.
+    /// the transport is not a unix socket (TCP is slower spliced: see
+    /// [`ReadWrite::unix_socket_fd`](crate::migration::ReadWrite::unix_socket_fd)),
+    /// or the system refuses the pipe, the stream is written with vectored
+    /// writes. The bytes on the wire are the same.
     pub zero_copy_send: bool,
 }
 
