@@ -8,6 +8,10 @@
 //!   dirty sync, EOF) through `StreamWriter` into `io::sink()`.
 //! * `save_zero`: the same for never-written RAM: ZERO records only, i.e. the
 //!   zero-page scan rate.
+//! * `save_random_unix_writev` / `save_random_unix_spliced`: the random save
+//!   into a unix socket that a reader thread drains, with vectored writes
+//!   (guest memory copied once) and with zero-copy send (`vmsplice`): what
+//!   the two paths cost a source, the kernel's work included.
 //! * `load_random` / `load_zero`: loading those streams into a destination
 //!   block, the stream fed to the reader in 256 KiB reads the way a socket
 //!   feeds it (each read is a copy, as the kernel's out of a socket is);
@@ -79,7 +83,11 @@ fn registry(ram: &Arc<Mutex<RamBlockList>>) -> Registry {
 
 /// One whole precopy save of `reg` into `sink`.
 fn save<W: std::io::Write>(reg: &mut Registry, sink: W) -> W {
-    let mut w = StreamWriter::new(sink, QemuVersion::V7_2);
+    save_with(reg, StreamWriter::new(sink, QemuVersion::V7_2))
+}
+
+/// One whole precopy save of `reg` through `w`; returns the sink.
+fn save_with<W: std::io::Write>(reg: &mut Registry, mut w: StreamWriter<W>) -> W {
     w.write_header().unwrap();
     w.write_configuration(&Configuration::new(MACHINE)).unwrap();
     w.setup(reg).unwrap();
@@ -87,6 +95,29 @@ fn save<W: std::io::Write>(reg: &mut Registry, sink: W) -> W {
     w.complete_precopy(reg).unwrap();
     StreamWriter::<W>::cleanup(reg);
     w.into_inner().unwrap()
+}
+
+/// One whole precopy save of `reg` into a unix socket that a reader thread
+/// drains in 256 KiB reads (as a destination's kernel copy out of its socket
+/// would), with vectored writes (guest memory copied once) or zero-copy
+/// (`vmsplice`); both with the 4 MiB send buffer of a migration socket.
+/// Returns the bytes the reader took.
+fn save_to_socket(reg: &mut Registry, zero_copy: bool) -> u64 {
+    use std::io::Read;
+    let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; READ_CHUNK];
+        let mut n = 0u64;
+        loop {
+            match b.read(&mut buf).unwrap() {
+                0 => break n,
+                k => n += k as u64,
+            }
+        }
+    });
+    let w = StreamWriter::to_unix_socket(a, QemuVersion::V7_2, zero_copy).unwrap();
+    drop(save_with(reg, w));
+    reader.join().unwrap()
 }
 
 /// A stream held in memory like guest RAM (a `RamBlock`: huge pages), so
@@ -192,6 +223,20 @@ fn bench(c: &mut Criterion) {
     });
     let mut zreg = registry(&zero);
     g.bench_function("save_zero", |b| b.iter(|| save(&mut zreg, std::io::sink())));
+    // Into a socket: the same save, copied or spliced (one run, same reader).
+    let copied = save_to_socket(&mut reg, false);
+    assert_eq!(
+        copied,
+        save_to_socket(&mut reg, true),
+        "the same stream either way"
+    );
+    assert!(copied > len);
+    for (name, zero_copy) in [
+        ("save_random_unix_writev", false),
+        ("save_random_unix_spliced", true),
+    ] {
+        g.bench_function(name, |b| b.iter(|| save_to_socket(&mut reg, zero_copy)));
+    }
 
     // The streams to load, written once (and checked to carry the RAM).
     let random_stream = Stream::new(&save(

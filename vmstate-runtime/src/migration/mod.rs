@@ -33,6 +33,7 @@ mod source;
 mod splice;
 #[cfg(target_os = "linux")]
 pub(crate) use splice::Splicer;
+pub(crate) use transport::enlarge_send_buffer;
 mod stall;
 mod stats;
 mod status;

@@ -454,7 +454,7 @@ const SEND_BUFFER_BYTES: usize = 4 << 20;
 
 /// Grows a socket's send buffer to [`SEND_BUFFER_BYTES`] (never shrinks one
 /// the caller made larger). Only advice: a failure leaves the default.
-fn enlarge_send_buffer(fd: std::os::fd::BorrowedFd<'_>) {
+pub(crate) fn enlarge_send_buffer(fd: std::os::fd::BorrowedFd<'_>) {
     use nix::sys::socket::{getsockopt, setsockopt, sockopt::SndBuf};
     // getsockopt reports the doubled size the kernel keeps.
     let now = getsockopt(&fd, SndBuf).unwrap_or(0) / 2;
