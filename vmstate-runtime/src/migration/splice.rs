@@ -366,14 +366,7 @@ mod tests {
     use super::*;
     use crate::savevm::{MemorySegment, SharedMemory};
 
-    struct Heap(Box<[u8]>);
-    // SAFETY: the boxed bytes live, unmoved, as long as the value.
-    #[allow(unsafe_code)]
-    unsafe impl SharedMemory for Heap {
-        fn host_range(&self) -> (usize, usize) {
-            (self.0.as_ptr() as usize, self.0.len())
-        }
-    }
+    use crate::savevm::Heap;
 
     /// A buffer of `pages` pages, each preceded by an 8-byte header, with a
     /// `Bytes` segment and a large copied run at the end.

@@ -54,6 +54,8 @@ pub use registry::{InstanceId, Registry, SaveStateEntry};
 pub use return_path::RpMessage;
 pub(crate) use section_buf::Part;
 pub use section_buf::SectionBuf;
+#[cfg(test)]
+pub(crate) use shared_memory::Heap;
 pub use shared_memory::{MemorySegment, SharedMemory};
 pub use vmdesc::{device_json, VmDescBuilder};
 pub use writer::StreamWriter;

@@ -597,14 +597,7 @@ mod tests {
         assert!(b.is_empty());
     }
 
-    struct Heap(Box<[u8]>);
-    // SAFETY: the boxed bytes live, unmoved, as long as the value.
-    #[allow(unsafe_code)]
-    unsafe impl crate::savevm::SharedMemory for Heap {
-        fn host_range(&self) -> (usize, usize) {
-            (self.0.as_ptr() as usize, self.0.len())
-        }
-    }
+    use crate::savevm::Heap;
 
     #[test]
     fn memory_segments_are_copied_out_in_order_in_bounce_sized_writes() {

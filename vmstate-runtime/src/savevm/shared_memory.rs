@@ -185,18 +185,22 @@ impl MemorySegment {
     }
 }
 
+/// Memory for the unit tests of the crate: a boxed slice.
+#[cfg(test)]
+pub(crate) struct Heap(pub(crate) Box<[u8]>);
+
+// SAFETY: the boxed bytes live, unmoved, as long as the value.
+#[cfg(test)]
+#[allow(unsafe_code)]
+unsafe impl SharedMemory for Heap {
+    fn host_range(&self) -> (usize, usize) {
+        (self.0.as_ptr() as usize, self.0.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Heap(Box<[u8]>);
-    // SAFETY: the boxed bytes live, unmoved, as long as the value.
-    #[allow(unsafe_code)]
-    unsafe impl SharedMemory for Heap {
-        fn host_range(&self) -> (usize, usize) {
-            (self.0.as_ptr() as usize, self.0.len())
-        }
-    }
 
     fn heap(n: usize) -> Arc<dyn SharedMemory> {
         Arc::new(Heap((0..n).map(|i| i as u8).collect()))

@@ -100,6 +100,22 @@ impl Driver {
         });
     }
 
+    /// The stream writer over a new connection's stream: its write timeout,
+    /// and zero-copy send where the transport and the options allow it.
+    pub(super) fn stream_writer(
+        &self,
+        stream: Box<dyn crate::migration::ReadWrite>,
+    ) -> Result<StreamWriter<Outgoing>> {
+        let out = Outgoing::new(stream, self.opts.write_timeout)?;
+        #[cfg(target_os = "linux")]
+        let splicer = out.splicer().filter(|_| self.opts.zero_copy_send);
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+        let mut w = StreamWriter::new(out, self.config.version);
+        #[cfg(target_os = "linux")]
+        w.set_splicer(splicer);
+        Ok(w)
+    }
+
     pub(super) fn cancelled(&self) -> bool {
         self.shared.cancel.load(Ordering::SeqCst)
     }
@@ -223,12 +239,7 @@ impl Driver {
             return Err(Stop::Cancelled);
         }
         let caps = self.config.caps;
-        let out = Outgoing::new(stream, self.opts.write_timeout)?;
-        #[cfg(target_os = "linux")]
-        let splicer = out.splicer().filter(|_| self.opts.zero_copy_send);
-        let mut w = StreamWriter::new(out, self.config.version);
-        #[cfg(target_os = "linux")]
-        w.set_splicer(splicer);
+        let mut w = self.stream_writer(stream)?;
         w.write_header()?;
         w.write_configuration(&Configuration::for_target(
             &self.config.machine,

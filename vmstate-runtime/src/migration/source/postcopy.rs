@@ -176,12 +176,7 @@ impl Driver {
         if let Ok(mut k) = self.shared.kill.lock() {
             *k = stream.try_clone_rw();
         }
-        let out = Outgoing::new(stream, self.opts.write_timeout)?;
-        #[cfg(target_os = "linux")]
-        let splicer = out.splicer().filter(|_| self.opts.zero_copy_send);
-        let mut w = StreamWriter::new(out, self.config.version);
-        #[cfg(target_os = "linux")]
-        w.set_splicer(splicer);
+        let mut w = self.stream_writer(stream)?;
         w.suppress_vmdesc();
         let rp = ReturnPath::spawn(reverse, self.config.version, true, self.opts.reply_timeout)?;
         for e in reg.entries_mut() {
