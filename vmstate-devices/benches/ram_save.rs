@@ -12,6 +12,15 @@
 //!   into a unix socket that a reader thread drains, with vectored writes
 //!   (guest memory copied once) and with zero-copy send (`vmsplice`): what
 //!   the two paths cost a source, the kernel's work included.
+//! * `migrate_random_unix` / `unix_socket_floor`: the whole migration of the
+//!   random RAM through a unix socket, two threads as two processes would be
+//!   (this thread loads into a faulted-in destination block while another
+//!   saves, spliced, with the demo's 4 MiB send buffer and the destination's
+//!   64 KiB refills), against the same gigabyte written raw from the source
+//!   block into the socket and read raw into the destination block, one
+//!   large `write` and `read` at a time: no records, no second copy, the
+//!   floor that the kernel's two copies set for every migration over a
+//!   socket, QEMU's included.
 //! * `load_random` / `load_zero`: loading those streams into a destination
 //!   block, the stream fed to the reader in 256 KiB reads the way a socket
 //!   feeds it (each read is a copy, as the kernel's out of a socket is);
@@ -44,6 +53,8 @@ use vmstate_runtime::wire::{Reader, Refill};
 
 const MACHINE: &str = "pc-i440fx-7.2";
 const READ_CHUNK: usize = 256 * 1024;
+/// The destination driver's refill size (`migration/incoming.rs`).
+const DESTINATION_CHUNK: usize = 64 * 1024;
 
 fn ram_bytes() -> u64 {
     std::env::var("RAM_BENCH_MIB")
@@ -118,6 +129,50 @@ fn save_to_socket(reg: &mut Registry, zero_copy: bool) -> u64 {
     let w = StreamWriter::to_unix_socket(a, QemuVersion::V7_2, zero_copy).unwrap();
     drop(save_with(reg, w));
     reader.join().unwrap()
+}
+
+/// One whole migration of `reg` into `dst` through a unix socket: a thread
+/// saves (spliced, the 4 MiB send buffer) while this one loads, refilling in
+/// the destination driver's 64 KiB reads.
+fn migrate_over_socket(reg: &mut Registry, dst: &mut Registry) {
+    use vmstate_runtime::migration::TransportRefill;
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let w = StreamWriter::to_unix_socket(a, QemuVersion::V7_2, true).unwrap();
+            drop(save_with(reg, w));
+        });
+        let refill = TransportRefill::new(Box::new(b), DESTINATION_CHUNK);
+        let mut r = Reader::with_refill(
+            BytesMut::with_capacity(DESTINATION_CHUNK),
+            0,
+            Box::new(refill),
+        );
+        load_from(dst, &mut r);
+    });
+}
+
+/// The floor under any migration over a unix socket: `from`'s bytes written
+/// raw into the socket (one large `write` at a time, the same 4 MiB send
+/// buffer as the migration's) and read raw into `to` (one large `read` at a
+/// time, straight into guest memory). The kernel copies each byte twice, as
+/// in every socket migration; nothing else happens.
+fn socket_floor(from: &RamBlock, to: &RamBlock) {
+    use nix::sys::socket::{setsockopt, sockopt::SndBuf};
+    use std::os::fd::OwnedFd;
+    use vm_memory::{ReadVolatile, WriteVolatile};
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    setsockopt(&a, SndBuf, &(4 << 20)).unwrap();
+    let len = from.used_length() as usize;
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut a = std::fs::File::from(OwnedFd::from(a));
+            a.write_all_volatile(&from.slice(0, len).unwrap()).unwrap();
+        });
+        let mut b = std::fs::File::from(OwnedFd::from(b));
+        b.read_exact_volatile(&mut to.slice(0, len).unwrap())
+            .unwrap();
+    });
 }
 
 /// A stream held in memory like guest RAM (a `RamBlock`: huge pages), so
@@ -236,6 +291,35 @@ fn bench(c: &mut Criterion) {
         ("save_random_unix_spliced", true),
     ] {
         g.bench_function(name, |b| b.iter(|| save_to_socket(&mut reg, zero_copy)));
+    }
+
+    // The whole migration over a socket, against the socket's floor, into
+    // the same faulted-in destination (checked equal to the source first).
+    {
+        let dst = one_block(len);
+        let mut dreg = registry(&dst);
+        migrate_over_socket(&mut reg, &mut dreg);
+        let same = |d: &Arc<Mutex<RamBlockList>>| {
+            d.lock().unwrap().blocks()[0].to_vec().unwrap()
+                == random.lock().unwrap().blocks()[0].to_vec().unwrap()
+        };
+        assert!(same(&dst), "the migration carries the RAM");
+        g.bench_function("migrate_random_unix", |b| {
+            b.iter(|| migrate_over_socket(&mut reg, &mut dreg))
+        });
+        drop(dreg);
+        let floor_dst = one_block(len);
+        {
+            let (from, to) = (random.lock().unwrap(), floor_dst.lock().unwrap());
+            socket_floor(&from.blocks()[0], &to.blocks()[0]);
+        }
+        assert!(same(&floor_dst), "the floor carries the RAM");
+        g.bench_function("unix_socket_floor", |b| {
+            b.iter(|| {
+                let (from, to) = (random.lock().unwrap(), floor_dst.lock().unwrap());
+                socket_floor(&from.blocks()[0], &to.blocks()[0]);
+            })
+        });
     }
 
     // The streams to load, written once (and checked to carry the RAM).
