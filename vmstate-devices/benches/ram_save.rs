@@ -21,6 +21,15 @@
 //!   large `write` and `read` at a time: no records, no second copy, the
 //!   floor that the kernel's two copies set for every migration over a
 //!   socket, QEMU's included.
+//! * `migrate_random_unix_fresh_prefault` / `unix_socket_floor_fresh` /
+//!   `unix_socket_floor_fresh_prefault`: the same two into a destination
+//!   never touched before (a new block per iteration, made and unmapped
+//!   outside the timing), as every real destination starts: the kernel's
+//!   zeroing of each page on first touch is part of the job. Ours with
+//!   `RamSectionConfig::prefault` (the demo destination's setting); the floor
+//!   with the reads taking the faults, and with the same helper thread
+//!   faulting the block in from its end: the fastest any process can fill
+//!   fresh memory from a unix socket.
 //! * `load_random` / `load_zero`: loading those streams into a destination
 //!   block, the stream fed to the reader in 256 KiB reads the way a socket
 //!   feeds it (each read is a copy, as the kernel's out of a socket is);
@@ -175,6 +184,30 @@ fn socket_floor(from: &RamBlock, to: &RamBlock) {
     });
 }
 
+/// [`socket_floor`] into a destination never touched before, as a real
+/// destination's is: the kernel zeroes each page on first touch inside the
+/// reads, or, with `prefault`, a helper thread faults the block in from its
+/// end down while the reads fill it from the front (as
+/// `RamSectionConfig::prefault` does), until the copy is done.
+fn socket_floor_fresh(from: &RamBlock, to: &RamBlock, prefault: bool) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        if prefault {
+            s.spawn(|| {
+                let mut end = to.used_length();
+                while end > 0 && !done.load(Ordering::Relaxed) {
+                    let start = end.saturating_sub(2 << 20);
+                    to.populate(start, end - start).unwrap();
+                    end = start;
+                }
+            });
+        }
+        socket_floor(from, to);
+        done.store(true, Ordering::Relaxed);
+    });
+}
+
 /// A stream held in memory like guest RAM (a `RamBlock`: huge pages), so
 /// the reads below cost what a kernel's copy out of its socket buffers does,
 /// not the TLB walks of a 4 KiB-paged heap buffer in a VM.
@@ -293,16 +326,17 @@ fn bench(c: &mut Criterion) {
         g.bench_function(name, |b| b.iter(|| save_to_socket(&mut reg, zero_copy)));
     }
 
+    // Whether a destination's block holds the source's RAM.
+    let same = |d: &Arc<Mutex<RamBlockList>>| {
+        d.lock().unwrap().blocks()[0].to_vec().unwrap()
+            == random.lock().unwrap().blocks()[0].to_vec().unwrap()
+    };
     // The whole migration over a socket, against the socket's floor, into
     // the same faulted-in destination (checked equal to the source first).
     {
         let dst = one_block(len);
         let mut dreg = registry(&dst);
         migrate_over_socket(&mut reg, &mut dreg);
-        let same = |d: &Arc<Mutex<RamBlockList>>| {
-            d.lock().unwrap().blocks()[0].to_vec().unwrap()
-                == random.lock().unwrap().blocks()[0].to_vec().unwrap()
-        };
         assert!(same(&dst), "the migration carries the RAM");
         g.bench_function("migrate_random_unix", |b| {
             b.iter(|| migrate_over_socket(&mut reg, &mut dreg))
@@ -320,6 +354,67 @@ fn bench(c: &mut Criterion) {
                 socket_floor(&from.blocks()[0], &to.blocks()[0]);
             })
         });
+    }
+
+    // The same two into a never-touched destination per iteration (made
+    // and unmapped outside the timing), as every real destination starts:
+    // the kernel's zeroing of each page is then part of the job. Ours with
+    // the demo's `prefault`; the floor without and with the same helper.
+    {
+        let fresh_registry = || {
+            let fresh = one_block(len);
+            let config = RamSectionConfig {
+                prefault: true,
+                ..RamSectionConfig::default()
+            };
+            let mut reg = Registry::new();
+            RamSection::with_config(fresh.clone(), config, Box::new(VmMemoryDirtyLog))
+                .register(&mut reg)
+                .unwrap();
+            (fresh, reg)
+        };
+        let (fresh, mut freg) = fresh_registry();
+        migrate_over_socket(&mut reg, &mut freg);
+        assert!(
+            same(&fresh),
+            "the migration into fresh memory carries the RAM"
+        );
+        drop((fresh, freg));
+        g.bench_function("migrate_random_unix_fresh_prefault", |b| {
+            b.iter_batched(
+                fresh_registry,
+                |(fresh, mut freg)| {
+                    migrate_over_socket(&mut reg, &mut freg);
+                    (fresh, freg)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        for (name, prefault) in [
+            ("unix_socket_floor_fresh", false),
+            ("unix_socket_floor_fresh_prefault", true),
+        ] {
+            let fresh = one_block(len);
+            socket_floor_fresh(
+                &random.lock().unwrap().blocks()[0],
+                &fresh.lock().unwrap().blocks()[0],
+                prefault,
+            );
+            assert!(same(&fresh), "the floor into fresh memory carries the RAM");
+            drop(fresh);
+            g.bench_function(name, |b| {
+                b.iter_batched(
+                    || one_block(len),
+                    |fresh| {
+                        let (from, to) = (random.lock().unwrap(), fresh.lock().unwrap());
+                        socket_floor_fresh(&from.blocks()[0], &to.blocks()[0], prefault);
+                        drop((from, to));
+                        fresh
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
+        }
     }
 
     // The streams to load, written once (and checked to carry the RAM).
