@@ -10,6 +10,11 @@
 # checksums must agree on every run. Each run's line ends with the load
 # averages (compare runs of one invocation only on a shared machine).
 #
+# Each run also moves the same file's bytes raw into fresh memory of another
+# process (scripts/unix-socket-floor.py: sendfile into the socket, reads into
+# memory a helper thread faults in): the floor that the kernel's copy and
+# first-touch zeroing set on this machine, with the medians' ratios to it.
+#
 # Usage: scripts/qemu-vs-us.sh            (RAM_SIZE=1G RUNS=3 by default)
 # Skips (exit 0, with the reason) when qemu-system-x86_64 is not installed,
 # unless VMSTATE_REQUIRE_QEMU=1; any other failure ends it non-zero.
@@ -139,6 +144,34 @@ our_run() {
         "$bytes" "$secs" "$hwm" >"$WORK/result"
 }
 
+# One run of the floor (scripts/unix-socket-floor.py): the same file's bytes
+# sent with sendfile(2) into a unix socket and read straight into fresh memory
+# that a helper thread faults in, two processes, no migration work at all.
+floor_run() {
+    local n=$1 d="$WORK/floor$1"
+    mkdir -p "$d"
+    python3 "$ROOT/scripts/unix-socket-floor.py" receive "$d/floor.sock" "$ram_bytes" \
+        >"$d/dst.out" 2>"$d/dst.err" &
+    local dst=$!
+    PIDS+=("$dst")
+    local tries=0
+    until grep -q "listening on" "$d/dst.out" 2>/dev/null; do
+        tries=$((tries + 1))
+        [[ $tries -lt 600 ]] || die "the floor's receiver of run $n did not listen: $(cat "$d/dst.err")"
+        kill -0 "$dst" 2>/dev/null || die "the floor's receiver of run $n exited: $(cat "$d/dst.err")"
+        sleep 0.05
+    done
+    python3 "$ROOT/scripts/unix-socket-floor.py" send "$d/floor.sock" "$RAMFILE" 2>"$d/src.err" ||
+        die "the floor's sender of run $n: $(cat "$d/src.err")"
+    wait "$dst" || die "the floor's receiver of run $n: $(cat "$d/dst.err")"
+    local rate hwm
+    # "floor 2.000 GiB/s (1073741824 bytes in 0.500 s) vmhwm 1090000000"
+    rate=$(sed -n 's/^floor \([0-9.]*\) GiB\/s .* vmhwm \([0-9]*\)$/\1/p' "$d/dst.out")
+    hwm=$(sed -n 's/^floor \([0-9.]*\) GiB\/s .* vmhwm \([0-9]*\)$/\2/p' "$d/dst.out")
+    [[ -n "$rate" && -n "$hwm" ]] || die "floor run $n: no rate in: $(cat "$d/dst.out")"
+    echo "$rate $hwm" >"$WORK/result"
+}
+
 # The 1/5/15-minute load averages: the rates mean little without them on a
 # shared machine.
 loadavg() { [[ -r /proc/loadavg ]] && cut -d' ' -f1-3 /proc/loadavg || echo "?"; }
@@ -146,7 +179,7 @@ ratio() { python3 -c "import sys; print(f'{int(sys.argv[1]) / int(sys.argv[2]):.
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 echo "== $RUNS runs each, interleaved: $ram_mib MiB, unix socket, no bandwidth cap, downtime-limit 60 s ($accel)"
-qemu_rates=() our_rates=()
+qemu_rates=() our_rates=() floor_rates=()
 for n in $(seq 1 "$RUNS"); do
     qemu_run "$n"
     read -r rate hwm <"$WORK/result"
@@ -156,7 +189,14 @@ for n in $(seq 1 "$RUNS"); do
     read -r rate hwm <"$WORK/result"
     our_rates+=("$rate")
     echo "  run $n  ours -> ours  $rate GiB/s   destination peak RSS $((hwm >> 20)) MiB ($(ratio "$hwm")x guest RAM)   load $(loadavg)"
+    floor_run "$n"
+    read -r rate hwm <"$WORK/result"
+    floor_rates+=("$rate")
+    echo "  run $n  socket floor  $rate GiB/s   receiver peak RSS $((hwm >> 20)) MiB ($(ratio "$hwm")x guest RAM)   load $(loadavg)"
 done
 q=$(median "${qemu_rates[@]}")
 o=$(median "${our_rates[@]}")
-echo "== medians: QEMU $q GiB/s, ours $o GiB/s, ours/QEMU $(python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}x')" "$o" "$q")"
+f=$(median "${floor_rates[@]}")
+div() { python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}x')" "$1" "$2"; }
+echo "== medians: QEMU $q GiB/s, ours $o GiB/s, ours/QEMU $(div "$o" "$q")"
+echo "== the socket floor $f GiB/s: ours $(div "$o" "$f") of it, QEMU $(div "$q" "$f"); twice QEMU would be $(div "$(python3 -c "import sys; print(2 * float(sys.argv[1]))" "$q")" "$f") of it"
