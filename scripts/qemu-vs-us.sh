@@ -65,6 +65,18 @@ head -c "$ram_bytes" /dev/urandom >"$RAMFILE"
 accel=tcg
 [[ -r /dev/kvm && -w /dev/kvm ]] && accel=kvm
 
+# Waits until process $1 prints a line matching $2 into $3; dies naming $4
+# (and the stderr file $5) if it exits first or takes 30 s.
+wait_for_line() {
+    local pid=$1 pattern=$2 out=$3 what=$4 err=$5 tries=0
+    until grep -q "$pattern" "$out" 2>/dev/null; do
+        tries=$((tries + 1))
+        [[ $tries -lt 600 ]] || die "$what did not listen: $(cat "$err")"
+        kill -0 "$pid" 2>/dev/null || die "$what exited: $(cat "$err")"
+        sleep 0.05
+    done
+}
+
 # Each run writes "rate_gibs dst_vmhwm" to $WORK/result (run in this shell,
 # not a subshell, so a failure's exit cleans up every process it started).
 
@@ -113,13 +125,7 @@ our_run() {
         --accept-timeout 120 >"$d/dst.out" 2>"$d/dst.err" &
     local dst=$!
     PIDS+=("$dst")
-    local tries=0
-    until grep -q "waiting on" "$d/dst.out" 2>/dev/null; do
-        tries=$((tries + 1))
-        [[ $tries -lt 600 ]] || die "our destination of run $n did not listen: $(cat "$d/dst.err")"
-        kill -0 "$dst" 2>/dev/null || die "our destination of run $n exited: $(cat "$d/dst.err")"
-        sleep 0.05
-    done
+    wait_for_line "$dst" "waiting on" "$d/dst.out" "our destination of run $n" "$d/dst.err"
     # Our source's guest RAM is the same file QEMU's source maps (QEMU's
     # memory-backend-file, share=on), so neither source allocates memory of
     # its own and both destinations start from the same free memory.
@@ -154,13 +160,7 @@ floor_run() {
         >"$d/dst.out" 2>"$d/dst.err" &
     local dst=$!
     PIDS+=("$dst")
-    local tries=0
-    until grep -q "listening on" "$d/dst.out" 2>/dev/null; do
-        tries=$((tries + 1))
-        [[ $tries -lt 600 ]] || die "the floor's receiver of run $n did not listen: $(cat "$d/dst.err")"
-        kill -0 "$dst" 2>/dev/null || die "the floor's receiver of run $n exited: $(cat "$d/dst.err")"
-        sleep 0.05
-    done
+    wait_for_line "$dst" "listening on" "$d/dst.out" "the floor's receiver of run $n" "$d/dst.err"
     python3 "$ROOT/scripts/unix-socket-floor.py" send "$d/floor.sock" "$RAMFILE" 2>"$d/src.err" ||
         die "the floor's sender of run $n: $(cat "$d/src.err")"
     wait "$dst" || die "the floor's receiver of run $n: $(cat "$d/dst.err")"

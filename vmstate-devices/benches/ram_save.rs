@@ -101,6 +101,21 @@ fn registry(ram: &Arc<Mutex<RamBlockList>>) -> Registry {
     reg
 }
 
+/// A never-touched destination block of `len` bytes and a registry loading
+/// into it, with or without `RamSectionConfig::prefault`.
+fn fresh_registry(len: u64, prefault: bool) -> (Arc<Mutex<RamBlockList>>, Registry) {
+    let fresh = one_block(len);
+    let config = RamSectionConfig {
+        prefault,
+        ..RamSectionConfig::default()
+    };
+    let mut reg = Registry::new();
+    RamSection::with_config(fresh.clone(), config, Box::new(VmMemoryDirtyLog))
+        .register(&mut reg)
+        .unwrap();
+    (fresh, reg)
+}
+
 /// One whole precopy save of `reg` into `sink`.
 fn save<W: std::io::Write>(reg: &mut Registry, sink: W) -> W {
     save_with(reg, StreamWriter::new(sink, QemuVersion::V7_2))
@@ -361,19 +376,7 @@ fn bench(c: &mut Criterion) {
     // the kernel's zeroing of each page is then part of the job. Ours with
     // the demo's `prefault`; the floor without and with the same helper.
     {
-        let fresh_registry = || {
-            let fresh = one_block(len);
-            let config = RamSectionConfig {
-                prefault: true,
-                ..RamSectionConfig::default()
-            };
-            let mut reg = Registry::new();
-            RamSection::with_config(fresh.clone(), config, Box::new(VmMemoryDirtyLog))
-                .register(&mut reg)
-                .unwrap();
-            (fresh, reg)
-        };
-        let (fresh, mut freg) = fresh_registry();
+        let (fresh, mut freg) = fresh_registry(len, true);
         migrate_over_socket(&mut reg, &mut freg);
         assert!(
             same(&fresh),
@@ -382,7 +385,7 @@ fn bench(c: &mut Criterion) {
         drop((fresh, freg));
         g.bench_function("migrate_random_unix_fresh_prefault", |b| {
             b.iter_batched(
-                fresh_registry,
+                || fresh_registry(len, true),
                 |(fresh, mut freg)| {
                     migrate_over_socket(&mut reg, &mut freg);
                     (fresh, freg)
@@ -461,18 +464,7 @@ fn bench(c: &mut Criterion) {
         };
         g.bench_function(name, |b| {
             b.iter_batched(
-                || {
-                    let fresh = one_block(len);
-                    let config = RamSectionConfig {
-                        prefault,
-                        ..RamSectionConfig::default()
-                    };
-                    let mut reg = Registry::new();
-                    RamSection::with_config(fresh.clone(), config, Box::new(VmMemoryDirtyLog))
-                        .register(&mut reg)
-                        .unwrap();
-                    (fresh, reg)
-                },
+                || fresh_registry(len, prefault),
                 |(fresh, mut reg)| {
                     load(&mut reg, &random_stream);
                     (fresh, reg)
