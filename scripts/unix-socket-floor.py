@@ -67,8 +67,11 @@ def receive(path: str, size: int) -> None:
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(path)
     srv.listen(1)
+    # A sender that never comes or stalls ends the run with an error, not a hang.
+    srv.settimeout(120)
     print(f"listening on {path}", flush=True)
     conn, _ = srv.accept()
+    conn.settimeout(60)
     t0 = time.perf_counter()
     view = memoryview(mem)
     got = 0
