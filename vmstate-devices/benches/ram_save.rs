@@ -16,7 +16,7 @@
 //!   random RAM through a unix socket, two threads as two processes would be
 //!   (this thread loads into a faulted-in destination block while another
 //!   saves, spliced, with the demo's 4 MiB send buffer and the destination's
-//!   64 KiB refills), against the same gigabyte written raw from the source
+//!   256 KiB refills), against the same gigabyte written raw from the source
 //!   block into the socket and read raw into the destination block, one
 //!   large `write` and `read` at a time: no records, no second copy, the
 //!   floor that the kernel's two copies set for every migration over a
@@ -62,8 +62,8 @@ use vmstate_runtime::wire::{Reader, Refill};
 
 const MACHINE: &str = "pc-i440fx-7.2";
 const READ_CHUNK: usize = 256 * 1024;
-/// The destination driver's refill size (`migration/incoming.rs`).
-const DESTINATION_CHUNK: usize = 64 * 1024;
+/// The destination driver's refill size.
+const DESTINATION_CHUNK: usize = vmstate_runtime::migration::INCOMING_READ_SIZE;
 
 fn ram_bytes() -> u64 {
     std::env::var("RAM_BENCH_MIB")
@@ -157,7 +157,7 @@ fn save_to_socket(reg: &mut Registry, zero_copy: bool) -> u64 {
 
 /// One whole migration of `reg` into `dst` through a unix socket: a thread
 /// saves (spliced, the 4 MiB send buffer) while this one loads, refilling in
-/// the destination driver's 64 KiB reads.
+/// the destination driver's reads (`INCOMING_READ_SIZE`).
 fn migrate_over_socket(reg: &mut Registry, dst: &mut Registry) {
     use vmstate_runtime::migration::TransportRefill;
     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();

@@ -40,7 +40,9 @@ mod status;
 mod transport;
 
 pub use events::{MigrationEvent, EVENT_HISTORY_LIMIT};
-pub use incoming::{run_incoming, run_incoming_with, IncomingHooks, PausedHook, PostcopyState};
+pub use incoming::{
+    run_incoming, run_incoming_with, IncomingHooks, PausedHook, PostcopyState, INCOMING_READ_SIZE,
+};
 pub use params::{
     MigrationCapabilities, MigrationParameters, BUFFER_DELAY_MS, DEFAULT_DOWNTIME_LIMIT_MS,
     DEFAULT_MAX_BANDWIDTH, MAX_DOWNTIME_LIMIT_MS,
