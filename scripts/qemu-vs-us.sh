@@ -15,13 +15,20 @@
 # memory a helper thread faults in): the floor that the kernel's copy and
 # first-touch zeroing set on this machine, with the medians' ratios to it.
 #
-# Usage: scripts/qemu-vs-us.sh            (RAM_SIZE=1G RUNS=3 by default)
+# Every leg's destination starts from the same state of free memory
+# (MEMORY=warm by default, or cold, or as-is; scripts/memory_state.py says
+# why and how), set right before the leg's transfer: QEMU's once both QEMUs
+# are up, before `migrate`; ours and the floor's before the receiver starts
+# (the sender follows at once).
+#
+# Usage: scripts/qemu-vs-us.sh            (RAM_SIZE=1G RUNS=3 MEMORY=warm by default)
 # Skips (exit 0, with the reason) when qemu-system-x86_64 is not installed,
 # unless VMSTATE_REQUIRE_QEMU=1; any other failure ends it non-zero.
 set -euo pipefail
 
 RAM_SIZE=${RAM_SIZE:-1G}
 RUNS=${RUNS:-3}
+MEMORY=${MEMORY:-warm}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 QEMU=${QEMU:-qemu-system-x86_64}
 
@@ -35,6 +42,7 @@ if ! command -v "$QEMU" >/dev/null 2>&1; then
     exit 0
 fi
 command -v python3 >/dev/null || die "python3 is needed for QMP"
+case "$MEMORY" in warm | cold | as-is) ;; *) die "MEMORY must be warm, cold or as-is, not '$MEMORY'" ;; esac
 
 ram_bytes=$(python3 -c '
 import sys
@@ -100,7 +108,7 @@ qemu_run() {
     local dst=$!
     PIDS+=("$dst")
     local line
-    line=$(python3 "$ROOT/scripts/qemu_migrate.py" "$d/src.qmp" "$d/dst.qmp" \
+    line=$(MEMORY=$MEMORY RAM_BYTES=$ram_bytes python3 "$ROOT/scripts/qemu_migrate.py" "$d/src.qmp" "$d/dst.qmp" \
         "unix:$d/mig.sock" "$dst") || {
         cat "$d/src.log" "$d/dst.log" >&2
         die "QEMU run $n"
@@ -172,23 +180,30 @@ floor_run() {
     echo "$rate $hwm" >"$WORK/result"
 }
 
+# Puts free memory into the MEMORY state before a leg.
+prepare_memory() {
+    python3 "$ROOT/scripts/memory_state.py" "$MEMORY" "$ram_bytes" || die "memory state $MEMORY"
+}
+
 # The 1/5/15-minute load averages: the rates mean little without them on a
 # shared machine.
 loadavg() { [[ -r /proc/loadavg ]] && cut -d' ' -f1-3 /proc/loadavg || echo "?"; }
 ratio() { python3 -c "import sys; print(f'{int(sys.argv[1]) / int(sys.argv[2]):.3f}')" "$1" "$ram_bytes"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-echo "== $RUNS runs each, interleaved: $ram_mib MiB, unix socket, no bandwidth cap, downtime-limit 60 s ($accel)"
+echo "== $RUNS runs each, interleaved: $ram_mib MiB, unix socket, no bandwidth cap, downtime-limit 60 s ($accel), destination memory $MEMORY"
 qemu_rates=() our_rates=() floor_rates=()
 for n in $(seq 1 "$RUNS"); do
-    qemu_run "$n"
+    qemu_run "$n" # (qemu_migrate.py prepares the memory right before `migrate`)
     read -r rate hwm <"$WORK/result"
     qemu_rates+=("$rate")
     echo "  run $n  QEMU -> QEMU  $rate GiB/s   destination peak RSS $((hwm >> 20)) MiB ($(ratio "$hwm")x guest RAM)   load $(loadavg)"
+    prepare_memory
     our_run "$n"
     read -r rate hwm <"$WORK/result"
     our_rates+=("$rate")
     echo "  run $n  ours -> ours  $rate GiB/s   destination peak RSS $((hwm >> 20)) MiB ($(ratio "$hwm")x guest RAM)   load $(loadavg)"
+    prepare_memory
     floor_run "$n"
     read -r rate hwm <"$WORK/result"
     floor_rates+=("$rate")

@@ -12,12 +12,19 @@ migration ends, and prints one line:
 (transferred: the source's ram.transferred; dst_vmhwm: the destination
 process's peak RSS in bytes from /proc/DST_PID/status). Exits non-zero with
 the reason when the migration fails or QMP misbehaves.
+
+With MEMORY=warm|cold and RAM_BYTES=N in the environment, free memory is put
+into that state (scripts/memory_state.py) right before `migrate`, once both
+QEMUs are up.
 """
 
 import json
+import os
 import socket
 import sys
 import time
+
+import memory_state  # beside this script
 
 
 class Qmp:
@@ -75,6 +82,7 @@ def main():
     src = Qmp(src_path)
     dst = Qmp(dst_path)
     src.cmd("migrate-set-parameters", **{"max-bandwidth": 1 << 40, "downtime-limit": 60000})
+    memory_state.prepare(os.environ.get("MEMORY", "as-is"), int(os.environ.get("RAM_BYTES", "0")))
     src.cmd("migrate", uri=uri)
     deadline = time.monotonic() + 600
     while True:
